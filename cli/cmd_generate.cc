@@ -1,0 +1,160 @@
+// `strata generate`: loads a Hugging Face checkpoint, tokenizes a prompt (or renders a chat
+// with the model's template), generates with the CPU engine, and prints the text — streamed
+// as it is produced, or as one JSON object with --json. --dump-logits writes the float32
+// little-endian logits at the last prompt position.
+#include <bit>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/model_files.h"
+#include "common/backend/cpu/cpu_backend.h"
+#include "common/engine/generator.h"
+#include "common/model/checkpoint.h"
+#include "common/tokenizer/chat_template.h"
+#include "common/util/file.h"
+
+namespace strata::cli {
+namespace {
+
+struct GenerateFlags {
+  std::string model;
+  std::string prompt;
+  std::string chat_file;
+  int32_t max_tokens = 32;
+  float temperature = 0.0f;
+  float top_p = 1.0f;
+  int32_t top_k = 0;
+  uint64_t seed = 0;
+  bool seed_given = false;
+  bool json = false;
+  std::string dump_logits;
+};
+
+constexpr int32_t kPrefillChunk = 512;
+
+StatusOr<std::vector<int32_t>> PromptIds(const GenerateFlags& f, const Tokenizer& tokenizer) {
+  if (f.chat_file.empty()) return tokenizer.Encode(f.prompt, /*add_special_tokens=*/true);
+  STRATA_ASSIGN_OR_RETURN(std::string text, ReadFileToString(f.chat_file));
+  STRATA_ASSIGN_OR_RETURN(std::vector<ChatMessage> messages, ParseChatMessages(text, f.chat_file));
+  const std::string config = (std::filesystem::path(f.model) / "tokenizer_config.json").string();
+  STRATA_ASSIGN_OR_RETURN(ChatTemplate chat, ChatTemplate::FromTokenizerConfig(config));
+  STRATA_ASSIGN_OR_RETURN(std::string rendered,
+                          chat.Render(messages, /*add_generation_prompt=*/true));
+  // The template writes BOS itself, so the post-processor must not add another.
+  return tokenizer.Encode(rendered, /*add_special_tokens=*/false);
+}
+
+Status WriteLogits(const std::string& path, const std::vector<float>& logits) {
+  static_assert(std::endian::native == std::endian::little, "logits are written little-endian");
+  const std::string tmp = path + ".tmp";
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (f == nullptr) return InvalidArgument("cannot write --dump-logits file " + path);
+  const size_t n = std::fwrite(logits.data(), sizeof(float), logits.size(), f);
+  const bool closed = std::fclose(f) == 0;
+  if (n != logits.size() || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return Internal("writing " + path + " failed (disk full?)");
+  }
+  return OkStatus();
+}
+
+Status RunGenerate(const GenerateFlags& f) {
+  STRATA_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(f.model));
+  STRATA_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(checkpoint));
+  STRATA_ASSIGN_OR_RETURN(Tokenizer tokenizer, LoadTokenizer(f.model));
+  STRATA_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptIds(f, tokenizer));
+  const ModelConfig& config = checkpoint.config();
+
+  GenerateOptions options;
+  options.max_tokens = f.max_tokens;
+  options.sampling = {f.temperature, f.top_k, f.top_p,
+                      f.seed_given ? f.seed : std::random_device{}()};
+  STRATA_ASSIGN_OR_RETURN(options.stop_ids, LoadStopIds(f.model, config));
+  const int64_t context = static_cast<int64_t>(prompt.size()) + std::max(f.max_tokens, 1);
+  if (context > config.max_position_embeddings) {
+    return InvalidArgument("prompt (" + std::to_string(prompt.size()) + " tokens) plus " +
+                           "--max-tokens exceeds the model's " +
+                           std::to_string(config.max_position_embeddings) + " positions");
+  }
+
+  CpuBackend backend;
+  EngineOptions engine;
+  engine.max_seq_len = static_cast<int32_t>(context);
+  engine.max_batch_tokens = static_cast<int32_t>(std::min<size_t>(kPrefillChunk, prompt.size()));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model,
+                          LlamaModel::Create(backend, config, std::move(weights), engine));
+
+  StreamDecoder stream(tokenizer, /*skip_special_tokens=*/true);
+  Status stream_status;
+  TokenCallback print_token;
+  if (!f.json) {
+    print_token = [&](int32_t id) {
+      StatusOr<std::string> piece = stream.Push(id);
+      if (!piece.ok()) {
+        stream_status = piece.status();
+        return;
+      }
+      std::fputs(piece->c_str(), stdout);
+      std::fflush(stdout);
+    };
+  }
+  STRATA_ASSIGN_OR_RETURN(GenerateResult result, Generate(*model, prompt, options, print_token));
+  STRATA_RETURN_IF_ERROR(stream_status);
+  if (!f.dump_logits.empty()) {
+    STRATA_RETURN_IF_ERROR(WriteLogits(f.dump_logits, result.prompt_last_logits));
+  }
+  if (f.json) {
+    STRATA_ASSIGN_OR_RETURN(std::string text,
+                            tokenizer.Decode(result.output_ids, /*skip_special_tokens=*/true));
+    nlohmann::json out = {
+        {"input_ids", prompt},
+        {"output_ids", result.output_ids},
+        {"text", text},
+        {"finish_reason", result.finish_reason == FinishReason::kStop ? "stop" : "length"}};
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    std::printf("%s\n", stream.Flush().c_str());
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+void AddGenerateCommand(CLI::App& app, CommandRunner& run) {
+  auto f = std::make_shared<GenerateFlags>();
+  CLI::App* cmd = app.add_subcommand("generate", "Generate text from a prompt or a chat");
+  cmd->add_option("--model", f->model, "Hugging Face model directory")->required();
+  auto* prompt = cmd->add_option("--prompt", f->prompt, "Prompt text (BOS is added)");
+  auto* chat = cmd->add_option("--chat", f->chat_file,
+                               "JSON file: list of {\"role\", \"content\"}; rendered with the "
+                               "model's chat template plus the assistant prompt");
+  prompt->excludes(chat);
+  cmd->add_option("--max-tokens", f->max_tokens, "Tokens to generate at most")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--temperature", f->temperature, "Sampling temperature; 0 = greedy")
+      ->check(CLI::Range(0.0f, 100.0f));
+  cmd->add_option("--top-p", f->top_p, "Nucleus sampling mass, in (0, 1]")
+      ->check(CLI::Range(0.0f, 1.0f));
+  cmd->add_option("--top-k", f->top_k, "Sample among the K most likely tokens; 0 = all")
+      ->check(CLI::NonNegativeNumber);
+  auto* seed = cmd->add_option("--seed", f->seed, "Random seed (same seed, same tokens)");
+  cmd->add_flag("--json", f->json, "Print {\"input_ids\", \"output_ids\", \"text\"} as JSON");
+  cmd->add_option("--dump-logits", f->dump_logits,
+                  "Write the float32 little-endian logits at the last prompt position here");
+  cmd->callback([f, prompt, chat, seed, &run] {
+    f->seed_given = seed->count() > 0;
+    const bool has_input = prompt->count() > 0 || chat->count() > 0;
+    run = [f, has_input]() -> Status {
+      if (!has_input) return InvalidArgument("give --prompt TEXT or --chat FILE.json");
+      return RunGenerate(*f);
+    };
+  });
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,12 @@
+# Every third-party library Strata builds against, found once here. All come from Debian
+# packages; scripts/deps.sh lists the package names.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(CLI11 REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
+if(STRATA_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()

@@ -1,0 +1,88 @@
+// The compute interface every device implements, and what callers may ask of it.
+// Callers ask capabilities ("async copies?"), never "is it CUDA?". Ops are issued in order on
+// the backend's compute stream; the CPU backend runs each one before returning.
+// The CPU backend is the reference every other backend is compared with.
+// Thread-safety: one thread drives a Backend instance (it owns per-instance scratch).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "common/backend/batch.h"
+#include "common/backend/tensor.h"
+#include "common/model/llama_weights.h"
+#include "common/util/status.h"
+
+namespace strata {
+
+struct BackendCaps {
+  std::string name;            // "cpu", "cuda:0 (NVIDIA H100 80GB HBM3)"
+  bool async_copy = false;     // copies overlap compute
+  bool pinned_host = false;    // page-locked host buffers speed up copies
+  bool fp8_weights = false;    // MatMul accepts kF8E4M3 weights at full speed
+  size_t memory_bytes = 0;     // device memory (0: host memory, no fixed budget)
+};
+
+// Backend memory released by its deleter when the buffer is dropped.
+struct BufferDeleter {
+  void (*release)(void* ptr) = nullptr;
+  void operator()(std::byte* p) const {
+    if (p != nullptr && release != nullptr) release(p);
+  }
+};
+using DeviceBuffer = std::unique_ptr<std::byte[], BufferDeleter>;
+
+// One layer's KV cache: K and V each (slots * max_seq_len, kv_dim); sequence `s`, position
+// `p` is row s * max_seq_len + p.
+struct KvLayer {
+  Tensor k;
+  Tensor v;
+  int64_t max_seq_len = 0;
+};
+
+struct AttentionShape {
+  int64_t num_heads = 0;
+  int64_t num_kv_heads = 0;
+  int64_t head_dim = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const BackendCaps& caps() const = 0;
+
+  // Memory the ops can use; kResourceExhausted when it does not fit.
+  virtual StatusOr<DeviceBuffer> Allocate(size_t bytes) = 0;
+  virtual void CopyToDevice(void* dst, const void* src, size_t bytes) = 0;
+  virtual void CopyToHost(void* dst, const void* src, size_t bytes) = 0;
+  // Returns when every op issued so far has finished.
+  virtual void Synchronize() = 0;
+
+  // Makes `batch` the batch the following ops work on (token ids, positions, sequences).
+  virtual void BeginBatch(const BatchLayout& batch) = 0;
+
+  // out (T, hidden) = table rows of the batch's tokens (ids are validated by the caller).
+  virtual void Embed(const WeightView& table, Tensor out) = 0;
+  // out (R, n) = x / rms(x) * weight (1, n), per row; out may alias x.
+  virtual void RmsNorm(Tensor x, const WeightView& weight, float eps, Tensor out) = 0;
+  // out (R, w.rows) = x (R, w.cols) · wᵀ, in fp32 whatever w's dtype.
+  virtual void MatMul(Tensor x, const WeightView& w, Tensor out) = 0;
+  // Rotates x (T, heads * head_dim) in place at the batch's positions, rotate-half layout
+  // (as HF Llama); inv_freq (1, head_dim / 2).
+  virtual void Rope(Tensor x, int64_t head_dim, Tensor inv_freq) = 0;
+  // Writes k, v (T, kv_dim) into the cache at each token's sequence slot and position.
+  virtual void StoreKv(Tensor k, Tensor v, const KvLayer& cache) = 0;
+  // Causal grouped-query attention of q (T, heads * head_dim) over each sequence's cache
+  // positions [0, position]; out (T, heads * head_dim).
+  virtual void Attention(Tensor q, const KvLayer& cache, const AttentionShape& shape,
+                         Tensor out) = 0;
+  // out (R, n) = silu(gate) * up.
+  virtual void SwiGlu(Tensor gate, Tensor up, Tensor out) = 0;
+  // x += y, elementwise.
+  virtual void AddInPlace(Tensor x, Tensor y) = 0;
+  // out (seqs, n) = x's row of each sequence's last token in the batch.
+  virtual void GatherLastTokens(Tensor x, Tensor out) = 0;
+};
+
+}  // namespace strata

@@ -1,0 +1,85 @@
+// Generate (see generator.h).
+#include "common/engine/generator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+namespace strata {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Holds a KV slot for the duration of one generation.
+class SlotLease {
+ public:
+  SlotLease(KvCache& kv, int32_t slot) : kv_(kv), slot_(slot) {}
+  ~SlotLease() { kv_.Release(slot_); }
+  SlotLease(const SlotLease&) = delete;
+  SlotLease& operator=(const SlotLease&) = delete;
+  int32_t slot() const { return slot_; }
+
+ private:
+  KvCache& kv_;
+  int32_t slot_;
+};
+
+}  // namespace
+
+StatusOr<GenerateResult> Generate(LlamaModel& model, std::span<const int32_t> prompt,
+                                  const GenerateOptions& options, const TokenCallback& on_token) {
+  if (prompt.empty()) return InvalidArgument("the prompt is empty: give at least one token");
+  if (options.max_tokens < 0) {
+    return InvalidArgument("max_tokens must be >= 0, got " + std::to_string(options.max_tokens));
+  }
+  STRATA_RETURN_IF_ERROR(ValidateSamplingParams(options.sampling));
+  const int64_t needed = static_cast<int64_t>(prompt.size()) + options.max_tokens;
+  if (needed > model.kv_cache().max_seq_len()) {
+    return InvalidArgument("prompt of " + std::to_string(prompt.size()) + " tokens plus " +
+                           std::to_string(options.max_tokens) + " new tokens exceeds the context of " +
+                           std::to_string(model.kv_cache().max_seq_len()) + " positions");
+  }
+  const std::optional<int32_t> slot = model.kv_cache().Acquire();
+  if (!slot) return ResourceExhausted("no free KV-cache slot: all sequences are busy");
+  SlotLease lease(model.kv_cache(), *slot);
+
+  GenerateResult result;
+  BatchLayout batch;
+  std::vector<float> logits;
+  const auto prefill_start = std::chrono::steady_clock::now();
+  const int32_t chunk = model.options().max_batch_tokens;
+  for (size_t done = 0; done < prompt.size();) {
+    const int32_t n = static_cast<int32_t>(std::min<size_t>(chunk, prompt.size() - done));
+    batch.Clear();
+    batch.Add(lease.slot(), static_cast<int32_t>(done), prompt.data() + done, n);
+    STRATA_RETURN_IF_ERROR(model.Forward(batch, LogitsMode::kLastToken, &logits));
+    done += static_cast<size_t>(n);
+  }
+  result.prefill_seconds = SecondsSince(prefill_start);
+  result.prompt_last_logits = logits;
+
+  const auto decode_start = std::chrono::steady_clock::now();
+  Sampler sampler(options.sampling);
+  int32_t position = static_cast<int32_t>(prompt.size());
+  for (int32_t i = 0; i < options.max_tokens; ++i) {
+    if (i > 0) {
+      const int32_t last = result.output_ids.back();
+      batch.Clear();
+      batch.Add(lease.slot(), position++, &last, 1);
+      STRATA_RETURN_IF_ERROR(model.Forward(batch, LogitsMode::kLastToken, &logits));
+    }
+    const int32_t id = sampler.Sample(logits);
+    result.output_ids.push_back(id);
+    if (on_token) on_token(id);
+    if (std::find(options.stop_ids.begin(), options.stop_ids.end(), id) != options.stop_ids.end()) {
+      result.finish_reason = FinishReason::kStop;
+      break;
+    }
+  }
+  result.decode_seconds = SecondsSince(decode_start);
+  return result;
+}
+
+}  // namespace strata

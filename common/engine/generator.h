@@ -1,0 +1,42 @@
+// Generate: prompt in, tokens out, for one sequence — prefill in chunks of the engine's
+// max_batch_tokens, then one decode step per token until an end-of-sequence id or the
+// token limit. Thread-safety: drives one LlamaModel; one call at a time per model.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "common/engine/llama_model.h"
+#include "common/engine/sampler.h"
+#include "common/util/status.h"
+
+namespace strata {
+
+struct GenerateOptions {
+  int32_t max_tokens = 32;
+  SamplingParams sampling;
+  std::vector<int64_t> stop_ids;  // generation ends after emitting any of these
+};
+
+enum class FinishReason { kStop, kLength };
+
+struct GenerateResult {
+  std::vector<int32_t> output_ids;
+  std::vector<float> prompt_last_logits;  // (vocab) logits at the last prompt position
+  FinishReason finish_reason = FinishReason::kLength;
+  double prefill_seconds = 0.0;
+  double decode_seconds = 0.0;
+};
+
+// Called with each generated id as soon as it is sampled.
+using TokenCallback = std::function<void(int32_t id)>;
+
+// Errors (kInvalidArgument): an empty prompt, bad sampling params, a prompt plus max_tokens
+// longer than the engine's context, no free KV slot (kResourceExhausted).
+StatusOr<GenerateResult> Generate(LlamaModel& model, std::span<const int32_t> prompt,
+                                  const GenerateOptions& options,
+                                  const TokenCallback& on_token = {});
+
+}  // namespace strata

@@ -1,0 +1,58 @@
+// KvCache (see kv_cache.h).
+#include "common/engine/kv_cache.h"
+
+#include <string>
+
+namespace strata {
+
+StatusOr<KvCache> KvCache::Create(Backend& backend, const ModelConfig& config, int32_t num_layers,
+                                  int32_t slots, int32_t max_seq_len) {
+  if (slots <= 0 || max_seq_len <= 0 || num_layers < 0) {
+    return InvalidArgument("KV cache needs at least one slot and one position (got " +
+                           std::to_string(slots) + " slots, " + std::to_string(max_seq_len) +
+                           " positions)");
+  }
+  const int64_t rows = int64_t{slots} * max_seq_len;
+  const size_t tensor_bytes = static_cast<size_t>(rows * config.kv_dim()) * sizeof(float);
+  KvCache cache;
+  STRATA_ASSIGN_OR_RETURN(cache.storage_,
+                          backend.Allocate(tensor_bytes * 2 * static_cast<size_t>(num_layers)));
+  std::byte* p = cache.storage_.get();
+  for (int32_t i = 0; i < num_layers; ++i) {
+    KvLayer l;
+    l.k = Tensor{p, DType::kF32, rows, config.kv_dim()};
+    l.v = Tensor{p + tensor_bytes, DType::kF32, rows, config.kv_dim()};
+    l.max_seq_len = max_seq_len;
+    cache.layers_.push_back(l);
+    p += 2 * tensor_bytes;
+  }
+  cache.length_.assign(static_cast<size_t>(slots), 0);
+  cache.in_use_.assign(static_cast<size_t>(slots), false);
+  cache.max_seq_len_ = max_seq_len;
+  return cache;
+}
+
+std::optional<int32_t> KvCache::Acquire() {
+  for (size_t i = 0; i < in_use_.size(); ++i) {
+    if (!in_use_[i]) {
+      in_use_[i] = true;
+      length_[i] = 0;
+      return static_cast<int32_t>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+void KvCache::Release(int32_t slot) {
+  STRATA_CHECK(slot >= 0 && slot < slots() && in_use(slot));
+  in_use_[static_cast<size_t>(slot)] = false;
+  length_[static_cast<size_t>(slot)] = 0;
+}
+
+void KvCache::Advance(int32_t slot, int32_t n) {
+  STRATA_CHECK(slot >= 0 && slot < slots() && in_use(slot));
+  STRATA_CHECK(length(slot) + n <= max_seq_len_);
+  length_[static_cast<size_t>(slot)] += n;
+}
+
+}  // namespace strata

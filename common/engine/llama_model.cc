@@ -1,0 +1,197 @@
+// LlamaModel (see llama_model.h): validation, scratch layout and the per-layer op sequence.
+#include "common/engine/llama_model.h"
+
+#include <algorithm>
+#include <string>
+
+#include "common/engine/rope.h"
+
+namespace strata {
+namespace {
+
+constexpr int64_t kMinLogitsRows = 8;
+
+std::string SeqContext(size_t i, const SeqSpan& s) {
+  return "batch sequence " + std::to_string(i) + " (KV slot " + std::to_string(s.kv_slot) + ")";
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(Backend& backend,
+                                                         const ModelConfig& config,
+                                                         LlamaWeights weights,
+                                                         const EngineOptions& options) {
+  if (options.max_batch_tokens <= 0 || options.max_seq_len <= 0 || options.kv_slots <= 0) {
+    return InvalidArgument("engine options must be positive: max_batch_tokens=" +
+                           std::to_string(options.max_batch_tokens) +
+                           " max_seq_len=" + std::to_string(options.max_seq_len) +
+                           " kv_slots=" + std::to_string(options.kv_slots));
+  }
+  if (static_cast<int64_t>(weights.layers.size()) != config.num_layers) {
+    return InvalidArgument("weights hold " + std::to_string(weights.layers.size()) +
+                           " layers but the config has " + std::to_string(config.num_layers));
+  }
+  STRATA_ASSIGN_OR_RETURN(KvCache kv, KvCache::Create(backend, config,
+                                                      static_cast<int32_t>(config.num_layers),
+                                                      options.kv_slots, options.max_seq_len));
+  std::unique_ptr<LlamaModel> model(
+      new LlamaModel(backend, config, std::move(weights), options, std::move(kv)));
+  STRATA_RETURN_IF_ERROR(model->AllocateScratch());
+  return model;
+}
+
+LlamaModel::LlamaModel(Backend& backend, const ModelConfig& config, LlamaWeights weights,
+                       const EngineOptions& options, KvCache kv)
+    : backend_(backend),
+      config_(config),
+      weights_(std::move(weights)),
+      options_(options),
+      kv_(std::move(kv)) {}
+
+Status LlamaModel::AllocateScratch() {
+  const int64_t t = options_.max_batch_tokens;
+  const int64_t logits_rows = std::max<int64_t>(options_.kv_slots, kMinLogitsRows);
+  struct Part {
+    Tensor* tensor;
+    int64_t rows, cols;
+  };
+  const Part parts[] = {
+      {&s_.x, t, config_.hidden_size},         {&s_.xn, t, config_.hidden_size},
+      {&s_.q, t, config_.q_dim()},             {&s_.k, t, config_.kv_dim()},
+      {&s_.v, t, config_.kv_dim()},            {&s_.attn, t, config_.q_dim()},
+      {&s_.gate, t, config_.intermediate_size}, {&s_.up, t, config_.intermediate_size},
+      {&s_.proj, t, config_.hidden_size},      {&s_.logits, logits_rows, config_.vocab_size},
+      {&s_.inv_freq, 1, config_.head_dim / 2},
+  };
+  constexpr size_t kAlign = 256;
+  size_t total = 0;
+  for (const Part& p : parts) {
+    total += (static_cast<size_t>(p.rows * p.cols) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
+  }
+  STRATA_ASSIGN_OR_RETURN(s_.storage, backend_.Allocate(total));
+  std::byte* cursor = s_.storage.get();
+  for (const Part& p : parts) {
+    *p.tensor = Tensor{cursor, DType::kF32, p.rows, p.cols};
+    cursor += (p.tensor->nbytes() + kAlign - 1) / kAlign * kAlign;
+  }
+  const std::vector<float> inv_freq = RopeInvFreq(config_);
+  backend_.CopyToDevice(s_.inv_freq.data, inv_freq.data(), inv_freq.size() * sizeof(float));
+  return OkStatus();
+}
+
+Status LlamaModel::Validate(const BatchLayout& batch) const {
+  if (batch.n_tokens() == 0) return InvalidArgument("empty batch: no tokens to run");
+  if (batch.n_tokens() > options_.max_batch_tokens) {
+    return InvalidArgument("batch of " + std::to_string(batch.n_tokens()) +
+                           " tokens exceeds max_batch_tokens " +
+                           std::to_string(options_.max_batch_tokens) + "; split it into chunks");
+  }
+  for (int32_t id : batch.tokens) {
+    if (id < 0 || id >= config_.vocab_size) {
+      return InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                             std::to_string(config_.vocab_size) + ")");
+    }
+  }
+  int32_t expected_offset = 0;
+  for (size_t i = 0; i < batch.seqs.size(); ++i) {
+    const SeqSpan& s = batch.seqs[i];
+    if (s.kv_slot < 0 || s.kv_slot >= kv_.slots() || !kv_.in_use(s.kv_slot)) {
+      return InvalidArgument(SeqContext(i, s) + " is not an acquired KV slot");
+    }
+    if (s.token_offset != expected_offset || s.n_tokens <= 0) {
+      return InvalidArgument(SeqContext(i, s) + " has a malformed token range");
+    }
+    if (s.start_pos != kv_.length(s.kv_slot)) {
+      return InvalidArgument(SeqContext(i, s) + " starts at position " +
+                             std::to_string(s.start_pos) + " but its cache holds " +
+                             std::to_string(kv_.length(s.kv_slot)));
+    }
+    if (s.start_pos + s.n_tokens > kv_.max_seq_len()) {
+      return InvalidArgument(SeqContext(i, s) + " would reach " +
+                             std::to_string(s.start_pos + s.n_tokens) +
+                             " positions, over the context limit of " +
+                             std::to_string(kv_.max_seq_len()));
+    }
+    for (size_t j = i + 1; j < batch.seqs.size(); ++j) {
+      if (batch.seqs[j].kv_slot == s.kv_slot) {
+        return InvalidArgument(SeqContext(i, s) + " appears twice in one batch");
+      }
+    }
+    expected_offset += s.n_tokens;
+  }
+  if (expected_offset != batch.n_tokens()) {
+    return InvalidArgument("batch sequences cover " + std::to_string(expected_offset) + " of " +
+                           std::to_string(batch.n_tokens()) + " tokens");
+  }
+  return OkStatus();
+}
+
+Status LlamaModel::Forward(const BatchLayout& batch, LogitsMode mode, std::vector<float>* logits) {
+  STRATA_RETURN_IF_ERROR(Validate(batch));
+  const int32_t t = batch.n_tokens();
+  backend_.BeginBatch(batch);
+  Tensor x = s_.x.Rows(0, t);
+  backend_.Embed(weights_.embed, x);
+  if (observer_) observer_(-1, x);
+  for (int32_t layer = 0; layer < config_.num_layers; ++layer) {
+    RunLayer(layer, t);
+    if (observer_) observer_(layer, x);
+  }
+  if (mode == LogitsMode::kLastToken) {
+    Tensor last = s_.xn.Rows(0, static_cast<int64_t>(batch.seqs.size()));
+    backend_.GatherLastTokens(x, last);
+    ComputeLogits(last, logits);
+  } else {
+    ComputeLogits(x, logits);
+  }
+  for (const SeqSpan& s : batch.seqs) kv_.Advance(s.kv_slot, s.n_tokens);
+  return OkStatus();
+}
+
+void LlamaModel::RunLayer(int32_t layer, int32_t n_tokens) {
+  const LlamaLayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
+  const KvLayer& cache = kv_.layer(layer);
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const AttentionShape shape{config_.num_heads, config_.num_kv_heads, config_.head_dim};
+  Tensor x = s_.x.Rows(0, n_tokens), xn = s_.xn.Rows(0, n_tokens);
+  Tensor q = s_.q.Rows(0, n_tokens), k = s_.k.Rows(0, n_tokens), v = s_.v.Rows(0, n_tokens);
+  Tensor attn = s_.attn.Rows(0, n_tokens), proj = s_.proj.Rows(0, n_tokens);
+  Tensor gate = s_.gate.Rows(0, n_tokens), up = s_.up.Rows(0, n_tokens);
+
+  // Attention block: x += o_proj(attention(rope(q), rope(k), v)) over norm(x).
+  backend_.RmsNorm(x, w.attn_norm, eps, xn);
+  backend_.MatMul(xn, w.wq, q);
+  backend_.MatMul(xn, w.wk, k);
+  backend_.MatMul(xn, w.wv, v);
+  backend_.Rope(q, config_.head_dim, s_.inv_freq);
+  backend_.Rope(k, config_.head_dim, s_.inv_freq);
+  backend_.StoreKv(k, v, cache);
+  backend_.Attention(q, cache, shape, attn);
+  backend_.MatMul(attn, w.wo, proj);
+  backend_.AddInPlace(x, proj);
+
+  // MLP block: x += down(silu(gate(norm(x))) * up(norm(x))).
+  backend_.RmsNorm(x, w.mlp_norm, eps, xn);
+  backend_.MatMul(xn, w.w_gate, gate);
+  backend_.MatMul(xn, w.w_up, up);
+  backend_.SwiGlu(gate, up, gate);
+  backend_.MatMul(gate, w.w_down, proj);
+  backend_.AddInPlace(x, proj);
+}
+
+void LlamaModel::ComputeLogits(Tensor hidden, std::vector<float>* logits) {
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const int64_t vocab = config_.vocab_size;
+  logits->resize(static_cast<size_t>(hidden.rows * vocab));
+  for (int64_t r0 = 0; r0 < hidden.rows; r0 += s_.logits.rows) {
+    const int64_t rows = std::min(s_.logits.rows, hidden.rows - r0);
+    Tensor h = hidden.Rows(r0, rows);
+    backend_.RmsNorm(h, weights_.final_norm, eps, h);
+    Tensor out = s_.logits.Rows(0, rows);
+    backend_.MatMul(h, weights_.lm_head, out);
+    backend_.CopyToHost(logits->data() + r0 * vocab, out.data, out.nbytes());
+  }
+  backend_.Synchronize();
+}
+
+}  // namespace strata

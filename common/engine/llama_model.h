@@ -1,0 +1,90 @@
+// LlamaModel: the Llama 3.x forward pass over a Backend for a batch of sequences — embed,
+// decoder layers (RMSNorm, GQA attention with RoPE and the KV cache, SwiGLU MLP), final norm
+// and LM head. It owns the KV cache and the activation scratch, both allocated once at
+// Create for `max_batch_tokens` tokens; Forward allocates nothing on the device.
+// Thread-safety: one thread drives an instance.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "common/backend/backend.h"
+#include "common/engine/kv_cache.h"
+#include "common/model/config.h"
+#include "common/model/llama_weights.h"
+#include "common/util/status.h"
+
+namespace strata {
+
+struct EngineOptions {
+  int32_t max_batch_tokens = 512;  // tokens per forward; longer prompts are chunked
+  int32_t max_seq_len = 4096;      // KV-cache positions per sequence
+  int32_t kv_slots = 1;            // sequences that can be live at once
+};
+
+enum class LogitsMode {
+  kLastToken,  // one row per sequence: its last token in the batch
+  kAllTokens,  // one row per token
+};
+
+class LlamaModel {
+ public:
+  // Weights must outlive the model (they are views). Errors: options out of range
+  // (kInvalidArgument), memory (kResourceExhausted).
+  static StatusOr<std::unique_ptr<LlamaModel>> Create(Backend& backend, const ModelConfig& config,
+                                                      LlamaWeights weights,
+                                                      const EngineOptions& options);
+
+  const ModelConfig& config() const { return config_; }
+  const EngineOptions& options() const { return options_; }
+  KvCache& kv_cache() { return kv_; }
+
+  // Runs `batch` through all layers, appends its tokens to each sequence's KV cache and
+  // writes float32 logits (rows per `mode`, vocab) to *logits. Errors (kInvalidArgument,
+  // nothing is changed): a token id outside the vocabulary, more tokens than
+  // max_batch_tokens, a sequence whose slot is not acquired, whose start_pos is not its
+  // cached length, or that would pass max_seq_len.
+  Status Forward(const BatchLayout& batch, LogitsMode mode, std::vector<float>* logits);
+
+  // Called with the residual stream (T, hidden) after the embedding (layer -1) and after
+  // every layer; for diagnostics and tests. Empty by default.
+  using LayerObserver = std::function<void(int32_t layer, Tensor hidden)>;
+  void set_layer_observer(LayerObserver observer) { observer_ = std::move(observer); }
+
+ private:
+  // Activations for up to max_batch_tokens tokens, carved from one buffer.
+  struct Scratch {
+    DeviceBuffer storage;
+    Tensor x;       // (T, hidden) residual stream
+    Tensor xn;      // (T, hidden) normalised input of a sub-block
+    Tensor q;       // (T, q_dim)
+    Tensor k;       // (T, kv_dim)
+    Tensor v;       // (T, kv_dim)
+    Tensor attn;    // (T, q_dim) attention output before o_proj
+    Tensor gate;    // (T, intermediate)
+    Tensor up;      // (T, intermediate)
+    Tensor proj;    // (T, hidden) o_proj / down_proj output
+    Tensor logits;  // (logits_rows, vocab)
+    Tensor inv_freq;  // (1, head_dim / 2)
+  };
+
+  LlamaModel(Backend& backend, const ModelConfig& config, LlamaWeights weights,
+             const EngineOptions& options, KvCache kv);
+  Status Validate(const BatchLayout& batch) const;
+  Status AllocateScratch();
+  void RunLayer(int32_t layer, int32_t n_tokens);
+  // Final norm + LM head over rows of `hidden`, copied to host in chunks of logits rows.
+  void ComputeLogits(Tensor hidden, std::vector<float>* logits);
+
+  Backend& backend_;
+  ModelConfig config_;
+  LlamaWeights weights_;
+  EngineOptions options_;
+  KvCache kv_;
+  Scratch s_;
+  LayerObserver observer_;
+};
+
+}  // namespace strata

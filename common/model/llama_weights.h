@@ -1,0 +1,53 @@
+// Binds a checkpoint's tensors to the Llama 3.x layout the engine computes with, checking
+// that every tensor exists with the shape the config implies. No weights are copied.
+// Thread-safety: plain views; valid while the Checkpoint (or pack) that owns the bytes lives.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "common/model/checkpoint.h"
+#include "common/model/dtype.h"
+#include "common/util/status.h"
+
+namespace strata {
+
+// A row-major 2-D weight (rows, cols) in its storage dtype. A 1-D tensor (a norm weight) is
+// (1, cols). `data` has no alignment guarantee.
+struct WeightView {
+  const std::byte* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+
+  int64_t numel() const { return rows * cols; }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * DTypeSize(dtype); }
+};
+
+// HF names: model.layers.{i}.<field>. Shapes with q = heads*head_dim, kv = kv_heads*head_dim.
+struct LlamaLayerWeights {
+  WeightView attn_norm;  // input_layernorm            (1, hidden)
+  WeightView wq;         // self_attn.q_proj           (q, hidden)
+  WeightView wk;         // self_attn.k_proj           (kv, hidden)
+  WeightView wv;         // self_attn.v_proj           (kv, hidden)
+  WeightView wo;         // self_attn.o_proj           (hidden, q)
+  WeightView mlp_norm;   // post_attention_layernorm   (1, hidden)
+  WeightView w_gate;     // mlp.gate_proj              (intermediate, hidden)
+  WeightView w_up;       // mlp.up_proj                (intermediate, hidden)
+  WeightView w_down;     // mlp.down_proj              (hidden, intermediate)
+};
+
+struct LlamaWeights {
+  WeightView embed;       // model.embed_tokens        (vocab, hidden)
+  std::vector<LlamaLayerWeights> layers;
+  WeightView final_norm;  // model.norm                (1, hidden)
+  WeightView lm_head;     // lm_head, or embed when tie_word_embeddings (vocab, hidden)
+};
+
+// Errors (kDataLoss) name the tensor, its file, and both shapes: a missing tensor, a shape
+// that disagrees with the config. An lm_head missing from an untied checkpoint is an error;
+// a tied one uses the embedding (as HF does, even when lm_head.weight is present).
+StatusOr<LlamaWeights> BindLlamaWeights(const Checkpoint& checkpoint);
+
+}  // namespace strata

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The one list of Debian packages Strata builds and tests with, and their installation.
+# Installs only what is missing, so it is quick (and works offline) once done.
+set -euo pipefail
+
+STRATA_DEB_PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache
+  nlohmann-json3-dev   # JSON: config.json, tokenizer.json, manifests, CLI output
+  libpcre2-dev         # the Llama 3 pre-tokenizer regex (UTF + UCP)
+  libopenblas-dev      # CPU backend GEMMs
+  libspdlog-dev        # logging
+  libcli11-dev         # command-line parsing
+  libgtest-dev libgmock-dev  # tests
+)
+
+missing=()
+for p in "${STRATA_DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "strata: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi

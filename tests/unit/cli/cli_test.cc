@@ -1,0 +1,161 @@
+// The `strata` binary end to end: tokenize and generate on the tiny checkpoint against the
+// Hugging Face reference, --dump-logits, --chat, and one-line errors with a non-zero exit for
+// bad arguments, a missing model and a corrupt checkpoint.
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/reference_fixture.h"
+#include "tests/support/run_process.h"
+
+namespace strata::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+ProcessResult Strata(std::vector<std::string> args) {
+  args.insert(args.begin(), STRATA_CLI_PATH);
+  return RunProcess(args);
+}
+
+// A fresh directory under the test temp dir, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::path(::testing::TempDir()) /
+            ("strata_cli_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void ExpectOneLineError(const ProcessResult& r, const std::string& needle) {
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, ::testing::HasSubstr(needle));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(CliTokenize, MatchesReferenceIdsWithAndWithoutBos) {
+  const ReferenceCase& c = ReferenceCases()[0];
+  ProcessResult r = Strata({"tokenize", "--model", TinyModelDir(), c.prompt});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out).get<std::vector<int32_t>>(), c.input_ids);
+  r = Strata({"tokenize", "--model", TinyModelDir(), "--no-bos", c.prompt});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out).get<std::vector<int32_t>>(),
+            std::vector<int32_t>(c.input_ids.begin() + 1, c.input_ids.end()));
+}
+
+TEST(CliGenerate, JsonGreedyIdsAndDumpedLogitsMatchReference) {
+  TempDir tmp;
+  for (size_t i = 0; i < ReferenceCases().size(); ++i) {
+    const ReferenceCase& c = ReferenceCases()[i];
+    const std::string logits_path = (tmp.path() / ("logits" + std::to_string(i))).string();
+    std::vector<std::string> args = {"generate", "--model", TinyModelDir(), "--max-tokens", "24",
+                                     "--json", "--dump-logits", logits_path};
+    if (c.chat_json.empty()) {
+      args.insert(args.end(), {"--prompt", c.prompt});
+    } else {
+      const std::string chat_path = (tmp.path() / "chat.json").string();
+      std::ofstream(chat_path) << c.chat_json;
+      args.insert(args.end(), {"--chat", chat_path});
+    }
+    ProcessResult r = Strata(args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j.at("input_ids").get<std::vector<int32_t>>(), c.input_ids) << "case " << i;
+    const auto out = j.at("output_ids").get<std::vector<int32_t>>();
+    // The fixture model never emits an end id in these 24 steps, so every step is there.
+    ASSERT_EQ(out.size(), c.greedy_ids.size());
+    for (size_t s = 0; s < ComparableGreedySteps(c); ++s) EXPECT_EQ(out[s], c.greedy_ids[s]);
+    EXPECT_TRUE(j.at("text").is_string());
+
+    std::ifstream in(logits_path, std::ios::binary);
+    std::vector<float> logits(c.logits_last.size());
+    in.read(reinterpret_cast<char*>(logits.data()),
+            static_cast<std::streamsize>(logits.size() * sizeof(float)));
+    ASSERT_EQ(static_cast<size_t>(in.gcount()), logits.size() * sizeof(float));
+    EXPECT_EQ(in.peek(), EOF) << "logits file longer than the vocabulary";
+    EXPECT_LT(MaxRelativeError(logits, c.logits_last), 1e-4);
+  }
+}
+
+TEST(CliGenerate, PlainOutputIsTheDecodedText) {
+  const ReferenceCase& c = ReferenceCases()[0];
+  ProcessResult plain = Strata({"generate", "--model", TinyModelDir(), "--prompt", c.prompt,
+                                "--max-tokens", "3"});
+  ProcessResult json = Strata({"generate", "--model", TinyModelDir(), "--prompt", c.prompt,
+                               "--max-tokens", "3", "--json"});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(plain.out, nlohmann::json::parse(json.out).at("text").get<std::string>() + "\n");
+}
+
+TEST(CliGenerate, SameSeedSameSample) {
+  const ReferenceCase& c = ReferenceCases()[1];
+  auto run = [&](const std::string& seed) {
+    ProcessResult r = Strata({"generate", "--model", TinyModelDir(), "--prompt", c.prompt,
+                              "--max-tokens", "12", "--temperature", "1.0", "--top-p", "0.95",
+                              "--top-k", "50", "--seed", seed, "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(r.out).at("output_ids").get<std::vector<int32_t>>();
+  };
+  EXPECT_EQ(run("7"), run("7"));
+  EXPECT_NE(run("7"), run("8"));
+}
+
+TEST(CliErrors, BadArgumentsGiveOneLineAndNonZeroExit) {
+  ExpectOneLineError(Strata({"generate", "--model", TinyModelDir()}), "--prompt");
+  ProcessResult r = Strata({"generate", "--model", TinyModelDir(), "--prompt", "x",
+                            "--max-tokens", "many"});
+  EXPECT_NE(r.exit_code, 0);
+  r = Strata({"generate", "--model", TinyModelDir(), "--prompt", "x", "--temperature", "-1"});
+  EXPECT_NE(r.exit_code, 0);
+  r = Strata({"frobnicate"});
+  EXPECT_NE(r.exit_code, 0);
+}
+
+TEST(CliErrors, MissingModelDirectory) {
+  ExpectOneLineError(Strata({"generate", "--model", "/nonexistent/model", "--prompt", "hi"}),
+                     "/nonexistent/model");
+  ExpectOneLineError(Strata({"tokenize", "--model", "/nonexistent/model", "hi"}),
+                     "/nonexistent/model");
+}
+
+TEST(CliErrors, CorruptCheckpointNamesTheFile) {
+  TempDir tmp;
+  for (const auto& e : fs::directory_iterator(TinyModelDir())) {
+    fs::copy_file(e.path(), tmp.path() / e.path().filename());
+  }
+  // Cut the last shard in half: its tensors now run past the end of the file.
+  const fs::path shard = tmp.path() / "model-00003-of-00003.safetensors";
+  fs::permissions(shard, fs::perms::owner_write, fs::perm_options::add);
+  fs::resize_file(shard, fs::file_size(shard) / 2);
+  ExpectOneLineError(Strata({"generate", "--model", tmp.path().string(), "--prompt", "hi"}),
+                     "model-00003-of-00003.safetensors");
+}
+
+TEST(CliErrors, BadChatFile) {
+  TempDir tmp;
+  const std::string chat = (tmp.path() / "chat.json").string();
+  std::ofstream(chat) << R"([{"role": "user"}])";
+  ExpectOneLineError(
+      Strata({"generate", "--model", TinyModelDir(), "--chat", chat, "--max-tokens", "1"}),
+      "content");
+  ExpectOneLineError(Strata({"generate", "--model", TinyModelDir(), "--chat",
+                             (tmp.path() / "missing.json").string()}),
+                     "missing.json");
+}
+
+}  // namespace
+}  // namespace strata::testing
