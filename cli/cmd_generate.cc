@@ -88,7 +88,7 @@ Status RunGenerate(const GenerateFlags& f) {
   engine.max_seq_len = static_cast<int32_t>(context);
   engine.max_batch_tokens = static_cast<int32_t>(std::min<size_t>(kPrefillChunk, prompt.size()));
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model,
-                          LlamaModel::Create(backend, config, std::move(weights), engine));
+                          LlamaModel::CreateResident(backend, config, std::move(weights), engine));
 
   StreamDecoder stream(tokenizer, /*skip_special_tokens=*/true);
   Status stream_status;

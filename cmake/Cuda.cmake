@@ -15,7 +15,7 @@ if(NOT STRATA_CUDA STREQUAL "OFF")
     endif()
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)
-    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no CUDA 20 flags for nvcc
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     set(STRATA_HAVE_CUDA ON)
   elseif(STRATA_CUDA STREQUAL "ON")

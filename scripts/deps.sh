@@ -10,6 +10,8 @@ STRATA_DEB_PACKAGES=(
   libopenblas-dev      # CPU backend GEMMs
   libspdlog-dev        # logging
   libcli11-dev         # command-line parsing
+  libxxhash-dev        # pack extent checksums (xxh3)
+  liburing-dev         # the SSD reader (io_uring)
   libgtest-dev libgmock-dev  # tests
 )
 

@@ -1,6 +1,7 @@
 // The compute interface every device implements, and what callers may ask of it.
 // Callers ask capabilities ("async copies?"), never "is it CUDA?". Ops are issued in order on
-// the backend's compute stream; the CPU backend runs each one before returning.
+// the backend's compute stream; weight uploads go on its copy stream; events order the two.
+// The CPU backend runs each op and copy before returning, and its events complete at once.
 // The CPU backend is the reference every other backend is compared with.
 // Thread-safety: one thread drives a Backend instance (it owns per-instance scratch).
 #pragma once
@@ -41,6 +42,15 @@ struct KvLayer {
   int64_t max_seq_len = 0;
 };
 
+// The two in-order queues of work a backend has.
+enum class Stream : uint8_t { kCompute, kCopy };
+
+// A point in a stream's work, created once at setup and recorded again and again.
+class BackendEvent {
+ public:
+  virtual ~BackendEvent() = default;
+};
+
 struct AttentionShape {
   int64_t num_heads = 0;
   int64_t num_kv_heads = 0;
@@ -58,6 +68,23 @@ class Backend {
   virtual void CopyToHost(void* dst, const void* src, size_t bytes) = 0;
   // Returns when every op issued so far has finished.
   virtual void Synchronize() = 0;
+
+  // Page-locked host memory for staging and the pinned tier (plain host memory where the
+  // backend has no use for pinning); kResourceExhausted when it cannot be had.
+  virtual StatusOr<DeviceBuffer> AllocatePinned(size_t bytes) = 0;
+  // Enqueues a host -> device copy on `stream`; `src` must stay untouched until an event
+  // recorded on `stream` after it has completed.
+  virtual void CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) = 0;
+  virtual std::unique_ptr<BackendEvent> CreateEvent() = 0;
+  virtual void RecordEvent(BackendEvent& event, Stream stream) = 0;
+  // Work issued to `stream` after this call starts only once `event` has completed; the host
+  // does not block.
+  virtual void StreamWaitEvent(Stream stream, BackendEvent& event) = 0;
+  // Blocks the host until `event` has completed.
+  virtual void WaitEvent(BackendEvent& event) = 0;
+  virtual bool EventDone(BackendEvent& event) = 0;
+  // Milliseconds from `start` to `end`, both recorded and completed.
+  virtual float ElapsedMs(BackendEvent& start, BackendEvent& end) = 0;
 
   // Makes `batch` the batch the following ops work on (token ids, positions, sequences).
   virtual void BeginBatch(const BatchLayout& batch) = 0;

@@ -19,7 +19,7 @@ std::string SeqContext(size_t i, const SeqSpan& s) {
 
 StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(Backend& backend,
                                                          const ModelConfig& config,
-                                                         LlamaWeights weights,
+                                                         const EndWeights& ends, LayerFeed& feed,
                                                          const EngineOptions& options) {
   if (options.max_batch_tokens <= 0 || options.max_seq_len <= 0 || options.kv_slots <= 0) {
     return InvalidArgument("engine options must be positive: max_batch_tokens=" +
@@ -27,24 +27,37 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(Backend& backend,
                            " max_seq_len=" + std::to_string(options.max_seq_len) +
                            " kv_slots=" + std::to_string(options.kv_slots));
   }
-  if (static_cast<int64_t>(weights.layers.size()) != config.num_layers) {
-    return InvalidArgument("weights hold " + std::to_string(weights.layers.size()) +
-                           " layers but the config has " + std::to_string(config.num_layers));
-  }
   STRATA_ASSIGN_OR_RETURN(KvCache kv, KvCache::Create(backend, config,
                                                       static_cast<int32_t>(config.num_layers),
                                                       options.kv_slots, options.max_seq_len));
   std::unique_ptr<LlamaModel> model(
-      new LlamaModel(backend, config, std::move(weights), options, std::move(kv)));
+      new LlamaModel(backend, config, ends, feed, options, std::move(kv)));
   STRATA_RETURN_IF_ERROR(model->AllocateScratch());
   return model;
 }
 
-LlamaModel::LlamaModel(Backend& backend, const ModelConfig& config, LlamaWeights weights,
-                       const EngineOptions& options, KvCache kv)
+StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::CreateResident(Backend& backend,
+                                                                 const ModelConfig& config,
+                                                                 LlamaWeights weights,
+                                                                 const EngineOptions& options) {
+  if (static_cast<int64_t>(weights.layers.size()) != config.num_layers) {
+    return InvalidArgument("weights hold " + std::to_string(weights.layers.size()) +
+                           " layers but the config has " + std::to_string(config.num_layers));
+  }
+  auto feed = std::make_unique<ResidentLayers>(std::move(weights.layers));
+  const EndWeights ends{weights.embed, weights.final_norm, weights.lm_head};
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model,
+                          Create(backend, config, ends, *feed, options));
+  model->owned_feed_ = std::move(feed);
+  return model;
+}
+
+LlamaModel::LlamaModel(Backend& backend, const ModelConfig& config, const EndWeights& ends,
+                       LayerFeed& feed, const EngineOptions& options, KvCache kv)
     : backend_(backend),
       config_(config),
-      weights_(std::move(weights)),
+      ends_(ends),
+      feed_(feed),
       options_(options),
       kv_(std::move(kv)) {}
 
@@ -131,12 +144,10 @@ Status LlamaModel::Forward(const BatchLayout& batch, LogitsMode mode, std::vecto
   const int32_t t = batch.n_tokens();
   backend_.BeginBatch(batch);
   Tensor x = s_.x.Rows(0, t);
-  backend_.Embed(weights_.embed, x);
+  STRATA_RETURN_IF_ERROR(feed_.BeginPass());  // prefetching starts before the embedding
+  backend_.Embed(ends_.embed, x);
   if (observer_) observer_(-1, x);
-  for (int32_t layer = 0; layer < config_.num_layers; ++layer) {
-    RunLayer(layer, t);
-    if (observer_) observer_(layer, x);
-  }
+  STRATA_RETURN_IF_ERROR(RunLayers(t));
   if (mode == LogitsMode::kLastToken) {
     Tensor last = s_.xn.Rows(0, static_cast<int64_t>(batch.seqs.size()));
     backend_.GatherLastTokens(x, last);
@@ -148,8 +159,22 @@ Status LlamaModel::Forward(const BatchLayout& batch, LogitsMode mode, std::vecto
   return OkStatus();
 }
 
-void LlamaModel::RunLayer(int32_t layer, int32_t n_tokens) {
-  const LlamaLayerWeights& w = weights_.layers[static_cast<size_t>(layer)];
+Status LlamaModel::RunLayers(int32_t n_tokens) {
+  for (int32_t layer = 0; layer < config_.num_layers; ++layer) {
+    StatusOr<const LlamaLayerWeights*> w = feed_.Acquire(layer);
+    if (!w.ok()) {
+      feed_.EndPass();
+      return w.status().WithContext("layer " + std::to_string(layer));
+    }
+    RunLayer(**w, layer, n_tokens);
+    feed_.Release(layer);
+    if (observer_) observer_(layer, s_.x.Rows(0, n_tokens));
+  }
+  feed_.EndPass();
+  return OkStatus();
+}
+
+void LlamaModel::RunLayer(const LlamaLayerWeights& w, int32_t layer, int32_t n_tokens) {
   const KvLayer& cache = kv_.layer(layer);
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const AttentionShape shape{config_.num_heads, config_.num_kv_heads, config_.head_dim};
@@ -186,9 +211,9 @@ void LlamaModel::ComputeLogits(Tensor hidden, std::vector<float>* logits) {
   for (int64_t r0 = 0; r0 < hidden.rows; r0 += s_.logits.rows) {
     const int64_t rows = std::min(s_.logits.rows, hidden.rows - r0);
     Tensor h = hidden.Rows(r0, rows);
-    backend_.RmsNorm(h, weights_.final_norm, eps, h);
+    backend_.RmsNorm(h, ends_.final_norm, eps, h);
     Tensor out = s_.logits.Rows(0, rows);
-    backend_.MatMul(h, weights_.lm_head, out);
+    backend_.MatMul(h, ends_.lm_head, out);
     backend_.CopyToHost(logits->data() + r0 * vocab, out.data, out.nbytes());
   }
   backend_.Synchronize();

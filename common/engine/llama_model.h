@@ -1,7 +1,8 @@
 // LlamaModel: the Llama 3.x forward pass over a Backend for a batch of sequences — embed,
 // decoder layers (RMSNorm, GQA attention with RoPE and the KV cache, SwiGLU MLP), final norm
-// and LM head. It owns the KV cache and the activation scratch, both allocated once at
-// Create for `max_batch_tokens` tokens; Forward allocates nothing on the device.
+// and LM head. Layer weights come from a LayerFeed (resident or streamed); the embedding,
+// final norm and LM head are resident. It owns the KV cache and the activation scratch, both
+// allocated once at Create for `max_batch_tokens` tokens; Forward allocates nothing.
 // Thread-safety: one thread drives an instance.
 #pragma once
 
@@ -12,6 +13,7 @@
 
 #include "common/backend/backend.h"
 #include "common/engine/kv_cache.h"
+#include "common/engine/layer_feed.h"
 #include "common/model/config.h"
 #include "common/model/llama_weights.h"
 #include "common/util/status.h"
@@ -29,13 +31,26 @@ enum class LogitsMode {
   kAllTokens,  // one row per token
 };
 
+// The weights a model keeps resident whatever the layers' tiers.
+struct EndWeights {
+  WeightView embed;       // (vocab, hidden)
+  WeightView final_norm;  // (1, hidden)
+  WeightView lm_head;     // (vocab, hidden)
+};
+
 class LlamaModel {
  public:
-  // Weights must outlive the model (they are views). Errors: options out of range
-  // (kInvalidArgument), memory (kResourceExhausted).
+  // `feed` supplies config.num_layers layers and must outlive the model, as must the weights
+  // (views). Errors: options out of range (kInvalidArgument), memory (kResourceExhausted).
   static StatusOr<std::unique_ptr<LlamaModel>> Create(Backend& backend, const ModelConfig& config,
-                                                      LlamaWeights weights,
+                                                      const EndWeights& ends, LayerFeed& feed,
                                                       const EngineOptions& options);
+  // All layers resident (views into `weights`, e.g. a memory-mapped checkpoint); the model
+  // owns the feed.
+  static StatusOr<std::unique_ptr<LlamaModel>> CreateResident(Backend& backend,
+                                                              const ModelConfig& config,
+                                                              LlamaWeights weights,
+                                                              const EngineOptions& options);
 
   const ModelConfig& config() const { return config_; }
   const EngineOptions& options() const { return options_; }
@@ -70,17 +85,21 @@ class LlamaModel {
     Tensor inv_freq;  // (1, head_dim / 2)
   };
 
-  LlamaModel(Backend& backend, const ModelConfig& config, LlamaWeights weights,
-             const EngineOptions& options, KvCache kv);
+  LlamaModel(Backend& backend, const ModelConfig& config, const EndWeights& ends,
+             LayerFeed& feed, const EngineOptions& options, KvCache kv);
   Status Validate(const BatchLayout& batch) const;
   Status AllocateScratch();
-  void RunLayer(int32_t layer, int32_t n_tokens);
+  // Runs every layer through the feed's pass (begun by the caller) and ends the pass.
+  Status RunLayers(int32_t n_tokens);
+  void RunLayer(const LlamaLayerWeights& w, int32_t layer, int32_t n_tokens);
   // Final norm + LM head over rows of `hidden`, copied to host in chunks of logits rows.
   void ComputeLogits(Tensor hidden, std::vector<float>* logits);
 
   Backend& backend_;
   ModelConfig config_;
-  LlamaWeights weights_;
+  EndWeights ends_;
+  LayerFeed& feed_;
+  std::unique_ptr<LayerFeed> owned_feed_;  // set by CreateResident
   EngineOptions options_;
   KvCache kv_;
   Scratch s_;

@@ -18,9 +18,10 @@ namespace strata {
 class Checkpoint {
  public:
   // Reads DIR/config.json and the weights. Errors name the file: a missing directory,
-  // config or weights file (kNotFound, saying what was looked for); an index that lists a
-  // shard that is missing, or a tensor whose shard does not contain it (kDataLoss); a tensor
-  // present in two shards (kDataLoss); any SafetensorsFile::Open error.
+  // config, weights file or shard that the index lists (kNotFound, saying what was looked
+  // for); an index that is malformed or names a shard outside DIR, or a tensor whose shard
+  // does not contain it (kDataLoss); a tensor present in two shards (kDataLoss); any
+  // SafetensorsFile::Open error.
   static StatusOr<Checkpoint> Open(const std::string& dir);
 
   Checkpoint(Checkpoint&&) noexcept = default;

@@ -14,12 +14,14 @@
 namespace strata {
 
 // A row-major 2-D weight (rows, cols) in its storage dtype. A 1-D tensor (a norm weight) is
-// (1, cols). `data` has no alignment guarantee.
+// (1, cols). `data` has no alignment guarantee. kF8E4M3 weights carry one float32 scale per
+// row (output channel): the real weight is float(data[r][c]) * scales[r].
 struct WeightView {
   const std::byte* data = nullptr;
   DType dtype = DType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
+  const float* scales = nullptr;  // (rows) for kF8E4M3, else nullptr
 
   int64_t numel() const { return rows * cols; }
   size_t nbytes() const { return static_cast<size_t>(numel()) * DTypeSize(dtype); }

@@ -4,6 +4,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -18,6 +19,7 @@ namespace {
 constexpr size_t kWeightScratchFloats = size_t{4} << 20;  // 16 MiB of converted weight rows
 constexpr int64_t kQueryBlock = 64;                        // query rows per attention GEMM
 constexpr size_t kAlignment = 64;
+constexpr size_t kPageAlignment = 4096;
 
 void ReleaseAligned(void* p) { std::free(p); }
 
@@ -29,20 +31,26 @@ const std::byte* RowPtr(const WeightView& w, int64_t row) {
   return w.data + static_cast<size_t>(row * w.cols) * DTypeSize(w.dtype);
 }
 
-}  // namespace
-
-CpuBackend::CpuBackend() : weight_scratch_(kWeightScratchFloats) {
-  caps_.name = "cpu";
-}
-
-StatusOr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
-  const size_t rounded = (std::max<size_t>(bytes, 1) + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded);
+StatusOr<DeviceBuffer> AllocateAligned(size_t bytes, size_t alignment) {
+  const size_t rounded = (std::max<size_t>(bytes, 1) + alignment - 1) / alignment * alignment;
+  void* p = std::aligned_alloc(alignment, rounded);
   if (p == nullptr) {
     return ResourceExhausted("cannot allocate " + std::to_string(bytes) +
-                             " bytes of host memory; lower the context or batch size");
+                             " bytes of host memory; lower the context, batch size or budgets");
   }
   return DeviceBuffer(static_cast<std::byte*>(p), BufferDeleter{&ReleaseAligned});
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend() : weight_scratch_(kWeightScratchFloats) { caps_.name = "cpu"; }
+
+StatusOr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
+  return AllocateAligned(bytes, kAlignment);
+}
+
+StatusOr<DeviceBuffer> CpuBackend::AllocatePinned(size_t bytes) {
+  return AllocateAligned(bytes, kPageAlignment);
 }
 
 void CpuBackend::CopyToDevice(void* dst, const void* src, size_t bytes) {
@@ -51,6 +59,28 @@ void CpuBackend::CopyToDevice(void* dst, const void* src, size_t bytes) {
 
 void CpuBackend::CopyToHost(void* dst, const void* src, size_t bytes) {
   std::memcpy(dst, src, bytes);
+}
+
+void CpuBackend::CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream) {
+  std::memcpy(dst, src, bytes);
+}
+
+namespace {
+struct CpuEvent final : BackendEvent {
+  std::chrono::steady_clock::time_point when;
+};
+}  // namespace
+
+std::unique_ptr<BackendEvent> CpuBackend::CreateEvent() { return std::make_unique<CpuEvent>(); }
+
+void CpuBackend::RecordEvent(BackendEvent& event, Stream) {
+  static_cast<CpuEvent&>(event).when = std::chrono::steady_clock::now();
+}
+
+float CpuBackend::ElapsedMs(BackendEvent& start, BackendEvent& end) {
+  return std::chrono::duration<float, std::milli>(static_cast<CpuEvent&>(end).when -
+                                                  static_cast<CpuEvent&>(start).when)
+      .count();
 }
 
 void CpuBackend::BeginBatch(const BatchLayout& batch) { batch_ = &batch; }
@@ -107,6 +137,12 @@ void CpuBackend::MatMul(Tensor x, const WeightView& w, Tensor out) {
     const int64_t rows = std::min(block_rows, n - r0);
     ConvertToFloat(RowPtr(w, r0), w.dtype, weight_scratch_.data(), static_cast<size_t>(rows * k));
     gemm(weight_scratch_.data(), r0, rows);
+  }
+  if (w.scales != nullptr) {  // fp8: one scale per output channel
+    for (int64_t t = 0; t < m; ++t) {
+      float* row = out.f32() + t * n;
+      for (int64_t c = 0; c < n; ++c) row[c] *= w.scales[c];
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 // The CPU backend: the reference implementation of Backend. "Device" memory is host memory,
-// copies are memcpy, ops run synchronously; GEMMs go through OpenBLAS in fp32, converting
+// copies are memcpy, ops and copies run synchronously (an event is the time it was recorded); GEMMs go through OpenBLAS in fp32, converting
 // bf16/f16/fp8 weights block by block into a scratch buffer allocated once.
 // Thread-safety: one thread drives an instance (scratch buffers are per instance).
 #pragma once
@@ -20,6 +20,15 @@ class CpuBackend final : public Backend {
   void CopyToDevice(void* dst, const void* src, size_t bytes) override;
   void CopyToHost(void* dst, const void* src, size_t bytes) override;
   void Synchronize() override {}
+  // Page-aligned, so O_DIRECT reads can land in it.
+  StatusOr<DeviceBuffer> AllocatePinned(size_t bytes) override;
+  void CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) override;
+  std::unique_ptr<BackendEvent> CreateEvent() override;
+  void RecordEvent(BackendEvent& event, Stream stream) override;
+  void StreamWaitEvent(Stream, BackendEvent&) override {}  // streams run in issue order
+  void WaitEvent(BackendEvent&) override {}                  // recorded work is already done
+  bool EventDone(BackendEvent&) override { return true; }
+  float ElapsedMs(BackendEvent& start, BackendEvent& end) override;
 
   void BeginBatch(const BatchLayout& batch) override;
   void Embed(const WeightView& table, Tensor out) override;

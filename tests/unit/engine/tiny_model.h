@@ -28,7 +28,8 @@ inline std::unique_ptr<TinyModel> LoadTinyModel(const EngineOptions& options) {
   EXPECT_TRUE(weights.ok()) << weights.status().ToString();
   if (!weights.ok()) return nullptr;
   StatusOr<std::unique_ptr<LlamaModel>> model =
-      LlamaModel::Create(t->backend, t->checkpoint->config(), std::move(weights).value(), options);
+      LlamaModel::CreateResident(t->backend, t->checkpoint->config(),
+                                  std::move(weights).value(), options);
   EXPECT_TRUE(model.ok()) << model.status().ToString();
   if (!model.ok()) return nullptr;
   t->model = std::move(model).value();

@@ -1,0 +1,35 @@
+// Host launchers of the CUDA elementwise kernels the engine's layer needs besides GEMMs and
+// attention: RMSNorm, RoPE (rotate-half, llama3 frequencies precomputed), SwiGLU, residual
+// add. fp32 activations; norm weights in fp32, bf16 or fp16. Each launcher enqueues on
+// `stream` and returns.
+// Their CPU references are common/backend/cpu/cpu_ops.h; tests/unit/cuda checks them.
+// Thread-safety: launchers are reentrant; ordering is the stream's.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace strata::cuda {
+
+// out (rows, n) = x / sqrt(mean(x²) + eps) * weight (n); out may alias x.
+void LaunchRmsNorm(const float* x, const float* weight, int64_t rows, int64_t n, float eps,
+                   float* out, cudaStream_t stream);
+void LaunchRmsNorm(const float* x, const __nv_bfloat16* weight, int64_t rows, int64_t n,
+                   float eps, float* out, cudaStream_t stream);
+void LaunchRmsNorm(const float* x, const __half* weight, int64_t rows, int64_t n, float eps,
+                   float* out, cudaStream_t stream);
+
+// Rotates x (tokens, heads * head_dim) in place; positions (tokens), inv_freq (head_dim / 2).
+void LaunchRope(float* x, const int32_t* positions, const float* inv_freq, int64_t tokens,
+                int64_t heads, int64_t head_dim, cudaStream_t stream);
+
+// out (n) = silu(gate) * up; out may alias either input.
+void LaunchSiluMul(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream);
+
+// x (n) += y (n).
+void LaunchAddInPlace(float* x, const float* y, int64_t n, cudaStream_t stream);
+
+}  // namespace strata::cuda

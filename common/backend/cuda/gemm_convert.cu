@@ -1,0 +1,104 @@
+// The GEMM input conversions and scale epilogue (see gemm_convert.h). Elementwise kernels are
+// grid-stride; the fp8 quantizer is one block per row: a block max-abs reduction, then the
+// scaled, saturating cast — no host round trip.
+#include <algorithm>
+
+#include "common/backend/cuda/cuda_check.h"
+#include "common/backend/cuda/gemm_convert.h"
+#include "common/util/check.h"
+
+namespace strata::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr float kE4M3Max = 448.0f;
+constexpr float kF16Max = 65504.0f;
+
+unsigned GridFor(int64_t n) {
+  return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535));
+}
+
+__global__ void ToBf16Kernel(const float* __restrict__ x, int64_t n, __nv_bfloat16* __restrict__ out) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    out[i] = __float2bfloat16_rn(x[i]);
+  }
+}
+
+__global__ void ToF16Kernel(const float* __restrict__ x, int64_t n, __half* __restrict__ out) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    out[i] = __float2half_rn(fminf(fmaxf(x[i], -kF16Max), kF16Max));
+  }
+}
+
+// Block-wide max of `v` over kThreads threads; every thread gets the result.
+__device__ float BlockMax(float v) {
+  __shared__ float warp_max[kThreads / 32];
+  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) warp_max[warp] = v;
+  __syncthreads();
+  v = lane < kThreads / 32 ? warp_max[lane] : 0.0f;
+  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+__global__ void __launch_bounds__(kThreads)
+    QuantizeRowsE4M3Kernel(const float* __restrict__ x, int64_t k, __nv_fp8_e4m3* __restrict__ q,
+                           float* __restrict__ scales) {
+  const float* row = x + blockIdx.x * k;
+  __nv_fp8_e4m3* dst = q + blockIdx.x * k;
+  float amax = 0.0f;
+  for (int64_t i = threadIdx.x; i < k; i += kThreads) amax = fmaxf(amax, fabsf(row[i]));
+  amax = BlockMax(amax);
+  const float scale = amax > 0.0f ? amax / kE4M3Max : 1.0f;
+  const float inv = 1.0f / scale;
+  if (threadIdx.x == 0) scales[blockIdx.x] = scale;
+  for (int64_t i = threadIdx.x; i < k; i += kThreads) {
+    dst[i].__x = __nv_cvt_float_to_fp8(row[i] * inv, __NV_SATFINITE, __NV_E4M3);
+  }
+}
+
+// Grid: (column blocks, rows).
+__global__ void ScaleRowsColsKernel(float* out, int64_t n, const float* __restrict__ row_scales,
+                                    const float* __restrict__ col_scales) {
+  const float row_scale = row_scales[blockIdx.y];
+  float* row = out + blockIdx.y * n;
+  for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < n;
+       c += int64_t{gridDim.x} * blockDim.x) {
+    row[c] *= row_scale * col_scales[c];
+  }
+}
+
+}  // namespace
+
+void LaunchToBf16(const float* x, int64_t n, __nv_bfloat16* out, cudaStream_t stream) {
+  if (n == 0) return;
+  ToBf16Kernel<<<GridFor(n), kThreads, 0, stream>>>(x, n, out);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+void LaunchToF16(const float* x, int64_t n, __half* out, cudaStream_t stream) {
+  if (n == 0) return;
+  ToF16Kernel<<<GridFor(n), kThreads, 0, stream>>>(x, n, out);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+void LaunchQuantizeRowsE4M3(const float* x, int64_t rows, int64_t k, __nv_fp8_e4m3* q,
+                            float* scales, cudaStream_t stream) {
+  if (rows == 0) return;
+  QuantizeRowsE4M3Kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, k, q, scales);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+void LaunchScaleRowsCols(float* out, int64_t rows, int64_t n, const float* row_scales,
+                         const float* col_scales, cudaStream_t stream) {
+  if (rows * n == 0) return;
+  STRATA_CHECK(rows <= 65535);
+  const dim3 grid(std::min(GridFor(n), 1024u), static_cast<unsigned>(rows));
+  ScaleRowsColsKernel<<<grid, kThreads, 0, stream>>>(out, n, row_scales, col_scales);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace strata::cuda

@@ -1,0 +1,229 @@
+// Decode GEMV on tensor cores (see gemv.h).
+//
+// A block owns 16 output rows (one m16n8k16 M tile) and one split of K; its 8 warps take turns
+// over the split's chunks, 64 bytes of each weight row per chunk. In a chunk, thread (g, q) =
+// (lane / 4, lane % 4) loads 16 contiguous bytes of weight rows g and g + 8 at byte 16 * q:
+// once the K order inside the chunk is permuted, those registers are exactly the A fragments
+// of the MMAs, and the x values at the same columns (loaded by the same thread) are the B
+// fragments. A dot product does not depend on the order of K, so weights go from DRAM to the
+// tensor cores with 16-byte loads, no shared memory and no shuffles. fp8 weights are widened
+// to bf16 exactly by bit moves plus one multiply by 2^120.
+//
+// Up to 8 rows of x are one MMA N tile; 9..16 rows take two. Splits write fp32 partial sums
+// that a second kernel adds (in a fixed order: results are deterministic).
+#include <algorithm>
+
+#include "common/backend/cuda/cuda_check.h"
+#include "common/backend/cuda/gemv.h"
+#include "common/util/check.h"
+
+namespace strata::cuda {
+namespace {
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+constexpr int kUnroll = 4;            // chunks per warp with loads in flight at once
+constexpr int kTileRows = 16;         // output rows per block (MMA M)
+constexpr int kChunkBytes = 64;       // bytes of one weight row per chunk: 4 threads x 16 bytes
+constexpr int kMinChunksPerWarp = 2;  // a split gives each warp at least this many chunks
+constexpr int kBlocksPerSm = 4;       // splits are added until the grid has this many per SM
+constexpr int kReduceThreads = 256;
+
+__device__ __forceinline__ uint4 LoadStreaming(const uint8_t* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+
+// d (16 x 8, fp32) += a (16 x 16, bf16, row) · b (16 x 8, bf16, col), PTX fragment layout.
+__device__ __forceinline__ void Mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                    uint32_t a3, uint32_t b0, uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Four e4m3 bytes -> bf16x2 words (byte0, byte1) and (byte2, byte3), exactly. Each byte goes
+// to the high byte of a 16-bit lane; its exponent and mantissa bits are moved to their bf16
+// places, which gives the value times 2^-120 (subnormals included), then one multiply by
+// 2^120 (an fma with -0 so that +0 stays +0).
+__device__ __forceinline__ void E4M3x4ToBf16x2(uint32_t v, uint32_t& lo, uint32_t& hi) {
+  constexpr uint32_t kSign = 0x80008000u, kBody = 0x07f007f0u;
+  constexpr uint32_t kTwoPow120 = 0x7b807b80u, kNegZero = 0x80008000u;
+  const uint32_t a = __byte_perm(v, 0u, 0x1404);  // [0, b0, 0, b1]
+  const uint32_t b = __byte_perm(v, 0u, 0x3424);  // [0, b2, 0, b3]
+  const uint32_t a_scaled = (a & kSign) | ((a >> 4) & kBody);
+  const uint32_t b_scaled = (b & kSign) | ((b >> 4) & kBody);
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(lo) : "r"(a_scaled), "r"(kTwoPow120), "r"(kNegZero));
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(hi) : "r"(b_scaled), "r"(kTwoPow120), "r"(kNegZero));
+}
+
+__device__ __forceinline__ uint32_t Word(const uint4& v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
+// Grid: (ceil(n / 16) row tiles, splits). partials (splits, rows, n) when splitting, else
+// nullptr and the block writes out (rows, n) directly.
+template <bool kFp8, int kTokenTiles>
+__global__ void __launch_bounds__(kThreads)
+    GemvMmaKernel(const __nv_bfloat16* __restrict__ x, const uint8_t* __restrict__ w,
+                  const float* __restrict__ w_scales, int rows, int64_t n, int64_t k,
+                  int64_t chunks_per_split, float* __restrict__ out, float* __restrict__ partials) {
+  constexpr int kChunkCols = kFp8 ? 64 : 32;   // weight columns in a 64-byte chunk
+  constexpr int kThreadCols = kChunkCols / 4;  // of which one thread holds 16 or 8
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int g = lane / 4, q = lane % 4;
+  const int64_t row0 = int64_t{blockIdx.x} * kTileRows;
+  const int64_t chunks = k / kChunkCols;
+  const int64_t first = int64_t{blockIdx.y} * chunks_per_split;
+  const int64_t last = min(chunks, first + chunks_per_split);
+  const size_t row_bytes = static_cast<size_t>(k) * (kFp8 ? 1 : 2);
+  // Rows past n (the last tile) re-read row n - 1; their sums are dropped.
+  const uint8_t* wa = w + static_cast<size_t>(min(row0 + g, n - 1)) * row_bytes + q * 16;
+  const uint8_t* wb = w + static_cast<size_t>(min(row0 + g + 8, n - 1)) * row_bytes + q * 16;
+  const __nv_bfloat16* xt[kTokenTiles];  // this thread's x row per N tile (token g + 8t)
+#pragma unroll
+  for (int t = 0; t < kTokenTiles; ++t) {
+    xt[t] = x + static_cast<size_t>(min(g + 8 * t, rows - 1)) * k + q * kThreadCols;
+  }
+  float acc[kTokenTiles][4] = {};
+
+  for (int64_t base = first + warp; base < last; base += kWarps * kUnroll) {
+    uint4 ra[kUnroll], rb[kUnroll];  // weight rows g and g + 8, one chunk each
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t c = base + u * kWarps;
+      if (c < last) {
+        ra[u] = LoadStreaming(wa + c * kChunkBytes);
+        rb[u] = LoadStreaming(wb + c * kChunkBytes);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t c = base + u * kWarps;
+      if (c >= last) break;
+      if constexpr (kFp8) {
+        uint4 xv[kTokenTiles][2];  // 16 bf16 of x at this thread's 16 columns
+#pragma unroll
+        for (int t = 0; t < kTokenTiles; ++t) {
+          const uint4* src = reinterpret_cast<const uint4*>(xt[t] + c * kChunkCols);
+          xv[t][0] = __ldg(src);
+          xv[t][1] = __ldg(src + 1);
+        }
+#pragma unroll
+        for (int m = 0; m < 4; ++m) {  // columns 4m .. 4m + 3 of this thread's 16
+          uint32_t a_lo, a_hi, b_lo, b_hi;
+          E4M3x4ToBf16x2(Word(ra[u], m), a_lo, a_hi);
+          E4M3x4ToBf16x2(Word(rb[u], m), b_lo, b_hi);
+#pragma unroll
+          for (int t = 0; t < kTokenTiles; ++t) {
+            const uint4& xs = xv[t][m / 2];
+            Mma(acc[t], a_lo, b_lo, a_hi, b_hi, Word(xs, (m % 2) * 2), Word(xs, (m % 2) * 2 + 1));
+          }
+        }
+      } else {
+#pragma unroll
+        for (int t = 0; t < kTokenTiles; ++t) {
+          const uint4 xv = __ldg(reinterpret_cast<const uint4*>(xt[t] + c * kChunkCols));
+          Mma(acc[t], ra[u].x, rb[u].x, ra[u].y, rb[u].y, xv.x, xv.y);
+          Mma(acc[t], ra[u].z, rb[u].z, ra[u].w, rb[u].w, xv.z, xv.w);
+        }
+      }
+    }
+  }
+
+  // acc[t]: (row g, token 8t + 2q), (row g, token 8t + 2q + 1), then the same for row g + 8.
+  __shared__ float red[kWarps][kTokenTiles * 8][kTileRows + 1];  // (warp, token, row)
+#pragma unroll
+  for (int t = 0; t < kTokenTiles; ++t) {
+    red[warp][8 * t + 2 * q][g] = acc[t][0];
+    red[warp][8 * t + 2 * q + 1][g] = acc[t][1];
+    red[warp][8 * t + 2 * q][g + 8] = acc[t][2];
+    red[warp][8 * t + 2 * q + 1][g + 8] = acc[t][3];
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < kTokenTiles * 8 * kTileRows; i += kThreads) {
+    const int token = i / kTileRows, r = i % kTileRows;
+    const int64_t row = row0 + r;
+    if (token >= rows || row >= n) continue;
+    float sum = 0.0f;
+#pragma unroll
+    for (int v = 0; v < kWarps; ++v) sum += red[v][token][r];
+    if (partials != nullptr) {
+      partials[(int64_t{blockIdx.y} * rows + token) * n + row] = sum;
+    } else {
+      out[token * n + row] = w_scales != nullptr ? sum * w_scales[row] : sum;
+    }
+  }
+}
+
+// Grid: (column blocks, rows). out (rows, n) = sum over splits of partials (splits, rows, n),
+// times w_scales (n) when given.
+__global__ void GemvSplitReduceKernel(const float* __restrict__ partials, int splits, int rows,
+                                      int64_t n, const float* __restrict__ w_scales,
+                                      float* __restrict__ out) {
+  const int token = blockIdx.y;
+  for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < n;
+       c += int64_t{gridDim.x} * blockDim.x) {
+    float sum = 0.0f;
+    for (int s = 0; s < splits; ++s) sum += partials[(int64_t{s} * rows + token) * n + c];
+    out[token * n + c] = w_scales != nullptr ? sum * w_scales[c] : sum;
+  }
+}
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+bool GemvMmaSupports(DType dtype, const void* w, int64_t k) {
+  if (dtype != DType::kBF16 && dtype != DType::kF8E4M3) return false;
+  const int64_t chunk_cols = dtype == DType::kBF16 ? 32 : 64;
+  return k > 0 && k % chunk_cols == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
+}
+
+void LaunchGemvMma(const __nv_bfloat16* x, const void* w, DType dtype, const float* w_scales,
+                   int64_t rows, int64_t n, int64_t k, float* out, const GemvWorkspace& workspace,
+                   cudaStream_t stream) {
+  STRATA_CHECK(rows >= 1 && rows <= kGemvMaxRows && n >= 1);
+  STRATA_CHECK(GemvMmaSupports(dtype, w, k));
+  STRATA_CHECK(reinterpret_cast<uintptr_t>(x) % 16 == 0);
+  const bool fp8 = dtype == DType::kF8E4M3;
+  const int64_t row_tiles = CeilDiv(n, kTileRows);
+  const int64_t chunks = k / (fp8 ? 64 : 32);
+  // Split K until every SM has blocks, while each warp keeps a few chunks and the partial
+  // sums fit the workspace.
+  int64_t splits = CeilDiv(int64_t{kBlocksPerSm} * workspace.sm_count, row_tiles);
+  splits = std::min(splits, chunks / (kWarps * kMinChunksPerWarp));
+  splits = std::min<int64_t>(splits, static_cast<int64_t>(workspace.floats) / (rows * n));
+  splits = std::max<int64_t>(splits, 1);
+  const int64_t per_split = CeilDiv(chunks, splits);
+  splits = CeilDiv(chunks, per_split);
+  float* partials = splits > 1 ? workspace.partials : nullptr;
+  STRATA_CHECK(splits <= 65535 && row_tiles <= 0x7fffffff);
+
+  const dim3 grid(static_cast<unsigned>(row_tiles), static_cast<unsigned>(splits));
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const int r = static_cast<int>(rows);
+  if (fp8 && rows > 8) {
+    GemvMmaKernel<true, 2><<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+  } else if (fp8) {
+    GemvMmaKernel<true, 1><<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+  } else if (rows > 8) {
+    GemvMmaKernel<false, 2><<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+  } else {
+    GemvMmaKernel<false, 1><<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+  }
+  STRATA_CUDA_CHECK(cudaGetLastError());
+  if (partials != nullptr) {
+    const dim3 reduce_grid(static_cast<unsigned>(std::min<int64_t>(CeilDiv(n, kReduceThreads), 1024)),
+                           static_cast<unsigned>(rows));
+    GemvSplitReduceKernel<<<reduce_grid, kReduceThreads, 0, stream>>>(
+        partials, static_cast<int>(splits), r, n, w_scales, out);
+    STRATA_CUDA_CHECK(cudaGetLastError());
+  }
+}
+
+}  // namespace strata::cuda

@@ -1,0 +1,28 @@
+// SwiGLU's elementwise half: out = silu(gate) * up, grid-stride over n elements.
+#include <algorithm>
+
+#include "common/backend/cuda/cuda_check.h"
+#include "common/backend/cuda/elementwise_ops.h"
+
+namespace strata::cuda {
+namespace {
+
+__global__ void SiluMulKernel(const float* gate, const float* up, int64_t n, float* out) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + expf(-g)) * up[i];
+  }
+}
+
+}  // namespace
+
+void LaunchSiluMul(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream) {
+  if (n == 0) return;
+  constexpr int kThreads = 256;
+  const int64_t blocks = std::min<int64_t>((n + kThreads - 1) / kThreads, 65535);
+  SiluMulKernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(gate, up, n, out);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace strata::cuda

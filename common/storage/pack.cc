@@ -1,0 +1,135 @@
+// Pack::Open (manifest parse, then ValidatePackManifest against weights.bin's size), the
+// views over an extent's bytes, and XXH3 verification. Thread-safety: see pack.h.
+#include "common/storage/pack.h"
+
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/storage/pack_manifest.h"
+#include "common/storage/pack_validate.h"
+#include "common/util/check.h"
+#include "common/util/file.h"
+
+namespace strata {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Whether `dir` is the temporary directory of a strata pack run ("P.partial-<pid>").
+bool IsPartialDir(const std::string& dir) {
+  fs::path p = fs::path(dir).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  const std::string name = p.filename().string();
+  constexpr std::string_view kMarker = ".partial-";
+  const size_t at = name.rfind(kMarker);
+  if (at == std::string::npos || at == 0 || at + kMarker.size() == name.size()) return false;
+  return name.find_first_not_of("0123456789", at + kMarker.size()) == std::string::npos;
+}
+
+Status CheckBase(const std::string& dir, const std::byte* extent_base) {
+  if (extent_base == nullptr || reinterpret_cast<uintptr_t>(extent_base) % alignof(float) != 0) {
+    return InvalidArgument("pack " + dir + ": an extent's base address must be non-null and " +
+                           "float-aligned");
+  }
+  return OkStatus();
+}
+
+WeightView ViewOf(const PackTensor& t, const std::byte* base) {
+  WeightView v;
+  v.data = base + t.offset;
+  v.dtype = t.dtype;
+  v.rows = t.rows;
+  v.cols = t.cols;
+  if (t.scales_offset) v.scales = reinterpret_cast<const float*>(base + *t.scales_offset);
+  return v;
+}
+
+}  // namespace
+
+StatusOr<Pack> Pack::Open(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return NotFound("pack directory " + dir + " does not exist; create it with strata pack");
+  }
+  if (IsPartialDir(dir)) {
+    return FailedPrecondition(dir + " is the unfinished output of an interrupted strata pack, " +
+                              "not a pack; delete it and run strata pack again");
+  }
+  const std::string where = "pack " + dir;
+  const std::string manifest_path = (fs::path(dir) / kPackManifestFile).string();
+  if (!fs::exists(manifest_path, ec)) {
+    return NotFound("not a Strata pack: no manifest.json in " + dir +
+                    "; create one with strata pack");
+  }
+  STRATA_ASSIGN_OR_RETURN(std::string text, ReadFileToString(manifest_path));
+  Pack pack;
+  pack.dir_ = dir;
+  pack.data_path_ = (fs::path(dir) / kPackDataFile).string();
+  STRATA_ASSIGN_OR_RETURN(pack.manifest_, ParsePackManifest(text, where));
+  struct stat st {};
+  std::string problem;
+  if (::stat(pack.data_path_.c_str(), &st) != 0) {
+    problem = errno == ENOENT ? "is missing" : std::string("cannot be read: ") + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    problem = "is not a regular file";
+  }
+  if (!problem.empty()) {
+    return DataLoss(where + ": " + std::string(kPackDataFile) + " " + problem +
+                    "; the pack is corrupt — re-create it with strata pack");
+  }
+  STRATA_ASSIGN_OR_RETURN(
+      pack.manifest_.extents,
+      ValidatePackManifest(pack.manifest_, static_cast<uint64_t>(st.st_size), where));
+  return pack;
+}
+
+const PackExtent& Pack::layer_extent(int64_t layer) const {
+  STRATA_CHECK(layer >= 0 && layer < config().num_layers);
+  return extents()[static_cast<size_t>(1 + layer)];
+}
+
+StatusOr<LlamaLayerWeights> Pack::BindLayer(int64_t layer, const std::byte* extent_base) const {
+  if (layer < 0 || layer >= config().num_layers) {
+    return InvalidArgument("pack " + dir_ + " has layers 0.." +
+                           std::to_string(config().num_layers - 1) + ", not layer " +
+                           std::to_string(layer));
+  }
+  STRATA_RETURN_IF_ERROR(CheckBase(dir_, extent_base));
+  LlamaLayerWeights w;
+  const PackExtent& e = layer_extent(layer);
+  for (size_t i = 0; i < kLayerFields.size(); ++i) {
+    // Validation guarantees the tensors are present; file order matches kLayerFields.
+    STRATA_CHECK(e.tensors[i].name == kLayerFields[i].name);
+    w.*kLayerFields[i].member = ViewOf(e.tensors[i], extent_base);
+  }
+  return w;
+}
+
+StatusOr<WeightView> Pack::BindEmbed(const std::byte* extent_base) const {
+  STRATA_RETURN_IF_ERROR(CheckBase(dir_, extent_base));
+  return ViewOf(embed_extent().tensors.front(), extent_base);
+}
+
+StatusOr<WeightView> Pack::BindFinalNorm(const std::byte* extent_base) const {
+  STRATA_RETURN_IF_ERROR(CheckBase(dir_, extent_base));
+  return ViewOf(final_norm_extent().tensors.front(), extent_base);
+}
+
+StatusOr<WeightView> Pack::BindLmHead(const std::byte* extent_base) const {
+  STRATA_RETURN_IF_ERROR(CheckBase(dir_, extent_base));
+  return ViewOf(lm_head_extent().tensors.front(), extent_base);
+}
+
+Status Pack::VerifyExtent(const PackExtent& extent, const std::byte* bytes) const {
+  const uint64_t got = XXH3_64bits(bytes, extent.bytes);
+  if (got == extent.xxh3) return OkStatus();
+  return DataLoss("pack " + dir_ + ": " + DescribeExtent(extent.name) +
+                  " checksum mismatch: expected " + ChecksumHex(extent.xxh3) + ", got " + ChecksumHex(got) +
+                  "; the pack is corrupt — re-create it with strata pack");
+}
+
+}  // namespace strata

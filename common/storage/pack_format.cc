@@ -1,0 +1,150 @@
+// Pack dtype and extent names, the tensors each extent holds, and the writer's layout plan.
+// Thread-safety: pure functions.
+#include "common/storage/pack_format.h"
+
+#include <charconv>
+#include <cstdio>
+
+#include "common/util/check.h"
+
+namespace strata {
+
+std::string_view PackDTypeName(PackDType dtype) {
+  return dtype == PackDType::kFP8 ? "fp8" : "bf16";
+}
+
+std::optional<PackDType> ParsePackDType(std::string_view name) {
+  if (name == "bf16") return PackDType::kBF16;
+  if (name == "fp8") return PackDType::kFP8;
+  return std::nullopt;
+}
+
+std::string ChecksumHex(uint64_t xxh3) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(xxh3));
+  return buf;
+}
+
+std::vector<ExtentId> PackExtentOrder(int64_t num_layers) {
+  std::vector<ExtentId> order;
+  order.push_back({ExtentId::Kind::kEmbed, -1});
+  for (int64_t i = 0; i < num_layers; ++i) order.push_back({ExtentId::Kind::kLayer, i});
+  order.push_back({ExtentId::Kind::kFinalNorm, -1});
+  order.push_back({ExtentId::Kind::kLmHead, -1});
+  return order;
+}
+
+std::string ExtentName(const ExtentId& id) {
+  switch (id.kind) {
+    case ExtentId::Kind::kEmbed: return "embed";
+    case ExtentId::Kind::kLayer: return "layer." + std::to_string(id.layer);
+    case ExtentId::Kind::kFinalNorm: return "final_norm";
+    case ExtentId::Kind::kLmHead: return "lm_head";
+  }
+  return "?";
+}
+
+std::optional<ExtentId> ParseExtentName(std::string_view name, int64_t num_layers) {
+  if (name == "embed") return ExtentId{ExtentId::Kind::kEmbed, -1};
+  if (name == "final_norm") return ExtentId{ExtentId::Kind::kFinalNorm, -1};
+  if (name == "lm_head") return ExtentId{ExtentId::Kind::kLmHead, -1};
+  constexpr std::string_view kPrefix = "layer.";
+  if (!name.starts_with(kPrefix)) return std::nullopt;
+  const std::string_view digits = name.substr(kPrefix.size());
+  // Canonical decimal only, so that "layer.03" cannot alias "layer.3".
+  if (digits.empty() || (digits.size() > 1 && digits[0] == '0')) return std::nullopt;
+  int64_t layer = -1;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), layer);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  if (layer < 0 || layer >= num_layers) return std::nullopt;
+  return ExtentId{ExtentId::Kind::kLayer, layer};
+}
+
+size_t CanonicalExtentIndex(const ExtentId& id, int64_t num_layers) {
+  switch (id.kind) {
+    case ExtentId::Kind::kEmbed: return 0;
+    case ExtentId::Kind::kLayer: return static_cast<size_t>(1 + id.layer);
+    case ExtentId::Kind::kFinalNorm: return static_cast<size_t>(1 + num_layers);
+    case ExtentId::Kind::kLmHead: return static_cast<size_t>(2 + num_layers);
+  }
+  return 0;
+}
+
+std::string DescribeExtent(std::string_view name) {
+  const std::string extent = " (extent " + std::string(name) + ")";
+  if (name == "embed") return "the embedding" + extent;
+  if (name == "final_norm") return "the final norm" + extent;
+  if (name == "lm_head") return "the LM head" + extent;
+  if (name.starts_with("layer.")) return "layer " + std::string(name.substr(6)) + extent;
+  return "extent " + std::string(name);
+}
+
+std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType dtype,
+                                          const ExtentId& id) {
+  const int64_t hidden = config.hidden_size;
+  switch (id.kind) {
+    case ExtentId::Kind::kEmbed: return {{"embed", DType::kBF16, config.vocab_size, hidden, false}};
+    case ExtentId::Kind::kFinalNorm: return {{"final_norm", DType::kBF16, 1, hidden, false}};
+    case ExtentId::Kind::kLmHead:
+      return {{"lm_head", DType::kBF16, config.vocab_size, hidden, false}};
+    case ExtentId::Kind::kLayer: break;
+  }
+  const int64_t inter = config.intermediate_size;
+  // (rows, cols) of each kLayerFields entry, in the same order.
+  const std::array<std::array<int64_t, 2>, kLayerFields.size()> shapes = {{
+      {1, hidden},
+      {config.q_dim(), hidden},
+      {config.kv_dim(), hidden},
+      {config.kv_dim(), hidden},
+      {hidden, config.q_dim()},
+      {1, hidden},
+      {inter, hidden},
+      {inter, hidden},
+      {hidden, inter},
+  }};
+  std::vector<TensorSpec> specs;
+  for (size_t i = 0; i < kLayerFields.size(); ++i) {
+    const bool fp8 = dtype == PackDType::kFP8 && kLayerFields[i].projection;
+    specs.push_back({std::string(kLayerFields[i].name), fp8 ? DType::kF8E4M3 : DType::kBF16,
+                     shapes[i][0], shapes[i][1], fp8});
+  }
+  return specs;
+}
+
+PackManifest PlanPack(const ModelConfig& config, PackDType dtype) {
+  PackManifest m;
+  m.dtype = dtype;
+  m.config = config;
+  m.data_file = std::string(kPackDataFile);
+  m.alignment = kPackAlignment;
+  uint64_t offset = 0;
+  for (const ExtentId& id : PackExtentOrder(config.num_layers)) {
+    PackExtent e;
+    e.name = ExtentName(id);
+    e.offset = offset;
+    uint64_t rel = 0;
+    for (const TensorSpec& s : ExtentTensorSpecs(config, dtype, id)) {
+      PackTensor t;
+      t.name = s.name;
+      t.dtype = s.dtype;
+      t.rows = s.rows;
+      t.cols = s.cols;
+      t.offset = rel;
+      t.bytes = static_cast<uint64_t>(s.rows * s.cols) * DTypeSize(s.dtype);
+      rel = AlignUp(rel + t.bytes);
+      if (s.scaled) {
+        t.scales_offset = rel;
+        rel = AlignUp(rel + t.scales_bytes());
+      }
+      e.tensors.push_back(std::move(t));
+    }
+    STRATA_CHECK(rel > 0);
+    e.bytes = rel;
+    offset += rel;
+    m.extents.push_back(std::move(e));
+  }
+  m.data_bytes = offset;
+  return m;
+}
+
+}  // namespace strata

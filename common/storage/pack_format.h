@@ -1,0 +1,137 @@
+// The Strata pack format: a model rewritten for streaming. Constants, the manifest's
+// in-memory form, and the layout rules that the writer (pack_writer.h) and the reader
+// (pack.h) share.
+//
+// A pack is a directory:
+//   manifest.json   format, version, dtype, model config, extent table (written last)
+//   weights.bin     the extents back to back: embed, layer.0 .. layer.{L-1}, final_norm, lm_head
+//   tokenizer.json, tokenizer_config.json, generation_config.json   (copied when present)
+// Every extent, and every tensor and scale array inside one, starts at a multiple of
+// kPackAlignment from the start of weights.bin; every extent's length is a multiple of it
+// (zero padding). A decoder layer's nine tensors form one extent, so one read fetches a layer.
+// lm_head is always its own extent, a copy of the embedding when the model ties them, so a
+// worker that owns only the last stage reads the head alone.
+// Thread-safety: constants and plain values.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/model/config.h"
+#include "common/model/dtype.h"
+#include "common/model/llama_weights.h"
+
+namespace strata {
+
+inline constexpr std::string_view kPackFormatName = "strata-pack";
+inline constexpr int64_t kPackVersion = 1;
+inline constexpr uint64_t kPackAlignment = 4096;
+inline constexpr std::string_view kPackManifestFile = "manifest.json";
+inline constexpr std::string_view kPackDataFile = "weights.bin";
+// Copied from the Hugging Face directory when present, so the pack also serves tokenization.
+inline constexpr std::array<std::string_view, 3> kPackCopiedFiles = {
+    "tokenizer.json", "tokenizer_config.json", "generation_config.json"};
+
+// The pack's weight dtype. kBF16: every tensor BF16. kFP8: the seven projections of each
+// layer F8_E4M3 with one float32 scale per output row; norms, embedding and head BF16.
+enum class PackDType { kBF16, kFP8 };
+std::string_view PackDTypeName(PackDType dtype);  // "bf16", "fp8"
+std::optional<PackDType> ParsePackDType(std::string_view name);
+
+// One tensor inside an extent. Offsets are relative to the extent's first byte.
+struct PackTensor {
+  std::string name;  // "embed", "final_norm", "lm_head", or a layer field ("wq", "w_down", ...)
+  DType dtype = DType::kBF16;
+  int64_t rows = 0;  // 1-D norms are (1, hidden)
+  int64_t cols = 0;
+  uint64_t offset = 0;
+  uint64_t bytes = 0;                   // rows * cols * DTypeSize(dtype)
+  std::optional<uint64_t> scales_offset;  // F8_E4M3 only: float32 scales, (rows)
+
+  uint64_t scales_bytes() const { return static_cast<uint64_t>(rows) * sizeof(float); }
+};
+
+// A contiguous, aligned byte range of weights.bin.
+struct PackExtent {
+  std::string name;  // "embed", "layer.<i>", "final_norm", "lm_head"
+  uint64_t offset = 0;
+  uint64_t bytes = 0;
+  uint64_t xxh3 = 0;  // XXH3_64bits of all `bytes`, padding included
+  std::vector<PackTensor> tensors;
+};
+
+// manifest.json, parsed.
+struct PackManifest {
+  PackDType dtype = PackDType::kBF16;
+  ModelConfig config;
+  std::string data_file;  // always kPackDataFile in packs this build writes
+  uint64_t data_bytes = 0;
+  uint64_t alignment = kPackAlignment;
+  std::string source;  // the Hugging Face directory it was made from; informational
+  std::vector<PackExtent> extents;
+};
+
+// Which extent: the embedding, a decoder layer, the final norm or the LM head.
+struct ExtentId {
+  enum class Kind { kEmbed, kLayer, kFinalNorm, kLmHead };
+  Kind kind = Kind::kEmbed;
+  int64_t layer = -1;  // kLayer only
+};
+
+// Extent names in file order: embed, layer.0 .. layer.{L-1}, final_norm, lm_head. The index
+// of an extent in this order is its canonical index (Pack::extents() uses it).
+std::vector<ExtentId> PackExtentOrder(int64_t num_layers);
+std::string ExtentName(const ExtentId& id);
+// Parses an extent name; nullopt for unknown names and layers outside [0, num_layers).
+std::optional<ExtentId> ParseExtentName(std::string_view name, int64_t num_layers);
+size_t CanonicalExtentIndex(const ExtentId& id, int64_t num_layers);
+// For messages: "layer 17 (extent layer.17)", "the embedding (extent embed)".
+std::string DescribeExtent(std::string_view name);
+
+// A layer extent's tensors in file order, each with its field in LlamaLayerWeights.
+struct LayerField {
+  std::string_view name;
+  WeightView LlamaLayerWeights::*member;
+  bool projection;  // quantized to fp8 in fp8 packs
+};
+inline constexpr std::array<LayerField, 9> kLayerFields = {{
+    {"attn_norm", &LlamaLayerWeights::attn_norm, false},
+    {"wq", &LlamaLayerWeights::wq, true},
+    {"wk", &LlamaLayerWeights::wk, true},
+    {"wv", &LlamaLayerWeights::wv, true},
+    {"wo", &LlamaLayerWeights::wo, true},
+    {"mlp_norm", &LlamaLayerWeights::mlp_norm, false},
+    {"w_gate", &LlamaLayerWeights::w_gate, true},
+    {"w_up", &LlamaLayerWeights::w_up, true},
+    {"w_down", &LlamaLayerWeights::w_down, true},
+}};
+
+// What an extent must hold for `config` in a `dtype` pack, in file order.
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::kBF16;
+  int64_t rows = 0;
+  int64_t cols = 0;
+  bool scaled = false;  // has float32 per-row scales
+};
+std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType dtype,
+                                          const ExtentId& id);
+
+// A checksum as the manifest spells it: 16 lowercase hex digits.
+std::string ChecksumHex(uint64_t xxh3);
+
+// The smallest multiple of kPackAlignment that is >= n.
+constexpr uint64_t AlignUp(uint64_t n) {
+  return (n + kPackAlignment - 1) / kPackAlignment * kPackAlignment;
+}
+
+// The manifest the writer produces for `config` (checksums zero, source empty): the extents
+// in PackExtentOrder, each tensor and scale array at the next aligned offset.
+PackManifest PlanPack(const ModelConfig& config, PackDType dtype);
+
+}  // namespace strata

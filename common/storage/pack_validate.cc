@@ -1,0 +1,162 @@
+// ValidatePackManifest: file-level fields, then the extent table (names, bounds, overlap),
+// then each extent's tensors against ExtentTensorSpecs. Thread-safety: a pure function.
+#include "common/storage/pack_validate.h"
+
+#include <algorithm>
+#include <optional>
+
+namespace strata {
+namespace {
+
+constexpr char kRecreate[] = "; the pack is corrupt — re-create it with strata pack";
+
+std::string Shape(int64_t rows, int64_t cols) {
+  return "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
+}
+
+// A byte range [begin, begin + bytes) and what it holds, for overlap checks.
+struct Range {
+  uint64_t begin = 0;
+  uint64_t bytes = 0;
+  std::string what;
+};
+
+// The first pair of overlapping ranges, or nullopt. Sorts `ranges`.
+std::optional<std::pair<std::string, std::string>> FindOverlap(std::vector<Range>& ranges) {
+  std::sort(ranges.begin(), ranges.end(),
+            [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i - 1].begin + ranges[i - 1].bytes > ranges[i].begin) {
+      return std::make_pair(ranges[i - 1].what, ranges[i].what);
+    }
+  }
+  return std::nullopt;
+}
+
+// Whether [offset, offset + bytes) is aligned and lies inside [0, limit).
+bool AlignedInside(uint64_t offset, uint64_t bytes, uint64_t limit) {
+  return offset % kPackAlignment == 0 && offset <= limit && bytes <= limit - offset;
+}
+
+Status ValidateTensors(const PackManifest& m, const ExtentId& id, const PackExtent& e,
+                       const std::string& where) {
+  const std::string in = where + ": " + DescribeExtent(e.name);
+  const std::vector<TensorSpec> specs = ExtentTensorSpecs(m.config, m.dtype, id);
+  std::vector<Range> ranges;
+  for (const TensorSpec& s : specs) {
+    const auto it = std::find_if(e.tensors.begin(), e.tensors.end(),
+                                 [&](const PackTensor& t) { return t.name == s.name; });
+    if (it == e.tensors.end()) {
+      return DataLoss(in + " has no tensor " + s.name + kRecreate);
+    }
+    const PackTensor& t = *it;
+    const std::string tensor = in + ": tensor " + t.name;
+    if (t.dtype != s.dtype) {
+      return DataLoss(tensor + " is " + std::string(DTypeName(t.dtype)) + ", but a " +
+                      std::string(PackDTypeName(m.dtype)) + " pack stores it as " +
+                      std::string(DTypeName(s.dtype)) + kRecreate);
+    }
+    if (t.rows != s.rows || t.cols != s.cols) {
+      return DataLoss(tensor + " has shape " + Shape(t.rows, t.cols) + ", but the config implies " +
+                      Shape(s.rows, s.cols) + kRecreate);
+    }
+    if (t.bytes != static_cast<uint64_t>(t.rows * t.cols) * DTypeSize(t.dtype)) {
+      return DataLoss(tensor + " has " + std::to_string(t.bytes) + " bytes, but its shape and " +
+                      "dtype need " + std::to_string(t.rows * t.cols * static_cast<int64_t>(DTypeSize(t.dtype))) +
+                      kRecreate);
+    }
+    if (!AlignedInside(t.offset, t.bytes, e.bytes)) {
+      return DataLoss(tensor + " at offset " + std::to_string(t.offset) + " (" +
+                      std::to_string(t.bytes) + " bytes) is misaligned or outside its extent of " +
+                      std::to_string(e.bytes) + " bytes" + kRecreate);
+    }
+    ranges.push_back({t.offset, t.bytes, t.name});
+    if (t.scales_offset.has_value() != s.scaled) {
+      return DataLoss(tensor + (s.scaled ? " has no scales_offset, which F8_E4M3 tensors need"
+                                         : " has a scales_offset, which only F8_E4M3 tensors have") +
+                      kRecreate);
+    }
+    if (t.scales_offset) {
+      if (!AlignedInside(*t.scales_offset, t.scales_bytes(), e.bytes)) {
+        return DataLoss(tensor + ": scales at offset " + std::to_string(*t.scales_offset) +
+                        " are misaligned or outside its extent of " + std::to_string(e.bytes) +
+                        " bytes" + kRecreate);
+      }
+      ranges.push_back({*t.scales_offset, t.scales_bytes(), t.name + " scales"});
+    }
+  }
+  if (e.tensors.size() != specs.size()) {
+    for (const PackTensor& t : e.tensors) {
+      const bool expected = std::any_of(specs.begin(), specs.end(),
+                                        [&](const TensorSpec& s) { return s.name == t.name; });
+      if (!expected) return DataLoss(in + " has an unexpected tensor \"" + t.name + "\"" + kRecreate);
+    }
+    return DataLoss(in + " lists a tensor twice" + kRecreate);
+  }
+  if (auto overlap = FindOverlap(ranges)) {
+    return DataLoss(in + ": " + overlap->first + " and " + overlap->second + " overlap" + kRecreate);
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<std::vector<PackExtent>> ValidatePackManifest(const PackManifest& m,
+                                                       uint64_t data_file_size,
+                                                       const std::string& where) {
+  if (m.data_file != kPackDataFile) {
+    return DataLoss(where + ": data_file is \"" + m.data_file + "\", expected \"" +
+                    std::string(kPackDataFile) + "\"" + kRecreate);
+  }
+  if (m.alignment != kPackAlignment) {
+    return DataLoss(where + ": alignment is " + std::to_string(m.alignment) + ", expected " +
+                    std::to_string(kPackAlignment) + kRecreate);
+  }
+  if (data_file_size != m.data_bytes) {
+    return DataLoss(where + ": " + std::string(kPackDataFile) + " is " +
+                    std::to_string(data_file_size) + " bytes, but the manifest says " +
+                    std::to_string(m.data_bytes) +
+                    (data_file_size < m.data_bytes ? " (the file is truncated)"
+                                                   : " (the file does not belong to this manifest)") +
+                    kRecreate);
+  }
+  const int64_t num_layers = m.config.num_layers;
+  const std::vector<ExtentId> order = PackExtentOrder(num_layers);
+  std::vector<std::optional<PackExtent>> found(order.size());
+  std::vector<Range> ranges;
+  for (const PackExtent& e : m.extents) {
+    const std::optional<ExtentId> id = ParseExtentName(e.name, num_layers);
+    if (!id) {
+      return DataLoss(where + ": unknown extent \"" + e.name + "\" (the model has " +
+                      std::to_string(num_layers) + " layers)" + kRecreate);
+    }
+    std::optional<PackExtent>& slot = found[CanonicalExtentIndex(*id, num_layers)];
+    if (slot) return DataLoss(where + ": extent " + e.name + " is listed twice" + kRecreate);
+    if (e.bytes == 0 || e.bytes % kPackAlignment != 0 ||
+        !AlignedInside(e.offset, e.bytes, m.data_bytes)) {
+      return DataLoss(where + ": " + DescribeExtent(e.name) + " at offset " +
+                      std::to_string(e.offset) + " (" + std::to_string(e.bytes) +
+                      " bytes) is misaligned, empty or past the end of " +
+                      std::string(kPackDataFile) + " (" + std::to_string(m.data_bytes) +
+                      " bytes)" + kRecreate);
+    }
+    STRATA_RETURN_IF_ERROR(ValidateTensors(m, *id, e, where));
+    ranges.push_back({e.offset, e.bytes, e.name});
+    slot = e;
+  }
+  std::vector<PackExtent> extents;
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (!found[i]) {
+      return DataLoss(where + ": " + DescribeExtent(ExtentName(order[i])) +
+                      " is missing from the manifest" + kRecreate);
+    }
+    extents.push_back(std::move(*found[i]));
+  }
+  if (auto overlap = FindOverlap(ranges)) {
+    return DataLoss(where + ": extents " + overlap->first + " and " + overlap->second +
+                    " overlap" + kRecreate);
+  }
+  return extents;
+}
+
+}  // namespace strata

@@ -1,0 +1,27 @@
+// Checks a parsed manifest against itself, its model config and the size of its data file,
+// so that nothing a manifest says can send a reader outside weights.bin or bind a tensor
+// with the wrong shape. Thread-safety: a pure function.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/storage/pack_format.h"
+#include "common/util/status.h"
+
+namespace strata {
+
+// Returns the extents in canonical order (PackExtentOrder), each with its tensors in file
+// order. Errors (kDataLoss, message starting with `where`, naming the extent and tensor):
+// another data file name or alignment; data_bytes different from `data_file_size`; an
+// unknown, duplicate or missing extent; an extent misaligned, empty, past data_bytes or
+// overlapping another; a tensor missing, unexpected, with another dtype or shape than the
+// config and pack dtype imply, a byte count that disagrees with its shape, misaligned,
+// outside its extent, overlapping another, or with scales where none belong (or none where
+// they do).
+StatusOr<std::vector<PackExtent>> ValidatePackManifest(const PackManifest& manifest,
+                                                       uint64_t data_file_size,
+                                                       const std::string& where);
+
+}  // namespace strata

@@ -1,0 +1,41 @@
+// Writes a Strata pack (pack_format.h) from a Hugging Face Llama checkpoint, crash-safely:
+// everything goes into the sibling directory OUT.partial-<pid>, each file is fsynced,
+// manifest.json is written last (temp file + rename), the directory is fsynced and only then
+// renamed to OUT. A failure removes the partial directory; a crash leaves it, never a
+// directory that Pack::Open takes for a pack, and the next run for OUT deletes it.
+// Thread-safety: concurrent WritePack calls must use different output directories.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/storage/pack_format.h"
+#include "common/util/status.h"
+
+namespace strata {
+
+struct PackOptions {
+  std::string model_dir;  // Hugging Face directory: config.json, safetensors, tokenizer files
+  std::string out_dir;    // the pack directory to create; its parent is created if missing
+  PackDType dtype = PackDType::kBF16;
+  // Replace an existing out_dir, when it is a pack (holds manifest.json) or empty.
+  bool force = false;
+  size_t buffer_bytes = size_t{8} << 20;  // write buffer: bounds the writer's memory
+  // Test hook: fail once this many bytes of weights.bin would be written (0: never).
+  uint64_t fail_after_bytes = 0;
+};
+
+struct PackResult {
+  std::string dir;  // absolute
+  PackDType dtype = PackDType::kBF16;
+  int64_t num_layers = 0;
+  uint64_t data_bytes = 0;  // size of weights.bin
+};
+
+// Errors: Checkpoint::Open and BindLlamaWeights errors; out_dir existing without `force`, or
+// existing and not a pack (kFailedPrecondition); an fp8 source or a non-finite weight for
+// fp8 (see tensor_encode.h); file system errors naming the path.
+StatusOr<PackResult> WritePack(const PackOptions& options);
+
+}  // namespace strata

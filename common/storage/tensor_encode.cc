@@ -1,0 +1,68 @@
+// BF16 and per-row-scaled F8_E4M3 encoding of checkpoint tensors (see tensor_encode.h).
+#include "common/storage/tensor_encode.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+namespace strata {
+namespace {
+
+constexpr size_t kChunkElements = size_t{1} << 18;  // 1 MiB of float scratch
+constexpr float kF8E4M3Max = 448.0f;
+
+Status CheckSource(const WeightView& src, const std::string& name) {
+  if (src.dtype == DType::kF8E4M3) {
+    return Unimplemented("tensor " + name + " is already F8_E4M3; packing from fp8 checkpoints " +
+                         "is not supported — pack the bf16 checkpoint instead");
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+Status AppendAsBF16(const WeightView& src, const std::string& name, PackDataWriter& out) {
+  STRATA_RETURN_IF_ERROR(CheckSource(src, name));
+  if (src.dtype == DType::kBF16) return out.Append(src.data, src.nbytes());
+  const size_t n = static_cast<size_t>(src.numel());
+  const size_t in_size = DTypeSize(src.dtype);
+  std::vector<float> f(std::min(n, kChunkElements));     // (chunk) widened source values
+  std::vector<uint16_t> h(f.size());                     // (chunk) their BF16 bits
+  for (size_t begin = 0; begin < n; begin += f.size()) {
+    const size_t count = std::min(f.size(), n - begin);
+    ConvertToFloat(src.data + begin * in_size, src.dtype, f.data(), count);
+    for (size_t i = 0; i < count; ++i) h[i] = FloatToBF16(f[i]);
+    STRATA_RETURN_IF_ERROR(out.Append(h.data(), count * sizeof(uint16_t)));
+  }
+  return OkStatus();
+}
+
+Status AppendAsF8E4M3(const WeightView& src, const std::string& name, PackDataWriter& out,
+                      std::vector<float>* scales) {
+  STRATA_RETURN_IF_ERROR(CheckSource(src, name));
+  const size_t cols = static_cast<size_t>(src.cols);
+  const size_t row_bytes = cols * DTypeSize(src.dtype);
+  std::vector<float> row(cols);   // (cols) one source row, widened
+  std::vector<uint8_t> q(cols);   // (cols) its F8_E4M3 codes
+  scales->assign(static_cast<size_t>(src.rows), 1.0f);
+  for (int64_t r = 0; r < src.rows; ++r) {
+    ConvertToFloat(src.data + static_cast<size_t>(r) * row_bytes, src.dtype, row.data(), cols);
+    float max_abs = 0.0f;
+    for (size_t c = 0; c < cols; ++c) {
+      if (!std::isfinite(row[c])) {
+        return InvalidArgument("tensor " + name + " has a non-finite value at row " +
+                               std::to_string(r) + ", column " + std::to_string(c) +
+                               "; it cannot be quantized to fp8 — pack with --dtype bf16");
+      }
+      max_abs = std::max(max_abs, std::fabs(row[c]));
+    }
+    float scale = max_abs / kF8E4M3Max;
+    if (scale == 0.0f) scale = 1.0f;  // a zero row (or one too small to scale)
+    (*scales)[static_cast<size_t>(r)] = scale;
+    for (size_t c = 0; c < cols; ++c) q[c] = FloatToF8E4M3(row[c] / scale);
+    STRATA_RETURN_IF_ERROR(out.Append(q.data(), cols));
+  }
+  return OkStatus();
+}
+
+}  // namespace strata

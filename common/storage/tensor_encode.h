@@ -1,0 +1,24 @@
+// Converts checkpoint tensors into a pack's storage dtypes while streaming them into
+// weights.bin, a bounded chunk at a time. Thread-safety: functions without shared state.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/model/llama_weights.h"
+#include "common/storage/pack_data_writer.h"
+#include "common/util/status.h"
+
+namespace strata {
+
+// Appends `src` as BF16: BF16 bit-exact, F32 and F16 rounded to nearest even. An F8_E4M3
+// source is kUnimplemented (`name` is the tensor named in the error).
+Status AppendAsBF16(const WeightView& src, const std::string& name, PackDataWriter& out);
+
+// Appends `src` as F8_E4M3 with one float32 scale per row: scale = max|row| / 448 (1 for a
+// row of zeros), q = FloatToF8E4M3(w / scale). `scales` receives the (rows) scales for the
+// caller to append. A non-finite weight is kInvalidArgument; an F8 source kUnimplemented.
+Status AppendAsF8E4M3(const WeightView& src, const std::string& name, PackDataWriter& out,
+                      std::vector<float>* scales);
+
+}  // namespace strata
