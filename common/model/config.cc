@@ -151,23 +151,21 @@ Status ParseArchitecture(const ConfigReader& r, ModelConfig& c) {
                        "models (" + kLlamaArchitecture + ")");
 }
 
-Status ParseRopeScaling(const ConfigReader& r, ModelConfig& c) {
-  const Json* rs = r.Get("rope_scaling");
-  c.rope_scaling = RopeScaling{};
-  if (rs == nullptr) return OkStatus();
-  if (!rs->is_object()) return r.WrongValue("rope_scaling", "an object or null", *rs);
-  const Json* type = Field(*rs, "rope_type");
-  std::string type_field = "rope_scaling.rope_type";
+// The rope type and llama3 scaling fields of `rs`, an object named `name` in errors.
+Status ParseRopeScalingObject(const ConfigReader& r, const Json& rs, const std::string& name,
+                              ModelConfig& c) {
+  const Json* type = Field(rs, "rope_type");
+  std::string type_field = name + ".rope_type";
   if (type == nullptr) {
-    type = Field(*rs, "type");
-    type_field = "rope_scaling.type";
+    type = Field(rs, "type");
+    type_field = name + ".type";
   }
-  if (type == nullptr) return r.Missing("rope_scaling.rope_type");
+  if (type == nullptr) return r.Missing(name + ".rope_type");
   if (!type->is_string()) return r.WrongValue(type_field, "a string", *type);
-  const std::string name = type->get<std::string>();
-  if (name == "default") return OkStatus();
-  if (name != "llama3") {
-    return r.Unsupported("rope_scaling type \"" + name +
+  const std::string kind = type->get<std::string>();
+  if (kind == "default") return OkStatus();
+  if (kind != "llama3") {
+    return r.Unsupported(name + " type \"" + kind +
                          "\" is not supported; Strata supports \"llama3\" and \"default\"");
   }
   RopeScaling s;
@@ -176,21 +174,42 @@ Status ParseRopeScaling(const ConfigReader& r, ModelConfig& c) {
                                                      {"low_freq_factor", &s.low_freq_factor},
                                                      {"high_freq_factor", &s.high_freq_factor}};
   for (const auto& [field, out] : numbers) {
-    const std::string full = std::string("rope_scaling.") + field;
-    const Json* v = Field(*rs, field);
+    const std::string full = name + "." + field;
+    const Json* v = Field(rs, field);
     if (v == nullptr) return r.Missing(full);
     STRATA_ASSIGN_OR_RETURN(*out, r.Positive(full, *v));
   }
   if (s.high_freq_factor <= s.low_freq_factor) {
-    return r.Invalid("rope_scaling.high_freq_factor",
-                     "must be greater than rope_scaling.low_freq_factor");
+    return r.Invalid(name + ".high_freq_factor", "must be greater than " + name +
+                                                     ".low_freq_factor");
   }
-  const Json* omax = Field(*rs, "original_max_position_embeddings");
-  if (omax == nullptr) return r.Missing("rope_scaling.original_max_position_embeddings");
+  const Json* omax = Field(rs, "original_max_position_embeddings");
+  if (omax == nullptr) return r.Missing(name + ".original_max_position_embeddings");
   STRATA_ASSIGN_OR_RETURN(s.original_max_position_embeddings,
-                          r.Int("rope_scaling.original_max_position_embeddings", *omax, 1));
+                          r.Int(name + ".original_max_position_embeddings", *omax, 1));
   c.rope_scaling = s;
   return OkStatus();
+}
+
+// RoPE base and scaling. transformers >= 5 writes them together as `rope_parameters`
+// {rope_type, rope_theta, factor, ...}; earlier versions write `rope_theta` at the top level
+// and the scaling as `rope_scaling`. When both are present, `rope_parameters` wins.
+Status ParseRope(const ConfigReader& r, ModelConfig& c) {
+  c.rope_scaling = RopeScaling{};
+  if (const Json* rp = r.Get("rope_parameters")) {
+    if (!rp->is_object()) return r.WrongValue("rope_parameters", "an object or null", *rp);
+    if (const Json* theta = Field(*rp, "rope_theta")) {
+      STRATA_ASSIGN_OR_RETURN(c.rope_theta, r.Positive("rope_parameters.rope_theta", *theta));
+    } else {
+      STRATA_ASSIGN_OR_RETURN(c.rope_theta, r.PositiveNumber("rope_theta", 10000.0));
+    }
+    return ParseRopeScalingObject(r, *rp, "rope_parameters", c);
+  }
+  STRATA_ASSIGN_OR_RETURN(c.rope_theta, r.PositiveNumber("rope_theta", 10000.0));
+  const Json* rs = r.Get("rope_scaling");
+  if (rs == nullptr) return OkStatus();
+  if (!rs->is_object()) return r.WrongValue("rope_scaling", "an object or null", *rs);
+  return ParseRopeScalingObject(r, *rs, "rope_scaling", c);
 }
 
 Status ParseTokenIds(const ConfigReader& r, ModelConfig& c) {
@@ -267,8 +286,7 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text, const std::st
       r.ExpectNotTrue("mlp_bias", "Strata implements the Llama MLP without biases"));
   STRATA_RETURN_IF_ERROR(ParseSizes(r, c));
   STRATA_ASSIGN_OR_RETURN(c.rms_norm_eps, r.PositiveNumber("rms_norm_eps", std::nullopt));
-  STRATA_ASSIGN_OR_RETURN(c.rope_theta, r.PositiveNumber("rope_theta", 10000.0));
-  STRATA_RETURN_IF_ERROR(ParseRopeScaling(r, c));
+  STRATA_RETURN_IF_ERROR(ParseRope(r, c));
   STRATA_ASSIGN_OR_RETURN(c.tie_word_embeddings, r.Bool("tie_word_embeddings", false));
   STRATA_RETURN_IF_ERROR(ParseTokenIds(r, c));
   return c;

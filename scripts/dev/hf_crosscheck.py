@@ -55,7 +55,7 @@ def build_checkpoint(shape, tok_dir, out_dir, seed):
               num_hidden_layers=shape["num_hidden_layers"],
               num_attention_heads=shape["num_attention_heads"],
               num_key_value_heads=shape["num_key_value_heads"],
-              max_position_embeddings=4096, rms_norm_eps=1e-5,
+              max_position_embeddings=131072, rms_norm_eps=1e-5,
               tie_word_embeddings=shape["tie_word_embeddings"], bos_token_id=128000,
               eos_token_id=[128001, 128008, 128009] if shape["rope"] else 128001)
     if shape["head_dim"]:
@@ -171,7 +171,7 @@ def main():
             print(json.dumps(r), flush=True)
     rng = random.Random(7)
     mismatches = []
-    strings = random_strings(rng, tok, 300)
+    strings = random_strings(rng, tok, 80)
     for s in strings:
         for bos in (True, False):
             args = ["tokenize", "--model", a.tokenizer_dir] + ([] if bos else ["--no-bos"]) + [s]

@@ -146,6 +146,46 @@ TEST(ConfigTest, RopeScalingSpellings) {
   EXPECT_DOUBLE_EQ(c->rope_scaling.factor, 8.0);
 }
 
+// transformers >= 5 saves rope settings as `rope_parameters`, with rope_theta inside and no
+// top-level rope_theta or rope_scaling (this config.json was written by transformers 5.17).
+TEST(ConfigTest, TransformersFiveRopeParameters) {
+  const std::string v5 = R"({
+    "architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+    "bos_token_id": 128000, "dtype": "bfloat16", "eos_token_id": [128001, 128008, 128009],
+    "head_dim": 16, "hidden_act": "silu", "hidden_size": 96, "initializer_range": 0.02,
+    "intermediate_size": 288, "max_position_embeddings": 4096, "mlp_bias": false,
+    "model_type": "llama", "num_attention_heads": 6, "num_hidden_layers": 2,
+    "num_key_value_heads": 2, "pad_token_id": null, "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+    "rope_parameters": {"factor": 8.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                        "original_max_position_embeddings": 8192, "rope_theta": 500000.0,
+                        "rope_type": "llama3"},
+    "tie_word_embeddings": false, "transformers_version": "5.17.0", "use_cache": true,
+    "vocab_size": 128256})";
+  StatusOr<ModelConfig> c = ParseModelConfig(v5, kSource);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_DOUBLE_EQ(c->rope_theta, 500000.0);
+  EXPECT_EQ(c->rope_scaling.type, RopeScaling::Type::kLlama3);
+  EXPECT_DOUBLE_EQ(c->rope_scaling.factor, 8.0);
+  EXPECT_EQ(c->rope_scaling.original_max_position_embeddings, 8192);
+
+  Json j = Json::parse(v5);
+  j["rope_parameters"] = {{"rope_theta", 10000.0}, {"rope_type", "default"}};
+  c = ParseModelConfig(j.dump(), kSource);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_DOUBLE_EQ(c->rope_theta, 10000.0);
+  EXPECT_EQ(c->rope_scaling.type, RopeScaling::Type::kNone);
+
+  j["rope_parameters"] = {{"rope_theta", 10000.0}, {"rope_type", "yarn"}, {"factor", 4.0}};
+  c = ParseModelConfig(j.dump(), kSource);
+  EXPECT_EQ(c.status().code(), StatusCode::kUnimplemented);
+  EXPECT_THAT(c.status().message(), HasSubstr("rope_parameters"));
+
+  j["rope_parameters"] = {{"rope_theta", -1.0}, {"rope_type", "default"}};
+  c = ParseModelConfig(j.dump(), kSource);
+  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(c.status().message(), HasSubstr("rope_parameters.rope_theta"));
+}
+
 TEST(ConfigTest, TiedAndIntegralFloats) {
   StatusOr<ModelConfig> c = ParseEdited([](Json& j) {
     j["tie_word_embeddings"] = true;
