@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   strata::cli::CommandRunner run;
   strata::cli::AddTokenizeCommand(app, run);
   strata::cli::AddGenerateCommand(app, run);
+  strata::cli::AddPackCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -168,7 +168,6 @@ Status StreamingExecutor::BeginPass() {
 
 void StreamingExecutor::MarkReadDone(int32_t layer) {
   read_done_[static_cast<size_t>(layer)] = 1;
-  --in_flight_reads_;
   current_.layers[static_cast<size_t>(layer)].ssd_read_ms =
       MsBetween(read_submitted_[static_cast<size_t>(layer)], Clock::now());
 }
@@ -190,8 +189,10 @@ Status StreamingExecutor::Pump(int32_t current) {
   // Completions that have arrived.
   int32_t done = -1;
   while (in_flight_reads_ > 0) {
-    STRATA_ASSIGN_OR_RETURN(const bool any, source_.PollRead(&done));
-    if (!any) break;
+    StatusOr<bool> any = source_.PollRead(&done);
+    if (any.ok() && !*any) break;
+    --in_flight_reads_;  // a read finished, well or badly
+    if (!any.ok()) return any.status();
     MarkReadDone(done);
   }
   // Copies: streamed layers up to `prefetch_h2d` layers ahead, in order.
@@ -242,8 +243,10 @@ StatusOr<const LlamaLayerWeights*> StreamingExecutor::Acquire(int32_t layer) {
   if (options_.tiers[l] != Tier::kGpu) {
     // Wait for reads until this layer's copy could be issued.
     while (next_copy_ <= stream_rank_[l]) {
-      STRATA_ASSIGN_OR_RETURN(const int32_t done, source_.WaitRead());
-      MarkReadDone(done);
+      StatusOr<int32_t> done = source_.WaitRead();
+      --in_flight_reads_;  // a read finished, well or badly
+      if (!done.ok()) return done.status();
+      MarkReadDone(*done);
       STRATA_RETURN_IF_ERROR(Pump(layer));
     }
     const size_t gslot = static_cast<size_t>(stream_rank_[l]) % gpu_slot_owner_.size();

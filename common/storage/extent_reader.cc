@@ -98,8 +98,8 @@ StatusOr<std::unique_ptr<ExtentReader>> ExtentReader::Open(const std::string& pa
     if (!r->fallback_reason_.empty()) r->fallback_reason_ += "; ";
     r->fallback_reason_ += "io_uring unavailable (" + uring.status().message() + "); using pread";
   }
-  r->engine_ = std::make_unique<PreadEngine>(r->fd_, r->path_, options.block_bytes,
-                                             options.max_reads);
+  r->engine_ =
+      std::make_unique<PreadEngine>(r->fd_, r->path_, options.block_bytes, options.max_reads);
   r->path_kind_ = direct ? "pread+O_DIRECT" : "pread (buffered)";
   return r;
 }

@@ -28,9 +28,9 @@
 namespace strata {
 
 struct ReaderOptions {
-  int queue_depth = 8;                    // blocks in flight, 1..4096
-  size_t block_bytes = size_t{1} << 20;   // a multiple of ExtentReader::kAlignment
-  int max_reads = 16;                     // reads submitted and not yet returned by WaitAny/Poll
+  int queue_depth = 8;                   // blocks in flight, 1..4096
+  size_t block_bytes = size_t{1} << 20;  // a multiple of ExtentReader::kAlignment
+  int max_reads = 16;                    // reads submitted and not yet returned by WaitAny/Poll
   bool allow_io_uring = true;
   bool allow_direct = true;
 };

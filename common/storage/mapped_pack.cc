@@ -22,7 +22,8 @@ StatusOr<MappedPack> MappedPack::Open(const std::string& dir) {
   LlamaWeights& w = m.weights_;
   STRATA_ASSIGN_OR_RETURN(w.embed, p.BindEmbed(base + p.embed_extent().offset));
   for (int64_t i = 0; i < p.config().num_layers; ++i) {
-    STRATA_ASSIGN_OR_RETURN(LlamaLayerWeights layer, p.BindLayer(i, base + p.layer_extent(i).offset));
+    STRATA_ASSIGN_OR_RETURN(LlamaLayerWeights layer,
+                            p.BindLayer(i, base + p.layer_extent(i).offset));
     w.layers.push_back(layer);
   }
   STRATA_ASSIGN_OR_RETURN(w.final_norm, p.BindFinalNorm(base + p.final_norm_extent().offset));

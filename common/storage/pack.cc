@@ -73,7 +73,8 @@ StatusOr<Pack> Pack::Open(const std::string& dir) {
   struct stat st {};
   std::string problem;
   if (::stat(pack.data_path_.c_str(), &st) != 0) {
-    problem = errno == ENOENT ? "is missing" : std::string("cannot be read: ") + std::strerror(errno);
+    problem =
+        errno == ENOENT ? "is missing" : std::string("cannot be read: ") + std::strerror(errno);
   } else if (!S_ISREG(st.st_mode)) {
     problem = "is not a regular file";
   }
@@ -102,7 +103,7 @@ StatusOr<LlamaLayerWeights> Pack::BindLayer(int64_t layer, const std::byte* exte
   LlamaLayerWeights w;
   const PackExtent& e = layer_extent(layer);
   for (size_t i = 0; i < kLayerFields.size(); ++i) {
-    // Validation guarantees the tensors are present; file order matches kLayerFields.
+    // ValidatePackManifest put the tensors in kLayerFields order.
     STRATA_CHECK(e.tensors[i].name == kLayerFields[i].name);
     w.*kLayerFields[i].member = ViewOf(e.tensors[i], extent_base);
   }
@@ -128,8 +129,8 @@ Status Pack::VerifyExtent(const PackExtent& extent, const std::byte* bytes) cons
   const uint64_t got = XXH3_64bits(bytes, extent.bytes);
   if (got == extent.xxh3) return OkStatus();
   return DataLoss("pack " + dir_ + ": " + DescribeExtent(extent.name) +
-                  " checksum mismatch: expected " + ChecksumHex(extent.xxh3) + ", got " + ChecksumHex(got) +
-                  "; the pack is corrupt — re-create it with strata pack");
+                  " checksum mismatch: expected " + ChecksumHex(extent.xxh3) + ", got " +
+                  ChecksumHex(got) + "; the pack is corrupt — re-create it with strata pack");
 }
 
 }  // namespace strata

@@ -35,7 +35,8 @@ class Pack {
   const std::string& data_path() const { return data_path_; }  // DIR/weights.bin
   uint64_t data_bytes() const { return manifest_.data_bytes; }
 
-  // Canonical order: embed, layer.0 .. layer.{L-1}, final_norm, lm_head.
+  // Canonical order: embed, layer.0 .. layer.{L-1}, final_norm, lm_head; each extent's
+  // tensors in ExtentTensorSpecs order (a layer's in kLayerFields order).
   const std::vector<PackExtent>& extents() const { return manifest_.extents; }
   const PackExtent& embed_extent() const { return extents().front(); }
   const PackExtent& layer_extent(int64_t layer) const;  // layer in [0, num_layers)

@@ -14,8 +14,8 @@
 namespace strata {
 
 StatusOr<std::unique_ptr<PackDataWriter>> PackDataWriter::Create(const std::string& path,
-                                                                  size_t buffer_bytes,
-                                                                  uint64_t fail_after_bytes) {
+                                                                 size_t buffer_bytes,
+                                                                 uint64_t fail_after_bytes) {
   STRATA_CHECK(buffer_bytes > 0);
   std::unique_ptr<PackDataWriter> w(new PackDataWriter());
   w->path_ = path;
@@ -33,9 +33,7 @@ PackDataWriter::~PackDataWriter() {
   XXH3_freeState(hash_);
 }
 
-void PackDataWriter::BeginExtent() {
-  STRATA_CHECK(XXH3_64bits_reset(hash_) == XXH_OK);
-}
+void PackDataWriter::BeginExtent() { STRATA_CHECK(XXH3_64bits_reset(hash_) == XXH_OK); }
 
 Status PackDataWriter::Append(const void* data, size_t bytes) {
   STRATA_CHECK(XXH3_64bits_update(hash_, data, bytes) == XXH_OK);

@@ -50,7 +50,7 @@ struct PackTensor {
   int64_t rows = 0;  // 1-D norms are (1, hidden)
   int64_t cols = 0;
   uint64_t offset = 0;
-  uint64_t bytes = 0;                   // rows * cols * DTypeSize(dtype)
+  uint64_t bytes = 0;                     // rows * cols * DTypeSize(dtype)
   std::optional<uint64_t> scales_offset;  // F8_E4M3 only: float32 scales, (rows)
 
   uint64_t scales_bytes() const { return static_cast<uint64_t>(rows) * sizeof(float); }

@@ -3,9 +3,8 @@
 // Thread-safety: pure functions.
 #include "common/storage/pack_manifest.h"
 
-#include <nlohmann/json.hpp>
-
 #include <charconv>
+#include <nlohmann/json.hpp>
 
 namespace strata {
 namespace {
@@ -91,8 +90,8 @@ StatusOr<PackExtent> ParseExtent(const Json& j, const std::string& where) {
   }
   STRATA_ASSIGN_OR_RETURN(const Json* tensors, f.Array("tensors"));
   for (size_t i = 0; i < tensors->size(); ++i) {
-    STRATA_ASSIGN_OR_RETURN(PackTensor t,
-                            ParseTensor((*tensors)[i], named + ": tensors[" + std::to_string(i) + "]"));
+    STRATA_ASSIGN_OR_RETURN(
+        PackTensor t, ParseTensor((*tensors)[i], named + ": tensors[" + std::to_string(i) + "]"));
     e.tensors.push_back(std::move(t));
   }
   return e;
@@ -101,15 +100,16 @@ StatusOr<PackExtent> ParseExtent(const Json& j, const std::string& where) {
 }  // namespace
 
 std::string PackManifestToJson(const PackManifest& m) {
-  Json extents = Json::array();
+  using Ordered = nlohmann::ordered_json;  // keeps format and version first, for readers
+  Ordered extents = Ordered::array();
   for (const PackExtent& e : m.extents) {
-    Json tensors = Json::array();
+    Ordered tensors = Ordered::array();
     for (const PackTensor& t : e.tensors) {
-      Json jt = {{"name", t.name},
-                 {"dtype", DTypeName(t.dtype)},
-                 {"shape", {t.rows, t.cols}},
-                 {"offset", t.offset},
-                 {"bytes", t.bytes}};
+      Ordered jt = {{"name", t.name},
+                    {"dtype", DTypeName(t.dtype)},
+                    {"shape", {t.rows, t.cols}},
+                    {"offset", t.offset},
+                    {"bytes", t.bytes}};
       if (t.scales_offset) jt["scales_offset"] = *t.scales_offset;
       tensors.push_back(std::move(jt));
     }
@@ -119,15 +119,12 @@ std::string PackManifestToJson(const PackManifest& m) {
                        {"xxh3", ChecksumHex(e.xxh3)},
                        {"tensors", std::move(tensors)}});
   }
-  const Json j = {{"format", kPackFormatName},
-                  {"version", kPackVersion},
-                  {"dtype", PackDTypeName(m.dtype)},
-                  {"config", Json::parse(ModelConfigToJson(m.config))},
-                  {"data_file", m.data_file},
-                  {"data_bytes", m.data_bytes},
-                  {"alignment", m.alignment},
-                  {"source", m.source},
-                  {"extents", std::move(extents)}};
+  const Ordered j = {
+      {"format", kPackFormatName},       {"version", kPackVersion},
+      {"dtype", PackDTypeName(m.dtype)}, {"config", Ordered::parse(ModelConfigToJson(m.config))},
+      {"data_file", m.data_file},        {"data_bytes", m.data_bytes},
+      {"alignment", m.alignment},        {"source", m.source},
+      {"extents", std::move(extents)}};
   return j.dump(1) + "\n";
 }
 
@@ -163,8 +160,8 @@ StatusOr<PackManifest> ParsePackManifest(std::string_view text, const std::strin
   STRATA_ASSIGN_OR_RETURN(m.source, f.String("source"));
   STRATA_ASSIGN_OR_RETURN(const Json* extents, f.Array("extents"));
   for (size_t i = 0; i < extents->size(); ++i) {
-    STRATA_ASSIGN_OR_RETURN(PackExtent e,
-                            ParseExtent((*extents)[i], manifest + ": extents[" + std::to_string(i) + "]"));
+    STRATA_ASSIGN_OR_RETURN(PackExtent e, ParseExtent((*extents)[i], manifest + ": extents[" +
+                                                                         std::to_string(i) + "]"));
     m.extents.push_back(std::move(e));
   }
   return m;

@@ -23,8 +23,8 @@ struct Range {
 
 // The first pair of overlapping ranges, or nullopt. Sorts `ranges`.
 std::optional<std::pair<std::string, std::string>> FindOverlap(std::vector<Range>& ranges) {
-  std::sort(ranges.begin(), ranges.end(),
-            [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  std::stable_sort(ranges.begin(), ranges.end(),
+                   [](const Range& a, const Range& b) { return a.begin < b.begin; });
   for (size_t i = 1; i < ranges.size(); ++i) {
     if (ranges[i - 1].begin + ranges[i - 1].bytes > ranges[i].begin) {
       return std::make_pair(ranges[i - 1].what, ranges[i].what);
@@ -38,10 +38,12 @@ bool AlignedInside(uint64_t offset, uint64_t bytes, uint64_t limit) {
   return offset % kPackAlignment == 0 && offset <= limit && bytes <= limit - offset;
 }
 
-Status ValidateTensors(const PackManifest& m, const ExtentId& id, const PackExtent& e,
-                       const std::string& where) {
+// The extent's tensors, checked, in ExtentTensorSpecs order.
+StatusOr<std::vector<PackTensor>> ValidateTensors(const PackManifest& m, const ExtentId& id,
+                                                  const PackExtent& e, const std::string& where) {
   const std::string in = where + ": " + DescribeExtent(e.name);
   const std::vector<TensorSpec> specs = ExtentTensorSpecs(m.config, m.dtype, id);
+  std::vector<PackTensor> ordered;
   std::vector<Range> ranges;
   for (const TensorSpec& s : specs) {
     const auto it = std::find_if(e.tensors.begin(), e.tensors.end(),
@@ -62,7 +64,8 @@ Status ValidateTensors(const PackManifest& m, const ExtentId& id, const PackExte
     }
     if (t.bytes != static_cast<uint64_t>(t.rows * t.cols) * DTypeSize(t.dtype)) {
       return DataLoss(tensor + " has " + std::to_string(t.bytes) + " bytes, but its shape and " +
-                      "dtype need " + std::to_string(t.rows * t.cols * static_cast<int64_t>(DTypeSize(t.dtype))) +
+                      "dtype need " +
+                      std::to_string(t.rows * t.cols * static_cast<int64_t>(DTypeSize(t.dtype))) +
                       kRecreate);
     }
     if (!AlignedInside(t.offset, t.bytes, e.bytes)) {
@@ -72,8 +75,9 @@ Status ValidateTensors(const PackManifest& m, const ExtentId& id, const PackExte
     }
     ranges.push_back({t.offset, t.bytes, t.name});
     if (t.scales_offset.has_value() != s.scaled) {
-      return DataLoss(tensor + (s.scaled ? " has no scales_offset, which F8_E4M3 tensors need"
-                                         : " has a scales_offset, which only F8_E4M3 tensors have") +
+      return DataLoss(tensor +
+                      (s.scaled ? " has no scales_offset, which F8_E4M3 tensors need"
+                                : " has a scales_offset, which only F8_E4M3 tensors have") +
                       kRecreate);
     }
     if (t.scales_offset) {
@@ -84,19 +88,23 @@ Status ValidateTensors(const PackManifest& m, const ExtentId& id, const PackExte
       }
       ranges.push_back({*t.scales_offset, t.scales_bytes(), t.name + " scales"});
     }
+    ordered.push_back(t);
   }
   if (e.tensors.size() != specs.size()) {
     for (const PackTensor& t : e.tensors) {
       const bool expected = std::any_of(specs.begin(), specs.end(),
                                         [&](const TensorSpec& s) { return s.name == t.name; });
-      if (!expected) return DataLoss(in + " has an unexpected tensor \"" + t.name + "\"" + kRecreate);
+      if (!expected) {
+        return DataLoss(in + " has an unexpected tensor \"" + t.name + "\"" + kRecreate);
+      }
     }
     return DataLoss(in + " lists a tensor twice" + kRecreate);
   }
   if (auto overlap = FindOverlap(ranges)) {
-    return DataLoss(in + ": " + overlap->first + " and " + overlap->second + " overlap" + kRecreate);
+    return DataLoss(in + ": " + overlap->first + " and " + overlap->second + " overlap" +
+                    kRecreate);
   }
-  return OkStatus();
+  return ordered;
 }
 
 }  // namespace
@@ -113,12 +121,12 @@ StatusOr<std::vector<PackExtent>> ValidatePackManifest(const PackManifest& m,
                     std::to_string(kPackAlignment) + kRecreate);
   }
   if (data_file_size != m.data_bytes) {
-    return DataLoss(where + ": " + std::string(kPackDataFile) + " is " +
-                    std::to_string(data_file_size) + " bytes, but the manifest says " +
-                    std::to_string(m.data_bytes) +
-                    (data_file_size < m.data_bytes ? " (the file is truncated)"
-                                                   : " (the file does not belong to this manifest)") +
-                    kRecreate);
+    return DataLoss(
+        where + ": " + std::string(kPackDataFile) + " is " + std::to_string(data_file_size) +
+        " bytes, but the manifest says " + std::to_string(m.data_bytes) +
+        (data_file_size < m.data_bytes ? " (the file is truncated)"
+                                       : " (the file does not belong to this manifest)") +
+        kRecreate);
   }
   const int64_t num_layers = m.config.num_layers;
   const std::vector<ExtentId> order = PackExtentOrder(num_layers);
@@ -134,15 +142,15 @@ StatusOr<std::vector<PackExtent>> ValidatePackManifest(const PackManifest& m,
     if (slot) return DataLoss(where + ": extent " + e.name + " is listed twice" + kRecreate);
     if (e.bytes == 0 || e.bytes % kPackAlignment != 0 ||
         !AlignedInside(e.offset, e.bytes, m.data_bytes)) {
-      return DataLoss(where + ": " + DescribeExtent(e.name) + " at offset " +
-                      std::to_string(e.offset) + " (" + std::to_string(e.bytes) +
-                      " bytes) is misaligned, empty or past the end of " +
-                      std::string(kPackDataFile) + " (" + std::to_string(m.data_bytes) +
-                      " bytes)" + kRecreate);
+      return DataLoss(
+          where + ": " + DescribeExtent(e.name) + " at offset " + std::to_string(e.offset) + " (" +
+          std::to_string(e.bytes) + " bytes) is misaligned, empty or past the end of " +
+          std::string(kPackDataFile) + " (" + std::to_string(m.data_bytes) + " bytes)" + kRecreate);
     }
-    STRATA_RETURN_IF_ERROR(ValidateTensors(m, *id, e, where));
+    STRATA_ASSIGN_OR_RETURN(std::vector<PackTensor> tensors, ValidateTensors(m, *id, e, where));
     ranges.push_back({e.offset, e.bytes, e.name});
     slot = e;
+    slot->tensors = std::move(tensors);
   }
   std::vector<PackExtent> extents;
   for (size_t i = 0; i < order.size(); ++i) {
@@ -153,8 +161,8 @@ StatusOr<std::vector<PackExtent>> ValidatePackManifest(const PackManifest& m,
     extents.push_back(std::move(*found[i]));
   }
   if (auto overlap = FindOverlap(ranges)) {
-    return DataLoss(where + ": extents " + overlap->first + " and " + overlap->second +
-                    " overlap" + kRecreate);
+    return DataLoss(where + ": extents " + overlap->first + " and " + overlap->second + " overlap" +
+                    kRecreate);
   }
   return extents;
 }

@@ -12,9 +12,10 @@
 
 namespace strata {
 
-// Returns the extents in canonical order (PackExtentOrder), each with its tensors in file
-// order. Errors (kDataLoss, message starting with `where`, naming the extent and tensor):
-// another data file name or alignment; data_bytes different from `data_file_size`; an
+// Returns the extents in canonical order (PackExtentOrder), each with its tensors in
+// ExtentTensorSpecs order (kLayerFields order for layers), whatever the manifest's order.
+// Errors (kDataLoss, message starting with `where`, naming the extent and tensor): another
+// data file name or alignment; data_bytes different from `data_file_size`; an
 // unknown, duplicate or missing extent; an extent misaligned, empty, past data_bytes or
 // overlapping another; a tensor missing, unexpected, with another dtype or shape than the
 // config and pack dtype imply, a byte count that disagrees with its shape, misaligned,

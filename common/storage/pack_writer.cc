@@ -84,15 +84,17 @@ std::vector<WeightView> SourceViews(const LlamaWeights& w, const ExtentId& id) {
     case ExtentId::Kind::kLayer: break;
   }
   std::vector<WeightView> views;
-  for (const LayerField& f : kLayerFields) views.push_back(w.layers[static_cast<size_t>(id.layer)].*f.member);
+  for (const LayerField& f : kLayerFields)
+    views.push_back(w.layers[static_cast<size_t>(id.layer)].*f.member);
   return views;
 }
 
 // Streams every extent of `plan` into `path` and fills in the extents' checksums.
 Status WriteData(const LlamaWeights& weights, const PackOptions& options, const std::string& path,
                  PackManifest& plan) {
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PackDataWriter> out,
-                          PackDataWriter::Create(path, options.buffer_bytes, options.fail_after_bytes));
+  STRATA_ASSIGN_OR_RETURN(
+      std::unique_ptr<PackDataWriter> out,
+      PackDataWriter::Create(path, options.buffer_bytes, options.fail_after_bytes));
   const std::vector<ExtentId> order = PackExtentOrder(plan.config.num_layers);
   std::vector<float> scales;  // (rows) of the current fp8 tensor
   for (size_t i = 0; i < order.size(); ++i) {

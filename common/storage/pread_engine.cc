@@ -64,7 +64,8 @@ void PreadEngine::Serve() {
     Status status = Read(request);
     lock.lock();
     if (stop_) return;
-    done_[(done_head_ + done_count_) % done_.size()] = ReadCompletion{request.tag, std::move(status)};
+    done_[(done_head_ + done_count_) % done_.size()] =
+        ReadCompletion{request.tag, std::move(status)};
     ++done_count_;
     done_cv_.notify_one();
   }

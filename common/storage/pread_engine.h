@@ -27,7 +27,7 @@ class PreadEngine final : public ReadEngine {
   bool Poll(ReadCompletion* completion) override;
 
  private:
-  void Serve();                                 // the worker thread's loop
+  void Serve();                                   // the worker thread's loop
   Status Read(const ReadRequest& request) const;  // the whole request, block by block
 
   const int fd_;
@@ -35,16 +35,16 @@ class PreadEngine final : public ReadEngine {
   const size_t block_bytes_;
 
   std::mutex mu_;
-  std::condition_variable work_cv_;    // a request was queued, or stop_
-  std::condition_variable done_cv_;    // a completion was queued
-  std::vector<ReadRequest> queue_;     // FIFO ring, capacity max_reads
+  std::condition_variable work_cv_;  // a request was queued, or stop_
+  std::condition_variable done_cv_;  // a completion was queued
+  std::vector<ReadRequest> queue_;   // FIFO ring, capacity max_reads
   size_t queue_head_ = 0;
   size_t queue_count_ = 0;
-  std::vector<ReadCompletion> done_;   // FIFO ring, capacity max_reads
+  std::vector<ReadCompletion> done_;  // FIFO ring, capacity max_reads
   size_t done_head_ = 0;
   size_t done_count_ = 0;
-  std::atomic<bool> stop_{false};      // set under mu_; Read also polls it between blocks
-  std::thread worker_;                 // last: starts after the state above exists
+  std::atomic<bool> stop_{false};  // set under mu_; Read also polls it between blocks
+  std::thread worker_;             // last: starts after the state above exists
 };
 
 }  // namespace strata

@@ -7,8 +7,8 @@
 namespace strata {
 
 Status ReadError(const std::string& path, uint64_t offset, int err) {
-  std::string msg = "reading " + path + " at offset " + std::to_string(offset) + ": " +
-                    std::strerror(err);
+  std::string msg =
+      "reading " + path + " at offset " + std::to_string(offset) + ": " + std::strerror(err);
   if (err == EIO || err == ENODATA || err == EBADMSG) {
     return DataLoss(msg + "; the drive or file is damaged — check the disk, then re-create the " +
                     "pack with strata pack");

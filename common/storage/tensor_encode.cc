@@ -26,8 +26,8 @@ Status AppendAsBF16(const WeightView& src, const std::string& name, PackDataWrit
   if (src.dtype == DType::kBF16) return out.Append(src.data, src.nbytes());
   const size_t n = static_cast<size_t>(src.numel());
   const size_t in_size = DTypeSize(src.dtype);
-  std::vector<float> f(std::min(n, kChunkElements));     // (chunk) widened source values
-  std::vector<uint16_t> h(f.size());                     // (chunk) their BF16 bits
+  std::vector<float> f(std::min(n, kChunkElements));  // (chunk) widened source values
+  std::vector<uint16_t> h(f.size());                  // (chunk) their BF16 bits
   for (size_t begin = 0; begin < n; begin += f.size()) {
     const size_t count = std::min(f.size(), n - begin);
     ConvertToFloat(src.data + begin * in_size, src.dtype, f.data(), count);
@@ -42,8 +42,8 @@ Status AppendAsF8E4M3(const WeightView& src, const std::string& name, PackDataWr
   STRATA_RETURN_IF_ERROR(CheckSource(src, name));
   const size_t cols = static_cast<size_t>(src.cols);
   const size_t row_bytes = cols * DTypeSize(src.dtype);
-  std::vector<float> row(cols);   // (cols) one source row, widened
-  std::vector<uint8_t> q(cols);   // (cols) its F8_E4M3 codes
+  std::vector<float> row(cols);  // (cols) one source row, widened
+  std::vector<uint8_t> q(cols);  // (cols) its F8_E4M3 codes
   scales->assign(static_cast<size_t>(src.rows), 1.0f);
   for (int64_t r = 0; r < src.rows; ++r) {
     ConvertToFloat(src.data + static_cast<size_t>(r) * row_bytes, src.dtype, row.data(), cols);

@@ -71,8 +71,8 @@ void UringEngine::Issue() {
     const int block = free_blocks_.back();
     free_blocks_.pop_back();
     const size_t len = std::min(block_bytes_, oldest->request.bytes - oldest->issued);
-    blocks_[static_cast<size_t>(block)] = Block{static_cast<int>(oldest - slots_.data()),
-                                                oldest->issued, len};
+    blocks_[static_cast<size_t>(block)] =
+        Block{static_cast<int>(oldest - slots_.data()), oldest->issued, len};
     oldest->issued += len;
     ++oldest->in_flight;
     ++blocks_in_flight_;

@@ -45,9 +45,9 @@ class UringEngine final : public ReadEngine {
   };
 
   UringEngine(int fd, const std::string& path) : fd_(fd), path_(path) {}
-  void Issue();                   // fills free blocks from the oldest requests, then submits
-  void PrepareRead(int block);    // one SQE for blocks_[block]
-  void Reap();                    // handles every CQE that is ready
+  void Issue();                 // fills free blocks from the oldest requests, then submits
+  void PrepareRead(int block);  // one SQE for blocks_[block]
+  void Reap();                  // handles every CQE that is ready
   void Complete(int block, int result);
   bool PopCompleted(ReadCompletion* completion);
 
@@ -55,16 +55,16 @@ class UringEngine final : public ReadEngine {
   const std::string& path_;
   size_t block_bytes_ = 0;
   io_uring ring_{};
-  bool ring_ready_ = false;         // io_uring_queue_init succeeded
-  std::vector<Slot> slots_;         // (max_reads)
-  std::vector<Block> blocks_;       // (queue_depth)
-  std::vector<int> free_blocks_;    // stack of indices into blocks_, capacity queue_depth
-  std::vector<int> completed_;      // FIFO ring of slot indices, capacity max_reads
+  bool ring_ready_ = false;       // io_uring_queue_init succeeded
+  std::vector<Slot> slots_;       // (max_reads)
+  std::vector<Block> blocks_;     // (queue_depth)
+  std::vector<int> free_blocks_;  // stack of indices into blocks_, capacity queue_depth
+  std::vector<int> completed_;    // FIFO ring of slot indices, capacity max_reads
   size_t completed_head_ = 0;
   size_t completed_count_ = 0;
   uint64_t next_sequence_ = 0;
   int blocks_in_flight_ = 0;
-  bool draining_ = false;           // set by the destructor: issue nothing new
+  bool draining_ = false;  // set by the destructor: issue nothing new
 };
 
 }  // namespace strata

@@ -3,10 +3,9 @@
 // it), rendered by the Jinja interpreter in jinja/ with the variables transformers passes.
 #include "common/tokenizer/chat_template.h"
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "common/tokenizer/jinja/chat_context.h"
 #include "common/tokenizer/jinja/template.h"
@@ -49,13 +48,15 @@ StatusOr<std::optional<std::string>> ReadTemplate(const nlohmann::json& config) 
   if (it == config.end() || it->is_null()) return std::optional<std::string>();
   if (it->is_string()) return std::optional<std::string>(it->get<std::string>());
   if (!it->is_array()) {
-    return InvalidArgument("\"chat_template\" must be a string or a list of {\"name\", \"template\"}");
+    return InvalidArgument(
+        "\"chat_template\" must be a string or a list of {\"name\", \"template\"}");
   }
   std::string names;
   for (const auto& entry : *it) {
     if (!entry.is_object() || !entry.contains("name") || !entry["name"].is_string() ||
         !entry.contains("template") || !entry["template"].is_string()) {
-      return InvalidArgument("each \"chat_template\" entry must be {\"name\": string, \"template\": string}");
+      return InvalidArgument(
+          "each \"chat_template\" entry must be {\"name\": string, \"template\": string}");
     }
     std::string name = entry["name"].get<std::string>();
     if (name == "default") return std::optional<std::string>(entry["template"].get<std::string>());
@@ -151,7 +152,8 @@ StatusOr<ChatTemplate> ChatTemplate::FromTokenizerConfig(const std::string& path
   return t;
 }
 
-StatusOr<ChatTemplate> ChatTemplate::FromJson(std::string_view json_text, const std::string& source) {
+StatusOr<ChatTemplate> ChatTemplate::FromJson(std::string_view json_text,
+                                              const std::string& source) {
   StatusOr<ChatConfig> config = ReadChatConfig(json_text);
   if (!config.ok()) return config.status().WithContext(source);
   if (!config->template_source) return NoTemplate().WithContext(source);
@@ -162,8 +164,8 @@ StatusOr<ChatTemplate> ChatTemplate::FromJson(std::string_view json_text, const 
 }
 
 // An empty token is treated as absent (undefined in the template), like a config without it.
-StatusOr<ChatTemplate> ChatTemplate::FromTemplate(std::string_view jinja_source, std::string bos_token,
-                                                  std::string eos_token) {
+StatusOr<ChatTemplate> ChatTemplate::FromTemplate(std::string_view jinja_source,
+                                                  std::string bos_token, std::string eos_token) {
   StatusOr<jinja::Template> tmpl = jinja::Template::Parse(jinja_source);
   if (!tmpl.ok()) return tmpl.status().WithContext(kPrefix);
   auto impl = std::make_unique<Impl>(Impl{std::move(*tmpl), {}});
@@ -180,7 +182,8 @@ StatusOr<std::string> ChatTemplate::Render(std::span<const ChatMessage> messages
   return text;
 }
 
-StatusOr<std::vector<ChatMessage>> ParseChatMessages(std::string_view json_text, const std::string& source) {
+StatusOr<std::vector<ChatMessage>> ParseChatMessages(std::string_view json_text,
+                                                     const std::string& source) {
   StatusOr<nlohmann::json> parsed = ParseJson(json_text);
   if (!parsed.ok()) return parsed.status().WithContext(source);
   const nlohmann::json& json = *parsed;
@@ -189,9 +192,11 @@ StatusOr<std::vector<ChatMessage>> ParseChatMessages(std::string_view json_text,
   for (size_t i = 0; i < json.size(); ++i) {
     const auto& m = json[i];
     std::string where = source + ": messages[" + std::to_string(i) + "]";
-    if (!m.is_object()) return InvalidArgument(where + ": expected an object with \"role\" and \"content\"");
+    if (!m.is_object())
+      return InvalidArgument(where + ": expected an object with \"role\" and \"content\"");
     auto role = m.find("role");
-    if (role == m.end() || !role->is_string()) return InvalidArgument(where + ".role: must be a string");
+    if (role == m.end() || !role->is_string())
+      return InvalidArgument(where + ".role: must be a string");
     auto content = m.find("content");
     if (content == m.end()) return InvalidArgument(where + ".content: missing");
     STRATA_ASSIGN_OR_RETURN(std::string text, ReadContent(*content, where + ".content"));

@@ -46,8 +46,8 @@ StatusOr<std::optional<int64_t>> OptionalInt(std::string_view function, std::str
                                              const Value& v) {
   if (v.is_none()) return std::optional<int64_t>();
   if (v.is_integral()) return std::optional<int64_t>(v.integer());
-  return TypeError(std::string(function) + "(): '" + std::string(param) + "' must be an integer, not '" +
-                   std::string(TypeName(v)) + "'");
+  return TypeError(std::string(function) + "(): '" + std::string(param) +
+                   "' must be an integer, not '" + std::string(TypeName(v)) + "'");
 }
 
 }  // namespace strata::jinja

@@ -16,8 +16,21 @@ namespace strata::jinja {
 
 struct Expr {
   enum class Kind {
-    kLiteral, kName, kList, kDict, kAttr, kItem, kSlice, kCall, kFilter, kTest, kUnary, kBinary,
-    kCompare, kConcat, kCond,
+    kLiteral,
+    kName,
+    kList,
+    kDict,
+    kAttr,
+    kItem,
+    kSlice,
+    kCall,
+    kFilter,
+    kTest,
+    kUnary,
+    kBinary,
+    kCompare,
+    kConcat,
+    kCond,
   };
   Expr(Kind k, uint32_t off) : kind(k), offset(off) {}
   virtual ~Expr() = default;
@@ -97,7 +110,8 @@ struct TestExpr : Expr {  // operand is [not] name(args)
 enum class UnaryOp { kNot, kNeg, kPos };
 
 struct UnaryExpr : Expr {
-  UnaryExpr(uint32_t off, UnaryOp o, ExprPtr in) : Expr(Kind::kUnary, off), op(o), operand(std::move(in)) {}
+  UnaryExpr(uint32_t off, UnaryOp o, ExprPtr in)
+      : Expr(Kind::kUnary, off), op(o), operand(std::move(in)) {}
   UnaryOp op;
   ExprPtr operand;
 };
@@ -125,12 +139,24 @@ struct ConcatExpr : Expr {  // a ~ b ~ c
 };
 
 struct CondExpr : Expr {  // then if cond else otherwise (otherwise may be null)
-  CondExpr(uint32_t off, ExprPtr t, ExprPtr c) : Expr(Kind::kCond, off), then(std::move(t)), cond(std::move(c)) {}
+  CondExpr(uint32_t off, ExprPtr t, ExprPtr c)
+      : Expr(Kind::kCond, off), then(std::move(t)), cond(std::move(c)) {}
   ExprPtr then, cond, otherwise;
 };
 
 struct Stmt {
-  enum class Kind { kText, kPrint, kIf, kFor, kSet, kSetBlock, kMacro, kLoopControl, kScope, kFilterBlock };
+  enum class Kind {
+    kText,
+    kPrint,
+    kIf,
+    kFor,
+    kSet,
+    kSetBlock,
+    kMacro,
+    kLoopControl,
+    kScope,
+    kFilterBlock
+  };
   Stmt(Kind k, uint32_t off) : kind(k), offset(off) {}
   virtual ~Stmt() = default;
   const Kind kind;

@@ -94,17 +94,20 @@ StatusOr<Value> GetItem(const Value& obj, const Value& key) {
 
 // Slices bypass jinja2's sandboxed getitem (they are plain Python subscripts), so slicing
 // what cannot be sliced is an error rather than an undefined value.
-StatusOr<Value> GetSlice(const Value& obj, const Value& start, const Value& stop, const Value& step) {
+StatusOr<Value> GetSlice(const Value& obj, const Value& start, const Value& stop,
+                         const Value& step) {
   if (obj.is_string()) {
     std::vector<size_t> offsets = CodePointOffsets(obj.str());
-    STRATA_ASSIGN_OR_RETURN(std::vector<size_t> picked, SliceIndexes(offsets.size() - 1, start, stop, step));
+    STRATA_ASSIGN_OR_RETURN(std::vector<size_t> picked,
+                            SliceIndexes(offsets.size() - 1, start, stop, step));
     std::string out;
     for (size_t i : picked) out += obj.str().substr(offsets[i], offsets[i + 1] - offsets[i]);
     return Value::Str(std::move(out));
   }
   if (obj.is_sequence()) {
     const auto& items = obj.list().items;
-    STRATA_ASSIGN_OR_RETURN(std::vector<size_t> picked, SliceIndexes(items.size(), start, stop, step));
+    STRATA_ASSIGN_OR_RETURN(std::vector<size_t> picked,
+                            SliceIndexes(items.size(), start, stop, step));
     std::vector<Value> out;
     out.reserve(picked.size());
     for (size_t i : picked) out.push_back(items[i]);
@@ -120,10 +123,13 @@ StatusOr<Value> GetAttributePath(const Value& obj, std::string_view path) {
   size_t start = 0;
   while (true) {
     size_t dot = path.find('.', start);
-    std::string_view part = path.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    std::string_view part =
+        path.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     std::optional<int64_t> index;
-    if (!part.empty() && part.find_first_not_of("0123456789") == std::string_view::npos) index = ParseInt(part);
-    STRATA_ASSIGN_OR_RETURN(current, GetItem(current, index ? Value::Int(*index) : Value::Str(std::string(part))));
+    if (!part.empty() && part.find_first_not_of("0123456789") == std::string_view::npos)
+      index = ParseInt(part);
+    STRATA_ASSIGN_OR_RETURN(
+        current, GetItem(current, index ? Value::Int(*index) : Value::Str(std::string(part))));
     if (dot == std::string_view::npos) return current;
     start = dot + 1;
   }

@@ -18,7 +18,8 @@ namespace strata::jinja {
 StatusOr<Value> GetAttr(const Value& obj, const std::string& name);
 StatusOr<Value> GetItem(const Value& obj, const Value& key);
 // obj[start:stop:step] with Python's slice rules; each bound may be None.
-StatusOr<Value> GetSlice(const Value& obj, const Value& start, const Value& stop, const Value& step);
+StatusOr<Value> GetSlice(const Value& obj, const Value& start, const Value& stop,
+                         const Value& step);
 
 // jinja2's attribute getter for filters (`map(attribute='a.b')`, `sort(attribute=...)`):
 // item access along a dotted path, where all-digit parts are integer indexes.

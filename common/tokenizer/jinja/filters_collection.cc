@@ -2,6 +2,7 @@
 // items, dictsort, map, select, reject, selectattr, rejectattr, min, max, sum. Those that
 // return generators in jinja2 (map, select/reject(attr), unique, items, reverse) return
 // iterator values (always true, no length), though a second iteration is not empty here.
+// Thread-safety: pure functions.
 #include <algorithm>
 #include <string>
 
@@ -19,7 +20,8 @@ namespace {
 // jinja2's make_attrgetter: `attribute` (a dotted path, or an integer index) of `item`, then
 // lowercased when it is a string and the comparison ignores case. A comma-separated path
 // (sort only) makes a list of keys.
-StatusOr<Value> KeyOf(const Value& item, const Value& attribute, bool ignore_case, bool multi = false) {
+StatusOr<Value> KeyOf(const Value& item, const Value& attribute, bool ignore_case,
+                      bool multi = false) {
   Value key = item;
   if (attribute.is_string() && multi && attribute.str().find(',') != std::string::npos) {
     std::vector<Value> keys;
@@ -54,18 +56,21 @@ StatusOr<Value> Length(const Value& input, CallArgs& args) {
 
 StatusOr<Value> FirstOrLast(const Value& input, CallArgs& args, bool first) {
   STRATA_RETURN_IF_ERROR(BindArgs(first ? "first" : "last", args, {}).status());
-  if (!first && !input.is_undefined() && !input.is_string() && !input.is_sequence() && !input.is_dict()) {
+  if (!first && !input.is_undefined() && !input.is_string() && !input.is_sequence() &&
+      !input.is_dict()) {
     return TypeError("'" + std::string(TypeName(input)) + "' object is not reversible");
   }
   STRATA_ASSIGN_OR_RETURN(std::vector<Value> items, Iterate(input));
   if (items.empty()) {
-    return Value::Undefined(std::string("No ") + (first ? "first" : "last") + " item, sequence was empty.");
+    return Value::Undefined(std::string("No ") + (first ? "first" : "last") +
+                            " item, sequence was empty.");
   }
   return first ? items.front() : items.back();
 }
 
 StatusOr<Value> JoinFilter(const Value& input, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("join", args, {{"d", Value::Str("")}, {"attribute", Value::None()}}));
+  STRATA_ASSIGN_OR_RETURN(
+      auto a, BindArgs("join", args, {{"d", Value::Str("")}, {"attribute", Value::None()}}));
   STRATA_ASSIGN_OR_RETURN(std::vector<Value> items, Iterate(input));
   std::string separator = ToStr(a[0]);
   std::string out;
@@ -82,7 +87,9 @@ StatusOr<Value> JoinFilter(const Value& input, CallArgs& args) {
 }
 
 StatusOr<Value> Default(const Value& input, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("default", args, {{"default_value", Value::Str("")}, {"boolean", Value::Bool(false)}}));
+  STRATA_ASSIGN_OR_RETURN(
+      auto a, BindArgs("default", args,
+                       {{"default_value", Value::Str("")}, {"boolean", Value::Bool(false)}}));
   if (input.is_undefined() || (Truthy(a[1]) && !Truthy(input))) return a[0];
   return input;
 }
@@ -98,18 +105,21 @@ StatusOr<Value> Reverse(const Value& input, CallArgs& args) {
   if (input.is_string()) {
     std::vector<size_t> offsets = CodePointOffsets(input.str());
     std::string out;
-    for (size_t i = offsets.size() - 1; i > 0; --i) out += input.str().substr(offsets[i - 1], offsets[i] - offsets[i - 1]);
+    for (size_t i = offsets.size() - 1; i > 0; --i)
+      out += input.str().substr(offsets[i - 1], offsets[i] - offsets[i - 1]);
     return Value::Str(std::move(out));
   }
   StatusOr<std::vector<Value>> items = Iterate(input);
   if (!items.ok()) return TypeError("argument must be iterable");
   std::reverse(items->begin(), items->end());
   // reversed() of a generator fails and jinja2 falls back to a reversed list.
-  return input.is_iterator() ? Value::MakeList(std::move(*items)) : Value::MakeIterator(std::move(*items));
+  return input.is_iterator() ? Value::MakeList(std::move(*items))
+                             : Value::MakeIterator(std::move(*items));
 }
 
 // Stable sort of `items` by their keys (Python's sorted(..., key=..., reverse=...)).
-StatusOr<std::vector<Value>> SortedBy(std::vector<Value> items, std::vector<Value> keys, bool reverse) {
+StatusOr<std::vector<Value>> SortedBy(std::vector<Value> items, std::vector<Value> keys,
+                                      bool reverse) {
   std::vector<size_t> order(items.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   Status error;
@@ -126,25 +136,32 @@ StatusOr<std::vector<Value>> SortedBy(std::vector<Value> items, std::vector<Valu
 }
 
 StatusOr<Value> Sort(const Value& input, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("sort", args, {{"reverse", Value::Bool(false)}, {"case_sensitive", Value::Bool(false)}, {"attribute", Value::None()}}));
+  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("sort", args,
+                                           {{"reverse", Value::Bool(false)},
+                                            {"case_sensitive", Value::Bool(false)},
+                                            {"attribute", Value::None()}}));
   STRATA_ASSIGN_OR_RETURN(std::vector<Value> items, Iterate(input));
   std::vector<Value> keys;
   for (const Value& item : items) {
     STRATA_ASSIGN_OR_RETURN(Value key, KeyOf(item, a[2], !Truthy(a[1]), true));
     keys.push_back(std::move(key));
   }
-  STRATA_ASSIGN_OR_RETURN(std::vector<Value> sorted, SortedBy(std::move(items), std::move(keys), Truthy(a[0])));
+  STRATA_ASSIGN_OR_RETURN(std::vector<Value> sorted,
+                          SortedBy(std::move(items), std::move(keys), Truthy(a[0])));
   return Value::MakeList(std::move(sorted));
 }
 
 StatusOr<Value> Unique(const Value& input, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("unique", args, {{"case_sensitive", Value::Bool(false)}, {"attribute", Value::None()}}));
+  STRATA_ASSIGN_OR_RETURN(
+      auto a, BindArgs("unique", args,
+                       {{"case_sensitive", Value::Bool(false)}, {"attribute", Value::None()}}));
   STRATA_ASSIGN_OR_RETURN(std::vector<Value> items, Iterate(input));
   std::vector<Value> seen;
   std::vector<Value> out;
   for (const Value& item : items) {
     STRATA_ASSIGN_OR_RETURN(Value key, KeyOf(item, a[1], !Truthy(a[0])));
-    if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return Equals(s, key); })) continue;
+    if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return Equals(s, key); }))
+      continue;
     seen.push_back(std::move(key));
     out.push_back(item);
   }
@@ -161,10 +178,15 @@ StatusOr<Value> Items(const Value& input, CallArgs& args) {
 }
 
 StatusOr<Value> DictSort(const Value& input, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("dictsort", args, {{"case_sensitive", Value::Bool(false)}, {"by", Value::Str("key")}, {"reverse", Value::Bool(false)}}));
+  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("dictsort", args,
+                                           {{"case_sensitive", Value::Bool(false)},
+                                            {"by", Value::Str("key")},
+                                            {"reverse", Value::Bool(false)}}));
   std::string by = ToStr(a[1]);
-  if (by != "key" && by != "value") return TypeError("You can only sort by either \"key\" or \"value\"");
-  if (!input.is_dict()) return TypeError("'" + std::string(TypeName(input)) + "' object has no attribute 'items'");
+  if (by != "key" && by != "value")
+    return TypeError("You can only sort by either \"key\" or \"value\"");
+  if (!input.is_dict())
+    return TypeError("'" + std::string(TypeName(input)) + "' object has no attribute 'items'");
   std::vector<Value> items;
   std::vector<Value> keys;
   for (const auto& [k, v] : input.dict().entries) {
@@ -172,7 +194,8 @@ StatusOr<Value> DictSort(const Value& input, CallArgs& args) {
     const Value& key = by == "key" ? k : v;
     keys.push_back(!Truthy(a[0]) && key.is_string() ? Value::Str(ToLower(key.str())) : key);
   }
-  STRATA_ASSIGN_OR_RETURN(std::vector<Value> sorted, SortedBy(std::move(items), std::move(keys), Truthy(a[2])));
+  STRATA_ASSIGN_OR_RETURN(std::vector<Value> sorted,
+                          SortedBy(std::move(items), std::move(keys), Truthy(a[2])));
   return Value::MakeList(std::move(sorted));
 }
 
@@ -195,7 +218,8 @@ StatusOr<Value> Map(const Value& input, CallArgs& args) {
     std::optional<Value> attribute = TakeKeyword(args, "attribute");
     if (!attribute) return TypeError("map requires a filter argument");
     Value fallback = TakeKeyword(args, "default").value_or(Value::None());
-    if (!args.keyword.empty()) return TypeError("Unexpected keyword argument '" + args.keyword[0].first + "'");
+    if (!args.keyword.empty())
+      return TypeError("Unexpected keyword argument '" + args.keyword[0].first + "'");
     for (const Value& item : items) {
       STRATA_ASSIGN_OR_RETURN(Value v, KeyOf(item, *attribute, false));
       out.push_back(v.is_undefined() && !fallback.is_none() ? fallback : v);
@@ -246,7 +270,9 @@ StatusOr<Value> SelectOrReject(const Value& input, CallArgs& args, bool keep, bo
 }
 
 StatusOr<Value> MinOrMax(const Value& input, CallArgs& args, bool max) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs(max ? "max" : "min", args, {{"case_sensitive", Value::Bool(false)}, {"attribute", Value::None()}}));
+  STRATA_ASSIGN_OR_RETURN(
+      auto a, BindArgs(max ? "max" : "min", args,
+                       {{"case_sensitive", Value::Bool(false)}, {"attribute", Value::None()}}));
   STRATA_ASSIGN_OR_RETURN(std::vector<Value> items, Iterate(input));
   if (items.empty()) return Value::Undefined("No aggregated item, sequence was empty.");
   size_t best = 0;
@@ -263,7 +289,8 @@ StatusOr<Value> MinOrMax(const Value& input, CallArgs& args, bool max) {
 }
 
 StatusOr<Value> Sum(const Value& input, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("sum", args, {{"attribute", Value::None()}, {"start", Value::Int(0)}}));
+  STRATA_ASSIGN_OR_RETURN(
+      auto a, BindArgs("sum", args, {{"attribute", Value::None()}, {"start", Value::Int(0)}}));
   STRATA_ASSIGN_OR_RETURN(std::vector<Value> items, Iterate(input));
   Value total = a[1];
   for (const Value& item : items) {

@@ -1,5 +1,6 @@
 // Text and number filters: trim, upper, lower, capitalize, title, replace, indent, center,
 // wordcount, string, safe, tojson (transformers' json.dumps version), int, float, round, abs.
+// Thread-safety: pure functions.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -33,7 +34,8 @@ std::string Identity(std::string_view s) { return std::string(s); }
 Status RequireString(const Value& input, std::string_view filter) {
   if (input.is_string()) return OkStatus();
   if (input.is_undefined()) return UndefinedError(input);
-  return TypeError(std::string(filter) + "() needs a string, not '" + std::string(TypeName(input)) + "'");
+  return TypeError(std::string(filter) + "() needs a string, not '" + std::string(TypeName(input)) +
+                   "'");
 }
 
 // jinja2's title filter: words start after `-`, whitespace and opening brackets.
@@ -51,15 +53,21 @@ std::string JinjaTitle(std::string_view s) {
 }
 
 StatusOr<Value> ReplaceFilter(const Value& input, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("replace", args, {{"old", std::nullopt}, {"new", std::nullopt}, {"count", Value::None()}}));
+  STRATA_ASSIGN_OR_RETURN(
+      auto a, BindArgs("replace", args,
+                       {{"old", std::nullopt}, {"new", std::nullopt}, {"count", Value::None()}}));
   STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> count, OptionalInt("replace", "count", a[2]));
   std::string out = Replace(ToStr(input), ToStr(a[0]), ToStr(a[1]), count.value_or(-1));
-  if (out.size() > kMaxStringBytes) return ResourceExhausted("replace result is larger than 64 MiB");
+  if (out.size() > kMaxStringBytes)
+    return ResourceExhausted("replace result is larger than 64 MiB");
   return Value::Str(std::move(out));
 }
 
 StatusOr<Value> Indent(const Value& input, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("indent", args, {{"width", Value::Int(4)}, {"first", Value::Bool(false)}, {"blank", Value::Bool(false)}}));
+  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("indent", args,
+                                           {{"width", Value::Int(4)},
+                                            {"first", Value::Bool(false)},
+                                            {"blank", Value::Bool(false)}}));
   STRATA_RETURN_IF_ERROR(RequireString(input, "indent"));
   std::string indentation;
   if (a[0].is_string()) {
@@ -86,7 +94,8 @@ StatusOr<Value> Center(const Value& input, CallArgs& args) {
   STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("center", args, {{"width", Value::Int(80)}}));
   STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> width_arg, OptionalInt("center", "width", a[0]));
   int64_t width = width_arg.value_or(80);
-  if (width > static_cast<int64_t>(kMaxStringBytes)) return ResourceExhausted("center(): width is too large");
+  if (width > static_cast<int64_t>(kMaxStringBytes))
+    return ResourceExhausted("center(): width is too large");
   std::string s = ToStr(input);
   int64_t len = static_cast<int64_t>(CodePointCount(s));
   if (width <= len) return Value::Str(std::move(s));
@@ -111,13 +120,18 @@ StatusOr<Value> WordCount(const Value& input, CallArgs& args) {
 }
 
 StatusOr<Value> ToJson(const Value& input, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("tojson", args, {{"ensure_ascii", Value::Bool(false)}, {"indent", Value::None()}, {"separators", Value::None()}, {"sort_keys", Value::Bool(false)}}));
+  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("tojson", args,
+                                           {{"ensure_ascii", Value::Bool(false)},
+                                            {"indent", Value::None()},
+                                            {"separators", Value::None()},
+                                            {"sort_keys", Value::Bool(false)}}));
   JsonDumpOptions options;
   options.ensure_ascii = Truthy(a[0]);
   if (a[1].is_string()) {
     options.indent = a[1].str();
   } else if (a[1].is_integral()) {
-    options.indent = std::string(static_cast<size_t>(std::clamp<int64_t>(a[1].integer(), 0, 1024)), ' ');
+    options.indent =
+        std::string(static_cast<size_t>(std::clamp<int64_t>(a[1].integer(), 0, 1024)), ' ');
   } else if (!a[1].is_none()) {
     return TypeError("tojson(): indent must be an integer, a string or None");
   }
@@ -137,12 +151,14 @@ StatusOr<Value> ToJson(const Value& input, CallArgs& args) {
 StatusOr<std::optional<int64_t>> Truncate(double d) {
   if (std::isnan(d)) return std::optional<int64_t>();
   if (std::isinf(d)) return TypeError("cannot convert float infinity to integer");
-  if (std::fabs(d) >= 9.2233720368547758e18) return TypeError("integer result too large (ints are limited to 64 bits)");
+  if (std::fabs(d) >= 9.2233720368547758e18)
+    return TypeError("integer result too large (ints are limited to 64 bits)");
   return std::optional<int64_t>(static_cast<int64_t>(d));
 }
 
 StatusOr<Value> IntFilter(const Value& input, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("int", args, {{"default", Value::Int(0)}, {"base", Value::Int(10)}}));
+  STRATA_ASSIGN_OR_RETURN(
+      auto a, BindArgs("int", args, {{"default", Value::Int(0)}, {"base", Value::Int(10)}}));
   if (input.is_undefined()) return UndefinedError(input);
   if (input.is_integral()) return Value::Int(input.integer());
   if (input.is_float()) {
@@ -191,18 +207,23 @@ double RoundFloat(double x, int64_t precision) {
 }
 
 StatusOr<Value> Round(const Value& input, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("round", args, {{"precision", Value::Int(0)}, {"method", Value::Str("common")}}));
+  STRATA_ASSIGN_OR_RETURN(
+      auto a,
+      BindArgs("round", args, {{"precision", Value::Int(0)}, {"method", Value::Str("common")}}));
   std::string method = ToStr(a[1]);
   if (method != "common" && method != "ceil" && method != "floor") {
     return TypeError("method must be common, ceil or floor");
   }
   if (input.is_undefined()) return UndefinedError(input);
-  if (!input.is_number()) return TypeError("type " + std::string(TypeName(input)) + " doesn't define __round__ method");
-  STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> precision_arg, OptionalInt("round", "precision", a[0]));
+  if (!input.is_number())
+    return TypeError("type " + std::string(TypeName(input)) + " doesn't define __round__ method");
+  STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> precision_arg,
+                          OptionalInt("round", "precision", a[0]));
   int64_t precision = precision_arg.value_or(0);
   if (method == "common") {
     if (input.is_integral() && precision >= 0) return Value::Int(input.integer());
-    if (input.is_integral()) return Value::Int(static_cast<int64_t>(RoundFloat(input.number(), precision)));
+    if (input.is_integral())
+      return Value::Int(static_cast<int64_t>(RoundFloat(input.number(), precision)));
     return Value::Float(RoundFloat(input.float_value(), precision));
   }
   double scale = std::pow(10.0, static_cast<double>(precision));
@@ -213,7 +234,8 @@ StatusOr<Value> Round(const Value& input, CallArgs& args) {
 StatusOr<Value> Abs(const Value& input, CallArgs& args) {
   STRATA_RETURN_IF_ERROR(BindArgs("abs", args, {}).status());
   if (input.is_integral()) {
-    if (input.integer() == INT64_MIN) return TypeError("integer result too large (ints are limited to 64 bits)");
+    if (input.integer() == INT64_MIN)
+      return TypeError("integer result too large (ints are limited to 64 bits)");
     return Value::Int(std::llabs(input.integer()));
   }
   if (input.is_float()) return Value::Float(std::fabs(input.float_value()));

@@ -31,7 +31,8 @@ class Symbols {
   void Store(const std::string& name) {
     stores_.insert(name);
     if (!refs_.contains(name)) {
-      refs_[name] = parent_ != nullptr && parent_->Known(name) ? Start::kResolve : Start::kUndefined;
+      refs_[name] =
+          parent_ != nullptr && parent_->Known(name) ? Start::kResolve : Start::kUndefined;
     }
   }
 
@@ -97,7 +98,8 @@ void LoadNames(const Expr* e, Symbols& s) {
     }
     case Expr::Kind::kSlice: {
       const auto* x = static_cast<const SliceExpr*>(e);
-      for (const Expr* part : {x->object.get(), x->start.get(), x->stop.get(), x->step.get()}) LoadNames(part, s);
+      for (const Expr* part : {x->object.get(), x->start.get(), x->stop.get(), x->step.get()})
+        LoadNames(part, s);
       return;
     }
     case Expr::Kind::kCall: {
@@ -183,7 +185,8 @@ class FrameVisitor {
       case Stmt::Kind::kSetBlock: StoreTarget(static_cast<SetBlockStmt&>(stmt).target, s); break;
       case Stmt::Kind::kMacro: s.Store(static_cast<MacroStmt&>(stmt).name); break;
       case Stmt::Kind::kScope:
-        for (const auto& [name, value] : static_cast<ScopeStmt&>(stmt).bindings) LoadNames(value.get(), s);
+        for (const auto& [name, value] : static_cast<ScopeStmt&>(stmt).bindings)
+          LoadNames(value.get(), s);
         break;
       case Stmt::Kind::kFilterBlock: break;
     }

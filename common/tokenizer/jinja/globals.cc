@@ -18,7 +18,8 @@ StatusOr<Value> Range(CallArgs& args) {
   for (size_t i = 0; i < n; ++i) {
     const Value& v = args.positional[i];
     if (!v.is_integral()) {
-      return TypeError("'" + std::string(TypeName(v)) + "' object cannot be interpreted as an integer");
+      return TypeError("'" + std::string(TypeName(v)) +
+                       "' object cannot be interpreted as an integer");
     }
     bounds[n == 1 ? 1 : i] = v.integer();
   }
@@ -38,7 +39,8 @@ StatusOr<Value> Range(CallArgs& args) {
   }
   std::vector<Value> items;
   for (uint64_t i = 0; i < count; ++i) {
-    items.push_back(Value::Int(static_cast<int64_t>(static_cast<uint64_t>(start) + i * static_cast<uint64_t>(step))));
+    items.push_back(Value::Int(
+        static_cast<int64_t>(static_cast<uint64_t>(start) + i * static_cast<uint64_t>(step))));
   }
   return Value::MakeList(std::move(items));
 }
@@ -114,9 +116,9 @@ std::vector<std::pair<std::string, Value>> MakeGlobals(const RenderOptions& opti
       {"dict", Value::MakeFunction("dict", MakeDict)},
       {"namespace", Value::MakeFunction("namespace", MakeNamespace)},
       {"raise_exception", Value::MakeFunction("raise_exception", RaiseException)},
-      {"strftime_now", Value::MakeFunction("strftime_now", [fixed_now](CallArgs& args) {
-         return StrftimeNow(args, fixed_now);
-       })},
+      {"strftime_now",
+       Value::MakeFunction("strftime_now",
+                           [fixed_now](CallArgs& args) { return StrftimeNow(args, fixed_now); })},
   };
 }
 

@@ -86,7 +86,9 @@ bool IsString(const Value& v) { return v.is_string(); }
 bool IsMapping(const Value& v) { return v.is_dict(); }
 // Undefined is iterable (empty), has a length and an item protocol, and is callable (it
 // raises when called), so Python's duck-typed tests say yes.
-bool IsIterable(const Value& v) { return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict(); }
+bool IsIterable(const Value& v) {
+  return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict();
+}
 bool IsSequence(const Value& v) { return IsIterable(v) && !v.is_iterator(); }
 bool IsCallable(const Value& v) { return v.is_function() || v.is_undefined(); }
 

@@ -98,7 +98,9 @@ class Dumper {
       case Value::Kind::kBool: out += v.boolean() ? "true" : "false"; return OkStatus();
       case Value::Kind::kInt: out += std::to_string(v.integer()); return OkStatus();
       case Value::Kind::kFloat: out += FloatJson(v.float_value()); return OkStatus();
-      case Value::Kind::kString: AppendJsonString(out, v.str(), options_.ensure_ascii); return OkStatus();
+      case Value::Kind::kString:
+        AppendJsonString(out, v.str(), options_.ensure_ascii);
+        return OkStatus();
       case Value::Kind::kList:
         if (v.is_iterator()) break;
         return DumpList(v.list().items, depth, out);

@@ -3,10 +3,9 @@
 // transformers installs). Thread-safety: pure functions.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "common/tokenizer/jinja/value.h"
 #include "common/util/status.h"

@@ -148,7 +148,8 @@ class Lexer {
 
   void EmitText(std::string_view text, size_t offset) {
     if (!text.empty()) {
-      tokens_.push_back(Token{TokenKind::kText, static_cast<uint32_t>(offset), std::string(text), 0, 0});
+      tokens_.push_back(
+          Token{TokenKind::kText, static_cast<uint32_t>(offset), std::string(text), 0, 0});
     }
   }
 
@@ -218,8 +219,9 @@ class Lexer {
         continue;
       }
       if (p >= src_.size()) {
-        return ErrorAt(map_, static_cast<uint32_t>(tag),
-                       block ? "unterminated tag (missing '%}')" : "unterminated tag (missing '}}')");
+        return ErrorAt(
+            map_, static_cast<uint32_t>(tag),
+            block ? "unterminated tag (missing '%}')" : "unterminated tag (missing '}}')");
       }
       char c = src_[p];
       if (IsDigit(c)) {
@@ -302,8 +304,10 @@ class Lexer {
       end = int_end;
     }
     std::string digits = WithoutUnderscores(start, end);
-    Token token{TokenKind::kInt, static_cast<uint32_t>(p), std::string(src_.substr(p, end - p)), 0, 0};
-    auto result = std::from_chars(digits.data(), digits.data() + digits.size(), token.int_value, base);
+    Token token{TokenKind::kInt, static_cast<uint32_t>(p), std::string(src_.substr(p, end - p)), 0,
+                0};
+    auto result =
+        std::from_chars(digits.data(), digits.data() + digits.size(), token.int_value, base);
     if (result.ec != std::errc()) {
       return ErrorAt(map_, static_cast<uint32_t>(p), "integer literal does not fit in 64 bits");
     }
@@ -363,19 +367,24 @@ class Lexer {
           cp = 0;
           for (int k = 0; k < digits; ++k, ++i) {
             int d = i < end ? HexDigit(s[i]) : -1;
-            if (d < 0) return ErrorAt(map_, static_cast<uint32_t>(esc), "truncated \\" + std::string(1, e) + " escape");
+            if (d < 0)
+              return ErrorAt(map_, static_cast<uint32_t>(esc),
+                             "truncated \\" + std::string(1, e) + " escape");
             cp = cp * 16 + static_cast<char32_t>(d);
           }
-          if (cp > 0x10FFFF) return ErrorAt(map_, static_cast<uint32_t>(esc), "illegal Unicode character");
+          if (cp > 0x10FFFF)
+            return ErrorAt(map_, static_cast<uint32_t>(esc), "illegal Unicode character");
           break;
         }
         default:
           if (e >= '0' && e <= '7') {
             cp = static_cast<char32_t>(e - '0');
-            for (int k = 0; k < 2 && i < end && s[i] >= '0' && s[i] <= '7'; ++k) cp = cp * 8 + static_cast<char32_t>(s[i++] - '0');
+            for (int k = 0; k < 2 && i < end && s[i] >= '0' && s[i] <= '7'; ++k)
+              cp = cp * 8 + static_cast<char32_t>(s[i++] - '0');
             break;
           }
-          if (e == 'N') return ErrorAt(map_, static_cast<uint32_t>(esc), "\\N{...} escapes are not supported");
+          if (e == 'N')
+            return ErrorAt(map_, static_cast<uint32_t>(esc), "\\N{...} escapes are not supported");
           out += '\\';  // unknown escapes stay as written
           i = esc + 1;
           continue;
@@ -416,7 +425,8 @@ class Lexer {
     if (c == '(' || c == '[' || c == '{') {
       brackets.push_back(c == '(' ? ')' : c == '[' ? ']' : '}');
     } else if (c == ')' || c == ']' || c == '}') {
-      if (brackets.empty()) return ErrorAt(map_, static_cast<uint32_t>(p), std::string("unexpected '") + c + "'");
+      if (brackets.empty())
+        return ErrorAt(map_, static_cast<uint32_t>(p), std::string("unexpected '") + c + "'");
       if (brackets.back() != c) {
         return ErrorAt(map_, static_cast<uint32_t>(p),
                        std::string("unexpected '") + c + "', expected '" + brackets.back() + "'");

@@ -1,7 +1,7 @@
 // Methods callable on template values (declared in attributes.h): str.strip/lstrip/rstrip/
 // split/splitlines/startswith/endswith/upper/lower/title/capitalize/replace/find/count/join
 // and dict.items/keys/values/get. Mutating list and dict methods are refused as jinja2's
-// immutable sandbox refuses them.
+// immutable sandbox refuses them. Thread-safety: pure functions.
 #include <string>
 
 #include "common/tokenizer/jinja/args.h"
@@ -13,7 +13,8 @@ namespace {
 
 using Method = StatusOr<Value> (*)(const Value& self, CallArgs& args);
 
-StatusOr<Value> StripMethod(const Value& self, CallArgs& args, std::string_view name, StripSide side) {
+StatusOr<Value> StripMethod(const Value& self, CallArgs& args, std::string_view name,
+                            StripSide side) {
   STRATA_ASSIGN_OR_RETURN(auto a, BindArgs(name, args, {{"chars", Value::None()}}));
   if (a[0].is_none()) return Value::Str(std::string(Strip(self.str(), side)));
   if (!a[0].is_string()) return TypeError(std::string(name) + " arg must be None or str");
@@ -21,7 +22,8 @@ StatusOr<Value> StripMethod(const Value& self, CallArgs& args, std::string_view 
 }
 
 StatusOr<Value> Split(const Value& self, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("split", args, {{"sep", Value::None()}, {"maxsplit", Value::Int(-1)}}));
+  STRATA_ASSIGN_OR_RETURN(
+      auto a, BindArgs("split", args, {{"sep", Value::None()}, {"maxsplit", Value::Int(-1)}}));
   STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> maxsplit, OptionalInt("split", "maxsplit", a[1]));
   int64_t limit = maxsplit.value_or(-1);
   std::vector<std::string> parts;
@@ -60,7 +62,9 @@ StatusOr<Value> Affix(const Value& self, CallArgs& args, std::string_view name, 
 }
 
 StatusOr<Value> ReplaceMethod(const Value& self, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("replace", args, {{"old", std::nullopt}, {"new", std::nullopt}, {"count", Value::Int(-1)}}));
+  STRATA_ASSIGN_OR_RETURN(
+      auto a, BindArgs("replace", args,
+                       {{"old", std::nullopt}, {"new", std::nullopt}, {"count", Value::Int(-1)}}));
   if (!a[0].is_string() || !a[1].is_string()) return TypeError("replace() arguments must be str");
   STRATA_ASSIGN_OR_RETURN(std::optional<int64_t> count, OptionalInt("replace", "count", a[2]));
   return Value::Str(Replace(self.str(), a[0].str(), a[1].str(), count.value_or(-1)));
@@ -119,7 +123,8 @@ StatusOr<Value> DictView(const Value& self, CallArgs& args, std::string_view nam
 }
 
 StatusOr<Value> DictGet(const Value& self, CallArgs& args) {
-  STRATA_ASSIGN_OR_RETURN(auto a, BindArgs("get", args, {{"key", std::nullopt}, {"default", Value::None()}}));
+  STRATA_ASSIGN_OR_RETURN(
+      auto a, BindArgs("get", args, {{"key", std::nullopt}, {"default", Value::None()}}));
   const Value* v = self.dict().Find(a[0]);
   return v ? *v : a[1];
 }
@@ -143,9 +148,12 @@ struct NamedMethod {
 };
 
 constexpr NamedMethod kStringMethods[] = {
-    {"strip", [](const Value& s, CallArgs& a) { return StripMethod(s, a, "strip", StripSide::kBoth); }},
-    {"lstrip", [](const Value& s, CallArgs& a) { return StripMethod(s, a, "lstrip", StripSide::kLeft); }},
-    {"rstrip", [](const Value& s, CallArgs& a) { return StripMethod(s, a, "rstrip", StripSide::kRight); }},
+    {"strip",
+     [](const Value& s, CallArgs& a) { return StripMethod(s, a, "strip", StripSide::kBoth); }},
+    {"lstrip",
+     [](const Value& s, CallArgs& a) { return StripMethod(s, a, "lstrip", StripSide::kLeft); }},
+    {"rstrip",
+     [](const Value& s, CallArgs& a) { return StripMethod(s, a, "rstrip", StripSide::kRight); }},
     {"split", Split},
     {"splitlines", SplitLinesMethod},
     {"startswith", [](const Value& s, CallArgs& a) { return Affix(s, a, "startswith", true); }},
@@ -167,11 +175,14 @@ constexpr NamedMethod kDictMethods[] = {
     {"get", DictGet},
 };
 
-constexpr std::string_view kMutatingListMethods[] = {"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"};
-constexpr std::string_view kMutatingDictMethods[] = {"pop", "popitem", "setdefault", "update", "clear"};
+constexpr std::string_view kMutatingListMethods[] = {"append", "extend", "insert", "pop",
+                                                     "remove", "clear",  "sort",   "reverse"};
+constexpr std::string_view kMutatingDictMethods[] = {"pop", "popitem", "setdefault", "update",
+                                                     "clear"};
 
 template <size_t N>
-std::optional<Value> Bind(const Value& self, std::string_view type, std::string_view name, const NamedMethod (&table)[N]) {
+std::optional<Value> Bind(const Value& self, std::string_view type, std::string_view name,
+                          const NamedMethod (&table)[N]) {
   for (const NamedMethod& m : table) {
     if (m.name != name) continue;
     Method fn = m.fn;
@@ -182,11 +193,12 @@ std::optional<Value> Bind(const Value& self, std::string_view type, std::string_
 }
 
 template <size_t N>
-std::optional<Value> Refuse(std::string_view type, std::string_view name, const std::string_view (&names)[N]) {
+std::optional<Value> Refuse(std::string_view type, std::string_view name,
+                            const std::string_view (&names)[N]) {
   for (std::string_view n : names) {
     if (n == name) {
-      return Value::Undefined("access to attribute '" + std::string(name) + "' of '" + std::string(type) +
-                              "' object is unsafe.");
+      return Value::Undefined("access to attribute '" + std::string(name) + "' of '" +
+                              std::string(type) + "' object is unsafe.");
     }
   }
   return std::nullopt;

@@ -12,14 +12,17 @@ namespace {
 std::string Quoted(const Value& v) { return "'" + std::string(TypeName(v)) + "'"; }
 
 Status Unsupported(std::string_view op, const Value& a, const Value& b) {
-  return TypeError("unsupported operand type(s) for " + std::string(op) + ": " + Quoted(a) + " and " +
-                   Quoted(b));
+  return TypeError("unsupported operand type(s) for " + std::string(op) + ": " + Quoted(a) +
+                   " and " + Quoted(b));
 }
 
 Status Overflow() { return TypeError("integer result too large (ints are limited to 64 bits)"); }
 
 StatusOr<Value> Repeat(const Value& seq, int64_t times) {
-  if (times <= 0) return seq.is_string() ? Value::Str("") : seq.is_tuple() ? Value::MakeTuple({}) : Value::MakeList({});
+  if (times <= 0)
+    return seq.is_string()  ? Value::Str("")
+           : seq.is_tuple() ? Value::MakeTuple({})
+                            : Value::MakeList({});
   if (seq.is_string()) {
     if (seq.str().size() * static_cast<uint64_t>(times) > kMaxStringBytes ||
         static_cast<uint64_t>(times) > kMaxStringBytes) {
@@ -31,7 +34,8 @@ StatusOr<Value> Repeat(const Value& seq, int64_t times) {
     return Value::Str(std::move(out));
   }
   const auto& items = seq.list().items;
-  if (static_cast<uint64_t>(times) > kMaxListItems || items.size() * static_cast<uint64_t>(times) > kMaxListItems) {
+  if (static_cast<uint64_t>(times) > kMaxListItems ||
+      items.size() * static_cast<uint64_t>(times) > kMaxListItems) {
     return ResourceExhausted("list repetition result is too long");
   }
   std::vector<Value> out;
@@ -104,7 +108,8 @@ void FloatDivMod(double x, double y, double* div, double* mod) {
 
 StatusOr<Value> DivMod(BinaryOp op, const Value& a, const Value& b) {
   bool floor_div = op == BinaryOp::kFloorDiv;
-  if (a.is_string() && !floor_div) return TypeError("string formatting with '%' is not supported; use ~ or format filters");
+  if (a.is_string() && !floor_div)
+    return TypeError("string formatting with '%' is not supported; use ~ or format filters");
   std::string_view symbol = floor_div ? "//" : "%";
   if (!a.is_number() || !b.is_number()) return Unsupported(symbol, a, b);
   if (a.is_integral() && b.is_integral()) {
@@ -120,7 +125,8 @@ StatusOr<Value> DivMod(BinaryOp op, const Value& a, const Value& b) {
     }
     return Value::Int(floor_div ? q : r);
   }
-  if (b.number() == 0) return TypeError(floor_div ? "float floor division by zero" : "float modulo");
+  if (b.number() == 0)
+    return TypeError(floor_div ? "float floor division by zero" : "float modulo");
   double div;
   double mod;
   FloatDivMod(a.number(), b.number(), &div, &mod);
@@ -143,9 +149,11 @@ StatusOr<Value> Power(const Value& a, const Value& b) {
   double x = a.number();
   double y = b.number();
   if (x == 0 && y < 0) return TypeError("0.0 cannot be raised to a negative power");
-  if (x < 0 && y != std::floor(y)) return TypeError("a negative number cannot be raised to a fractional power");
+  if (x < 0 && y != std::floor(y))
+    return TypeError("a negative number cannot be raised to a fractional power");
   double r = std::pow(x, y);
-  if (std::isinf(r) && std::isfinite(x) && std::isfinite(y)) return TypeError("numerical result out of range");
+  if (std::isinf(r) && std::isfinite(x) && std::isfinite(y))
+    return TypeError("numerical result out of range");
   return Value::Float(r);
 }
 
@@ -187,8 +195,8 @@ StatusOr<Value> ApplyUnary(UnaryOp op, const Value& v) {
     return Value::Int(-v.integer());
   }
   if (v.is_float()) return Value::Float(op == UnaryOp::kNeg ? -v.float_value() : v.float_value());
-  return TypeError(std::string("bad operand type for unary ") + (op == UnaryOp::kNeg ? "-" : "+") + ": " +
-                   Quoted(v));
+  return TypeError(std::string("bad operand type for unary ") + (op == UnaryOp::kNeg ? "-" : "+") +
+                   ": " + Quoted(v));
 }
 
 StatusOr<bool> Contains(const Value& container, const Value& item) {
@@ -196,7 +204,8 @@ StatusOr<bool> Contains(const Value& container, const Value& item) {
     case Value::Kind::kUndefined: return false;
     case Value::Kind::kString:
       if (!item.is_string()) {
-        return TypeError("'in <string>' requires string as left operand, not " + std::string(TypeName(item)));
+        return TypeError("'in <string>' requires string as left operand, not " +
+                         std::string(TypeName(item)));
       }
       return container.str().find(item.str()) != std::string::npos;
     case Value::Kind::kList:

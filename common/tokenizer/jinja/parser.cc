@@ -12,14 +12,14 @@
 namespace strata::jinja {
 namespace {
 
-constexpr int kMaxNesting = 100;        // brackets, `not`/unary chains and blocks
-constexpr int kMaxNodesPerTag = 5000;   // bounds operator chains, hence tree height
+constexpr int kMaxNesting = 100;       // brackets, `not`/unary chains and blocks
+constexpr int kMaxNodesPerTag = 5000;  // bounds operator chains, hence tree height
 
 using Names = std::initializer_list<std::string_view>;
 
 bool IsLiteralName(std::string_view name) {
-  return name == "true" || name == "false" || name == "True" || name == "False" ||
-         name == "none" || name == "None";
+  return name == "true" || name == "false" || name == "True" || name == "False" || name == "none" ||
+         name == "None";
 }
 
 class Parser {
@@ -46,10 +46,15 @@ class Parser {
   void Advance() {
     if (pos_ + 1 < tokens_.size()) ++pos_;
   }
-  static bool IsOp(const Token& t, std::string_view op) { return t.kind == TokenKind::kOperator && t.text == op; }
-  static bool IsName(const Token& t, std::string_view name) { return t.kind == TokenKind::kName && t.text == name; }
+  static bool IsOp(const Token& t, std::string_view op) {
+    return t.kind == TokenKind::kOperator && t.text == op;
+  }
+  static bool IsName(const Token& t, std::string_view name) {
+    return t.kind == TokenKind::kName && t.text == name;
+  }
   static bool IsNameIn(const Token& t, Names names) {
-    return t.kind == TokenKind::kName && std::find(names.begin(), names.end(), t.text) != names.end();
+    return t.kind == TokenKind::kName &&
+           std::find(names.begin(), names.end(), t.text) != names.end();
   }
 
   static std::string Describe(const Token& t) {
@@ -65,7 +70,9 @@ class Parser {
     }
   }
 
-  Status Error(uint32_t offset, std::string_view message) const { return ErrorAt(map_, offset, message); }
+  Status Error(uint32_t offset, std::string_view message) const {
+    return ErrorAt(map_, offset, message);
+  }
   Status Unexpected(std::string_view expected = {}) const {
     std::string message = "unexpected " + Describe(Cur());
     if (!expected.empty()) message += " (expected " + std::string(expected) + ")";
@@ -179,14 +186,16 @@ class Parser {
       STRATA_ASSIGN_OR_RETURN(ExprPtr e, ParseTuple(false, true, {}, false));
       return StmtPtr(std::make_unique<PrintStmt>(t.offset, std::move(e)));
     }
-    static constexpr std::string_view kUnsupported[] = {"extends", "include", "import", "from",
-                                                        "block", "call", "autoescape", "do"};
+    static constexpr std::string_view kUnsupported[] = {"extends", "include", "import",     "from",
+                                                        "block",   "call",    "autoescape", "do"};
     for (std::string_view u : kUnsupported) {
-      if (name == u) return Error(t.offset, "the '" + name + "' tag is not supported in chat templates");
+      if (name == u)
+        return Error(t.offset, "the '" + name + "' tag is not supported in chat templates");
     }
     bool closing = name.starts_with("end") || name == "else" || name == "elif";
     if (!closing) return Error(t.offset, "unknown tag '" + name + "'");
-    if (open_ends.size() == 0) return Error(t.offset, "unexpected tag '" + name + "' (no block is open)");
+    if (open_ends.size() == 0)
+      return Error(t.offset, "unexpected tag '" + name + "' (no block is open)");
     return Error(t.offset, "unexpected tag '" + name + "' (expected " + ListNames(open_ends) + ")");
   }
 
@@ -325,7 +334,8 @@ class Parser {
       STRATA_ASSIGN_OR_RETURN(ExprPtr value, ParseExpression(true));
       node->bindings.emplace_back(std::move(name), std::move(value));
     }
-    STRATA_ASSIGN_OR_RETURN(node->body, ParseStatements({is_with ? "endwith" : "endgeneration"}, opener));
+    STRATA_ASSIGN_OR_RETURN(node->body,
+                            ParseStatements({is_with ? "endwith" : "endgeneration"}, opener));
     Advance();
     return StmtPtr(std::move(node));
   }
@@ -350,7 +360,8 @@ class Parser {
 
   // Comma-separated expressions; a tuple when there is a comma. `simplified` parses primaries
   // only; without `with_condexpr` the elements may not be conditional expressions.
-  StatusOr<ExprPtr> ParseTuple(bool simplified, bool with_condexpr, Names extra_ends, bool explicit_parens) {
+  StatusOr<ExprPtr> ParseTuple(bool simplified, bool with_condexpr, Names extra_ends,
+                               bool explicit_parens) {
     uint32_t offset = Cur().offset;
     std::vector<ExprPtr> items;
     bool is_tuple = false;
@@ -411,7 +422,8 @@ class Parser {
       Advance();
       STRATA_RETURN_IF_ERROR(Count());
       STRATA_ASSIGN_OR_RETURN(ExprPtr right, ParseNot());
-      left = std::make_unique<BinaryExpr>(offset, BinaryOp::kAnd, std::move(left), std::move(right));
+      left =
+          std::make_unique<BinaryExpr>(offset, BinaryOp::kAnd, std::move(left), std::move(right));
     }
     return left;
   }
@@ -434,8 +446,12 @@ class Parser {
       CompareOp op;
       if (t.kind == TokenKind::kOperator && (t.text == "==" || t.text == "!=" || t.text == "<" ||
                                              t.text == "<=" || t.text == ">" || t.text == ">=")) {
-        op = t.text == "==" ? CompareOp::kEq : t.text == "!=" ? CompareOp::kNe : t.text == "<" ? CompareOp::kLt
-           : t.text == "<=" ? CompareOp::kLe : t.text == ">" ? CompareOp::kGt : CompareOp::kGe;
+        op = t.text == "=="   ? CompareOp::kEq
+             : t.text == "!=" ? CompareOp::kNe
+             : t.text == "<"  ? CompareOp::kLt
+             : t.text == "<=" ? CompareOp::kLe
+             : t.text == ">"  ? CompareOp::kGt
+                              : CompareOp::kGe;
         Advance();
       } else if (IsName(t, "in")) {
         op = CompareOp::kIn;
@@ -458,11 +474,13 @@ class Parser {
 
   // Left-associative binary operators over `next` (a member function parsing the operands).
   template <typename Next>
-  StatusOr<ExprPtr> ParseBinary(Next next, std::initializer_list<std::pair<std::string_view, BinaryOp>> ops) {
+  StatusOr<ExprPtr> ParseBinary(Next next,
+                                std::initializer_list<std::pair<std::string_view, BinaryOp>> ops) {
     STRATA_ASSIGN_OR_RETURN(ExprPtr left, (this->*next)());
     while (true) {
       const Token& t = Cur();
-      auto it = std::find_if(ops.begin(), ops.end(), [&](const auto& op) { return IsOp(t, op.first); });
+      auto it =
+          std::find_if(ops.begin(), ops.end(), [&](const auto& op) { return IsOp(t, op.first); });
       if (it == ops.end()) return left;
       Advance();
       STRATA_RETURN_IF_ERROR(Count());
@@ -490,11 +508,15 @@ class Parser {
   }
 
   StatusOr<ExprPtr> ParseMath2() {
-    return ParseBinary(&Parser::ParsePow, {{"*", BinaryOp::kMul}, {"/", BinaryOp::kDiv},
-                                           {"//", BinaryOp::kFloorDiv}, {"%", BinaryOp::kMod}});
+    return ParseBinary(&Parser::ParsePow, {{"*", BinaryOp::kMul},
+                                           {"/", BinaryOp::kDiv},
+                                           {"//", BinaryOp::kFloorDiv},
+                                           {"%", BinaryOp::kMod}});
   }
 
-  StatusOr<ExprPtr> ParsePow() { return ParseBinary(&Parser::ParseFilteredUnary, {{"**", BinaryOp::kPow}}); }
+  StatusOr<ExprPtr> ParsePow() {
+    return ParseBinary(&Parser::ParseFilteredUnary, {{"**", BinaryOp::kPow}});
+  }
 
   StatusOr<ExprPtr> ParseFilteredUnary() { return ParseUnary(true); }
 
@@ -507,7 +529,8 @@ class Parser {
     if (IsOp(t, "-") || IsOp(t, "+")) {
       Advance();
       STRATA_ASSIGN_OR_RETURN(ExprPtr operand, ParseUnary(false));
-      node = std::make_unique<UnaryExpr>(t.offset, t.text == "-" ? UnaryOp::kNeg : UnaryOp::kPos, std::move(operand));
+      node = std::make_unique<UnaryExpr>(t.offset, t.text == "-" ? UnaryOp::kNeg : UnaryOp::kPos,
+                                         std::move(operand));
     } else {
       STRATA_ASSIGN_OR_RETURN(node, ParsePrimary());
     }
@@ -681,7 +704,8 @@ class Parser {
         STRATA_RETURN_IF_ERROR(ExpectOp(","));
         if (IsOp(Cur(), ")")) break;  // trailing comma
       }
-      if (IsOp(Cur(), "*") || IsOp(Cur(), "**")) return Error(Cur().offset, "*args and **kwargs are not supported");
+      if (IsOp(Cur(), "*") || IsOp(Cur(), "**"))
+        return Error(Cur().offset, "*args and **kwargs are not supported");
       STRATA_RETURN_IF_ERROR(Count());
       if (Cur().kind == TokenKind::kName && IsOp(Peek(), "=")) {
         std::string key = Cur().text;
@@ -690,7 +714,8 @@ class Parser {
         STRATA_ASSIGN_OR_RETURN(ExprPtr value, ParseExpression(true));
         args.keyword.emplace_back(std::move(key), std::move(value));
       } else {
-        if (!args.keyword.empty()) return Error(Cur().offset, "positional argument follows keyword argument");
+        if (!args.keyword.empty())
+          return Error(Cur().offset, "positional argument follows keyword argument");
         STRATA_ASSIGN_OR_RETURN(ExprPtr value, ParseExpression(true));
         args.positional.push_back(std::move(value));
       }
@@ -743,8 +768,9 @@ class Parser {
     const Token& t = Cur();
     if (IsOp(t, "(")) {
       STRATA_RETURN_IF_ERROR(ParseArguments(test->args));
-    } else if ((t.kind == TokenKind::kName || t.kind == TokenKind::kString || t.kind == TokenKind::kInt ||
-                t.kind == TokenKind::kFloat || IsOp(t, "[") || IsOp(t, "{")) &&
+    } else if ((t.kind == TokenKind::kName || t.kind == TokenKind::kString ||
+                t.kind == TokenKind::kInt || t.kind == TokenKind::kFloat || IsOp(t, "[") ||
+                IsOp(t, "{")) &&
                !IsNameIn(t, {"else", "or", "and"})) {
       // `x is divisibleby 3`: one argument without parentheses.
       if (IsName(t, "is")) return Error(t.offset, "tests cannot be chained with 'is'");

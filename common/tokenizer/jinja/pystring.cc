@@ -17,10 +17,12 @@ char32_t UpperOf(char32_t cp) {
   if (cp == 0xB5) return 0x39C;
   if (cp == 0x131) return 'I';
   if (cp == 0x17F) return 'S';
-  if ((cp >= 0x100 && cp <= 0x12F) || (cp >= 0x132 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177)) {
+  if ((cp >= 0x100 && cp <= 0x12F) || (cp >= 0x132 && cp <= 0x137) ||
+      (cp >= 0x14A && cp <= 0x177)) {
     return cp % 2 == 1 ? cp - 1 : cp;
   }
-  if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E)) return cp % 2 == 0 ? cp - 1 : cp;
+  if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E))
+    return cp % 2 == 0 ? cp - 1 : cp;
   if (cp == 0x3C2) return 0x3A3;
   if ((cp >= 0x3B1 && cp <= 0x3CB) || (cp >= 0x430 && cp <= 0x44F)) return cp - 0x20;
   if (cp == 0x3AC) return 0x386;
@@ -34,10 +36,12 @@ char32_t UpperOf(char32_t cp) {
 char32_t LowerOf(char32_t cp) {
   if ((cp >= 'A' && cp <= 'Z') || (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7)) return cp + 0x20;
   if (cp == 0x178) return 0xFF;
-  if ((cp >= 0x100 && cp <= 0x12F) || (cp >= 0x132 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177)) {
+  if ((cp >= 0x100 && cp <= 0x12F) || (cp >= 0x132 && cp <= 0x137) ||
+      (cp >= 0x14A && cp <= 0x177)) {
     return cp % 2 == 0 ? cp + 1 : cp;
   }
-  if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E)) return cp % 2 == 1 ? cp + 1 : cp;
+  if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E))
+    return cp % 2 == 1 ? cp + 1 : cp;
   if ((cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2) || (cp >= 0x410 && cp <= 0x42F)) return cp + 0x20;
   if (cp == 0x386) return 0x3AC;
   if (cp >= 0x388 && cp <= 0x38A) return cp + 37;
@@ -47,7 +51,9 @@ char32_t LowerOf(char32_t cp) {
   return cp;
 }
 
-bool IsCased(char32_t cp) { return UpperOf(cp) != cp || LowerOf(cp) != cp || cp == 0xDF || cp == 0x130; }
+bool IsCased(char32_t cp) {
+  return UpperOf(cp) != cp || LowerOf(cp) != cp || cp == 0xDF || cp == 0x130;
+}
 
 // Appends cp upper- or lowercased, with Python's two expansions in these ranges.
 void AppendCased(std::string& out, char32_t cp, bool upper) {
@@ -184,16 +190,17 @@ bool IsPySpace(char32_t cp) {
 
 bool IsWordChar(char32_t cp) {
   if (cp < 0x80) {
-    return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || cp == '_';
+    return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
+           cp == '_';
   }
   if (IsCased(cp) || cp == 0xAA || cp == 0xBA) return true;
   struct Range {
     char32_t first, last;
   };
   static constexpr Range kUncasedLetters[] = {
-      {0x05D0, 0x05EA}, {0x0620, 0x064A}, {0x0660, 0x0669}, {0x0900, 0x0DFF}, {0x0E01, 0x0E30},
-      {0x0E40, 0x0E46}, {0x0E50, 0x0E59}, {0x1100, 0x11FF}, {0x3041, 0x3096}, {0x30A1, 0x30FA},
-      {0x3400, 0x4DBF}, {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3}, {0xF900, 0xFAFF}, {0xFF10, 0xFF19},
+      {0x05D0, 0x05EA}, {0x0620, 0x064A}, {0x0660, 0x0669},   {0x0900, 0x0DFF}, {0x0E01, 0x0E30},
+      {0x0E40, 0x0E46}, {0x0E50, 0x0E59}, {0x1100, 0x11FF},   {0x3041, 0x3096}, {0x30A1, 0x30FA},
+      {0x3400, 0x4DBF}, {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3},   {0xF900, 0xFAFF}, {0xFF10, 0xFF19},
       {0xFF21, 0xFF3A}, {0xFF41, 0xFF5A}, {0x20000, 0x2FA1F},
   };
   for (const Range& r : kUncasedLetters) {
@@ -332,7 +339,9 @@ std::string Capitalize(std::string_view s) {
 }
 
 std::string TitleCase(std::string_view s) {
-  return MapCase(s, [](size_t, char32_t, bool previous_cased) { return std::optional<bool>(!previous_cased); });
+  return MapCase(s, [](size_t, char32_t, bool previous_cased) {
+    return std::optional<bool>(!previous_cased);
+  });
 }
 
 bool HasCased(std::string_view s) {
@@ -460,13 +469,15 @@ std::optional<double> ParseFloat(std::string_view s) {
   } else {
     // Python accepts digits with an optional fraction and exponent, nothing else (no hex).
     for (char c : body) {
-      if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == '+' || c == '-')) return std::nullopt;
+      if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == '+' || c == '-'))
+        return std::nullopt;
     }
     auto result = std::from_chars(body.data(), body.data() + body.size(), value);
     if (result.ec == std::errc::invalid_argument || result.ptr != body.data() + body.size()) {
       return std::nullopt;
     }
-    if (result.ec == std::errc::result_out_of_range) value = std::strtod(std::string(body).c_str(), nullptr);
+    if (result.ec == std::errc::result_out_of_range)
+      value = std::strtod(std::string(body).c_str(), nullptr);
   }
   return negative ? -value : value;
 }

@@ -34,7 +34,8 @@ StatusOr<CallArgs> Renderer::EvalArgs(const Arguments& args, Scope& scope) {
 StatusOr<Value> Renderer::CallFilter(const FilterExpr& expr, const Value& input, Scope& scope) {
   STRATA_ASSIGN_OR_RETURN(CallArgs args, EvalArgs(expr.args, scope));
   StatusOr<Value> result = ApplyFilter(expr.name, input, args);
-  if (!result.ok()) return Status(result.status().code(), expr.name + ": " + result.status().message());
+  if (!result.ok())
+    return Status(result.status().code(), expr.name + ": " + result.status().message());
   return result;
 }
 
@@ -120,7 +121,8 @@ StatusOr<Value> Renderer::EvalExpr(const Expr& expr, Scope& scope) {
       const auto& e = static_cast<const CallExpr&>(expr);
       STRATA_ASSIGN_OR_RETURN(Value callee, Eval(*e.callee, scope));
       if (callee.is_undefined()) return UndefinedError(callee);
-      if (!callee.is_function()) return TypeError("'" + std::string(TypeName(callee)) + "' object is not callable");
+      if (!callee.is_function())
+        return TypeError("'" + std::string(TypeName(callee)) + "' object is not callable");
       STRATA_ASSIGN_OR_RETURN(CallArgs args, EvalArgs(e.args, scope));
       return callee.function().fn(args);
     }
@@ -156,7 +158,8 @@ StatusOr<Value> Renderer::EvalExpr(const Expr& expr, Scope& scope) {
       for (const ExprPtr& part : static_cast<const ConcatExpr&>(expr).parts) {
         STRATA_ASSIGN_OR_RETURN(Value v, Eval(*part, scope));
         out += ToStr(v);
-        if (out.size() > kMaxStringBytes) return ResourceExhausted("string concatenation result is larger than 64 MiB");
+        if (out.size() > kMaxStringBytes)
+          return ResourceExhausted("string concatenation result is larger than 64 MiB");
       }
       return Value::Str(std::move(out));
     }

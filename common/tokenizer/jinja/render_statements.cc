@@ -12,7 +12,8 @@ std::shared_ptr<Scope> Scope::Make(std::shared_ptr<Scope> parent) {
 
 std::shared_ptr<Scope> Scope::Child(const FreshNames& fresh) {
   std::shared_ptr<Scope> child = Make(shared_from_this());
-  for (const std::string& name : fresh) child->Set(name, Value::Undefined("'" + name + "' is undefined"));
+  for (const std::string& name : fresh)
+    child->Set(name, Value::Undefined("'" + name + "' is undefined"));
   return child;
 }
 
@@ -35,7 +36,8 @@ void Scope::Set(std::string name, Value value) {
   vars_.emplace_back(std::move(name), std::move(value));
 }
 
-StatusOr<std::string> Renderer::Render(const Body& body, const FreshNames& fresh, const Context& context) {
+StatusOr<std::string> Renderer::Render(const Body& body, const FreshNames& fresh,
+                                       const Context& context) {
   std::shared_ptr<Scope> globals = Scope::Make(nullptr);
   for (auto& [name, value] : MakeGlobals(options_)) globals->Set(std::move(name), std::move(value));
   for (const auto& [name, value] : context) globals->Set(name, value);
@@ -137,7 +139,8 @@ Status Renderer::ExecStmt(const Stmt& stmt, Scope& scope, std::string& out) {
       std::shared_ptr<Scope> inner = scope.Child(s.fresh);
       std::string text;
       STRATA_RETURN_IF_ERROR(ExecBody(s.body, *inner, text));
-      STRATA_ASSIGN_OR_RETURN(Value v, ApplyFilterChain(*s.filters, Value::Str(std::move(text)), scope));
+      STRATA_ASSIGN_OR_RETURN(Value v,
+                              ApplyFilterChain(*s.filters, Value::Str(std::move(text)), scope));
       return Append(out, ToStr(v));
     }
   }
@@ -160,8 +163,8 @@ Status Renderer::Assign(const Target& target, const Value& value, Scope& scope) 
   STRATA_ASSIGN_OR_RETURN(std::vector<Value> items, Iterate(value));
   if (items.size() != target.names.size()) {
     return TypeError(std::string(items.size() > target.names.size() ? "too many" : "not enough") +
-                     " values to unpack (expected " + std::to_string(target.names.size()) + ", got " +
-                     std::to_string(items.size()) + ")");
+                     " values to unpack (expected " + std::to_string(target.names.size()) +
+                     ", got " + std::to_string(items.size()) + ")");
   }
   for (size_t i = 0; i < items.size(); ++i) scope.Set(target.names[i], std::move(items[i]));
   return OkStatus();
@@ -212,12 +215,17 @@ Value Renderer::MakeLoopInfo(const std::vector<Value>& items, size_t index) {
       {Value::Str("length"), Value::Int(n)},
       {Value::Str("depth"), Value::Int(1)},
       {Value::Str("depth0"), Value::Int(0)},
-      {Value::Str("previtem"), i > 0 ? items[index - 1] : Value::Undefined("there is no previous item")},
-      {Value::Str("nextitem"), i + 1 < n ? items[index + 1] : Value::Undefined("there is no next item")},
-      {Value::Str("cycle"), Value::MakeFunction("loop.cycle", [index](CallArgs& args) -> StatusOr<Value> {
-         if (args.positional.empty()) return TypeError("no items for cycling given");
-         return args.positional[index % args.positional.size()];
-       })},
+      {Value::Str("previtem"),
+       i > 0 ? items[index - 1] : Value::Undefined("there is no previous item")},
+      {Value::Str("nextitem"),
+       i + 1 < n ? items[index + 1] : Value::Undefined("there is no next item")},
+      {Value::Str("cycle"),
+       Value::MakeFunction("loop.cycle",
+                           [index](CallArgs& args) -> StatusOr<Value> {
+                             if (args.positional.empty())
+                               return TypeError("no items for cycling given");
+                             return args.positional[index % args.positional.size()];
+                           })},
   };
   return Value::MakeDict(std::move(loop));
 }
@@ -227,11 +235,14 @@ Value Renderer::MakeLoopInfo(const std::vector<Value>& items, size_t index) {
 // loop, then called after it) cannot run.
 Value Renderer::MakeMacro(const MacroStmt& stmt, Scope& scope) {
   std::weak_ptr<Scope> defining = scope.shared_from_this();
-  return Value::MakeFunction("macro '" + stmt.name + "'", [this, &stmt, defining](CallArgs& args) -> StatusOr<Value> {
-    std::shared_ptr<Scope> alive = defining.lock();
-    if (!alive) return TypeError("macro '" + stmt.name + "' was called after the block defining it ended");
-    return CallMacro(stmt, *alive, args);
-  });
+  return Value::MakeFunction("macro '" + stmt.name + "'",
+                             [this, &stmt, defining](CallArgs& args) -> StatusOr<Value> {
+                               std::shared_ptr<Scope> alive = defining.lock();
+                               if (!alive)
+                                 return TypeError("macro '" + stmt.name +
+                                                  "' was called after the block defining it ended");
+                               return CallMacro(stmt, *alive, args);
+                             });
 }
 
 StatusOr<Value> Renderer::CallMacro(const MacroStmt& stmt, Scope& defining_scope, CallArgs& args) {
@@ -259,7 +270,8 @@ StatusOr<Value> Renderer::CallMacro(const MacroStmt& stmt, Scope& defining_scope
       STRATA_ASSIGN_OR_RETURN(Value v, Eval(*stmt.defaults[i], *scope));
       scope->Set(stmt.params[i], std::move(v));
     } else {
-      scope->Set(stmt.params[i], Value::Undefined("parameter '" + stmt.params[i] + "' was not provided"));
+      scope->Set(stmt.params[i],
+                 Value::Undefined("parameter '" + stmt.params[i] + "' was not provided"));
     }
   }
   std::string out;

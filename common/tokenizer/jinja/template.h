@@ -23,7 +23,7 @@ struct RenderOptions {
   std::optional<std::tm> fixed_now;
   size_t max_output_bytes = size_t{64} << 20;
   int64_t max_loop_iterations = 1'000'000;  // over the whole render
-  int max_depth = 400;  // nesting of statements, expressions and macro calls
+  int max_depth = 400;                      // nesting of statements, expressions and macro calls
 };
 
 // The template's variables, in addition to the globals (range, dict, namespace,

@@ -66,7 +66,9 @@ Value Value::MakeIterator(std::vector<Value> items) {
   return Value(Rep(std::make_shared<const List>(List{std::move(items), false, true})));
 }
 
-Value Value::MakeDict(Dict dict) { return Value(Rep(std::make_shared<const Dict>(std::move(dict)))); }
+Value Value::MakeDict(Dict dict) {
+  return Value(Rep(std::make_shared<const Dict>(std::move(dict))));
+}
 
 Value Value::MakeNamespace(Namespace ns) {
   return Value(Rep(std::make_shared<Namespace>(std::move(ns))));
@@ -262,8 +264,7 @@ StatusOr<std::vector<Value>> Iterate(const Value& v) {
       }
       return chars;
     }
-    default:
-      return TypeError("'" + std::string(TypeName(v)) + "' object is not iterable");
+    default: return TypeError("'" + std::string(TypeName(v)) + "' object is not iterable");
   }
 }
 

@@ -1,11 +1,11 @@
 // Byte-exact comparison with jinja2: renders every case and snippet of
 // tests/fixtures/chat/expected.json (written by generate.py with jinja2 configured as
 // transformers configures it) and compares with the reference output or error.
-#include <ctime>
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <ctime>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "common/tokenizer/chat_template.h"
 #include "common/tokenizer/jinja/chat_context.h"
@@ -27,8 +27,8 @@ nlohmann::ordered_json LoadExpected() {
 // "2025-02-03T09:05:07" as a broken-down time with the weekday and day of year filled in.
 std::tm ParseIsoTime(const std::string& iso) {
   std::tm tm{};
-  EXPECT_EQ(std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                        &tm.tm_min, &tm.tm_sec),
+  EXPECT_EQ(std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                        &tm.tm_hour, &tm.tm_min, &tm.tm_sec),
             6);
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
@@ -79,15 +79,18 @@ TEST(ChatTemplateFixtureTest, TemplatesMatchJinja2) {
     StatusOr<jinja::Template> tmpl = jinja::Template::Parse(*source);
     ASSERT_TRUE(tmpl.ok()) << name << ": " << tmpl.status().ToString();
     const auto& context_json = c["context"];
-    jinja::Context context = c["chat"].get<bool>() ? ChatContext(context_json) : ContextFromJson(context_json);
+    jinja::Context context =
+        c["chat"].get<bool>() ? ChatContext(context_json) : ContextFromJson(context_json);
     ExpectMatches(tmpl->Render(context, options), c, name);
 
     // Templates that do not read the clock also go through the public API unchanged.
     if (c["chat"].get<bool>() && source->find("strftime_now") == std::string::npos) {
-      StatusOr<ChatTemplate> chat = ChatTemplate::FromTemplate(
-          *source, context_json["bos_token"].get<std::string>(), context_json["eos_token"].get<std::string>());
+      StatusOr<ChatTemplate> chat =
+          ChatTemplate::FromTemplate(*source, context_json["bos_token"].get<std::string>(),
+                                     context_json["eos_token"].get<std::string>());
       ASSERT_TRUE(chat.ok()) << chat.status().ToString();
-      StatusOr<std::vector<ChatMessage>> messages = ParseChatMessages(context_json["messages"].dump(), name);
+      StatusOr<std::vector<ChatMessage>> messages =
+          ParseChatMessages(context_json["messages"].dump(), name);
       ASSERT_TRUE(messages.ok());
       ExpectMatches(chat->Render(*messages, context_json["add_generation_prompt"].get<bool>()), c,
                     name + " (ChatTemplate)");

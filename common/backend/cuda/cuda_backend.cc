@@ -1,0 +1,445 @@
+// CudaBackend (see cuda_backend.h): device setup, memory, streams and events, the batch
+// tables, and each op's checks and launch.
+#include "common/backend/cuda/cuda_backend.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "common/backend/cuda/attention.h"
+#include "common/backend/cuda/batch_rows.h"
+#include "common/backend/cuda/create_cuda_backend.h"
+#include "common/backend/cuda/cuda_check.h"
+#include "common/backend/cuda/elementwise_ops.h"
+#include "common/backend/cuda/gemm_convert.h"
+#include "common/backend/cuda/gemv.h"
+
+namespace strata::cuda {
+namespace {
+
+constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
+constexpr size_t kActScratchBytes = size_t{64} << 20;
+constexpr int64_t kMaxGemmRows = 8192;               // rows per cuBLASLt call
+constexpr size_t kGemvPartialFloats = size_t{1} << 20;
+constexpr size_t kAttnPartialFloats = size_t{4} << 20;
+constexpr size_t kMinBatchTableInts = 4096;
+constexpr size_t kHostAlignment = 4096;
+
+std::string MiB(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+void FreeDevice(void* p) {
+  const cudaError_t err = cudaFree(p);
+  if (err != cudaErrorCudartUnloading) STRATA_CUDA_CHECK(err);
+}
+
+void FreePinned(void* p) {
+  const cudaError_t err = cudaFreeHost(p);
+  if (err != cudaErrorCudartUnloading) STRATA_CUDA_CHECK(err);
+}
+
+void FreeAligned(void* p) { std::free(p); }
+
+struct CudaEvent final : BackendEvent {
+  cudaEvent_t event = nullptr;
+  ~CudaEvent() override { cudaEventDestroy(event); }
+};
+
+cudaEvent_t EventOf(BackendEvent& event) { return static_cast<CudaEvent&>(event).event; }
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(int device) {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return Unavailable(std::string("no usable CUDA device: 0 devices visible (") +
+                       cudaGetErrorString(err) + "); check the NVIDIA driver and CUDA_VISIBLE_DEVICES");
+  }
+  if (device < 0 || device >= count) {
+    return Unavailable("CUDA device " + std::to_string(device) + " does not exist: this machine has " +
+                       std::to_string(count) + " CUDA device(s), numbered from 0");
+  }
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend, CudaBackend::Create(device));
+  return std::unique_ptr<Backend>(std::move(backend));
+}
+
+StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(int device) {
+  cudaError_t err = cudaSetDevice(device);
+  cudaDeviceProp props{};
+  if (err == cudaSuccess) err = cudaGetDeviceProperties(&props, device);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    return Unavailable("cannot use CUDA device " + std::to_string(device) + ": " +
+                       cudaGetErrorString(err));
+  }
+  std::unique_ptr<CudaBackend> backend(new CudaBackend(device, props));
+  STRATA_RETURN_IF_ERROR(backend->Init());
+  return backend;
+}
+
+CudaBackend::CudaBackend(int device, const cudaDeviceProp& props)
+    : device_(device), sm_count_(props.multiProcessorCount) {
+  caps_.name = "cuda:" + std::to_string(device) + " (" + props.name + ")";
+  caps_.async_copy = true;
+  caps_.pinned_host = true;
+  caps_.fp8_weights = props.major * 10 + props.minor >= 89;
+  caps_.memory_bytes = props.totalGlobalMem;
+}
+
+Status CudaBackend::Init() {
+  STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking));
+  STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_, cudaStreamNonBlocking));
+  STRATA_CUDA_CHECK(cudaEventCreateWithFlags(&batch_uploaded_, cudaEventDisableTiming));
+  STRATA_ASSIGN_OR_RETURN(lt_workspace_, Allocate(kLtWorkspaceBytes));
+  STRATA_ASSIGN_OR_RETURN(act_scratch_, Allocate(kActScratchBytes));
+  STRATA_ASSIGN_OR_RETURN(row_scales_, Allocate(kMaxGemmRows * sizeof(float)));
+  STRATA_ASSIGN_OR_RETURN(gemv_partials_, Allocate(kGemvPartialFloats * sizeof(float)));
+  STRATA_ASSIGN_OR_RETURN(attn_partials_, Allocate(kAttnPartialFloats * sizeof(float)));
+  lt_ = std::make_unique<LtMatmul>(lt_workspace_.get(), kLtWorkspaceBytes);
+  return OkStatus();
+}
+
+CudaBackend::~CudaBackend() {
+  if (compute_ != nullptr) cudaStreamSynchronize(compute_);
+  if (copy_ != nullptr) cudaStreamSynchronize(copy_);
+  lt_.reset();
+  if (batch_uploaded_ != nullptr) cudaEventDestroy(batch_uploaded_);
+  if (copy_ != nullptr) cudaStreamDestroy(copy_);
+  if (compute_ != nullptr) cudaStreamDestroy(compute_);
+}
+
+// ---- Memory, copies, events ----
+
+StatusOr<DeviceBuffer> CudaBackend::Allocate(size_t bytes) {
+  STRATA_CUDA_CHECK(cudaSetDevice(device_));
+  void* p = nullptr;
+  const cudaError_t err = cudaMalloc(&p, std::max<size_t>(bytes, 1));
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    return ResourceExhausted("cannot allocate " + std::to_string(bytes) + " bytes (" + MiB(bytes) +
+                             ") on " + caps_.name + ": " + cudaGetErrorString(err) + ", " +
+                             MiB(free_bytes) + " of " + MiB(total_bytes) +
+                             " free; lower the context, batch size or GPU-resident layers");
+  }
+  return DeviceBuffer(static_cast<std::byte*>(p), BufferDeleter{&FreeDevice});
+}
+
+StatusOr<DeviceBuffer> CudaBackend::AllocatePinned(size_t bytes) {
+  STRATA_CUDA_CHECK(cudaSetDevice(device_));
+  void* p = nullptr;
+  const cudaError_t err = cudaHostAlloc(&p, std::max<size_t>(bytes, 1), cudaHostAllocPortable);
+  if (err == cudaSuccess) return DeviceBuffer(static_cast<std::byte*>(p), BufferDeleter{&FreePinned});
+  cudaGetLastError();
+  spdlog::warn("{}: cannot pin {} bytes of host memory ({}); using pageable memory, so copies "
+               "from it are slower and do not overlap compute", caps_.name, bytes,
+               cudaGetErrorString(err));
+  const size_t rounded = (std::max<size_t>(bytes, 1) + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
+  p = std::aligned_alloc(kHostAlignment, rounded);
+  if (p == nullptr) {
+    return ResourceExhausted("cannot allocate " + std::to_string(bytes) +
+                             " bytes of host memory, pinned or not; lower the pinned tier or "
+                             "staging sizes");
+  }
+  return DeviceBuffer(static_cast<std::byte*>(p), BufferDeleter{&FreeAligned});
+}
+
+void CudaBackend::CopyToDevice(void* dst, const void* src, size_t bytes) {
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, compute_));
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_));
+}
+
+void CudaBackend::CopyToHost(void* dst, const void* src, size_t bytes) {
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, compute_));
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_));
+}
+
+void CudaBackend::Synchronize() {
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_));
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(copy_));
+}
+
+void CudaBackend::CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) {
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, StreamOf(stream)));
+}
+
+std::unique_ptr<BackendEvent> CudaBackend::CreateEvent() {
+  auto event = std::make_unique<CudaEvent>();
+  STRATA_CUDA_CHECK(cudaEventCreate(&event->event));
+  return event;
+}
+
+void CudaBackend::RecordEvent(BackendEvent& event, Stream stream) {
+  STRATA_CUDA_CHECK(cudaEventRecord(EventOf(event), StreamOf(stream)));
+}
+
+void CudaBackend::StreamWaitEvent(Stream stream, BackendEvent& event) {
+  STRATA_CUDA_CHECK(cudaStreamWaitEvent(StreamOf(stream), EventOf(event), 0));
+}
+
+void CudaBackend::WaitEvent(BackendEvent& event) {
+  STRATA_CUDA_CHECK(cudaEventSynchronize(EventOf(event)));
+}
+
+bool CudaBackend::EventDone(BackendEvent& event) {
+  const cudaError_t err = cudaEventQuery(EventOf(event));
+  if (err == cudaErrorNotReady) return false;
+  STRATA_CUDA_CHECK(err);
+  return true;
+}
+
+float CudaBackend::ElapsedMs(BackendEvent& start, BackendEvent& end) {
+  float ms = 0.0f;
+  STRATA_CUDA_CHECK(cudaEventElapsedTime(&ms, EventOf(start), EventOf(end)));
+  return ms;
+}
+
+// ---- The batch ----
+
+void CudaBackend::ReserveBatchTables(size_t int32s) {
+  if (int32s <= batch_capacity_) {
+    // The mirror is reused: the previous upload must have read it.
+    STRATA_CUDA_CHECK(cudaEventSynchronize(batch_uploaded_));
+    return;
+  }
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_));  // nothing still reads the old tables
+  const size_t capacity = std::max({int32s, 2 * batch_capacity_, kMinBatchTableInts});
+  StatusOr<DeviceBuffer> host = AllocatePinned(capacity * sizeof(int32_t));
+  StatusOr<DeviceBuffer> dev = Allocate(capacity * sizeof(int32_t));
+  STRATA_CHECK_MSG(host.ok() && dev.ok(), "out of memory for a batch's index tables");
+  batch_host_ = std::move(host).value();
+  batch_dev_ = std::move(dev).value();
+  batch_capacity_ = capacity;
+}
+
+void CudaBackend::BeginBatch(const BatchLayout& batch) {
+  STRATA_CUDA_CHECK(cudaSetDevice(device_));
+  batch_ = &batch;
+  BatchTables& t = tables_;
+  t.n_tokens = batch.n_tokens();
+  t.n_seqs = static_cast<int64_t>(batch.seqs.size());
+  t.num_tiles = 0;
+  t.max_seq_tokens = 0;
+  t.max_kv_len = 0;
+  for (const SeqSpan& s : batch.seqs) {
+    t.num_tiles += (s.n_tokens + kPrefillTileTokens - 1) / kPrefillTileTokens;
+    t.max_seq_tokens = std::max<int64_t>(t.max_seq_tokens, s.n_tokens);
+    t.max_kv_len = std::max<int64_t>(t.max_kv_len, int64_t{s.start_pos} + s.n_tokens);
+  }
+  const size_t total = static_cast<size_t>(3 * t.n_tokens + 5 * t.n_seqs + 2 * t.num_tiles);
+  ReserveBatchTables(total);
+
+  // Host mirror layout: tokens, positions, token_slot (T each), last_token (S), seqs (S, 4),
+  // tiles (num_tiles, 2).
+  auto* host = reinterpret_cast<int32_t*>(batch_host_.get());
+  auto* dev = reinterpret_cast<int32_t*>(batch_dev_.get());
+  const size_t n = static_cast<size_t>(t.n_tokens);
+  std::copy(batch.tokens.begin(), batch.tokens.end(), host);
+  std::copy(batch.positions.begin(), batch.positions.end(), host + n);
+  int32_t* token_slot = host + 2 * n;
+  int32_t* last_token = host + 3 * n;
+  int32_t* seqs = last_token + t.n_seqs;
+  int32_t* tiles = seqs + 4 * t.n_seqs;
+  for (size_t i = 0; i < batch.seqs.size(); ++i) {
+    const SeqSpan& s = batch.seqs[i];
+    STRATA_CHECK(s.token_offset >= 0 && s.n_tokens >= 0 && s.token_offset + s.n_tokens <= t.n_tokens);
+    std::fill_n(token_slot + s.token_offset, s.n_tokens, s.kv_slot);
+    last_token[i] = s.token_offset + s.n_tokens - 1;
+    seqs[4 * i] = s.kv_slot;
+    seqs[4 * i + 1] = s.start_pos;
+    seqs[4 * i + 2] = s.token_offset;
+    seqs[4 * i + 3] = s.n_tokens;
+    for (int32_t first = 0; first < s.n_tokens; first += kPrefillTileTokens) {
+      *tiles++ = static_cast<int32_t>(i);
+      *tiles++ = first;
+    }
+  }
+  if (total > 0) {
+    STRATA_CUDA_CHECK(cudaMemcpyAsync(dev, host, total * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                      compute_));
+  }
+  STRATA_CUDA_CHECK(cudaEventRecord(batch_uploaded_, compute_));
+  t.tokens = dev;
+  t.positions = dev + n;
+  t.token_slot = dev + 2 * n;
+  t.last_token = dev + 3 * n;
+  t.seqs = t.last_token + t.n_seqs;
+  t.tiles = t.seqs + 4 * t.n_seqs;
+}
+
+// ---- Ops ----
+
+void CudaBackend::Embed(const WeightView& table, Tensor out) {
+  STRATA_CHECK(batch_ != nullptr && out.rows == tables_.n_tokens && out.cols == table.cols);
+  for (int32_t id : batch_->tokens) STRATA_CHECK(id >= 0 && id < table.rows);
+  LaunchEmbed(table.data, table.dtype, table.scales, table.cols, tables_.tokens, out.rows,
+              out.f32(), compute_);
+}
+
+void CudaBackend::RmsNorm(Tensor x, const WeightView& weight, float eps, Tensor out) {
+  STRATA_CHECK(x.cols == weight.numel() && out.rows == x.rows && out.cols == x.cols);
+  switch (weight.dtype) {
+    case DType::kF32:
+      LaunchRmsNorm(x.f32(), reinterpret_cast<const float*>(weight.data), x.rows, x.cols, eps,
+                    out.f32(), compute_);
+      return;
+    case DType::kBF16:
+      LaunchRmsNorm(x.f32(), reinterpret_cast<const __nv_bfloat16*>(weight.data), x.rows, x.cols,
+                    eps, out.f32(), compute_);
+      return;
+    case DType::kF16:
+      LaunchRmsNorm(x.f32(), reinterpret_cast<const __half*>(weight.data), x.rows, x.cols, eps,
+                    out.f32(), compute_);
+      return;
+    case DType::kF8E4M3:
+      break;
+  }
+  STRATA_CHECK_MSG(false, "RmsNorm weights must be fp32, bf16 or fp16");
+}
+
+void CudaBackend::MatMul(Tensor x, const WeightView& w, Tensor out) {
+  STRATA_CHECK(x.cols == w.cols && out.rows == x.rows && out.cols == w.rows);
+  STRATA_CHECK_MSG(w.dtype != DType::kF8E4M3 || w.scales != nullptr,
+                   "fp8 weights need their per-row scales");
+  const int64_t m = x.rows, k = w.cols;
+  if (m == 0 || w.rows == 0) return;
+  // Rows per cuBLASLt call: as many as the converted activations fit in the scratch.
+  const size_t row_bytes = static_cast<size_t>(k) * (w.dtype == DType::kF8E4M3 ? 1 : 2);
+  const int64_t chunk =
+      std::min<int64_t>(kMaxGemmRows, static_cast<int64_t>(kActScratchBytes / row_bytes));
+  STRATA_CHECK_MSG(chunk >= kGemvMaxRows, "MatMul K is too large for the conversion scratch");
+  for (int64_t r0 = 0; r0 < m; r0 += chunk) {
+    const int64_t rows = std::min(chunk, m - r0);
+    Tensor xs = x.Rows(r0, rows), os = out.Rows(r0, rows);
+    if (rows > kGemvMaxRows && LtGemm(xs, w, os)) continue;
+    for (int64_t g0 = 0; g0 < rows; g0 += kGemvMaxRows) {
+      const int64_t g = std::min(kGemvMaxRows, rows - g0);
+      Gemv(xs.Rows(g0, g), w, os.Rows(g0, g));
+    }
+  }
+}
+
+void CudaBackend::Gemv(Tensor x, const WeightView& w, Tensor out) {
+  if (!GemvMmaSupports(w.dtype, w.data, w.cols)) {
+    LaunchGemvSimple(x.f32(), w.data, w.dtype, w.scales, x.rows, w.rows, w.cols, out.f32(),
+                     compute_);
+    return;
+  }
+  auto* xb = reinterpret_cast<__nv_bfloat16*>(act_scratch_.get());  // (rows, k)
+  LaunchToBf16(x.f32(), x.numel(), xb, compute_);
+  const GemvWorkspace workspace{reinterpret_cast<float*>(gemv_partials_.get()), kGemvPartialFloats,
+                                sm_count_};
+  LaunchGemvMma(xb, w.data, w.dtype, w.scales, x.rows, w.rows, w.cols, out.f32(), workspace,
+                compute_);
+}
+
+bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out) {
+  const int64_t m = x.rows, n = w.rows, k = w.cols;
+  void* scratch = act_scratch_.get();  // (m, k) converted activations
+  auto* row_scales = reinterpret_cast<float*>(row_scales_.get());
+  LtInput input = LtInput::kF32;
+  const void* b = x.data;
+  switch (w.dtype) {
+    case DType::kBF16:
+      input = LtInput::kBf16;
+      b = scratch;
+      break;
+    case DType::kF16:
+      input = LtInput::kF16;
+      b = scratch;
+      break;
+    case DType::kF8E4M3:
+      input = LtInput::kE4M3;
+      b = scratch;
+      break;
+    case DType::kF32:
+      break;
+  }
+  if (!lt_->Supports(input, m, n, k, w.data, b, out.f32())) return false;
+  switch (input) {
+    case LtInput::kBf16:
+      LaunchToBf16(x.f32(), x.numel(), static_cast<__nv_bfloat16*>(scratch), compute_);
+      break;
+    case LtInput::kF16:
+      LaunchToF16(x.f32(), x.numel(), static_cast<__half*>(scratch), compute_);
+      break;
+    case LtInput::kE4M3:
+      LaunchQuantizeRowsE4M3(x.f32(), m, k, static_cast<__nv_fp8_e4m3*>(scratch), row_scales,
+                             compute_);
+      break;
+    case LtInput::kF32:
+      break;
+  }
+  const LtResult result =
+      lt_->Run(input, m, n, k, w.data, b, out.f32(), w.scales, row_scales, compute_);
+  if (result == LtResult::kScalesNotApplied) {
+    LaunchScaleRowsCols(out.f32(), m, n, row_scales, w.scales, compute_);
+  }
+  return true;
+}
+
+void CudaBackend::Rope(Tensor x, int64_t head_dim, Tensor inv_freq) {
+  STRATA_CHECK(batch_ != nullptr && x.rows == tables_.n_tokens && x.cols % head_dim == 0);
+  STRATA_CHECK(inv_freq.numel() == head_dim / 2);
+  LaunchRope(x.f32(), tables_.positions, inv_freq.f32(), x.rows, x.cols / head_dim, head_dim,
+             compute_);
+}
+
+void CudaBackend::StoreKv(Tensor k, Tensor v, const KvLayer& cache) {
+  STRATA_CHECK(batch_ != nullptr && k.rows == tables_.n_tokens && v.rows == k.rows);
+  STRATA_CHECK(k.cols == cache.k.cols && v.cols == cache.v.cols && k.cols == v.cols);
+  for (const SeqSpan& s : batch_->seqs) {
+    STRATA_CHECK(s.start_pos + s.n_tokens <= cache.max_seq_len);
+    STRATA_CHECK(s.kv_slot * cache.max_seq_len + s.start_pos + s.n_tokens <= cache.k.rows);
+  }
+  LaunchStoreKv(k.f32(), v.f32(), k.rows, k.cols, tables_.token_slot, tables_.positions,
+                cache.max_seq_len, cache.k.f32(), cache.v.f32(), compute_);
+}
+
+void CudaBackend::Attention(Tensor q, const KvLayer& cache, const AttentionShape& shape,
+                            Tensor out) {
+  STRATA_CHECK(batch_ != nullptr && q.rows == tables_.n_tokens);
+  STRATA_CHECK(q.cols == shape.num_heads * shape.head_dim && out.rows == q.rows &&
+               out.cols == q.cols);
+  STRATA_CHECK(cache.k.cols == shape.num_kv_heads * shape.head_dim && cache.v.cols == cache.k.cols);
+  STRATA_CHECK(tables_.max_kv_len <= cache.max_seq_len);
+  AttentionArgs args;
+  args.q = q.f32();
+  args.k_cache = cache.k.f32();
+  args.v_cache = cache.v.f32();
+  args.out = out.f32();
+  args.tokens = q.rows;
+  args.heads = shape.num_heads;
+  args.kv_heads = shape.num_kv_heads;
+  args.head_dim = shape.head_dim;
+  args.max_seq_len = cache.max_seq_len;
+  if (tables_.max_seq_tokens <= kDecodeMaxTokens) {
+    const AttentionWorkspace workspace{reinterpret_cast<float*>(attn_partials_.get()),
+                                       kAttnPartialFloats, sm_count_};
+    LaunchAttentionDecode(args, tables_.positions, tables_.token_slot, tables_.max_kv_len,
+                          workspace, compute_);
+  } else {
+    LaunchAttentionPrefill(args, tables_.seqs, tables_.tiles, tables_.num_tiles, compute_);
+  }
+}
+
+void CudaBackend::SwiGlu(Tensor gate, Tensor up, Tensor out) {
+  STRATA_CHECK(gate.numel() == up.numel() && out.numel() == gate.numel());
+  LaunchSiluMul(gate.f32(), up.f32(), gate.numel(), out.f32(), compute_);
+}
+
+void CudaBackend::AddInPlace(Tensor x, Tensor y) {
+  STRATA_CHECK(x.numel() == y.numel());
+  LaunchAddInPlace(x.f32(), y.f32(), x.numel(), compute_);
+}
+
+void CudaBackend::GatherLastTokens(Tensor x, Tensor out) {
+  STRATA_CHECK(batch_ != nullptr && out.rows == tables_.n_seqs && out.cols == x.cols);
+  LaunchGatherRows(x.f32(), x.cols, tables_.last_token, out.rows, out.f32(), compute_);
+}
+
+}  // namespace strata::cuda

@@ -1,0 +1,111 @@
+// CudaBackend: the Backend on one CUDA device.
+//  * Two non-blocking streams: compute (every op, and the synchronous copies, so they see
+//    the ops before them) and copy (CopyToDeviceAsync on Stream::kCopy). BackendEvents are
+//    cudaEvents with timing enabled.
+//  * Activations and the KV cache are fp32; weights stay in device memory in their storage
+//    dtype (bf16, fp16, fp32, fp8 e4m3 with per-row scales).
+//  * MatMul: up to kGemvMaxRows rows go to the GEMV kernels (gemv.h); more to cuBLASLt
+//    (lt_matmul.h) on activations converted to the weight's type, in row chunks that fit
+//    the conversion scratch; a case cuBLASLt cannot do falls back to the GEMV in 16-row steps.
+//  * Attention: flash-decoding when no sequence has more than kDecodeMaxTokens tokens in the
+//    batch, else tiled flash attention (attention.h).
+//  * Scratch (cuBLASLt workspace, conversion buffer, split partials) is allocated at
+//    creation; the batch tables grow only when a batch is larger than any before.
+// Thread-safety: one thread drives an instance. Creation, allocation and BeginBatch make the
+// backend's device current on the calling thread.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "common/backend/backend.h"
+#include "common/backend/cuda/lt_matmul.h"
+
+namespace strata::cuda {
+
+class CudaBackend final : public Backend {
+ public:
+  // Sequences with at most this many tokens in a batch use the decode attention kernel.
+  static constexpr int64_t kDecodeMaxTokens = 4;
+
+  // Errors: kUnavailable when the device cannot be used, kResourceExhausted when the
+  // scratch does not fit. Prefer CreateCudaBackend (create_cuda_backend.h).
+  static StatusOr<std::unique_ptr<CudaBackend>> Create(int device);
+  ~CudaBackend() override;
+
+  const BackendCaps& caps() const override { return caps_; }
+  StatusOr<DeviceBuffer> Allocate(size_t bytes) override;
+  void CopyToDevice(void* dst, const void* src, size_t bytes) override;
+  void CopyToHost(void* dst, const void* src, size_t bytes) override;
+  void Synchronize() override;
+  StatusOr<DeviceBuffer> AllocatePinned(size_t bytes) override;
+  void CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) override;
+  std::unique_ptr<BackendEvent> CreateEvent() override;
+  void RecordEvent(BackendEvent& event, Stream stream) override;
+  void StreamWaitEvent(Stream stream, BackendEvent& event) override;
+  void WaitEvent(BackendEvent& event) override;
+  bool EventDone(BackendEvent& event) override;
+  float ElapsedMs(BackendEvent& start, BackendEvent& end) override;
+
+  void BeginBatch(const BatchLayout& batch) override;
+  void Embed(const WeightView& table, Tensor out) override;
+  void RmsNorm(Tensor x, const WeightView& weight, float eps, Tensor out) override;
+  void MatMul(Tensor x, const WeightView& w, Tensor out) override;
+  void Rope(Tensor x, int64_t head_dim, Tensor inv_freq) override;
+  void StoreKv(Tensor k, Tensor v, const KvLayer& cache) override;
+  void Attention(Tensor q, const KvLayer& cache, const AttentionShape& shape,
+                 Tensor out) override;
+  void SwiGlu(Tensor gate, Tensor up, Tensor out) override;
+  void AddInPlace(Tensor x, Tensor y) override;
+  void GatherLastTokens(Tensor x, Tensor out) override;
+
+ private:
+  // Device copies of the current batch's index tables, carved from batch_dev_.
+  struct BatchTables {
+    const int32_t* tokens = nullptr;      // (T) token ids
+    const int32_t* positions = nullptr;   // (T) absolute positions
+    const int32_t* token_slot = nullptr;  // (T) KV slot of each token
+    const int32_t* last_token = nullptr;  // (S) index of each sequence's last token
+    const int32_t* seqs = nullptr;        // (S, 4) kv_slot, start_pos, token_offset, n_tokens
+    const int32_t* tiles = nullptr;       // (tiles, 2) prefill query tiles: sequence, first
+    int64_t n_tokens = 0;
+    int64_t n_seqs = 0;
+    int64_t num_tiles = 0;
+    int64_t max_seq_tokens = 0;  // most tokens of one sequence
+    int64_t max_kv_len = 0;      // 1 + the largest position
+  };
+
+  CudaBackend(int device, const cudaDeviceProp& props);
+  Status Init();
+  cudaStream_t StreamOf(Stream stream) const { return stream == Stream::kCopy ? copy_ : compute_; }
+  // Grows the batch mirror and device tables to `int32s` entries (synchronizes compute).
+  void ReserveBatchTables(size_t int32s);
+  // MatMul of at most kGemvMaxRows rows.
+  void Gemv(Tensor x, const WeightView& w, Tensor out);
+  // MatMul on cuBLASLt; false (nothing enqueued) when it has no algorithm for the case.
+  bool LtGemm(Tensor x, const WeightView& w, Tensor out);
+
+  int device_;
+  int sm_count_;
+  BackendCaps caps_;
+  cudaStream_t compute_ = nullptr;
+  cudaStream_t copy_ = nullptr;
+  cudaEvent_t batch_uploaded_ = nullptr;  // the last batch upload has read the host mirror
+
+  DeviceBuffer lt_workspace_;    // (kLtWorkspaceBytes) cuBLASLt workspace
+  DeviceBuffer act_scratch_;     // (kActScratchBytes) activations converted for a GEMM
+  DeviceBuffer row_scales_;      // (kMaxGemmRows) fp8 activation scales, one per row
+  DeviceBuffer gemv_partials_;   // (kGemvPartialFloats) GEMV split-K partial sums
+  DeviceBuffer attn_partials_;   // (kAttnPartialFloats) flash-decoding chunk partials
+  std::unique_ptr<LtMatmul> lt_;
+
+  const BatchLayout* batch_ = nullptr;
+  DeviceBuffer batch_host_;       // (batch_capacity_) int32, pinned mirror of the tables
+  DeviceBuffer batch_dev_;        // (batch_capacity_) int32, the tables on the device
+  size_t batch_capacity_ = 0;
+  BatchTables tables_;
+};
+
+}  // namespace strata::cuda

@@ -1,0 +1,31 @@
+// PackLayerSource: a pack's decoder layers as the streaming executor's LayerSource — extent
+// sizes and bindings from the manifest, reads through an ExtentReader, checksums by xxh3.
+// Thread-safety: driven by the executor's thread (as the reader is).
+#pragma once
+
+#include "common/engine/layer_source.h"
+#include "common/storage/extent_reader.h"
+#include "common/storage/pack.h"
+
+namespace strata {
+
+class PackLayerSource final : public LayerSource {
+ public:
+  // Both must outlive this source.
+  PackLayerSource(const Pack& pack, ExtentReader& reader) : pack_(pack), reader_(reader) {}
+
+  int32_t num_layers() const override;
+  size_t extent_bytes(int32_t layer) const override;
+  StatusOr<LlamaLayerWeights> Bind(int32_t layer, const std::byte* base) const override;
+  Status Verify(int32_t layer, const std::byte* base) const override;
+  Status SubmitRead(int32_t layer, std::byte* dst) override;
+  StatusOr<int32_t> WaitRead() override;
+  StatusOr<bool> PollRead(int32_t* layer) override;
+  std::string_view read_path() const override { return reader_.path_kind(); }
+
+ private:
+  const Pack& pack_;
+  ExtentReader& reader_;
+};
+
+}  // namespace strata
