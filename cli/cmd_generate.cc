@@ -1,7 +1,8 @@
-// `strata generate`: loads a Hugging Face checkpoint, tokenizes a prompt (or renders a chat
-// with the model's template), generates with the CPU engine, and prints the text — streamed
-// as it is produced, or as one JSON object with --json. --dump-logits writes the float32
-// little-endian logits at the last prompt position.
+// `strata generate`: tokenizes a prompt (or renders a chat with the model's template),
+// generates with a Hugging Face directory (CPU backend) or a Strata pack (any backend,
+// layers streamed through their tiers), and prints the text — streamed as it is produced,
+// or as one JSON object with --json. --dump-logits writes the float32 little-endian logits
+// at the last prompt position; --stats prints rates and per-layer stage times to stderr.
 #include <bit>
 #include <cstdio>
 #include <filesystem>
@@ -12,10 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/loaded_model.h"
 #include "cli/model_files.h"
-#include "common/backend/cpu/cpu_backend.h"
 #include "common/engine/generator.h"
-#include "common/model/checkpoint.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/util/file.h"
 
@@ -23,7 +23,7 @@ namespace strata::cli {
 namespace {
 
 struct GenerateFlags {
-  std::string model;
+  ModelFlags model;
   std::string prompt;
   std::string chat_file;
   int32_t max_tokens = 32;
@@ -34,6 +34,7 @@ struct GenerateFlags {
   bool seed_given = false;
   bool json = false;
   std::string dump_logits;
+  bool stats = false;
 };
 
 constexpr int32_t kPrefillChunk = 512;
@@ -42,7 +43,8 @@ StatusOr<std::vector<int32_t>> PromptIds(const GenerateFlags& f, const Tokenizer
   if (f.chat_file.empty()) return tokenizer.Encode(f.prompt, /*add_special_tokens=*/true);
   STRATA_ASSIGN_OR_RETURN(std::string text, ReadFileToString(f.chat_file));
   STRATA_ASSIGN_OR_RETURN(std::vector<ChatMessage> messages, ParseChatMessages(text, f.chat_file));
-  const std::string config = (std::filesystem::path(f.model) / "tokenizer_config.json").string();
+  const std::string config =
+      (std::filesystem::path(f.model.model) / "tokenizer_config.json").string();
   STRATA_ASSIGN_OR_RETURN(ChatTemplate chat, ChatTemplate::FromTokenizerConfig(config));
   STRATA_ASSIGN_OR_RETURN(std::string rendered,
                           chat.Render(messages, /*add_generation_prompt=*/true));
@@ -64,31 +66,50 @@ Status WriteLogits(const std::string& path, const std::vector<float>& logits) {
   return OkStatus();
 }
 
+void PrintStats(LoadedModel& m, const GenerateResult& r, size_t prompt_tokens) {
+  std::fprintf(stderr, "backend %s\n", m.backend->caps().name.c_str());
+  std::fprintf(stderr, "prefill %zu tokens in %.1f ms (%.1f tokens/s)\n", prompt_tokens,
+               r.prefill_seconds * 1e3,
+               static_cast<double>(prompt_tokens) / std::max(r.prefill_seconds, 1e-9));
+  const size_t steps = r.output_ids.empty() ? 0 : r.output_ids.size() - 1;
+  std::fprintf(stderr, "decode %zu steps in %.1f ms (%.2f tokens/s)\n", steps,
+               r.decode_seconds * 1e3,
+               static_cast<double>(steps) / std::max(r.decode_seconds, 1e-9));
+  if (!m.pack) return;
+  const StreamingExecutor& e = m.pack->executor();
+  std::fprintf(stderr, "reads via %s; prefetch ssd %d, h2d %d; slots pinned %d, gpu %d\n",
+               std::string(m.pack->reader().path_kind()).c_str(), e.options().prefetch_ssd,
+               e.options().prefetch_h2d, e.pinned_slots(), e.gpu_slots());
+  std::fprintf(stderr, "last pass %.3f ms\n%5s %6s %10s %10s %10s %10s\n", e.last_pass().wall_ms,
+               "layer", "tier", "ssd_read", "h2d", "compute", "wait");
+  for (size_t l = 0; l < e.last_pass().layers.size(); ++l) {
+    const LayerTiming& t = e.last_pass().layers[l];
+    std::fprintf(stderr, "%5zu %6s %8.3fms %8.3fms %8.3fms %8.3fms\n", l,
+                 std::string(TierName(e.options().tiers[l])).c_str(), t.ssd_read_ms, t.h2d_ms,
+                 t.compute_ms, t.wait_ms);
+  }
+}
+
 Status RunGenerate(const GenerateFlags& f) {
-  STRATA_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(f.model));
-  STRATA_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(checkpoint));
-  STRATA_ASSIGN_OR_RETURN(Tokenizer tokenizer, LoadTokenizer(f.model));
+  STRATA_ASSIGN_OR_RETURN(const ModelConfig config, LoadConfigOf(f.model.model));
+  STRATA_ASSIGN_OR_RETURN(Tokenizer tokenizer, LoadTokenizer(f.model.model));
   STRATA_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptIds(f, tokenizer));
-  const ModelConfig& config = checkpoint.config();
 
   GenerateOptions options;
   options.max_tokens = f.max_tokens;
   options.sampling = {f.temperature, f.top_k, f.top_p,
                       f.seed_given ? f.seed : std::random_device{}()};
-  STRATA_ASSIGN_OR_RETURN(options.stop_ids, LoadStopIds(f.model, config));
+  STRATA_ASSIGN_OR_RETURN(options.stop_ids, LoadStopIds(f.model.model, config));
   const int64_t context = static_cast<int64_t>(prompt.size()) + std::max(f.max_tokens, 1);
   if (context > config.max_position_embeddings) {
     return InvalidArgument("prompt (" + std::to_string(prompt.size()) + " tokens) plus " +
                            "--max-tokens exceeds the model's " +
                            std::to_string(config.max_position_embeddings) + " positions");
   }
-
-  CpuBackend backend;
   EngineOptions engine;
   engine.max_seq_len = static_cast<int32_t>(context);
   engine.max_batch_tokens = static_cast<int32_t>(std::min<size_t>(kPrefillChunk, prompt.size()));
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model,
-                          LlamaModel::CreateResident(backend, config, std::move(weights), engine));
+  STRATA_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(f.model, engine));
 
   StreamDecoder stream(tokenizer, /*skip_special_tokens=*/true);
   Status stream_status;
@@ -104,7 +125,8 @@ Status RunGenerate(const GenerateFlags& f) {
       std::fflush(stdout);
     };
   }
-  STRATA_ASSIGN_OR_RETURN(GenerateResult result, Generate(*model, prompt, options, print_token));
+  STRATA_ASSIGN_OR_RETURN(GenerateResult result,
+                          Generate(loaded.model(), prompt, options, print_token));
   STRATA_RETURN_IF_ERROR(stream_status);
   if (!f.dump_logits.empty()) {
     STRATA_RETURN_IF_ERROR(WriteLogits(f.dump_logits, result.prompt_last_logits));
@@ -121,6 +143,7 @@ Status RunGenerate(const GenerateFlags& f) {
   } else {
     std::printf("%s\n", stream.Flush().c_str());
   }
+  if (f.stats) PrintStats(loaded, result, prompt.size());
   return OkStatus();
 }
 
@@ -129,7 +152,8 @@ Status RunGenerate(const GenerateFlags& f) {
 void AddGenerateCommand(CLI::App& app, CommandRunner& run) {
   auto f = std::make_shared<GenerateFlags>();
   CLI::App* cmd = app.add_subcommand("generate", "Generate text from a prompt or a chat");
-  cmd->add_option("--model", f->model, "Hugging Face model directory")->required();
+  cmd->add_option("--model", f->model.model, "Hugging Face model directory or Strata pack")
+      ->required();
   auto* prompt = cmd->add_option("--prompt", f->prompt, "Prompt text (BOS is added)");
   auto* chat = cmd->add_option("--chat", f->chat_file,
                                "JSON file: list of {\"role\", \"content\"}; rendered with the "
@@ -147,6 +171,21 @@ void AddGenerateCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_flag("--json", f->json, "Print {\"input_ids\", \"output_ids\", \"text\"} as JSON");
   cmd->add_option("--dump-logits", f->dump_logits,
                   "Write the float32 little-endian logits at the last prompt position here");
+  cmd->add_option("--backend", f->model.backend, "cpu, cuda or cuda:N (cuda needs a pack)");
+  cmd->add_option("--gpu-layers", f->model.gpu_layers, "Pack: layers resident in GPU memory")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--pinned-layers", f->model.pinned_layers,
+                  "Pack: the next layers kept in pinned host memory; the rest stream from disk")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--gpu-mem", f->model.gpu_mem,
+                  "Pack: GPU memory for layers, e.g. 12G (default: what the device has free)");
+  cmd->add_option("--pinned-mem", f->model.pinned_mem,
+                  "Pack: pinned host memory for layers, e.g. 32G (default: half of free RAM)");
+  cmd->add_option("--prefetch-ssd", f->model.prefetch_ssd, "Pack: layers the disk reads run ahead")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--prefetch-h2d", f->model.prefetch_h2d, "Pack: layers the GPU copies run ahead")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_flag("--stats", f->stats, "Print prefill/decode rates and per-layer stage times");
   cmd->callback([f, prompt, chat, seed, &run] {
     f->seed_given = seed->count() > 0;
     const bool has_input = prompt->count() > 0 || chat->count() > 0;

@@ -20,6 +20,10 @@ class KvCache {
   static StatusOr<KvCache> Create(Backend& backend, const ModelConfig& config, int32_t num_layers,
                                   int32_t slots, int32_t max_seq_len);
 
+  // Bytes Create allocates.
+  static size_t Bytes(const ModelConfig& config, int32_t num_layers, int32_t slots,
+                      int32_t max_seq_len);
+
   KvCache(KvCache&&) noexcept = default;
   KvCache& operator=(KvCache&&) noexcept = default;
 

@@ -61,31 +61,41 @@ LlamaModel::LlamaModel(Backend& backend, const ModelConfig& config, const EndWei
       options_(options),
       kv_(std::move(kv)) {}
 
-Status LlamaModel::AllocateScratch() {
-  const int64_t t = options_.max_batch_tokens;
-  const int64_t logits_rows = std::max<int64_t>(options_.kv_slots, kMinLogitsRows);
-  struct Part {
-    Tensor* tensor;
-    int64_t rows, cols;
+std::vector<LlamaModel::ScratchPart> LlamaModel::ScratchParts(const ModelConfig& c,
+                                                              const EngineOptions& o) {
+  const int64_t t = o.max_batch_tokens;
+  const int64_t logits_rows = std::max<int64_t>(o.kv_slots, kMinLogitsRows);
+  return {
+      {&Scratch::x, t, c.hidden_size},           {&Scratch::xn, t, c.hidden_size},
+      {&Scratch::q, t, c.q_dim()},               {&Scratch::k, t, c.kv_dim()},
+      {&Scratch::v, t, c.kv_dim()},              {&Scratch::attn, t, c.q_dim()},
+      {&Scratch::gate, t, c.intermediate_size},  {&Scratch::up, t, c.intermediate_size},
+      {&Scratch::proj, t, c.hidden_size},        {&Scratch::logits, logits_rows, c.vocab_size},
+      {&Scratch::inv_freq, 1, c.head_dim / 2},
   };
-  const Part parts[] = {
-      {&s_.x, t, config_.hidden_size},         {&s_.xn, t, config_.hidden_size},
-      {&s_.q, t, config_.q_dim()},             {&s_.k, t, config_.kv_dim()},
-      {&s_.v, t, config_.kv_dim()},            {&s_.attn, t, config_.q_dim()},
-      {&s_.gate, t, config_.intermediate_size}, {&s_.up, t, config_.intermediate_size},
-      {&s_.proj, t, config_.hidden_size},      {&s_.logits, logits_rows, config_.vocab_size},
-      {&s_.inv_freq, 1, config_.head_dim / 2},
-  };
+}
+
+size_t LlamaModel::ScratchPartBytes(const ScratchPart& p) {
   constexpr size_t kAlign = 256;
+  return (static_cast<size_t>(p.rows * p.cols) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
+}
+
+size_t LlamaModel::MemoryBytes(const ModelConfig& config, const EngineOptions& options) {
+  size_t total = KvCache::Bytes(config, static_cast<int32_t>(config.num_layers), options.kv_slots,
+                                options.max_seq_len);
+  for (const ScratchPart& p : ScratchParts(config, options)) total += ScratchPartBytes(p);
+  return total;
+}
+
+Status LlamaModel::AllocateScratch() {
+  const std::vector<ScratchPart> parts = ScratchParts(config_, options_);
   size_t total = 0;
-  for (const Part& p : parts) {
-    total += (static_cast<size_t>(p.rows * p.cols) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
-  }
+  for (const ScratchPart& p : parts) total += ScratchPartBytes(p);
   STRATA_ASSIGN_OR_RETURN(s_.storage, backend_.Allocate(total));
   std::byte* cursor = s_.storage.get();
-  for (const Part& p : parts) {
-    *p.tensor = Tensor{cursor, DType::kF32, p.rows, p.cols};
-    cursor += (p.tensor->nbytes() + kAlign - 1) / kAlign * kAlign;
+  for (const ScratchPart& p : parts) {
+    s_.*p.tensor = Tensor{cursor, DType::kF32, p.rows, p.cols};
+    cursor += ScratchPartBytes(p);
   }
   const std::vector<float> inv_freq = RopeInvFreq(config_);
   backend_.CopyToDevice(s_.inv_freq.data, inv_freq.data(), inv_freq.size() * sizeof(float));

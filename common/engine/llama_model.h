@@ -52,6 +52,9 @@ class LlamaModel {
                                                               LlamaWeights weights,
                                                               const EngineOptions& options);
 
+  // Device bytes Create allocates for these options: the KV cache and the activations.
+  static size_t MemoryBytes(const ModelConfig& config, const EngineOptions& options);
+
   const ModelConfig& config() const { return config_; }
   const EngineOptions& options() const { return options_; }
   KvCache& kv_cache() { return kv_; }
@@ -84,6 +87,14 @@ class LlamaModel {
     Tensor logits;  // (logits_rows, vocab)
     Tensor inv_freq;  // (1, head_dim / 2)
   };
+
+  struct ScratchPart {
+    Tensor Scratch::*tensor;
+    int64_t rows, cols;
+  };
+  static std::vector<ScratchPart> ScratchParts(const ModelConfig& config,
+                                               const EngineOptions& options);
+  static size_t ScratchPartBytes(const ScratchPart& part);
 
   LlamaModel(Backend& backend, const ModelConfig& config, const EndWeights& ends,
              LayerFeed& feed, const EngineOptions& options, KvCache kv);

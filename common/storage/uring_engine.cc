@@ -58,7 +58,6 @@ void UringEngine::PrepareRead(int block) {
 }
 
 void UringEngine::Issue() {
-  bool prepared = false;
   while (!draining_ && !free_blocks_.empty()) {
     Slot* oldest = nullptr;
     for (Slot& s : slots_) {
@@ -77,14 +76,12 @@ void UringEngine::Issue() {
     ++oldest->in_flight;
     ++blocks_in_flight_;
     PrepareRead(block);
-    prepared = true;
   }
-  if (prepared) {
-    // EINTR/EAGAIN/EBUSY leave the SQEs queued; the next submit_and_wait submits them.
-    const int rc = io_uring_submit(&ring_);
-    STRATA_CHECK_MSG(rc >= 0 || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY,
-                     "io_uring_submit failed");
-  }
+  // Also submits what Complete re-prepared (short reads, EINTR); with nothing queued this
+  // makes no syscall. EINTR/EAGAIN/EBUSY leave the SQEs queued for the next submit.
+  const int rc = io_uring_submit(&ring_);
+  STRATA_CHECK_MSG(rc >= 0 || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY,
+                   "io_uring_submit failed");
 }
 
 void UringEngine::Complete(int block, int result) {

@@ -21,18 +21,18 @@ namespace {
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int kKeyTile = 32;
-constexpr int64_t kMinChunkKeys = 64;  // a chunk has at least this many keys
+constexpr int64_t kMinChunkKeys = 32;  // a chunk has at least this many keys (one tile)
 constexpr int64_t kWarpsPerSm = 16;    // chunks are added until about this many warps per SM
 constexpr int kCombineThreads = 128;
 constexpr unsigned kFullMask = 0xffffffffu;
 
 struct DecodeParams {
-  const float* q;        // (tokens, heads * head_dim)
-  const float* k_cache;  // (slots * max_seq_len, kv_dim)
-  const float* v_cache;  // (slots * max_seq_len, kv_dim)
-  float* out;            // (tokens, heads * head_dim), written when chunks == 1
-  float* part_o;         // (tokens, heads, chunks, head_dim) unnormalised sum of p · v
-  float* part_ml;        // (tokens, heads, chunks, 2) running max (log2 domain), sum of p
+  const float* q;             // (tokens, heads * head_dim)
+  const float* k_cache;       // (slots * max_seq_len, kv_dim)
+  const float* v_cache;       // (slots * max_seq_len, kv_dim)
+  float* out;                 // (tokens, heads * head_dim), written when chunks == 1
+  float* part_o;              // (tokens, heads, chunks, head_dim) unnormalised sum of p · v
+  float* part_ml;             // (tokens, heads, chunks, 2) running max (log2 domain), sum of p
   const int32_t* positions;   // (tokens)
   const int32_t* token_slot;  // (tokens)
   int heads, group, head_dim, kv_dim, chunks, chunk_keys;
@@ -41,7 +41,8 @@ struct DecodeParams {
 };
 
 __device__ __forceinline__ float WarpMax(float v) {
-  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, offset));
+  for (int offset = 16; offset > 0; offset /= 2)
+    v = fmaxf(v, __shfl_xor_sync(kFullMask, v, offset));
   return v;
 }
 
@@ -246,7 +247,8 @@ void LaunchAttentionDecode(const AttentionArgs& args, const int32_t* positions,
   p.chunks = static_cast<int>(chunks);
   p.chunk_keys = static_cast<int>(chunk_keys);
   p.max_seq_len = args.max_seq_len;
-  p.scale_log2 = static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(args.head_dim)));
+  p.scale_log2 =
+      static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(args.head_dim)));
 
   const dim3 grid(static_cast<unsigned>(CeilDiv(chunks, kWarps)),
                   static_cast<unsigned>(args.kv_heads), static_cast<unsigned>(args.tokens));

@@ -40,7 +40,8 @@ constexpr size_t SharedBytes() {
 
 // Max (or sum) over the 16 lanes of a half-warp that share a query row pair.
 __device__ __forceinline__ float RowMax(float v) {
-  for (int offset = 8; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  for (int offset = 8; offset > 0; offset /= 2)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
   return v;
 }
 __device__ __forceinline__ float RowSum(float v) {
@@ -177,7 +178,8 @@ __global__ void __launch_bounds__(kThreads) AttentionPrefillKernel(PrefillParams
       for (int jj = 0; jj < 4; ++jj) {
 #pragma unroll
         for (int grp = 0; grp < kOC / 4; ++grp) {
-          const float4 v = *reinterpret_cast<const float4*>(kv_s + (j + jj) * kD + grp * 64 + tx * 4);
+          const float4 v =
+              *reinterpret_cast<const float4*>(kv_s + (j + jj) * kD + grp * 64 + tx * 4);
           o[0][grp * 4 + 0] = fmaf(p0[jj], v.x, o[0][grp * 4 + 0]);
           o[0][grp * 4 + 1] = fmaf(p0[jj], v.y, o[0][grp * 4 + 1]);
           o[0][grp * 4 + 2] = fmaf(p0[jj], v.z, o[0][grp * 4 + 2]);
@@ -240,7 +242,8 @@ void LaunchAttentionPrefill(const AttentionArgs& args, const int32_t* seqs, cons
   p.kv_dim = static_cast<int>(args.kv_heads * args.head_dim);
   p.q_dim = static_cast<int>(args.heads * args.head_dim);
   p.max_seq_len = args.max_seq_len;
-  p.scale_log2 = static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(args.head_dim)));
+  p.scale_log2 =
+      static_cast<float>(1.4426950408889634 / std::sqrt(static_cast<double>(args.head_dim)));
   if (args.head_dim <= 64) {
     Launch<64, 64>(p, args.heads, stream);
   } else if (args.head_dim <= 128) {

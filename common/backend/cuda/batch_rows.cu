@@ -16,7 +16,8 @@ int ThreadsFor(int64_t cols) {
 
 template <typename T>
 __global__ void EmbedKernel(const T* __restrict__ table, const float* __restrict__ row_scales,
-                            int64_t cols, const int32_t* __restrict__ ids, float* __restrict__ out) {
+                            int64_t cols, const int32_t* __restrict__ ids,
+                            float* __restrict__ out) {
   const int64_t id = ids[blockIdx.x];
   const T* row = table + id * cols;
   const float scale = row_scales != nullptr ? row_scales[id] : 1.0f;

@@ -8,12 +8,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define STRATA_CUBLAS_CHECK(call)                                                     \
-  do {                                                                                \
-    const cublasStatus_t strata_cublas_status_ = (call);                              \
-    if (strata_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                             \
-      std::fprintf(stderr, "strata: cuBLAS error at %s:%d: %s: %s\n", __FILE__,       \
-                   __LINE__, #call, cublasLtGetStatusName(strata_cublas_status_));    \
-      std::abort();                                                                   \
-    }                                                                                 \
+#define STRATA_CUBLAS_CHECK(call)                                                                \
+  do {                                                                                           \
+    const cublasStatus_t strata_cublas_status_ = (call);                                         \
+    if (strata_cublas_status_ != CUBLAS_STATUS_SUCCESS) {                                        \
+      std::fprintf(stderr, "strata: cuBLAS error at %s:%d: %s: %s\n", __FILE__, __LINE__, #call, \
+                   cublasLtGetStatusName(strata_cublas_status_));                                \
+      std::abort();                                                                              \
+    }                                                                                            \
   } while (0)

@@ -21,7 +21,7 @@ namespace {
 
 constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
 constexpr size_t kActScratchBytes = size_t{64} << 20;
-constexpr int64_t kMaxGemmRows = 8192;               // rows per cuBLASLt call
+constexpr int64_t kMaxGemmRows = 8192;  // rows per cuBLASLt call
 constexpr size_t kGemvPartialFloats = size_t{1} << 20;
 constexpr size_t kAttnPartialFloats = size_t{4} << 20;
 constexpr size_t kMinBatchTableInts = 4096;
@@ -56,11 +56,13 @@ StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(int device) {
   if (err != cudaSuccess) {
     cudaGetLastError();
     return Unavailable(std::string("no usable CUDA device: 0 devices visible (") +
-                       cudaGetErrorString(err) + "); check the NVIDIA driver and CUDA_VISIBLE_DEVICES");
+                       cudaGetErrorString(err) +
+                       "); check the NVIDIA driver and CUDA_VISIBLE_DEVICES");
   }
   if (device < 0 || device >= count) {
-    return Unavailable("CUDA device " + std::to_string(device) + " does not exist: this machine has " +
-                       std::to_string(count) + " CUDA device(s), numbered from 0");
+    return Unavailable("CUDA device " + std::to_string(device) +
+                       " does not exist: this machine has " + std::to_string(count) +
+                       " CUDA device(s), numbered from 0");
   }
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend, CudaBackend::Create(device));
   return std::unique_ptr<Backend>(std::move(backend));
@@ -133,12 +135,15 @@ StatusOr<DeviceBuffer> CudaBackend::AllocatePinned(size_t bytes) {
   STRATA_CUDA_CHECK(cudaSetDevice(device_));
   void* p = nullptr;
   const cudaError_t err = cudaHostAlloc(&p, std::max<size_t>(bytes, 1), cudaHostAllocPortable);
-  if (err == cudaSuccess) return DeviceBuffer(static_cast<std::byte*>(p), BufferDeleter{&FreePinned});
+  if (err == cudaSuccess)
+    return DeviceBuffer(static_cast<std::byte*>(p), BufferDeleter{&FreePinned});
   cudaGetLastError();
-  spdlog::warn("{}: cannot pin {} bytes of host memory ({}); using pageable memory, so copies "
-               "from it are slower and do not overlap compute", caps_.name, bytes,
-               cudaGetErrorString(err));
-  const size_t rounded = (std::max<size_t>(bytes, 1) + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
+  spdlog::warn(
+      "{}: cannot pin {} bytes of host memory ({}); using pageable memory, so copies "
+      "from it are slower and do not overlap compute",
+      caps_.name, bytes, cudaGetErrorString(err));
+  const size_t rounded =
+      (std::max<size_t>(bytes, 1) + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
   p = std::aligned_alloc(kHostAlignment, rounded);
   if (p == nullptr) {
     return ResourceExhausted("cannot allocate " + std::to_string(bytes) +
@@ -246,7 +251,8 @@ void CudaBackend::BeginBatch(const BatchLayout& batch) {
   int32_t* tiles = seqs + 4 * t.n_seqs;
   for (size_t i = 0; i < batch.seqs.size(); ++i) {
     const SeqSpan& s = batch.seqs[i];
-    STRATA_CHECK(s.token_offset >= 0 && s.n_tokens >= 0 && s.token_offset + s.n_tokens <= t.n_tokens);
+    STRATA_CHECK(s.token_offset >= 0 && s.n_tokens >= 0 &&
+                 s.token_offset + s.n_tokens <= t.n_tokens);
     std::fill_n(token_slot + s.token_offset, s.n_tokens, s.kv_slot);
     last_token[i] = s.token_offset + s.n_tokens - 1;
     seqs[4 * i] = s.kv_slot;
@@ -259,8 +265,8 @@ void CudaBackend::BeginBatch(const BatchLayout& batch) {
     }
   }
   if (total > 0) {
-    STRATA_CUDA_CHECK(cudaMemcpyAsync(dev, host, total * sizeof(int32_t), cudaMemcpyHostToDevice,
-                                      compute_));
+    STRATA_CUDA_CHECK(
+        cudaMemcpyAsync(dev, host, total * sizeof(int32_t), cudaMemcpyHostToDevice, compute_));
   }
   STRATA_CUDA_CHECK(cudaEventRecord(batch_uploaded_, compute_));
   t.tokens = dev;

@@ -55,8 +55,7 @@ class CudaBackend final : public Backend {
   void MatMul(Tensor x, const WeightView& w, Tensor out) override;
   void Rope(Tensor x, int64_t head_dim, Tensor inv_freq) override;
   void StoreKv(Tensor k, Tensor v, const KvLayer& cache) override;
-  void Attention(Tensor q, const KvLayer& cache, const AttentionShape& shape,
-                 Tensor out) override;
+  void Attention(Tensor q, const KvLayer& cache, const AttentionShape& shape, Tensor out) override;
   void SwiGlu(Tensor gate, Tensor up, Tensor out) override;
   void AddInPlace(Tensor x, Tensor y) override;
   void GatherLastTokens(Tensor x, Tensor out) override;
@@ -94,16 +93,16 @@ class CudaBackend final : public Backend {
   cudaStream_t copy_ = nullptr;
   cudaEvent_t batch_uploaded_ = nullptr;  // the last batch upload has read the host mirror
 
-  DeviceBuffer lt_workspace_;    // (kLtWorkspaceBytes) cuBLASLt workspace
-  DeviceBuffer act_scratch_;     // (kActScratchBytes) activations converted for a GEMM
-  DeviceBuffer row_scales_;      // (kMaxGemmRows) fp8 activation scales, one per row
-  DeviceBuffer gemv_partials_;   // (kGemvPartialFloats) GEMV split-K partial sums
-  DeviceBuffer attn_partials_;   // (kAttnPartialFloats) flash-decoding chunk partials
+  DeviceBuffer lt_workspace_;   // (kLtWorkspaceBytes) cuBLASLt workspace
+  DeviceBuffer act_scratch_;    // (kActScratchBytes) activations converted for a GEMM
+  DeviceBuffer row_scales_;     // (kMaxGemmRows) fp8 activation scales, one per row
+  DeviceBuffer gemv_partials_;  // (kGemvPartialFloats) GEMV split-K partial sums
+  DeviceBuffer attn_partials_;  // (kAttnPartialFloats) flash-decoding chunk partials
   std::unique_ptr<LtMatmul> lt_;
 
   const BatchLayout* batch_ = nullptr;
-  DeviceBuffer batch_host_;       // (batch_capacity_) int32, pinned mirror of the tables
-  DeviceBuffer batch_dev_;        // (batch_capacity_) int32, the tables on the device
+  DeviceBuffer batch_host_;  // (batch_capacity_) int32, pinned mirror of the tables
+  DeviceBuffer batch_dev_;   // (batch_capacity_) int32, the tables on the device
   size_t batch_capacity_ = 0;
   BatchTables tables_;
 };

@@ -18,7 +18,8 @@ unsigned GridFor(int64_t n) {
   return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535));
 }
 
-__global__ void ToBf16Kernel(const float* __restrict__ x, int64_t n, __nv_bfloat16* __restrict__ out) {
+__global__ void ToBf16Kernel(const float* __restrict__ x, int64_t n,
+                             __nv_bfloat16* __restrict__ out) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
     out[i] = __float2bfloat16_rn(x[i]);
@@ -35,12 +36,14 @@ __global__ void ToF16Kernel(const float* __restrict__ x, int64_t n, __half* __re
 // Block-wide max of `v` over kThreads threads; every thread gets the result.
 __device__ float BlockMax(float v) {
   __shared__ float warp_max[kThreads / 32];
-  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  for (int offset = 16; offset > 0; offset /= 2)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (lane == 0) warp_max[warp] = v;
   __syncthreads();
   v = lane < kThreads / 32 ? warp_max[lane] : 0.0f;
-  for (int offset = 16; offset > 0; offset /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  for (int offset = 16; offset > 0; offset /= 2)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
   return v;
 }
 

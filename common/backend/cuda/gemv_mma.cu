@@ -26,7 +26,7 @@ constexpr int kUnroll = 4;            // chunks per warp with loads in flight at
 constexpr int kTileRows = 16;         // output rows per block (MMA M)
 constexpr int kChunkBytes = 64;       // bytes of one weight row per chunk: 4 threads x 16 bytes
 constexpr int kMinChunksPerWarp = 2;  // a split gives each warp at least this many chunks
-constexpr int kBlocksPerSm = 4;       // splits are added until the grid has this many per SM
+constexpr int kBlocksPerSm = 2;       // splits are added until the grid has this many per SM
 constexpr int kReduceThreads = 256;
 
 __device__ __forceinline__ uint4 LoadStreaming(const uint8_t* p) {
@@ -208,18 +208,23 @@ void LaunchGemvMma(const __nv_bfloat16* x, const void* w, DType dtype, const flo
   const auto* wb = static_cast<const uint8_t*>(w);
   const int r = static_cast<int>(rows);
   if (fp8 && rows > 8) {
-    GemvMmaKernel<true, 2><<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+    GemvMmaKernel<true, 2>
+        <<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
   } else if (fp8) {
-    GemvMmaKernel<true, 1><<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+    GemvMmaKernel<true, 1>
+        <<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
   } else if (rows > 8) {
-    GemvMmaKernel<false, 2><<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+    GemvMmaKernel<false, 2>
+        <<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
   } else {
-    GemvMmaKernel<false, 1><<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+    GemvMmaKernel<false, 1>
+        <<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
   }
   STRATA_CUDA_CHECK(cudaGetLastError());
   if (partials != nullptr) {
-    const dim3 reduce_grid(static_cast<unsigned>(std::min<int64_t>(CeilDiv(n, kReduceThreads), 1024)),
-                           static_cast<unsigned>(rows));
+    const dim3 reduce_grid(
+        static_cast<unsigned>(std::min<int64_t>(CeilDiv(n, kReduceThreads), 1024)),
+        static_cast<unsigned>(rows));
     GemvSplitReduceKernel<<<reduce_grid, kReduceThreads, 0, stream>>>(
         partials, static_cast<int>(splits), r, n, w_scales, out);
     STRATA_CUDA_CHECK(cudaGetLastError());

@@ -129,11 +129,15 @@ LtMatmul::Plan& LtMatmul::PlanFor(const Key& key) {
     MakePlan(key, /*outer_vec_scales=*/false, &plan);
   }
   if (!plan.usable) {
-    spdlog::warn("cuBLASLt has no {} GEMM for m={} n={} k={} (alignments {}/{}/{}); using the "
-                 "GEMV kernels", InputName(input), m, n, k, align_a, align_b, align_d);
+    spdlog::warn(
+        "cuBLASLt has no {} GEMM for m={} n={} k={} (alignments {}/{}/{}); using the "
+        "GEMV kernels",
+        InputName(input), m, n, k, align_a, align_b, align_d);
   } else if (fp8 && !plan.scales_in_epilogue) {
-    spdlog::info("cuBLASLt fp8 GEMM m={} n={} k={}: no outer-vector scaling on this GPU, "
-                 "scales applied by a separate kernel", m, n, k);
+    spdlog::info(
+        "cuBLASLt fp8 GEMM m={} n={} k={}: no outer-vector scaling on this GPU, "
+        "scales applied by a separate kernel",
+        m, n, k);
   }
   return plans_.emplace(key, plan).first->second;
 }
@@ -143,22 +147,40 @@ bool LtMatmul::Supports(LtInput input, int64_t m, int64_t n, int64_t k, const vo
   return PlanFor(Key{input, m, n, k, Alignment(a), Alignment(b), Alignment(d)}).usable;
 }
 
-LtResult LtMatmul::Run(LtInput input, int64_t m, int64_t n, int64_t k, const void* a,
-                       const void* b, float* d, const float* a_scales, const float* b_scales,
+LtResult LtMatmul::Run(LtInput input, int64_t m, int64_t n, int64_t k, const void* a, const void* b,
+                       float* d, const float* a_scales, const float* b_scales,
                        cudaStream_t stream) {
-  Plan& plan = PlanFor(Key{input, m, n, k, Alignment(a), Alignment(b), Alignment(d)});
+  const Key key{input, m, n, k, Alignment(a), Alignment(b), Alignment(d)};
+  Plan& plan = PlanFor(key);
   STRATA_CHECK_MSG(plan.usable, "LtMatmul::Run on a case cuBLASLt does not support");
+  const float alpha = 1.0f, beta = 0.0f;
+  auto matmul = [&] {
+    return cublasLtMatmul(handle_, plan.desc, &alpha, a, plan.a, b, plan.b, &beta, d, plan.d, d,
+                          plan.d, &plan.algo, workspace_, workspace_bytes_, stream);
+  };
   if (plan.scales_in_epilogue) {
     STRATA_CHECK(a_scales != nullptr && b_scales != nullptr);
     SetDesc(plan.desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, static_cast<const void*>(a_scales));
     SetDesc(plan.desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, static_cast<const void*>(b_scales));
+    const cublasStatus_t status = matmul();
+    if (status == CUBLAS_STATUS_SUCCESS) {
+      plan.ran = true;
+      return LtResult::kDone;
+    }
+    // The heuristic offered an algorithm the call then refused (checked before anything is
+    // enqueued): fall back to unscaled fp8 for this case. Once a plan ran, an error is real.
+    STRATA_CHECK_MSG(!plan.ran, cublasLtGetStatusName(status));
+    spdlog::warn(
+        "cuBLASLt refused outer-vector fp8 scaling for m={} n={} k={} ({}); scales "
+        "applied by a separate kernel",
+        m, n, k, cublasLtGetStatusName(status));
+    Destroy(&plan);
+    STRATA_CHECK_MSG(MakePlan(key, /*outer_vec_scales=*/false, &plan),
+                     "cuBLASLt has no unscaled fp8 GEMM for a case it first accepted");
   }
-  const float alpha = 1.0f, beta = 0.0f;
-  STRATA_CUBLAS_CHECK(cublasLtMatmul(handle_, plan.desc, &alpha, a, plan.a, b, plan.b, &beta, d,
-                                     plan.d, d, plan.d, &plan.algo, workspace_, workspace_bytes_,
-                                     stream));
-  const bool fp8_unscaled = input == LtInput::kE4M3 && !plan.scales_in_epilogue;
-  return fp8_unscaled ? LtResult::kScalesNotApplied : LtResult::kDone;
+  STRATA_CUBLAS_CHECK(matmul());
+  plan.ran = true;
+  return input == LtInput::kE4M3 ? LtResult::kScalesNotApplied : LtResult::kDone;
 }
 
 }  // namespace strata::cuda

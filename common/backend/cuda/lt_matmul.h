@@ -50,6 +50,7 @@ class LtMatmul {
     cublasLtMatmulAlgo_t algo{};
     bool usable = false;
     bool scales_in_epilogue = false;
+    bool ran = false;  // cublasLtMatmul has accepted the plan once
   };
   // input, m, n, k, alignment of a, b, d (bytes, up to 256)
   using Key = std::tuple<LtInput, int64_t, int64_t, int64_t, uint32_t, uint32_t, uint32_t>;

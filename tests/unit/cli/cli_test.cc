@@ -3,6 +3,7 @@
 // bad arguments, a missing model and a corrupt checkpoint.
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -112,6 +113,51 @@ TEST(CliGenerate, SameSeedSameSample) {
   };
   EXPECT_EQ(run("7"), run("7"));
   EXPECT_NE(run("7"), run("8"));
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST(CliGenerate, PackGivesTheCheckpointsIdsAndLogitsForEveryTierMix) {
+  TempDir tmp;
+  const std::string pack = (tmp.path() / "pack").string();
+  ProcessResult r = Strata({"pack", "--model", TinyModelDir(), "--out", pack});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const ReferenceCase& c = ReferenceCases()[1];
+  auto generate = [&](const std::string& model, std::vector<std::string> extra) {
+    const std::string logits = (tmp.path() / "logits").string();
+    std::vector<std::string> args = {"generate", "--model", model, "--prompt", c.prompt,
+                                     "--max-tokens", "12", "--json", "--dump-logits", logits};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ProcessResult g = Strata(args);
+    EXPECT_EQ(g.exit_code, 0) << g.err;
+    return std::make_pair(nlohmann::json::parse(g.out).at("output_ids"), ReadAll(logits));
+  };
+  const auto want = generate(TinyModelDir(), {});
+  for (const std::vector<std::string>& tiers :
+       {std::vector<std::string>{}, {"--gpu-layers", "6"}, {"--gpu-layers", "0"},
+        {"--gpu-layers", "2", "--pinned-layers", "2", "--prefetch-ssd", "1"},
+        {"--pinned-layers", "3", "--prefetch-h2d", "0", "--prefetch-ssd", "0"}}) {
+    const auto got = generate(pack, tiers);
+    EXPECT_EQ(got.first, want.first);
+    EXPECT_TRUE(got.second == want.second) << "logits differ";
+  }
+  ProcessResult stats = Strata({"generate", "--model", pack, "--prompt", "hi", "--max-tokens",
+                                "2", "--gpu-layers", "1", "--stats"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_THAT(stats.err, ::testing::HasSubstr("ssd_read"));
+  EXPECT_THAT(stats.err, ::testing::HasSubstr("tokens/s"));
+}
+
+TEST(CliErrors, TierFlagsNeedAPack) {
+  ExpectOneLineError(Strata({"generate", "--model", TinyModelDir(), "--prompt", "x",
+                             "--gpu-layers", "2"}),
+                     "strata pack");
+  ExpectOneLineError(Strata({"generate", "--model", TinyModelDir(), "--prompt", "x",
+                             "--backend", "tpu"}),
+                     "tpu");
 }
 
 TEST(CliErrors, BadArgumentsGiveOneLineAndNonZeroExit) {

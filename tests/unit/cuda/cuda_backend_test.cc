@@ -125,7 +125,8 @@ TEST(CudaBackend, RmsNormMatchesCpu) {
   const std::vector<float> w = RandomFloats(kHidden, 3);
   for (DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
     auto weight = MakeWeight(*gpu, w, 1, kHidden, dtype);
-    MirroredF32 in(*gpu, x, kRows, kHidden), out(*gpu, std::vector<float>(x.size()), kRows, kHidden);
+    MirroredF32 in(*gpu, x, kRows, kHidden),
+        out(*gpu, std::vector<float>(x.size()), kRows, kHidden);
     cpu.RmsNorm(in.cpu(), weight->host_view, 1e-5f, out.cpu());
     gpu->RmsNorm(in.gpu(), weight->dev_view, 1e-5f, out.gpu());
     ExpectClose(Download(*gpu, out.gpu()), out.host, kHidden, 1e-5,

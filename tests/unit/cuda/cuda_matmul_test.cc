@@ -49,9 +49,9 @@ TEST(CudaMatMul, Bf16DecodeRows) {
   auto gpu = MakeCudaBackend();
   ASSERT_NE(gpu, nullptr);
   const MatMulCase cases[] = {
-      {DType::kBF16, 1, 1024, 8192, kBf16Tol},  {DType::kBF16, 4, 1024, 8192, kBf16Tol},
-      {DType::kBF16, 8, 8192, 8192, kBf16Tol},  {DType::kBF16, 16, 1000, 8192, kBf16Tol},
-      {DType::kBF16, 9, 512, 28672, kBf16Tol},  {DType::kBF16, 1, 28672, 8192, kBf16Tol},
+      {DType::kBF16, 1, 1024, 8192, kBf16Tol}, {DType::kBF16, 4, 1024, 8192, kBf16Tol},
+      {DType::kBF16, 8, 8192, 8192, kBf16Tol}, {DType::kBF16, 16, 1000, 8192, kBf16Tol},
+      {DType::kBF16, 9, 512, 28672, kBf16Tol}, {DType::kBF16, 1, 28672, 8192, kBf16Tol},
   };
   uint32_t seed = 10;
   for (const MatMulCase& c : cases) RunCase(*gpu, c, seed += 2);
@@ -73,9 +73,9 @@ TEST(CudaMatMul, PrefillRowsOnCublasLt) {
   auto gpu = MakeCudaBackend();
   ASSERT_NE(gpu, nullptr);
   const MatMulCase cases[] = {
-      {DType::kBF16, 203, 1024, 8192, kBf16Tol},   {DType::kBF16, 40, 512, 28672, kBf16Tol},
-      {DType::kBF16, 17, 1024, 8192, kBf16Tol},    {DType::kF8E4M3, 203, 1024, 8192, kFp8Tol},
-      {DType::kF8E4M3, 40, 512, 28672, kFp8Tol},   {DType::kF16, 40, 256, 8192, kF16Tol},
+      {DType::kBF16, 203, 1024, 8192, kBf16Tol}, {DType::kBF16, 40, 512, 28672, kBf16Tol},
+      {DType::kBF16, 17, 1024, 8192, kBf16Tol},  {DType::kF8E4M3, 203, 1024, 8192, kFp8Tol},
+      {DType::kF8E4M3, 40, 512, 28672, kFp8Tol}, {DType::kF16, 40, 256, 8192, kF16Tol},
       {DType::kF32, 40, 256, 2048, kF32Tol},
   };
   uint32_t seed = 50;
@@ -86,14 +86,14 @@ TEST(CudaMatMul, GenericShapesAndDtypes) {
   auto gpu = MakeCudaBackend();
   ASSERT_NE(gpu, nullptr);
   const MatMulCase cases[] = {
-      {DType::kF16, 3, 256, 8192, kF16Tol},     // generic GEMV
-      {DType::kF32, 2, 256, 2048, kF32Tol},     // generic GEMV
-      {DType::kBF16, 5, 33, 200, kBf16Tol},     // K not a multiple of 32
-      {DType::kF8E4M3, 3, 40, 96, kFp8Tol},     // K not a multiple of 64
-      {DType::kBF16, 100, 33, 200, kBf16Tol},   // cuBLASLt with odd N
-      {DType::kBF16, 3, 64, 256, kBf16Tol, 2},  // misaligned: generic GEMV
-      {DType::kBF16, 20, 64, 256, kBf16Tol, 2}, // misaligned: cuBLASLt or its GEMV fallback
-      {DType::kBF16, 1, 128256, 64, kBf16Tol},  // the tiny model's LM head
+      {DType::kF16, 3, 256, 8192, kF16Tol},      // generic GEMV
+      {DType::kF32, 2, 256, 2048, kF32Tol},      // generic GEMV
+      {DType::kBF16, 5, 33, 200, kBf16Tol},      // K not a multiple of 32
+      {DType::kF8E4M3, 3, 40, 96, kFp8Tol},      // K not a multiple of 64
+      {DType::kBF16, 100, 33, 200, kBf16Tol},    // cuBLASLt with odd N
+      {DType::kBF16, 3, 64, 256, kBf16Tol, 2},   // misaligned: generic GEMV
+      {DType::kBF16, 20, 64, 256, kBf16Tol, 2},  // misaligned: cuBLASLt or its GEMV fallback
+      {DType::kBF16, 1, 128256, 64, kBf16Tol},   // the tiny model's LM head
   };
   uint32_t seed = 70;
   for (const MatMulCase& c : cases) RunCase(*gpu, c, seed += 2);

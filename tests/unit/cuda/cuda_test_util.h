@@ -145,8 +145,8 @@ inline Diff Compare(const std::vector<float>& got, const std::vector<float>& wan
   double max_diff = -1.0, scale = 0.0;
   for (size_t i = 0; i < want.size(); ++i) {
     scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
-    const double diff = std::isfinite(got[i]) ? std::fabs(static_cast<double>(got[i]) - want[i])
-                                              : INFINITY;
+    const double diff =
+        std::isfinite(got[i]) ? std::fabs(static_cast<double>(got[i]) - want[i]) : INFINITY;
     if (diff > max_diff) {
       max_diff = diff;
       d.worst = i;
@@ -169,8 +169,8 @@ inline std::string Describe(const Diff& d, int64_t cols, const std::string& what
 }
 
 // Prints the comparison and checks it against `tolerance`.
-inline void ExpectClose(const std::vector<float>& got, const std::vector<float>& want,
-                        int64_t cols, double tolerance, const std::string& what) {
+inline void ExpectClose(const std::vector<float>& got, const std::vector<float>& want, int64_t cols,
+                        double tolerance, const std::string& what) {
   const Diff d = Compare(got, want);
   const std::string text = Describe(d, cols, what);
   std::printf("%s\n", text.c_str());

@@ -1,0 +1,71 @@
+// LoadModel and friends (see loaded_model.h).
+#include "cli/loaded_model.h"
+
+#include <filesystem>
+
+#include "cli/byte_size.h"
+#include "common/backend/backend_factory.h"
+#include "common/storage/pack.h"
+
+namespace strata::cli {
+
+bool IsPack(const std::string& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(dir) / "manifest.json", ec);
+}
+
+StatusOr<ModelConfig> LoadConfigOf(const std::string& dir) {
+  if (IsPack(dir)) {
+    STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(dir));
+    return pack.config();
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return NotFound("model directory " + dir + " does not exist");
+  }
+  return LoadModelConfig((std::filesystem::path(dir) / "config.json").string());
+}
+
+namespace {
+
+StatusOr<LoadedModel> LoadCheckpoint(const ModelFlags& f, const EngineOptions& engine,
+                                     LoadedModel m) {
+  if (f.backend != "cpu") {
+    return InvalidArgument("--backend " + f.backend + " runs Strata packs; create one with " +
+                           "`strata pack --model " + f.model + " --out PACK_DIR`");
+  }
+  if (f.gpu_layers >= 0 || f.pinned_layers >= 0 || !f.gpu_mem.empty() || !f.pinned_mem.empty()) {
+    return InvalidArgument("--gpu-layers, --pinned-layers, --gpu-mem and --pinned-mem apply to "
+                           "Strata packs; create one with `strata pack`");
+  }
+  STRATA_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::Open(f.model));
+  m.checkpoint = std::make_unique<Checkpoint>(std::move(ckpt));
+  STRATA_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(*m.checkpoint));
+  STRATA_ASSIGN_OR_RETURN(m.resident, LlamaModel::CreateResident(*m.backend, m.checkpoint->config(),
+                                                                 std::move(weights), engine));
+  return m;
+}
+
+}  // namespace
+
+StatusOr<LoadedModel> LoadModel(const ModelFlags& f, const EngineOptions& engine) {
+  LoadedModel m;
+  STRATA_ASSIGN_OR_RETURN(m.backend, CreateBackend(f.backend));
+  if (!IsPack(f.model)) return LoadCheckpoint(f, engine, std::move(m));
+  PackModelOptions o;
+  o.gpu_layers = f.gpu_layers;
+  o.pinned_layers = f.pinned_layers;
+  if (!f.gpu_mem.empty()) {
+    STRATA_ASSIGN_OR_RETURN(o.gpu_mem, ParseByteSize("--gpu-mem", f.gpu_mem));
+  }
+  if (!f.pinned_mem.empty()) {
+    STRATA_ASSIGN_OR_RETURN(o.pinned_mem, ParseByteSize("--pinned-mem", f.pinned_mem));
+  }
+  o.prefetch_ssd = f.prefetch_ssd;
+  o.prefetch_h2d = f.prefetch_h2d;
+  o.engine = engine;
+  STRATA_ASSIGN_OR_RETURN(m.pack, PackModel::Open(*m.backend, f.model, o));
+  return m;
+}
+
+}  // namespace strata::cli

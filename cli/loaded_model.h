@@ -1,0 +1,45 @@
+// The model `strata generate` runs: a Hugging Face directory (CPU backend, all layers
+// resident in the memory map) or a Strata pack (any backend, layers in their home tiers,
+// streamed by the executor), with the backend and files that keep it alive.
+// Thread-safety: used by main's thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/backend/backend.h"
+#include "common/engine/llama_model.h"
+#include "common/engine/pack_model.h"
+#include "common/model/checkpoint.h"
+#include "common/util/status.h"
+
+namespace strata::cli {
+
+struct ModelFlags {
+  std::string model;           // HF directory or pack
+  std::string backend = "cpu";
+  int32_t gpu_layers = -1;     // pack only; -1: fit the budgets
+  int32_t pinned_layers = -1;
+  std::string gpu_mem;         // pack only; "" = default
+  std::string pinned_mem;
+  int32_t prefetch_ssd = 2;
+  int32_t prefetch_h2d = 1;
+};
+
+struct LoadedModel {
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Checkpoint> checkpoint;  // HF directory
+  std::unique_ptr<LlamaModel> resident;    // over `checkpoint`
+  std::unique_ptr<PackModel> pack;         // Strata pack
+  LlamaModel& model() { return pack ? pack->model() : *resident; }
+};
+
+bool IsPack(const std::string& dir);
+// config.json of an HF directory, or the config in a pack's manifest.
+StatusOr<ModelConfig> LoadConfigOf(const std::string& dir);
+// Errors: the backend's; --backend cuda or tier flags with an HF directory
+// (kInvalidArgument, saying to pack it); the loaders'.
+StatusOr<LoadedModel> LoadModel(const ModelFlags& flags, const EngineOptions& engine);
+
+}  // namespace strata::cli
