@@ -90,8 +90,11 @@ void CpuBackend::Embed(const WeightView& table, Tensor out) {
   for (int64_t t = 0; t < out.rows; ++t) {
     const int32_t id = batch_->tokens[static_cast<size_t>(t)];
     STRATA_CHECK(id >= 0 && id < table.rows);
-    ConvertToFloat(RowPtr(table, id), table.dtype, out.f32() + t * out.cols,
-                   static_cast<size_t>(table.cols));
+    float* row = out.f32() + t * out.cols;
+    ConvertToFloat(RowPtr(table, id), table.dtype, row, static_cast<size_t>(table.cols));
+    if (table.scales != nullptr) {  // fp8: the row's scale
+      for (int64_t c = 0; c < out.cols; ++c) row[c] *= table.scales[id];
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -47,6 +48,13 @@ struct CudaEvent final : BackendEvent {
 };
 
 cudaEvent_t EventOf(BackendEvent& event) { return static_cast<CudaEvent&>(event).event; }
+
+// Device kernels load whole elements: a weight (and its scales) must be element-aligned.
+void CheckAligned(const WeightView& w) {
+  STRATA_CHECK_MSG(reinterpret_cast<uintptr_t>(w.data) % DTypeSize(w.dtype) == 0 &&
+                       reinterpret_cast<uintptr_t>(w.scales) % alignof(float) == 0,
+                   "a weight in device memory is not aligned to its element size");
+}
 
 }  // namespace
 
@@ -281,6 +289,7 @@ void CudaBackend::BeginBatch(const BatchLayout& batch) {
 
 void CudaBackend::Embed(const WeightView& table, Tensor out) {
   STRATA_CHECK(batch_ != nullptr && out.rows == tables_.n_tokens && out.cols == table.cols);
+  CheckAligned(table);
   for (int32_t id : batch_->tokens) STRATA_CHECK(id >= 0 && id < table.rows);
   LaunchEmbed(table.data, table.dtype, table.scales, table.cols, tables_.tokens, out.rows,
               out.f32(), compute_);
@@ -288,6 +297,7 @@ void CudaBackend::Embed(const WeightView& table, Tensor out) {
 
 void CudaBackend::RmsNorm(Tensor x, const WeightView& weight, float eps, Tensor out) {
   STRATA_CHECK(x.cols == weight.numel() && out.rows == x.rows && out.cols == x.cols);
+  CheckAligned(weight);
   switch (weight.dtype) {
     case DType::kF32:
       LaunchRmsNorm(x.f32(), reinterpret_cast<const float*>(weight.data), x.rows, x.cols, eps,
@@ -311,6 +321,7 @@ void CudaBackend::MatMul(Tensor x, const WeightView& w, Tensor out) {
   STRATA_CHECK(x.cols == w.cols && out.rows == x.rows && out.cols == w.rows);
   STRATA_CHECK_MSG(w.dtype != DType::kF8E4M3 || w.scales != nullptr,
                    "fp8 weights need their per-row scales");
+  CheckAligned(w);
   const int64_t m = x.rows, k = w.cols;
   if (m == 0 || w.rows == 0) return;
   // Rows per cuBLASLt call: as many as the converted activations fit in the scratch.
@@ -365,7 +376,7 @@ bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out) {
     case DType::kF32:
       break;
   }
-  if (!lt_->Supports(input, m, n, k, w.data, b, out.f32())) return false;
+  if (!lt_->Supports(input, m, n, k, w.data, b, out.f32(), w.scales, row_scales)) return false;
   switch (input) {
     case LtInput::kBf16:
       LaunchToBf16(x.f32(), x.numel(), static_cast<__nv_bfloat16*>(scratch), compute_);

@@ -76,7 +76,8 @@ void LtMatmul::Destroy(Plan* plan) {
   *plan = Plan{};
 }
 
-bool LtMatmul::MakePlan(const Key& key, bool outer_vec_scales, Plan* plan) {
+bool LtMatmul::MakePlan(const Key& key, bool outer_vec_scales, const float* a_scales,
+                        const float* b_scales, Plan* plan) {
   const auto [input, m, n, k, align_a, align_b, align_d] = key;
   const cudaDataType_t type = DataType(input);
   STRATA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -86,6 +87,8 @@ bool LtMatmul::MakePlan(const Key& key, bool outer_vec_scales, Plan* plan) {
     const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
     SetDesc(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, mode);
     SetDesc(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, mode);
+    SetDesc(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, static_cast<const void*>(a_scales));
+    SetDesc(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, static_cast<const void*>(b_scales));
   }
   // Column-major views: a is (k, n) with ld k, transposed; b is (k, m); d is (n, m).
   STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, type, static_cast<uint64_t>(k),
@@ -119,14 +122,16 @@ bool LtMatmul::MakePlan(const Key& key, bool outer_vec_scales, Plan* plan) {
   return true;
 }
 
-LtMatmul::Plan& LtMatmul::PlanFor(const Key& key) {
+LtMatmul::Plan& LtMatmul::PlanFor(const Key& key, const float* a_scales, const float* b_scales) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
   const auto [input, m, n, k, align_a, align_b, align_d] = key;
   Plan plan;
   const bool fp8 = input == LtInput::kE4M3;
-  if (!(fp8 && MakePlan(key, /*outer_vec_scales=*/true, &plan))) {
-    MakePlan(key, /*outer_vec_scales=*/false, &plan);
+  const bool have_scales = a_scales != nullptr && b_scales != nullptr;
+  if (!(fp8 && have_scales &&
+        MakePlan(key, /*outer_vec_scales=*/true, a_scales, b_scales, &plan))) {
+    MakePlan(key, /*outer_vec_scales=*/false, nullptr, nullptr, &plan);
   }
   if (!plan.usable) {
     spdlog::warn(
@@ -143,15 +148,17 @@ LtMatmul::Plan& LtMatmul::PlanFor(const Key& key) {
 }
 
 bool LtMatmul::Supports(LtInput input, int64_t m, int64_t n, int64_t k, const void* a,
-                        const void* b, const float* d) {
-  return PlanFor(Key{input, m, n, k, Alignment(a), Alignment(b), Alignment(d)}).usable;
+                        const void* b, const float* d, const float* a_scales,
+                        const float* b_scales) {
+  const Key key{input, m, n, k, Alignment(a), Alignment(b), Alignment(d)};
+  return PlanFor(key, a_scales, b_scales).usable;
 }
 
 LtResult LtMatmul::Run(LtInput input, int64_t m, int64_t n, int64_t k, const void* a, const void* b,
                        float* d, const float* a_scales, const float* b_scales,
                        cudaStream_t stream) {
   const Key key{input, m, n, k, Alignment(a), Alignment(b), Alignment(d)};
-  Plan& plan = PlanFor(key);
+  Plan& plan = PlanFor(key, a_scales, b_scales);
   STRATA_CHECK_MSG(plan.usable, "LtMatmul::Run on a case cuBLASLt does not support");
   const float alpha = 1.0f, beta = 0.0f;
   auto matmul = [&] {
@@ -175,7 +182,7 @@ LtResult LtMatmul::Run(LtInput input, int64_t m, int64_t n, int64_t k, const voi
         "applied by a separate kernel",
         m, n, k, cublasLtGetStatusName(status));
     Destroy(&plan);
-    STRATA_CHECK_MSG(MakePlan(key, /*outer_vec_scales=*/false, &plan),
+    STRATA_CHECK_MSG(MakePlan(key, /*outer_vec_scales=*/false, nullptr, nullptr, &plan),
                      "cuBLASLt has no unscaled fp8 GEMM for a case it first accepted");
   }
   STRATA_CUBLAS_CHECK(matmul());

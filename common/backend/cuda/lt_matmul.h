@@ -32,10 +32,11 @@ class LtMatmul {
   LtMatmul(const LtMatmul&) = delete;
   LtMatmul& operator=(const LtMatmul&) = delete;
 
-  // Whether cuBLASLt has an algorithm for this case (a, b, d only matter for alignment);
-  // makes its plan the first time the case is seen.
+  // Whether cuBLASLt has an algorithm for this case (the pointers only matter for their
+  // alignment and, for kE4M3, as the scale vectors the heuristic is shown); makes its plan
+  // the first time the case is seen.
   bool Supports(LtInput input, int64_t m, int64_t n, int64_t k, const void* a, const void* b,
-                const float* d);
+                const float* d, const float* a_scales, const float* b_scales);
 
   // a (n, k) and b (m, k) of `input`; d (m, n) fp32. For kE4M3, a_scales (n) multiplies
   // column j of d and b_scales (m) row i; other inputs ignore them. Supports() must have
@@ -56,10 +57,12 @@ class LtMatmul {
   using Key = std::tuple<LtInput, int64_t, int64_t, int64_t, uint32_t, uint32_t, uint32_t>;
 
   // The case's plan, made on first use (usable == false when cuBLASLt has none).
-  Plan& PlanFor(const Key& key);
+  Plan& PlanFor(const Key& key, const float* a_scales, const float* b_scales);
   // Fills *plan's descriptors and algorithm; false (plan left empty) when the heuristic has
-  // none. outer_vec_scales asks for fp8 per-row / per-column scales in the epilogue.
-  bool MakePlan(const Key& key, bool outer_vec_scales, Plan* plan);
+  // none. With outer_vec_scales, fp8 per-row / per-column scales (a_scales, b_scales) are
+  // applied in the epilogue.
+  bool MakePlan(const Key& key, bool outer_vec_scales, const float* a_scales, const float* b_scales,
+                Plan* plan);
   static void Destroy(Plan* plan);
 
   cublasLtHandle_t handle_ = nullptr;
