@@ -11,6 +11,7 @@
 
 #include "tests/support/reference_fixture.h"
 #include "tests/support/run_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace strata::testing {
 namespace {
@@ -22,22 +23,6 @@ ProcessResult Strata(std::vector<std::string> args) {
   return RunProcess(args);
 }
 
-// A fresh directory under the test temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::path(::testing::TempDir()) /
-            ("strata_cli_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 void ExpectOneLineError(const ProcessResult& r, const std::string& needle) {
   EXPECT_NE(r.exit_code, 0);
@@ -61,13 +46,13 @@ TEST(CliGenerate, JsonGreedyIdsAndDumpedLogitsMatchReference) {
   TempDir tmp;
   for (size_t i = 0; i < ReferenceCases().size(); ++i) {
     const ReferenceCase& c = ReferenceCases()[i];
-    const std::string logits_path = (tmp.path() / ("logits" + std::to_string(i))).string();
+    const std::string logits_path = tmp.File("logits" + std::to_string(i));
     std::vector<std::string> args = {"generate", "--model", TinyModelDir(), "--max-tokens", "24",
                                      "--json", "--dump-logits", logits_path};
     if (c.chat_json.empty()) {
       args.insert(args.end(), {"--prompt", c.prompt});
     } else {
-      const std::string chat_path = (tmp.path() / "chat.json").string();
+      const std::string chat_path = tmp.File("chat.json");
       std::ofstream(chat_path) << c.chat_json;
       args.insert(args.end(), {"--chat", chat_path});
     }
@@ -122,12 +107,12 @@ std::string ReadAll(const std::string& path) {
 
 TEST(CliGenerate, PackGivesTheCheckpointsIdsAndLogitsForEveryTierMix) {
   TempDir tmp;
-  const std::string pack = (tmp.path() / "pack").string();
+  const std::string pack = tmp.File("pack");
   ProcessResult r = Strata({"pack", "--model", TinyModelDir(), "--out", pack});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const ReferenceCase& c = ReferenceCases()[1];
   auto generate = [&](const std::string& model, std::vector<std::string> extra) {
-    const std::string logits = (tmp.path() / "logits").string();
+    const std::string logits = tmp.File("logits");
     std::vector<std::string> args = {"generate", "--model", model, "--prompt", c.prompt,
                                      "--max-tokens", "12", "--json", "--dump-logits", logits};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -181,25 +166,25 @@ TEST(CliErrors, MissingModelDirectory) {
 TEST(CliErrors, CorruptCheckpointNamesTheFile) {
   TempDir tmp;
   for (const auto& e : fs::directory_iterator(TinyModelDir())) {
-    fs::copy_file(e.path(), tmp.path() / e.path().filename());
+    fs::copy_file(e.path(), fs::path(tmp.path()) / e.path().filename());
   }
   // Cut the last shard in half: its tensors now run past the end of the file.
-  const fs::path shard = tmp.path() / "model-00003-of-00003.safetensors";
+  const fs::path shard = fs::path(tmp.path()) / "model-00003-of-00003.safetensors";
   fs::permissions(shard, fs::perms::owner_write, fs::perm_options::add);
   fs::resize_file(shard, fs::file_size(shard) / 2);
-  ExpectOneLineError(Strata({"generate", "--model", tmp.path().string(), "--prompt", "hi"}),
+  ExpectOneLineError(Strata({"generate", "--model", tmp.path(), "--prompt", "hi"}),
                      "model-00003-of-00003.safetensors");
 }
 
 TEST(CliErrors, BadChatFile) {
   TempDir tmp;
-  const std::string chat = (tmp.path() / "chat.json").string();
+  const std::string chat = tmp.File("chat.json");
   std::ofstream(chat) << R"([{"role": "user"}])";
   ExpectOneLineError(
       Strata({"generate", "--model", TinyModelDir(), "--chat", chat, "--max-tokens", "1"}),
       "content");
   ExpectOneLineError(Strata({"generate", "--model", TinyModelDir(), "--chat",
-                             (tmp.path() / "missing.json").string()}),
+                             tmp.File("missing.json")}),
                      "missing.json");
 }
 

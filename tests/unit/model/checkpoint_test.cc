@@ -37,7 +37,7 @@ class CheckpointTest : public ::testing::Test {
     testing::EditJsonFile(dir_.File(kIndex), edit);
   }
 
-  testing::ScopedTempDir dir_;
+  testing::TempDir dir_;
 };
 
 TEST_F(CheckpointTest, OpensShardedFixture) {

@@ -108,7 +108,7 @@ class LlamaWeightsErrorTest : public ::testing::Test {
     for (const std::string& part : parts) EXPECT_THAT(w.status().message(), HasSubstr(part));
   }
 
-  testing::ScopedTempDir dir_;
+  testing::TempDir dir_;
   std::unique_ptr<Checkpoint> checkpoint_;
 };
 

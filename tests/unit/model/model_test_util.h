@@ -18,39 +18,11 @@
 #include <vector>
 
 #include "tests/support/reference_fixture.h"
+#include "tests/support/temp_dir.h"
 
 namespace strata::testing {
 
 // A fresh directory under ::testing::TempDir(), unique to the test, removed on destruction.
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    static int counter = 0;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "." + info->name();
-    for (char& ch : name) {
-      if (ch == '/') ch = '_';
-    }
-    path_ = (std::filesystem::path(::testing::TempDir()) /
-             ("strata_model_" + name + "_" + std::to_string(::getpid()) + "_" +
-              std::to_string(counter++)))
-                .string();
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ScopedTempDir(const ScopedTempDir&) = delete;
-  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
-  ~ScopedTempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 inline void WriteFile(const std::string& path, std::string_view bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

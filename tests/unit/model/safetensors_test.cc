@@ -50,7 +50,7 @@ class SafetensorsTest : public ::testing::Test {
     return SafetensorsBytes(header.dump(), testing::SyntheticData(TwoTensors()));
   }
 
-  testing::ScopedTempDir dir_;
+  testing::TempDir dir_;
 };
 
 TEST_F(SafetensorsTest, OpensValidFile) {

@@ -24,7 +24,7 @@ namespace {
 
 using testing::AlignedBuffer;
 using ::testing::HasSubstr;
-using testing::TestDir;
+using testing::TempDir;
 
 constexpr size_t kPage = 4096;
 constexpr size_t kFilePages = 1027;  // 4 MiB + 12 KiB
@@ -74,7 +74,7 @@ std::string CaseName(const ::testing::TestParamInfo<PathCase>& info) {
 class ExtentReaderPathTest : public ::testing::TestWithParam<PathCase> {
  protected:
   void SetUp() override {
-    file_ = dir_.Path("data.bin");
+    file_ = dir_.File("data.bin");
     contents_ = RandomBytes(kFilePages * kPage, 7);
     testing::WriteBytes(file_, contents_);
   }
@@ -97,7 +97,7 @@ class ExtentReaderPathTest : public ::testing::TestWithParam<PathCase> {
     return std::string(uring ? "io_uring" : "pread") + (direct ? "+O_DIRECT" : " (buffered)");
   }
 
-  TestDir dir_{"reader"};
+  TempDir dir_{"reader"};
   std::string file_;
   std::string contents_;
 };
@@ -254,18 +254,18 @@ INSTANTIATE_TEST_SUITE_P(
     CaseName);
 
 TEST(ExtentReader, OpenErrors) {
-  TestDir dir("reader_open");
-  auto r = ExtentReader::Open(dir.Path("absent.bin"));
+  TempDir dir("reader_open");
+  auto r = ExtentReader::Open(dir.File("absent.bin"));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
-  EXPECT_THAT(r.status().message(), HasSubstr(dir.Path("absent.bin")));
-  testing::WriteBytes(dir.Path("f.bin"), std::string(kPage, 'x'));
+  EXPECT_THAT(r.status().message(), HasSubstr(dir.File("absent.bin")));
+  testing::WriteBytes(dir.File("f.bin"), std::string(kPage, 'x'));
   ReaderOptions o;
   o.block_bytes = 1000;
-  EXPECT_EQ(ExtentReader::Open(dir.Path("f.bin"), o).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ExtentReader::Open(dir.File("f.bin"), o).status().code(), StatusCode::kInvalidArgument);
   o = ReaderOptions{};
   o.queue_depth = 0;
-  EXPECT_EQ(ExtentReader::Open(dir.Path("f.bin"), o).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ExtentReader::Open(dir.File("f.bin"), o).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ExtentReader::Open(dir.path()).status().code(), StatusCode::kInvalidArgument);
 }
 

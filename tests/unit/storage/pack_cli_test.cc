@@ -24,8 +24,8 @@ ProcessResult Strata(std::vector<std::string> args) {
 }
 
 TEST(PackCli, PacksOnceThenNeedsForce) {
-  testing::TestDir tmp("cli");
-  const std::string out = tmp.Path("p");
+  testing::TempDir tmp("cli");
+  const std::string out = tmp.File("p");
   ProcessResult r = Strata({"pack", "--model", testing::TinyModelDir(), "--out", out});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, ::testing::MatchesRegex("packed 6 layers \\(bf16, 33\\.48 MB\\) in [0-9.]+ s "

@@ -18,12 +18,12 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing::SmallPack;
-using testing::TestDir;
+using testing::TempDir;
 using Json = nlohmann::json;
 
 TEST(PackOpen, FlippedByteInLayer3IsReportedByItsChecksum) {
-  TestDir tmp("flip");
-  const std::string dir = tmp.Path("p");
+  TempDir tmp("flip");
+  const std::string dir = tmp.File("p");
   testing::CopyPack(SmallPack(PackDType::kBF16), dir, /*copy_data=*/true);
   StatusOr<Pack> pack = Pack::Open(dir);  // sizes still agree: Open does not hash
   ASSERT_TRUE(pack.ok()) << pack.status().ToString();
@@ -53,8 +53,8 @@ TEST(PackOpen, FlippedByteInLayer3IsReportedByItsChecksum) {
 }
 
 TEST(PackOpen, TruncatedWeightsAreRefused) {
-  TestDir tmp("trunc");
-  const std::string dir = tmp.Path("p");
+  TempDir tmp("trunc");
+  const std::string dir = tmp.File("p");
   testing::CopyPack(SmallPack(PackDType::kBF16), dir, /*copy_data=*/true);
   const uint64_t size = std::filesystem::file_size(dir + "/weights.bin");
   std::filesystem::resize_file(dir + "/weights.bin", size - 4096);
@@ -99,8 +99,8 @@ class PackManifestEditTest : public ::testing::TestWithParam<ManifestEdit> {};
 
 TEST_P(PackManifestEditTest, IsRefusedWithTheCulpritNamed) {
   const ManifestEdit& p = GetParam();
-  TestDir tmp("edit");
-  const std::string dir = tmp.Path("p");
+  TempDir tmp("edit");
+  const std::string dir = tmp.File("p");
   testing::CopyPack(SmallPack(p.fp8 ? PackDType::kFP8 : PackDType::kBF16), dir, false);
   Json m = Json::parse(testing::ReadBytes(dir + "/manifest.json"));
   p.edit(m);
@@ -206,8 +206,8 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<ManifestEdit>& edit) { return edit.param.name; });
 
 TEST(PackOpen, ManifestOrderDoesNotMatter) {
-  TestDir tmp("order");
-  const std::string dir = tmp.Path("p");
+  TempDir tmp("order");
+  const std::string dir = tmp.File("p");
   testing::CopyPack(SmallPack(PackDType::kFP8), dir, false);
   Json m = Json::parse(testing::ReadBytes(dir + "/manifest.json"));
   std::reverse(m["extents"].begin(), m["extents"].end());
@@ -236,18 +236,18 @@ TEST(PackOpen, ManifestOrderDoesNotMatter) {
 }
 
 TEST(PackOpen, MissingManifestOrDirectory) {
-  TestDir tmp("nomanifest");
+  TempDir tmp("nomanifest");
   StatusOr<Pack> pack = Pack::Open(tmp.path());
   ASSERT_FALSE(pack.ok());
   EXPECT_EQ(pack.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(pack.status().message(), "not a Strata pack: no manifest.json in " + tmp.path() +
                                          "; create one with strata pack");
-  pack = Pack::Open(tmp.Path("absent"));
+  pack = Pack::Open(tmp.File("absent"));
   ASSERT_FALSE(pack.ok());
   EXPECT_EQ(pack.status().code(), StatusCode::kNotFound);
-  EXPECT_THAT(pack.status().message(), HasSubstr(tmp.Path("absent") + " does not exist"));
+  EXPECT_THAT(pack.status().message(), HasSubstr(tmp.File("absent") + " does not exist"));
 
-  testing::WriteBytes(tmp.Path("manifest.json"), "{not json");
+  testing::WriteBytes(tmp.File("manifest.json"), "{not json");
   pack = Pack::Open(tmp.path());
   ASSERT_FALSE(pack.ok());
   EXPECT_EQ(pack.status().code(), StatusCode::kDataLoss);
@@ -255,8 +255,8 @@ TEST(PackOpen, MissingManifestOrDirectory) {
 }
 
 TEST(PackOpen, LeftoverPartialDirectoryIsNotOpened) {
-  TestDir tmp("partial");
-  const std::string partial = tmp.Path("p.partial-123");
+  TempDir tmp("partial");
+  const std::string partial = tmp.File("p.partial-123");
   testing::CopyPack(SmallPack(PackDType::kBF16), partial, false);  // complete but unfinished
   StatusOr<Pack> pack = Pack::Open(partial);
   ASSERT_FALSE(pack.ok());
@@ -264,7 +264,7 @@ TEST(PackOpen, LeftoverPartialDirectoryIsNotOpened) {
   EXPECT_THAT(pack.status().message(), HasSubstr("interrupted strata pack"));
   pack = Pack::Open(partial + "/");
   EXPECT_FALSE(pack.ok());
-  pack = Pack::Open(tmp.Path("p"));
+  pack = Pack::Open(tmp.File("p"));
   ASSERT_FALSE(pack.ok());
   EXPECT_EQ(pack.status().code(), StatusCode::kNotFound);
 }

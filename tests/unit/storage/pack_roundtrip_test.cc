@@ -25,7 +25,7 @@ namespace {
 using testing::FixturePack;
 using ::testing::HasSubstr;
 using testing::SmallPack;
-using testing::TestDir;
+using testing::TempDir;
 using testing::TinyModelDir;
 using Json = nlohmann::json;
 
@@ -219,7 +219,7 @@ void ExpectBf16Of(const WeightView& packed, const WeightView& source, const std:
 }
 
 TEST(PackRoundTrip, TiedF32F16ModelRoundsToBf16AndStoresItsOwnHead) {
-  TestDir tmp("tied");
+  TempDir tmp("tied");
   nlohmann::json config = testing::TinyLlamaConfig();
   config["tie_word_embeddings"] = true;
   testing::WriteTinyLlama(tmp.path(), config, TiedMixedTensors());
@@ -228,7 +228,7 @@ TEST(PackRoundTrip, TiedF32F16ModelRoundsToBf16AndStoresItsOwnHead) {
     SCOPED_TRACE(std::string(PackDTypeName(dtype)));
     PackOptions o;
     o.model_dir = tmp.path();
-    o.out_dir = tmp.Path("pack_" + std::string(PackDTypeName(dtype)));
+    o.out_dir = tmp.File("pack_" + std::string(PackDTypeName(dtype)));
     o.dtype = dtype;
     o.buffer_bytes = 4096;  // many flushes, and tensors split across them
     StatusOr<PackResult> r = WritePack(o);

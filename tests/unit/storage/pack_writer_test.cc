@@ -23,7 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-using testing::TestDir;
+using testing::TempDir;
 
 // A small synthetic model in tmp/model; packs go under tmp/out.
 class PackWriterTest : public ::testing::Test {
@@ -42,9 +42,9 @@ class PackWriterTest : public ::testing::Test {
   }
   std::string Out(const std::string& name) const { return out_root_ + "/" + name; }
 
-  TestDir tmp_{"writer"};
-  const std::string model_ = tmp_.Path("model");
-  const std::string out_root_ = tmp_.Path("out");
+  TempDir tmp_{"writer"};
+  const std::string model_ = tmp_.File("model");
+  const std::string out_root_ = tmp_.File("out");
 };
 
 // The names in `dir`, sorted.
@@ -136,7 +136,7 @@ TEST_F(PackWriterTest, ExistingDirectoryNeedsForceWhichReplacesOnlyPacks) {
 
 TEST_F(PackWriterTest, MissingModelCreatesNothing) {
   PackOptions o = Options(Out("sub/p"));
-  o.model_dir = tmp_.Path("absent");
+  o.model_dir = tmp_.File("absent");
   StatusOr<PackResult> r = WritePack(o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
@@ -144,7 +144,7 @@ TEST_F(PackWriterTest, MissingModelCreatesNothing) {
 }
 
 // The tiny synthetic Llama with one tensor replaced.
-std::string SyntheticModel(const TestDir& tmp, const std::string& name, const std::string& dtype,
+std::string SyntheticModel(const TempDir& tmp, const std::string& name, const std::string& dtype,
                            const std::string& data) {
   std::vector<testing::SyntheticTensor> tensors = testing::TinyLlamaTensors(true);
   for (testing::SyntheticTensor& t : tensors) {
@@ -153,15 +153,15 @@ std::string SyntheticModel(const TestDir& tmp, const std::string& name, const st
       t.data = data;
     }
   }
-  const std::string dir = tmp.Path("model");
+  const std::string dir = tmp.File("model");
   fs::create_directories(dir);
   testing::WriteTinyLlama(dir, testing::TinyLlamaConfig(), tensors);
   return dir;
 }
 
 TEST_F(PackWriterTest, RefusesFp8SourcesAndNonFiniteWeightsForFp8) {
-  TestDir tmp("refuse");
-  PackOptions o = Options(tmp.Path("p"));
+  TempDir tmp("refuse");
+  PackOptions o = Options(tmp.File("p"));
   o.model_dir = SyntheticModel(tmp, "model.layers.1.mlp.up_proj.weight", "F8_E4M3",
                                std::string(16 * 8, '\x38'));
   StatusOr<PackResult> r = WritePack(o);
@@ -170,12 +170,12 @@ TEST_F(PackWriterTest, RefusesFp8SourcesAndNonFiniteWeightsForFp8) {
   EXPECT_THAT(r.status().message(), HasSubstr("tensor layer.1.w_up is already F8_E4M3"));
   EXPECT_FALSE(fs::exists(o.out_dir));
 
-  TestDir tmp2("nan");
+  TempDir tmp2("nan");
   std::string q = testing::F32Data(8 * 8);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   std::memcpy(q.data() + 4 * (2 * 8 + 5), &nan, 4);
   o.model_dir = SyntheticModel(tmp2, "model.layers.0.self_attn.q_proj.weight", "F32", q);
-  o.out_dir = tmp2.Path("p");
+  o.out_dir = tmp2.File("p");
   o.dtype = PackDType::kFP8;
   r = WritePack(o);
   ASSERT_FALSE(r.ok());

@@ -23,30 +23,6 @@
 
 namespace strata::testing {
 
-// A fresh directory under ::testing::TempDir(), removed on destruction.
-class TestDir {
- public:
-  explicit TestDir(const std::string& tag) {
-    static int counter = 0;
-    path_ = (std::filesystem::path(::testing::TempDir()) /
-             ("strata_storage_" + tag + "_" + std::to_string(::getpid()) + "_" +
-              std::to_string(counter++)))
-                .string();
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  TestDir(const TestDir&) = delete;
-  TestDir& operator=(const TestDir&) = delete;
-  ~TestDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string Path(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // A small synthetic Llama in `dir` (config.json + model.safetensors): the shapes of
 // TinyLlamaConfig (hidden 8, 2 heads of 4, 1 KV head, MLP 16, vocab 32) with `layers` layers,
@@ -90,14 +66,14 @@ inline void WriteSmallModel(const std::string& dir, int layers, bool tied) {
 //   SmallPack:   WriteSmallModel with 4 untied layers.
 inline const std::string& PackOnce(const std::string& model_dir, const std::string& name,
                                    PackDType dtype) {
-  static TestDir dir("shared");
+  static TempDir dir("shared");
   static std::map<std::string, std::string> packs;
   const std::string key = name + "_" + std::string(PackDTypeName(dtype));
   auto it = packs.find(key);
   if (it == packs.end()) {
     PackOptions o;
     o.model_dir = model_dir;
-    o.out_dir = dir.Path(key);
+    o.out_dir = dir.File(key);
     o.dtype = dtype;
     StatusOr<PackResult> r = WritePack(o);
     if (!r.ok()) {
@@ -114,7 +90,7 @@ inline const std::string& FixturePack(PackDType dtype) {
 }
 
 inline const std::string& SmallPack(PackDType dtype) {
-  static TestDir model("small_model");
+  static TempDir model("small_model");
   static const bool written = (WriteSmallModel(model.path(), 4, /*tied=*/false), true);
   (void)written;
   return PackOnce(model.path(), "small", dtype);
