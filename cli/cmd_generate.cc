@@ -143,6 +143,7 @@ Status RunGenerate(const GenerateFlags& f) {
   } else {
     std::printf("%s\n", stream.Flush().c_str());
   }
+  std::fflush(stdout);  // the text before the stats on a shared terminal
   if (f.stats) PrintStats(loaded, result, prompt.size());
   return OkStatus();
 }
