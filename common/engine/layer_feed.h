@@ -15,7 +15,8 @@ namespace strata {
 class LayerFeed {
  public:
   virtual ~LayerFeed() = default;
-  // Starts a pass over the layers (prefetching may begin here).
+  // Starts a pass over the layers (prefetching may begin here). On error no pass is open
+  // and EndPass must not be called.
   virtual Status BeginPass() = 0;
   // The weights of `layer`, usable by work issued to the compute stream after this returns
   // (the feed orders the compute stream after the layer's upload). Layers come in order.

@@ -40,6 +40,7 @@ StreamingExecutor::StreamingExecutor(Backend& backend, LayerSource& source,
 
 StreamingExecutor::~StreamingExecutor() {
   if (in_pass_ || in_flight_reads_ > 0) Drain();
+  backend_.Synchronize();  // copies primed for a pass that never came
 }
 
 Status StreamingExecutor::Setup() {
@@ -154,16 +155,28 @@ Status StreamingExecutor::LoadResident(int32_t layer, std::byte* staging, std::b
   return OkStatus();
 }
 
-Status StreamingExecutor::BeginPass() {
-  STRATA_CHECK(!in_pass_);
-  in_pass_ = true;
+void StreamingExecutor::ResetPass() {
   next_read_ = next_copy_ = released_ = 0;
   std::fill(read_done_.begin(), read_done_.end(), 0);
-  std::fill(pinned_slot_owner_.begin(), pinned_slot_owner_.end(), -1);
-  std::fill(gpu_slot_owner_.begin(), gpu_slot_owner_.end(), -1);
   std::fill(current_.layers.begin(), current_.layers.end(), LayerTiming{});
-  backend_.RecordEvent(*pass_start_, Stream::kCompute);
-  return Pump(0);
+}
+
+Status StreamingExecutor::BeginPass() {
+  STRATA_CHECK(!in_pass_);
+  if (!primed_) ResetPass();
+  primed_ = false;
+  Status st = deferred_;  // priming this pass at the end of the last one may have failed
+  deferred_ = OkStatus();
+  if (st.ok()) {
+    backend_.RecordEvent(*pass_start_, Stream::kCompute);
+    st = Pump(0);
+  }
+  if (!st.ok()) {
+    Drain();  // the caller will not end a pass that did not begin
+    return st;
+  }
+  in_pass_ = true;
+  return OkStatus();
 }
 
 void StreamingExecutor::MarkReadDone(int32_t layer) {
@@ -266,12 +279,17 @@ void StreamingExecutor::Release(int32_t layer) {
 
 void StreamingExecutor::EndPass() {
   if (!in_pass_) return;
-  if (released_ == n_) {
-    HarvestTimings();
-  } else {
-    Drain();
-  }
   in_pass_ = false;
+  if (released_ != n_) {
+    Drain();
+    return;
+  }
+  HarvestTimings();
+  // Every pass visits the same layers in the same order, so the next one's first reads and
+  // copies can start now instead of at its BeginPass.
+  ResetPass();
+  primed_ = true;
+  deferred_ = Pump(0);
 }
 
 void StreamingExecutor::HarvestTimings() {
@@ -292,12 +310,14 @@ void StreamingExecutor::HarvestTimings() {
 
 void StreamingExecutor::Drain() {
   // An aborted pass: let every read land (their errors no longer matter) and every copy
-  // finish, so the next pass starts with free slots.
+  // finish, so the next pass starts afresh with free slots.
   while (in_flight_reads_ > 0) {
     (void)source_.WaitRead();
     --in_flight_reads_;
   }
   backend_.Synchronize();
+  primed_ = false;
+  deferred_ = OkStatus();
 }
 
 }  // namespace strata

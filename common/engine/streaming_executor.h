@@ -5,7 +5,8 @@
 //       GPU staging ring (G slots) ──► compute stream
 //
 // Reads run up to `prefetch_ssd` layers ahead of the layer being computed, copies up to
-// `prefetch_h2d` layers ahead; S = prefetch_ssd + 1 and G = prefetch_h2d + 1 slots suffice
+// `prefetch_h2d` layers ahead — across the end of a pass too: when a pass completes, the next
+// pass's first reads and copies start at once; S = prefetch_ssd + 1 and G = prefetch_h2d + 1 slots suffice
 // and bound memory. A pinned slot is refilled only after the copy out of it completed (host
 // waits on its event); a GPU slot only after the compute that used it (the copy stream waits
 // on the event, the host does not). GPU- and pinned-tier layers are read once at Create and
@@ -65,6 +66,7 @@ class StreamingExecutor final : public LayerFeed {
 
   StreamingExecutor(Backend& backend, LayerSource& source, const StreamingOptions& options);
   Status Setup();
+  void ResetPass();
   Status LoadResident(int32_t layer, std::byte* staging, std::byte* dst, bool dst_on_device);
   // Issues the reads and copies that the window ending at layer `current` allows.
   Status Pump(int32_t current);
@@ -99,6 +101,8 @@ class StreamingExecutor final : public LayerFeed {
   int32_t in_flight_reads_ = 0;
   int32_t released_ = 0;    // layers released this pass
   bool in_pass_ = false;
+  bool primed_ = false;     // the next pass's prefetch started at the end of the last one
+  Status deferred_;         // an error from that priming, reported by the next BeginPass
   std::vector<uint8_t> read_done_;                    // (n)
   std::vector<Clock::time_point> read_submitted_;     // (n)
   std::vector<int32_t> pinned_slot_owner_;            // (S) layer last read into the slot, or -1
