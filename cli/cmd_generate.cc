@@ -77,6 +77,13 @@ void PrintStats(LoadedModel& m, const GenerateResult& r, size_t prompt_tokens) {
                static_cast<double>(steps) / std::max(r.decode_seconds, 1e-9));
   if (!m.pack) return;
   const StreamingExecutor& e = m.pack->executor();
+  const StageEstimate& est = m.pack->stage_estimate();
+  if (est.compute_ms > 0) {
+    std::fprintf(stderr,
+                 "measured per layer at start: ssd read %.3f ms, h2d %.3f ms, decode compute "
+                 "%.3f ms -> prefetch distances ceil(transfer / compute)\n",
+                 est.ssd_ms, est.h2d_ms, est.compute_ms);
+  }
   std::fprintf(stderr, "reads via %s; prefetch ssd %d, h2d %d; slots pinned %d, gpu %d\n",
                std::string(m.pack->reader().path_kind()).c_str(), e.options().prefetch_ssd,
                e.options().prefetch_h2d, e.pinned_slots(), e.gpu_slots());
@@ -182,9 +189,11 @@ void AddGenerateCommand(CLI::App& app, CommandRunner& run) {
                   "Pack: GPU memory for layers, e.g. 12G (default: what the device has free)");
   cmd->add_option("--pinned-mem", f->model.pinned_mem,
                   "Pack: pinned host memory for layers, e.g. 32G (default: half of free RAM)");
-  cmd->add_option("--prefetch-ssd", f->model.prefetch_ssd, "Pack: layers the disk reads run ahead")
+  cmd->add_option("--prefetch-ssd", f->model.prefetch_ssd,
+                  "Pack: layers the disk reads run ahead (default: from measured stage times)")
       ->check(CLI::Range(0, 1024));
-  cmd->add_option("--prefetch-h2d", f->model.prefetch_h2d, "Pack: layers the GPU copies run ahead")
+  cmd->add_option("--prefetch-h2d", f->model.prefetch_h2d,
+                  "Pack: layers the GPU copies run ahead (default: from measured stage times)")
       ->check(CLI::Range(0, 1024));
   cmd->add_flag("--stats", f->stats, "Print prefill/decode rates and per-layer stage times");
   cmd->callback([f, prompt, chat, seed, &run] {

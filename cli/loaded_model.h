@@ -23,8 +23,8 @@ struct ModelFlags {
   int32_t pinned_layers = -1;
   std::string gpu_mem;         // pack only; "" = default
   std::string pinned_mem;
-  int32_t prefetch_ssd = 2;
-  int32_t prefetch_h2d = 1;
+  int32_t prefetch_ssd = -1;   // -1: chosen from measured stage times
+  int32_t prefetch_h2d = -1;
 };
 
 struct LoadedModel {

@@ -4,10 +4,43 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <string>
 
 namespace strata {
 namespace {
+
+constexpr int32_t kMaxAutoPrefetch = 8;
+
+// ceil(transfer / compute), at least 1 and at most kMaxAutoPrefetch.
+int32_t DistanceFor(double transfer_ms, double compute_ms) {
+  const double d = std::ceil(transfer_ms / std::max(compute_ms, 1e-6));
+  return static_cast<int32_t>(std::clamp(d, 1.0, double{kMaxAutoPrefetch}));
+}
+
+double MsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// The fastest of three forward passes of one token through `model` (the first warms up).
+StatusOr<double> TimeOneToken(LlamaModel& model) {
+  double best = 1e300;
+  std::vector<float> logits;
+  for (int i = 0; i < 3; ++i) {
+    const int32_t slot = *model.kv_cache().Acquire();
+    BatchLayout batch;
+    const int32_t token = 0;
+    batch.Add(slot, 0, &token, 1);
+    const auto start = std::chrono::steady_clock::now();
+    const Status st = model.Forward(batch, LogitsMode::kLastToken, &logits);
+    best = std::min(best, MsSince(start));
+    model.kv_cache().Release(slot);
+    STRATA_RETURN_IF_ERROR(st);
+  }
+  return best;
+}
 
 size_t AvailableHostBytes() {
   const long pages = sysconf(_SC_AVPHYS_PAGES);
@@ -37,10 +70,17 @@ StatusOr<std::unique_ptr<PackModel>> PackModel::Open(Backend& backend, const std
   STRATA_ASSIGN_OR_RETURN(ends.final_norm, m->pack_.BindFinalNorm(norm));
   STRATA_ASSIGN_OR_RETURN(ends.lm_head, m->pack_.BindLmHead(head));
 
+  PackModelOptions resolved = options;
+  if (options.prefetch_ssd < 0 || options.prefetch_h2d < 0) {
+    STRATA_ASSIGN_OR_RETURN(m->estimate_, m->MeasureStages(backend, ends));
+    const StageEstimate& e = m->estimate_;
+    if (options.prefetch_ssd < 0) resolved.prefetch_ssd = DistanceFor(e.ssd_ms, e.compute_ms);
+    if (options.prefetch_h2d < 0) resolved.prefetch_h2d = DistanceFor(e.h2d_ms, e.compute_ms);
+  }
   StreamingOptions so;
-  STRATA_ASSIGN_OR_RETURN(so.tiers, m->ChooseTiers(backend, options, end_bytes));
-  so.prefetch_ssd = options.prefetch_ssd;
-  so.prefetch_h2d = options.prefetch_h2d;
+  STRATA_ASSIGN_OR_RETURN(so.tiers, m->ChooseTiers(backend, resolved, end_bytes));
+  so.prefetch_ssd = resolved.prefetch_ssd;
+  so.prefetch_h2d = resolved.prefetch_h2d;
   so.verify_streamed = options.verify_streamed;
   so.gpu_budget = options.gpu_mem;
   so.pinned_budget = options.pinned_mem;
@@ -58,6 +98,42 @@ StatusOr<std::byte*> PackModel::LoadEnd(Backend& backend, const PackExtent& exte
   backend.CopyToDevice(device.get(), staging.get(), extent.bytes);
   ends_.push_back(std::move(device));
   return ends_.back().get();
+}
+
+StatusOr<StageEstimate> PackModel::MeasureStages(Backend& backend, const EndWeights& ends) {
+  StageEstimate est;
+  const PackExtent& extent = pack_.layer_extent(0);
+  STRATA_ASSIGN_OR_RETURN(DeviceBuffer host, backend.AllocatePinned(extent.bytes));
+  const auto read_start = std::chrono::steady_clock::now();
+  STRATA_RETURN_IF_ERROR(reader_->ReadSync(extent.offset, extent.bytes, host.get()));
+  est.ssd_ms = MsSince(read_start);
+  STRATA_RETURN_IF_ERROR(pack_.VerifyExtent(extent, host.get()));
+
+  STRATA_ASSIGN_OR_RETURN(DeviceBuffer device, backend.Allocate(extent.bytes));
+  const std::unique_ptr<BackendEvent> start = backend.CreateEvent(), end = backend.CreateEvent();
+  for (int i = 0; i < 2; ++i) {  // the second copy is the one timed
+    backend.RecordEvent(*start, Stream::kCopy);
+    backend.CopyToDeviceAsync(device.get(), host.get(), extent.bytes, Stream::kCopy);
+    backend.RecordEvent(*end, Stream::kCopy);
+    backend.WaitEvent(*end);
+  }
+  est.h2d_ms = backend.ElapsedMs(*start, *end);
+
+  STRATA_ASSIGN_OR_RETURN(LlamaLayerWeights layer, pack_.BindLayer(0, device.get()));
+  EngineOptions tiny;
+  tiny.max_batch_tokens = 1;
+  tiny.max_seq_len = 1;
+  double ms[2] = {0, 0};
+  for (int32_t layers = 0; layers <= 1; ++layers) {
+    ModelConfig config = pack_.config();
+    config.num_layers = layers;
+    ResidentLayers feed(std::vector<LlamaLayerWeights>(static_cast<size_t>(layers), layer));
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model,
+                            LlamaModel::Create(backend, config, ends, feed, tiny));
+    STRATA_ASSIGN_OR_RETURN(ms[layers], TimeOneToken(*model));
+  }
+  est.compute_ms = std::max(ms[1] - ms[0], 1e-3);
+  return est;
 }
 
 StatusOr<std::vector<Tier>> PackModel::ChooseTiers(Backend& backend,

@@ -23,11 +23,19 @@ struct PackModelOptions {
   size_t gpu_mem = 0;          // bytes for layers and slots; 0: the device's memory less what
                                // the model needs besides (all host memory on the CPU backend)
   size_t pinned_mem = 0;       // bytes of pinned memory; 0: half the available host memory
-  int32_t prefetch_ssd = 2;    // layers the reads run ahead
-  int32_t prefetch_h2d = 1;    // layers the copies run ahead
+  int32_t prefetch_ssd = -1;   // layers the reads run ahead; -1: from measured stage times
+  int32_t prefetch_h2d = -1;   // layers the copies run ahead; -1: from measured stage times
   bool verify_streamed = false;
   ReaderOptions reader;
   EngineOptions engine;
+};
+
+// One layer's stage times measured at Open: an SSD read of its extent, the copy to the
+// device, and its compute for one decode token.
+struct StageEstimate {
+  double ssd_ms = 0;
+  double h2d_ms = 0;
+  double compute_ms = 0;
 };
 
 class PackModel {
@@ -41,6 +49,8 @@ class PackModel {
   LlamaModel& model() { return *model_; }
   const StreamingExecutor& executor() const { return *executor_; }
   const ExtentReader& reader() const { return *reader_; }
+  // Set when a prefetch distance was left to be chosen (-1), else all zero.
+  const StageEstimate& stage_estimate() const { return estimate_; }
 
  private:
   explicit PackModel(Pack pack) : pack_(std::move(pack)) {}
@@ -48,6 +58,9 @@ class PackModel {
   StatusOr<std::byte*> LoadEnd(Backend& backend, const PackExtent& extent);
   StatusOr<std::vector<Tier>> ChooseTiers(Backend& backend, const PackModelOptions& options,
                                           size_t end_bytes) const;
+  // Times layer 0's read, copy and decode compute (the compute as the difference of a
+  // one-layer and a no-layer model's forward pass, so the head is not counted).
+  StatusOr<StageEstimate> MeasureStages(Backend& backend, const EndWeights& ends);
 
   Pack pack_;
   std::unique_ptr<ExtentReader> reader_;
@@ -55,6 +68,7 @@ class PackModel {
   std::vector<DeviceBuffer> ends_;  // embed, final_norm, lm_head extents in backend memory
   std::unique_ptr<StreamingExecutor> executor_;
   std::unique_ptr<LlamaModel> model_;
+  StageEstimate estimate_;
 };
 
 }  // namespace strata
