@@ -11,7 +11,9 @@
 namespace strata {
 namespace {
 
-constexpr int32_t kMaxAutoPrefetch = 8;
+// Past double buffering, a transfer-bound stream gains little from more slots, and each GPU
+// slot displaces a resident layer.
+constexpr int32_t kMaxAutoPrefetch = 4;
 
 // ceil(transfer / compute), at least 1 and at most kMaxAutoPrefetch.
 int32_t DistanceFor(double transfer_ms, double compute_ms) {

@@ -181,8 +181,13 @@ Status StreamingExecutor::BeginPass() {
 
 void StreamingExecutor::MarkReadDone(int32_t layer) {
   read_done_[static_cast<size_t>(layer)] = 1;
-  current_.layers[static_cast<size_t>(layer)].ssd_read_ms =
-      MsBetween(read_submitted_[static_cast<size_t>(layer)], Clock::now());
+  // The disk serves queued reads one after another, so a read's own time runs from its
+  // submission or the previous completion, whichever came later.
+  const Clock::time_point now = Clock::now();
+  const Clock::time_point start = std::max(read_submitted_[static_cast<size_t>(layer)],
+                                           last_read_done_);
+  current_.layers[static_cast<size_t>(layer)].ssd_read_ms = MsBetween(start, now);
+  last_read_done_ = now;
 }
 
 Status StreamingExecutor::Pump(int32_t current) {

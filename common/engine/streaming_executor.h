@@ -105,6 +105,7 @@ class StreamingExecutor final : public LayerFeed {
   Status deferred_;         // an error from that priming, reported by the next BeginPass
   std::vector<uint8_t> read_done_;                    // (n)
   std::vector<Clock::time_point> read_submitted_;     // (n)
+  Clock::time_point last_read_done_;                  // when the latest read was seen done
   std::vector<int32_t> pinned_slot_owner_;            // (S) layer last read into the slot, or -1
   std::vector<int32_t> gpu_slot_owner_;               // (G) layer last copied into it, or -1
   std::vector<LlamaLayerWeights> gpu_slot_weights_;   // (G) views of the layer in each slot

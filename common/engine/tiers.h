@@ -21,7 +21,7 @@ std::optional<Tier> ParseTier(std::string_view name);
 
 // One layer's stage times in one pass, in milliseconds (0 where the tier skips a stage).
 struct LayerTiming {
-  float ssd_read_ms = 0;  // read submitted -> seen complete
+  float ssd_read_ms = 0;  // read started (submitted, or the previous read seen done) -> done
   float h2d_ms = 0;       // copy into the GPU staging slot
   float compute_ms = 0;   // the layer's ops on the compute stream
   float wait_ms = 0;      // host blocked in Acquire waiting for the layer
