@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <string_view>
@@ -103,16 +104,22 @@ inline nlohmann::json TinyLlamaConfig() {
           {"tie_word_embeddings", false}};
 }
 
-// The F32 tensors of TinyLlamaConfig(), with lm_head when `with_lm_head`.
-inline std::vector<SyntheticTensor> TinyLlamaTensors(bool with_lm_head) {
+// Fills a tensor's F32 bytes: `numel` values for the `index`-th tensor of the model.
+using TensorFill = std::function<std::string(int64_t numel, size_t index)>;
+
+// The F32 tensors of TinyLlamaConfig() with `layers` layers, lm_head when `with_lm_head`,
+// values from `fill` (default: F32Data's ramp).
+inline std::vector<SyntheticTensor> TinyLlamaTensors(bool with_lm_head, int layers = 2,
+                                                     const TensorFill& fill = {}) {
   std::vector<SyntheticTensor> t;
-  auto add = [&t](const std::string& name, std::vector<int64_t> shape) {
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
     int64_t numel = 1;
     for (int64_t d : shape) numel *= d;
-    t.push_back({name, "F32", shape, F32Data(numel, static_cast<float>(t.size()))});
+    t.push_back({name, "F32", shape,
+                 fill ? fill(numel, t.size()) : F32Data(numel, static_cast<float>(t.size()))});
   };
   add("model.embed_tokens.weight", {32, 8});
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     add(p + "input_layernorm.weight", {8});
     add(p + "self_attn.q_proj.weight", {8, 8});

@@ -31,33 +31,17 @@ inline void WriteSmallModel(const std::string& dir, int layers, bool tied) {
   nlohmann::json config = TinyLlamaConfig();
   config["num_hidden_layers"] = layers;
   config["tie_word_embeddings"] = tied;
-  std::vector<SyntheticTensor> tensors;
-  auto add = [&tensors](const std::string& name, std::vector<int64_t> shape) {
-    int64_t numel = 1;
-    for (int64_t d : shape) numel *= d;
+  // Varied magnitudes (2^-2 .. 2^2) so fp8 rounding is exercised across exponents.
+  const TensorFill varied = [](int64_t numel, size_t index) {
     std::string data(static_cast<size_t>(numel) * 4, '\0');
     for (int64_t i = 0; i < numel; ++i) {
-      const float v = std::sin(static_cast<float>(i * 7 + tensors.size() * 13)) *
+      const float v = std::sin(static_cast<float>(i * 7 + static_cast<int64_t>(index) * 13)) *
                       std::ldexp(1.0f, static_cast<int>(i % 5) - 2);
       std::memcpy(data.data() + 4 * i, &v, 4);
     }
-    tensors.push_back({name, "F32", shape, data});
+    return data;
   };
-  add("model.embed_tokens.weight", {32, 8});
-  for (int i = 0; i < layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    add(p + "input_layernorm.weight", {8});
-    add(p + "self_attn.q_proj.weight", {8, 8});
-    add(p + "self_attn.k_proj.weight", {4, 8});
-    add(p + "self_attn.v_proj.weight", {4, 8});
-    add(p + "self_attn.o_proj.weight", {8, 8});
-    add(p + "post_attention_layernorm.weight", {8});
-    add(p + "mlp.gate_proj.weight", {16, 8});
-    add(p + "mlp.up_proj.weight", {16, 8});
-    add(p + "mlp.down_proj.weight", {8, 16});
-  }
-  add("model.norm.weight", {8});
-  if (!tied) add("lm_head.weight", {32, 8});
+  const std::vector<SyntheticTensor> tensors = TinyLlamaTensors(!tied, layers, varied);
   WriteTinyLlama(dir, config, tensors);
 }
 
