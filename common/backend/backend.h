@@ -110,6 +110,15 @@ class Backend {
   virtual void AddInPlace(Tensor x, Tensor y) = 0;
   // out (seqs, n) = x's row of each sequence's last token in the batch.
   virtual void GatherLastTokens(Tensor x, Tensor out) = 0;
+
+  // Ceilings for `strata bench`: each allocates what it needs, runs once to warm up, then
+  // `iters` timed runs, and returns the best rate seen. Not for the serving path.
+  // Memory read bandwidth over a buffer of `bytes`, in GB/s (1e9 bytes per second).
+  virtual StatusOr<double> ProbeReadGBps(size_t bytes, int iters) = 0;
+  // The backend's GEMM kernel on inputs already in the types it computes with for weights
+  // of `dtype`: (m, k) · (n, k)ᵀ, in TFLOP/s (2·m·n·k per run).
+  virtual StatusOr<double> ProbeGemmTflops(DType dtype, int64_t m, int64_t n, int64_t k,
+                                           int iters) = 0;
 };
 
 }  // namespace strata

@@ -1,5 +1,6 @@
-// PackLayerSource: a pack's decoder layers as the streaming executor's LayerSource — extent
-// sizes and bindings from the manifest, reads through an ExtentReader, checksums by xxh3.
+// PackLayerSource: a contiguous range of a pack's decoder layers as the streaming executor's
+// LayerSource — extent sizes and bindings from the manifest, reads through an ExtentReader,
+// checksums by xxh3. Source layer i is the pack's layer first + i.
 // Thread-safety: driven by the executor's thread (as the reader is).
 #pragma once
 
@@ -11,8 +12,8 @@ namespace strata {
 
 class PackLayerSource final : public LayerSource {
  public:
-  // Both must outlive this source.
-  PackLayerSource(const Pack& pack, ExtentReader& reader) : pack_(pack), reader_(reader) {}
+  // Both must outlive this source; [first, first + count) must be layers of the pack.
+  PackLayerSource(const Pack& pack, ExtentReader& reader, int32_t first, int32_t count);
 
   int32_t num_layers() const override;
   size_t extent_bytes(int32_t layer) const override;
@@ -24,8 +25,12 @@ class PackLayerSource final : public LayerSource {
   std::string_view read_path() const override { return reader_.path_kind(); }
 
  private:
+  const PackExtent& extent(int32_t layer) const { return pack_.layer_extent(first_ + layer); }
+
   const Pack& pack_;
   ExtentReader& reader_;
+  int32_t first_;
+  int32_t count_;
 };
 
 }  // namespace strata

@@ -55,9 +55,21 @@ size_t AvailableHostBytes() {
 StatusOr<std::unique_ptr<PackModel>> PackModel::Open(Backend& backend, const std::string& dir,
                                                      const PackModelOptions& options) {
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(dir));
+  const int64_t pack_layers = pack.config().num_layers;
+  const int64_t first = options.first_layer;
+  const int64_t count = options.num_layers < 0 ? pack_layers - first : options.num_layers;
+  if (first < 0 || first >= pack_layers || count < 1 || first + count > pack_layers) {
+    return InvalidArgument("layer range [" + std::to_string(first) + ", " +
+                           std::to_string(first + count) + ") is not inside the " +
+                           std::to_string(pack_layers) + " layers of pack " + dir);
+  }
+  ModelConfig config = pack.config();
+  config.num_layers = count;
   std::unique_ptr<PackModel> m(new PackModel(std::move(pack)));
+  m->first_layer_ = static_cast<int32_t>(first);
   STRATA_ASSIGN_OR_RETURN(m->reader_, ExtentReader::Open(m->pack_.data_path(), options.reader));
-  m->source_ = std::make_unique<PackLayerSource>(m->pack_, *m->reader_);
+  m->source_ = std::make_unique<PackLayerSource>(m->pack_, *m->reader_, m->first_layer_,
+                                                 static_cast<int32_t>(count));
 
   size_t end_bytes = 0;
   STRATA_ASSIGN_OR_RETURN(std::byte* embed, m->LoadEnd(backend, m->pack_.embed_extent()));
@@ -80,15 +92,15 @@ StatusOr<std::unique_ptr<PackModel>> PackModel::Open(Backend& backend, const std
     if (options.prefetch_h2d < 0) resolved.prefetch_h2d = DistanceFor(e.h2d_ms, e.compute_ms);
   }
   StreamingOptions so;
-  STRATA_ASSIGN_OR_RETURN(so.tiers, m->ChooseTiers(backend, resolved, end_bytes));
+  STRATA_ASSIGN_OR_RETURN(so.tiers, m->ChooseTiers(backend, resolved, config, end_bytes));
   so.prefetch_ssd = resolved.prefetch_ssd;
   so.prefetch_h2d = resolved.prefetch_h2d;
   so.verify_streamed = options.verify_streamed;
   so.gpu_budget = options.gpu_mem;
   so.pinned_budget = options.pinned_mem;
   STRATA_ASSIGN_OR_RETURN(m->executor_, StreamingExecutor::Create(backend, *m->source_, so));
-  STRATA_ASSIGN_OR_RETURN(m->model_, LlamaModel::Create(backend, m->pack_.config(), ends,
-                                                        *m->executor_, options.engine));
+  STRATA_ASSIGN_OR_RETURN(m->model_, LlamaModel::Create(backend, config, ends, *m->executor_,
+                                                        options.engine));
   return m;
 }
 
@@ -104,7 +116,7 @@ StatusOr<std::byte*> PackModel::LoadEnd(Backend& backend, const PackExtent& exte
 
 StatusOr<StageEstimate> PackModel::MeasureStages(Backend& backend, const EndWeights& ends) {
   StageEstimate est;
-  const PackExtent& extent = pack_.layer_extent(0);
+  const PackExtent& extent = pack_.layer_extent(first_layer_);
   STRATA_ASSIGN_OR_RETURN(DeviceBuffer host, backend.AllocatePinned(extent.bytes));
   const auto read_start = std::chrono::steady_clock::now();
   STRATA_RETURN_IF_ERROR(reader_->ReadSync(extent.offset, extent.bytes, host.get()));
@@ -121,7 +133,7 @@ StatusOr<StageEstimate> PackModel::MeasureStages(Backend& backend, const EndWeig
   }
   est.h2d_ms = backend.ElapsedMs(*start, *end);
 
-  STRATA_ASSIGN_OR_RETURN(LlamaLayerWeights layer, pack_.BindLayer(0, device.get()));
+  STRATA_ASSIGN_OR_RETURN(LlamaLayerWeights layer, pack_.BindLayer(first_layer_, device.get()));
   EngineOptions tiny;
   tiny.max_batch_tokens = 1;
   tiny.max_seq_len = 1;
@@ -140,12 +152,13 @@ StatusOr<StageEstimate> PackModel::MeasureStages(Backend& backend, const EndWeig
 
 StatusOr<std::vector<Tier>> PackModel::ChooseTiers(Backend& backend,
                                                    const PackModelOptions& options,
+                                                   const ModelConfig& config,
                                                    size_t end_bytes) const {
-  const int32_t n = static_cast<int32_t>(pack_.config().num_layers);
+  const int32_t n = static_cast<int32_t>(config.num_layers);
   std::vector<size_t> bytes(static_cast<size_t>(n));
   size_t slot = 0;
   for (int32_t l = 0; l < n; ++l) {
-    bytes[static_cast<size_t>(l)] = pack_.layer_extent(l).bytes;
+    bytes[static_cast<size_t>(l)] = pack_.layer_extent(first_layer_ + l).bytes;
     slot = std::max(slot, bytes[static_cast<size_t>(l)]);
   }
   const bool explicit_counts = options.gpu_layers >= 0 || options.pinned_layers >= 0;
@@ -154,7 +167,7 @@ StatusOr<std::vector<Tier>> PackModel::ChooseTiers(Backend& backend,
     if (g + p > n) {
       return InvalidArgument("--gpu-layers " + std::to_string(g) + " plus --pinned-layers " +
                              std::to_string(p) + " is more than the pack's " + std::to_string(n) +
-                             " layers");
+                             " layers this model runs");
     }
     std::vector<Tier> tiers(static_cast<size_t>(n), Tier::kSsd);
     std::fill(tiers.begin(), tiers.begin() + g, Tier::kGpu);
@@ -164,7 +177,7 @@ StatusOr<std::vector<Tier>> PackModel::ChooseTiers(Backend& backend,
   // Budgets: what is left after the model's other memory and the staging slots.
   size_t gpu = options.gpu_mem;
   if (gpu == 0 && backend.caps().memory_bytes != 0) {
-    const size_t other = end_bytes + LlamaModel::MemoryBytes(pack_.config(), options.engine);
+    const size_t other = end_bytes + LlamaModel::MemoryBytes(config, options.engine);
     const size_t usable = backend.caps().memory_bytes / 10 * 9;  // headroom for the runtime
     gpu = usable > other ? usable - other : 0;
   }

@@ -18,6 +18,8 @@
 namespace strata {
 
 struct PackModelOptions {
+  int32_t first_layer = 0;     // the model runs the pack's layers [first_layer,
+  int32_t num_layers = -1;     //   first_layer + num_layers); -1: to the last layer
   int32_t gpu_layers = -1;     // layers resident in GPU memory; -1: as many as fit gpu_mem
   int32_t pinned_layers = -1;  // then layers in pinned memory; -1: as many as fit pinned_mem
   size_t gpu_mem = 0;          // bytes for layers and slots; 0: the device's memory less what
@@ -46,6 +48,7 @@ class PackModel {
                                                    const PackModelOptions& options);
 
   const Pack& pack() const { return pack_; }
+  int32_t first_layer() const { return first_layer_; }  // pack index of the model's layer 0
   LlamaModel& model() { return *model_; }
   const StreamingExecutor& executor() const { return *executor_; }
   const ExtentReader& reader() const { return *reader_; }
@@ -57,12 +60,13 @@ class PackModel {
   // Reads, checks and uploads one of the end extents into backend memory.
   StatusOr<std::byte*> LoadEnd(Backend& backend, const PackExtent& extent);
   StatusOr<std::vector<Tier>> ChooseTiers(Backend& backend, const PackModelOptions& options,
-                                          size_t end_bytes) const;
-  // Times layer 0's read, copy and decode compute (the compute as the difference of a
-  // one-layer and a no-layer model's forward pass, so the head is not counted).
+                                          const ModelConfig& config, size_t end_bytes) const;
+  // Times the first layer's read, copy and decode compute (the compute as the difference of
+  // a one-layer and a no-layer model's forward pass, so the head is not counted).
   StatusOr<StageEstimate> MeasureStages(Backend& backend, const EndWeights& ends);
 
   Pack pack_;
+  int32_t first_layer_ = 0;
   std::unique_ptr<ExtentReader> reader_;
   std::unique_ptr<PackLayerSource> source_;
   std::vector<DeviceBuffer> ends_;  // embed, final_norm, lm_head extents in backend memory

@@ -162,12 +162,20 @@ StatusOr<PackResult> WritePack(const PackOptions& options) {
   if (options.model_dir.empty() || options.out_dir.empty()) {
     return InvalidArgument("strata pack needs a model directory and an output directory");
   }
+  bool exists = false;
+  STRATA_RETURN_IF_ERROR(CheckOutDir(AbsoluteDir(options.out_dir), options.force, &exists));
+  STRATA_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(options.model_dir));
+  STRATA_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(checkpoint));
+  return WritePackFromWeights(checkpoint.config(), weights, options);
+}
+
+StatusOr<PackResult> WritePackFromWeights(const ModelConfig& config, const LlamaWeights& weights,
+                                          const PackOptions& options) {
+  if (options.out_dir.empty()) return InvalidArgument("writing a pack needs an output directory");
   static_assert(std::endian::native == std::endian::little, "packs store little-endian scales");
   const std::string out = AbsoluteDir(options.out_dir);
   bool exists = false;
   STRATA_RETURN_IF_ERROR(CheckOutDir(out, options.force, &exists));
-  STRATA_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(options.model_dir));
-  STRATA_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(checkpoint));
 
   std::error_code ec;
   const std::string parent = fs::path(out).parent_path().string();
@@ -179,11 +187,13 @@ StatusOr<PackResult> WritePack(const PackOptions& options) {
   if (!fs::create_directory(tmp, ec)) return ErrnoError("cannot create directory", tmp, ec.value());
   PartialDirGuard guard(tmp);
 
-  PackManifest plan = PlanPack(checkpoint.config(), options.dtype);
-  plan.source = AbsoluteDir(options.model_dir);
+  PackManifest plan = PlanPack(config, options.dtype);
+  plan.source = !options.source.empty()      ? options.source
+                : !options.model_dir.empty() ? AbsoluteDir(options.model_dir)
+                                             : std::string();
   STRATA_RETURN_IF_ERROR(
       WriteData(weights, options, (fs::path(tmp) / kPackDataFile).string(), plan));
-  STRATA_RETURN_IF_ERROR(CopyTokenizerFiles(options.model_dir, tmp));
+  if (!options.model_dir.empty()) STRATA_RETURN_IF_ERROR(CopyTokenizerFiles(options.model_dir, tmp));
   const std::string manifest = (fs::path(tmp) / kPackManifestFile).string();
   STRATA_RETURN_IF_ERROR(WriteFileDurably(manifest + ".tmp", PackManifestToJson(plan)));
   if (::rename((manifest + ".tmp").c_str(), manifest.c_str()) != 0) {
@@ -194,7 +204,7 @@ StatusOr<PackResult> WritePack(const PackOptions& options) {
   STRATA_RETURN_IF_ERROR(CheckOutDir(out, options.force, &exists));  // it may have appeared
   STRATA_RETURN_IF_ERROR(ReplaceDirectory(tmp, out, exists));
   guard.Release();
-  return PackResult{out, options.dtype, checkpoint.config().num_layers, plan.data_bytes};
+  return PackResult{out, options.dtype, config.num_layers, plan.data_bytes};
 }
 
 }  // namespace strata

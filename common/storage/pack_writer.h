@@ -18,6 +18,7 @@ namespace strata {
 struct PackOptions {
   std::string model_dir;  // Hugging Face directory: config.json, safetensors, tokenizer files
   std::string out_dir;    // the pack directory to create; its parent is created if missing
+  std::string source;     // what the manifest names as the source; empty: model_dir, absolute
   PackDType dtype = PackDType::kBF16;
   // Replace an existing out_dir, when it is a pack (holds manifest.json) or empty.
   bool force = false;
@@ -37,5 +38,12 @@ struct PackResult {
 // existing and not a pack (kFailedPrecondition); an fp8 source or a non-finite weight for
 // fp8 (see tensor_encode.h); file system errors naming the path.
 StatusOr<PackResult> WritePack(const PackOptions& options);
+
+// Writes a pack of `weights` with `config`, the second half of WritePack, open to weights
+// from elsewhere (strata bench's synthetic layers). options.model_dir, when set, is the
+// source the manifest names and where tokenizer files are copied from. Errors: as WritePack
+// after opening the checkpoint.
+StatusOr<PackResult> WritePackFromWeights(const ModelConfig& config, const LlamaWeights& weights,
+                                          const PackOptions& options);
 
 }  // namespace strata

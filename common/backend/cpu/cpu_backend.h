@@ -42,6 +42,12 @@ class CpuBackend : public Backend {
   void AddInPlace(Tensor x, Tensor y) override;
   void GatherLastTokens(Tensor x, Tensor out) override;
 
+  // cpu_probes.cc: all hardware threads reading; OpenBLAS sgemm (every dtype is computed in
+  // fp32 here).
+  StatusOr<double> ProbeReadGBps(size_t bytes, int iters) override;
+  StatusOr<double> ProbeGemmTflops(DType dtype, int64_t m, int64_t n, int64_t k,
+                                   int iters) override;
+
  private:
   // Returns `w` as fp32: the bytes themselves when already aligned fp32, else converted
   // into vector_scratch_ (for small vectors such as norm weights).

@@ -60,6 +60,11 @@ class CudaBackend final : public Backend {
   void AddInPlace(Tensor x, Tensor y) override;
   void GatherLastTokens(Tensor x, Tensor out) override;
 
+  // cuda_probes.cc
+  StatusOr<double> ProbeReadGBps(size_t bytes, int iters) override;
+  StatusOr<double> ProbeGemmTflops(DType dtype, int64_t m, int64_t n, int64_t k,
+                                   int iters) override;
+
  private:
   // Device copies of the current batch's index tables, carved from batch_dev_.
   struct BatchTables {

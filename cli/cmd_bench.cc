@@ -1,0 +1,172 @@
+// `strata bench`: the per-layer report of common/bench/layer_bench.h for this machine, on a
+// pack (--model) or on synthetic layers of a named model written to the disk first
+// (--synthetic PRESET --layers N --dtype D [--dir PATH]). Text tables, or --json.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "common/backend/backend_factory.h"
+#include "common/bench/bench_report.h"
+#include "common/bench/layer_bench.h"
+#include "common/bench/synthetic_model.h"
+
+namespace strata::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct BenchFlags {
+  std::string model;
+  std::string synthetic;
+  std::string dtype = "bf16";
+  std::string dir;
+  int32_t layers = -1;
+  bool keep = false;
+  std::string backend = "auto";
+  bool json = false;
+  int32_t queue_depth = 8;
+  int64_t block_kib = 1024;
+  LayerBenchOptions bench;
+};
+
+// "auto": CUDA where a GPU answers, else the CPU.
+StatusOr<std::unique_ptr<Backend>> OpenBackend(const std::string& spec) {
+  if (spec != "auto") return CreateBackend(spec);
+  StatusOr<std::unique_ptr<Backend>> cuda = CreateBackend("cuda");
+  if (cuda.ok()) return cuda;
+  spdlog::info("no CUDA device ({}); benchmarking the CPU backend", cuda.status().message());
+  return CreateBackend("cpu");
+}
+
+// Removes the synthetic pack the run made in a temporary directory.
+class TempPackGuard {
+ public:
+  explicit TempPackGuard(std::string dir) : dir_(std::move(dir)) {}
+  TempPackGuard(const TempPackGuard&) = delete;
+  TempPackGuard& operator=(const TempPackGuard&) = delete;
+  ~TempPackGuard() {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+ private:
+  std::string dir_;
+};
+
+// Writes (or reuses) the synthetic pack; returns its directory.
+StatusOr<std::string> PrepareSynthetic(const BenchFlags& f, std::string* temp_dir) {
+  const int32_t layers = f.layers > 0 ? f.layers : (f.synthetic == "tiny" ? 4 : 8);
+  std::optional<ModelConfig> config = SyntheticConfig(f.synthetic, layers);
+  if (!config) {
+    std::string names;
+    for (std::string_view n : SyntheticPresetNames()) names += (names.empty() ? "" : ", ") + std::string(n);
+    return InvalidArgument("unknown --synthetic model '" + f.synthetic + "'; choose one of " + names);
+  }
+  const PackDType dtype = *ParsePackDType(f.dtype);
+  std::string dir = f.dir;
+  if (dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    dir = (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/var/tmp") /
+           ("strata-bench-" + f.synthetic + "-" + f.dtype + "-" + std::to_string(::getpid())))
+              .string();
+    if (!f.keep) *temp_dir = dir;
+  }
+  if (IsSyntheticPack(dir, f.synthetic, *config, dtype)) {
+    spdlog::info("reusing the synthetic pack in {}", dir);
+    return dir;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  STRATA_ASSIGN_OR_RETURN(PackResult written, WriteSyntheticPack(*config, f.synthetic, dtype, dir, 1));
+  spdlog::info("wrote {} synthetic {} layers ({:.2f} GB) to {} in {:.1f} s", layers, f.synthetic,
+               static_cast<double>(written.data_bytes) / 1e9, written.dir,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return written.dir;
+}
+
+Status RunBench(const BenchFlags& f) {
+  if (f.model.empty() == f.synthetic.empty()) {
+    return InvalidArgument("strata bench needs exactly one of --model PACK_DIR or --synthetic MODEL");
+  }
+  if (!f.model.empty() && (!f.dir.empty() || f.keep)) {
+    return InvalidArgument("--dir and --keep apply to --synthetic only");
+  }
+  std::string temp_dir;
+  std::string pack_dir = f.model;
+  LayerBenchOptions options = f.bench;
+  if (!f.synthetic.empty()) {
+    STRATA_ASSIGN_OR_RETURN(pack_dir, PrepareSynthetic(f, &temp_dir));
+  } else {
+    options.layers = f.layers;
+  }
+  TempPackGuard guard(temp_dir);
+  options.reader.queue_depth = f.queue_depth;
+  options.reader.block_bytes = static_cast<size_t>(f.block_kib) * 1024;
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, OpenBackend(f.backend));
+  STRATA_ASSIGN_OR_RETURN(LayerBenchReport report, RunLayerBench(*backend, pack_dir, options));
+  if (f.json) {
+    std::printf("%s\n", LayerBenchJson(report).dump(2).c_str());
+  } else {
+    std::printf("%s", LayerBenchText(report).c_str());
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+void AddBenchCommand(CLI::App& app, CommandRunner& run) {
+  auto f = std::make_shared<BenchFlags>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure one layer's compute, copy and SSD stages against this machine's ceilings");
+  cmd->add_option("--model", f->model, "A Strata pack to benchmark");
+  cmd->add_option("--synthetic", f->synthetic,
+                  "Write random layers of this model first: llama-3.1-70b, llama-3.1-8b, tiny");
+  cmd->add_option("--layers", f->layers,
+                  "Synthetic: layers to write (default 8; tiny 4). Pack: use the first N layers")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--dtype", f->dtype, "Synthetic weight dtype: bf16 or fp8")
+      ->check(CLI::IsMember({"bf16", "fp8"}));
+  cmd->add_option("--dir", f->dir,
+                  "Synthetic: where to write the pack (kept, and reused by later runs); default "
+                  "a temporary directory under $TMPDIR or /var/tmp, removed afterwards");
+  cmd->add_flag("--keep", f->keep, "Synthetic: keep the pack written to the default directory");
+  cmd->add_option("--backend", f->backend, "auto (CUDA if a GPU answers, else CPU), cpu, cuda, cuda:N");
+  cmd->add_option("--prefill-tokens", f->bench.prefill_tokens, "1a: tokens per prefill chunk")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--decode-kv", f->bench.decode_kv, "1b: KV-cache positions before the token")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--iters", f->bench.iters, "Timed repetitions per stage (after a warm-up)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--compute-layers", f->bench.compute_layers,
+                  "GPU-resident layers the compute stages run through")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--passes", f->bench.pipeline_passes,
+                  "Timed passes per mode of the pipelined run; 0 skips it")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--gpu-layers", f->bench.gpu_layers, "Pipelined run: layers resident on the GPU")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--pinned-layers", f->bench.pinned_layers,
+                  "Pipelined run: layers resident in pinned memory (the rest stream from the SSD)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--prefetch-ssd", f->bench.prefetch_ssd,
+                  "Pipelined run: layers the reads run ahead; -1 chooses from measured times")
+      ->capture_default_str()->check(CLI::Range(-1, 64));
+  cmd->add_option("--prefetch-h2d", f->bench.prefetch_h2d,
+                  "Pipelined run: layers the copies run ahead; -1 chooses from measured times")
+      ->capture_default_str()->check(CLI::Range(-1, 64));
+  cmd->add_option("--queue-depth", f->queue_depth, "SSD reader: blocks in flight")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--block-kib", f->block_kib, "SSD reader: block size in KiB (multiple of 4)")
+      ->capture_default_str()->check(CLI::Range(4, 1 << 20));
+  cmd->add_flag("--json", f->json, "Print the report as JSON");
+  cmd->callback([f, &run] { run = [f] { return RunBench(*f); }; });
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,41 @@
+// Synthetic Llama models for `strata bench`: the layer shapes of a named model with random
+// weights (uniform, std 0.02 as transformers initialises; norms 1), written as a pack so the
+// benchmark streams them exactly as it would a converted checkpoint — no downloads. The
+// vocabulary is cut to kSyntheticVocab: the benchmark measures decoder layers, and a full
+// 128k-row embedding and head would only add gigabytes to write.
+// Thread-safety: functions without shared state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/model/config.h"
+#include "common/storage/pack_format.h"
+#include "common/storage/pack_writer.h"
+#include "common/util/status.h"
+
+namespace strata {
+
+inline constexpr int64_t kSyntheticVocab = 4096;
+
+// "llama-3.1-70b", "llama-3.1-8b", "tiny" (hidden 256, for CPU runs and tests).
+std::vector<std::string_view> SyntheticPresetNames();
+// The preset's config with `layers` decoder layers; nullopt for an unknown name.
+std::optional<ModelConfig> SyntheticConfig(std::string_view preset, int64_t layers);
+
+// Writes (crash-safely, as strata pack does) a pack of random weights for `config` to `dir`,
+// replacing a pack already there. The manifest's source reads "synthetic:<preset>".
+// Different layers hold different bytes. Errors: WritePackFromWeights's; kResourceExhausted
+// when the host cannot hold one layer's weights.
+StatusOr<PackResult> WriteSyntheticPack(const ModelConfig& config, std::string_view preset,
+                                        PackDType dtype, const std::string& dir, uint64_t seed);
+
+// True when `dir` holds a pack WriteSyntheticPack made for this preset, config and dtype
+// (so a benchmark can reuse it instead of writing gigabytes again).
+bool IsSyntheticPack(const std::string& dir, std::string_view preset, const ModelConfig& config,
+                     PackDType dtype);
+
+}  // namespace strata
