@@ -14,6 +14,9 @@ class PackLayerSource final : public LayerSource {
  public:
   // Both must outlive this source; [first, first + count) must be layers of the pack.
   PackLayerSource(const Pack& pack, ExtentReader& reader, int32_t first, int32_t count);
+  // All the pack's layers.
+  PackLayerSource(const Pack& pack, ExtentReader& reader)
+      : PackLayerSource(pack, reader, 0, static_cast<int32_t>(pack.config().num_layers)) {}
 
   int32_t num_layers() const override;
   size_t extent_bytes(int32_t layer) const override;

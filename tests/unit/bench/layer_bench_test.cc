@@ -1,0 +1,171 @@
+// RunLayerBench on the CPU backend over a small synthetic pack: every stage, ceiling and
+// pipelined figure is measured (positive, finite, consistent with each other), the overlap
+// analysis is the one of the stage means, option errors are clear; and `strata bench` runs
+// from the command line with text and --json output.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "common/backend/cpu/cpu_backend.h"
+#include "common/bench/bench_report.h"
+#include "common/bench/layer_bench.h"
+#include "common/bench/synthetic_model.h"
+#include "tests/support/run_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace strata {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::RunProcess;
+using testing::TempDir;
+
+LayerBenchOptions SmallOptions() {
+  LayerBenchOptions o;
+  o.prefill_tokens = 32;
+  o.decode_kv = 16;
+  o.iters = 2;
+  o.compute_layers = 2;
+  o.pipeline_passes = 2;
+  o.gpu_layers = 1;
+  o.pinned_layers = 1;
+  return o;
+}
+
+void ExpectMeasured(const StageResult& s, const char* what) {
+  EXPECT_GT(s.ms.mean, 0) << what;
+  EXPECT_LE(s.ms.min, s.ms.mean) << what;
+  EXPECT_GE(s.ms.max, s.ms.mean) << what;
+  EXPECT_TRUE(std::isfinite(s.of_ceiling) && s.of_ceiling > 0) << what;
+}
+
+TEST(LayerBench, MeasuresEveryStageCeilingAndThePipelinedRun) {
+  TempDir dir("layerbench");
+  const ModelConfig config = *SyntheticConfig("tiny", 4);
+  ASSERT_TRUE(WriteSyntheticPack(config, "tiny", PackDType::kBF16, dir.File("pack"), 3).ok());
+  CpuBackend backend;
+  const LayerBenchOptions o = SmallOptions();
+  StatusOr<LayerBenchReport> r = RunLayerBench(backend, dir.File("pack"), o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+
+  EXPECT_EQ(r->layers, 4);
+  EXPECT_EQ(r->backend, "cpu");
+  EXPECT_FALSE(r->read_path.empty());
+  // Compute samples: iters passes over compute_layers layers; transfers: iters reads.
+  EXPECT_EQ(r->prefill.ms.n, o.iters * o.compute_layers);
+  EXPECT_EQ(r->decode.ms.n, o.iters * o.compute_layers);
+  EXPECT_EQ(r->ssd.ms.n, o.iters);
+  EXPECT_EQ(r->h2d.ms.n, o.iters);
+  for (const auto& [s, what] : {std::pair{&r->prefill, "1a"}, {&r->decode, "1b"},
+                                {&r->h2d, "2"}, {&r->ssd, "3"}}) {
+    ExpectMeasured(*s, what);
+  }
+  EXPECT_GT(r->prefill.tflops, 0);
+  EXPECT_NEAR(r->ssd.gbps, r->ssd.bytes / (r->ssd.ms.mean * 1e-3) / 1e9, 1e-9);
+  EXPECT_NEAR(r->ssd.of_ceiling, r->ssd.gbps / r->ceilings.raw_read_gbps, 1e-12);
+  EXPECT_GT(r->ceilings.raw_read_1t_gbps, 0);
+  EXPECT_GT(r->ceilings.raw_read_4t_gbps, 0);
+  EXPECT_GT(r->ceilings.pinned_copy_gbps, 0);
+  EXPECT_GT(r->ceilings.memory_read_gbps, 0);
+  EXPECT_GT(r->ceilings.gemm_tflops, 0);
+  EXPECT_FALSE(r->ceilings.gemm_shape.empty());
+
+  const OverlapAnalysis& a = r->prefill_overlap;
+  EXPECT_DOUBLE_EQ(a.compute_ms, r->prefill.ms.mean);
+  EXPECT_DOUBLE_EQ(a.ssd_ms, r->ssd.ms.mean);
+  EXPECT_DOUBLE_EQ(r->decode_overlap.compute_ms, r->decode.ms.mean);
+
+  ASSERT_TRUE(r->has_pipeline);
+  EXPECT_EQ(r->pipeline_gpu, 1);
+  EXPECT_EQ(r->pipeline_pinned, 1);
+  EXPECT_EQ(r->pipeline_ssd, 2);
+  for (const PipelineResult* p : {&r->pipeline_prefill, &r->pipeline_decode}) {
+    EXPECT_EQ(p->passes, o.pipeline_passes);
+    EXPECT_GT(p->achieved_ms_per_layer, 0);
+    EXPECT_NEAR(p->achieved_ms_per_layer, p->pass_ms.mean / 4, 1e-9);
+    EXPECT_GT(p->predicted_ms_per_layer, 0);
+    EXPECT_GT(p->ssd_ms, 0);
+    EXPECT_GT(p->overlap, 0);
+  }
+
+  const std::string text = LayerBenchText(*r);
+  EXPECT_THAT(text, HasSubstr("1a prefill compute, 1 layer, 32 tokens"));
+  EXPECT_THAT(text, HasSubstr("3 SSD → pinned memory"));
+  EXPECT_THAT(text, HasSubstr("Prefetch distance"));
+  EXPECT_THAT(text, HasSubstr("Pipelined run: 4 layers (1 GPU, 1 pinned, 2 SSD)"));
+  const nlohmann::json j = LayerBenchJson(*r);
+  EXPECT_EQ(j["stages"]["ssd_to_pinned"]["ms"]["n"], o.iters);
+  EXPECT_EQ(j["pipeline"]["ssd_layers"], 2);
+}
+
+TEST(LayerBench, RejectsOptionsThatDoNotFitThePack) {
+  TempDir dir("layerbench_bad");
+  ASSERT_TRUE(WriteSyntheticPack(*SyntheticConfig("tiny", 2), "tiny", PackDType::kBF16,
+                                 dir.File("pack"), 3).ok());
+  CpuBackend backend;
+  LayerBenchOptions o = SmallOptions();
+  o.layers = 3;
+  StatusOr<LayerBenchReport> r = RunLayerBench(backend, dir.File("pack"), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("more than the 2 layers"));
+  o.layers = -1;
+  o.gpu_layers = 2;
+  o.pinned_layers = 1;
+  r = RunLayerBench(backend, dir.File("pack"), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("--gpu-layers plus --pinned-layers"));
+  o = SmallOptions();
+  o.iters = 0;
+  EXPECT_EQ(RunLayerBench(backend, dir.File("pack"), o).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(RunLayerBench(backend, dir.File("nothing"), SmallOptions()).status().code(),
+            StatusCode::kNotFound);
+}
+
+TEST(BenchCli, SyntheticTinyRunsAndPrintsJsonThenReusesAKeptPack) {
+  TempDir dir("benchcli");
+  const std::vector<std::string> args = {STRATA_CLI_PATH, "bench", "--synthetic", "tiny",
+                                         "--layers", "3", "--backend", "cpu",
+                                         "--prefill-tokens", "32", "--decode-kv", "8",
+                                         "--iters", "2", "--passes", "1",
+                                         "--dir", dir.File("pack"), "--json"};
+  testing::ProcessResult first = RunProcess(args);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const nlohmann::json j = nlohmann::json::parse(first.out);
+  EXPECT_EQ(j["layers"], 3);
+  EXPECT_EQ(j["source"], "synthetic:tiny");
+  EXPECT_EQ(j["backend"], "cpu");
+  EXPECT_GT(j["stages"]["prefill_compute"]["ms"]["mean"].get<double>(), 0);
+  EXPECT_GT(j["ceilings"]["raw_read_gbps"].get<double>(), 0);
+  EXPECT_EQ(j["pipeline"]["ssd_layers"], 3);
+
+  testing::ProcessResult second = RunProcess(args);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.err, HasSubstr("reusing the synthetic pack"));
+}
+
+TEST(BenchCli, TextReportAndClearUsageErrors) {
+  TempDir dir("benchcli_text");
+  testing::ProcessResult text = RunProcess(
+      {STRATA_CLI_PATH, "bench", "--synthetic", "tiny", "--layers", "2", "--backend", "cpu",
+       "--prefill-tokens", "16", "--decode-kv", "8", "--iters", "1", "--passes", "0"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("1b decode compute, 1 layer, 1 token, KV 8"));
+  EXPECT_THAT(text.out, HasSubstr("Ceilings measured in this run"));
+  EXPECT_THAT(text.out, ::testing::Not(HasSubstr("Pipelined run")));
+
+  testing::ProcessResult both = RunProcess({STRATA_CLI_PATH, "bench", "--synthetic", "tiny",
+                                            "--model", dir.path()});
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_THAT(both.err, HasSubstr("exactly one of --model PACK_DIR or --synthetic"));
+  testing::ProcessResult unknown = RunProcess({STRATA_CLI_PATH, "bench", "--synthetic", "gpt-2"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("choose one of llama-3.1-70b, llama-3.1-8b, tiny"));
+  testing::ProcessResult no_pack = RunProcess({STRATA_CLI_PATH, "bench", "--model", dir.path()});
+  EXPECT_EQ(no_pack.exit_code, 1);
+  EXPECT_THAT(no_pack.err, HasSubstr("manifest.json"));
+}
+
+}  // namespace
+}  // namespace strata
