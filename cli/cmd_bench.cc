@@ -17,6 +17,7 @@
 #include "common/bench/bench_report.h"
 #include "common/bench/layer_bench.h"
 #include "common/bench/synthetic_model.h"
+#include "common/storage/durable_file.h"
 
 namespace strata::cli {
 namespace {
@@ -32,6 +33,7 @@ struct BenchFlags {
   bool keep = false;
   std::string backend = "auto";
   bool json = false;
+  std::string json_file;
   int32_t queue_depth = 8;
   int64_t block_kib = 1024;
   LayerBenchOptions bench;
@@ -111,11 +113,9 @@ Status RunBench(const BenchFlags& f) {
   options.reader.block_bytes = static_cast<size_t>(f.block_kib) * 1024;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, OpenBackend(f.backend));
   STRATA_ASSIGN_OR_RETURN(LayerBenchReport report, RunLayerBench(*backend, pack_dir, options));
-  if (f.json) {
-    std::printf("%s\n", LayerBenchJson(report).dump(2).c_str());
-  } else {
-    std::printf("%s", LayerBenchText(report).c_str());
-  }
+  const std::string json = LayerBenchJson(report).dump(2) + "\n";
+  if (!f.json_file.empty()) STRATA_RETURN_IF_ERROR(WriteFileDurably(f.json_file, json));
+  std::printf("%s", f.json ? json.c_str() : LayerBenchText(report).c_str());
   return OkStatus();
 }
 
@@ -166,6 +166,7 @@ void AddBenchCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--block-kib", f->block_kib, "SSD reader: block size in KiB (multiple of 4)")
       ->capture_default_str()->check(CLI::Range(4, 1 << 20));
   cmd->add_flag("--json", f->json, "Print the report as JSON");
+  cmd->add_option("--json-file", f->json_file, "Also write the JSON report to this file");
   cmd->callback([f, &run] { run = [f] { return RunBench(*f); }; });
 }
 
