@@ -150,15 +150,40 @@ Status LlamaModel::Validate(const BatchLayout& batch) const {
 }
 
 Status LlamaModel::Forward(const BatchLayout& batch, LogitsMode mode, std::vector<float>* logits) {
+  return ForwardStage(batch, {}, nullptr, mode, logits);
+}
+
+Status LlamaModel::ForwardStage(const BatchLayout& batch, std::span<const float> hidden_in,
+                                float* hidden_out, LogitsMode mode,
+                                std::vector<float>* logits) {
   STRATA_RETURN_IF_ERROR(Validate(batch));
   const int32_t t = batch.n_tokens();
+  if (hidden_in.empty() && ends_.embed.data == nullptr) {
+    return InvalidArgument("this pipeline stage has no embedding: it needs the previous "
+                           "stage's activations");
+  }
+  if (!hidden_in.empty() && hidden_in.size() != static_cast<size_t>(t * config_.hidden_size)) {
+    return InvalidArgument("activations of " + std::to_string(hidden_in.size()) +
+                           " floats for a batch of " + std::to_string(t) + " tokens of hidden size " +
+                           std::to_string(config_.hidden_size));
+  }
+  if (hidden_out == nullptr && ends_.lm_head.data == nullptr) {
+    return InvalidArgument("this pipeline stage has no LM head: it can only pass activations on");
+  }
   backend_.BeginBatch(batch);
   Tensor x = s_.x.Rows(0, t);
   STRATA_RETURN_IF_ERROR(feed_.BeginPass());  // prefetching starts before the embedding
-  backend_.Embed(ends_.embed, x);
+  if (hidden_in.empty()) {
+    backend_.Embed(ends_.embed, x);
+  } else {
+    backend_.CopyToDevice(x.data, hidden_in.data(), x.nbytes());
+  }
   if (observer_) observer_(-1, x);
   STRATA_RETURN_IF_ERROR(RunLayers(t));
-  if (mode == LogitsMode::kLastToken) {
+  if (hidden_out != nullptr) {
+    backend_.CopyToHost(hidden_out, x.data, x.nbytes());
+    backend_.Synchronize();
+  } else if (mode == LogitsMode::kLastToken) {
     Tensor last = s_.xn.Rows(0, static_cast<int64_t>(batch.seqs.size()));
     backend_.GatherLastTokens(x, last);
     ComputeLogits(last, logits);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "common/backend/backend.h"
@@ -31,7 +32,9 @@ enum class LogitsMode {
   kAllTokens,  // one row per token
 };
 
-// The weights a model keeps resident whatever the layers' tiers.
+// The weights a model keeps resident whatever the layers' tiers. A pipeline stage has only
+// the ones it uses: the first the embedding, the last the final norm and LM head; the others
+// are left empty (data == nullptr).
 struct EndWeights {
   WeightView embed;       // (vocab, hidden)
   WeightView final_norm;  // (1, hidden)
@@ -65,6 +68,16 @@ class LlamaModel {
   // max_batch_tokens, a sequence whose slot is not acquired, whose start_pos is not its
   // cached length, or that would pass max_seq_len.
   Status Forward(const BatchLayout& batch, LogitsMode mode, std::vector<float>* logits);
+
+  // One pipeline stage's share of Forward, for a model over a slice of the layers (the
+  // cluster). The input is the batch's tokens, embedded here, when `hidden_in` is empty, else
+  // the residual stream (T, hidden) fp32 in host memory from the previous stage. The output
+  // is the residual stream after this model's layers, copied to `hidden_out` (T * hidden
+  // floats, host), or — when `hidden_out` is null — the logits as Forward writes them.
+  // Errors: Forward's; a stage without the embedding given no hidden_in, or without the
+  // LM head asked for logits, or a hidden_in of the wrong size (kInvalidArgument).
+  Status ForwardStage(const BatchLayout& batch, std::span<const float> hidden_in,
+                      float* hidden_out, LogitsMode mode, std::vector<float>* logits);
 
   // Called with the residual stream (T, hidden) after the embedding (layer -1) and after
   // every layer; for diagnostics and tests. Empty by default.

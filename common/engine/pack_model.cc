@@ -26,17 +26,20 @@ double MsSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
-// The fastest of three forward passes of one token through `model` (the first warms up).
+// The fastest of three passes of one token's activations through `model`'s layers (the
+// first warms up); no embedding or head, so any pipeline stage can be timed.
 StatusOr<double> TimeOneToken(LlamaModel& model) {
   double best = 1e300;
-  std::vector<float> logits;
+  const std::vector<float> hidden_in(static_cast<size_t>(model.config().hidden_size), 0.5f);
+  std::vector<float> hidden_out(hidden_in.size());
   for (int i = 0; i < 3; ++i) {
     const int32_t slot = *model.kv_cache().Acquire();
     BatchLayout batch;
     const int32_t token = 0;
     batch.Add(slot, 0, &token, 1);
     const auto start = std::chrono::steady_clock::now();
-    const Status st = model.Forward(batch, LogitsMode::kLastToken, &logits);
+    const Status st =
+        model.ForwardStage(batch, hidden_in, hidden_out.data(), LogitsMode::kLastToken, nullptr);
     best = std::min(best, MsSince(start));
     model.kv_cache().Release(slot);
     STRATA_RETURN_IF_ERROR(st);
@@ -71,18 +74,21 @@ StatusOr<std::unique_ptr<PackModel>> PackModel::Open(Backend& backend, const std
   m->source_ = std::make_unique<PackLayerSource>(m->pack_, *m->reader_, m->first_layer_,
                                                  static_cast<int32_t>(count));
 
+  // The stage with the first layer embeds; the one with the last layer has the head.
   size_t end_bytes = 0;
-  STRATA_ASSIGN_OR_RETURN(std::byte* embed, m->LoadEnd(backend, m->pack_.embed_extent()));
-  STRATA_ASSIGN_OR_RETURN(std::byte* norm, m->LoadEnd(backend, m->pack_.final_norm_extent()));
-  STRATA_ASSIGN_OR_RETURN(std::byte* head, m->LoadEnd(backend, m->pack_.lm_head_extent()));
-  for (const PackExtent* e : {&m->pack_.embed_extent(), &m->pack_.final_norm_extent(),
-                              &m->pack_.lm_head_extent()}) {
-    end_bytes += e->bytes;
-  }
   EndWeights ends;
-  STRATA_ASSIGN_OR_RETURN(ends.embed, m->pack_.BindEmbed(embed));
-  STRATA_ASSIGN_OR_RETURN(ends.final_norm, m->pack_.BindFinalNorm(norm));
-  STRATA_ASSIGN_OR_RETURN(ends.lm_head, m->pack_.BindLmHead(head));
+  if (first == 0) {
+    STRATA_ASSIGN_OR_RETURN(std::byte* embed, m->LoadEnd(backend, m->pack_.embed_extent()));
+    STRATA_ASSIGN_OR_RETURN(ends.embed, m->pack_.BindEmbed(embed));
+    end_bytes += m->pack_.embed_extent().bytes;
+  }
+  if (first + count == pack_layers) {
+    STRATA_ASSIGN_OR_RETURN(std::byte* norm, m->LoadEnd(backend, m->pack_.final_norm_extent()));
+    STRATA_ASSIGN_OR_RETURN(std::byte* head, m->LoadEnd(backend, m->pack_.lm_head_extent()));
+    STRATA_ASSIGN_OR_RETURN(ends.final_norm, m->pack_.BindFinalNorm(norm));
+    STRATA_ASSIGN_OR_RETURN(ends.lm_head, m->pack_.BindLmHead(head));
+    end_bytes += m->pack_.final_norm_extent().bytes + m->pack_.lm_head_extent().bytes;
+  }
 
   PackModelOptions resolved = options;
   if (options.prefetch_ssd < 0 || options.prefetch_h2d < 0) {

@@ -18,8 +18,11 @@
 namespace strata {
 
 struct PackModelOptions {
-  int32_t first_layer = 0;     // the model runs the pack's layers [first_layer,
-  int32_t num_layers = -1;     //   first_layer + num_layers); -1: to the last layer
+  // The model runs the pack's layers [first_layer, first_layer + num_layers) (-1: to the
+  // last layer). Only a range with layer 0 loads the embedding, and only one with the last
+  // layer the final norm and LM head: a middle pipeline stage passes activations on.
+  int32_t first_layer = 0;
+  int32_t num_layers = -1;
   int32_t gpu_layers = -1;     // layers resident in GPU memory; -1: as many as fit gpu_mem
   int32_t pinned_layers = -1;  // then layers in pinned memory; -1: as many as fit pinned_mem
   size_t gpu_mem = 0;          // bytes for layers and slots; 0: the device's memory less what

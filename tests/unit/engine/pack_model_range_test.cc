@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "common/backend/cpu/cpu_backend.h"
@@ -50,9 +51,16 @@ TEST(PackModelRange, RunsOnlyItsSliceOfLayers) {
   BatchLayout batch;
   const int32_t ids[3] = {128000, 791, 6864};
   batch.Add(slot, 0, ids, 3);
+  // A middle stage: no embedding, no head; activations in, activations out.
   std::vector<float> logits;
-  ASSERT_TRUE((*m)->model().Forward(batch, LogitsMode::kLastToken, &logits).ok());
+  Status no_embed = (*m)->model().Forward(batch, LogitsMode::kLastToken, &logits);
+  EXPECT_THAT(no_embed.message(), HasSubstr("has no embedding"));
+  const std::vector<float> in(3 * 64, 0.25f);
+  std::vector<float> out(in.size());
+  Status st = (*m)->model().ForwardStage(batch, in, out.data(), LogitsMode::kLastToken, nullptr);
+  ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ((*m)->executor().last_pass().layers.size(), 2u);
+  EXPECT_NE(out, in);
 
   // The whole pack reads layer 0 and finds it corrupt.
   o.first_layer = 0;
@@ -60,6 +68,48 @@ TEST(PackModelRange, RunsOnlyItsSliceOfLayers) {
   StatusOr<std::unique_ptr<PackModel>> whole = PackModel::Open(backend, po.out_dir, o);
   ASSERT_FALSE(whole.ok());
   EXPECT_THAT(whole.status().message(), HasSubstr("layer.0"));
+}
+
+// Two stages [0, 2) and [2, 6) passing activations reproduce the whole model's logits bit
+// for bit, over a prompt and decode steps — what a two-worker cluster relies on.
+TEST(PackModelRange, StagesChainedGiveTheWholeModelsLogits) {
+  TempDir dir("pack_stages");
+  PackOptions po;
+  po.model_dir = TinyModelDir();
+  po.out_dir = dir.File("pack");
+  ASSERT_TRUE(WritePack(po).ok());
+  CpuBackend backend;
+  auto open = [&](int32_t first, int32_t count) {
+    PackModelOptions o;
+    o.first_layer = first;
+    o.num_layers = count;
+    o.gpu_layers = count;
+    o.pinned_layers = 0;
+    o.prefetch_ssd = 1;
+    o.prefetch_h2d = 1;
+    o.engine.max_batch_tokens = 16;
+    o.engine.max_seq_len = 16;
+    return std::move(*PackModel::Open(backend, po.out_dir, o));
+  };
+  std::unique_ptr<PackModel> whole = open(0, 6), a = open(0, 2), b = open(2, 4);
+  const int32_t sw = *whole->model().kv_cache().Acquire();
+  const int32_t sa = *a->model().kv_cache().Acquire();
+  const int32_t sb = *b->model().kv_cache().Acquire();
+  std::vector<int32_t> step = {128000, 791, 6864, 315, 9822, 374};
+  int32_t pos = 0;
+  for (int i = 0; i < 4; ++i) {
+    BatchLayout bw, ba, bb;
+    bw.Add(sw, pos, step.data(), static_cast<int32_t>(step.size()));
+    ba.Add(sa, pos, step.data(), static_cast<int32_t>(step.size()));
+    bb.Add(sb, pos, step.data(), static_cast<int32_t>(step.size()));
+    std::vector<float> want, got, hidden(step.size() * 64);
+    ASSERT_TRUE(whole->model().Forward(bw, LogitsMode::kLastToken, &want).ok());
+    ASSERT_TRUE(a->model().ForwardStage(ba, {}, hidden.data(), LogitsMode::kLastToken, nullptr).ok());
+    ASSERT_TRUE(b->model().ForwardStage(bb, hidden, nullptr, LogitsMode::kLastToken, &got).ok());
+    ASSERT_EQ(got, want) << "step " << i;
+    pos += static_cast<int32_t>(step.size());
+    step = {static_cast<int32_t>(std::max_element(want.begin(), want.end()) - want.begin())};
+  }
 }
 
 TEST(PackModelRange, RefusesARangeOutsideThePack) {
