@@ -89,9 +89,12 @@ TEST(PackModelRange, StagesChainedGiveTheWholeModelsLogits) {
     o.prefetch_h2d = 1;
     o.engine.max_batch_tokens = 16;
     o.engine.max_seq_len = 16;
-    return std::move(*PackModel::Open(backend, po.out_dir, o));
+    StatusOr<std::unique_ptr<PackModel>> m = PackModel::Open(backend, po.out_dir, o);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? std::move(m).value() : nullptr;
   };
   std::unique_ptr<PackModel> whole = open(0, 6), a = open(0, 2), b = open(2, 4);
+  ASSERT_TRUE(whole && a && b);
   const int32_t sw = *whole->model().kv_cache().Acquire();
   const int32_t sa = *a->model().kv_cache().Acquire();
   const int32_t sb = *b->model().kv_cache().Acquire();
