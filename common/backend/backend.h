@@ -70,7 +70,8 @@ class Backend {
   virtual void Synchronize() = 0;
 
   // Page-locked host memory for staging and the pinned tier (plain host memory where the
-  // backend has no use for pinning); kResourceExhausted when it cannot be had.
+  // backend has no use for pinning), 4096-aligned so O_DIRECT reads can land in it;
+  // kResourceExhausted when it cannot be had.
   virtual StatusOr<DeviceBuffer> AllocatePinned(size_t bytes) = 0;
   // Enqueues a host -> device copy on `stream`; `src` must stay untouched until an event
   // recorded on `stream` after it has completed.

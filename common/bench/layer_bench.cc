@@ -47,12 +47,15 @@ EngineOptions EngineFor(const LayerBenchOptions& o) {
   return e;
 }
 
-// Runs one forward of `n` tokens of `ids` as a fresh sequence, or continues `slot`.
-Status RunTokens(LlamaModel& model, int32_t slot, int32_t start, const int32_t* ids, int32_t n) {
+// Runs `n` tokens of `ids` at `start` of the sequence in `slot`: the whole forward when
+// `hidden_out` is null, else the layers only, their output copied to `hidden_out`
+// (n * hidden floats) — the compute stages time layers, not the LM head.
+Status RunTokens(LlamaModel& model, int32_t slot, int32_t start, const int32_t* ids, int32_t n,
+                 float* hidden_out) {
   BatchLayout batch;
   batch.Add(slot, start, ids, n);
   std::vector<float> logits;
-  return model.Forward(batch, LogitsMode::kLastToken, &logits);
+  return model.ForwardStage(batch, {}, hidden_out, LogitsMode::kLastToken, &logits);
 }
 
 StatusOr<int32_t> AcquireSlot(LlamaModel& model) {
@@ -62,9 +65,10 @@ StatusOr<int32_t> AcquireSlot(LlamaModel& model) {
 }
 
 // A prefill chunk as its own sequence.
-Status RunPrefill(LlamaModel& model, const std::vector<int32_t>& ids, int32_t tokens) {
+Status RunPrefill(LlamaModel& model, const std::vector<int32_t>& ids, int32_t tokens,
+                  float* hidden_out) {
   STRATA_ASSIGN_OR_RETURN(int32_t slot, AcquireSlot(model));
-  const Status st = RunTokens(model, slot, 0, ids.data(), tokens);
+  const Status st = RunTokens(model, slot, 0, ids.data(), tokens, hidden_out);
   model.kv_cache().Release(slot);
   return st;
 }
@@ -73,12 +77,12 @@ Status RunPrefill(LlamaModel& model, const std::vector<int32_t>& ids, int32_t to
 // forward) after each but the first.
 template <typename F>
 Status RunDecode(LlamaModel& model, const std::vector<int32_t>& ids, int32_t kv, int32_t passes,
-                 F&& on_pass) {
+                 float* hidden_out, F&& on_pass) {
   STRATA_ASSIGN_OR_RETURN(int32_t slot, AcquireSlot(model));
-  Status st = RunTokens(model, slot, 0, ids.data(), kv);
+  Status st = RunTokens(model, slot, 0, ids.data(), kv, hidden_out);
   for (int32_t p = 0; st.ok() && p <= passes; ++p) {
     const auto start = std::chrono::steady_clock::now();
-    st = RunTokens(model, slot, kv + p, &ids[static_cast<size_t>(p) % ids.size()], 1);
+    st = RunTokens(model, slot, kv + p, &ids[static_cast<size_t>(p) % ids.size()], 1, hidden_out);
     if (st.ok() && p > 0) on_pass(MsSince(start));
   }
   model.kv_cache().Release(slot);
@@ -102,13 +106,15 @@ Status MeasureCompute(Backend& backend, const std::string& dir, const LayerBench
   auto collect = [&](std::vector<double>& out) {
     for (const LayerTiming& t : pm->executor().last_pass().layers) out.push_back(t.compute_ms);
   };
+  // (max_batch_tokens, hidden) the layers' output; the range has no LM head.
+  std::vector<float> hidden(static_cast<size_t>(mo.engine.max_batch_tokens * config.hidden_size));
   std::vector<double> prefill, decode;
   for (int32_t i = 0; i <= o.iters; ++i) {
-    STRATA_RETURN_IF_ERROR(RunPrefill(model, ids, o.prefill_tokens));
+    STRATA_RETURN_IF_ERROR(RunPrefill(model, ids, o.prefill_tokens, hidden.data()));
     if (i > 0) collect(prefill);
   }
-  STRATA_RETURN_IF_ERROR(
-      RunDecode(model, ids, o.decode_kv, o.iters, [&](double) { collect(decode); }));
+  STRATA_RETURN_IF_ERROR(RunDecode(model, ids, o.decode_kv, o.iters, hidden.data(),
+                                   [&](double) { collect(decode); }));
   r.prefill.ms = Summarize(prefill);
   r.prefill.tflops = PrefillFlops(config, o.prefill_tokens) / (r.prefill.ms.mean * 1e-3) / 1e12;
   r.decode.ms = Summarize(decode);
@@ -283,12 +289,13 @@ Status RunPipeline(Backend& backend, const std::string& dir, const LayerBenchOpt
   std::vector<TimedPass> passes;
   for (int32_t p = 0; p <= o.pipeline_passes; ++p) {
     const auto start = std::chrono::steady_clock::now();
-    STRATA_RETURN_IF_ERROR(RunPrefill(model, ids, o.prefill_tokens));
+    STRATA_RETURN_IF_ERROR(RunPrefill(model, ids, o.prefill_tokens, nullptr));
     if (p > 0) passes.push_back({pm->executor().last_pass(), MsSince(start)});
   }
   SummarizePasses(passes, so.tiers, r, r.prefill.ms.mean, r.pipeline_prefill);
   passes.clear();
-  STRATA_RETURN_IF_ERROR(RunDecode(model, ids, o.decode_kv, o.pipeline_passes, [&](double ms) {
+  STRATA_RETURN_IF_ERROR(RunDecode(model, ids, o.decode_kv, o.pipeline_passes, nullptr,
+                                   [&](double ms) {
     passes.push_back({pm->executor().last_pass(), ms});
   }));
   SummarizePasses(passes, so.tiers, r, r.decode.ms.mean, r.pipeline_decode);

@@ -36,8 +36,9 @@ void FreeDevice(void* p) {
 }
 
 void FreePinned(void* p) {
-  const cudaError_t err = cudaFreeHost(p);
+  const cudaError_t err = cudaHostUnregister(p);
   if (err != cudaErrorCudartUnloading) STRATA_CUDA_CHECK(err);
+  std::free(p);
 }
 
 void FreeAligned(void* p) { std::free(p); }
@@ -140,24 +141,23 @@ StatusOr<DeviceBuffer> CudaBackend::Allocate(size_t bytes) {
 }
 
 StatusOr<DeviceBuffer> CudaBackend::AllocatePinned(size_t bytes) {
+  // Page-aligned host memory, then page-locked: cudaHostAlloc may hand out small
+  // allocations from a pool at sub-page offsets, and O_DIRECT reads need 4 KiB alignment.
   STRATA_CUDA_CHECK(cudaSetDevice(device_));
-  void* p = nullptr;
-  const cudaError_t err = cudaHostAlloc(&p, std::max<size_t>(bytes, 1), cudaHostAllocPortable);
-  if (err == cudaSuccess)
-    return DeviceBuffer(static_cast<std::byte*>(p), BufferDeleter{&FreePinned});
+  const size_t rounded =
+      (std::max<size_t>(bytes, 1) + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
+  void* p = std::aligned_alloc(kHostAlignment, rounded);
+  if (p == nullptr) {
+    return ResourceExhausted("cannot allocate " + std::to_string(bytes) +
+                             " bytes of host memory; lower the pinned tier or staging sizes");
+  }
+  const cudaError_t err = cudaHostRegister(p, rounded, cudaHostRegisterPortable);
+  if (err == cudaSuccess) return DeviceBuffer(static_cast<std::byte*>(p), BufferDeleter{&FreePinned});
   cudaGetLastError();
   spdlog::warn(
       "{}: cannot pin {} bytes of host memory ({}); using pageable memory, so copies "
       "from it are slower and do not overlap compute",
       caps_.name, bytes, cudaGetErrorString(err));
-  const size_t rounded =
-      (std::max<size_t>(bytes, 1) + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-  p = std::aligned_alloc(kHostAlignment, rounded);
-  if (p == nullptr) {
-    return ResourceExhausted("cannot allocate " + std::to_string(bytes) +
-                             " bytes of host memory, pinned or not; lower the pinned tier or "
-                             "staging sizes");
-  }
   return DeviceBuffer(static_cast<std::byte*>(p), BufferDeleter{&FreeAligned});
 }
 
