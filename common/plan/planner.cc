@@ -100,10 +100,12 @@ StatusOr<ClusterPlan> PlanCluster(const ClusterSpec& cluster, const PlanOptions&
   }
   STRATA_RETURN_IF_ERROR(ValidateCluster(cluster));
   const Phase objective = PhaseOf(options.objective);
-  const WorkerCost cost = [&](size_t w, int32_t layers) -> std::optional<double> {
+  const Phase other = objective == Phase::kDecode ? Phase::kPrefill : Phase::kDecode;
+  const WorkerCost cost = [&](size_t w, int32_t layers) -> std::optional<WorkerCosts> {
     StatusOr<Residency> r = FitLayers(cluster, w, layers, ResidencyOf(options));
     if (!r.ok()) return std::nullopt;
-    return EstimatePhase(cluster, w, *r, objective).pipelined_ms;
+    return WorkerCosts{EstimatePhase(cluster, w, *r, objective).pipelined_ms,
+                       EstimatePhase(cluster, w, *r, other).pipelined_ms};
   };
   const std::optional<std::vector<int32_t>> split =
       PartitionLayers(cluster.workers.size(), cluster.model.layers, cost);

@@ -17,7 +17,7 @@
 
 namespace strata {
 
-// Which phase's pace the split balances.
+// Which phase's pace the split balances first (then the other phase's, then the latency).
 enum class Objective : uint8_t { kDecode, kPrefill };
 std::string_view ObjectiveName(Objective objective);  // "decode", "prefill"
 std::optional<Objective> ParseObjective(std::string_view name);
