@@ -90,7 +90,7 @@ StatusOr<ClusterSpec> ClusterFromFlags(const PlanFlags& f, const CLI::App& cmd, 
   return cluster;
 }
 
-StatusOr<PlanOptions> OptionsFromFlags(const PlanFlags& f) {
+PlanOptions OptionsFromFlags(const PlanFlags& f) {
   PlanOptions options;
   options.objective = *ParseObjective(f.objective);
   options.max_prefetch = f.max_prefetch;
@@ -131,7 +131,7 @@ Status RunWhatIf(const PlanFlags& f, const CLI::App& cmd, const PlanOptions& opt
 }
 
 Status RunPlan(const PlanFlags& f, const CLI::App& cmd) {
-  STRATA_ASSIGN_OR_RETURN(const PlanOptions options, OptionsFromFlags(f));
+  const PlanOptions options = OptionsFromFlags(f);
   if (!f.what_if.empty()) return RunWhatIf(f, cmd, options);
   ClusterSpec cluster;
   if (!f.cluster_file.empty()) {
