@@ -56,7 +56,7 @@ std::string OtherGpuBytes(const ClusterSpec& cluster, size_t w, int32_t layers) 
         std::to_string(cluster.workload.kv_tokens) + " tokens in " + std::to_string(layers) +
         " layers");
   }
-  return text.empty() ? "" : " besides " + text;
+  return text;
 }
 
 }  // namespace
@@ -83,10 +83,10 @@ StatusOr<Residency> FitLayers(const ClusterSpec& cluster, size_t w, int32_t laye
                        static_cast<size_t>(cluster.workload.kv_tokens) *
                        static_cast<size_t>(layers);
   if (r.gpu_other_bytes > worker.gpu_mem) {
-    return ResourceExhausted(where + ": the GPU needs " + GiB(r.gpu_other_bytes) +
+    return ResourceExhausted(where + ": the GPU needs " + GiB(r.gpu_other_bytes) + " for the " +
                              OtherGpuBytes(cluster, w, layers) + " but gpu_mem is " +
                              GiB(worker.gpu_mem) +
-                             "; give the worker more GPU memory or fewer KV-cache tokens");
+                             "; give the worker more GPU memory (or reserve fewer KV-cache tokens)");
   }
   const size_t gpu_budget = worker.gpu_mem - r.gpu_other_bytes;
   const int32_t d_ssd = SlotPrefetch(TransferMs(m.layer_bytes, worker.ssd_gbps), worker,
@@ -104,7 +104,9 @@ StatusOr<Residency> FitLayers(const ClusterSpec& cluster, size_t w, int32_t laye
         where + ": " + std::to_string(want) + " GPU-resident layers and " +
         std::to_string(std::min(layers - want, d_h2d + 1)) + " GPU staging slots need " +
         GiB(TierBytes(want, layers - want, d_h2d + 1, m.layer_bytes, r.slot_bytes)) +
-        " of GPU memory" + OtherGpuBytes(cluster, w, layers) + " but only " + GiB(gpu_budget) +
+        " of GPU memory" +
+        (r.gpu_other_bytes > 0 ? " besides the " + OtherGpuBytes(cluster, w, layers) : "") +
+        " but only " + GiB(gpu_budget) +
         " of gpu_mem " + GiB(worker.gpu_mem) +
         " is left; give the worker more GPU memory, fewer layers (more workers) or a lower "
         "max prefetch");
