@@ -18,5 +18,6 @@ void AddTokenizeCommand(CLI::App& app, CommandRunner& run);
 void AddGenerateCommand(CLI::App& app, CommandRunner& run);
 void AddPackCommand(CLI::App& app, CommandRunner& run);
 void AddBenchCommand(CLI::App& app, CommandRunner& run);
+void AddPlanCommand(CLI::App& app, CommandRunner& run);
 
 }  // namespace strata::cli

@@ -3,7 +3,7 @@
 
 #include <filesystem>
 
-#include "cli/byte_size.h"
+#include "common/util/byte_size.h"
 #include "common/backend/backend_factory.h"
 #include "common/storage/pack.h"
 

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   strata::cli::AddGenerateCommand(app, run);
   strata::cli::AddPackCommand(app, run);
   strata::cli::AddBenchCommand(app, run);
+  strata::cli::AddPlanCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,11 +1,11 @@
 // ParseByteSize (see byte_size.h).
-#include "cli/byte_size.h"
+#include "common/util/byte_size.h"
 
 #include <cctype>
 #include <charconv>
 #include <cmath>
 
-namespace strata::cli {
+namespace strata {
 
 StatusOr<size_t> ParseByteSize(std::string_view flag, std::string_view text) {
   const auto bad = [&] {
@@ -31,4 +31,4 @@ StatusOr<size_t> ParseByteSize(std::string_view flag, std::string_view text) {
   return static_cast<size_t>(bytes);
 }
 
-}  // namespace strata::cli
+}  // namespace strata

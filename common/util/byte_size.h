@@ -1,5 +1,5 @@
-// Parses byte counts given on the command line: "1048576", "512M", "12G", "1.5T" (binary
-// units; "GiB"/"GB" spellings accepted). Thread-safety: pure function.
+// Parses byte counts given on the command line or in a config file: "1048576", "512M",
+// "12G", "1.5T" (binary units; "GiB"/"GB" spellings accepted). Thread-safety: pure function.
 #pragma once
 
 #include <cstddef>
@@ -8,9 +8,9 @@
 
 #include "common/util/status.h"
 
-namespace strata::cli {
+namespace strata {
 
 // kInvalidArgument naming `flag` for anything that is not a non-negative size.
 StatusOr<size_t> ParseByteSize(std::string_view flag, std::string_view text);
 
-}  // namespace strata::cli
+}  // namespace strata

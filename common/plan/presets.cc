@@ -1,0 +1,43 @@
+// The seed figures (see presets.h).
+#include "common/plan/presets.h"
+
+namespace strata {
+namespace {
+
+constexpr size_t kFp8LayerBytes = 844'000'000;    // seed-measurements.md
+constexpr size_t kBf16LayerBytes = 1'710'000'000;  // seed-measurements.md, H100 table
+constexpr size_t kHidden = 8192;
+constexpr size_t kVocab = 128256;
+constexpr size_t kKvDim = 8 * 128;
+constexpr size_t kGiB = size_t{1} << 30;
+
+}  // namespace
+
+ModelSpec Llama31_70B(PackDType dtype) {
+  ModelSpec m;
+  m.layers = 80;
+  m.layer_bytes = dtype == PackDType::kFP8 ? kFp8LayerBytes : kBf16LayerBytes;
+  m.first_end_bytes = kVocab * kHidden * 2;
+  m.last_end_bytes = kVocab * kHidden * 2 + kHidden * 2;  // LM head and final norm
+  m.activation_bytes_per_token = kHidden * sizeof(float);
+  m.kv_bytes_per_token_per_layer = 2 * kKvDim * sizeof(float);
+  return m;
+}
+
+WorkerSpec Rtx5080Node(PackDType dtype) {
+  WorkerSpec w;
+  w.name = "rtx5080";
+  w.gpu_mem = 16 * kGiB / 10 * 9;
+  w.pinned_mem = 48 * kGiB;
+  w.ssd_gbps = 4.45;
+  w.h2d_gbps = 41.53;
+  w.prefill_ms = 172.92;
+  w.prefill_tokens = 2048;
+  w.decode_ms = 2.45;
+  if (dtype == PackDType::kBF16) {
+    w.decode_ms *= static_cast<double>(kBf16LayerBytes) / static_cast<double>(kFp8LayerBytes);
+  }
+  return w;
+}
+
+}  // namespace strata
