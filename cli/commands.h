@@ -17,5 +17,6 @@ using CommandRunner = std::function<Status()>;
 void AddTokenizeCommand(CLI::App& app, CommandRunner& run);
 void AddGenerateCommand(CLI::App& app, CommandRunner& run);
 void AddPackCommand(CLI::App& app, CommandRunner& run);
+void AddBenchTransportCommand(CLI::App& app, CommandRunner& run);
 
 }  // namespace strata::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   strata::cli::AddTokenizeCommand(app, run);
   strata::cli::AddGenerateCommand(app, run);
   strata::cli::AddPackCommand(app, run);
+  strata::cli::AddBenchTransportCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
