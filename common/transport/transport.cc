@@ -22,7 +22,7 @@ HopStats HopRecorder::Snapshot() const {
 }
 
 ActivationSender::ActivationSender(const LinkLimits& limits)
-    : limits_(limits), encoded_(limits.max_header_bytes()) {}
+    : limits_(limits), encoded_(limits.max_header_bytes()), error_text_(kMaxErrorTextBytes) {}
 
 StatusOr<uint64_t> ActivationSender::Send(const MessageHeader& header, const void* payload) {
   STRATA_RETURN_IF_ERROR(ValidateHeader(header, limits_));
@@ -30,22 +30,24 @@ StatusOr<uint64_t> ActivationSender::Send(const MessageHeader& header, const voi
   return SendEncoded(std::span(encoded_).first(n), payload, header.payload_bytes);
 }
 
-Status ActivationSender::SendShutdown(uint64_t step_id) {
+StatusOr<uint64_t> ActivationSender::SendShutdown(uint64_t step_id) {
   MessageHeader h;
   h.kind = MessageKind::kShutdown;
   h.step_id = step_id;
-  STRATA_ASSIGN_OR_RETURN(const uint64_t ticket, Send(h, nullptr));
-  return WaitSent(ticket);
+  return Send(h, nullptr);
 }
 
-Status ActivationSender::SendError(uint64_t step_id, std::string_view text) {
+StatusOr<uint64_t> ActivationSender::SendError(uint64_t step_id, std::string_view text) {
+  if (error_ticket_.has_value()) STRATA_RETURN_IF_ERROR(WaitSent(*error_ticket_));
   MessageHeader h;
   h.kind = MessageKind::kError;
   h.step_id = step_id;
   const std::string_view clipped = text.substr(0, kMaxErrorTextBytes);
+  std::copy(clipped.begin(), clipped.end(), error_text_.begin());
   h.payload_bytes = clipped.size();
-  STRATA_ASSIGN_OR_RETURN(const uint64_t ticket, Send(h, clipped.data()));
-  return WaitSent(ticket);
+  STRATA_ASSIGN_OR_RETURN(const uint64_t ticket, Send(h, error_text_.data()));
+  error_ticket_ = ticket;
+  return ticket;
 }
 
 Status CheckReceiveBuffer(std::span<std::byte> buffer, const LinkLimits& limits) {

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -72,16 +73,18 @@ class ActivationSender {
   // `payload` (header.payload_bytes) must stay untouched until WaitSent(ticket) returned OK.
   // Blocks (up to the link timeout) while max_in_flight messages are outstanding.
   StatusOr<uint64_t> Send(const MessageHeader& header, const void* payload);
-  // Sends a shutdown or error message and waits for it to complete.
-  Status SendShutdown(uint64_t step_id);
-  Status SendError(uint64_t step_id, std::string_view text);
+  // Start a shutdown or an error message (the text, clipped to kMaxErrorTextBytes, is
+  // copied: nothing need stay untouched) and return its ticket.
+  StatusOr<uint64_t> SendShutdown(uint64_t step_id);
+  StatusOr<uint64_t> SendError(uint64_t step_id, std::string_view text);
 
   // Sends an already encoded header as it is, with `payload_bytes` of payload: the path
   // under Send, public for relays and for tests that inject malformed frames.
   virtual StatusOr<uint64_t> SendEncoded(std::span<const std::byte> header_bytes,
                                          const void* payload, size_t payload_bytes) = 0;
-  // Blocks until message `ticket` and every one before it completed; kUnavailable when the
-  // peer was lost or the link timeout passed.
+  // Blocks until message `ticket` and every one before it completed (their payloads may be
+  // reused; on loopback: the receiver has copied them); kUnavailable when the peer was lost
+  // or the link timeout passed.
   virtual Status WaitSent(uint64_t ticket) = 0;
   virtual HopStats stats() const = 0;
 
@@ -91,7 +94,9 @@ class ActivationSender {
 
  private:
   LinkLimits limits_;
-  std::vector<std::byte> encoded_;  // (max_header_bytes) scratch for Send
+  std::vector<std::byte> encoded_;     // (max_header_bytes) scratch for Send
+  std::vector<char> error_text_;       // (kMaxErrorTextBytes) the last error's text
+  std::optional<uint64_t> error_ticket_;  // the message that reads error_text_
 };
 
 class ActivationReceiver {

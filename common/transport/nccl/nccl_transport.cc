@@ -221,7 +221,11 @@ StatusOr<std::unique_ptr<NcclSender>> NcclSender::Create(NcclComm& comm, int pee
 
 NcclSender::~NcclSender() {
   for (Slot& slot : slots_) {
-    if (slot.pending) cudaEventSynchronize(slot.done);  // the comm's abort ends stuck sends
+    if (slot.pending) {
+      // A send the peer never matches would block forever: past the timeout the
+      // communicator is aborted, which ends it, before the buffers are freed.
+      if (!Complete(slot).ok()) cudaEventSynchronize(slot.done);
+    }
     if (slot.done != nullptr) cudaEventDestroy(slot.done);
     cudaFree(slot.device_header);
     cudaFreeHost(slot.host_header);

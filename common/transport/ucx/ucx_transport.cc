@@ -329,26 +329,23 @@ class UcxReceiver final : public ActivationReceiver {
     bool done = false;
     ucs_status_t status = UCS_OK;
     size_t length = 0;
-    ucp_tag_recv_info_t info{};
     UcxReceiver* owner = nullptr;
   };
 
-  // mu held.
+  // mu held. Completion always comes through RecvDone (UCX 1.13 leaves recv_info unset on
+  // immediate completion), which may run before ucp_tag_recv_nbx returns.
   void Post(Part& part, void* buffer, size_t bytes, ucp_tag_t tag) {
     part.done = false;
     ucp_request_param_t param{};
-    param.op_attr_mask =
-        UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA | UCP_OP_ATTR_FIELD_RECV_INFO;
+    param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA |
+                         UCP_OP_ATTR_FLAG_NO_IMM_CMPL;
     param.cb.recv = &UcxReceiver::RecvDone;
     param.user_data = &part;
-    param.recv_info.tag_info = &part.info;
     const ucs_status_ptr_t request =
         ucp_tag_recv_nbx(ucx_->worker(), buffer, bytes, tag, kFullMask, &param);
-    if (request == nullptr) {
-      Complete(part, UCS_OK, part.info.length);
-    } else if (UCS_PTR_IS_ERR(request)) {
+    if (UCS_PTR_IS_ERR(request)) {
       Complete(part, UCS_PTR_STATUS(request), 0);
-    } else {
+    } else if (!part.done) {
       part.request = request;
     }
   }

@@ -186,8 +186,13 @@ TEST_P(LinkTest, ShutdownAndErrorMessagesArrive) {
   const LinkLimits limits{4, 64, ActivationDtype::kF32, 1};
   GuardedBuffer buffer(limits.max_payload_bytes());
   Link link = Make(limits, buffer.span());
-  ASSERT_TRUE(link.sender->SendError(5, "stage 2: CUDA out of memory").ok());
-  ASSERT_TRUE(link.sender->SendShutdown(6).ok());
+  {
+    std::string text = "stage 2: CUDA out of memory";
+    ASSERT_TRUE(link.sender->SendError(5, text).ok());
+    text.assign(text.size(), 'X');  // the text was copied
+  }
+  StatusOr<uint64_t> shutdown = link.sender->SendShutdown(6);
+  ASSERT_TRUE(shutdown.ok());
   StatusOr<const ReceivedMessage*> m = link.receiver->Receive(20s);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ((*m)->header.kind, MessageKind::kError);
@@ -197,6 +202,7 @@ TEST_P(LinkTest, ShutdownAndErrorMessagesArrive) {
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ((*m)->header.kind, MessageKind::kShutdown);
   EXPECT_TRUE((*m)->payload.empty());
+  EXPECT_TRUE(link.sender->WaitSent(*shutdown).ok());
 }
 
 TEST_P(LinkTest, ReceiveTimesOutThenStillReceives) {
@@ -224,12 +230,15 @@ TEST_P(LinkTest, SenderGoneDeliversWhatWasSentThenFailsQuickly) {
   const std::vector<std::byte> payload = RandomBytes(h.payload_bytes, 1);
   ASSERT_TRUE(link.sender->Send(h, payload.data()).ok());
   ASSERT_TRUE(link.sender->Send(h, payload.data()).ok());
-  link.sender.reset();
+  // Destroyed on another thread: a sender's destructor waits (up to its timeout) for what it
+  // has in flight, which on loopback means for this thread to receive it.
+  std::thread closer([&] { link.sender.reset(); });
   for (int i = 0; i < 2; ++i) EXPECT_TRUE(link.receiver->Receive(20s).ok()) << i;
   const Clock::time_point start = Clock::now();
   StatusOr<const ReceivedMessage*> m = link.receiver->Receive(30s);
   EXPECT_EQ(m.status().code(), StatusCode::kUnavailable) << m.status().ToString();
   EXPECT_LT(Clock::now() - start, 5s) << m.status().ToString();
+  closer.join();
 }
 
 TEST_P(LinkTest, ReceiverGoneFailsTheSenderWithinItsTimeout) {
@@ -265,7 +274,7 @@ TEST_P(LinkTest, ReceiveBufferSmallerThanTheLimitsIsRefused) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, LinkTest, ::testing::Values("loopback", "ucx"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 }  // namespace
 }  // namespace strata::transport
