@@ -117,9 +117,11 @@ class UcxSender final : public ActivationSender {
     slot.pending = 0;
     Post(slot, slot.header.data(), header_bytes.size(), HeaderTag(ticket));
     Post(slot, payload, payload_bytes, PayloadTag(ticket));
-    if (slot.pending == 0) stats_.Record(payload_bytes, Clock::now() - slot.sent_at);
-    lock.unlock();
-    ucx_->Kick();
+    if (slot.pending == 0) {
+      stats_.Record(payload_bytes, Clock::now() - slot.sent_at);  // sent inline
+    } else {
+      ucx_->Kick();  // the rest needs progress
+    }
     return ticket;
   }
 
@@ -282,7 +284,7 @@ class UcxReceiver final : public ActivationReceiver {
       Post(header_part_, header_buf_.data(), header_buf_.size(), HeaderTag(next_ticket_));
       Post(payload_part_, buffer_.data(), buffer_.size(), PayloadTag(next_ticket_));
       posted_ = true;
-      ucx_->Kick();
+      if (!header_part_.done || !payload_part_.done) ucx_->Kick();
     }
     const auto arrived = [&] { return header_part_.done && payload_part_.done; };
     if (!ucx_->cv().wait_for(lock, timeout, [&] { return arrived() || !failed_.ok(); })) {
