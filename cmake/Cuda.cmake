@@ -24,3 +24,18 @@ if(NOT STRATA_CUDA STREQUAL "OFF")
   endif()
 endif()
 message(STATUS "Strata CUDA backend: ${STRATA_HAVE_CUDA}")
+
+# NCCL (the GPU-to-GPU data plane, library strata_nccl) when CUDA is on and NCCL is installed
+# beside the toolkit or on the system paths; NCCL::nccl is its imported target.
+set(STRATA_HAVE_NCCL OFF)
+if(STRATA_HAVE_CUDA)
+  find_path(STRATA_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  find_library(STRATA_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+  if(STRATA_NCCL_INCLUDE_DIR AND STRATA_NCCL_LIBRARY)
+    add_library(NCCL::nccl UNKNOWN IMPORTED)
+    set_target_properties(NCCL::nccl PROPERTIES IMPORTED_LOCATION ${STRATA_NCCL_LIBRARY}
+      INTERFACE_INCLUDE_DIRECTORIES ${STRATA_NCCL_INCLUDE_DIR})
+    set(STRATA_HAVE_NCCL ON)
+  endif()
+  message(STATUS "Strata NCCL transport: ${STRATA_HAVE_NCCL}")
+endif()

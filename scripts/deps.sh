@@ -12,6 +12,7 @@ STRATA_DEB_PACKAGES=(
   libcli11-dev         # command-line parsing
   libxxhash-dev        # pack extent checksums (xxh3)
   liburing-dev         # the SSD reader (io_uring)
+  libucx-dev           # the data plane between workers (UCX ucp)
   libgtest-dev libgmock-dev  # tests
 )
 

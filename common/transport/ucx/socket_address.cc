@@ -1,0 +1,53 @@
+// Address parsing and resolution with getaddrinfo.
+#include "common/transport/ucx/socket_address.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace strata::transport {
+
+uint16_t SocketAddress::port() const {
+  if (storage.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+}
+
+StatusOr<SocketAddress> ResolveAddress(std::string_view host_port) {
+  const std::string what = "address '" + std::string(host_port) + "'";
+  const size_t colon = host_port.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return InvalidArgument(what + " is not host:port");
+  }
+  std::string_view host = host_port.substr(0, colon);
+  const std::string_view port_text = host_port.substr(colon + 1);
+  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(),
+                                         port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535 ||
+      host.empty()) {
+    return InvalidArgument(what + " is not host:port with a port in [0, 65535]");
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string host_str(host);
+  const std::string port_str = std::to_string(port);
+  const int rc = getaddrinfo(host_str.c_str(), port_str.c_str(), &hints, &found);
+  if (rc != 0 || found == nullptr) {
+    return InvalidArgument(what + ": cannot resolve '" + host_str + "': " + gai_strerror(rc));
+  }
+  SocketAddress out;
+  std::memcpy(&out.storage, found->ai_addr, found->ai_addrlen);
+  out.length = found->ai_addrlen;
+  freeaddrinfo(found);
+  return out;
+}
+
+}  // namespace strata::transport

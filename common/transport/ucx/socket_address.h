@@ -1,0 +1,27 @@
+// "host:port" strings (as exchanged over the control plane) to socket addresses and back.
+// Hosts may be names, IPv4 literals or bracketed IPv6 literals ("[::1]:7000").
+// Thread-safety: pure functions (getaddrinfo is thread-safe).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/util/status.h"
+
+namespace strata::transport {
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  uint16_t port() const;
+};
+
+// kInvalidArgument for a malformed string or a host that does not resolve.
+StatusOr<SocketAddress> ResolveAddress(std::string_view host_port);
+
+}  // namespace strata::transport

@@ -1,0 +1,449 @@
+// UcxSender and UcxReceiver: the tag protocol of ucx_transport.h on a UcxWorker.
+#include "common/transport/ucx/ucx_transport.h"
+
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "common/transport/ucx/socket_address.h"
+#include "common/transport/ucx/ucx_worker.h"
+
+namespace strata::transport {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::to_string;
+
+constexpr ucp_tag_t kFullMask = std::numeric_limits<ucp_tag_t>::max();
+ucp_tag_t HeaderTag(uint64_t ticket) { return ticket << 1; }
+ucp_tag_t PayloadTag(uint64_t ticket) { return (ticket << 1) | 1; }
+
+std::string Ms(std::chrono::milliseconds t) { return to_string(t.count()) + " ms"; }
+
+// ---- sender -------------------------------------------------------------------------------
+
+class UcxSender final : public ActivationSender {
+ public:
+  UcxSender(std::string address, const LinkLimits& limits, const LinkOptions& options)
+      : ActivationSender(limits), address_(std::move(address)), options_(options) {
+    slots_.resize(static_cast<size_t>(options.max_in_flight));
+    for (Slot& s : slots_) {
+      s.header.resize(limits.max_header_bytes());
+      s.owner = this;
+    }
+  }
+
+  ~UcxSender() override {
+    if (ucx_ == nullptr) return;
+    if (ep_ != nullptr) {
+      bool lost;
+      {
+        // Let what is in flight leave (the payloads belong to the caller), then close.
+        std::unique_lock lock(ucx_->mu());
+        ucx_->cv().wait_for(lock, options_.timeout, [&] { return !failed_.ok() || Idle(); });
+        lost = !failed_.ok() || !Idle();
+      }
+      ucx_->CloseEndpoint(ep_, /*force=*/lost, options_.timeout);
+    }
+    ucx_->Stop();
+  }
+
+  Status Connect(const SocketAddress& addr) {
+    STRATA_ASSIGN_OR_RETURN(ucx_, UcxWorker::Create());
+    ucp_ep_params_t params{};
+    params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR |
+                        UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
+    params.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER;
+    params.sockaddr.addr = addr.get();
+    params.sockaddr.addrlen = addr.length;
+    params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    params.err_handler.cb = &UcxSender::PeerError;
+    params.err_handler.arg = this;
+    const ucs_status_t st = ucp_ep_create(ucx_->worker(), &params, &ep_);
+    if (st != UCS_OK) {
+      ep_ = nullptr;
+      return Unavailable("UCX link to " + address_ + ": ucp_ep_create: " + UcsError(st));
+    }
+    ucx_->Start(nullptr);
+
+    // A flush completes once the connection is up (or fails with the peer error).
+    std::unique_lock lock(ucx_->mu());
+    ucp_request_param_t param{};
+    param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    param.cb.send = &UcxSender::FlushDone;
+    param.user_data = this;
+    const ucs_status_ptr_t request = ucp_ep_flush_nbx(ep_, &param);
+    if (UCS_PTR_IS_ERR(request)) {
+      connect_status_ = UCS_PTR_STATUS(request);
+    } else if (request == nullptr) {
+      connect_status_ = UCS_OK;
+    } else {
+      ucx_->Kick();
+      if (!ucx_->cv().wait_for(lock, options_.timeout,
+                               [&] { return connect_status_ != UCS_INPROGRESS; })) {
+        return Unavailable("UCX link to " + address_ + ": not connected within " +
+                           Ms(options_.timeout) + "; is the next stage listening there?");
+      }
+    }
+    if (connect_status_ != UCS_OK || !failed_.ok()) {
+      return Unavailable("UCX link to " + address_ + ": cannot connect (" +
+                         UcsError(connect_status_ != UCS_OK ? connect_status_
+                                                            : UCS_ERR_UNREACHABLE) +
+                         "); is the next stage listening there?");
+    }
+    return OkStatus();
+  }
+
+  StatusOr<uint64_t> SendEncoded(std::span<const std::byte> header_bytes, const void* payload,
+                                 size_t payload_bytes) override {
+    if (header_bytes.size() > limits().max_header_bytes()) {
+      return InvalidArgument("UCX link to " + address_ + ": header of " +
+                             to_string(header_bytes.size()) + " bytes exceeds the link's largest");
+    }
+    std::unique_lock lock(ucx_->mu());
+    Slot& slot = slots_[next_ticket_ % slots_.size()];
+    if (!ucx_->cv().wait_for(lock, options_.timeout,
+                             [&] { return !failed_.ok() || slot.pending == 0; })) {
+      return Unavailable("UCX link to " + address_ + ": " + to_string(slots_.size()) +
+                         " messages still in flight after " + Ms(options_.timeout));
+    }
+    if (!failed_.ok()) return failed_;
+    const uint64_t ticket = next_ticket_++;
+    std::memcpy(slot.header.data(), header_bytes.data(), header_bytes.size());
+    slot.ticket = ticket;
+    slot.payload_bytes = payload_bytes;
+    slot.sent_at = Clock::now();
+    slot.pending = 0;
+    Post(slot, slot.header.data(), header_bytes.size(), HeaderTag(ticket));
+    Post(slot, payload, payload_bytes, PayloadTag(ticket));
+    if (slot.pending == 0) {
+      stats_.Record(payload_bytes, Clock::now() - slot.sent_at);  // sent inline
+    } else {
+      ucx_->Kick();  // the rest needs progress
+    }
+    return ticket;
+  }
+
+  Status WaitSent(uint64_t ticket) override {
+    std::unique_lock lock(ucx_->mu());
+    if (ticket >= next_ticket_) {
+      return InvalidArgument("UCX link to " + address_ + ": ticket " + to_string(ticket) +
+                             " was never sent");
+    }
+    const auto done = [&] {
+      for (const Slot& s : slots_) {
+        if (s.pending > 0 && s.ticket <= ticket) return false;
+      }
+      return true;
+    };
+    if (!ucx_->cv().wait_for(lock, options_.timeout, [&] { return !failed_.ok() || done(); })) {
+      return Unavailable("UCX link to " + address_ + ": message " + to_string(ticket) +
+                         " not delivered within " + Ms(options_.timeout) +
+                         "; the next stage is stalled or unreachable");
+    }
+    return failed_;
+  }
+
+  HopStats stats() const override { return stats_.Snapshot(); }
+
+ private:
+  struct Slot {
+    std::vector<std::byte> header;  // (max_header_bytes) kept until the header send completes
+    uint64_t ticket = 0;
+    int pending = 0;  // sends of this message not yet complete
+    size_t payload_bytes = 0;
+    Clock::time_point sent_at;
+    UcxSender* owner = nullptr;
+  };
+  bool Idle() const {
+    for (const Slot& s : slots_) {
+      if (s.pending > 0) return false;
+    }
+    return true;
+  }
+
+  // mu held.
+  void Post(Slot& slot, const void* buffer, size_t bytes, ucp_tag_t tag) {
+    ucp_request_param_t param{};
+    param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    param.cb.send = &UcxSender::SendDone;
+    param.user_data = &slot;
+    const ucs_status_ptr_t request = ucp_tag_send_nbx(ep_, buffer, bytes, tag, &param);
+    if (UCS_PTR_IS_ERR(request)) {
+      Fail(UCS_PTR_STATUS(request));
+    } else if (request != nullptr) {
+      ++slot.pending;
+    }
+  }
+
+  // mu held.
+  void Fail(ucs_status_t status) {
+    if (failed_.ok()) {
+      failed_ = Unavailable("UCX link to " + address_ + ": the next stage was lost (" +
+                            UcsError(status) + ")");
+    }
+    ucx_->cv().notify_all();
+  }
+
+  static void SendDone(void* request, ucs_status_t status, void* user_data) {
+    Slot& slot = *static_cast<Slot*>(user_data);
+    UcxSender& self = *slot.owner;
+    if (status != UCS_OK) self.Fail(status);
+    if (--slot.pending == 0 && status == UCS_OK) {
+      self.stats_.Record(slot.payload_bytes, Clock::now() - slot.sent_at);
+    }
+    self.ucx_->cv().notify_all();
+    ucp_request_free(request);
+  }
+
+  static void FlushDone(void* request, ucs_status_t status, void* user_data) {
+    auto& self = *static_cast<UcxSender*>(user_data);
+    self.connect_status_ = status;
+    self.ucx_->cv().notify_all();
+    ucp_request_free(request);
+  }
+
+  static void PeerError(void* arg, ucp_ep_h /*ep*/, ucs_status_t status) {
+    static_cast<UcxSender*>(arg)->Fail(status);
+  }
+
+  const std::string address_;
+  const LinkOptions options_;
+  std::unique_ptr<UcxWorker> ucx_;
+  ucp_ep_h ep_ = nullptr;
+  // Guarded by ucx_->mu():
+  std::vector<Slot> slots_;  // (max_in_flight) message t in slots_[t % max_in_flight]
+  uint64_t next_ticket_ = 0;
+  ucs_status_t connect_status_ = UCS_INPROGRESS;  // the connecting flush's outcome
+  Status failed_;
+  HopRecorder stats_;
+};
+
+// ---- receiver -----------------------------------------------------------------------------
+
+class UcxReceiver final : public ActivationReceiver {
+ public:
+  UcxReceiver(std::string bind_address, const LinkLimits& limits, const LinkOptions& options,
+              std::span<std::byte> buffer)
+      : where_("UCX link listening on " + bind_address),
+        limits_(limits),
+        options_(options),
+        buffer_(buffer),
+        header_buf_(limits.max_header_bytes()) {
+    message_.header.seqs.reserve(static_cast<size_t>(limits.max_seqs));
+    header_part_.owner = payload_part_.owner = this;
+  }
+
+  ~UcxReceiver() override {
+    if (ucx_ == nullptr) return;
+    {
+      // Receives still posted would write into the caller's buffer: cancel them first.
+      std::unique_lock lock(ucx_->mu());
+      for (Part* part : {&header_part_, &payload_part_}) {
+        if (part->request != nullptr) ucp_request_cancel(ucx_->worker(), part->request);
+      }
+      ucx_->Kick();
+      ucx_->cv().wait_for(lock, options_.timeout, [&] {
+        return header_part_.request == nullptr && payload_part_.request == nullptr;
+      });
+    }
+    if (ep_ != nullptr) ucx_->CloseEndpoint(ep_, /*force=*/true, options_.timeout);
+    ucx_->Stop();
+    if (listener_ != nullptr) ucp_listener_destroy(listener_);
+  }
+
+  StatusOr<uint16_t> Listen(const SocketAddress& addr) {
+    STRATA_ASSIGN_OR_RETURN(ucx_, UcxWorker::Create());
+    ucp_listener_params_t params{};
+    params.field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR | UCP_LISTENER_PARAM_FIELD_CONN_HANDLER;
+    params.sockaddr.addr = addr.get();
+    params.sockaddr.addrlen = addr.length;
+    params.conn_handler.cb = &UcxReceiver::ConnectionRequest;
+    params.conn_handler.arg = this;
+    ucs_status_t st = ucp_listener_create(ucx_->worker(), &params, &listener_);
+    if (st != UCS_OK) {
+      listener_ = nullptr;
+      return Unavailable(where_ + ": cannot listen (" + UcsError(st) +
+                         "); is the port in use or the address not local?");
+    }
+    ucp_listener_attr_t attr{};
+    attr.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR;
+    st = ucp_listener_query(listener_, &attr);
+    if (st != UCS_OK) return Unavailable(where_ + ": ucp_listener_query: " + UcsError(st));
+    SocketAddress bound;
+    bound.storage = attr.sockaddr;
+    ucx_->Start([this] { AcceptPending(); });
+    return bound.port();
+  }
+
+  StatusOr<const ReceivedMessage*> Receive(std::chrono::milliseconds timeout) override {
+    const Clock::time_point start = Clock::now();
+    std::unique_lock lock(ucx_->mu());
+    if (!posted_) {
+      Post(header_part_, header_buf_.data(), header_buf_.size(), HeaderTag(next_ticket_));
+      Post(payload_part_, buffer_.data(), buffer_.size(), PayloadTag(next_ticket_));
+      posted_ = true;
+      if (!header_part_.done || !payload_part_.done) ucx_->Kick();
+    }
+    const auto arrived = [&] { return header_part_.done && payload_part_.done; };
+    if (!ucx_->cv().wait_for(lock, timeout, [&] { return arrived() || !failed_.ok(); })) {
+      return Unavailable(where_ + ": no message within " + Ms(timeout) +
+                         (ep_ == nullptr ? " (no sender has connected)" : ""));
+    }
+    if (!arrived()) return failed_;
+    posted_ = false;
+    const uint64_t ticket = next_ticket_++;
+    const std::string what = where_ + ": message " + to_string(ticket);
+    if (header_part_.status == UCS_ERR_MESSAGE_TRUNCATED) {
+      return DataLoss(what + ": header longer than the " + to_string(header_buf_.size()) +
+                      " bytes the link allows");
+    }
+    if (header_part_.status != UCS_OK) {
+      return Unavailable(what + ": header not received: " + UcsError(header_part_.status));
+    }
+    STRATA_RETURN_IF_ERROR(
+        DecodeHeader(std::span(header_buf_).first(header_part_.length), limits_, &message_.header)
+            .WithContext(what));
+    if (payload_part_.status == UCS_ERR_MESSAGE_TRUNCATED) {
+      return DataLoss(what + ": payload larger than the " + to_string(buffer_.size()) +
+                      "-byte receive buffer");
+    }
+    if (payload_part_.status != UCS_OK) {
+      return Unavailable(what + ": payload not received: " + UcsError(payload_part_.status));
+    }
+    if (payload_part_.length != message_.header.payload_bytes) {
+      return DataLoss(what + ": " + to_string(payload_part_.length) +
+                      " payload bytes arrived, the header says " +
+                      to_string(message_.header.payload_bytes));
+    }
+    message_.payload = buffer_.first(payload_part_.length);
+    lock.unlock();
+    stats_.Record(message_.payload.size(), Clock::now() - start);
+    return &message_;
+  }
+
+  HopStats stats() const override { return stats_.Snapshot(); }
+
+ private:
+  struct Part {
+    void* request = nullptr;  // while posted and not complete
+    bool done = false;
+    ucs_status_t status = UCS_OK;
+    size_t length = 0;
+    UcxReceiver* owner = nullptr;
+  };
+
+  // mu held. Completion always comes through RecvDone (UCX 1.13 leaves recv_info unset on
+  // immediate completion), which may run before ucp_tag_recv_nbx returns.
+  void Post(Part& part, void* buffer, size_t bytes, ucp_tag_t tag) {
+    part.done = false;
+    ucp_request_param_t param{};
+    param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA |
+                         UCP_OP_ATTR_FLAG_NO_IMM_CMPL;
+    param.cb.recv = &UcxReceiver::RecvDone;
+    param.user_data = &part;
+    const ucs_status_ptr_t request =
+        ucp_tag_recv_nbx(ucx_->worker(), buffer, bytes, tag, kFullMask, &param);
+    if (UCS_PTR_IS_ERR(request)) {
+      Complete(part, UCS_PTR_STATUS(request), 0);
+    } else if (!part.done) {
+      part.request = request;
+    }
+  }
+
+  static void Complete(Part& part, ucs_status_t status, size_t length) {
+    part.request = nullptr;
+    part.done = true;
+    part.status = status;
+    part.length = length;
+  }
+
+  static void RecvDone(void* request, ucs_status_t status, const ucp_tag_recv_info_t* info,
+                       void* user_data) {
+    Part& part = *static_cast<Part*>(user_data);
+    Complete(part, status, status == UCS_OK ? info->length : 0);
+    part.owner->ucx_->cv().notify_all();
+    ucp_request_free(request);
+  }
+
+  static void ConnectionRequest(ucp_conn_request_h request, void* arg) {
+    auto& self = *static_cast<UcxReceiver*>(arg);
+    if (self.ep_ != nullptr || self.pending_request_ != nullptr) {
+      ucp_listener_reject(self.listener_, request);  // one sender per link
+      return;
+    }
+    self.pending_request_ = request;
+  }
+
+  // On the progress thread, mu held.
+  void AcceptPending() {
+    if (pending_request_ == nullptr) return;
+    ucp_ep_params_t params{};
+    params.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
+                        UCP_EP_PARAM_FIELD_ERR_HANDLER;
+    params.conn_request = pending_request_;
+    params.err_mode = UCP_ERR_HANDLING_MODE_PEER;
+    params.err_handler.cb = &UcxReceiver::PeerError;
+    params.err_handler.arg = this;
+    pending_request_ = nullptr;
+    const ucs_status_t st = ucp_ep_create(ucx_->worker(), &params, &ep_);
+    if (st != UCS_OK) {
+      ep_ = nullptr;
+      failed_ = Unavailable(where_ + ": accepting the sender failed: " + UcsError(st));
+      ucx_->cv().notify_all();
+    }
+  }
+
+  static void PeerError(void* arg, ucp_ep_h /*ep*/, ucs_status_t status) {
+    auto& self = *static_cast<UcxReceiver*>(arg);
+    if (self.failed_.ok()) {
+      self.failed_ = Unavailable(self.where_ + ": the previous stage closed the link or was lost (" +
+                                 UcsError(status) + ")");
+    }
+    self.ucx_->cv().notify_all();
+  }
+
+  const std::string where_;
+  const LinkLimits limits_;
+  const LinkOptions options_;
+  std::span<std::byte> buffer_;      // (max_payload_bytes) the creator's receive buffer
+  std::vector<std::byte> header_buf_;  // (max_header_bytes)
+  ReceivedMessage message_;
+  HopRecorder stats_;
+  std::unique_ptr<UcxWorker> ucx_;
+  ucp_listener_h listener_ = nullptr;
+  // Guarded by ucx_->mu():
+  ucp_conn_request_h pending_request_ = nullptr;
+  ucp_ep_h ep_ = nullptr;
+  Status failed_;
+  bool posted_ = false;  // both receives of message next_ticket_ are posted
+  uint64_t next_ticket_ = 0;
+  Part header_part_;
+  Part payload_part_;
+};
+
+}  // namespace
+
+StatusOr<UcxListening> ListenUcx(std::string_view bind_address, const LinkLimits& limits,
+                                 const LinkOptions& options, std::span<std::byte> receive_buffer) {
+  STRATA_RETURN_IF_ERROR(CheckReceiveBuffer(receive_buffer, limits));
+  STRATA_ASSIGN_OR_RETURN(const SocketAddress addr, ResolveAddress(bind_address));
+  auto receiver =
+      std::make_unique<UcxReceiver>(std::string(bind_address), limits, options, receive_buffer);
+  STRATA_ASSIGN_OR_RETURN(const uint16_t port, receiver->Listen(addr));
+  return UcxListening{std::move(receiver), port};
+}
+
+StatusOr<std::unique_ptr<ActivationSender>> ConnectUcx(std::string_view address,
+                                                       const LinkLimits& limits,
+                                                       const LinkOptions& options) {
+  STRATA_RETURN_IF_ERROR(ValidateLimits(limits));
+  if (options.max_in_flight <= 0) return InvalidArgument("max_in_flight must be positive");
+  STRATA_ASSIGN_OR_RETURN(const SocketAddress addr, ResolveAddress(address));
+  auto sender = std::make_unique<UcxSender>(std::string(address), limits, options);
+  STRATA_RETURN_IF_ERROR(sender->Connect(addr));
+  return std::unique_ptr<ActivationSender>(std::move(sender));
+}
+
+}  // namespace strata::transport
