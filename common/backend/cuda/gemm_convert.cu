@@ -64,9 +64,17 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Grid: (column blocks, rows).
+__global__ void E4M3ToBf16Kernel(const __nv_fp8_e4m3* __restrict__ w, int64_t n,
+                                 __nv_bfloat16* __restrict__ out) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    out[i] = __float2bfloat16_rn(static_cast<float>(w[i]));  // exact: e4m3 fits bf16
+  }
+}
+
 __global__ void ScaleRowsColsKernel(float* out, int64_t n, const float* __restrict__ row_scales,
                                     const float* __restrict__ col_scales) {
-  const float row_scale = row_scales[blockIdx.y];
+  const float row_scale = row_scales != nullptr ? row_scales[blockIdx.y] : 1.0f;
   float* row = out + blockIdx.y * n;
   for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < n;
        c += int64_t{gridDim.x} * blockDim.x) {
@@ -85,6 +93,13 @@ void LaunchToBf16(const float* x, int64_t n, __nv_bfloat16* out, cudaStream_t st
 void LaunchToF16(const float* x, int64_t n, __half* out, cudaStream_t stream) {
   if (n == 0) return;
   ToF16Kernel<<<GridFor(n), kThreads, 0, stream>>>(x, n, out);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+void LaunchE4M3ToBf16(const __nv_fp8_e4m3* w, int64_t n, __nv_bfloat16* out,
+                      cudaStream_t stream) {
+  if (n == 0) return;
+  E4M3ToBf16Kernel<<<GridFor(n), kThreads, 0, stream>>>(w, n, out);
   STRATA_CUDA_CHECK(cudaGetLastError());
 }
 
