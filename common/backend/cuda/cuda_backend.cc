@@ -26,6 +26,7 @@ constexpr size_t kActScratchBytes = size_t{64} << 20;
 constexpr size_t kWeightScratchBytes = size_t{64} << 20;
 constexpr int64_t kMaxGemmRows = 8192;  // rows per cuBLASLt call
 constexpr size_t kGemvPartialFloats = size_t{4} << 20;
+constexpr size_t kGemvCounters = size_t{64} << 10;  // row tiles of a split GEMV: n <= 1 Mi
 constexpr size_t kAttnPartialFloats = size_t{4} << 20;
 constexpr size_t kMinBatchTableInts = 4096;
 constexpr size_t kHostAlignment = 4096;
@@ -110,6 +111,10 @@ Status CudaBackend::Init() {
   STRATA_ASSIGN_OR_RETURN(weight_scratch_, Allocate(kWeightScratchBytes));
   STRATA_ASSIGN_OR_RETURN(row_scales_, Allocate(kMaxGemmRows * sizeof(float)));
   STRATA_ASSIGN_OR_RETURN(gemv_partials_, Allocate(kGemvPartialFloats * sizeof(float)));
+  STRATA_ASSIGN_OR_RETURN(gemv_counters_, Allocate(kGemvCounters * sizeof(unsigned)));
+  STRATA_CUDA_CHECK(cudaMemsetAsync(gemv_counters_.get(), 0, kGemvCounters * sizeof(unsigned),
+                                    compute_));
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_));
   STRATA_ASSIGN_OR_RETURN(attn_partials_, Allocate(kAttnPartialFloats * sizeof(float)));
   lt_ = std::make_unique<LtMatmul>(lt_workspace_.get(), kLtWorkspaceBytes);
   return OkStatus();
@@ -346,7 +351,7 @@ void CudaBackend::MatMul(Tensor x, const WeightView& w, Tensor out) {
 }
 
 void CudaBackend::Gemv(Tensor x, const WeightView& w, Tensor out) {
-  if (!GemvMmaSupports(w.dtype, w.data, w.cols)) {
+  if (!GemvMmaSupports(w.dtype, w.data, w.cols) || reinterpret_cast<uintptr_t>(x.data) % 16 != 0) {
     LaunchGemvSimple(x.f32(), w.data, w.dtype, w.scales, x.rows, w.rows, w.cols, out.f32(),
                      compute_);
     return;
@@ -356,18 +361,21 @@ void CudaBackend::Gemv(Tensor x, const WeightView& w, Tensor out) {
 }
 
 void CudaBackend::GemvMma(Tensor x, DType dtype, const GemvTarget* targets, size_t count) {
-  auto* xb = reinterpret_cast<__nv_bfloat16*>(act_scratch_.get());  // (rows, k)
-  LaunchToBf16(x.f32(), x.numel(), xb, compute_);
-  const GemvWorkspace workspace{reinterpret_cast<float*>(gemv_partials_.get()), kGemvPartialFloats,
-                                sm_count_};
-  LaunchGemvMma(xb, dtype, x.rows, x.cols, targets, count, workspace, compute_);
+  GemvWorkspace workspace;
+  workspace.partials = reinterpret_cast<float*>(gemv_partials_.get());
+  workspace.floats = kGemvPartialFloats;
+  workspace.counters = reinterpret_cast<unsigned*>(gemv_counters_.get());
+  workspace.counters_count = kGemvCounters;
+  workspace.sm_count = sm_count_;
+  LaunchGemvMma(x.f32(), dtype, x.rows, x.cols, targets, count, workspace, compute_);
 }
 
 void CudaBackend::MatMulShared(Tensor x, std::span<const MatMulTarget> targets) {
   // One grouped GEMV when the rows are few and the weights alike: same dtype, the tensor-core
   // kernel's layout, and whole 16-row tiles but for the last. Otherwise one MatMul each.
   bool grouped = x.rows >= 1 && x.rows <= kGemvMaxRows && !targets.empty() &&
-                 targets.size() <= kGemvMaxTargets;
+                 targets.size() <= kGemvMaxTargets &&
+                 reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
   std::array<GemvTarget, kGemvMaxTargets> gemv{};
   for (size_t i = 0; grouped && i < targets.size(); ++i) {
     const WeightView& w = *targets[i].w;

@@ -96,7 +96,7 @@ class CudaBackend final : public Backend {
   void ReserveBatchTables(size_t int32s);
   // MatMul of at most kGemvMaxRows rows.
   void Gemv(Tensor x, const WeightView& w, Tensor out);
-  // x (rows <= kGemvMaxRows, k) to bf16, then the tensor-core GEMV into every target.
+  // The tensor-core GEMV of x (rows <= kGemvMaxRows, k) into every target.
   void GemvMma(Tensor x, DType dtype, const GemvTarget* targets, size_t count);
   // MatMul on cuBLASLt; false (nothing enqueued) when it has no algorithm for the case.
   bool LtGemm(Tensor x, const WeightView& w, Tensor out);
@@ -116,6 +116,7 @@ class CudaBackend final : public Backend {
   DeviceBuffer weight_scratch_;  // (kWeightScratchBytes) fp8 weight rows widened to bf16
   DeviceBuffer row_scales_;     // (kMaxGemmRows) fp8 activation scales, one per row
   DeviceBuffer gemv_partials_;  // (kGemvPartialFloats) GEMV split-K partial sums
+  DeviceBuffer gemv_counters_;  // (kGemvCounters) unsigned, GEMV splits done per row tile
   DeviceBuffer attn_partials_;  // (kAttnPartialFloats) flash-decoding chunk partials
   std::unique_ptr<LtMatmul> lt_;
   Fp8Prefill fp8_prefill_ = Fp8Prefill::kBf16Activations;

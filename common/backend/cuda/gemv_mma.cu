@@ -4,20 +4,28 @@
 // over the split's chunks, 64 bytes of each weight row per chunk. In a chunk, thread (g, q) =
 // (lane / 4, lane % 4) loads 16 contiguous bytes of weight rows g and g + 8 at byte 16 * q:
 // once the K order inside the chunk is permuted, those registers are exactly the A fragments
-// of the MMAs, and the x values at the same columns (loaded by the same thread) are the B
-// fragments. A dot product does not depend on the order of K, so weights go from DRAM to the
-// tensor cores with 16-byte loads, no shared memory and no shuffles. fp8 weights are widened
-// to bf16 exactly by bit moves plus one multiply by 2^120.
+// of the MMAs, and the x values at the same columns (loaded by the same thread, fp32, rounded
+// to bf16 in registers) are the B fragments. A dot product does not depend on the order of K,
+// so weights go from DRAM to the tensor cores with 16-byte loads, no shared memory and no
+// shuffles. fp8 weights are widened to bf16 exactly by bit moves plus one multiply by 2^120.
 //
 // Up to 8 rows of x are one MMA N tile; 9..16 rows take two. Several weights that share x
 // (q, k, v) are one grid: their row tiles are numbered one after the other and a block looks
 // up its weight. K is split so that a block streams about GemvWorkspace::split_bytes and the
-// grid fills every resident block slot (occupancy queried once per kernel); splits write
-// fp32 partial sums that a second kernel adds (in a fixed order: results are deterministic).
+// grid fills every resident block slot (occupancy queried once per kernel). Splits write
+// fp32 partial sums; the last block of a tile to finish (a counter per tile) adds them in
+// split order, so results are deterministic, and resets the counter.
+//
+// The kernel is launched as a programmatic dependent (pdl.cuh): its blocks may start while
+// the kernel before it (the norm, SwiGLU, attention, or another GEMV) finishes; they prefetch
+// the first bytes of their weight rows into L2, then wait for that kernel before reading x.
+#include <cuda_bf16.h>
+
 #include <algorithm>
 
 #include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/gemv.h"
+#include "common/backend/cuda/pdl.cuh"
 #include "common/util/check.h"
 
 namespace strata::cuda {
@@ -29,7 +37,8 @@ constexpr int kUnroll = 4;            // chunks per warp with loads in flight at
 constexpr int kTileRows = static_cast<int>(kGemvTileRows);  // output rows per block (MMA M)
 constexpr int kChunkBytes = 64;       // bytes of one weight row per chunk: 4 threads x 16 bytes
 constexpr int kMinChunksPerWarp = 2;  // a split gives each warp at least this many chunks
-constexpr int kReduceThreads = 256;
+constexpr int kPrefetchRowBytes = 4096;  // of each weight row, prefetched before the wait
+constexpr int kLineBytes = 128;
 
 __device__ __forceinline__ uint4 LoadStreaming(const uint8_t* p) {
   uint4 v;
@@ -67,6 +76,27 @@ __device__ __forceinline__ uint32_t Word(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
 
+// Two floats -> bf16x2 (lo in the low half, as in memory), round to nearest even.
+__device__ __forceinline__ uint32_t PackBf16x2(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// 2 * kWords fp32 of x at p (16-byte aligned) -> kWords bf16x2 words.
+template <int kWords>
+__device__ __forceinline__ void LoadXBf16(const float* p, uint32_t (&words)[kWords]) {
+#pragma unroll
+  for (int i = 0; i < kWords / 2; ++i) {
+    const float4 f = __ldg(reinterpret_cast<const float4*>(p) + i);
+    words[2 * i] = PackBf16x2(f.x, f.y);
+    words[2 * i + 1] = PackBf16x2(f.z, f.w);
+  }
+}
+
+__device__ __forceinline__ void PrefetchL2(const uint8_t* p) {
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+}
+
 // The targets of one launch as the kernels see them. Target s owns row tiles
 // [first_tile[s], first_tile[s + 1]), and the same tiles' columns (16 per tile) of the split
 // partials.
@@ -88,12 +118,15 @@ __device__ __forceinline__ int TargetOfTile(const Targets& t, int64_t tile) {
   return s;
 }
 
-// Grid: (row tiles of all targets, splits). partials (splits, rows, 16 * tiles) when
-// splitting, else nullptr and the block writes its target's out directly.
+// Grid: (row tiles of all targets, splits). x (rows, k) fp32. partials (splits, rows,
+// 16 * tiles) and counters (tiles, zero on entry and on exit) when splitting, else nullptr
+// and the block writes its target's out directly.
 template <bool kFp8, int kTokenTiles>
 __global__ void __launch_bounds__(kThreads)
-    GemvMmaKernel(const __nv_bfloat16* __restrict__ x, Targets tg, int rows, int64_t k,
-                  int64_t chunks_per_split, float* __restrict__ partials) {
+    GemvMmaKernel(const float* __restrict__ x, Targets tg, int rows, int64_t k,
+                  int64_t chunks_per_split, float* __restrict__ partials,
+                  unsigned* __restrict__ counters) {
+  AllowDependentsToStart();
   constexpr int kChunkCols = kFp8 ? 64 : 32;   // weight columns in a 64-byte chunk
   constexpr int kThreadCols = kChunkCols / 4;  // of which one thread holds 16 or 8
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -108,12 +141,24 @@ __global__ void __launch_bounds__(kThreads)
   // Rows past n (the last tile) re-read row n - 1; their sums are dropped.
   const uint8_t* wa = tg.w[s] + static_cast<size_t>(min(row0 + g, n - 1)) * row_bytes + q * 16;
   const uint8_t* wb = tg.w[s] + static_cast<size_t>(min(row0 + g + 8, n - 1)) * row_bytes + q * 16;
-  const __nv_bfloat16* xt[kTokenTiles];  // this thread's x row per N tile (token g + 8t)
+  const float* xt[kTokenTiles];  // this thread's x row per N tile (token g + 8t)
 #pragma unroll
   for (int t = 0; t < kTokenTiles; ++t) {
     xt[t] = x + static_cast<size_t>(min(g + 8 * t, rows - 1)) * k + q * kThreadCols;
   }
   float acc[kTokenTiles][4] = {};
+
+  // While the previous kernel finishes: the start of this split of each of the 16 rows.
+  {
+    const int64_t span = min((last - first) * kChunkBytes, int64_t{kPrefetchRowBytes});
+    const int64_t lines = (span + kLineBytes - 1) / kLineBytes;
+    for (int64_t i = threadIdx.x; i < kTileRows * lines; i += kThreads) {
+      const int64_t row = min(row0 + i / lines, n - 1);
+      PrefetchL2(tg.w[s] + static_cast<size_t>(row) * row_bytes + first * kChunkBytes +
+                 (i % lines) * kLineBytes);
+    }
+  }
+  WaitForPrerequisites();
 
   for (int64_t base = first + warp; base < last; base += kWarps * kUnroll) {
     uint4 ra[kUnroll], rb[kUnroll];  // weight rows g and g + 8, one chunk each
@@ -130,13 +175,9 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t c = base + u * kWarps;
       if (c >= last) break;
       if constexpr (kFp8) {
-        uint4 xv[kTokenTiles][2];  // 16 bf16 of x at this thread's 16 columns
+        uint32_t xw[kTokenTiles][8];  // x at this thread's 16 columns, as bf16x2
 #pragma unroll
-        for (int t = 0; t < kTokenTiles; ++t) {
-          const uint4* src = reinterpret_cast<const uint4*>(xt[t] + c * kChunkCols);
-          xv[t][0] = __ldg(src);
-          xv[t][1] = __ldg(src + 1);
-        }
+        for (int t = 0; t < kTokenTiles; ++t) LoadXBf16(xt[t] + c * kChunkCols, xw[t]);
 #pragma unroll
         for (int m = 0; m < 4; ++m) {  // columns 4m .. 4m + 3 of this thread's 16
           uint32_t a_lo, a_hi, b_lo, b_hi;
@@ -144,16 +185,16 @@ __global__ void __launch_bounds__(kThreads)
           E4M3x4ToBf16x2(Word(rb[u], m), b_lo, b_hi);
 #pragma unroll
           for (int t = 0; t < kTokenTiles; ++t) {
-            const uint4& xs = xv[t][m / 2];
-            Mma(acc[t], a_lo, b_lo, a_hi, b_hi, Word(xs, (m % 2) * 2), Word(xs, (m % 2) * 2 + 1));
+            Mma(acc[t], a_lo, b_lo, a_hi, b_hi, xw[t][2 * m], xw[t][2 * m + 1]);
           }
         }
       } else {
 #pragma unroll
         for (int t = 0; t < kTokenTiles; ++t) {
-          const uint4 xv = __ldg(reinterpret_cast<const uint4*>(xt[t] + c * kChunkCols));
-          Mma(acc[t], ra[u].x, rb[u].x, ra[u].y, rb[u].y, xv.x, xv.y);
-          Mma(acc[t], ra[u].z, rb[u].z, ra[u].w, rb[u].w, xv.z, xv.w);
+          uint32_t xw[4];  // x at this thread's 8 columns, as bf16x2
+          LoadXBf16(xt[t] + c * kChunkCols, xw);
+          Mma(acc[t], ra[u].x, rb[u].x, ra[u].y, rb[u].y, xw[0], xw[1]);
+          Mma(acc[t], ra[u].z, rb[u].z, ra[u].w, rb[u].w, xw[2], xw[3]);
         }
       }
     }
@@ -170,6 +211,8 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
   const int64_t width = tg.first_tile[tg.count] * kTileRows;  // columns of the partials
+  const float* scales = tg.scales[s];
+  float* out = tg.out[s];
   for (int i = threadIdx.x; i < kTokenTiles * 8 * kTileRows; i += kThreads) {
     const int token = i / kTileRows, r = i % kTileRows;
     const int64_t row = row0 + r;
@@ -181,26 +224,29 @@ __global__ void __launch_bounds__(kThreads)
       partials[(int64_t{blockIdx.y} * rows + token) * width + int64_t{blockIdx.x} * kTileRows + r] =
           sum;
     } else {
-      tg.out[s][token * n + row] = tg.scales[s] != nullptr ? sum * tg.scales[s][row] : sum;
+      out[token * n + row] = scales != nullptr ? sum * scales[row] : sum;
     }
   }
-}
+  if (partials == nullptr) return;
 
-// Grid: (column blocks, rows). Each target's out (rows, n) = sum over splits of its columns
-// of partials (splits, rows, 16 * tiles), times its scales when given.
-__global__ void GemvSplitReduceKernel(const float* __restrict__ partials, int splits, int rows,
-                                      Targets tg) {
-  const int token = blockIdx.y;
-  const int64_t width = tg.first_tile[tg.count] * kTileRows;
-  for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < width;
-       c += int64_t{gridDim.x} * blockDim.x) {
-    const int s = TargetOfTile(tg, c / kTileRows);
-    const int64_t row = c - tg.first_tile[s] * kTileRows;
-    if (row >= tg.n[s]) continue;
+  // The tile's last split to finish adds all its partials, in split order.
+  __shared__ bool last_split;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last_split = atomicAdd(counters + blockIdx.x, 1u) == gridDim.y - 1;
+  __syncthreads();
+  if (!last_split) return;
+  __threadfence();
+  for (int i = threadIdx.x; i < kTokenTiles * 8 * kTileRows; i += kThreads) {
+    const int token = i / kTileRows, r = i % kTileRows;
+    const int64_t row = row0 + r;
+    if (token >= rows || row >= n) continue;
+    const float* p = partials + int64_t{token} * width + int64_t{blockIdx.x} * kTileRows + r;
     float sum = 0.0f;
-    for (int sp = 0; sp < splits; ++sp) sum += partials[(int64_t{sp} * rows + token) * width + c];
-    tg.out[s][token * tg.n[s] + row] = tg.scales[s] != nullptr ? sum * tg.scales[s][row] : sum;
+    for (unsigned sp = 0; sp < gridDim.y; ++sp) sum += __ldcg(p + int64_t{sp} * rows * width);
+    out[token * n + row] = scales != nullptr ? sum * scales[row] : sum;
   }
+  if (threadIdx.x == 0) counters[blockIdx.x] = 0;
 }
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -254,6 +300,7 @@ GemvPlan PlanGemvMma(DType dtype, int64_t rows, int64_t k, const GemvTarget* tar
   splits = std::min(splits, chunks / (kWarps * kMinChunksPerWarp));
   splits = std::min<int64_t>(
       splits, static_cast<int64_t>(workspace.floats) / (rows * kGemvTileRows * plan.tiles));
+  if (plan.tiles > static_cast<int64_t>(workspace.counters_count)) splits = 1;
   splits = std::max<int64_t>(splits, 1);
   plan.chunks_per_split = CeilDiv(chunks, splits);
   plan.splits = CeilDiv(chunks, plan.chunks_per_split);
@@ -261,7 +308,7 @@ GemvPlan PlanGemvMma(DType dtype, int64_t rows, int64_t k, const GemvTarget* tar
   return plan;
 }
 
-void LaunchGemvMma(const __nv_bfloat16* x, DType dtype, int64_t rows, int64_t k,
+void LaunchGemvMma(const float* x, DType dtype, int64_t rows, int64_t k,
                    const GemvTarget* targets, size_t count, const GemvWorkspace& workspace,
                    cudaStream_t stream) {
   STRATA_CHECK(reinterpret_cast<uintptr_t>(x) % 16 == 0);
@@ -279,29 +326,31 @@ void LaunchGemvMma(const __nv_bfloat16* x, DType dtype, int64_t rows, int64_t k,
   }
   tg.first_tile[count] = tile;
   float* partials = plan.splits > 1 ? workspace.partials : nullptr;
+  unsigned* counters = plan.splits > 1 ? workspace.counters : nullptr;
 
-  const dim3 grid(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits));
+  cudaLaunchAttribute dependent{};
+  dependent.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  dependent.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits));
+  config.blockDim = dim3(kThreads);
+  config.stream = stream;
+  config.attrs = &dependent;
+  config.numAttrs = 1;
   const int r = static_cast<int>(rows);
   const int64_t per = plan.chunks_per_split;
   const bool fp8 = dtype == DType::kF8E4M3;
+  auto launch = [&](auto kernel) {
+    STRATA_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, x, tg, r, k, per, partials, counters));
+  };
   if (fp8 && rows > 8) {
-    GemvMmaKernel<true, 2><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
+    launch(GemvMmaKernel<true, 2>);
   } else if (fp8) {
-    GemvMmaKernel<true, 1><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
+    launch(GemvMmaKernel<true, 1>);
   } else if (rows > 8) {
-    GemvMmaKernel<false, 2><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
+    launch(GemvMmaKernel<false, 2>);
   } else {
-    GemvMmaKernel<false, 1><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
-  }
-  STRATA_CUDA_CHECK(cudaGetLastError());
-  if (partials != nullptr) {
-    const int64_t width = plan.tiles * kGemvTileRows;
-    const dim3 reduce_grid(
-        static_cast<unsigned>(std::min<int64_t>(CeilDiv(width, kReduceThreads), 1024)),
-        static_cast<unsigned>(rows));
-    GemvSplitReduceKernel<<<reduce_grid, kReduceThreads, 0, stream>>>(
-        partials, static_cast<int>(plan.splits), r, tg);
-    STRATA_CUDA_CHECK(cudaGetLastError());
+    launch(GemvMmaKernel<false, 1>);
   }
 }
 
