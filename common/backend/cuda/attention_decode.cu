@@ -7,14 +7,12 @@
 // domain), then walks the tile's keys with lanes split over head_dim, broadcasting each
 // key's probabilities by shuffle and accumulating p · v. A block is 4 warps on 4 consecutive
 // chunks of the same (token, KV head), so they share the queries. With more than one chunk,
-// every chunk writes (max, sum, unnormalised output) and a combine kernel merges them. Both
-// let the next kernel (the o projection's GEMV) start early (pdl.cuh).
+// every chunk writes (max, sum, unnormalised output) and a combine kernel merges them.
 #include <algorithm>
 #include <cmath>
 
 #include "common/backend/cuda/attention.h"
 #include "common/backend/cuda/cuda_check.h"
-#include "common/backend/cuda/pdl.cuh"
 #include "common/util/check.h"
 
 namespace strata::cuda {
@@ -57,7 +55,6 @@ __device__ __forceinline__ float WarpSum(float v) {
 // Grid: (ceil(chunks / kWarps), kv_heads, tokens).
 template <int kG, int kDL>
 __global__ void __launch_bounds__(kThreads) AttentionDecodeKernel(DecodeParams p) {
-  AllowDependentsToStart();
   constexpr int kDMax = 32 * kDL;
   __shared__ __align__(16) float q_s[kG][kDMax];  // this KV head's queries, pre-scaled
   const int t = blockIdx.z, hk = blockIdx.y;
@@ -170,7 +167,6 @@ __global__ void __launch_bounds__(kThreads) AttentionDecodeKernel(DecodeParams p
 __global__ void __launch_bounds__(kCombineThreads)
     AttentionCombineKernel(const float* __restrict__ part_o, const float* __restrict__ part_ml,
                            int chunks, int head_dim, float* __restrict__ out) {
-  AllowDependentsToStart();
   const int64_t head = blockIdx.x;
   const float* ml = part_ml + head * chunks * 2;
   float m_max = -INFINITY;

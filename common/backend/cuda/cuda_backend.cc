@@ -351,7 +351,7 @@ void CudaBackend::MatMul(Tensor x, const WeightView& w, Tensor out) {
 }
 
 void CudaBackend::Gemv(Tensor x, const WeightView& w, Tensor out) {
-  if (!GemvMmaSupports(w.dtype, w.data, w.cols) || reinterpret_cast<uintptr_t>(x.data) % 16 != 0) {
+  if (!GemvMmaSupports(w.dtype, w.data, w.cols)) {
     LaunchGemvSimple(x.f32(), w.data, w.dtype, w.scales, x.rows, w.rows, w.cols, out.f32(),
                      compute_);
     return;
@@ -361,21 +361,22 @@ void CudaBackend::Gemv(Tensor x, const WeightView& w, Tensor out) {
 }
 
 void CudaBackend::GemvMma(Tensor x, DType dtype, const GemvTarget* targets, size_t count) {
+  auto* xb = reinterpret_cast<__nv_bfloat16*>(act_scratch_.get());  // (rows, k)
+  LaunchToBf16(x.f32(), x.numel(), xb, compute_);
   GemvWorkspace workspace;
   workspace.partials = reinterpret_cast<float*>(gemv_partials_.get());
   workspace.floats = kGemvPartialFloats;
   workspace.counters = reinterpret_cast<unsigned*>(gemv_counters_.get());
   workspace.counters_count = kGemvCounters;
   workspace.sm_count = sm_count_;
-  LaunchGemvMma(x.f32(), dtype, x.rows, x.cols, targets, count, workspace, compute_);
+  LaunchGemvMma(xb, dtype, x.rows, x.cols, targets, count, workspace, compute_);
 }
 
 void CudaBackend::MatMulShared(Tensor x, std::span<const MatMulTarget> targets) {
   // One grouped GEMV when the rows are few and the weights alike: same dtype, the tensor-core
   // kernel's layout, and whole 16-row tiles but for the last. Otherwise one MatMul each.
   bool grouped = x.rows >= 1 && x.rows <= kGemvMaxRows && !targets.empty() &&
-                 targets.size() <= kGemvMaxTargets &&
-                 reinterpret_cast<uintptr_t>(x.data) % 16 == 0;
+                 targets.size() <= kGemvMaxTargets;
   std::array<GemvTarget, kGemvMaxTargets> gemv{};
   for (size_t i = 0; grouped && i < targets.size(); ++i) {
     const WeightView& w = *targets[i].w;

@@ -96,7 +96,7 @@ class CudaBackend final : public Backend {
   void ReserveBatchTables(size_t int32s);
   // MatMul of at most kGemvMaxRows rows.
   void Gemv(Tensor x, const WeightView& w, Tensor out);
-  // The tensor-core GEMV of x (rows <= kGemvMaxRows, k) into every target.
+  // x (rows <= kGemvMaxRows, k) to bf16, then the tensor-core GEMV into every target.
   void GemvMma(Tensor x, DType dtype, const GemvTarget* targets, size_t count);
   // MatMul on cuBLASLt; false (nothing enqueued) when it has no algorithm for the case.
   bool LtGemm(Tensor x, const WeightView& w, Tensor out);

@@ -1,7 +1,6 @@
 // Host launchers of the decode GEMV: out (rows, n) = x (rows, k) · wᵀ for a few rows of x
 // (rows <= kGemvMaxRows), streaming the weight matrix w (n, k) once for all of them.
-//  * LaunchGemvMma: bf16 or fp8 e4m3 weights, fp32 x rounded to bf16 in registers.
-//    Tensor-core MMAs (m16n8k16, fp32 accumulation) fed straight from 16-byte global loads;
+//  * LaunchGemvMma: bf16 or fp8 e4m3 weights, x already converted to bf16. Tensor-core MMAs (m16n8k16, fp32 accumulation) fed straight from 16-byte global loads;
 //    fp8 weights are widened to bf16 exactly in registers and their per-row scales applied
 //    at the end. Several weights sharing x (q, k, v) run as one grid; one kernel, split-K
 //    sums included, launched as a programmatic dependent (pdl.cuh). Needs GemvMmaSupports().
@@ -10,6 +9,7 @@
 // Each launcher enqueues on `stream`. Thread-safety: reentrant; ordering is the stream's.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstddef>
@@ -62,14 +62,14 @@ struct GemvPlan {
 // 16-byte aligned, k a multiple of 32 (bf16) or 64 (fp8).
 bool GemvMmaSupports(DType dtype, const void* w, int64_t k);
 
-// x (rows, k) fp32, 16-byte aligned; every target's weights in `dtype` (kBF16 or kF8E4M3) with k columns,
+// x (rows, k) bf16, 16-byte aligned; every target's weights in `dtype` (kBF16 or kF8E4M3) with k columns,
 // each supported by GemvMmaSupports; every target but the last has n a multiple of
 // kGemvTileRows. At most kGemvMaxTargets targets.
 // targets: (count) weights sharing x. (This header is also compiled as C++17 by nvcc: no
 // std::span.)
 GemvPlan PlanGemvMma(DType dtype, int64_t rows, int64_t k, const GemvTarget* targets,
                      size_t count, const GemvWorkspace& workspace);
-void LaunchGemvMma(const float* x, DType dtype, int64_t rows, int64_t k,
+void LaunchGemvMma(const __nv_bfloat16* x, DType dtype, int64_t rows, int64_t k,
                    const GemvTarget* targets, size_t count, const GemvWorkspace& workspace,
                    cudaStream_t stream);
 

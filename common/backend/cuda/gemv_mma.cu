@@ -4,8 +4,8 @@
 // over the split's chunks, 64 bytes of each weight row per chunk. In a chunk, thread (g, q) =
 // (lane / 4, lane % 4) loads 16 contiguous bytes of weight rows g and g + 8 at byte 16 * q:
 // once the K order inside the chunk is permuted, those registers are exactly the A fragments
-// of the MMAs, and the x values at the same columns (loaded by the same thread, fp32, rounded
-// to bf16 in registers) are the B fragments. A dot product does not depend on the order of K,
+// of the MMAs, and the x values at the same columns (loaded by the same thread) are the B
+// fragments. A dot product does not depend on the order of K,
 // so weights go from DRAM to the tensor cores with 16-byte loads, no shared memory and no
 // shuffles. fp8 weights are widened to bf16 exactly by bit moves plus one multiply by 2^120.
 //
@@ -16,11 +16,9 @@
 // fp32 partial sums; the last block of a tile to finish (a counter per tile) adds them in
 // split order, so results are deterministic, and resets the counter.
 //
-// The kernel is launched as a programmatic dependent (pdl.cuh): its blocks may start while
-// the kernel before it (the norm, SwiGLU, attention, or another GEMV) finishes; they prefetch
-// the first bytes of their weight rows into L2, then wait for that kernel before reading x.
-#include <cuda_bf16.h>
-
+// The kernel is launched as a programmatic dependent (pdl.cuh): its blocks may be scheduled
+// while the kernel before it (x's conversion to bf16, or another GEMV) finishes, and wait for
+// it before reading x.
 #include <algorithm>
 
 #include "common/backend/cuda/cuda_check.h"
@@ -37,8 +35,6 @@ constexpr int kUnroll = 4;            // chunks per warp with loads in flight at
 constexpr int kTileRows = static_cast<int>(kGemvTileRows);  // output rows per block (MMA M)
 constexpr int kChunkBytes = 64;       // bytes of one weight row per chunk: 4 threads x 16 bytes
 constexpr int kMinChunksPerWarp = 2;  // a split gives each warp at least this many chunks
-constexpr int kPrefetchRowBytes = 4096;  // of each weight row, prefetched before the wait
-constexpr int kLineBytes = 128;
 
 __device__ __forceinline__ uint4 LoadStreaming(const uint8_t* p) {
   uint4 v;
@@ -76,26 +72,6 @@ __device__ __forceinline__ uint32_t Word(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
 
-// Two floats -> bf16x2 (lo in the low half, as in memory), round to nearest even.
-__device__ __forceinline__ uint32_t PackBf16x2(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-// 2 * kWords fp32 of x at p (16-byte aligned) -> kWords bf16x2 words.
-template <int kWords>
-__device__ __forceinline__ void LoadXBf16(const float* p, uint32_t (&words)[kWords]) {
-#pragma unroll
-  for (int i = 0; i < kWords / 2; ++i) {
-    const float4 f = __ldg(reinterpret_cast<const float4*>(p) + i);
-    words[2 * i] = PackBf16x2(f.x, f.y);
-    words[2 * i + 1] = PackBf16x2(f.z, f.w);
-  }
-}
-
-__device__ __forceinline__ void PrefetchL2(const uint8_t* p) {
-  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-}
 
 // The targets of one launch as the kernels see them. Target s owns row tiles
 // [first_tile[s], first_tile[s + 1]), and the same tiles' columns (16 per tile) of the split
@@ -118,15 +94,14 @@ __device__ __forceinline__ int TargetOfTile(const Targets& t, int64_t tile) {
   return s;
 }
 
-// Grid: (row tiles of all targets, splits). x (rows, k) fp32. partials (splits, rows,
+// Grid: (row tiles of all targets, splits). x (rows, k) bf16. partials (splits, rows,
 // 16 * tiles) and counters (tiles, zero on entry and on exit) when splitting, else nullptr
 // and the block writes its target's out directly.
 template <bool kFp8, int kTokenTiles>
 __global__ void __launch_bounds__(kThreads)
-    GemvMmaKernel(const float* __restrict__ x, Targets tg, int rows, int64_t k,
+    GemvMmaKernel(const __nv_bfloat16* __restrict__ x, Targets tg, int rows, int64_t k,
                   int64_t chunks_per_split, float* __restrict__ partials,
                   unsigned* __restrict__ counters) {
-  AllowDependentsToStart();
   constexpr int kChunkCols = kFp8 ? 64 : 32;   // weight columns in a 64-byte chunk
   constexpr int kThreadCols = kChunkCols / 4;  // of which one thread holds 16 or 8
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -141,24 +116,13 @@ __global__ void __launch_bounds__(kThreads)
   // Rows past n (the last tile) re-read row n - 1; their sums are dropped.
   const uint8_t* wa = tg.w[s] + static_cast<size_t>(min(row0 + g, n - 1)) * row_bytes + q * 16;
   const uint8_t* wb = tg.w[s] + static_cast<size_t>(min(row0 + g + 8, n - 1)) * row_bytes + q * 16;
-  const float* xt[kTokenTiles];  // this thread's x row per N tile (token g + 8t)
+  const __nv_bfloat16* xt[kTokenTiles];  // this thread's x row per N tile (token g + 8t)
 #pragma unroll
   for (int t = 0; t < kTokenTiles; ++t) {
     xt[t] = x + static_cast<size_t>(min(g + 8 * t, rows - 1)) * k + q * kThreadCols;
   }
   float acc[kTokenTiles][4] = {};
-
-  // While the previous kernel finishes: the start of this split of each of the 16 rows.
-  {
-    const int64_t span = min((last - first) * kChunkBytes, int64_t{kPrefetchRowBytes});
-    const int64_t lines = (span + kLineBytes - 1) / kLineBytes;
-    for (int64_t i = threadIdx.x; i < kTileRows * lines; i += kThreads) {
-      const int64_t row = min(row0 + i / lines, n - 1);
-      PrefetchL2(tg.w[s] + static_cast<size_t>(row) * row_bytes + first * kChunkBytes +
-                 (i % lines) * kLineBytes);
-    }
-  }
-  WaitForPrerequisites();
+  WaitForPrerequisites();  // x and the split scratch are the previous kernels'
 
   for (int64_t base = first + warp; base < last; base += kWarps * kUnroll) {
     uint4 ra[kUnroll], rb[kUnroll];  // weight rows g and g + 8, one chunk each
@@ -175,9 +139,13 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t c = base + u * kWarps;
       if (c >= last) break;
       if constexpr (kFp8) {
-        uint32_t xw[kTokenTiles][8];  // x at this thread's 16 columns, as bf16x2
+        uint4 xv[kTokenTiles][2];  // 16 bf16 of x at this thread's 16 columns
 #pragma unroll
-        for (int t = 0; t < kTokenTiles; ++t) LoadXBf16(xt[t] + c * kChunkCols, xw[t]);
+        for (int t = 0; t < kTokenTiles; ++t) {
+          const uint4* src = reinterpret_cast<const uint4*>(xt[t] + c * kChunkCols);
+          xv[t][0] = __ldg(src);
+          xv[t][1] = __ldg(src + 1);
+        }
 #pragma unroll
         for (int m = 0; m < 4; ++m) {  // columns 4m .. 4m + 3 of this thread's 16
           uint32_t a_lo, a_hi, b_lo, b_hi;
@@ -185,16 +153,16 @@ __global__ void __launch_bounds__(kThreads)
           E4M3x4ToBf16x2(Word(rb[u], m), b_lo, b_hi);
 #pragma unroll
           for (int t = 0; t < kTokenTiles; ++t) {
-            Mma(acc[t], a_lo, b_lo, a_hi, b_hi, xw[t][2 * m], xw[t][2 * m + 1]);
+            const uint4& xs = xv[t][m / 2];
+            Mma(acc[t], a_lo, b_lo, a_hi, b_hi, Word(xs, (m % 2) * 2), Word(xs, (m % 2) * 2 + 1));
           }
         }
       } else {
 #pragma unroll
         for (int t = 0; t < kTokenTiles; ++t) {
-          uint32_t xw[4];  // x at this thread's 8 columns, as bf16x2
-          LoadXBf16(xt[t] + c * kChunkCols, xw);
-          Mma(acc[t], ra[u].x, rb[u].x, ra[u].y, rb[u].y, xw[0], xw[1]);
-          Mma(acc[t], ra[u].z, rb[u].z, ra[u].w, rb[u].w, xw[2], xw[3]);
+          const uint4 xv = __ldg(reinterpret_cast<const uint4*>(xt[t] + c * kChunkCols));
+          Mma(acc[t], ra[u].x, rb[u].x, ra[u].y, rb[u].y, xv.x, xv.y);
+          Mma(acc[t], ra[u].z, rb[u].z, ra[u].w, rb[u].w, xv.z, xv.w);
         }
       }
     }
@@ -308,7 +276,7 @@ GemvPlan PlanGemvMma(DType dtype, int64_t rows, int64_t k, const GemvTarget* tar
   return plan;
 }
 
-void LaunchGemvMma(const float* x, DType dtype, int64_t rows, int64_t k,
+void LaunchGemvMma(const __nv_bfloat16* x, DType dtype, int64_t rows, int64_t k,
                    const GemvTarget* targets, size_t count, const GemvWorkspace& workspace,
                    cudaStream_t stream) {
   STRATA_CHECK(reinterpret_cast<uintptr_t>(x) % 16 == 0);

@@ -1,10 +1,8 @@
 // RMSNorm: one block per row; a block-wide sum of squares by warp shuffles, then a scaled
-// write. fp32 math, as the CPU reference. It lets the next kernel (a projection's GEMV)
-// start early (pdl.cuh).
+// write. fp32 math, as the CPU reference.
 #include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/device_dtype.cuh"
 #include "common/backend/cuda/elementwise_ops.h"
-#include "common/backend/cuda/pdl.cuh"
 
 namespace strata::cuda {
 namespace {
@@ -14,7 +12,6 @@ constexpr int kThreads = 256;
 template <typename W>
 __global__ void RmsNormKernel(const float* __restrict__ x, const W* __restrict__ weight, int64_t n,
                               float eps, float* out) {
-  AllowDependentsToStart();
   const float* row = x + blockIdx.x * n;
   float* dst = out + blockIdx.x * n;
   float sum = 0.0f;

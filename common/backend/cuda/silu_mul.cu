@@ -1,16 +1,13 @@
-// SwiGLU's elementwise half: out = silu(gate) * up, grid-stride over n elements. It lets the
-// next kernel (the down projection's GEMV) start early (pdl.cuh).
+// SwiGLU's elementwise half: out = silu(gate) * up, grid-stride over n elements.
 #include <algorithm>
 
 #include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/elementwise_ops.h"
-#include "common/backend/cuda/pdl.cuh"
 
 namespace strata::cuda {
 namespace {
 
 __global__ void SiluMulKernel(const float* gate, const float* up, int64_t n, float* out) {
-  AllowDependentsToStart();  // the down-projection GEMV may start streaming its weights
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
     const float g = gate[i];
