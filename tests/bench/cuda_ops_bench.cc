@@ -269,16 +269,9 @@ void BM_GemvSplitSweep(benchmark::State& state) {
   DeviceBuffer x = Alloc(static_cast<size_t>(group.cols) * 2, 0x3c);
   DeviceBuffer out = Alloc(static_cast<size_t>(n) * sizeof(float), 0);
   constexpr size_t kPartialFloats = size_t{4} << 20;
-  constexpr size_t kCounters = size_t{64} << 10;
   DeviceBuffer partials = Alloc(kPartialFloats * sizeof(float), 0);
-  DeviceBuffer counters = Alloc(kCounters * sizeof(unsigned), 0);
-  cuda::GemvWorkspace workspace;
-  workspace.partials = reinterpret_cast<float*>(partials.get());
-  workspace.floats = kPartialFloats;
-  workspace.counters = reinterpret_cast<unsigned*>(counters.get());
-  workspace.counters_count = kCounters;
-  workspace.sm_count = SmCount();
-  workspace.split_bytes = state.range(2) << 10;
+  const cuda::GemvWorkspace workspace{reinterpret_cast<float*>(partials.get()), kPartialFloats,
+                                      SmCount(), state.range(2) << 10};
   std::vector<std::vector<cuda::GemvTarget>> targets(static_cast<size_t>(copies));
   for (int c = 0; c < copies; ++c) {
     int64_t row = 0;

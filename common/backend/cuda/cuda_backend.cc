@@ -26,7 +26,6 @@ constexpr size_t kActScratchBytes = size_t{64} << 20;
 constexpr size_t kWeightScratchBytes = size_t{64} << 20;
 constexpr int64_t kMaxGemmRows = 8192;  // rows per cuBLASLt call
 constexpr size_t kGemvPartialFloats = size_t{4} << 20;
-constexpr size_t kGemvCounters = size_t{64} << 10;  // row tiles of a split GEMV: n <= 1 Mi
 constexpr size_t kAttnPartialFloats = size_t{4} << 20;
 constexpr size_t kMinBatchTableInts = 4096;
 constexpr size_t kHostAlignment = 4096;
@@ -111,10 +110,6 @@ Status CudaBackend::Init() {
   STRATA_ASSIGN_OR_RETURN(weight_scratch_, Allocate(kWeightScratchBytes));
   STRATA_ASSIGN_OR_RETURN(row_scales_, Allocate(kMaxGemmRows * sizeof(float)));
   STRATA_ASSIGN_OR_RETURN(gemv_partials_, Allocate(kGemvPartialFloats * sizeof(float)));
-  STRATA_ASSIGN_OR_RETURN(gemv_counters_, Allocate(kGemvCounters * sizeof(unsigned)));
-  STRATA_CUDA_CHECK(cudaMemsetAsync(gemv_counters_.get(), 0, kGemvCounters * sizeof(unsigned),
-                                    compute_));
-  STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_));
   STRATA_ASSIGN_OR_RETURN(attn_partials_, Allocate(kAttnPartialFloats * sizeof(float)));
   lt_ = std::make_unique<LtMatmul>(lt_workspace_.get(), kLtWorkspaceBytes);
   return OkStatus();
@@ -363,12 +358,8 @@ void CudaBackend::Gemv(Tensor x, const WeightView& w, Tensor out) {
 void CudaBackend::GemvMma(Tensor x, DType dtype, const GemvTarget* targets, size_t count) {
   auto* xb = reinterpret_cast<__nv_bfloat16*>(act_scratch_.get());  // (rows, k)
   LaunchToBf16(x.f32(), x.numel(), xb, compute_);
-  GemvWorkspace workspace;
-  workspace.partials = reinterpret_cast<float*>(gemv_partials_.get());
-  workspace.floats = kGemvPartialFloats;
-  workspace.counters = reinterpret_cast<unsigned*>(gemv_counters_.get());
-  workspace.counters_count = kGemvCounters;
-  workspace.sm_count = sm_count_;
+  const GemvWorkspace workspace{reinterpret_cast<float*>(gemv_partials_.get()), kGemvPartialFloats,
+                                sm_count_};
   LaunchGemvMma(xb, dtype, x.rows, x.cols, targets, count, workspace, compute_);
 }
 

@@ -116,7 +116,6 @@ class CudaBackend final : public Backend {
   DeviceBuffer weight_scratch_;  // (kWeightScratchBytes) fp8 weight rows widened to bf16
   DeviceBuffer row_scales_;     // (kMaxGemmRows) fp8 activation scales, one per row
   DeviceBuffer gemv_partials_;  // (kGemvPartialFloats) GEMV split-K partial sums
-  DeviceBuffer gemv_counters_;  // (kGemvCounters) unsigned, GEMV splits done per row tile
   DeviceBuffer attn_partials_;  // (kAttnPartialFloats) flash-decoding chunk partials
   std::unique_ptr<LtMatmul> lt_;
   Fp8Prefill fp8_prefill_ = Fp8Prefill::kBf16Activations;

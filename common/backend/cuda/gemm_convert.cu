@@ -5,7 +5,6 @@
 
 #include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/gemm_convert.h"
-#include "common/backend/cuda/pdl.cuh"
 #include "common/util/check.h"
 
 namespace strata::cuda {
@@ -21,7 +20,6 @@ unsigned GridFor(int64_t n) {
 
 __global__ void ToBf16Kernel(const float* __restrict__ x, int64_t n,
                              __nv_bfloat16* __restrict__ out) {
-  AllowDependentsToStart();  // the GEMV that reads `out` may be scheduled now (pdl.cuh)
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
     out[i] = __float2bfloat16_rn(x[i]);

@@ -1,9 +1,9 @@
 // Host launchers of the decode GEMV: out (rows, n) = x (rows, k) · wᵀ for a few rows of x
 // (rows <= kGemvMaxRows), streaming the weight matrix w (n, k) once for all of them.
-//  * LaunchGemvMma: bf16 or fp8 e4m3 weights, x already converted to bf16. Tensor-core MMAs (m16n8k16, fp32 accumulation) fed straight from 16-byte global loads;
-//    fp8 weights are widened to bf16 exactly in registers and their per-row scales applied
-//    at the end. Several weights sharing x (q, k, v) run as one grid; one kernel, split-K
-//    sums included, launched as a programmatic dependent (pdl.cuh). Needs GemvMmaSupports().
+//  * LaunchGemvMma: bf16 or fp8 e4m3 weights, x already converted to bf16. Tensor-core MMAs
+//    (m16n8k16, fp32 accumulation) fed straight from 16-byte global loads; fp8 weights are
+//    widened to bf16 exactly in registers and their per-row scales applied at the end.
+//    Several weights sharing x (q, k, v) run as one grid. Needs GemvMmaSupports().
 //  * LaunchGemvSimple: any weight dtype, fp32 x; one warp per output, fp32 FMAs. Correct for
 //    every shape, not tuned.
 // Each launcher enqueues on `stream`. Thread-safety: reentrant; ordering is the stream's.
@@ -27,15 +27,11 @@ inline constexpr size_t kGemvMaxTargets = 3;   // weights in one LaunchGemvMma
 // fraction of the traffic. Chosen with BM_GemvSplitSweep on the H100 (docs/benchmarks.md).
 inline constexpr int64_t kGemvSplitBytes = int64_t{64} << 10;
 
-// Split-K scratch for LaunchGemvMma: partial sums of up to `floats` floats, and one counter
-// per row tile (counters_count of them, zeroed once before first use; launches leave them
-// zero); sm_count sizes the split so every SM gets work; split_bytes is the block's share of
-// the weights. Launches on one stream may share a workspace.
+// Split-K scratch for LaunchGemvMma: partial sums of up to `floats` floats; sm_count sizes
+// the split so every SM gets work; split_bytes is the block's share of the weights.
 struct GemvWorkspace {
   float* partials = nullptr;
   size_t floats = 0;
-  unsigned* counters = nullptr;
-  size_t counters_count = 0;
   int sm_count = 1;
   int64_t split_bytes = kGemvSplitBytes;
 };
@@ -62,7 +58,7 @@ struct GemvPlan {
 // 16-byte aligned, k a multiple of 32 (bf16) or 64 (fp8).
 bool GemvMmaSupports(DType dtype, const void* w, int64_t k);
 
-// x (rows, k) bf16, 16-byte aligned; every target's weights in `dtype` (kBF16 or kF8E4M3) with k columns,
+// x (rows, k) bf16; every target's weights in `dtype` (kBF16 or kF8E4M3) with k columns,
 // each supported by GemvMmaSupports; every target but the last has n a multiple of
 // kGemvTileRows. At most kGemvMaxTargets targets.
 // targets: (count) weights sharing x. (This header is also compiled as C++17 by nvcc: no

@@ -5,25 +5,19 @@
 // (lane / 4, lane % 4) loads 16 contiguous bytes of weight rows g and g + 8 at byte 16 * q:
 // once the K order inside the chunk is permuted, those registers are exactly the A fragments
 // of the MMAs, and the x values at the same columns (loaded by the same thread) are the B
-// fragments. A dot product does not depend on the order of K,
-// so weights go from DRAM to the tensor cores with 16-byte loads, no shared memory and no
-// shuffles. fp8 weights are widened to bf16 exactly by bit moves plus one multiply by 2^120.
+// fragments. A dot product does not depend on the order of K, so weights go from DRAM to the
+// tensor cores with 16-byte loads, no shared memory and no shuffles. fp8 weights are widened
+// to bf16 exactly by bit moves plus one multiply by 2^120.
 //
 // Up to 8 rows of x are one MMA N tile; 9..16 rows take two. Several weights that share x
 // (q, k, v) are one grid: their row tiles are numbered one after the other and a block looks
 // up its weight. K is split so that a block streams about GemvWorkspace::split_bytes and the
-// grid fills every resident block slot (occupancy queried once per kernel). Splits write
-// fp32 partial sums; the last block of a tile to finish (a counter per tile) adds them in
-// split order, so results are deterministic, and resets the counter.
-//
-// The kernel is launched as a programmatic dependent (pdl.cuh): its blocks may be scheduled
-// while the kernel before it (x's conversion to bf16, or another GEMV) finishes, and wait for
-// it before reading x.
+// grid fills every resident block slot (occupancy queried once per kernel); splits write
+// fp32 partial sums that a second kernel adds (in a fixed order: results are deterministic).
 #include <algorithm>
 
 #include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/gemv.h"
-#include "common/backend/cuda/pdl.cuh"
 #include "common/util/check.h"
 
 namespace strata::cuda {
@@ -35,6 +29,7 @@ constexpr int kUnroll = 4;            // chunks per warp with loads in flight at
 constexpr int kTileRows = static_cast<int>(kGemvTileRows);  // output rows per block (MMA M)
 constexpr int kChunkBytes = 64;       // bytes of one weight row per chunk: 4 threads x 16 bytes
 constexpr int kMinChunksPerWarp = 2;  // a split gives each warp at least this many chunks
+constexpr int kReduceThreads = 256;
 
 __device__ __forceinline__ uint4 LoadStreaming(const uint8_t* p) {
   uint4 v;
@@ -72,7 +67,6 @@ __device__ __forceinline__ uint32_t Word(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
 
-
 // The targets of one launch as the kernels see them. Target s owns row tiles
 // [first_tile[s], first_tile[s + 1]), and the same tiles' columns (16 per tile) of the split
 // partials.
@@ -94,14 +88,12 @@ __device__ __forceinline__ int TargetOfTile(const Targets& t, int64_t tile) {
   return s;
 }
 
-// Grid: (row tiles of all targets, splits). x (rows, k) bf16. partials (splits, rows,
-// 16 * tiles) and counters (tiles, zero on entry and on exit) when splitting, else nullptr
-// and the block writes its target's out directly.
+// Grid: (row tiles of all targets, splits). partials (splits, rows, 16 * tiles) when
+// splitting, else nullptr and the block writes its target's out directly.
 template <bool kFp8, int kTokenTiles>
 __global__ void __launch_bounds__(kThreads)
     GemvMmaKernel(const __nv_bfloat16* __restrict__ x, Targets tg, int rows, int64_t k,
-                  int64_t chunks_per_split, float* __restrict__ partials,
-                  unsigned* __restrict__ counters) {
+                  int64_t chunks_per_split, float* __restrict__ partials) {
   constexpr int kChunkCols = kFp8 ? 64 : 32;   // weight columns in a 64-byte chunk
   constexpr int kThreadCols = kChunkCols / 4;  // of which one thread holds 16 or 8
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -122,7 +114,6 @@ __global__ void __launch_bounds__(kThreads)
     xt[t] = x + static_cast<size_t>(min(g + 8 * t, rows - 1)) * k + q * kThreadCols;
   }
   float acc[kTokenTiles][4] = {};
-  WaitForPrerequisites();  // x and the split scratch are the previous kernels'
 
   for (int64_t base = first + warp; base < last; base += kWarps * kUnroll) {
     uint4 ra[kUnroll], rb[kUnroll];  // weight rows g and g + 8, one chunk each
@@ -179,8 +170,6 @@ __global__ void __launch_bounds__(kThreads)
   }
   __syncthreads();
   const int64_t width = tg.first_tile[tg.count] * kTileRows;  // columns of the partials
-  const float* scales = tg.scales[s];
-  float* out = tg.out[s];
   for (int i = threadIdx.x; i < kTokenTiles * 8 * kTileRows; i += kThreads) {
     const int token = i / kTileRows, r = i % kTileRows;
     const int64_t row = row0 + r;
@@ -192,29 +181,26 @@ __global__ void __launch_bounds__(kThreads)
       partials[(int64_t{blockIdx.y} * rows + token) * width + int64_t{blockIdx.x} * kTileRows + r] =
           sum;
     } else {
-      out[token * n + row] = scales != nullptr ? sum * scales[row] : sum;
+      tg.out[s][token * n + row] = tg.scales[s] != nullptr ? sum * tg.scales[s][row] : sum;
     }
   }
-  if (partials == nullptr) return;
+}
 
-  // The tile's last split to finish adds all its partials, in split order.
-  __shared__ bool last_split;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) last_split = atomicAdd(counters + blockIdx.x, 1u) == gridDim.y - 1;
-  __syncthreads();
-  if (!last_split) return;
-  __threadfence();
-  for (int i = threadIdx.x; i < kTokenTiles * 8 * kTileRows; i += kThreads) {
-    const int token = i / kTileRows, r = i % kTileRows;
-    const int64_t row = row0 + r;
-    if (token >= rows || row >= n) continue;
-    const float* p = partials + int64_t{token} * width + int64_t{blockIdx.x} * kTileRows + r;
+// Grid: (column blocks, rows). Each target's out (rows, n) = sum over splits of its columns
+// of partials (splits, rows, 16 * tiles), times its scales when given.
+__global__ void GemvSplitReduceKernel(const float* __restrict__ partials, int splits, int rows,
+                                      Targets tg) {
+  const int token = blockIdx.y;
+  const int64_t width = tg.first_tile[tg.count] * kTileRows;
+  for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < width;
+       c += int64_t{gridDim.x} * blockDim.x) {
+    const int s = TargetOfTile(tg, c / kTileRows);
+    const int64_t row = c - tg.first_tile[s] * kTileRows;
+    if (row >= tg.n[s]) continue;
     float sum = 0.0f;
-    for (unsigned sp = 0; sp < gridDim.y; ++sp) sum += __ldcg(p + int64_t{sp} * rows * width);
-    out[token * n + row] = scales != nullptr ? sum * scales[row] : sum;
+    for (int sp = 0; sp < splits; ++sp) sum += partials[(int64_t{sp} * rows + token) * width + c];
+    tg.out[s][token * tg.n[s] + row] = tg.scales[s] != nullptr ? sum * tg.scales[s][row] : sum;
   }
-  if (threadIdx.x == 0) counters[blockIdx.x] = 0;
 }
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -268,7 +254,6 @@ GemvPlan PlanGemvMma(DType dtype, int64_t rows, int64_t k, const GemvTarget* tar
   splits = std::min(splits, chunks / (kWarps * kMinChunksPerWarp));
   splits = std::min<int64_t>(
       splits, static_cast<int64_t>(workspace.floats) / (rows * kGemvTileRows * plan.tiles));
-  if (plan.tiles > static_cast<int64_t>(workspace.counters_count)) splits = 1;
   splits = std::max<int64_t>(splits, 1);
   plan.chunks_per_split = CeilDiv(chunks, splits);
   plan.splits = CeilDiv(chunks, plan.chunks_per_split);
@@ -294,31 +279,29 @@ void LaunchGemvMma(const __nv_bfloat16* x, DType dtype, int64_t rows, int64_t k,
   }
   tg.first_tile[count] = tile;
   float* partials = plan.splits > 1 ? workspace.partials : nullptr;
-  unsigned* counters = plan.splits > 1 ? workspace.counters : nullptr;
 
-  cudaLaunchAttribute dependent{};
-  dependent.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  dependent.val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits));
-  config.blockDim = dim3(kThreads);
-  config.stream = stream;
-  config.attrs = &dependent;
-  config.numAttrs = 1;
+  const dim3 grid(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits));
   const int r = static_cast<int>(rows);
   const int64_t per = plan.chunks_per_split;
   const bool fp8 = dtype == DType::kF8E4M3;
-  auto launch = [&](auto kernel) {
-    STRATA_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, x, tg, r, k, per, partials, counters));
-  };
   if (fp8 && rows > 8) {
-    launch(GemvMmaKernel<true, 2>);
+    GemvMmaKernel<true, 2><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
   } else if (fp8) {
-    launch(GemvMmaKernel<true, 1>);
+    GemvMmaKernel<true, 1><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
   } else if (rows > 8) {
-    launch(GemvMmaKernel<false, 2>);
+    GemvMmaKernel<false, 2><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
   } else {
-    launch(GemvMmaKernel<false, 1>);
+    GemvMmaKernel<false, 1><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
+  }
+  STRATA_CUDA_CHECK(cudaGetLastError());
+  if (partials != nullptr) {
+    const int64_t width = plan.tiles * kGemvTileRows;
+    const dim3 reduce_grid(
+        static_cast<unsigned>(std::min<int64_t>(CeilDiv(width, kReduceThreads), 1024)),
+        static_cast<unsigned>(rows));
+    GemvSplitReduceKernel<<<reduce_grid, kReduceThreads, 0, stream>>>(
+        partials, static_cast<int>(plan.splits), r, tg);
+    STRATA_CUDA_CHECK(cudaGetLastError());
   }
 }
 
