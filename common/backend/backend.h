@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "common/backend/batch.h"
@@ -49,6 +50,12 @@ enum class Stream : uint8_t { kCompute, kCopy };
 class BackendEvent {
  public:
   virtual ~BackendEvent() = default;
+};
+
+// One weight of a MatMulShared call and the tensor its product goes to.
+struct MatMulTarget {
+  const WeightView* w = nullptr;
+  Tensor out;  // (R, w->rows)
 };
 
 struct AttentionShape {
@@ -96,6 +103,12 @@ class Backend {
   virtual void RmsNorm(Tensor x, const WeightView& weight, float eps, Tensor out) = 0;
   // out (R, w.rows) = x (R, w.cols) · wᵀ, in fp32 whatever w's dtype.
   virtual void MatMul(Tensor x, const WeightView& w, Tensor out) = 0;
+  // MatMul of one input by several weights (q, k, v; gate, up): each target's out =
+  // x · wᵀ, exactly as MatMul computes it. A backend may run them as one pass (the decode
+  // GEMV then streams all the weights in one kernel); by default, one MatMul each.
+  virtual void MatMulShared(Tensor x, std::span<const MatMulTarget> targets) {
+    for (const MatMulTarget& t : targets) MatMul(x, *t.w, t.out);
+  }
   // Rotates x (T, heads * head_dim) in place at the batch's positions, rotate-half layout
   // (as HF Llama); inv_freq (1, head_dim / 2).
   virtual void Rope(Tensor x, int64_t head_dim, Tensor inv_freq) = 0;

@@ -220,9 +220,8 @@ void LlamaModel::RunLayer(const LlamaLayerWeights& w, int32_t layer, int32_t n_t
 
   // Attention block: x += o_proj(attention(rope(q), rope(k), v)) over norm(x).
   backend_.RmsNorm(x, w.attn_norm, eps, xn);
-  backend_.MatMul(xn, w.wq, q);
-  backend_.MatMul(xn, w.wk, k);
-  backend_.MatMul(xn, w.wv, v);
+  const MatMulTarget qkv[] = {{&w.wq, q}, {&w.wk, k}, {&w.wv, v}};
+  backend_.MatMulShared(xn, qkv);
   backend_.Rope(q, config_.head_dim, s_.inv_freq);
   backend_.Rope(k, config_.head_dim, s_.inv_freq);
   backend_.StoreKv(k, v, cache);
@@ -232,8 +231,8 @@ void LlamaModel::RunLayer(const LlamaLayerWeights& w, int32_t layer, int32_t n_t
 
   // MLP block: x += down(silu(gate(norm(x))) * up(norm(x))).
   backend_.RmsNorm(x, w.mlp_norm, eps, xn);
-  backend_.MatMul(xn, w.w_gate, gate);
-  backend_.MatMul(xn, w.w_up, up);
+  const MatMulTarget gate_up[] = {{&w.w_gate, gate}, {&w.w_up, up}};
+  backend_.MatMulShared(xn, gate_up);
   backend_.SwiGlu(gate, up, gate);
   backend_.MatMul(gate, w.w_down, proj);
   backend_.AddInPlace(x, proj);

@@ -1,27 +1,40 @@
 // Google Benchmark of the CUDA backend's hot ops on Llama 3.1 70B shapes, timed with
 // cudaEvents on the compute stream (manual time):
-//  * BM_DeviceCopy: device-to-device cudaMemcpy, bytes read + written per second — the
-//    memory ceiling the GEMVs are compared with (measured once, in this run).
+//  * BM_ReadCeiling: a read-only kernel over 1 GiB, bytes read per second — the HBM ceiling
+//    the GEMVs are compared with (measured once, in this run). BM_DeviceCopy: device-to-
+//    device cudaMemcpy, bytes read + written per second, for reference.
 //  * BM_DecodeGemv: MatMul of 1..16 rows against one weight matrix of a 70B layer (bf16,
-//    fp8), in weight bytes per second and as a fraction of the copy ceiling. Copies of the
+//    fp8), in weight bytes per second and as a fraction of the read ceiling. Copies of the
 //    matrix are rotated so each call streams from HBM, not L2.
-//  * BM_DecodeLayer: a layer's seven decode GEMVs back to back; `vs_floor` = time /
-//    (weight bytes / copy ceiling), the goal being <= 1.2.
-//  * BM_PrefillGemm: 2048 x 8192 x 28672 (bf16, fp8), TFLOP/s, activation conversion included.
+//  * BM_GemvSplitSweep: the grouped GEMV kernel alone on a layer's four weight groups, for
+//    several split sizes (GemvWorkspace::split_bytes): how kGemvSplitBytes was chosen.
+//  * BM_DecodeLayer: a layer's decode GEMVs as the engine issues them (q/k/v and gate/up
+//    through MatMulShared, o and down through MatMul); `vs_read_floor` = time / (weight bytes
+//    / read ceiling), the goal being <= 1.2 (`vs_copy_floor`: the same against the copy
+//    ceiling).
+//  * BM_EngineDecodeLayer: one whole decode layer of LlamaModel (norms, RoPE, KV store,
+//    attention over 256+ cached positions, residual adds included), timed between the
+//    layer observer's calls, against the same floor.
+//  * BM_PrefillGemm: 2048 x 8192 x 28672 (bf16; fp8 as W8A16 and as W8A8), TFLOP/s, the
+//    activation and weight conversions included.
 //  * BM_AttentionDecode / BM_AttentionPrefill: 64 heads, 8 KV heads, head_dim 128.
 // Run: strata_cuda_bench [--benchmark_filter=...]. Thread-safety: single-threaded.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
-#include "common/backend/backend_factory.h"
+#include "common/backend/cuda/cuda_backend.h"
 #include "common/backend/cuda/cuda_check.h"
+#include "common/backend/cuda/gemv.h"
+#include "common/engine/llama_model.h"
+#include "tests/bench/read_ceiling.h"
 
 namespace strata {
 namespace {
@@ -38,9 +51,9 @@ constexpr Matrix kLayer[] = {
     {"q", kQDim, kHidden},   {"k", kKvDim, kHidden}, {"v", kKvDim, kHidden}, {"o", kHidden, kQDim},
     {"gate", kMlp, kHidden}, {"up", kMlp, kHidden},  {"down", kHidden, kMlp}};
 
-Backend& Gpu() {
-  static std::unique_ptr<Backend> gpu = [] {
-    StatusOr<std::unique_ptr<Backend>> b = CreateBackend("cuda");
+cuda::CudaBackend& Gpu() {
+  static std::unique_ptr<cuda::CudaBackend> gpu = [] {
+    StatusOr<std::unique_ptr<cuda::CudaBackend>> b = cuda::CudaBackend::Create(0);
     if (!b.ok()) {
       std::fprintf(stderr, "%s\n", b.status().ToString().c_str());
       std::abort();
@@ -112,6 +125,59 @@ double CopyCeiling() {
   return ceiling;
 }
 
+int SmCount() {
+  int device = 0, sms = 0;
+  STRATA_CUDA_CHECK(cudaGetDevice(&device));
+  STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  return sms;
+}
+
+// Times `body(stream)` on a private stream with cudaEvents; the best of `reps`, in ms.
+template <typename Body>
+float BestMs(int reps, Body&& body) {
+  cudaStream_t stream;
+  cudaEvent_t start, end;
+  STRATA_CUDA_CHECK(cudaStreamCreate(&stream));
+  STRATA_CUDA_CHECK(cudaEventCreate(&start));
+  STRATA_CUDA_CHECK(cudaEventCreate(&end));
+  float best = 1e30f;
+  for (int i = 0; i < reps; ++i) {
+    STRATA_CUDA_CHECK(cudaEventRecord(start, stream));
+    body(stream);
+    STRATA_CUDA_CHECK(cudaEventRecord(end, stream));
+    STRATA_CUDA_CHECK(cudaEventSynchronize(end));
+    float ms = 0.0f;
+    STRATA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, end));
+    best = std::min(best, ms);
+  }
+  STRATA_CUDA_CHECK(cudaEventDestroy(start));
+  STRATA_CUDA_CHECK(cudaEventDestroy(end));
+  STRATA_CUDA_CHECK(cudaStreamDestroy(stream));
+  return best;
+}
+
+// Read-only bandwidth over 1 GiB (bytes read per second), the best of 20, measured once.
+double ReadCeiling() {
+  static const double ceiling = [] {
+    constexpr size_t kBytes = size_t{1} << 30;
+    DeviceBuffer a = Alloc(kBytes, 1);
+    const int blocks = 4 * SmCount();
+    DeviceBuffer sink = Alloc(static_cast<size_t>(blocks) * sizeof(uint32_t), 0);
+    const float ms = BestMs(20, [&](cudaStream_t stream) {
+      bench::LaunchReadAll(a.get(), kBytes, blocks, reinterpret_cast<uint32_t*>(sink.get()),
+                           stream);
+    });
+    return kBytes / (ms / 1e3);
+  }();
+  return ceiling;
+}
+
+void BM_ReadCeiling(benchmark::State& state) {
+  for (auto _ : state) state.SetIterationTime(1.0);
+  state.counters["read_GBps"] = ReadCeiling() / 1e9;
+  state.counters["copy_GBps"] = CopyCeiling() / 1e9;
+}
+
 void BM_DeviceCopy(benchmark::State& state) {
   constexpr size_t kBytes = size_t{1} << 30;
   DeviceBuffer a = Alloc(kBytes, 1), b = Alloc(kBytes, 2);
@@ -173,52 +239,250 @@ void BM_DecodeGemv(benchmark::State& state) {
   state.SetLabel(std::string(DTypeName(dtype)) + " " + m.name + " " + std::to_string(m.rows) + "x" +
                  std::to_string(m.cols) + " rows=" + std::to_string(rows));
   state.counters["GBps"] = rate / 1e9;
-  state.counters["of_copy_ceiling"] = rate / CopyCeiling();
+  state.counters["of_read_ceiling"] = rate / ReadCeiling();
 }
 
-// Args: dtype, rows. The seven matrices of one layer, each once.
+// A layer's weights grouped as the engine multiplies them: {q, k, v}, {o}, {gate, up}, {down}.
+struct Group {
+  const char* name;
+  std::vector<int64_t> rows;
+  int64_t cols;
+};
+const Group kGroups[] = {{"qkv", {kQDim, kKvDim, kKvDim}, kHidden},
+                         {"o", {kHidden}, kQDim},
+                         {"gate_up", {kMlp, kMlp}, kHidden},
+                         {"down", {kHidden}, kMlp}};
+
+// Args: dtype, group index in kGroups, split KiB. One row of x; LaunchGemvMma alone (its
+// bf16 input is already there), copies rotated past L2.
+void BM_GemvSplitSweep(benchmark::State& state) {
+  const DType dtype = DTypeArg(state.range(0));
+  const Group& group = kGroups[state.range(1)];
+  if (SkipWithoutFp8(state, dtype)) return;
+  int64_t n = 0;
+  for (int64_t r : group.rows) n += r;
+  const size_t row_bytes = static_cast<size_t>(group.cols) * DTypeSize(dtype);
+  const size_t bytes = static_cast<size_t>(n) * row_bytes;
+  const int copies = static_cast<int>(std::max<size_t>(1, kRotateBytes / bytes));
+  DeviceBuffer w = Alloc(bytes * static_cast<size_t>(copies), 0x3c);
+  DeviceBuffer scales = Alloc(static_cast<size_t>(n) * sizeof(float), 0x3c);
+  DeviceBuffer x = Alloc(static_cast<size_t>(group.cols) * 2, 0x3c);
+  DeviceBuffer out = Alloc(static_cast<size_t>(n) * sizeof(float), 0);
+  constexpr size_t kPartialFloats = size_t{4} << 20;
+  DeviceBuffer partials = Alloc(kPartialFloats * sizeof(float), 0);
+  const cuda::GemvWorkspace workspace{reinterpret_cast<float*>(partials.get()), kPartialFloats,
+                                      SmCount(), state.range(2) << 10};
+  std::vector<std::vector<cuda::GemvTarget>> targets(static_cast<size_t>(copies));
+  for (int c = 0; c < copies; ++c) {
+    int64_t row = 0;
+    for (int64_t r : group.rows) {
+      targets[static_cast<size_t>(c)].push_back(cuda::GemvTarget{
+          w.get() + bytes * static_cast<size_t>(c) + static_cast<size_t>(row) * row_bytes,
+          dtype == DType::kF8E4M3 ? reinterpret_cast<const float*>(scales.get()) + row : nullptr,
+          r, reinterpret_cast<float*>(out.get()) + row});
+      row += r;
+    }
+  }
+  const auto* xb = reinterpret_cast<const __nv_bfloat16*>(x.get());
+  cudaStream_t stream;
+  cudaEvent_t start, end;
+  STRATA_CUDA_CHECK(cudaStreamCreate(&stream));
+  STRATA_CUDA_CHECK(cudaEventCreate(&start));
+  STRATA_CUDA_CHECK(cudaEventCreate(&end));
+  int next = 0;
+  double seconds = 0.0;
+  for (auto _ : state) {
+    STRATA_CUDA_CHECK(cudaEventRecord(start, stream));
+    const std::vector<cuda::GemvTarget>& t = targets[static_cast<size_t>(next)];
+    cuda::LaunchGemvMma(xb, dtype, 1, group.cols, t.data(), t.size(), workspace, stream);
+    STRATA_CUDA_CHECK(cudaEventRecord(end, stream));
+    STRATA_CUDA_CHECK(cudaEventSynchronize(end));
+    float ms = 0.0f;
+    STRATA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, end));
+    state.SetIterationTime(ms / 1e3);
+    seconds += ms / 1e3;
+    next = (next + 1) % copies;
+  }
+  STRATA_CUDA_CHECK(cudaEventDestroy(start));
+  STRATA_CUDA_CHECK(cudaEventDestroy(end));
+  STRATA_CUDA_CHECK(cudaStreamDestroy(stream));
+  const cuda::GemvPlan plan =
+      cuda::PlanGemvMma(dtype, 1, group.cols, targets[0].data(), targets[0].size(), workspace);
+  const double rate = static_cast<double>(bytes) * state.iterations() / seconds;
+  state.SetLabel(std::string(DTypeName(dtype)) + " " + group.name + " split " +
+                 std::to_string(state.range(2)) + " KiB");
+  state.counters["GBps"] = rate / 1e9;
+  state.counters["of_read_ceiling"] = rate / ReadCeiling();
+  state.counters["splits"] = static_cast<double>(plan.splits);
+  state.counters["blocks"] = static_cast<double>(plan.tiles * plan.splits);
+  state.counters["blocks_per_sm"] = plan.blocks_per_sm;
+}
+
+// Args: dtype, rows. A layer's seven matrices, back to back in one buffer, multiplied as
+// RunLayer does: MatMulShared for q/k/v and gate/up, MatMul for o and down.
 void BM_DecodeLayer(benchmark::State& state) {
   const DType dtype = DTypeArg(state.range(0));
   const int64_t rows = state.range(1);
   if (SkipWithoutFp8(state, dtype)) return;
-  std::vector<DeviceMatrix> layer;
   size_t bytes = 0;
+  for (const Matrix& m : kLayer) bytes += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
+  DeviceBuffer weights = Alloc(bytes, 0x3c);
+  DeviceBuffer scales = Alloc(static_cast<size_t>(kMlp) * sizeof(float), 0x3c);
+  std::vector<WeightView> w;
+  size_t offset = 0;
   for (const Matrix& m : kLayer) {
-    layer.push_back(MakeMatrix(m, dtype, 1));
-    bytes += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
+    w.push_back(WeightView{
+        weights.get() + offset, dtype, m.rows, m.cols,
+        dtype == DType::kF8E4M3 ? reinterpret_cast<const float*>(scales.get()) : nullptr});
+    offset += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
   }
   DeviceBuffer x = Alloc(static_cast<size_t>(rows * kMlp) * 4, 0);
-  DeviceBuffer out = Alloc(static_cast<size_t>(rows * kMlp) * 4, 0);
+  DeviceBuffer out = Alloc(static_cast<size_t>(rows * 2 * kMlp) * 4, 0);
+  auto* o = reinterpret_cast<float*>(out.get());
+  const Tensor xh = F32(x, rows, kHidden), xm = F32(x, rows, kMlp);
+  const Tensor q{out.get(), DType::kF32, rows, kQDim};
+  const Tensor k{reinterpret_cast<std::byte*>(o + rows * kQDim), DType::kF32, rows, kKvDim};
+  const Tensor v{reinterpret_cast<std::byte*>(o + rows * (kQDim + kKvDim)), DType::kF32, rows,
+                 kKvDim};
+  const Tensor gate{out.get(), DType::kF32, rows, kMlp};
+  const Tensor up{reinterpret_cast<std::byte*>(o + rows * kMlp), DType::kF32, rows, kMlp};
+  const Tensor proj{out.get(), DType::kF32, rows, kHidden};
+  const MatMulTarget qkv[] = {{&w[0], q}, {&w[1], k}, {&w[2], v}};
+  const MatMulTarget gate_up[] = {{&w[4], gate}, {&w[5], up}};
   const double seconds = TimeIterations(state, [&] {
-    for (size_t i = 0; i < layer.size(); ++i) {
-      const Matrix& m = kLayer[i];
-      Gpu().MatMul(F32(x, rows, m.cols), layer[i].views[0], F32(out, rows, m.rows));
-    }
+    Gpu().MatMulShared(xh, qkv);
+    Gpu().MatMul(xh, w[3], proj);
+    Gpu().MatMulShared(xh, gate_up);
+    Gpu().MatMul(xm, w[6], proj);
   });
   const double per_layer = seconds / static_cast<double>(state.iterations());
   state.SetLabel(std::string(DTypeName(dtype)) + " rows=" + std::to_string(rows) + ", " +
                  std::to_string(bytes >> 20) + " MiB of weights");
   state.counters["GBps"] = static_cast<double>(bytes) / per_layer / 1e9;
-  state.counters["vs_floor"] = per_layer / (static_cast<double>(bytes) / CopyCeiling());
+  state.counters["vs_read_floor"] = per_layer / (static_cast<double>(bytes) / ReadCeiling());
+  state.counters["vs_copy_floor"] = per_layer / (static_cast<double>(bytes) / CopyCeiling());
 }
 
-// Args: dtype. x (2048, 8192) · w (28672, 8192)ᵀ.
-void BM_PrefillGemm(benchmark::State& state) {
+// Args: dtype. A two-layer LlamaModel of 70B layer shapes (vocabulary 256) with resident
+// weights; one token decoded per iteration over 256..287 cached positions (the cache is
+// refilled by a 256-token prefill, untimed, every 32 steps). The time is layer 1's: from the
+// observer's call after layer 0 to its call after layer 1, recorded on the compute stream.
+void BM_EngineDecodeLayer(benchmark::State& state) {
   const DType dtype = DTypeArg(state.range(0));
+  if (SkipWithoutFp8(state, dtype)) return;
+  constexpr int32_t kPrompt = 256, kSteps = 32;
+  ModelConfig config;
+  config.architecture = "LlamaForCausalLM";
+  config.hidden_size = kHidden;
+  config.intermediate_size = kMlp;
+  config.num_layers = 2;
+  config.num_heads = kHeads;
+  config.num_kv_heads = kKvHeads;
+  config.head_dim = kHeadDim;
+  config.vocab_size = 256;
+  config.max_position_embeddings = 131072;
+  config.rope_theta = 500000.0;
+  const auto bf16_view = [](const DeviceBuffer& b, int64_t rows, int64_t cols) {
+    return WeightView{b.get(), DType::kBF16, rows, cols, nullptr};
+  };
+  DeviceBuffer embed = Alloc(static_cast<size_t>(config.vocab_size * kHidden) * 2, 0x3c);
+  DeviceBuffer norm = Alloc(static_cast<size_t>(kHidden) * 2, 0x3c);
+  DeviceBuffer scales = Alloc(static_cast<size_t>(kMlp) * sizeof(float), 0x3c);
+  LlamaWeights weights;
+  weights.embed = bf16_view(embed, config.vocab_size, kHidden);
+  weights.final_norm = bf16_view(norm, 1, kHidden);
+  weights.lm_head = weights.embed;
+  std::vector<DeviceBuffer> layer_bytes;
+  size_t bytes = 0;
+  for (int64_t l = 0; l < config.num_layers; ++l) {
+    bytes = 0;
+    for (const Matrix& m : kLayer) bytes += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
+    layer_bytes.push_back(Alloc(bytes, 0x3c));
+    LlamaLayerWeights lw;
+    lw.attn_norm = lw.mlp_norm = bf16_view(norm, 1, kHidden);
+    WeightView* views[] = {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down};
+    size_t offset = 0;
+    for (size_t i = 0; i < std::size(kLayer); ++i) {
+      const Matrix& m = kLayer[i];
+      *views[i] = WeightView{
+          layer_bytes.back().get() + offset, dtype, m.rows, m.cols,
+          dtype == DType::kF8E4M3 ? reinterpret_cast<const float*>(scales.get()) : nullptr};
+      offset += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
+    }
+    weights.layers.push_back(lw);
+  }
+  EngineOptions options;
+  options.max_batch_tokens = kPrompt;
+  options.max_seq_len = kPrompt + kSteps;
+  options.kv_slots = 1;
+  StatusOr<std::unique_ptr<LlamaModel>> made =
+      LlamaModel::CreateResident(Gpu(), config, std::move(weights), options);
+  if (!made.ok()) {
+    state.SkipWithError(made.status().ToString().c_str());
+    return;
+  }
+  LlamaModel& model = **made;
+  auto after_layer0 = Gpu().CreateEvent(), after_layer1 = Gpu().CreateEvent();
+  model.set_layer_observer([&](int32_t layer, Tensor) {
+    if (layer == 0) Gpu().RecordEvent(*after_layer0, Stream::kCompute);
+    if (layer == 1) Gpu().RecordEvent(*after_layer1, Stream::kCompute);
+  });
+  const std::vector<int32_t> prompt(kPrompt, 7);
+  std::vector<float> logits;
+  const int32_t slot = *model.kv_cache().Acquire();
+  const auto forward = [&](int32_t start, const int32_t* ids, int32_t n) {
+    BatchLayout batch;
+    batch.Add(slot, start, ids, n);
+    const Status status = model.Forward(batch, LogitsMode::kLastToken, &logits);
+    if (!status.ok()) {
+      std::fprintf(stderr, "%s\n", status.ToString().c_str());
+      std::abort();
+    }
+  };
+  double seconds = 0.0;
+  for (auto _ : state) {
+    if (model.kv_cache().length(slot) == 0 || model.kv_cache().length(slot) == kPrompt + kSteps) {
+      model.kv_cache().Release(slot);
+      STRATA_CHECK(*model.kv_cache().Acquire() == slot);
+      forward(0, prompt.data(), kPrompt);
+    }
+    forward(model.kv_cache().length(slot), prompt.data(), 1);
+    const double s = Gpu().ElapsedMs(*after_layer0, *after_layer1) / 1e3;
+    state.SetIterationTime(s);
+    seconds += s;
+  }
+  const double per_layer = seconds / static_cast<double>(state.iterations());
+  state.SetLabel(std::string(DTypeName(dtype)) + " 1 token, KV 256..287, " +
+                 std::to_string(bytes >> 20) + " MiB of weights");
+  state.counters["vs_read_floor"] = per_layer / (static_cast<double>(bytes) / ReadCeiling());
+  state.counters["vs_copy_floor"] = per_layer / (static_cast<double>(bytes) / CopyCeiling());
+}
+
+// Args: 0 bf16, 1 fp8 W8A16 (the default), 2 fp8 W8A8. x (2048, 8192) · w (28672, 8192)ᵀ.
+void BM_PrefillGemm(benchmark::State& state) {
+  const DType dtype = DTypeArg(std::min<int64_t>(state.range(0), 1));
+  const cuda::Fp8Prefill mode = state.range(0) == 2 ? cuda::Fp8Prefill::kFp8Activations
+                                                    : cuda::Fp8Prefill::kBf16Activations;
   if (SkipWithoutFp8(state, dtype)) return;
   constexpr int64_t kTokens = 2048;
   const Matrix m{"gate", kMlp, kHidden};
   DeviceMatrix w = MakeMatrix(m, dtype, 1);
   DeviceBuffer x = Alloc(static_cast<size_t>(kTokens * kHidden) * 4, 0);
   DeviceBuffer out = Alloc(static_cast<size_t>(kTokens * kMlp) * 4, 0);
+  Gpu().set_fp8_prefill(mode);
   const auto run = [&] {
     Gpu().MatMul(F32(x, kTokens, kHidden), w.views[0], F32(out, kTokens, kMlp));
   };
   run();  // the first call picks the cuBLASLt algorithm
   Gpu().Synchronize();
   const double seconds = TimeIterations(state, run);
+  Gpu().set_fp8_prefill(cuda::Fp8Prefill::kBf16Activations);
   const double flops = 2.0 * kTokens * kHidden * kMlp;
-  state.SetLabel(std::string(DTypeName(dtype)) + " 2048x8192x28672");
+  state.SetLabel(std::string(DTypeName(dtype)) +
+                 (dtype == DType::kF8E4M3
+                      ? (mode == cuda::Fp8Prefill::kFp8Activations ? " W8A8" : " W8A16")
+                      : "") +
+                 " 2048x8192x28672");
   state.counters["TFLOPs"] = flops * state.iterations() / seconds / 1e12;
 }
 
@@ -266,16 +530,22 @@ void BM_AttentionPrefill(benchmark::State& state) {
   state.counters["TFLOPs"] = flops * state.iterations() / seconds / 1e12;
 }
 
+BENCHMARK(BM_ReadCeiling)->Iterations(1)->UseManualTime();
 BENCHMARK(BM_DeviceCopy)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecodeGemv)
     ->ArgsProduct({{0, 1}, {0, 1, 2, 3, 4, 5, 6}, {1, 4, 16}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GemvSplitSweep)
+    ->ArgsProduct({{0, 1}, {0, 1, 2, 3}, {16, 32, 64, 128, 256, 1 << 20}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DecodeLayer)
     ->ArgsProduct({{0, 1}, {1, 4, 16}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_PrefillGemm)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EngineDecodeLayer)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PrefillGemm)->Arg(0)->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AttentionDecode)
     ->Args({256, 1})
     ->Args({4096, 1})

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -22,8 +23,9 @@ namespace {
 
 constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
 constexpr size_t kActScratchBytes = size_t{64} << 20;
+constexpr size_t kWeightScratchBytes = size_t{64} << 20;
 constexpr int64_t kMaxGemmRows = 8192;  // rows per cuBLASLt call
-constexpr size_t kGemvPartialFloats = size_t{1} << 20;
+constexpr size_t kGemvPartialFloats = size_t{4} << 20;
 constexpr size_t kAttnPartialFloats = size_t{4} << 20;
 constexpr size_t kMinBatchTableInts = 4096;
 constexpr size_t kHostAlignment = 4096;
@@ -106,6 +108,7 @@ Status CudaBackend::Init() {
   STRATA_CUDA_CHECK(cudaEventCreateWithFlags(&batch_uploaded_, cudaEventDisableTiming));
   STRATA_ASSIGN_OR_RETURN(lt_workspace_, Allocate(kLtWorkspaceBytes));
   STRATA_ASSIGN_OR_RETURN(act_scratch_, Allocate(kActScratchBytes));
+  STRATA_ASSIGN_OR_RETURN(weight_scratch_, Allocate(kWeightScratchBytes));
   STRATA_ASSIGN_OR_RETURN(row_scales_, Allocate(kMaxGemmRows * sizeof(float)));
   STRATA_ASSIGN_OR_RETURN(gemv_partials_, Allocate(kGemvPartialFloats * sizeof(float)));
   STRATA_ASSIGN_OR_RETURN(attn_partials_, Allocate(kAttnPartialFloats * sizeof(float)));
@@ -325,7 +328,9 @@ void CudaBackend::MatMul(Tensor x, const WeightView& w, Tensor out) {
   const int64_t m = x.rows, k = w.cols;
   if (m == 0 || w.rows == 0) return;
   // Rows per cuBLASLt call: as many as the converted activations fit in the scratch.
-  const size_t row_bytes = static_cast<size_t>(k) * (w.dtype == DType::kF8E4M3 ? 1 : 2);
+  const bool fp8_activations =
+      w.dtype == DType::kF8E4M3 && fp8_prefill_ == Fp8Prefill::kFp8Activations;
+  const size_t row_bytes = static_cast<size_t>(k) * (fp8_activations ? 1 : 2);
   const int64_t chunk =
       std::min<int64_t>(kMaxGemmRows, static_cast<int64_t>(kActScratchBytes / row_bytes));
   STRATA_CHECK_MSG(chunk >= kGemvMaxRows, "MatMul K is too large for the conversion scratch");
@@ -346,15 +351,47 @@ void CudaBackend::Gemv(Tensor x, const WeightView& w, Tensor out) {
                      compute_);
     return;
   }
+  const GemvTarget target{w.data, w.scales, w.rows, out.f32()};
+  GemvMma(x, w.dtype, &target, 1);
+}
+
+void CudaBackend::GemvMma(Tensor x, DType dtype, const GemvTarget* targets, size_t count) {
   auto* xb = reinterpret_cast<__nv_bfloat16*>(act_scratch_.get());  // (rows, k)
   LaunchToBf16(x.f32(), x.numel(), xb, compute_);
   const GemvWorkspace workspace{reinterpret_cast<float*>(gemv_partials_.get()), kGemvPartialFloats,
                                 sm_count_};
-  LaunchGemvMma(xb, w.data, w.dtype, w.scales, x.rows, w.rows, w.cols, out.f32(), workspace,
-                compute_);
+  LaunchGemvMma(xb, dtype, x.rows, x.cols, targets, count, workspace, compute_);
+}
+
+void CudaBackend::MatMulShared(Tensor x, std::span<const MatMulTarget> targets) {
+  // One grouped GEMV when the rows are few and the weights alike: same dtype, the tensor-core
+  // kernel's layout, and whole 16-row tiles but for the last. Otherwise one MatMul each.
+  bool grouped = x.rows >= 1 && x.rows <= kGemvMaxRows && !targets.empty() &&
+                 targets.size() <= kGemvMaxTargets;
+  std::array<GemvTarget, kGemvMaxTargets> gemv{};
+  for (size_t i = 0; grouped && i < targets.size(); ++i) {
+    const WeightView& w = *targets[i].w;
+    const Tensor& out = targets[i].out;
+    STRATA_CHECK(x.cols == w.cols && out.rows == x.rows && out.cols == w.rows);
+    STRATA_CHECK_MSG(w.dtype != DType::kF8E4M3 || w.scales != nullptr,
+                     "fp8 weights need their per-row scales");
+    CheckAligned(w);
+    grouped = w.dtype == targets[0].w->dtype && w.rows > 0 &&
+              GemvMmaSupports(w.dtype, w.data, w.cols) &&
+              (i + 1 == targets.size() || w.rows % kGemvTileRows == 0);
+    gemv[i] = GemvTarget{w.data, w.scales, w.rows, out.f32()};
+  }
+  if (!grouped) {
+    Backend::MatMulShared(x, targets);
+    return;
+  }
+  GemvMma(x, targets[0].w->dtype, gemv.data(), targets.size());
 }
 
 bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out) {
+  if (w.dtype == DType::kF8E4M3 && fp8_prefill_ == Fp8Prefill::kBf16Activations) {
+    return LtGemmWidened(x, w, out);
+  }
   const int64_t m = x.rows, n = w.rows, k = w.cols;
   void* scratch = act_scratch_.get();  // (m, k) converted activations
   auto* row_scales = reinterpret_cast<float*>(row_scales_.get());
@@ -376,7 +413,7 @@ bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out) {
     case DType::kF32:
       break;
   }
-  if (!lt_->Supports(input, m, n, k, w.data, b, out.f32(), w.scales, row_scales)) return false;
+  if (!lt_->Supports(input, m, n, k, n, w.data, b, out.f32(), w.scales, row_scales)) return false;
   switch (input) {
     case LtInput::kBf16:
       LaunchToBf16(x.f32(), x.numel(), static_cast<__nv_bfloat16*>(scratch), compute_);
@@ -392,10 +429,36 @@ bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out) {
       break;
   }
   const LtResult result =
-      lt_->Run(input, m, n, k, w.data, b, out.f32(), w.scales, row_scales, compute_);
+      lt_->Run(input, m, n, k, n, w.data, b, out.f32(), w.scales, row_scales, compute_);
   if (result == LtResult::kScalesNotApplied) {
     LaunchScaleRowsCols(out.f32(), m, n, row_scales, w.scales, compute_);
   }
+  return true;
+}
+
+bool CudaBackend::LtGemmWidened(Tensor x, const WeightView& w, Tensor out) {
+  const int64_t m = x.rows, n = w.rows, k = w.cols;
+  auto* xb = reinterpret_cast<__nv_bfloat16*>(act_scratch_.get());     // (m, k)
+  auto* wb = reinterpret_cast<__nv_bfloat16*>(weight_scratch_.get());  // (block, k)
+  // Weight rows widened at a time: what fits the scratch, whole 16-row tiles.
+  const int64_t block =
+      std::min<int64_t>(n, static_cast<int64_t>(kWeightScratchBytes) / (2 * k) / 16 * 16);
+  if (block == 0) return false;
+  // Every block's plan is made before anything is enqueued, so a refusal changes nothing.
+  for (int64_t n0 = 0; n0 < n; n0 += block) {
+    const int64_t nb = std::min(block, n - n0);
+    if (!lt_->Supports(LtInput::kBf16, m, nb, k, n, wb, xb, out.f32() + n0, nullptr, nullptr)) {
+      return false;
+    }
+  }
+  LaunchToBf16(x.f32(), x.numel(), xb, compute_);
+  const auto* w8 = reinterpret_cast<const __nv_fp8_e4m3*>(w.data);
+  for (int64_t n0 = 0; n0 < n; n0 += block) {
+    const int64_t nb = std::min(block, n - n0);
+    LaunchE4M3ToBf16(w8 + n0 * k, nb * k, wb, compute_);
+    lt_->Run(LtInput::kBf16, m, nb, k, n, wb, xb, out.f32() + n0, nullptr, nullptr, compute_);
+  }
+  LaunchScaleRowsCols(out.f32(), m, n, nullptr, w.scales, compute_);
   return true;
 }
 

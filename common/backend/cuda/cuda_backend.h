@@ -7,9 +7,13 @@
 //  * MatMul: up to kGemvMaxRows rows go to the GEMV kernels (gemv.h); more to cuBLASLt
 //    (lt_matmul.h) on activations converted to the weight's type, in row chunks that fit
 //    the conversion scratch; a case cuBLASLt cannot do falls back to the GEMV in 16-row steps.
+//    MatMulShared runs q/k/v (gate/up) as one grouped GEMV when they qualify. fp8 weights
+//    in a cuBLASLt GEMM: by default widened to bf16 block by block into a scratch and
+//    multiplied with bf16 activations (W8A16, the accuracy of the decode path); optionally
+//    with activations quantised to e4m3 per token (W8A8: faster, 3-bit mantissas).
 //  * Attention: flash-decoding when no sequence has more than kDecodeMaxTokens tokens in the
 //    batch, else tiled flash attention (attention.h).
-//  * Scratch (cuBLASLt workspace, conversion buffer, split partials) is allocated at
+//  * Scratch (cuBLASLt workspace, conversion buffers, split partials) is allocated at
 //    creation; the batch tables grow only when a batch is larger than any before.
 // Thread-safety: one thread drives an instance. Creation, allocation and BeginBatch make the
 // backend's device current on the calling thread.
@@ -21,9 +25,16 @@
 #include <memory>
 
 #include "common/backend/backend.h"
+#include "common/backend/cuda/gemv.h"
 #include "common/backend/cuda/lt_matmul.h"
 
 namespace strata::cuda {
+
+// How cuBLASLt GEMMs (prefill: more than kGemvMaxRows rows) multiply fp8 weights.
+enum class Fp8Prefill : uint8_t {
+  kBf16Activations,  // W8A16: weights widened to bf16 (exactly), bf16 GEMM; the default
+  kFp8Activations,   // W8A8: activations quantised to e4m3 per token, fp8 GEMM
+};
 
 class CudaBackend final : public Backend {
  public:
@@ -36,6 +47,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
 
   const BackendCaps& caps() const override { return caps_; }
+  void set_fp8_prefill(Fp8Prefill mode) { fp8_prefill_ = mode; }
   StatusOr<DeviceBuffer> Allocate(size_t bytes) override;
   void CopyToDevice(void* dst, const void* src, size_t bytes) override;
   void CopyToHost(void* dst, const void* src, size_t bytes) override;
@@ -53,6 +65,7 @@ class CudaBackend final : public Backend {
   void Embed(const WeightView& table, Tensor out) override;
   void RmsNorm(Tensor x, const WeightView& weight, float eps, Tensor out) override;
   void MatMul(Tensor x, const WeightView& w, Tensor out) override;
+  void MatMulShared(Tensor x, std::span<const MatMulTarget> targets) override;
   void Rope(Tensor x, int64_t head_dim, Tensor inv_freq) override;
   void StoreKv(Tensor k, Tensor v, const KvLayer& cache) override;
   void Attention(Tensor q, const KvLayer& cache, const AttentionShape& shape, Tensor out) override;
@@ -88,8 +101,13 @@ class CudaBackend final : public Backend {
   void ReserveBatchTables(size_t int32s);
   // MatMul of at most kGemvMaxRows rows.
   void Gemv(Tensor x, const WeightView& w, Tensor out);
+  // x (rows <= kGemvMaxRows, k) to bf16, then the tensor-core GEMV into every target.
+  void GemvMma(Tensor x, DType dtype, const GemvTarget* targets, size_t count);
   // MatMul on cuBLASLt; false (nothing enqueued) when it has no algorithm for the case.
   bool LtGemm(Tensor x, const WeightView& w, Tensor out);
+  // LtGemm of fp8 weights as W8A16: blocks of weight rows widened to bf16 in
+  // weight_scratch_, bf16 GEMMs into column blocks of out, then the per-row weight scales.
+  bool LtGemmWidened(Tensor x, const WeightView& w, Tensor out);
 
   int device_;
   int sm_count_;
@@ -100,10 +118,12 @@ class CudaBackend final : public Backend {
 
   DeviceBuffer lt_workspace_;   // (kLtWorkspaceBytes) cuBLASLt workspace
   DeviceBuffer act_scratch_;    // (kActScratchBytes) activations converted for a GEMM
+  DeviceBuffer weight_scratch_;  // (kWeightScratchBytes) fp8 weight rows widened to bf16
   DeviceBuffer row_scales_;     // (kMaxGemmRows) fp8 activation scales, one per row
   DeviceBuffer gemv_partials_;  // (kGemvPartialFloats) GEMV split-K partial sums
   DeviceBuffer attn_partials_;  // (kAttnPartialFloats) flash-decoding chunk partials
   std::unique_ptr<LtMatmul> lt_;
+  Fp8Prefill fp8_prefill_ = Fp8Prefill::kBf16Activations;
 
   const BatchLayout* batch_ = nullptr;
   DeviceBuffer batch_host_;  // (batch_capacity_) int32, pinned mirror of the tables

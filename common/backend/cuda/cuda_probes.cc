@@ -71,13 +71,13 @@ StatusOr<double> CudaBackend::ProbeGemmTflops(DType dtype, int64_t m, int64_t n,
   LaunchFillPattern(scales.get(), DType::kF32, static_cast<size_t>(std::max(m, n)), 3, compute_);
   auto* d32 = reinterpret_cast<float*>(d.get());
   const auto* s32 = reinterpret_cast<const float*>(scales.get());
-  if (!lt_->Supports(input, m, n, k, a.get(), b.get(), d32, s32, s32)) {
+  if (!lt_->Supports(input, m, n, k, n, a.get(), b.get(), d32, s32, s32)) {
     return Unimplemented("cuBLASLt has no algorithm for a " + std::string(DTypeName(dtype)) +
                          " GEMM of " + std::to_string(m) + " x " + std::to_string(n) + " x " +
                          std::to_string(k) + " on this GPU");
   }
   const float ms = BestMs(compute_, iters, [&] {
-    (void)lt_->Run(input, m, n, k, a.get(), b.get(), d32, s32, s32, compute_);
+    (void)lt_->Run(input, m, n, k, n, a.get(), b.get(), d32, s32, s32, compute_);
   });
   return 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) /
          (ms * 1e-3) / 1e12;

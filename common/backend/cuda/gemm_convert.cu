@@ -64,9 +64,34 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 // Grid: (column blocks, rows).
+// The first `vectors` * 16 bytes in 16-byte pieces (w and out 16-byte aligned), the rest
+// one by one.
+__global__ void E4M3ToBf16Kernel(const __nv_fp8_e4m3* __restrict__ w, int64_t n, int64_t vectors,
+                                 __nv_bfloat16* __restrict__ out) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  const int64_t first = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  for (int64_t v = first; v < vectors; v += stride) {
+    const uint4 in = reinterpret_cast<const uint4*>(w)[v];
+    const auto* bytes = reinterpret_cast<const __nv_fp8_e4m3*>(&in);
+    uint4 lo, hi;
+    auto* dst_lo = reinterpret_cast<__nv_bfloat16*>(&lo);
+    auto* dst_hi = reinterpret_cast<__nv_bfloat16*>(&hi);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      dst_lo[i] = __float2bfloat16_rn(static_cast<float>(bytes[i]));  // exact: e4m3 fits bf16
+      dst_hi[i] = __float2bfloat16_rn(static_cast<float>(bytes[8 + i]));
+    }
+    reinterpret_cast<uint4*>(out)[2 * v] = lo;
+    reinterpret_cast<uint4*>(out)[2 * v + 1] = hi;
+  }
+  for (int64_t i = vectors * 16 + first; i < n; i += stride) {
+    out[i] = __float2bfloat16_rn(static_cast<float>(w[i]));
+  }
+}
+
 __global__ void ScaleRowsColsKernel(float* out, int64_t n, const float* __restrict__ row_scales,
                                     const float* __restrict__ col_scales) {
-  const float row_scale = row_scales[blockIdx.y];
+  const float row_scale = row_scales != nullptr ? row_scales[blockIdx.y] : 1.0f;
   float* row = out + blockIdx.y * n;
   for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < n;
        c += int64_t{gridDim.x} * blockDim.x) {
@@ -85,6 +110,18 @@ void LaunchToBf16(const float* x, int64_t n, __nv_bfloat16* out, cudaStream_t st
 void LaunchToF16(const float* x, int64_t n, __half* out, cudaStream_t stream) {
   if (n == 0) return;
   ToF16Kernel<<<GridFor(n), kThreads, 0, stream>>>(x, n, out);
+  STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+void LaunchE4M3ToBf16(const __nv_fp8_e4m3* w, int64_t n, __nv_bfloat16* out,
+                      cudaStream_t stream) {
+  if (n == 0) return;
+  const bool aligned = reinterpret_cast<uintptr_t>(w) % 16 == 0 &&
+                       reinterpret_cast<uintptr_t>(out) % 16 == 0;
+  const int64_t vectors = aligned ? n / 16 : 0;
+  const int64_t threads = std::max<int64_t>(vectors, n - vectors * 16);
+  E4M3ToBf16Kernel<<<std::min(GridFor(threads), 4096u), kThreads, 0, stream>>>(w, n, vectors,
+                                                                                out);
   STRATA_CUDA_CHECK(cudaGetLastError());
 }
 

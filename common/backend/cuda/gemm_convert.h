@@ -1,6 +1,6 @@
 // Host launchers of the small kernels around a GEMM: fp32 activations to the GEMM's input
-// type (bf16, fp16, or fp8 e4m3 with a dynamic per-row scale), and the epilogue that applies
-// per-row and per-column scales to an fp32 output. Each launcher enqueues on `stream`.
+// type (bf16, fp16, or fp8 e4m3 with a dynamic per-row scale), fp8 weights widened to bf16,
+// and the epilogue that applies per-row and per-column scales to an fp32 output. Each launcher enqueues on `stream`.
 // Thread-safety: launchers are reentrant; ordering is the stream's.
 #pragma once
 
@@ -24,7 +24,10 @@ void LaunchToF16(const float* x, int64_t n, __half* out, cudaStream_t stream);
 void LaunchQuantizeRowsE4M3(const float* x, int64_t rows, int64_t k, __nv_fp8_e4m3* q,
                             float* scales, cudaStream_t stream);
 
-// out (rows, n) *= row_scales[r] * col_scales[c].
+// out (n) = bf16(w), exactly (every e4m3 value is a bf16 value).
+void LaunchE4M3ToBf16(const __nv_fp8_e4m3* w, int64_t n, __nv_bfloat16* out, cudaStream_t stream);
+
+// out (rows, n) *= row_scales[r] * col_scales[c]; row_scales may be nullptr (all 1).
 void LaunchScaleRowsCols(float* out, int64_t rows, int64_t n, const float* row_scales,
                          const float* col_scales, cudaStream_t stream);
 

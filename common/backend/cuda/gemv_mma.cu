@@ -9,8 +9,11 @@
 // tensor cores with 16-byte loads, no shared memory and no shuffles. fp8 weights are widened
 // to bf16 exactly by bit moves plus one multiply by 2^120.
 //
-// Up to 8 rows of x are one MMA N tile; 9..16 rows take two. Splits write fp32 partial sums
-// that a second kernel adds (in a fixed order: results are deterministic).
+// Up to 8 rows of x are one MMA N tile; 9..16 rows take two. Several weights that share x
+// (q, k, v) are one grid: their row tiles are numbered one after the other and a block looks
+// up its weight. K is split so that a block streams about GemvWorkspace::split_bytes and the
+// grid fills every resident block slot (occupancy queried once per kernel); splits write
+// fp32 partial sums that a second kernel adds (in a fixed order: results are deterministic).
 #include <algorithm>
 
 #include "common/backend/cuda/cuda_check.h"
@@ -23,10 +26,9 @@ namespace {
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 constexpr int kUnroll = 4;            // chunks per warp with loads in flight at once
-constexpr int kTileRows = 16;         // output rows per block (MMA M)
+constexpr int kTileRows = static_cast<int>(kGemvTileRows);  // output rows per block (MMA M)
 constexpr int kChunkBytes = 64;       // bytes of one weight row per chunk: 4 threads x 16 bytes
 constexpr int kMinChunksPerWarp = 2;  // a split gives each warp at least this many chunks
-constexpr int kBlocksPerSm = 2;       // splits are added until the grid has this many per SM
 constexpr int kReduceThreads = 256;
 
 __device__ __forceinline__ uint4 LoadStreaming(const uint8_t* p) {
@@ -65,25 +67,47 @@ __device__ __forceinline__ uint32_t Word(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
 
-// Grid: (ceil(n / 16) row tiles, splits). partials (splits, rows, n) when splitting, else
-// nullptr and the block writes out (rows, n) directly.
+// The targets of one launch as the kernels see them. Target s owns row tiles
+// [first_tile[s], first_tile[s + 1]), and the same tiles' columns (16 per tile) of the split
+// partials.
+struct Targets {
+  const uint8_t* w[kGemvMaxTargets];      // (n[s], k)
+  const float* scales[kGemvMaxTargets];   // (n[s]) or nullptr
+  float* out[kGemvMaxTargets];            // (rows, n[s])
+  int64_t n[kGemvMaxTargets];
+  int64_t first_tile[kGemvMaxTargets + 1];
+  int count;
+};
+
+__device__ __forceinline__ int TargetOfTile(const Targets& t, int64_t tile) {
+  int s = 0;
+#pragma unroll
+  for (int i = 1; i < static_cast<int>(kGemvMaxTargets); ++i) {
+    if (i < t.count && tile >= t.first_tile[i]) s = i;
+  }
+  return s;
+}
+
+// Grid: (row tiles of all targets, splits). partials (splits, rows, 16 * tiles) when
+// splitting, else nullptr and the block writes its target's out directly.
 template <bool kFp8, int kTokenTiles>
 __global__ void __launch_bounds__(kThreads)
-    GemvMmaKernel(const __nv_bfloat16* __restrict__ x, const uint8_t* __restrict__ w,
-                  const float* __restrict__ w_scales, int rows, int64_t n, int64_t k,
-                  int64_t chunks_per_split, float* __restrict__ out, float* __restrict__ partials) {
+    GemvMmaKernel(const __nv_bfloat16* __restrict__ x, Targets tg, int rows, int64_t k,
+                  int64_t chunks_per_split, float* __restrict__ partials) {
   constexpr int kChunkCols = kFp8 ? 64 : 32;   // weight columns in a 64-byte chunk
   constexpr int kThreadCols = kChunkCols / 4;  // of which one thread holds 16 or 8
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int g = lane / 4, q = lane % 4;
-  const int64_t row0 = int64_t{blockIdx.x} * kTileRows;
+  const int s = TargetOfTile(tg, blockIdx.x);
+  const int64_t n = tg.n[s];
+  const int64_t row0 = (int64_t{blockIdx.x} - tg.first_tile[s]) * kTileRows;
   const int64_t chunks = k / kChunkCols;
   const int64_t first = int64_t{blockIdx.y} * chunks_per_split;
   const int64_t last = min(chunks, first + chunks_per_split);
   const size_t row_bytes = static_cast<size_t>(k) * (kFp8 ? 1 : 2);
   // Rows past n (the last tile) re-read row n - 1; their sums are dropped.
-  const uint8_t* wa = w + static_cast<size_t>(min(row0 + g, n - 1)) * row_bytes + q * 16;
-  const uint8_t* wb = w + static_cast<size_t>(min(row0 + g + 8, n - 1)) * row_bytes + q * 16;
+  const uint8_t* wa = tg.w[s] + static_cast<size_t>(min(row0 + g, n - 1)) * row_bytes + q * 16;
+  const uint8_t* wb = tg.w[s] + static_cast<size_t>(min(row0 + g + 8, n - 1)) * row_bytes + q * 16;
   const __nv_bfloat16* xt[kTokenTiles];  // this thread's x row per N tile (token g + 8t)
 #pragma unroll
   for (int t = 0; t < kTokenTiles; ++t) {
@@ -145,6 +169,7 @@ __global__ void __launch_bounds__(kThreads)
     red[warp][8 * t + 2 * q + 1][g + 8] = acc[t][3];
   }
   __syncthreads();
+  const int64_t width = tg.first_tile[tg.count] * kTileRows;  // columns of the partials
   for (int i = threadIdx.x; i < kTokenTiles * 8 * kTileRows; i += kThreads) {
     const int token = i / kTileRows, r = i % kTileRows;
     const int64_t row = row0 + r;
@@ -153,28 +178,49 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int v = 0; v < kWarps; ++v) sum += red[v][token][r];
     if (partials != nullptr) {
-      partials[(int64_t{blockIdx.y} * rows + token) * n + row] = sum;
+      partials[(int64_t{blockIdx.y} * rows + token) * width + int64_t{blockIdx.x} * kTileRows + r] =
+          sum;
     } else {
-      out[token * n + row] = w_scales != nullptr ? sum * w_scales[row] : sum;
+      tg.out[s][token * n + row] = tg.scales[s] != nullptr ? sum * tg.scales[s][row] : sum;
     }
   }
 }
 
-// Grid: (column blocks, rows). out (rows, n) = sum over splits of partials (splits, rows, n),
-// times w_scales (n) when given.
+// Grid: (column blocks, rows). Each target's out (rows, n) = sum over splits of its columns
+// of partials (splits, rows, 16 * tiles), times its scales when given.
 __global__ void GemvSplitReduceKernel(const float* __restrict__ partials, int splits, int rows,
-                                      int64_t n, const float* __restrict__ w_scales,
-                                      float* __restrict__ out) {
+                                      Targets tg) {
   const int token = blockIdx.y;
-  for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < n;
+  const int64_t width = tg.first_tile[tg.count] * kTileRows;
+  for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < width;
        c += int64_t{gridDim.x} * blockDim.x) {
+    const int s = TargetOfTile(tg, c / kTileRows);
+    const int64_t row = c - tg.first_tile[s] * kTileRows;
+    if (row >= tg.n[s]) continue;
     float sum = 0.0f;
-    for (int s = 0; s < splits; ++s) sum += partials[(int64_t{s} * rows + token) * n + c];
-    out[token * n + c] = w_scales != nullptr ? sum * w_scales[c] : sum;
+    for (int sp = 0; sp < splits; ++sp) sum += partials[(int64_t{sp} * rows + token) * width + c];
+    tg.out[s][token * tg.n[s] + row] = tg.scales[s] != nullptr ? sum * tg.scales[s][row] : sum;
   }
 }
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Blocks of the kernel variant one SM holds at once (queried once per variant).
+template <bool kFp8, int kTokenTiles>
+int BlocksPerSm() {
+  static const int blocks = [] {
+    int n = 0;
+    STRATA_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+        &n, GemvMmaKernel<kFp8, kTokenTiles>, kThreads, 0));
+    return std::max(n, 1);
+  }();
+  return blocks;
+}
+
+int BlocksPerSm(bool fp8, int token_tiles) {
+  if (fp8) return token_tiles == 2 ? BlocksPerSm<true, 2>() : BlocksPerSm<true, 1>();
+  return token_tiles == 2 ? BlocksPerSm<false, 2>() : BlocksPerSm<false, 1>();
+}
 
 }  // namespace
 
@@ -184,49 +230,77 @@ bool GemvMmaSupports(DType dtype, const void* w, int64_t k) {
   return k > 0 && k % chunk_cols == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
 }
 
-void LaunchGemvMma(const __nv_bfloat16* x, const void* w, DType dtype, const float* w_scales,
-                   int64_t rows, int64_t n, int64_t k, float* out, const GemvWorkspace& workspace,
-                   cudaStream_t stream) {
-  STRATA_CHECK(rows >= 1 && rows <= kGemvMaxRows && n >= 1);
-  STRATA_CHECK(GemvMmaSupports(dtype, w, k));
-  STRATA_CHECK(reinterpret_cast<uintptr_t>(x) % 16 == 0);
+GemvPlan PlanGemvMma(DType dtype, int64_t rows, int64_t k, const GemvTarget* targets,
+                     size_t count, const GemvWorkspace& workspace) {
+  STRATA_CHECK(rows >= 1 && rows <= kGemvMaxRows);
+  STRATA_CHECK(count >= 1 && count <= kGemvMaxTargets);
   const bool fp8 = dtype == DType::kF8E4M3;
-  const int64_t row_tiles = CeilDiv(n, kTileRows);
+  GemvPlan plan;
+  for (size_t i = 0; i < count; ++i) {
+    const GemvTarget& t = targets[i];
+    STRATA_CHECK(t.n >= 1 && GemvMmaSupports(dtype, t.w, k));
+    STRATA_CHECK_MSG(i + 1 == count || t.n % kGemvTileRows == 0,
+                     "a grouped GEMV's weights but the last need a multiple of 16 rows");
+    plan.tiles += CeilDiv(t.n, kGemvTileRows);
+  }
+  plan.blocks_per_sm = BlocksPerSm(fp8, rows > 8 ? 2 : 1);
   const int64_t chunks = k / (fp8 ? 64 : 32);
-  // Split K until every SM has blocks, while each warp keeps a few chunks and the partial
-  // sums fit the workspace.
-  int64_t splits = CeilDiv(int64_t{kBlocksPerSm} * workspace.sm_count, row_tiles);
+  const int64_t tile_bytes = kGemvTileRows * k * (fp8 ? 1 : 2);
+  const int64_t slots = int64_t{plan.blocks_per_sm} * workspace.sm_count;
+  // Blocks of about split_bytes, and at least one per resident slot; each warp keeps a few
+  // chunks and the partial sums fit the workspace.
+  int64_t splits = std::max(CeilDiv(tile_bytes, std::max<int64_t>(workspace.split_bytes, 1)),
+                            CeilDiv(slots, plan.tiles));
   splits = std::min(splits, chunks / (kWarps * kMinChunksPerWarp));
-  splits = std::min<int64_t>(splits, static_cast<int64_t>(workspace.floats) / (rows * n));
+  splits = std::min<int64_t>(
+      splits, static_cast<int64_t>(workspace.floats) / (rows * kGemvTileRows * plan.tiles));
   splits = std::max<int64_t>(splits, 1);
-  const int64_t per_split = CeilDiv(chunks, splits);
-  splits = CeilDiv(chunks, per_split);
-  float* partials = splits > 1 ? workspace.partials : nullptr;
-  STRATA_CHECK(splits <= 65535 && row_tiles <= 0x7fffffff);
+  plan.chunks_per_split = CeilDiv(chunks, splits);
+  plan.splits = CeilDiv(chunks, plan.chunks_per_split);
+  STRATA_CHECK(plan.splits <= 65535 && plan.tiles <= 0x7fffffff);
+  return plan;
+}
 
-  const dim3 grid(static_cast<unsigned>(row_tiles), static_cast<unsigned>(splits));
-  const auto* wb = static_cast<const uint8_t*>(w);
+void LaunchGemvMma(const __nv_bfloat16* x, DType dtype, int64_t rows, int64_t k,
+                   const GemvTarget* targets, size_t count, const GemvWorkspace& workspace,
+                   cudaStream_t stream) {
+  STRATA_CHECK(reinterpret_cast<uintptr_t>(x) % 16 == 0);
+  const GemvPlan plan = PlanGemvMma(dtype, rows, k, targets, count, workspace);
+  Targets tg{};
+  tg.count = static_cast<int>(count);
+  int64_t tile = 0;
+  for (size_t i = 0; i < count; ++i) {
+    tg.w[i] = static_cast<const uint8_t*>(targets[i].w);
+    tg.scales[i] = targets[i].w_scales;
+    tg.out[i] = targets[i].out;
+    tg.n[i] = targets[i].n;
+    tg.first_tile[i] = tile;
+    tile += CeilDiv(targets[i].n, kGemvTileRows);
+  }
+  tg.first_tile[count] = tile;
+  float* partials = plan.splits > 1 ? workspace.partials : nullptr;
+
+  const dim3 grid(static_cast<unsigned>(plan.tiles), static_cast<unsigned>(plan.splits));
   const int r = static_cast<int>(rows);
+  const int64_t per = plan.chunks_per_split;
+  const bool fp8 = dtype == DType::kF8E4M3;
   if (fp8 && rows > 8) {
-    GemvMmaKernel<true, 2>
-        <<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+    GemvMmaKernel<true, 2><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
   } else if (fp8) {
-    GemvMmaKernel<true, 1>
-        <<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+    GemvMmaKernel<true, 1><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
   } else if (rows > 8) {
-    GemvMmaKernel<false, 2>
-        <<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+    GemvMmaKernel<false, 2><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
   } else {
-    GemvMmaKernel<false, 1>
-        <<<grid, kThreads, 0, stream>>>(x, wb, w_scales, r, n, k, per_split, out, partials);
+    GemvMmaKernel<false, 1><<<grid, kThreads, 0, stream>>>(x, tg, r, k, per, partials);
   }
   STRATA_CUDA_CHECK(cudaGetLastError());
   if (partials != nullptr) {
+    const int64_t width = plan.tiles * kGemvTileRows;
     const dim3 reduce_grid(
-        static_cast<unsigned>(std::min<int64_t>(CeilDiv(n, kReduceThreads), 1024)),
+        static_cast<unsigned>(std::min<int64_t>(CeilDiv(width, kReduceThreads), 1024)),
         static_cast<unsigned>(rows));
     GemvSplitReduceKernel<<<reduce_grid, kReduceThreads, 0, stream>>>(
-        partials, static_cast<int>(splits), r, n, w_scales, out);
+        partials, static_cast<int>(plan.splits), r, tg);
     STRATA_CUDA_CHECK(cudaGetLastError());
   }
 }

@@ -78,7 +78,7 @@ void LtMatmul::Destroy(Plan* plan) {
 
 bool LtMatmul::MakePlan(const Key& key, bool outer_vec_scales, const float* a_scales,
                         const float* b_scales, Plan* plan) {
-  const auto [input, m, n, k, align_a, align_b, align_d] = key;
+  const auto [input, m, n, k, ldd, align_a, align_b, align_d] = key;
   const cudaDataType_t type = DataType(input);
   STRATA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   SetDesc(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T);
@@ -90,13 +90,13 @@ bool LtMatmul::MakePlan(const Key& key, bool outer_vec_scales, const float* a_sc
     SetDesc(plan->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, static_cast<const void*>(a_scales));
     SetDesc(plan->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, static_cast<const void*>(b_scales));
   }
-  // Column-major views: a is (k, n) with ld k, transposed; b is (k, m); d is (n, m).
+  // Column-major views: a is (k, n) with ld k, transposed; b is (k, m); d is (n, m), ld ldd.
   STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->a, type, static_cast<uint64_t>(k),
                                                  static_cast<uint64_t>(n), k));
   STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->b, type, static_cast<uint64_t>(k),
                                                  static_cast<uint64_t>(m), k));
   STRATA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&plan->d, CUDA_R_32F, static_cast<uint64_t>(n),
-                                                 static_cast<uint64_t>(m), n));
+                                                 static_cast<uint64_t>(m), ldd));
 
   cublasLtMatmulPreference_t pref = nullptr;
   STRATA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -125,7 +125,7 @@ bool LtMatmul::MakePlan(const Key& key, bool outer_vec_scales, const float* a_sc
 LtMatmul::Plan& LtMatmul::PlanFor(const Key& key, const float* a_scales, const float* b_scales) {
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second;
-  const auto [input, m, n, k, align_a, align_b, align_d] = key;
+  const auto [input, m, n, k, ldd, align_a, align_b, align_d] = key;
   Plan plan;
   const bool fp8 = input == LtInput::kE4M3;
   const bool have_scales = a_scales != nullptr && b_scales != nullptr;
@@ -147,17 +147,17 @@ LtMatmul::Plan& LtMatmul::PlanFor(const Key& key, const float* a_scales, const f
   return plans_.emplace(key, plan).first->second;
 }
 
-bool LtMatmul::Supports(LtInput input, int64_t m, int64_t n, int64_t k, const void* a,
-                        const void* b, const float* d, const float* a_scales,
+bool LtMatmul::Supports(LtInput input, int64_t m, int64_t n, int64_t k, int64_t ldd,
+                        const void* a, const void* b, const float* d, const float* a_scales,
                         const float* b_scales) {
-  const Key key{input, m, n, k, Alignment(a), Alignment(b), Alignment(d)};
+  const Key key{input, m, n, k, ldd, Alignment(a), Alignment(b), Alignment(d)};
   return PlanFor(key, a_scales, b_scales).usable;
 }
 
-LtResult LtMatmul::Run(LtInput input, int64_t m, int64_t n, int64_t k, const void* a, const void* b,
-                       float* d, const float* a_scales, const float* b_scales,
+LtResult LtMatmul::Run(LtInput input, int64_t m, int64_t n, int64_t k, int64_t ldd, const void* a,
+                       const void* b, float* d, const float* a_scales, const float* b_scales,
                        cudaStream_t stream) {
-  const Key key{input, m, n, k, Alignment(a), Alignment(b), Alignment(d)};
+  const Key key{input, m, n, k, ldd, Alignment(a), Alignment(b), Alignment(d)};
   Plan& plan = PlanFor(key, a_scales, b_scales);
   STRATA_CHECK_MSG(plan.usable, "LtMatmul::Run on a case cuBLASLt does not support");
   const float alpha = 1.0f, beta = 0.0f;

@@ -35,14 +35,16 @@ class LtMatmul {
   // Whether cuBLASLt has an algorithm for this case (the pointers only matter for their
   // alignment and, for kE4M3, as the scale vectors the heuristic is shown); makes its plan
   // the first time the case is seen.
-  bool Supports(LtInput input, int64_t m, int64_t n, int64_t k, const void* a, const void* b,
-                const float* d, const float* a_scales, const float* b_scales);
+  bool Supports(LtInput input, int64_t m, int64_t n, int64_t k, int64_t ldd, const void* a,
+                const void* b, const float* d, const float* a_scales, const float* b_scales);
 
-  // a (n, k) and b (m, k) of `input`; d (m, n) fp32. For kE4M3, a_scales (n) multiplies
-  // column j of d and b_scales (m) row i; other inputs ignore them. Supports() must have
-  // returned true for the case.
-  LtResult Run(LtInput input, int64_t m, int64_t n, int64_t k, const void* a, const void* b,
-               float* d, const float* a_scales, const float* b_scales, cudaStream_t stream);
+  // a (n, k) and b (m, k) of `input`; d (m, n) fp32 with rows ldd >= n apart (ldd > n: d is
+  // a column block of a wider matrix). For kE4M3, a_scales (n) multiplies column j of d and
+  // b_scales (m) row i; other inputs ignore them. Supports() must have returned true for
+  // the case.
+  LtResult Run(LtInput input, int64_t m, int64_t n, int64_t k, int64_t ldd, const void* a,
+               const void* b, float* d, const float* a_scales, const float* b_scales,
+               cudaStream_t stream);
 
  private:
   struct Plan {
@@ -53,8 +55,9 @@ class LtMatmul {
     bool scales_in_epilogue = false;
     bool ran = false;  // cublasLtMatmul has accepted the plan once
   };
-  // input, m, n, k, alignment of a, b, d (bytes, up to 256)
-  using Key = std::tuple<LtInput, int64_t, int64_t, int64_t, uint32_t, uint32_t, uint32_t>;
+  // input, m, n, k, ldd, alignment of a, b, d (bytes, up to 256)
+  using Key =
+      std::tuple<LtInput, int64_t, int64_t, int64_t, int64_t, uint32_t, uint32_t, uint32_t>;
 
   // The case's plan, made on first use (usable == false when cuBLASLt has none).
   Plan& PlanFor(const Key& key, const float* a_scales, const float* b_scales);

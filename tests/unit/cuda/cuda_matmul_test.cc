@@ -1,7 +1,8 @@
 // CudaBackend::MatMul against the CPU reference on Llama 3.1 70B widths (K = 8192 and
 // 28672) for every weight dtype: decode rows (the GEMV kernels), prefill rows (cuBLASLt),
 // shapes the fast paths cannot take (the generic GEMV) and a misaligned weight (cuBLASLt's
-// fallback). Needs a GPU: labelled `gpu`.
+// fallback), and MatMulShared's grouped GEMV (q, k, v in one grid) and its fallbacks. Needs a
+// GPU: labelled `gpu`.
 #include <gtest/gtest.h>
 
 #include "common/backend/cpu/cpu_backend.h"
@@ -97,6 +98,49 @@ TEST(CudaMatMul, GenericShapesAndDtypes) {
   };
   uint32_t seed = 70;
   for (const MatMulCase& c : cases) RunCase(*gpu, c, seed += 2);
+}
+
+// Several weights sharing x, each out checked against the CPU's MatMul. `ns`: rows of each.
+void RunSharedCase(Backend& gpu, DType dtype, int64_t rows, int64_t k,
+                   const std::vector<int64_t>& ns, uint32_t seed) {
+  const std::string name = std::string(DTypeName(dtype)) + " rows=" + std::to_string(rows) +
+                           " k=" + std::to_string(k) + " targets=" + std::to_string(ns.size());
+  SCOPED_TRACE(name);
+  CpuBackend cpu;
+  MirroredF32 x(gpu, RandomFloats(static_cast<size_t>(rows * k), seed), rows, k);
+  std::vector<std::unique_ptr<MirroredWeight>> weights;
+  std::vector<std::unique_ptr<MirroredF32>> outs;
+  std::vector<MatMulTarget> targets;
+  for (int64_t n : ns) {
+    const std::vector<float> w = RandomFloats(static_cast<size_t>(n * k), ++seed, 0.02f);
+    weights.push_back(MakeWeight(gpu, w, n, k, dtype));
+    outs.push_back(std::make_unique<MirroredF32>(
+        gpu, std::vector<float>(static_cast<size_t>(rows * n), -1.0f), rows, n));
+    targets.push_back({&weights.back()->dev_view, outs.back()->gpu()});
+  }
+  gpu.MatMulShared(x.gpu(), targets);
+  const double tol = dtype == DType::kF8E4M3 ? kFp8Tol : kBf16Tol;
+  for (size_t i = 0; i < ns.size(); ++i) {
+    std::vector<float> want(static_cast<size_t>(rows * ns[i]));
+    cpu.MatMul(x.cpu(), weights[i]->host_view, F32Tensor(want.data(), rows, ns[i]));
+    ExpectClose(Download(gpu, outs[i]->gpu()), want, ns[i], tol,
+                name + " target " + std::to_string(i));
+  }
+}
+
+TEST(CudaMatMul, SharedInputGroupsMatchCpu) {
+  auto gpu = MakeCudaBackend();
+  ASSERT_NE(gpu, nullptr);
+  uint32_t seed = 90;
+  for (DType dtype : {DType::kBF16, DType::kF8E4M3}) {
+    for (int64_t rows : {1, 5, 16}) {
+      RunSharedCase(*gpu, dtype, rows, 8192, {512, 128, 128}, seed += 10);  // q, k, v: grouped
+      RunSharedCase(*gpu, dtype, rows, 2048, {1024, 1000}, seed += 10);     // last tile partial
+    }
+    RunSharedCase(*gpu, dtype, 3, 28672, {256, 64}, seed += 10);   // long K: split
+    RunSharedCase(*gpu, dtype, 2, 2048, {1000, 64}, seed += 10);   // not whole tiles: one each
+    RunSharedCase(*gpu, dtype, 40, 8192, {512, 128}, seed += 10);  // prefill rows: cuBLASLt
+  }
 }
 
 }  // namespace

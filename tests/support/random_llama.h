@@ -1,0 +1,124 @@
+// A well-conditioned random Llama built in memory, initialised as transformers initialises
+// one: every matrix N(0, 0.02), norm weights 1, stored bf16; optionally with the seven
+// projections and the LM head re-encoded as fp8 e4m3 with one scale per row (max|row| / 448,
+// the pack writer's rule) from those same bf16 values. Unlike the committed fixture (std-0.25
+// weights, residual norms ~190, chaotic), its logits move in proportion to rounding, so
+// tests on it can hold backends to tight tolerances. Thread-safety: test-only values.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "common/model/config.h"
+#include "common/model/dtype.h"
+#include "common/model/llama_weights.h"
+
+namespace strata::testing {
+
+struct RandomLlama {
+  ModelConfig config;
+  std::vector<std::vector<std::byte>> bytes;  // the storage behind every view
+  std::vector<std::vector<float>> scales;     // fp8 per-row scales
+  LlamaWeights weights;                        // host views
+};
+
+// Hidden 256, 8 heads of 32 over 2 KV heads, MLP 768, 4 layers, vocabulary 4096, untied.
+inline std::unique_ptr<RandomLlama> MakeRandomLlama(uint32_t seed, bool fp8) {
+  auto m = std::make_unique<RandomLlama>();
+  ModelConfig& c = m->config;
+  c.architecture = "LlamaForCausalLM";
+  c.hidden_size = 256;
+  c.intermediate_size = 768;
+  c.num_layers = 4;
+  c.num_heads = 8;
+  c.num_kv_heads = 2;
+  c.head_dim = 32;
+  c.vocab_size = 4096;
+  c.max_position_embeddings = 4096;
+  c.rope_theta = 500000.0;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  // A (rows, cols) matrix: N(0, 0.02) rounded to bf16, or that re-encoded as fp8 when `q8`.
+  auto matrix = [&](int64_t rows, int64_t cols, bool q8) {
+    std::vector<float> w(static_cast<size_t>(rows * cols));
+    for (float& v : w) v = BF16ToFloat(FloatToBF16(normal(rng)));
+    std::vector<std::byte> b;
+    WeightView view{nullptr, q8 ? DType::kF8E4M3 : DType::kBF16, rows, cols, nullptr};
+    if (q8) {
+      b.resize(w.size());
+      m->scales.emplace_back(static_cast<size_t>(rows));
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* row = w.data() + r * cols;
+        float amax = 0.0f;
+        for (int64_t i = 0; i < cols; ++i) amax = std::max(amax, std::fabs(row[i]));
+        const float scale = amax > 0.0f ? amax / 448.0f : 1.0f;
+        m->scales.back()[static_cast<size_t>(r)] = scale;
+        for (int64_t i = 0; i < cols; ++i) {
+          b[static_cast<size_t>(r * cols + i)] = static_cast<std::byte>(FloatToF8E4M3(row[i] / scale));
+        }
+      }
+      view.scales = m->scales.back().data();
+    } else {
+      b.resize(w.size() * 2);
+      for (size_t i = 0; i < w.size(); ++i) {
+        const uint16_t bits = FloatToBF16(w[i]);
+        std::memcpy(b.data() + 2 * i, &bits, 2);
+      }
+    }
+    m->bytes.push_back(std::move(b));
+    view.data = m->bytes.back().data();
+    return view;
+  };
+  auto ones = [&](int64_t n) {
+    std::vector<std::byte> b(static_cast<size_t>(n) * 2);
+    const uint16_t one = FloatToBF16(1.0f);
+    for (int64_t i = 0; i < n; ++i) std::memcpy(b.data() + 2 * i, &one, 2);
+    m->bytes.push_back(std::move(b));
+    return WeightView{m->bytes.back().data(), DType::kBF16, 1, n, nullptr};
+  };
+  const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), f = c.intermediate_size;
+  m->weights.embed = matrix(c.vocab_size, h, false);
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    LlamaLayerWeights w;
+    w.attn_norm = ones(h);
+    w.wq = matrix(q, h, fp8);
+    w.wk = matrix(kv, h, fp8);
+    w.wv = matrix(kv, h, fp8);
+    w.wo = matrix(h, q, fp8);
+    w.mlp_norm = ones(h);
+    w.w_gate = matrix(f, h, fp8);
+    w.w_up = matrix(f, h, fp8);
+    w.w_down = matrix(h, f, fp8);
+    m->weights.layers.push_back(w);
+  }
+  m->weights.final_norm = ones(h);
+  m->weights.lm_head = matrix(c.vocab_size, h, fp8);
+  return m;
+}
+
+// `n` token ids in [0, vocab), from `seed`.
+inline std::vector<int32_t> RandomTokens(int32_t n, int32_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> id(0, vocab - 1);
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int32_t& t : ids) t = id(rng);
+  return ids;
+}
+
+inline double Cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    dot += double{a[i]} * b[i];
+    na += double{a[i]} * a[i];
+    nb += double{b[i]} * b[i];
+  }
+  return dot / std::sqrt(na * nb);
+}
+
+}  // namespace strata::testing
