@@ -13,3 +13,8 @@ pkg_check_modules(UCX REQUIRED IMPORTED_TARGET ucx)  # the data plane (ucp)
 if(STRATA_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
+# The control plane: protobuf + gRPC (protobuf-compiler-grpc, libgrpc++-dev).
+pkg_check_modules(PROTOBUF REQUIRED IMPORTED_TARGET protobuf)
+pkg_check_modules(GRPCPP REQUIRED IMPORTED_TARGET grpc++)
+find_program(STRATA_PROTOC protoc REQUIRED)
+find_program(STRATA_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)

@@ -13,6 +13,8 @@ STRATA_DEB_PACKAGES=(
   libxxhash-dev        # pack extent checksums (xxh3)
   liburing-dev         # the SSD reader (io_uring)
   libucx-dev           # the data plane between workers (UCX ucp)
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # the control plane
+  libcpp-httplib-dev   # the coordinator's HTTP API
   libgtest-dev libgmock-dev  # tests
 )
 

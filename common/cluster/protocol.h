@@ -1,0 +1,18 @@
+// Constants of the control protocol (common/proto/strata_control.proto) that both sides
+// must agree on. Thread-safety: constants.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace strata::cluster {
+
+// Bump on any change to strata_control.proto or to the meaning of a field that an older
+// peer would misread; a worker of another version is refused at registration.
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// How often workers send Heartbeat, and how many may be missed before the worker is lost.
+inline constexpr std::chrono::milliseconds kHeartbeatInterval{1000};
+inline constexpr int kMissedHeartbeatsForLoss = 5;
+
+}  // namespace strata::cluster
