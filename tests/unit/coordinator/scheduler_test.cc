@@ -244,23 +244,6 @@ TEST_F(SchedulerTest, KvSlotsBoundOpenSequencesAndQueuedOnesOpenWhenOneCloses) {
   EXPECT_EQ(scheduler_->open_sequences(), 2u);
 }
 
-TEST_F(SchedulerTest, KvSlotsBoundOpenSequencesAndQueuedOnesOpenWhenOneCloses) {
-  StartWith(64, /*kv_slots=*/2, 1);
-  std::vector<std::shared_ptr<Generation>> gens;
-  for (int i = 0; i < 3; ++i) {
-    gens.push_back(MakeGeneration(2, 1));
-    scheduler_->Submit(gens.back());
-  }
-  const auto ids = OpenAll();
-  EXPECT_EQ(ids.size(), 2u);
-  EXPECT_EQ(scheduler_->queued(), 1u);
-  auto steps = sender_.TakeSteps();
-  Answer(steps.at(0), {{ids[0], 1}, {ids[1], 2}});  // max_tokens 1: both finish
-  EXPECT_TRUE(gens[0]->done && gens[1]->done);
-  EXPECT_EQ(OpenAll().size(), 1u);  // the third opens in a freed slot
-  EXPECT_EQ(scheduler_->queued(), 0u);
-}
-
 TEST_F(SchedulerTest, StepFailedFailsOnlyTheSequencesInThatStep) {
   StartWith(/*max_batch_tokens=*/3, 4, 2);
   auto in_step = MakeGeneration(3, 4);
