@@ -54,7 +54,7 @@ class CoordinatorTest : public ::testing::Test {
     config.cluster.kv_slots = limits.kv_slots;
     config.cluster.max_seq_len = limits.max_seq_len;
     config.cluster.heartbeat_interval = 50ms;
-    config.cluster.missed_heartbeats_for_loss = 6;
+    config.cluster.missed_heartbeats_for_loss = 20;  // lost after 1 s of silence
     config.request_timeout = limits.request_timeout;
     auto started = Coordinator::Start(std::move(config), std::move(*model));
     ASSERT_TRUE(started.ok()) << started.status().ToString();
