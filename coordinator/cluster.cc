@@ -39,13 +39,17 @@ Cluster::Cluster(ClusterOptions options, const ModelInfo& model)
 }
 
 Cluster::~Cluster() {
+  Stop();
+  watchdog_.join();
+}
+
+void Cluster::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
     scheduler_.FailAll(Unavailable("the coordinator is shutting down"));
   }
   stop_cv_.notify_all();
-  watchdog_.join();
 }
 
 StatusOr<std::string> Cluster::Register(const pb::Registration& registration,
@@ -169,6 +173,7 @@ void Cluster::OnStreamEnded(const std::string& worker_id, const std::string& why
 
 Status Cluster::Submit(const std::shared_ptr<Generation>& generation) {
   std::lock_guard lock(mu_);
+  if (stopping_) return Unavailable("the coordinator is shutting down");
   if (state_ != ClusterState::kServing) {
     std::string message = "the cluster is not ready (state " +
                           std::string(ClusterStateName(state_)) + ", " +

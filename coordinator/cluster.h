@@ -101,6 +101,10 @@ class Cluster : private StageSender {
   bool Await(const std::shared_ptr<Generation>& generation,
              std::chrono::steady_clock::time_point deadline);
 
+  // Fails every queued and running request and refuses new ones (the coordinator is
+  // stopping); idempotent.
+  void Stop();
+
   ClusterHealth Health() const;
   // For tests and launchers: waits until the state is `state` or `timeout` passes.
   bool WaitForState(ClusterState state, std::chrono::milliseconds timeout) const;
@@ -144,7 +148,7 @@ class Cluster : private StageSender {
   std::string error_;
   Scheduler scheduler_;
 
-  bool stopping_ = false;
+  bool stopping_ = false;  // Stop was called: no new requests; the watchdog ends
   std::condition_variable stop_cv_;
   std::thread watchdog_;  // marks workers lost whose heartbeats stopped
 };

@@ -118,6 +118,8 @@ void Coordinator::Shutdown() {
     if (stopped_) return;
     stopped_ = true;
   }
+  // Requests waiting in HTTP handlers fail first, so stopping HTTP does not wait for them.
+  if (cluster_ != nullptr) cluster_->Stop();
   if (http_ != nullptr) http_->Stop();
   if (http_thread_.joinable()) http_thread_.join();
   if (grpc_server_ != nullptr) {

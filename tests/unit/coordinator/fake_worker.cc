@@ -1,6 +1,8 @@
 // The fake worker (see fake_worker.h).
 #include "tests/unit/coordinator/fake_worker.h"
 
+#include <algorithm>
+
 #include "common/cluster/pack_identity.h"
 
 namespace strata::coordinator::testing {
@@ -164,6 +166,7 @@ void FakeWorker::Handle(const pb::CoordinatorMessage& message) {
     case pb::CoordinatorMessage::kOpen:
       ++opens;
       prompt_tokens_[message.open().seq_id()] = message.open().prompt_tokens();
+      max_open = std::max(max_open, prompt_tokens_.size());
       reply.mutable_opened()->set_epoch(message.open().epoch());
       reply.mutable_opened()->set_seq_id(message.open().seq_id());
       break;

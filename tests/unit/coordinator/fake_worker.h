@@ -77,6 +77,7 @@ class FakeWorker {
   std::vector<control::v1::Step> steps;  // every step this stage ran
   std::vector<control::v1::CloseSequence> closes;
   int32_t opens = 0;
+  size_t max_open = 0;  // most sequences open at once
   int32_t held_steps = 0;
   bool ended = false;
 
