@@ -1,18 +1,46 @@
 // `strata pack --model HF_DIR --out PACK_DIR [--dtype bf16|fp8] [--force]`: rewrites a
 // Hugging Face checkpoint as a Strata pack for streaming and prints a one-line summary.
+// `--synthetic PRESET --layers N [--tokenizer HF_DIR]` writes random weights of a named
+// model's shapes instead (for benchmarks and cluster runs without a download); with a
+// tokenizer directory the pack takes its tokenizer files, vocabulary size and BOS/EOS ids.
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
+#include "common/bench/synthetic_model.h"
+#include "common/model/config.h"
 #include "common/storage/pack_writer.h"
 
 namespace strata::cli {
+namespace {
+
+template <typename Flags>
+StatusOr<PackResult> WriteSynthetic(const Flags& f) {
+  std::optional<ModelConfig> config = SyntheticConfig(f.synthetic, f.layers);
+  if (!config) return InvalidArgument("unknown --synthetic model '" + f.synthetic + "'");
+  if (!f.tokenizer.empty()) {
+    STRATA_ASSIGN_OR_RETURN(ModelConfig from, LoadModelConfig(f.tokenizer + "/config.json"));
+    config->vocab_size = from.vocab_size;
+    config->bos_token_id = from.bos_token_id;
+    config->eos_token_ids = from.eos_token_ids;
+  }
+  if (!f.force && std::filesystem::exists(f.out)) {
+    return FailedPrecondition("pack directory " + f.out + " already exists; pass --force to replace it");
+  }
+  return WriteSyntheticPack(*config, f.synthetic, *ParsePackDType(f.dtype), f.out, 1, f.tokenizer);
+}
+
+}  // namespace
 
 void AddPackCommand(CLI::App& app, CommandRunner& run) {
   struct Flags {
     std::string model;
+    std::string synthetic;
+    int64_t layers = 8;
+    std::string tokenizer;
     std::string out;
     std::string dtype = "bf16";
     bool force = false;
@@ -20,7 +48,15 @@ void AddPackCommand(CLI::App& app, CommandRunner& run) {
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
       "pack", "Rewrite a Hugging Face checkpoint as a Strata pack (aligned per-layer extents)");
-  cmd->add_option("--model", flags->model, "Hugging Face model directory")->required();
+  auto* model = cmd->add_option("--model", flags->model, "Hugging Face model directory");
+  auto* synthetic = cmd->add_option(
+      "--synthetic", flags->synthetic, "Random weights of this model instead: llama-3.1-70b, llama-3.1-8b, tiny");
+  model->excludes(synthetic);
+  cmd->add_option("--layers", flags->layers, "Synthetic: decoder layers")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--tokenizer", flags->tokenizer,
+                  "Synthetic: a Hugging Face directory to take the tokenizer (and vocabulary, "
+                  "BOS/EOS from its config.json) from");
   cmd->add_option("--out", flags->out, "Pack directory to create")->required();
   cmd->add_option("--dtype", flags->dtype,
                   "Weight dtype: bf16, or fp8 (projections e4m3 with per-row scales)")
@@ -28,13 +64,21 @@ void AddPackCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_flag("--force", flags->force, "Replace PACK_DIR if it is already a pack");
   cmd->callback([flags, &run] {
     run = [flags]() -> Status {
-      PackOptions options;
-      options.model_dir = flags->model;
-      options.out_dir = flags->out;
-      options.dtype = *ParsePackDType(flags->dtype);
-      options.force = flags->force;
+      if (flags->model.empty() == flags->synthetic.empty()) {
+        return InvalidArgument("strata pack needs exactly one of --model HF_DIR or --synthetic MODEL");
+      }
       const auto start = std::chrono::steady_clock::now();
-      STRATA_ASSIGN_OR_RETURN(PackResult result, WritePack(options));
+      PackResult result;
+      if (!flags->synthetic.empty()) {
+        STRATA_ASSIGN_OR_RETURN(result, WriteSynthetic(*flags));
+      } else {
+        PackOptions options;
+        options.model_dir = flags->model;
+        options.out_dir = flags->out;
+        options.dtype = *ParsePackDType(flags->dtype);
+        options.force = flags->force;
+        STRATA_ASSIGN_OR_RETURN(result, WritePack(options));
+      }
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double bytes = static_cast<double>(result.data_bytes);

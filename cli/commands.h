@@ -19,6 +19,7 @@ void AddGenerateCommand(CLI::App& app, CommandRunner& run);
 void AddPackCommand(CLI::App& app, CommandRunner& run);
 void AddBenchCommand(CLI::App& app, CommandRunner& run);
 void AddPlanCommand(CLI::App& app, CommandRunner& run);
+void AddClusterCommand(CLI::App& app, CommandRunner& run);
 void AddBenchTransportCommand(CLI::App& app, CommandRunner& run);
 
 }  // namespace strata::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   strata::cli::AddPackCommand(app, run);
   strata::cli::AddBenchCommand(app, run);
   strata::cli::AddPlanCommand(app, run);
+  strata::cli::AddClusterCommand(app, run);
   strata::cli::AddBenchTransportCommand(app, run);
   try {
     app.parse(argc, argv);

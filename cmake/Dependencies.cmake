@@ -16,7 +16,6 @@ endif()
 # The control plane: protobuf + gRPC (protobuf-compiler-grpc, libgrpc++-dev).
 pkg_check_modules(PROTOBUF REQUIRED IMPORTED_TARGET protobuf)
 pkg_check_modules(GRPCPP REQUIRED IMPORTED_TARGET grpc++)
-# The coordinator's HTTP API (libcpp-httplib-dev).
-pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 find_program(STRATA_PROTOC protoc REQUIRED)
 find_program(STRATA_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # the coordinator's HTTP API

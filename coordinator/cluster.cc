@@ -19,6 +19,34 @@ namespace {
 constexpr size_t kMaxNameBytes = 256;     // a worker's name, as it reports it
 constexpr size_t kMaxAddressBytes = 512;  // a data-plane address
 
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Name order with runs of digits compared as numbers: "w-2" < "w-10" < "x-1".
+bool NaturalLess(const std::string& a, const std::string& b) {
+  size_t i = 0;
+  size_t j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (IsDigit(a[i]) && IsDigit(b[j])) {
+      const size_t a_start = i;
+      const size_t b_start = j;
+      while (i < a.size() && IsDigit(a[i])) ++i;
+      while (j < b.size() && IsDigit(b[j])) ++j;
+      // Leading zeros aside, the longer run is the larger number.
+      std::string_view x(a.data() + a_start, i - a_start);
+      std::string_view y(b.data() + b_start, j - b_start);
+      while (x.size() > 1 && x.front() == '0') x.remove_prefix(1);
+      while (y.size() > 1 && y.front() == '0') y.remove_prefix(1);
+      if (x.size() != y.size()) return x.size() < y.size();
+      if (x != y) return x < y;
+      continue;
+    }
+    if (a[i] != b[j]) return a[i] < b[j];
+    ++i;
+    ++j;
+  }
+  return a.size() - i < b.size() - j;
+}
+
 }  // namespace
 
 std::string_view ClusterStateName(ClusterState state) {
@@ -244,7 +272,7 @@ void Cluster::MaybePlan() {
   std::sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
     const Worker& x = workers_.at(a);
     const Worker& y = workers_.at(b);
-    return x.name != y.name ? x.name < y.name : x.order < y.order;
+    return x.name != y.name ? NaturalLess(x.name, y.name) : x.order < y.order;
   });
   std::vector<pb::Registration> registrations;
   for (const std::string& id : order) registrations.push_back(workers_.at(id).registration);
@@ -297,25 +325,27 @@ void Cluster::OnLoaded(Worker& worker, const pb::Loaded& loaded) {
     if (!workers_.at(id).loaded) return;
   }
   SetState(ClusterState::kConnecting);
-  for (size_t stage = 0; stage + 1 < pipeline_.size(); ++stage) {
+  for (size_t stage = 0; stage < pipeline_.size(); ++stage) {
     pb::CoordinatorMessage message;
     message.mutable_connect()->set_epoch(epoch_);
-    message.mutable_connect()->set_next_address(workers_.at(pipeline_[stage + 1]).data_address);
+    if (stage + 1 < pipeline_.size()) {
+      message.mutable_connect()->set_next_address(workers_.at(pipeline_[stage + 1]).data_address);
+    }
     workers_.at(pipeline_[stage]).connection->Send(message);
   }
-  MaybeServe();
 }
 
 void Cluster::OnReady(Worker& worker) {
   if (state_ != ClusterState::kConnecting || worker.stage < 0) return;
   worker.ready = true;
+  spdlog::info("epoch {}: {} ready", epoch_, Label(worker));
   MaybeServe();
 }
 
-// Serving once every stage but the last is Ready (the last connects nothing).
+// Serving once every stage is Ready.
 void Cluster::MaybeServe() {
-  for (size_t stage = 0; stage + 1 < pipeline_.size(); ++stage) {
-    if (!workers_.at(pipeline_[stage]).ready) return;
+  for (const std::string& id : pipeline_) {
+    if (!workers_.at(id).ready) return;
   }
   lost_worker_.clear();
   error_.clear();

@@ -18,7 +18,8 @@ constexpr float kWeightStd = 0.02f;
 // Layer l's tensors start this many elements after layer l-1's in the shared buffer.
 constexpr int64_t kLayerShift = 4099;
 
-ModelConfig Llama31(int64_t hidden, int64_t intermediate, int64_t heads, int64_t layers) {
+ModelConfig Llama31(int64_t hidden, int64_t intermediate, int64_t heads, int64_t layers,
+                    int64_t vocab) {
   ModelConfig c;
   c.architecture = "LlamaForCausalLM";
   c.hidden_size = hidden;
@@ -27,7 +28,7 @@ ModelConfig Llama31(int64_t hidden, int64_t intermediate, int64_t heads, int64_t
   c.num_heads = heads;
   c.num_kv_heads = 8;
   c.head_dim = hidden / heads;
-  c.vocab_size = kSyntheticVocab;
+  c.vocab_size = vocab;
   c.max_position_embeddings = 131072;
   c.rms_norm_eps = 1e-5;
   c.rope_theta = 500000.0;
@@ -71,11 +72,11 @@ std::vector<std::string_view> SyntheticPresetNames() {
   return {"llama-3.1-70b", "llama-3.1-8b", "tiny"};
 }
 
-std::optional<ModelConfig> SyntheticConfig(std::string_view preset, int64_t layers) {
-  if (preset == "llama-3.1-70b") return Llama31(8192, 28672, 64, layers);
-  if (preset == "llama-3.1-8b") return Llama31(4096, 14336, 32, layers);
+std::optional<ModelConfig> SyntheticConfig(std::string_view preset, int64_t layers, int64_t vocab) {
+  if (preset == "llama-3.1-70b") return Llama31(8192, 28672, 64, layers, vocab);
+  if (preset == "llama-3.1-8b") return Llama31(4096, 14336, 32, layers, vocab);
   if (preset == "tiny") {
-    ModelConfig c = Llama31(256, 768, 8, layers);
+    ModelConfig c = Llama31(256, 768, 8, layers, vocab);
     c.num_kv_heads = 2;
     return c;
   }
@@ -83,7 +84,8 @@ std::optional<ModelConfig> SyntheticConfig(std::string_view preset, int64_t laye
 }
 
 StatusOr<PackResult> WriteSyntheticPack(const ModelConfig& config, std::string_view preset,
-                                        PackDType dtype, const std::string& dir, uint64_t seed) {
+                                        PackDType dtype, const std::string& dir, uint64_t seed,
+                                        const std::string& tokenizer_dir) {
   const int64_t h = config.hidden_size, inter = config.intermediate_size;
   const int64_t q = config.q_dim(), kv = config.kv_dim();
   const int64_t layer_elems = 2 * q * h + 2 * kv * h + 3 * inter * h;
@@ -123,6 +125,7 @@ StatusOr<PackResult> WriteSyntheticPack(const ModelConfig& config, std::string_v
     w.layers.push_back(layer);
   }
   PackOptions options;
+  options.model_dir = tokenizer_dir;  // only tokenizer files are copied from it
   options.out_dir = dir;
   options.dtype = dtype;
   options.force = true;

@@ -23,15 +23,20 @@ inline constexpr int64_t kSyntheticVocab = 4096;
 
 // "llama-3.1-70b", "llama-3.1-8b", "tiny" (hidden 256, for CPU runs and tests).
 std::vector<std::string_view> SyntheticPresetNames();
-// The preset's config with `layers` decoder layers; nullopt for an unknown name.
-std::optional<ModelConfig> SyntheticConfig(std::string_view preset, int64_t layers);
+// The preset's config with `layers` decoder layers and `vocab` tokens (default
+// kSyntheticVocab; a real tokenizer's size for a pack that serves text); nullopt for an
+// unknown name.
+std::optional<ModelConfig> SyntheticConfig(std::string_view preset, int64_t layers,
+                                           int64_t vocab = kSyntheticVocab);
 
 // Writes (crash-safely, as strata pack does) a pack of random weights for `config` to `dir`,
 // replacing a pack already there. The manifest's source reads "synthetic:<preset>".
 // Different layers hold different bytes. Errors: WritePackFromWeights's; kResourceExhausted
 // when the host cannot hold one layer's weights.
+// `tokenizer_dir`, when not empty, is where tokenizer.json and its companions are copied from.
 StatusOr<PackResult> WriteSyntheticPack(const ModelConfig& config, std::string_view preset,
-                                        PackDType dtype, const std::string& dir, uint64_t seed);
+                                        PackDType dtype, const std::string& dir, uint64_t seed,
+                                        const std::string& tokenizer_dir = "");
 
 // True when `dir` holds a pack WriteSyntheticPack made for this preset, config and dtype
 // (so a benchmark can reuse it instead of writing gigabytes again).

@@ -154,10 +154,10 @@ TEST_F(CoordinatorTest, AssignsContiguousRangesByNameChainsConnectsAndServes) {
   int status = 0;
   EXPECT_EQ(Health(status)["state"], "waiting_for_workers");
   EXPECT_EQ(status, 503);
-  // Registered out of name order: the pipeline is ordered by name.
-  FakeWorker& c = Add(Options("node-c"));
-  FakeWorker& a = Add(Options("node-a"));
-  FakeWorker& b = Add(Options("node-b"));
+  // Registered out of name order: the pipeline is ordered by name, numbers as numbers.
+  FakeWorker& c = Add(Options("node-10"));
+  FakeWorker& a = Add(Options("node-2"));
+  FakeWorker& b = Add(Options("node-9"));
   for (FakeWorker* w : {&a, &b, &c}) ASSERT_TRUE(w->WaitForAnswer(10s));
   ASSERT_TRUE(coordinator_->cluster().WaitForState(ClusterState::kServing, 10s));
 
@@ -182,15 +182,16 @@ TEST_F(CoordinatorTest, AssignsContiguousRangesByNameChainsConnectsAndServes) {
   EXPECT_EQ(next_layer, config_.num_layers);  // every layer exactly once
 
   ASSERT_EQ(a.connects.size(), 1u);
-  EXPECT_EQ(a.connects[0].next_address(), "node-b:9000");
+  EXPECT_EQ(a.connects[0].next_address(), "node-9:9000");
   ASSERT_EQ(b.connects.size(), 1u);
-  EXPECT_EQ(b.connects[0].next_address(), "node-c:9000");
-  EXPECT_TRUE(c.connects.empty());  // the last stage connects nothing
+  EXPECT_EQ(b.connects[0].next_address(), "node-10:9000");
+  ASSERT_EQ(c.connects.size(), 1u);  // the last stage connects nothing but starts computing
+  EXPECT_EQ(c.connects[0].next_address(), "");
 
   const Json health = Health(status);
   EXPECT_EQ(status, 200);
   EXPECT_EQ(health["status"], "ready");
-  EXPECT_EQ(health["workers"][0]["name"], "node-a");
+  EXPECT_EQ(health["workers"][0]["name"], "node-2");
   EXPECT_EQ(health["workers"][2]["layers"][1], config_.num_layers);
 }
 

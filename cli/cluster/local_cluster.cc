@@ -1,0 +1,237 @@
+// The local cluster launcher (see local_cluster.h).
+#include "cli/cluster/local_cluster.h"
+
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "cli/cluster/child_process.h"
+#include "common/storage/durable_file.h"
+#include "common/storage/pack.h"
+#include "common/storage/pack_writer.h"
+#include "common/util/file.h"
+
+namespace strata::cli {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr char kPidFile[] = "launcher.pid";
+
+// The directory of this executable, for finding the cluster binaries beside it.
+fs::path SelfDir() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::current_path() : self.parent_path();
+}
+
+// `name` beside this binary, in the build tree's sibling folder, or on PATH.
+StatusOr<std::string> FindBinary(const std::string& name, const std::string& build_folder) {
+  const fs::path dir = SelfDir();
+  for (const fs::path& p : {dir / name, dir.parent_path() / build_folder / name}) {
+    if (::access(p.c_str(), X_OK) == 0) return p.string();
+  }
+  if (const char* path = std::getenv("PATH")) {
+    std::string rest = path;
+    for (size_t start = 0; start <= rest.size();) {
+      const size_t end = std::min(rest.find(':', start), rest.size());
+      const fs::path p = fs::path(rest.substr(start, end - start)) / name;
+      if (!p.empty() && ::access(p.c_str(), X_OK) == 0) return p.string();
+      start = end + 1;
+    }
+  }
+  return NotFound(name + " not found beside " + dir.string() + " or on PATH; build it (scripts/build) or install it");
+}
+
+// A port nobody listens on right now (bound and released; the window is small).
+StatusOr<int> FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Internal("cannot open a socket to find a free port");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  ::close(fd);
+  if (!ok) return Internal("cannot find a free port on 127.0.0.1");
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+std::string RandomToken() {
+  std::random_device rd;
+  char hex[65];
+  for (int i = 0; i < 32; ++i) std::snprintf(hex + 2 * i, 3, "%02x", rd() & 0xFF);
+  return std::string(hex, 64);
+}
+
+// The pack to serve: `model` itself, or a pack of it in the run directory (made once).
+StatusOr<std::string> EnsurePack(const LocalClusterOptions& o) {
+  if (Pack::Open(o.model).ok()) return o.model;
+  if (!fs::exists(fs::path(o.model) / "config.json")) {
+    return InvalidArgument(o.model + " is neither a Strata pack nor a Hugging Face model directory "
+                           "(no manifest.json, no config.json)");
+  }
+  const std::string dir = (fs::path(o.run_dir) / ("pack-" + o.dtype)).string();
+  const std::string source = fs::absolute(o.model).lexically_normal().string();
+  StatusOr<Pack> existing = Pack::Open(dir);
+  if (existing.ok() && fs::path(existing->source()).lexically_normal() == source &&
+      std::string(PackDTypeName(existing->dtype())) == o.dtype) {
+    return dir;
+  }
+  std::fprintf(stderr, "strata cluster: packing %s into %s (%s)\n", o.model.c_str(), dir.c_str(),
+               o.dtype.c_str());
+  PackOptions po;
+  po.model_dir = o.model;
+  po.out_dir = dir;
+  po.dtype = *ParsePackDType(o.dtype);
+  po.force = true;
+  STRATA_RETURN_IF_ERROR(WritePack(po).status());
+  return dir;
+}
+
+bool ProcessAlive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+
+StatusOr<pid_t> ReadPidFile(const std::string& run_dir) {
+  StatusOr<std::string> text = ReadFileToString((fs::path(run_dir) / kPidFile).string());
+  if (!text.ok()) return text.status();
+  return static_cast<pid_t>(std::atol(text->c_str()));
+}
+
+// First child that exited and was not stopped yet, if any.
+ChildProcess* FirstExited(std::vector<ChildProcess>& children) {
+  for (ChildProcess& c : children) {
+    if (c.pid() > 0 && !c.Running()) return &c;
+  }
+  return nullptr;
+}
+
+Status ChildDied(const ChildProcess& c) {
+  return Unavailable(c.name() + " " + c.exit_description() + " before the cluster was ready; the end of " +
+                     c.log_path() + ":\n" + LogTail(c.log_path(), 15));
+}
+
+}  // namespace
+
+std::string DefaultRunDir() {
+  if (const char* d = std::getenv("STRATA_RUN_DIR"); d != nullptr && *d != '\0') return d;
+  const char* tmp = std::getenv("TMPDIR");
+  return (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") /
+          ("strata-cluster-" + std::to_string(::getuid())))
+      .string();
+}
+
+Status RunLocalCluster(const LocalClusterOptions& o) {
+  if (o.workers < 1) return InvalidArgument("--workers must be at least 1");
+  std::error_code ec;
+  fs::create_directories(o.run_dir, ec);
+  if (ec) return ErrnoError("cannot create run directory", o.run_dir, ec.value());
+  if (StatusOr<pid_t> pid = ReadPidFile(o.run_dir); pid.ok() && ProcessAlive(*pid) && *pid != ::getpid()) {
+    return FailedPrecondition("a cluster launched from " + o.run_dir + " is running (pid " +
+                              std::to_string(*pid) + "); stop it with `strata cluster down` first");
+  }
+  STRATA_ASSIGN_OR_RETURN(std::string coordinator_bin, FindBinary("strata-coordinator", "coordinator"));
+  STRATA_ASSIGN_OR_RETURN(std::string worker_bin, FindBinary("strata-worker", "worker"));
+  STRATA_ASSIGN_OR_RETURN(std::string pack, EnsurePack(o));
+  const std::string token_file = (fs::path(o.run_dir) / "token").string();
+  STRATA_RETURN_IF_ERROR(WriteFileDurably(token_file, RandomToken() + "\n"));
+  fs::permissions(token_file, fs::perms::owner_read | fs::perms::owner_write, ec);
+  STRATA_ASSIGN_OR_RETURN(int control_port, FreePort());
+  const std::string control = "127.0.0.1:" + std::to_string(control_port);
+  const std::string http = "127.0.0.1:" + std::to_string(o.http_port);
+
+  // Signals come to this thread through sigtimedwait; children get an empty mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  STRATA_RETURN_IF_ERROR(WriteFileDurably((fs::path(o.run_dir) / kPidFile).string(),
+                                          std::to_string(::getpid()) + "\n"));
+
+  std::vector<ChildProcess> children;
+  auto start = [&](const std::vector<std::string>& argv, const std::string& log) -> Status {
+    STRATA_ASSIGN_OR_RETURN(ChildProcess c, ChildProcess::Start(argv, (fs::path(o.run_dir) / log).string()));
+    children.push_back(std::move(c));
+    return OkStatus();
+  };
+  Status status = start({coordinator_bin, "--model", pack, "--http", http, "--control", control,
+                         "--workers", std::to_string(o.workers), "--token-file", token_file,
+                         "--kv-slots", std::to_string(o.kv_slots), "--max-batch-tokens",
+                         std::to_string(o.max_batch_tokens)},
+                        "coordinator.log");
+  for (int32_t i = 0; status.ok() && i < o.workers; ++i) {
+    status = start({worker_bin, "--coordinator", control, "--model", pack, "--token-file",
+                    token_file, "--name", "worker-" + std::to_string(i), "--backend", o.backend},
+                   "worker-" + std::to_string(i) + ".log");
+  }
+
+  // Ready when /health answers 200.
+  httplib::Client client("127.0.0.1", o.http_port);
+  client.set_connection_timeout(std::chrono::seconds(1));
+  const auto deadline = std::chrono::steady_clock::now() + o.ready_timeout;
+  bool ready = false;
+  while (status.ok() && !ready) {
+    if (ChildProcess* dead = FirstExited(children)) {
+      status = ChildDied(*dead);
+      break;
+    }
+    if (httplib::Result r = client.Get("/health"); r && r->status == 200) {
+      ready = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      status = Unavailable("the cluster was not ready within " +
+                           std::to_string(o.ready_timeout.count()) + " s; see the logs in " + o.run_dir);
+      break;
+    }
+    timespec wait{0, 200'000'000};
+    if (sigtimedwait(&signals, nullptr, &wait) > 0) status = Unavailable("interrupted before the cluster was ready");
+  }
+  if (ready) {
+    std::printf("strata cluster: ready with %d worker%s\n  API      http://%s  (POST /v1/completions, GET /health)\n"
+                "  control  %s\n  logs     %s\nstop with Ctrl-C or `strata cluster down`\n",
+                o.workers, o.workers == 1 ? "" : "s", http.c_str(), control.c_str(), o.run_dir.c_str());
+    std::fflush(stdout);
+    for (;;) {
+      timespec wait{1, 0};
+      if (sigtimedwait(&signals, nullptr, &wait) > 0) break;
+      if (ChildProcess* dead = FirstExited(children)) {
+        std::fprintf(stderr, "strata cluster: %s %s; see %s\n", dead->name().c_str(),
+                     dead->exit_description().c_str(), dead->log_path().c_str());
+        dead->Stop(std::chrono::milliseconds(0));
+      }
+    }
+    std::printf("strata cluster: stopping\n");
+  }
+  for (auto it = children.rbegin(); it != children.rend(); ++it) it->Stop(std::chrono::seconds(10));
+  fs::remove(fs::path(o.run_dir) / kPidFile, ec);
+  return status;
+}
+
+Status StopLocalCluster(const std::string& run_dir, std::chrono::seconds timeout) {
+  StatusOr<pid_t> pid = ReadPidFile(run_dir);
+  if (!pid.ok() || !ProcessAlive(*pid)) {
+    return NotFound("no cluster is running from " + run_dir + " (no live launcher.pid)");
+  }
+  ::kill(*pid, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (ProcessAlive(*pid)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Unavailable("the launcher (pid " + std::to_string(*pid) + ") did not stop within " +
+                         std::to_string(timeout.count()) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return OkStatus();
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,39 @@
+// `strata cluster up`: a whole cluster on this machine — packs the model if it is a Hugging
+// Face directory, writes a fresh cluster token, starts strata-coordinator and N
+// strata-workers as child processes (logs in the run directory), waits until the coordinator
+// reports ready, prints the endpoints, and stops everything on SIGINT/SIGTERM (which
+// `strata cluster down` sends). Thread-safety: one launcher per run directory (a pid file
+// guards it).
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "common/util/status.h"
+
+namespace strata::cli {
+
+struct LocalClusterOptions {
+  std::string model;        // a Strata pack or a Hugging Face directory
+  int32_t workers = 2;
+  int32_t http_port = 8000;
+  std::string backend = "cpu";  // for every worker
+  std::string dtype = "bf16";   // when packing
+  std::string run_dir;          // logs, token, pid file, packs made here
+  int32_t kv_slots = 8;
+  int32_t max_batch_tokens = 512;
+  std::chrono::seconds ready_timeout{600};
+};
+
+// Runs until a signal; OK after a clean stop. Errors: a cluster already running from the run
+// directory, binaries not found, packing, a process that exits before the cluster is ready
+// (with the tail of its log), not ready within the timeout.
+Status RunLocalCluster(const LocalClusterOptions& options);
+
+// Stops the launcher of `run_dir` and waits for it (up to `timeout`).
+Status StopLocalCluster(const std::string& run_dir, std::chrono::seconds timeout);
+
+// The default run directory: $STRATA_RUN_DIR, else $TMPDIR or /tmp, /strata-cluster-<uid>.
+std::string DefaultRunDir();
+
+}  // namespace strata::cli

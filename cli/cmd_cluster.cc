@@ -1,0 +1,42 @@
+// `strata cluster up|down`: the local cluster launcher (cli/cluster/local_cluster.h).
+#include <memory>
+#include <string>
+
+#include "cli/cluster/local_cluster.h"
+#include "cli/commands.h"
+
+namespace strata::cli {
+
+void AddClusterCommand(CLI::App& app, CommandRunner& run) {
+  auto o = std::make_shared<LocalClusterOptions>();
+  o->run_dir = DefaultRunDir();
+  CLI::App* cmd = app.add_subcommand("cluster", "Run a Strata cluster on this machine");
+  cmd->require_subcommand(1);
+  CLI::App* up = cmd->add_subcommand(
+      "up", "Start a coordinator and N workers here; stop them with Ctrl-C or `cluster down`");
+  up->add_option("--model", o->model, "A Strata pack or a Hugging Face directory (packed once)")
+      ->required();
+  up->add_option("--workers", o->workers, "Worker processes (pipeline stages)")
+      ->capture_default_str()->check(CLI::Range(1, 64));
+  up->add_option("--http", o->http_port, "Port of the HTTP API on 127.0.0.1")
+      ->capture_default_str()->check(CLI::Range(1, 65535));
+  up->add_option("--backend", o->backend, "Backend of every worker: cpu, cuda, cuda:N")
+      ->capture_default_str();
+  up->add_option("--dtype", o->dtype, "Pack dtype when --model is a Hugging Face directory")
+      ->capture_default_str()->check(CLI::IsMember({"bf16", "fp8"}));
+  up->add_option("--kv-slots", o->kv_slots, "Sequences served at once")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
+  up->add_option("--max-batch-tokens", o->max_batch_tokens, "Tokens per pipeline step")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  up->add_option("--run-dir", o->run_dir, "Logs, token, pid file and packs")->capture_default_str();
+  up->callback([o, &run] { run = [o] { return RunLocalCluster(*o); }; });
+
+  auto down_dir = std::make_shared<std::string>(DefaultRunDir());
+  CLI::App* down = cmd->add_subcommand("down", "Stop the cluster `cluster up` started");
+  down->add_option("--run-dir", *down_dir, "The run directory of `cluster up`")->capture_default_str();
+  down->callback([down_dir, &run] {
+    run = [down_dir] { return StopLocalCluster(*down_dir, std::chrono::seconds(60)); };
+  });
+}
+
+}  // namespace strata::cli

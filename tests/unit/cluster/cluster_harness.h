@@ -1,0 +1,154 @@
+// A real cluster for tests: strata-coordinator and N strata-workers as processes (started
+// with the launcher's ChildProcess, logs in a temporary directory) on the tiny fixture's
+// pack, with helpers to wait until it serves and to post completions.
+// Thread-safety: one thread starts and stops a cluster; Complete may run concurrently.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/cluster/child_process.h"
+#include "common/storage/pack_writer.h"
+#include "tests/support/reference_fixture.h"
+#include "tests/support/temp_dir.h"
+
+namespace strata::testing {
+
+inline int FreeTcpPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// The fixture packed once per test process.
+inline const std::string& FixturePackDir() {
+  static TempDir dir("cluster_pack");
+  static const std::string pack = [] {
+    PackOptions o;
+    o.model_dir = TinyModelDir();
+    o.out_dir = dir.File("pack");
+    EXPECT_TRUE(WritePack(o).ok());
+    return o.out_dir;
+  }();
+  return pack;
+}
+
+struct ClusterLayout {
+  int workers = 2;
+  std::string coordinator_host = "127.0.0.1";  // control and HTTP bind address
+  // Per worker: a command prefix (e.g. {"ip", "netns", "exec", "ns0"}) and its data host.
+  std::vector<std::vector<std::string>> worker_prefix;
+  std::vector<std::string> worker_data_host;
+  std::string worker_token;  // empty: the cluster's
+};
+
+class TestCluster {
+ public:
+  explicit TestCluster(const ClusterLayout& layout) : dir_("cluster") {
+    token_file_ = dir_.File("token");
+    WriteText(token_file_, "test-cluster-token\n");
+    http_port_ = FreeTcpPort();
+    const std::string control = layout.coordinator_host + ":" + std::to_string(FreeTcpPort());
+    Start({STRATA_COORDINATOR_PATH, "--model", FixturePackDir(), "--http",
+           "127.0.0.1:" + std::to_string(http_port_), "--control", control, "--workers",
+           std::to_string(layout.workers), "--token-file", token_file_, "--kv-slots", "4",
+           "--max-batch-tokens", "64", "--max-seq-len", "256"},
+          "coordinator.log");
+    std::string worker_token = token_file_;
+    if (!layout.worker_token.empty()) {
+      worker_token = dir_.File("worker_token");
+      WriteText(worker_token, layout.worker_token + "\n");
+    }
+    for (int i = 0; i < layout.workers; ++i) {
+      std::vector<std::string> argv;
+      if (i < static_cast<int>(layout.worker_prefix.size())) argv = layout.worker_prefix[i];
+      const std::string data_host =
+          i < static_cast<int>(layout.worker_data_host.size()) ? layout.worker_data_host[i] : "127.0.0.1";
+      for (const std::string& a :
+           {std::string(STRATA_WORKER_PATH), std::string("--coordinator"), control,
+            std::string("--model"), FixturePackDir(), std::string("--token-file"), worker_token,
+            std::string("--name"), "worker-" + std::to_string(i), std::string("--data-host"),
+            data_host, std::string("--data-bind"), data_host}) {
+        argv.push_back(a);
+      }
+      Start(argv, "worker-" + std::to_string(i) + ".log");
+    }
+  }
+
+  ~TestCluster() {
+    for (auto it = children_.rbegin(); it != children_.rend(); ++it) it->Stop(std::chrono::seconds(10));
+  }
+
+  // True once /health answers 200; false after `timeout` or when a process exits (logged).
+  bool WaitReady(std::chrono::seconds timeout) {
+    httplib::Client client("127.0.0.1", http_port_);
+    client.set_connection_timeout(std::chrono::seconds(1));
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (cli::ChildProcess& c : children_) {
+        if (!c.Running()) {
+          ADD_FAILURE() << c.name() << " " << c.exit_description() << "\n" << Logs();
+          return false;
+        }
+      }
+      if (httplib::Result r = client.Get("/health"); r && r->status == 200) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "cluster not ready\n" << Logs();
+    return false;
+  }
+
+  // POST /v1/completions; returns the status code and the parsed body.
+  std::pair<int, nlohmann::json> Complete(const nlohmann::json& request) const {
+    httplib::Client client("127.0.0.1", http_port_);
+    client.set_read_timeout(std::chrono::seconds(120));
+    httplib::Result r = client.Post("/v1/completions", request.dump(), "application/json");
+    if (!r) return {0, nlohmann::json()};
+    return {r->status, nlohmann::json::parse(r->body, nullptr, false)};
+  }
+
+  int http_port() const { return http_port_; }
+  std::vector<cli::ChildProcess>& children() { return children_; }  // [0] the coordinator
+  std::string Logs() const {
+    std::string all;
+    for (const cli::ChildProcess& c : children_) {
+      all += "--- " + c.log_path() + "\n" + cli::LogTail(c.log_path(), 20);
+    }
+    return all;
+  }
+
+ private:
+  static void WriteText(const std::string& path, const std::string& text) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  }
+  void Start(const std::vector<std::string>& argv, const std::string& log) {
+    StatusOr<cli::ChildProcess> c = cli::ChildProcess::Start(argv, dir_.File(log));
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    children_.push_back(std::move(c).value());
+  }
+
+  TempDir dir_;
+  std::string token_file_;
+  int http_port_ = 0;
+  std::vector<cli::ChildProcess> children_;
+};
+
+}  // namespace strata::testing

@@ -1,0 +1,224 @@
+// Multi-process clusters on the tiny fixture, over gRPC and UCX (TCP): clusters of 1, 2 and 3
+// CPU workers return exactly the greedy ids of single-process `strata generate` and of the
+// Hugging Face reference; 4 concurrent requests through 3 workers each get the ids they get
+// alone; a worker with the wrong token is refused; a lost worker fails requests at once;
+// and a 3-worker cluster across three network namespaces serves the same ids.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <future>
+
+#include "tests/support/run_process.h"
+#include "tests/unit/cluster/cluster_harness.h"
+
+namespace strata::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+constexpr int kMaxTokens = 12;
+constexpr auto kReady = std::chrono::seconds(120);
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { setenv("UCX_TLS", "tcp", 1); }
+
+  static json Greedy(const std::string& prompt) {
+    return {{"prompt", prompt}, {"max_tokens", kMaxTokens}, {"temperature", 0},
+            {"return_token_ids", true}};
+  }
+
+  // Single-process `strata generate` on the same pack.
+  static std::vector<int32_t> GenerateIds(const std::string& prompt, const std::string& extra = "") {
+    std::vector<std::string> argv = {STRATA_CLI_PATH, "generate", "--model", FixturePackDir(),
+                                     "--prompt", prompt, "--max-tokens", std::to_string(kMaxTokens),
+                                     "--json"};
+    ProcessResult r = RunProcess(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out)["output_ids"].get<std::vector<int32_t>>();
+  }
+
+  static std::vector<int32_t> Ids(const json& body) {
+    return body["choices"][0]["token_ids"].get<std::vector<int32_t>>();
+  }
+
+  // The reference's greedy ids up to its first near-tie (where float rounding may flip).
+  static std::vector<int32_t> HfGreedyPrefix(const ReferenceCase& c, size_t n) {
+    std::vector<int32_t> ids;
+    for (size_t i = 0; i < std::min(n, c.greedy_ids.size()); ++i) {
+      ids.push_back(c.greedy_ids[i]);
+      if (c.greedy_top1_margins[i] < 1e-3f) break;
+    }
+    return ids;
+  }
+};
+
+TEST_F(ClusterTest, OneTwoAndThreeWorkersGiveSingleProcessAndReferenceGreedyIds) {
+  std::vector<const ReferenceCase*> cases;
+  for (const ReferenceCase& c : ReferenceCases()) {
+    if (!c.prompt.empty()) cases.push_back(&c);
+  }
+  std::vector<std::vector<int32_t>> single;
+  for (const ReferenceCase* c : cases) single.push_back(GenerateIds(c->prompt));
+  for (int workers : {1, 2, 3}) {
+    ClusterLayout layout;
+    layout.workers = workers;
+    TestCluster cluster(layout);
+    ASSERT_TRUE(cluster.WaitReady(kReady));
+    for (size_t i = 0; i < cases.size(); ++i) {
+      auto [status, body] = cluster.Complete(Greedy(cases[i]->prompt));
+      ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
+      EXPECT_EQ(body["prompt_token_ids"].get<std::vector<int32_t>>(), cases[i]->input_ids);
+      const std::vector<int32_t> ids = Ids(body);
+      EXPECT_EQ(ids, single[i]) << workers << " workers, prompt " << i;
+      const std::vector<int32_t> hf = HfGreedyPrefix(*cases[i], ids.size());
+      EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + static_cast<long>(hf.size())), hf)
+          << workers << " workers, prompt " << i;
+    }
+  }
+}
+
+TEST_F(ClusterTest, FourConcurrentRequestsThroughThreeWorkersGetWhatTheyGetAlone) {
+  ClusterLayout layout;
+  layout.workers = 3;
+  TestCluster cluster(layout);
+  ASSERT_TRUE(cluster.WaitReady(kReady));
+  std::vector<json> requests;
+  for (int i = 0; i < 4; ++i) {
+    json r = Greedy(ReferenceCases()[static_cast<size_t>(i % 3)].prompt);
+    if (i == 3) {  // a sampled one too: its seed fixes its tokens
+      r["temperature"] = 0.9;
+      r["top_p"] = 0.95;
+      r["seed"] = 1234;
+    }
+    requests.push_back(r);
+  }
+  std::vector<std::vector<int32_t>> alone;
+  for (const json& r : requests) {
+    auto [status, body] = cluster.Complete(r);
+    ASSERT_EQ(status, 200) << body.dump();
+    alone.push_back(Ids(body));
+  }
+  std::vector<std::future<std::pair<int, json>>> futures;
+  for (const json& r : requests) {
+    futures.push_back(std::async(std::launch::async, [&cluster, r] { return cluster.Complete(r); }));
+  }
+  for (size_t i = 0; i < futures.size(); ++i) {
+    auto [status, body] = futures[i].get();
+    ASSERT_EQ(status, 200) << body.dump();
+    EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
+  }
+}
+
+TEST_F(ClusterTest, AWorkerWithTheWrongTokenIsRefused) {
+  ClusterLayout layout;
+  layout.workers = 1;
+  layout.worker_token = "not-the-cluster-token";
+  TestCluster cluster(layout);
+  cli::ChildProcess& worker = cluster.children()[1];
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (worker.Running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_FALSE(worker.Running()) << cluster.Logs();
+  EXPECT_EQ(worker.exit_description(), "exited with code 1");
+  const std::string log = cli::LogTail(worker.log_path(), 5);
+  EXPECT_THAT(log, HasSubstr("refused"));
+  EXPECT_THAT(log, HasSubstr("token"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("test-cluster-token")));
+}
+
+TEST_F(ClusterTest, ALostWorkerFailsItsRequestsAtOnce) {
+  ClusterLayout layout;
+  layout.workers = 2;
+  TestCluster cluster(layout);
+  ASSERT_TRUE(cluster.WaitReady(kReady));
+  json long_request = Greedy(ReferenceCases()[0].prompt);
+  long_request["max_tokens"] = 200;
+  std::future<std::pair<int, json>> pending =
+      std::async(std::launch::async, [&] { return cluster.Complete(long_request); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(cluster.children()[2].pid(), SIGKILL);
+  const auto start = std::chrono::steady_clock::now();
+  auto [status, body] = pending.get();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (status == 200) {
+    GTEST_SKIP() << "the request finished before the worker was killed";
+  }
+  EXPECT_EQ(status, 503) << body.dump();
+  EXPECT_LT(seconds, 15.0);
+  EXPECT_THAT(body.dump(), HasSubstr("worker-1"));
+  httplib::Client client("127.0.0.1", cluster.http_port());
+  httplib::Result health = client.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+}
+
+// Three namespaces on one bridge, one worker in each with its own address; the coordinator
+// in the root namespace on the bridge address.
+class NetnsCluster {
+ public:
+  bool Create(std::string* why) {
+    const std::string tag = std::to_string(::getpid() % 10000);
+    bridge_ = "sbr" + tag;
+    auto sh = [&](const std::string& cmd) {
+      ProcessResult r = RunProcess({"/bin/sh", "-c", cmd});
+      if (r.exit_code != 0) *why = cmd + ": " + r.err;
+      return r.exit_code == 0;
+    };
+    if (!sh("ip link add " + bridge_ + " type bridge && ip addr add 10.231.0.1/24 dev " + bridge_ +
+            " && ip link set " + bridge_ + " up")) {
+      return false;
+    }
+    for (int i = 0; i < 3; ++i) {
+      const std::string ns = "sns" + tag + "_" + std::to_string(i);
+      const std::string host_end = "sv" + tag + "h" + std::to_string(i);
+      const std::string ns_end = "sv" + tag + "n" + std::to_string(i);
+      const std::string ip = "10.231.0." + std::to_string(10 + i);
+      namespaces_.push_back(ns);
+      if (!sh("ip netns add " + ns + " && ip link add " + host_end + " type veth peer name " + ns_end +
+              " && ip link set " + ns_end + " netns " + ns + " && ip link set " + host_end +
+              " master " + bridge_ + " up && ip netns exec " + ns + " ip addr add " + ip +
+              "/24 dev " + ns_end + " && ip netns exec " + ns + " ip link set " + ns_end +
+              " up && ip netns exec " + ns + " ip link set lo up")) {
+        return false;
+      }
+      layout_.worker_prefix.push_back({"/usr/bin/env", "ip", "netns", "exec", ns});
+      layout_.worker_data_host.push_back(ip);
+    }
+    layout_.workers = 3;
+    layout_.coordinator_host = "10.231.0.1";
+    return true;
+  }
+  ~NetnsCluster() {
+    for (const std::string& ns : namespaces_) RunProcess({"ip", "netns", "del", ns});
+    if (!bridge_.empty()) RunProcess({"ip", "link", "del", bridge_});
+  }
+  const ClusterLayout& layout() const { return layout_; }
+
+ private:
+  std::string bridge_;
+  std::vector<std::string> namespaces_;
+  ClusterLayout layout_;
+};
+
+TEST_F(ClusterTest, ThreeWorkersInThreeNetworkNamespacesGiveTheSameIds) {
+  NetnsCluster net;
+  std::string why;
+  ASSERT_TRUE(net.Create(&why))
+      << "cannot create network namespaces here (needs root and iproute2): " << why;
+  const std::string prompt = ReferenceCases()[1].prompt;
+  const std::vector<int32_t> single = GenerateIds(prompt);
+  TestCluster cluster(net.layout());
+  ASSERT_TRUE(cluster.WaitReady(kReady));
+  auto [status, body] = cluster.Complete(Greedy(prompt));
+  ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
+  EXPECT_EQ(Ids(body), single);
+}
+
+}  // namespace
+}  // namespace strata::testing

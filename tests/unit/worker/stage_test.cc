@@ -1,0 +1,186 @@
+// Worker stages in one process, linked over UCX on loopback (TCP): a 2-stage and a 3-stage
+// pipeline produce exactly the greedy ids of the single-process model over a prompt and
+// decode steps, a prompt split into chunks samples only once it is complete, and bad steps
+// fail with errors naming the step, the stage and the sequence.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "common/backend/cpu/cpu_backend.h"
+#include "common/engine/generator.h"
+#include "common/engine/pack_model.h"
+#include "common/storage/pack_writer.h"
+#include "tests/support/reference_fixture.h"
+#include "tests/support/temp_dir.h"
+#include "worker/stage.h"
+
+namespace strata::worker {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+constexpr int32_t kMaxBatch = 64;
+constexpr int32_t kDecodeSteps = 6;
+
+class StageTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    setenv("UCX_TLS", "tcp", 1);
+    dir_ = new TempDir("stages");
+    PackOptions o;
+    o.model_dir = testing::TinyModelDir();
+    o.out_dir = dir_->File("pack");
+    ASSERT_TRUE(WritePack(o).ok());
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  static control::v1::Assignment Assign(int32_t stage, int32_t stages, int32_t first, int32_t n) {
+    control::v1::Assignment a;
+    a.set_epoch(1);
+    a.set_stage(stage);
+    a.set_num_stages(stages);
+    a.set_first_layer(first);
+    a.set_num_layers(n);
+    a.set_gpu_layers(n);
+    a.set_max_batch_tokens(kMaxBatch);
+    a.set_max_seq_len(128);
+    a.set_kv_slots(2);
+    a.set_transport("ucx");
+    return a;
+  }
+
+  // Stages over [0, 6) split at `cuts`, connected in order (receivers first).
+  std::vector<std::unique_ptr<Stage>> Pipeline(const std::vector<int32_t>& cuts) {
+    std::vector<int32_t> bounds = {0};
+    bounds.insert(bounds.end(), cuts.begin(), cuts.end());
+    bounds.push_back(6);
+    const int32_t n = static_cast<int32_t>(bounds.size()) - 1;
+    StageOptions so;
+    so.pack_dir = dir_->File("pack");
+    so.data_bind_host = "127.0.0.1";
+    std::vector<std::unique_ptr<Stage>> stages;
+    for (int32_t s = 0; s < n; ++s) {
+      StatusOr<std::unique_ptr<Stage>> st =
+          Stage::Create(backends_[s], Assign(s, n, bounds[s], bounds[s + 1] - bounds[s]), so);
+      EXPECT_TRUE(st.ok()) << st.status().ToString();
+      if (!st.ok()) return {};
+      stages.push_back(std::move(st).value());
+    }
+    for (int32_t s = 0; s + 1 < n; ++s) {
+      Status st = stages[s]->Connect(stages[s + 1]->data_address());
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    }
+    return stages;
+  }
+
+  static control::v1::OpenSequence Open(uint64_t id, int32_t prompt) {
+    control::v1::OpenSequence o;
+    o.set_epoch(1);
+    o.set_seq_id(id);
+    o.set_prompt_tokens(prompt);
+    o.mutable_sampling()->set_top_p(1.0f);
+    return o;
+  }
+
+  // Pushes one step through every stage; returns the last stage's output.
+  static StepOutput Run(std::vector<std::unique_ptr<Stage>>& stages, const control::v1::Step& step) {
+    StepOutput out = stages[0]->RunStep(step);
+    for (size_t s = 1; s < stages.size() && out.status.ok(); ++s) {
+      StatusOr<std::optional<StepOutput>> got = stages[s]->RunReceived(std::chrono::seconds(10));
+      if (!got.ok()) return {step.step_id(), got.status(), {}};
+      EXPECT_TRUE(got->has_value());
+      out = **got;
+    }
+    return out;
+  }
+
+  static control::v1::Step Step(uint64_t step_id, uint64_t seq, int32_t start,
+                                const std::vector<int32_t>& tokens) {
+    control::v1::Step s;
+    s.set_epoch(1);
+    s.set_step_id(step_id);
+    control::v1::SeqWork* w = s.add_seqs();
+    w->set_seq_id(seq);
+    w->set_start_pos(start);
+    for (int32_t t : tokens) w->add_tokens(t);
+    return s;
+  }
+
+  // The single-process greedy ids for `prompt`.
+  static std::vector<int32_t> Reference(const std::vector<int32_t>& prompt) {
+    CpuBackend backend;
+    PackModelOptions o;
+    o.engine.max_batch_tokens = kMaxBatch;
+    o.engine.max_seq_len = 128;
+    std::unique_ptr<PackModel> m = std::move(PackModel::Open(backend, dir_->File("pack"), o)).value();
+    GenerateOptions g;
+    g.max_tokens = kDecodeSteps + 1;
+    return std::move(Generate(m->model(), prompt, g)).value().output_ids;
+  }
+
+  static TempDir* dir_;
+  CpuBackend backends_[3];
+};
+
+TempDir* StageTest::dir_ = nullptr;
+
+TEST_F(StageTest, PipelinesOfTwoAndThreeStagesGiveTheSingleProcessGreedyIds) {
+  const std::vector<int32_t>& prompt = testing::ReferenceCases()[1].input_ids;
+  const std::vector<int32_t> want = Reference(prompt);
+  for (const std::vector<int32_t>& cuts : {std::vector<int32_t>{3}, std::vector<int32_t>{1, 4}}) {
+    std::vector<std::unique_ptr<Stage>> stages = Pipeline(cuts);
+    ASSERT_FALSE(stages.empty());
+    for (auto& s : stages) ASSERT_TRUE(s->OpenSequence(Open(7, static_cast<int32_t>(prompt.size()))).ok());
+    std::vector<int32_t> got;
+    StepOutput out = Run(stages, Step(1, 7, 0, prompt));
+    ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+    ASSERT_EQ(out.tokens.size(), 1u);
+    got.push_back(out.tokens[0].second);
+    for (int32_t i = 0; i < kDecodeSteps; ++i) {
+      out = Run(stages, Step(2 + i, 7, static_cast<int32_t>(prompt.size()) + i, {got.back()}));
+      ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+      ASSERT_EQ(out.tokens.size(), 1u);
+      got.push_back(out.tokens[0].second);
+    }
+    EXPECT_EQ(got, want) << cuts.size() + 1 << " stages";
+    for (auto& s : stages) s->CloseSequence(7);
+  }
+}
+
+TEST_F(StageTest, AChunkedPromptSamplesOnlyWhenComplete) {
+  const std::vector<int32_t>& prompt = testing::ReferenceCases()[1].input_ids;
+  ASSERT_GE(prompt.size(), 4u);
+  const std::vector<int32_t> want = Reference(prompt);
+  std::vector<std::unique_ptr<Stage>> stages = Pipeline({2});
+  ASSERT_FALSE(stages.empty());
+  for (auto& s : stages) ASSERT_TRUE(s->OpenSequence(Open(3, static_cast<int32_t>(prompt.size()))).ok());
+  const size_t half = prompt.size() / 2;
+  StepOutput first = Run(stages, Step(1, 3, 0, {prompt.begin(), prompt.begin() + half}));
+  ASSERT_TRUE(first.status.ok()) << first.status.ToString();
+  EXPECT_TRUE(first.tokens.empty());
+  StepOutput second = Run(stages, Step(2, 3, static_cast<int32_t>(half), {prompt.begin() + half, prompt.end()}));
+  ASSERT_TRUE(second.status.ok()) << second.status.ToString();
+  ASSERT_EQ(second.tokens.size(), 1u);
+  EXPECT_EQ(second.tokens[0].second, want[0]);
+}
+
+TEST_F(StageTest, BadStepsFailWithClearErrors) {
+  std::vector<std::unique_ptr<Stage>> stages = Pipeline({3});
+  ASSERT_FALSE(stages.empty());
+  StepOutput unknown = stages[0]->RunStep(Step(9, 42, 0, {1, 2}));
+  EXPECT_THAT(unknown.status.message(), HasSubstr("step 9 on stage 0: sequence 42 is not open"));
+  ASSERT_TRUE(stages[0]->OpenSequence(Open(5, 2)).ok());
+  EXPECT_THAT(stages[0]->OpenSequence(Open(5, 2)).message(), HasSubstr("already open"));
+  ASSERT_TRUE(stages[0]->OpenSequence(Open(6, 2)).ok());
+  EXPECT_EQ(stages[0]->OpenSequence(Open(8, 2)).code(), StatusCode::kResourceExhausted);
+  StepOutput empty = stages[0]->RunStep(Step(10, 5, 0, {}));
+  EXPECT_THAT(empty.status.message(), HasSubstr("no tokens"));
+  // Sequence 5 is open on stage 0 only: stage 1 refuses the activations by name.
+  StepOutput out = Run(stages, Step(11, 5, 0, {128000, 791}));
+  EXPECT_THAT(out.status.message(), HasSubstr("step 11 on stage 1: sequence 5 is not open"));
+}
+
+}  // namespace
+}  // namespace strata::worker

@@ -1,0 +1,124 @@
+// strata-worker: one node of a Strata cluster. Serves its slice of the model from its own
+// pack as the coordinator assigns it (see worker/session.h). Exits 0 when told to shut down
+// or on SIGINT/SIGTERM, 1 with a one-line error when it cannot start or is refused.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "common/backend/backend_factory.h"
+#include "common/cluster/cluster_token.h"
+#include "common/cluster/pack_identity.h"
+#include "common/util/byte_size.h"
+#include "worker/self_bench.h"
+#include "worker/session.h"
+
+namespace {
+
+struct Flags {
+  std::string coordinator = "127.0.0.1:7070";
+  std::string model;
+  std::string backend = "cpu";
+  std::string token_file;
+  std::string name;
+  std::string gpu_mem = "0";
+  std::string pinned_mem = "0";
+  std::string data_host = "127.0.0.1";
+  std::string data_bind = "0.0.0.0";
+  uint16_t data_port = 0;
+  double ssd_gbps = 0, h2d_gbps = 0, decode_ms = 0, prefill_ms = 0;
+};
+
+strata::Status RunWorker(const Flags& f) {
+  using namespace strata;
+  STRATA_ASSIGN_OR_RETURN(std::string token, cluster::ReadTokenFile(f.token_file));
+  STRATA_ASSIGN_OR_RETURN(size_t gpu_mem, ParseByteSize("--gpu-mem", f.gpu_mem));
+  STRATA_ASSIGN_OR_RETURN(size_t pinned_mem, ParseByteSize("--pinned-mem", f.pinned_mem));
+  STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(f.model));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend(f.backend));
+
+  worker::SessionOptions options;
+  options.coordinator = f.coordinator;
+  options.token = token;
+  options.pack = cluster::IdentityOf(pack);
+  STRATA_ASSIGN_OR_RETURN(options.capabilities,
+                          worker::MeasureCapabilities(*backend, f.model, pinned_mem));
+  control::v1::Capabilities& caps = options.capabilities;
+  caps.set_name(f.name.empty() ? f.data_host : f.name);
+  if (gpu_mem != 0) caps.set_gpu_bytes(gpu_mem);
+  if (f.ssd_gbps > 0) caps.set_ssd_gbps(f.ssd_gbps);
+  if (f.h2d_gbps > 0) caps.set_h2d_gbps(f.h2d_gbps);
+  if (f.decode_ms > 0) caps.set_decode_ms_per_layer(f.decode_ms);
+  if (f.prefill_ms > 0) caps.set_prefill_ms_per_layer(f.prefill_ms);
+  spdlog::info("worker {} on {}: SSD {:.2f} GB/s, H2D {:.2f} GB/s, decode {:.3f} ms/layer, "
+               "prefill {:.3f} ms/layer ({} tokens)",
+               caps.name(), caps.backend(), caps.ssd_gbps(), caps.h2d_gbps(),
+               caps.decode_ms_per_layer(), caps.prefill_ms_per_layer(), caps.prefill_tokens());
+  options.stage.pack_dir = f.model;
+  options.stage.gpu_mem = gpu_mem;
+  options.stage.pinned_mem = pinned_mem;
+  options.stage.data_host = f.data_host;
+  options.stage.data_bind_host = f.data_bind;
+  options.stage.data_port = f.data_port;
+
+  worker::WorkerSession session(*backend, std::move(options));
+  // SIGINT/SIGTERM are blocked in every thread and taken by this one, which stops the session.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig != 0) {
+      spdlog::info("signal {}: stopping", sig);
+      session.RequestStop();
+    }
+  });
+  const Status status = session.Run();
+  pthread_kill(waiter.native_handle(), SIGTERM);  // wake the waiter if no signal came
+  waiter.join();
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "strata-worker", std::make_shared<spdlog::sinks::stderr_sink_mt>()));
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  CLI::App app{"strata-worker: serve a slice of a Llama model as the coordinator assigns it"};
+  Flags f;
+  app.add_option("--coordinator", f.coordinator, "Coordinator control address host:port")
+      ->capture_default_str();
+  app.add_option("--model", f.model, "This node's Strata pack (strata pack)")->required();
+  app.add_option("--backend", f.backend, "cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--token-file", f.token_file, "File holding the cluster token")->required();
+  app.add_option("--name", f.name, "Name in the coordinator's logs and errors (default: data host)");
+  app.add_option("--gpu-mem", f.gpu_mem, "GPU bytes for this worker (0: the device's memory)");
+  app.add_option("--pinned-mem", f.pinned_mem, "Pinned host bytes (0: half the free memory)");
+  app.add_option("--data-host", f.data_host, "Address the previous stage reaches this one at")
+      ->capture_default_str();
+  app.add_option("--data-bind", f.data_bind, "Address the data-plane receiver listens on")
+      ->capture_default_str();
+  app.add_option("--data-port", f.data_port, "Data-plane port (0: any free port)");
+  app.add_option("--ssd-gbps", f.ssd_gbps, "Override the measured SSD read GB/s");
+  app.add_option("--h2d-gbps", f.h2d_gbps, "Override the measured pinned -> GPU GB/s");
+  app.add_option("--decode-ms", f.decode_ms, "Override the measured decode ms per layer");
+  app.add_option("--prefill-ms", f.prefill_ms, "Override the measured prefill ms per layer");
+  CLI11_PARSE(app, argc, argv);
+  const strata::Status status = RunWorker(f);
+  if (!status.ok()) {
+    std::fprintf(stderr, "strata-worker: error: %s\n", status.message().c_str());
+    return 1;
+  }
+  return 0;
+}

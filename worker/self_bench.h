@@ -1,0 +1,21 @@
+// The capabilities a worker registers with: its memory budgets and its stage times measured
+// on its own pack at start-up (one SSD read, one copy and one decode token of a layer as
+// PackModel measures them, and a short prefill chunk), so the coordinator's planner sees
+// this node as it is. Flags may override any figure.
+// Thread-safety: drives the backend from the calling thread.
+#pragma once
+
+#include <string>
+
+#include "common/backend/backend.h"
+#include "common/proto/strata_control.pb.h"
+#include "common/util/status.h"
+
+namespace strata::worker {
+
+// Measures on a one-layer model over a middle layer of the pack (so no embedding or head is
+// loaded). gpu_bytes is the device's memory (0 on the CPU backend); pinned_bytes as given.
+StatusOr<control::v1::Capabilities> MeasureCapabilities(Backend& backend, const std::string& pack_dir,
+                                                        size_t pinned_bytes);
+
+}  // namespace strata::worker

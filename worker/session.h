@@ -1,0 +1,79 @@
+// WorkerSession: the worker's side of the control protocol (common/proto/strata_control.proto).
+// It connects to the coordinator (retrying until it answers), registers, and then follows
+// the coordinator: loads the assigned slice (Stage), connects the data plane, opens and closes
+// sequences, and runs the compute loop on its own thread — Steps from the coordinator on the
+// first stage, activations from the previous stage on the others — reporting sampled tokens
+// (last stage) or failures. A heartbeat thread keeps the coordinator informed. A session that
+// ends (coordinator restart, network) drops the stage and reconnects; a refusal ends Run.
+// Thread-safety: Run on one thread; RequestStop from any thread (signal handlers use a flag).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/backend/backend.h"
+#include "common/proto/strata_control.grpc.pb.h"
+#include "worker/stage.h"
+
+namespace strata::worker {
+
+struct SessionOptions {
+  std::string coordinator;  // "host:port"
+  std::string token;
+  control::v1::Capabilities capabilities;
+  control::v1::PackIdentity pack;
+  StageOptions stage;
+};
+
+class WorkerSession {
+ public:
+  WorkerSession(Backend& backend, SessionOptions options);
+  ~WorkerSession();
+
+  // Until the coordinator sends Shutdown or RequestStop (OK), or refuses the worker
+  // (kFailedPrecondition with its reason).
+  Status Run();
+  void RequestStop();
+
+ private:
+  using Stream = grpc::ClientReaderWriter<control::v1::WorkerMessage, control::v1::CoordinatorMessage>;
+
+  // One connected session; returns why it ended.
+  Status RunOnce(control::v1::Coordinator::Stub& stub);
+  void Handle(const control::v1::CoordinatorMessage& message);
+  void Write(const control::v1::WorkerMessage& message);
+  void StartCompute();
+  void StopCompute();
+  void ComputeLoop();
+  void Report(const StepOutput& out);
+  void HeartbeatLoop();
+
+  Backend& backend_;
+  SessionOptions options_;
+  std::atomic<bool> stop_{false};
+  bool shutdown_ = false;
+
+  std::mutex write_mu_;
+  Stream* stream_ = nullptr;  // the live session's stream, guarded by write_mu_
+  grpc::ClientContext* context_ = nullptr;
+
+  std::unique_ptr<Stage> stage_;
+  std::atomic<uint64_t> epoch_{0};
+  std::thread compute_;
+  std::atomic<bool> compute_stop_{false};
+  std::mutex steps_mu_;
+  std::condition_variable steps_cv_;
+  std::deque<control::v1::Step> steps_;  // first stage: Steps waiting for the compute thread
+
+  std::thread heartbeat_;
+  std::mutex heartbeat_mu_;
+  std::condition_variable heartbeat_cv_;
+  bool heartbeat_stop_ = false;
+};
+
+}  // namespace strata::worker

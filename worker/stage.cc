@@ -1,0 +1,230 @@
+// Stage (see stage.h).
+#include "worker/stage.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <string>
+
+#include "common/transport/ucx/ucx_transport.h"
+
+namespace strata::worker {
+namespace {
+
+using control::v1::Assignment;
+
+transport::LinkOptions LinkOptionsFor(const StageOptions& options) {
+  transport::LinkOptions o;
+  o.timeout = options.link_timeout;
+  o.max_in_flight = 4;
+  return o;
+}
+
+StatusOr<DeviceBuffer> HostBuffer(Backend& backend, size_t bytes) {
+  return backend.AllocatePinned(bytes);
+}
+
+}  // namespace
+
+Stage::Stage(const Assignment& assignment, Backend& backend)
+    : assignment_(assignment), backend_(backend) {}
+
+Stage::~Stage() = default;
+
+StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignment& a,
+                                               const StageOptions& options) {
+  if (a.num_stages() < 1 || a.stage() < 0 || a.stage() >= a.num_stages() ||
+      a.num_layers() < 1 || a.max_batch_tokens() < 1 || a.kv_slots() < 1 ||
+      a.max_seq_len() < 1 || a.gpu_layers() < 0 || a.pinned_layers() < 0) {
+    return InvalidArgument("assignment out of range: stage " + std::to_string(a.stage()) + " of " +
+                           std::to_string(a.num_stages()) + ", " + std::to_string(a.num_layers()) +
+                           " layers, max_batch_tokens " + std::to_string(a.max_batch_tokens()) +
+                           ", kv_slots " + std::to_string(a.kv_slots()));
+  }
+  if (a.transport() != "ucx" && a.num_stages() > 1) {
+    return Unimplemented("transport '" + a.transport() + "' is not available in this worker; use ucx");
+  }
+  std::unique_ptr<Stage> s(new Stage(a, backend));
+  PackModelOptions mo;
+  mo.first_layer = a.first_layer();
+  mo.num_layers = a.num_layers();
+  mo.gpu_layers = a.gpu_layers();
+  mo.pinned_layers = a.pinned_layers();
+  mo.prefetch_ssd = a.prefetch_ssd() > 0 ? a.prefetch_ssd() : -1;
+  mo.prefetch_h2d = a.prefetch_h2d() > 0 ? a.prefetch_h2d() : -1;
+  mo.gpu_mem = options.gpu_mem;
+  mo.pinned_mem = options.pinned_mem;
+  mo.engine.max_batch_tokens = a.max_batch_tokens();
+  mo.engine.max_seq_len = a.max_seq_len();
+  mo.engine.kv_slots = a.kv_slots();
+  STRATA_ASSIGN_OR_RETURN(s->model_, PackModel::Open(backend, options.pack_dir, mo));
+
+  const ModelConfig& config = s->model_->model().config();
+  s->limits_ = {a.max_batch_tokens(), static_cast<int32_t>(config.hidden_size),
+                transport::ActivationDtype::kF32, std::min(a.kv_slots(), a.max_batch_tokens())};
+  STRATA_RETURN_IF_ERROR(transport::ValidateLimits(s->limits_));
+  const size_t bytes = s->limits_.max_payload_bytes();
+  if (!s->first()) {
+    STRATA_ASSIGN_OR_RETURN(s->receive_buffer_, HostBuffer(backend, bytes));
+    const std::string bind = options.data_bind_host + ":" + std::to_string(options.data_port);
+    STRATA_ASSIGN_OR_RETURN(
+        transport::UcxListening listening,
+        transport::ListenUcx(bind, s->limits_, LinkOptionsFor(options),
+                             std::span<std::byte>(s->receive_buffer_.get(), bytes)));
+    s->receiver_ = std::move(listening.receiver);
+    s->data_address_ = options.data_host + ":" + std::to_string(listening.port);
+  }
+  if (!s->last()) {
+    for (DeviceBuffer& b : s->send_buffers_) {
+      STRATA_ASSIGN_OR_RETURN(b, HostBuffer(backend, bytes));
+    }
+  }
+  s->link_timeout_ = options.link_timeout;
+  return s;
+}
+
+Status Stage::Connect(const std::string& next_address) {
+  if (last()) return OkStatus();
+  transport::LinkOptions o;
+  o.timeout = link_timeout_;
+  STRATA_ASSIGN_OR_RETURN(sender_, transport::ConnectUcx(next_address, limits_, o));
+  return OkStatus();
+}
+
+Status Stage::OpenSequence(const control::v1::OpenSequence& open) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (sequences_.count(open.seq_id()) != 0) {
+    return InvalidArgument("sequence " + std::to_string(open.seq_id()) + " is already open");
+  }
+  std::optional<int32_t> slot = model_->model().kv_cache().Acquire();
+  if (!slot) {
+    return ResourceExhausted("no free KV slot for sequence " + std::to_string(open.seq_id()) +
+                             ": all " + std::to_string(assignment_.kv_slots()) + " are open");
+  }
+  Sequence seq;
+  seq.kv_slot = *slot;
+  seq.prompt_tokens = open.prompt_tokens();
+  if (last()) {
+    SamplingParams p;
+    p.temperature = open.sampling().temperature();
+    p.top_k = open.sampling().top_k();
+    p.top_p = open.sampling().top_p();
+    p.seed = open.sampling().seed();
+    if (Status st = ValidateSamplingParams(p); !st.ok()) {
+      model_->model().kv_cache().Release(*slot);
+      return st;
+    }
+    seq.sampler.emplace(p);
+  }
+  sequences_.emplace(open.seq_id(), std::move(seq));
+  return OkStatus();
+}
+
+void Stage::CloseSequence(uint64_t seq_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sequences_.find(seq_id);
+  if (it == sequences_.end()) return;
+  model_->model().kv_cache().Release(it->second.kv_slot);
+  sequences_.erase(it);
+}
+
+StepOutput Stage::RunStep(const control::v1::Step& step) {
+  StepOutput failed;
+  failed.step_id = step.step_id();
+  std::vector<transport::SeqSlice> slices;
+  std::vector<int32_t> tokens;
+  for (const control::v1::SeqWork& w : step.seqs()) {
+    if (w.tokens_size() == 0) {
+      failed.status = InvalidArgument("step " + std::to_string(step.step_id()) +
+                                      " gives sequence " + std::to_string(w.seq_id()) +
+                                      " no tokens");
+      return failed;
+    }
+    slices.push_back({w.seq_id(), w.start_pos(), w.tokens_size()});
+    tokens.insert(tokens.end(), w.tokens().begin(), w.tokens().end());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  StatusOr<StepOutput> out = RunBatchLocked(step.step_id(), slices, tokens, {});
+  if (out.ok()) return std::move(out).value();
+  failed.status = out.status();
+  return failed;
+}
+
+StatusOr<std::optional<StepOutput>> Stage::RunReceived(std::chrono::milliseconds timeout) {
+  StatusOr<const transport::ReceivedMessage*> got = receiver_->Receive(timeout);
+  if (!got.ok()) return got.status();
+  const transport::ReceivedMessage& m = **got;
+  switch (m.header.kind) {
+    case transport::MessageKind::kShutdown:
+    case transport::MessageKind::kError:
+      return std::optional<StepOutput>();
+    case transport::MessageKind::kActivations:
+      break;
+  }
+  const std::span<const float> hidden(reinterpret_cast<const float*>(m.payload.data()),
+                                      m.payload.size() / sizeof(float));
+  const std::vector<int32_t> tokens(static_cast<size_t>(m.header.rows), 0);  // not embedded here
+  std::lock_guard<std::mutex> lock(mu_);
+  StatusOr<StepOutput> out = RunBatchLocked(m.header.step_id, m.header.seqs, tokens, hidden);
+  if (out.ok()) return std::optional<StepOutput>(std::move(out).value());
+  StepOutput failed;
+  failed.step_id = m.header.step_id;
+  failed.status = out.status();
+  return std::optional<StepOutput>(std::move(failed));
+}
+
+StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
+                                     const std::vector<transport::SeqSlice>& slices,
+                                     const std::vector<int32_t>& tokens,
+                                     std::span<const float> hidden_in) {
+  const std::string where = "step " + std::to_string(step_id) + " on stage " +
+                            std::to_string(assignment_.stage());
+  BatchLayout batch;
+  for (size_t i = 0, offset = 0; i < slices.size(); offset += static_cast<size_t>(slices[i].n_tokens), ++i) {
+    auto it = sequences_.find(slices[i].seq_id);
+    if (it == sequences_.end()) {
+      return FailedPrecondition(where + ": sequence " + std::to_string(slices[i].seq_id) +
+                                " is not open here");
+    }
+    batch.Add(it->second.kv_slot, slices[i].start_pos, tokens.data() + offset, slices[i].n_tokens);
+  }
+  StepOutput out;
+  out.step_id = step_id;
+  LlamaModel& model = model_->model();
+  if (!last()) {
+    const int b = next_send_buffer_;
+    next_send_buffer_ ^= 1;
+    if (send_tickets_[b]) {
+      STRATA_RETURN_IF_ERROR(sender_->WaitSent(*send_tickets_[b]).WithContext(where));
+      send_tickets_[b].reset();
+    }
+    auto* hidden_out = reinterpret_cast<float*>(send_buffers_[b].get());
+    STRATA_RETURN_IF_ERROR(
+        model.ForwardStage(batch, hidden_in, hidden_out, LogitsMode::kLastToken, nullptr)
+            .WithContext(where));
+    const transport::MessageHeader header = transport::ActivationsHeader(limits_, step_id, slices);
+    STRATA_ASSIGN_OR_RETURN(send_tickets_[b], sender_->Send(header, hidden_out));
+    return out;
+  }
+  STRATA_RETURN_IF_ERROR(
+      model.ForwardStage(batch, hidden_in, nullptr, LogitsMode::kLastToken, &logits_)
+          .WithContext(where));
+  const size_t vocab = static_cast<size_t>(model.config().vocab_size);
+  for (size_t i = 0; i < slices.size(); ++i) {
+    Sequence& seq = sequences_.at(slices[i].seq_id);
+    if (slices[i].start_pos + slices[i].n_tokens < seq.prompt_tokens) continue;  // mid-prompt
+    const int32_t token = seq.sampler->Sample(std::span<const float>(logits_.data() + i * vocab, vocab));
+    out.tokens.emplace_back(slices[i].seq_id, token);
+  }
+  return out;
+}
+
+transport::HopStats Stage::sent_stats() const {
+  return sender_ != nullptr ? sender_->stats() : transport::HopStats{};
+}
+
+transport::HopStats Stage::received_stats() const {
+  return receiver_ != nullptr ? receiver_->stats() : transport::HopStats{};
+}
+
+}  // namespace strata::worker
