@@ -1,0 +1,424 @@
+// The cluster state machine (see cluster.h).
+#include "coordinator/cluster.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "common/cluster/pack_identity.h"
+#include "coordinator/cluster_plan.h"
+
+namespace strata::coordinator {
+
+namespace pb = control::v1;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t kMaxNameBytes = 256;     // a worker's name, as it reports it
+constexpr size_t kMaxAddressBytes = 512;  // a data-plane address
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Name order with runs of digits compared as numbers: "w-2" < "w-10" < "x-1".
+bool NaturalLess(const std::string& a, const std::string& b) {
+  size_t i = 0;
+  size_t j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (IsDigit(a[i]) && IsDigit(b[j])) {
+      const size_t a_start = i;
+      const size_t b_start = j;
+      while (i < a.size() && IsDigit(a[i])) ++i;
+      while (j < b.size() && IsDigit(b[j])) ++j;
+      // Leading zeros aside, the longer run is the larger number.
+      std::string_view x(a.data() + a_start, i - a_start);
+      std::string_view y(b.data() + b_start, j - b_start);
+      while (x.size() > 1 && x.front() == '0') x.remove_prefix(1);
+      while (y.size() > 1 && y.front() == '0') y.remove_prefix(1);
+      if (x.size() != y.size()) return x.size() < y.size();
+      if (x != y) return x < y;
+      continue;
+    }
+    if (a[i] != b[j]) return a[i] < b[j];
+    ++i;
+    ++j;
+  }
+  return a.size() - i < b.size() - j;
+}
+
+}  // namespace
+
+std::string_view ClusterStateName(ClusterState state) {
+  switch (state) {
+    case ClusterState::kWaitingForWorkers: return "waiting_for_workers";
+    case ClusterState::kLoading: return "loading";
+    case ClusterState::kConnecting: return "connecting";
+    case ClusterState::kServing: return "serving";
+  }
+  return "?";
+}
+
+Cluster::Cluster(ClusterOptions options, const ModelInfo& model)
+    : options_(std::move(options)),
+      model_(model),
+      scheduler_(SchedulerLimits{options_.max_batch_tokens, options_.kv_slots, model.stop_ids}) {
+  watchdog_ = std::thread([this] { Watchdog(); });
+}
+
+Cluster::~Cluster() {
+  Stop();
+  watchdog_.join();
+}
+
+void Cluster::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    scheduler_.FailAll(Unavailable("the coordinator is shutting down"));
+  }
+  stop_cv_.notify_all();
+}
+
+StatusOr<std::string> Cluster::Register(const pb::Registration& registration,
+                                        std::shared_ptr<WorkerConnection> connection) {
+  const pb::Capabilities& caps = registration.capabilities();
+  if (caps.name().empty() || caps.name().size() > kMaxNameBytes) {
+    return FailedPrecondition("the worker's name must be 1 to " + std::to_string(kMaxNameBytes) +
+                              " bytes; give the worker a --name");
+  }
+  std::lock_guard lock(mu_);
+  const std::string label = "worker '" + caps.name() + "'";
+  STRATA_RETURN_IF_ERROR(
+      cluster::CheckSameModel(registration.pack(), model_.config, model_.dtype)
+          .WithContext(label));
+  if (model_.dtype.empty() && !cluster_dtype_.empty() &&
+      registration.pack().dtype() != cluster_dtype_) {
+    return FailedPrecondition(label + "'s pack is " + registration.pack().dtype() +
+                              " but the other workers' are " + cluster_dtype_ +
+                              "; pack every node with the same --dtype");
+  }
+  for (const auto& [id, w] : workers_) {
+    if (w.name == caps.name()) {
+      return FailedPrecondition("a worker named '" + caps.name() +
+                                "' is already registered; give every worker its own --name");
+    }
+  }
+  if (static_cast<int32_t>(workers_.size()) >= options_.expected_workers) {
+    return FailedPrecondition("the cluster already has its " +
+                              std::to_string(options_.expected_workers) +
+                              " workers; start the coordinator with a larger --workers to add "
+                              "one");
+  }
+  const std::string id = "w" + std::to_string(next_worker_number_);
+  Worker& worker = workers_[id];
+  worker.name = caps.name();
+  worker.registration = registration;
+  worker.connection = std::move(connection);
+  worker.order = next_worker_number_++;
+  worker.last_heard = Clock::now();
+  if (cluster_dtype_.empty()) cluster_dtype_ = registration.pack().dtype();
+  spdlog::info("worker {} ({}, {}) registered: {}/{}", worker.name, id, caps.backend(),
+               workers_.size(), options_.expected_workers);
+
+  pb::CoordinatorMessage accepted;
+  accepted.mutable_accepted()->set_worker_id(id);
+  accepted.mutable_accepted()->set_heartbeat_ms(
+      static_cast<uint32_t>(options_.heartbeat_interval.count()));
+  worker.connection->Send(accepted);
+  MaybePlan();
+  return id;
+}
+
+void Cluster::OnMessage(const std::string& worker_id, const pb::WorkerMessage& message) {
+  std::lock_guard lock(mu_);
+  const auto it = workers_.find(worker_id);
+  if (it == workers_.end()) return;  // already lost
+  Worker& worker = it->second;
+  worker.last_heard = Clock::now();
+  const int32_t last_stage = static_cast<int32_t>(pipeline_.size()) - 1;
+  switch (message.kind_case()) {
+    case pb::WorkerMessage::kHeartbeat:
+      return;
+    case pb::WorkerMessage::kLoaded:
+      if (message.loaded().epoch() == epoch_) OnLoaded(worker, message.loaded());
+      return;
+    case pb::WorkerMessage::kAssignmentFailed:
+      if (message.assignment_failed().epoch() != epoch_ || state_ == ClusterState::kServing) {
+        return;
+      }
+      worker.connection->Close();
+      LoseWorker(worker_id, "its assignment failed: " + message.assignment_failed().error());
+      return;
+    case pb::WorkerMessage::kReady:
+      if (message.ready().epoch() == epoch_) OnReady(worker);
+      return;
+    case pb::WorkerMessage::kOpened:
+      if (message.opened().epoch() == epoch_ && state_ == ClusterState::kServing) {
+        scheduler_.OnOpened(message.opened(), Label(worker));
+      }
+      return;
+    case pb::WorkerMessage::kResult: {
+      const pb::StepResult& result = message.result();
+      if (result.epoch() != epoch_ || state_ != ClusterState::kServing) return;
+      if (worker.stage != last_stage) {
+        spdlog::warn("{} is stage {}, not the last, but sent a StepResult; dropped", Label(worker),
+                     worker.stage);
+        return;
+      }
+      for (const pb::SampledToken& token : result.tokens()) {
+        if (token.token_id() < 0 || token.token_id() >= model_.config.vocab_size) {
+          pb::StepFailed failed;
+          failed.set_epoch(result.epoch());
+          failed.set_step_id(result.step_id());
+          failed.set_error("sampled token id " + std::to_string(token.token_id()) +
+                           " outside the vocabulary of " +
+                           std::to_string(model_.config.vocab_size));
+          scheduler_.OnFailed(failed, Label(worker));
+          return;
+        }
+      }
+      scheduler_.OnResult(result);
+      return;
+    }
+    case pb::WorkerMessage::kFailed:
+      if (message.failed().epoch() == epoch_ && state_ == ClusterState::kServing) {
+        scheduler_.OnFailed(message.failed(), Label(worker));
+      }
+      return;
+    case pb::WorkerMessage::kRegistration:
+    case pb::WorkerMessage::KIND_NOT_SET:
+      spdlog::warn("{} sent an unexpected message (kind {}); dropped", Label(worker),
+                   static_cast<int>(message.kind_case()));
+      return;
+  }
+}
+
+void Cluster::OnStreamEnded(const std::string& worker_id, const std::string& why) {
+  std::lock_guard lock(mu_);
+  LoseWorker(worker_id, why);
+}
+
+Status Cluster::Submit(const std::shared_ptr<Generation>& generation) {
+  std::lock_guard lock(mu_);
+  if (stopping_) return Unavailable("the coordinator is shutting down");
+  if (state_ != ClusterState::kServing) {
+    std::string message = "the cluster is not ready (state " +
+                          std::string(ClusterStateName(state_)) + ", " +
+                          std::to_string(workers_.size()) + " of " +
+                          std::to_string(options_.expected_workers) + " workers registered)";
+    if (!lost_worker_.empty()) message += "; " + lost_worker_;
+    if (!error_.empty() && error_ != lost_worker_) message += "; " + error_;
+    return Unavailable(message + "; retry when GET /health says ready");
+  }
+  scheduler_.Submit(generation);
+  return OkStatus();
+}
+
+bool Cluster::Await(const std::shared_ptr<Generation>& generation, Clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  if (generation->done_cv.wait_until(lock, deadline, [&] { return generation->done; })) {
+    return true;
+  }
+  scheduler_.Abandon(generation, Unavailable("the request timed out"));
+  return false;
+}
+
+ClusterHealth Cluster::Health() const {
+  std::lock_guard lock(mu_);
+  ClusterHealth health;
+  health.state = state_;
+  health.epoch = epoch_;
+  health.registered = static_cast<int32_t>(workers_.size());
+  health.expected = options_.expected_workers;
+  health.lost_worker = lost_worker_;
+  health.error = error_;
+  health.queued = scheduler_.queued();
+  health.open_sequences = scheduler_.open_sequences();
+  for (const auto& [id, w] : workers_) {
+    WorkerSummary s;
+    s.id = id;
+    s.name = w.name;
+    s.backend = w.registration.capabilities().backend();
+    s.stage = w.stage;
+    s.first_layer = w.stage >= 0 ? w.assignment.first_layer() : 0;
+    s.num_layers = w.stage >= 0 ? w.assignment.num_layers() : 0;
+    health.workers.push_back(std::move(s));
+  }
+  std::sort(health.workers.begin(), health.workers.end(), [](const auto& a, const auto& b) {
+    return a.stage != b.stage ? a.stage < b.stage : a.name < b.name;
+  });
+  return health;
+}
+
+bool Cluster::WaitForState(ClusterState state, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  return state_cv_.wait_for(lock, timeout, [&] { return state_ == state; });
+}
+
+void Cluster::SendToStage(int32_t stage, const pb::CoordinatorMessage& message) {
+  workers_.at(pipeline_.at(static_cast<size_t>(stage))).connection->Send(message);
+}
+
+// With every expected worker registered and nothing assigned: plans under a new epoch and
+// sends each stage its Assignment.
+void Cluster::MaybePlan() {
+  if (state_ != ClusterState::kWaitingForWorkers ||
+      static_cast<int32_t>(workers_.size()) != options_.expected_workers) {
+    return;
+  }
+  std::vector<std::string> order;
+  for (const auto& [id, w] : workers_) order.push_back(id);
+  std::sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
+    const Worker& x = workers_.at(a);
+    const Worker& y = workers_.at(b);
+    return x.name != y.name ? NaturalLess(x.name, y.name) : x.order < y.order;
+  });
+  std::vector<pb::Registration> registrations;
+  for (const std::string& id : order) registrations.push_back(workers_.at(id).registration);
+  const PlanLimits limits{options_.max_batch_tokens, options_.max_seq_len, options_.kv_slots};
+  const StatusOr<ClusterPlan> plan =
+      PlanCluster(MakeClusterSpec(registrations, model_.config, limits), PlanOptions{});
+  if (!plan.ok()) {
+    error_ = "planning failed: " + plan.status().message() +
+             "; restart workers with more memory or add workers (--workers)";
+    spdlog::error("{}", error_);
+    return;
+  }
+  ++epoch_;
+  pipeline_ = order;
+  error_.clear();
+  SetState(ClusterState::kLoading);
+  for (size_t stage = 0; stage < pipeline_.size(); ++stage) {
+    Worker& w = workers_.at(pipeline_[stage]);
+    w.stage = static_cast<int32_t>(stage);
+    w.assignment = MakeAssignment(*plan, w.stage, epoch_, limits, options_.transport);
+    w.data_address.clear();
+    w.loaded = false;
+    w.ready = false;
+    spdlog::info("epoch {}: stage {} = {}: layers [{}, {}), {} gpu, {} pinned, prefetch {}/{}",
+                 epoch_, stage, w.name, w.assignment.first_layer(),
+                 w.assignment.first_layer() + w.assignment.num_layers(),
+                 w.assignment.gpu_layers(), w.assignment.pinned_layers(),
+                 w.assignment.prefetch_ssd(), w.assignment.prefetch_h2d());
+    pb::CoordinatorMessage message;
+    *message.mutable_assignment() = w.assignment;
+    w.connection->Send(message);
+  }
+}
+
+void Cluster::OnLoaded(Worker& worker, const pb::Loaded& loaded) {
+  if (state_ != ClusterState::kLoading || worker.stage < 0 || worker.loaded) return;
+  if (worker.stage > 0 && (loaded.data_address().empty() ||
+                           loaded.data_address().size() > kMaxAddressBytes)) {
+    const std::string id = pipeline_[static_cast<size_t>(worker.stage)];
+    worker.connection->Close();
+    LoseWorker(id, "its Loaded carried no usable data_address (stage " +
+                       std::to_string(worker.stage) + " must name its receiver)");
+    return;
+  }
+  worker.loaded = true;
+  worker.data_address = loaded.data_address();
+  spdlog::info("epoch {}: {} loaded{}", epoch_, Label(worker),
+               worker.data_address.empty() ? "" : ", receiving at " + worker.data_address);
+  for (const std::string& id : pipeline_) {
+    if (!workers_.at(id).loaded) return;
+  }
+  SetState(ClusterState::kConnecting);
+  for (size_t stage = 0; stage < pipeline_.size(); ++stage) {
+    pb::CoordinatorMessage message;
+    message.mutable_connect()->set_epoch(epoch_);
+    if (stage + 1 < pipeline_.size()) {
+      message.mutable_connect()->set_next_address(workers_.at(pipeline_[stage + 1]).data_address);
+    }
+    workers_.at(pipeline_[stage]).connection->Send(message);
+  }
+}
+
+void Cluster::OnReady(Worker& worker) {
+  if (state_ != ClusterState::kConnecting || worker.stage < 0) return;
+  worker.ready = true;
+  spdlog::info("epoch {}: {} ready", epoch_, Label(worker));
+  MaybeServe();
+}
+
+// Serving once every stage is Ready.
+void Cluster::MaybeServe() {
+  for (const std::string& id : pipeline_) {
+    if (!workers_.at(id).ready) return;
+  }
+  lost_worker_.clear();
+  error_.clear();
+  SetState(ClusterState::kServing);
+  spdlog::info("epoch {}: serving on {} stage{}", epoch_, pipeline_.size(),
+               pipeline_.size() == 1 ? "" : "s");
+  scheduler_.Start(epoch_, static_cast<int32_t>(pipeline_.size()), this);
+}
+
+void Cluster::LoseWorker(const std::string& worker_id, const std::string& why) {
+  const auto it = workers_.find(worker_id);
+  if (it == workers_.end()) return;
+  const std::string label = Label(it->second);
+  const bool assigned = it->second.stage >= 0;
+  workers_.erase(it);
+  if (workers_.empty()) cluster_dtype_.clear();
+  if (!assigned) {
+    spdlog::warn("{} left before it was assigned: {}", label, why);
+    return;
+  }
+  lost_worker_ = label + " was lost: " + why;
+  error_ = lost_worker_;
+  spdlog::error("epoch {}: {}; failing its requests, resetting the others, re-planning when {} "
+                "workers are registered",
+                epoch_, lost_worker_, options_.expected_workers);
+  scheduler_.FailAll(Unavailable(lost_worker_ + "; the cluster is degraded and re-plans when "
+                                                "the worker rejoins"));
+  pb::CoordinatorMessage reset;
+  reset.mutable_reset()->set_epoch(epoch_);
+  reset.mutable_reset()->set_reason(lost_worker_);
+  for (auto& [id, w] : workers_) {
+    w.stage = -1;
+    w.loaded = false;
+    w.ready = false;
+    w.connection->Send(reset);
+  }
+  pipeline_.clear();
+  SetState(ClusterState::kWaitingForWorkers);
+  MaybePlan();
+}
+
+void Cluster::SetState(ClusterState state) {
+  state_ = state;
+  state_cv_.notify_all();
+}
+
+std::string Cluster::Label(const Worker& worker) const {
+  std::string label = "worker '" + worker.name + "'";
+  if (worker.stage >= 0) label += " (stage " + std::to_string(worker.stage) + ")";
+  return label;
+}
+
+void Cluster::Watchdog() {
+  const auto limit = options_.heartbeat_interval * options_.missed_heartbeats_for_loss;
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, options_.heartbeat_interval / 2);
+    const Clock::time_point now = Clock::now();
+    std::vector<std::string> silent;
+    for (const auto& [id, w] : workers_) {
+      if (now - w.last_heard > limit) silent.push_back(id);
+    }
+    for (const std::string& id : silent) {
+      const auto it = workers_.find(id);
+      if (it == workers_.end()) continue;
+      it->second.connection->Close();
+      LoseWorker(id, "no heartbeat for " +
+                         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            now - it->second.last_heard)
+                                            .count()) +
+                         " ms");
+    }
+  }
+}
+
+}  // namespace strata::coordinator

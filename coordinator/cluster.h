@@ -1,0 +1,158 @@
+// The cluster: which workers are registered, the state machine that takes them from
+// registration to serving, and the scheduler that runs requests on them.
+//
+//   waiting_for_workers --(N registered: plan, Assignment to each)--> loading
+//   loading --(every Loaded: Connect to every stage)--> connecting
+//   connecting --(Ready from every stage)--> serving
+//   any --(a worker lost: stream ended, heartbeats missed, AssignmentFailed)--> waiting
+//
+// The pipeline orders workers by name, digits compared as numbers (worker-2 before
+// worker-10; ties: registration order), so a worker that rejoins under its name takes its
+// old stage. The last stage's Connect has an empty next_address: it connects nothing, but
+// its Ready says its compute runs (strata-worker starts computing on Connect). On a loss
+// every queued and running
+// request fails at once naming the worker, survivors get Reset, and the cluster is planned
+// again under a new epoch when N workers are registered. Messages of another epoch are
+// dropped.
+// Thread-safety: every public method may be called from any thread (one mutex).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/cluster/protocol.h"
+#include "common/proto/strata_control.pb.h"
+#include "coordinator/generation.h"
+#include "coordinator/model_info.h"
+#include "coordinator/scheduler.h"
+
+namespace strata::coordinator {
+
+// A worker's control stream as the cluster sees it.
+class WorkerConnection {
+ public:
+  virtual ~WorkerConnection() = default;
+  // Queues `message` for the worker; never blocks.
+  virtual void Send(const control::v1::CoordinatorMessage& message) = 0;
+  // Ends the stream (the worker sees it cancelled); the transport then reports the end.
+  virtual void Close() = 0;
+};
+
+struct ClusterOptions {
+  int32_t expected_workers = 1;
+  int32_t max_batch_tokens = 512;
+  int32_t max_seq_len = 4096;
+  int32_t kv_slots = 8;
+  std::string transport = "ucx";
+  std::chrono::milliseconds heartbeat_interval = cluster::kHeartbeatInterval;
+  int32_t missed_heartbeats_for_loss = cluster::kMissedHeartbeatsForLoss;
+};
+
+enum class ClusterState { kWaitingForWorkers, kLoading, kConnecting, kServing };
+std::string_view ClusterStateName(ClusterState state);  // "waiting_for_workers", ...
+
+struct WorkerSummary {
+  std::string id;
+  std::string name;
+  std::string backend;
+  int32_t stage = -1;  // -1: not assigned in this epoch
+  int32_t first_layer = 0;
+  int32_t num_layers = 0;
+};
+
+struct ClusterHealth {
+  ClusterState state = ClusterState::kWaitingForWorkers;
+  uint64_t epoch = 0;
+  int32_t registered = 0;
+  int32_t expected = 0;
+  std::string lost_worker;  // the last loss since serving, until serving again ("" if none)
+  std::string error;        // why the cluster is not serving, when something went wrong
+  size_t queued = 0;
+  size_t open_sequences = 0;
+  std::vector<WorkerSummary> workers;  // by stage when assigned, else by name
+};
+
+class Cluster : private StageSender {
+ public:
+  Cluster(ClusterOptions options, const ModelInfo& model);
+  ~Cluster() override;
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // A worker whose version and token were checked. Checks its pack against the model and
+  // that the cluster has room, then sends Accepted (and plans when it completes the
+  // cluster). Returns the worker id, or kFailedPrecondition saying what is wrong.
+  StatusOr<std::string> Register(const control::v1::Registration& registration,
+                                 std::shared_ptr<WorkerConnection> connection);
+  void OnMessage(const std::string& worker_id, const control::v1::WorkerMessage& message);
+  void OnStreamEnded(const std::string& worker_id, const std::string& why);
+
+  // Queues a validated generation; kUnavailable naming the state when not serving.
+  Status Submit(const std::shared_ptr<Generation>& generation);
+  // Waits until `generation` is done or `deadline`; on the deadline it is abandoned (its
+  // sequence closed) and false is returned.
+  bool Await(const std::shared_ptr<Generation>& generation,
+             std::chrono::steady_clock::time_point deadline);
+
+  // Fails every queued and running request and refuses new ones (the coordinator is
+  // stopping); idempotent.
+  void Stop();
+
+  ClusterHealth Health() const;
+  // For tests and launchers: waits until the state is `state` or `timeout` passes.
+  bool WaitForState(ClusterState state, std::chrono::milliseconds timeout) const;
+
+ private:
+  struct Worker {
+    std::string name;
+    control::v1::Registration registration;
+    std::shared_ptr<WorkerConnection> connection;
+    uint64_t order = 0;  // registration order, for ties in the pipeline order
+    std::chrono::steady_clock::time_point last_heard;
+    int32_t stage = -1;
+    control::v1::Assignment assignment;
+    std::string data_address;
+    bool loaded = false;
+    bool ready = false;
+  };
+
+  void SendToStage(int32_t stage, const control::v1::CoordinatorMessage& message) override;
+  void MaybePlan();
+  void OnLoaded(Worker& worker, const control::v1::Loaded& loaded);
+  void OnReady(Worker& worker);
+  void MaybeServe();
+  void LoseWorker(const std::string& worker_id, const std::string& why);
+  void SetState(ClusterState state);
+  std::string Label(const Worker& worker) const;
+  void Watchdog();
+
+  const ClusterOptions options_;
+  const ModelInfo& model_;
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable state_cv_;
+  ClusterState state_ = ClusterState::kWaitingForWorkers;
+  uint64_t epoch_ = 0;
+  uint64_t next_worker_number_ = 1;
+  std::string cluster_dtype_;  // the pack dtype every worker must share
+  std::map<std::string, Worker> workers_;  // registered, by id
+  std::vector<std::string> pipeline_;      // worker ids by stage in this epoch
+  std::string lost_worker_;
+  std::string error_;
+  Scheduler scheduler_;
+
+  bool stopping_ = false;  // Stop was called: no new requests; the watchdog ends
+  std::condition_variable stop_cv_;
+  std::thread watchdog_;  // marks workers lost whose heartbeats stopped
+};
+
+}  // namespace strata::coordinator

@@ -1,0 +1,76 @@
+// MakeClusterSpec and MakeAssignment (see cluster_plan.h).
+#include "coordinator/cluster_plan.h"
+
+#include <algorithm>
+
+namespace strata::coordinator {
+namespace {
+
+// What a host-memory (CPU) worker is planned with: 256 TiB, far above any model, under the
+// planner's 1 PiB sanity cap.
+constexpr size_t kHostMemoryBudget = size_t{1} << 48;
+constexpr size_t kBf16Bytes = 2;
+constexpr size_t kF32Bytes = 4;
+
+}  // namespace
+
+ClusterSpec MakeClusterSpec(const std::vector<control::v1::Registration>& workers,
+                            const ModelConfig& config, const PlanLimits& limits) {
+  ClusterSpec spec;
+  uint64_t layer_bytes = 0;
+  for (const auto& registration : workers) {
+    const control::v1::Capabilities& caps = registration.capabilities();
+    WorkerSpec w;
+    w.name = caps.name();
+    w.gpu_mem = caps.gpu_bytes();
+    w.pinned_mem = caps.pinned_bytes();
+    w.ssd_gbps = caps.ssd_gbps();
+    w.h2d_gbps = caps.h2d_gbps();
+    w.prefill_ms = caps.prefill_ms_per_layer();
+    w.prefill_tokens = caps.prefill_tokens();
+    w.decode_ms = caps.decode_ms_per_layer();
+    if (caps.gpu_bytes() == 0) {
+      w.gpu_mem = kHostMemoryBudget;
+      if (!(w.ssd_gbps > 0)) w.ssd_gbps = 1.0;
+      if (!(w.h2d_gbps > 0)) w.h2d_gbps = 1.0;
+    }
+    spec.workers.push_back(std::move(w));
+    layer_bytes = std::max(layer_bytes, registration.pack().layer_bytes());
+  }
+  const auto hidden = static_cast<size_t>(config.hidden_size);
+  const auto vocab = static_cast<size_t>(config.vocab_size);
+  spec.model.layers = static_cast<int32_t>(config.num_layers);
+  spec.model.layer_bytes = layer_bytes;
+  // The ends stay bf16 in every pack dtype; activations and the KV cache are fp32, as the
+  // engine keeps them (common/plan/presets.h).
+  spec.model.first_end_bytes = vocab * hidden * kBf16Bytes;
+  spec.model.last_end_bytes = vocab * hidden * kBf16Bytes + hidden * kBf16Bytes;
+  spec.model.activation_bytes_per_token = hidden * kF32Bytes;
+  spec.model.kv_bytes_per_token_per_layer = 2 * static_cast<size_t>(config.kv_dim()) * kF32Bytes;
+  spec.workload.prefill_chunk_tokens = limits.max_batch_tokens;
+  spec.workload.decode_batch = limits.kv_slots;
+  spec.workload.kv_tokens = int64_t{limits.kv_slots} * limits.max_seq_len;
+  return spec;
+}
+
+control::v1::Assignment MakeAssignment(const ClusterPlan& plan, int32_t stage, uint64_t epoch,
+                                       const PlanLimits& limits, const std::string& transport) {
+  const WorkerPlan& w = plan.workers[static_cast<size_t>(stage)];
+  control::v1::Assignment a;
+  a.set_epoch(epoch);
+  a.set_stage(stage);
+  a.set_num_stages(static_cast<int32_t>(plan.workers.size()));
+  a.set_first_layer(w.first_layer);
+  a.set_num_layers(w.layers());
+  a.set_gpu_layers(w.residency.gpu_layers);
+  a.set_pinned_layers(w.residency.pinned_layers);
+  a.set_prefetch_ssd(w.residency.prefetch_ssd);
+  a.set_prefetch_h2d(w.residency.prefetch_h2d);
+  a.set_max_batch_tokens(limits.max_batch_tokens);
+  a.set_max_seq_len(limits.max_seq_len);
+  a.set_kv_slots(limits.kv_slots);
+  a.set_transport(transport);
+  return a;
+}
+
+}  // namespace strata::coordinator

@@ -1,0 +1,133 @@
+// The assembled coordinator (see coordinator.h).
+#include "coordinator/coordinator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+namespace strata::coordinator {
+
+Status ParseHostPort(const std::string& address, const std::string& flag, std::string& host,
+                     int& port) {
+  const size_t colon = address.rfind(':');
+  const auto bad = [&](const std::string& why) {
+    return InvalidArgument(flag + " " + address + ": " + why +
+                           "; give HOST:PORT such as 127.0.0.1:8000 ([::1]:8000 for IPv6, "
+                           "port 0 to pick a free one)");
+  };
+  if (colon == std::string::npos || colon == 0) return bad("no host or no port");
+  std::string h = address.substr(0, colon);
+  if (h.front() == '[') {
+    if (h.back() != ']' || h.size() < 3) return bad("an IPv6 host needs its closing ]");
+    h = h.substr(1, h.size() - 2);
+  }
+  const std::string p = address.substr(colon + 1);
+  int value = -1;
+  const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (ec != std::errc() || end != p.data() + p.size() || value < 0 || value > 65535) {
+    return bad("the port must be a number from 0 to 65535");
+  }
+  host = h;
+  port = value;
+  return OkStatus();
+}
+
+Status ValidateConfig(const CoordinatorConfig& config, const ModelInfo& model) {
+  const ClusterOptions& c = config.cluster;
+  if (c.expected_workers < 1 || c.expected_workers > model.config.num_layers) {
+    return InvalidArgument("--workers must be from 1 to the model's " +
+                           std::to_string(model.config.num_layers) + " layers, got " +
+                           std::to_string(c.expected_workers));
+  }
+  if (c.max_batch_tokens < 1 || c.max_batch_tokens > (1 << 20)) {
+    return InvalidArgument("--max-batch-tokens must be from 1 to 1048576, got " +
+                           std::to_string(c.max_batch_tokens));
+  }
+  if (c.max_seq_len < 2 || c.max_seq_len > model.config.max_position_embeddings) {
+    return InvalidArgument("--max-seq-len must be from 2 to the model's " +
+                           std::to_string(model.config.max_position_embeddings) +
+                           " positions (max_position_embeddings), got " +
+                           std::to_string(c.max_seq_len));
+  }
+  if (c.kv_slots < 1 || c.kv_slots > 4096) {
+    return InvalidArgument("--kv-slots must be from 1 to 4096, got " + std::to_string(c.kv_slots));
+  }
+  if (c.transport != "ucx") {
+    return InvalidArgument("--transport " + c.transport +
+                           ": the coordinator drives the ucx transport only; use --transport ucx");
+  }
+  if (config.request_timeout.count() <= 0) {
+    return InvalidArgument("--request-timeout-s must be positive");
+  }
+  if (config.cluster_token.empty()) return InvalidArgument("the cluster token is empty");
+  return OkStatus();
+}
+
+Coordinator::Coordinator(CoordinatorConfig config, ModelInfo model)
+    : config_(std::move(config)), model_(std::move(model)) {}
+
+StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig config,
+                                                          ModelInfo model) {
+  STRATA_RETURN_IF_ERROR(ValidateConfig(config, model));
+  std::string control_host;
+  std::string http_host;
+  int control_port = 0;
+  int http_port = 0;
+  STRATA_RETURN_IF_ERROR(
+      ParseHostPort(config.control_address, "--control", control_host, control_port));
+  STRATA_RETURN_IF_ERROR(ParseHostPort(config.http_address, "--http", http_host, http_port));
+
+  std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(model)));
+  c->cluster_ = std::make_unique<Cluster>(c->config_.cluster, c->model_);
+  c->service_ = std::make_unique<ControlService>(*c->cluster_, c->config_.cluster_token);
+  grpc::ServerBuilder builder;
+  const std::string grpc_host = control_host.find(':') != std::string::npos
+                                    ? "[" + control_host + "]"
+                                    : control_host;
+  builder.AddListeningPort(grpc_host + ":" + std::to_string(control_port),
+                           grpc::InsecureServerCredentials(), &c->control_port_);
+  builder.RegisterService(c->service_.get());
+  c->grpc_server_ = builder.BuildAndStart();
+  if (c->grpc_server_ == nullptr || c->control_port_ == 0) {
+    return Unavailable("could not listen for workers on " + c->config_.control_address +
+                       "; is the port in use? Pick another --control");
+  }
+  c->control_host_ = control_host;
+
+  HttpOptions http_options;
+  http_options.max_seq_len = c->config_.cluster.max_seq_len;
+  http_options.request_timeout = c->config_.request_timeout;
+  c->http_ = std::make_unique<HttpApi>(*c->cluster_, c->model_, http_options);
+  STRATA_ASSIGN_OR_RETURN(c->http_port_, c->http_->Bind(http_host, http_port));
+  c->http_host_ = http_host;
+  c->http_thread_ = std::thread([http = c->http_.get()] { http->Serve(); });
+  c->http_->WaitUntilServing();
+  return c;
+}
+
+Coordinator::~Coordinator() { Shutdown(); }
+
+void Coordinator::Wait() {
+  std::unique_lock lock(mu_);
+  stopped_cv_.wait(lock, [&] { return stopped_; });
+}
+
+void Coordinator::Shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  // Requests waiting in HTTP handlers fail first, so stopping HTTP does not wait for them.
+  if (cluster_ != nullptr) cluster_->Stop();
+  if (http_ != nullptr) http_->Stop();
+  if (http_thread_.joinable()) http_thread_.join();
+  if (grpc_server_ != nullptr) {
+    // Streams block in Read; past the deadline gRPC cancels them and the handlers return.
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    grpc_server_->Wait();
+  }
+  stopped_cv_.notify_all();
+}
+
+}  // namespace strata::coordinator

@@ -1,0 +1,75 @@
+// strata-coordinator assembled: the model, the Cluster, the gRPC control server and the
+// HTTP API, started and stopped together. main.cc and the tests build one of these.
+// Thread-safety: Start, then the accessors from any thread; Shutdown once (the destructor
+// calls it).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "coordinator/cluster.h"
+#include "coordinator/control_service.h"
+#include "coordinator/http_api.h"
+#include "coordinator/model_info.h"
+
+namespace strata::coordinator {
+
+struct CoordinatorConfig {
+  std::string http_address = "127.0.0.1:8000";   // HOST:PORT; port 0 picks one
+  std::string control_address = "0.0.0.0:7070";  // HOST:PORT; port 0 picks one
+  std::string cluster_token;
+  ClusterOptions cluster;
+  std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
+};
+
+// "HOST:PORT" ("[::1]:80" for IPv6) split; kInvalidArgument naming `flag` otherwise.
+Status ParseHostPort(const std::string& address, const std::string& flag, std::string& host,
+                     int& port);
+
+// Checks the limits against each other and the model (kInvalidArgument naming the flag).
+Status ValidateConfig(const CoordinatorConfig& config, const ModelInfo& model);
+
+class Coordinator {
+ public:
+  // Validates `config`, listens on both addresses and starts serving.
+  static StatusOr<std::unique_ptr<Coordinator>> Start(CoordinatorConfig config, ModelInfo model);
+  ~Coordinator();
+
+  int control_port() const { return control_port_; }
+  int http_port() const { return http_port_; }
+  const std::string& http_host() const { return http_host_; }
+  const std::string& control_host() const { return control_host_; }
+  Cluster& cluster() { return *cluster_; }
+
+  // Blocks until Shutdown is called from another thread.
+  void Wait();
+  // Stops HTTP, then ends every control stream; idempotent.
+  void Shutdown();
+
+ private:
+  Coordinator(CoordinatorConfig config, ModelInfo model);
+
+  const CoordinatorConfig config_;
+  const ModelInfo model_;
+  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<ControlService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<HttpApi> http_;
+  std::thread http_thread_;
+  std::string control_host_;
+  std::string http_host_;
+  int control_port_ = 0;
+  int http_port_ = 0;
+  std::mutex mu_;
+  std::condition_variable stopped_cv_;
+  bool stopped_ = false;
+};
+
+}  // namespace strata::coordinator

@@ -1,0 +1,29 @@
+// One completion request as the scheduler runs it: the prompt's ids and limits going in,
+// the generated ids, finish reason or error coming out. The HTTP handler that submitted it
+// waits on `done_cv` under the Cluster's lock; the scheduler fills the results and sets
+// `done` under that same lock. Thread-safety: guarded by the Cluster's mutex.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/engine/sampler.h"
+#include "common/util/status.h"
+
+namespace strata::coordinator {
+
+struct Generation {
+  std::vector<int32_t> prompt;  // BOS included, never empty
+  int32_t max_tokens = 16;
+  SamplingParams sampling;
+
+  std::vector<int32_t> output;  // sampled ids, a stop id included when it ended the request
+  std::string finish_reason;    // "stop" | "length" once done without error
+  Status error;                 // not OK when the request failed
+  bool done = false;
+  std::condition_variable done_cv;
+};
+
+}  // namespace strata::coordinator

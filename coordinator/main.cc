@@ -1,0 +1,121 @@
+// strata-coordinator: loads the model's config and tokenizer, waits for --workers workers to
+// register on the control address, plans the pipeline and serves the OpenAI-compatible HTTP
+// API. Prints "strata-coordinator: control listening on HOST:PORT" and "... http listening
+// on HOST:PORT" to stderr once both listen (so launchers can read picked ports); SIGINT or
+// SIGTERM shut it down. Errors: one line on stderr and exit code 1 (usage: exit 2).
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "common/cluster/cluster_token.h"
+#include "coordinator/coordinator.h"
+
+namespace {
+
+struct Flags {
+  std::string model_dir;
+  std::string token_file;
+  double request_timeout_s = 600;
+};
+
+strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& flags) {
+  using namespace strata;
+  STRATA_ASSIGN_OR_RETURN(config.cluster_token, cluster::ReadTokenFile(flags.token_file));
+  struct stat st {};
+  if (stat(flags.token_file.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    spdlog::warn("cluster token file {} is readable by others than its owner; chmod 600 it",
+                 flags.token_file);
+  }
+  if (!(flags.request_timeout_s > 0) || flags.request_timeout_s > 86400) {
+    return InvalidArgument("--request-timeout-s must be from 0 to 86400 seconds");
+  }
+  config.request_timeout = std::chrono::milliseconds(
+      static_cast<int64_t>(flags.request_timeout_s * 1000));
+  STRATA_ASSIGN_OR_RETURN(coordinator::ModelInfo model,
+                          coordinator::LoadModelInfo(flags.model_dir));
+  spdlog::info("model {}: {} layers, hidden {}, vocabulary {}{}", model.name,
+               model.config.num_layers, model.config.hidden_size, model.config.vocab_size,
+               model.dtype.empty() ? "" : ", pack " + model.dtype);
+
+  // Signals are taken by one thread with sigwait; every other thread blocks them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  STRATA_ASSIGN_OR_RETURN(auto coordinator,
+                          coordinator::Coordinator::Start(std::move(config), std::move(model)));
+  std::fprintf(stderr, "strata-coordinator: control listening on %s:%d\n",
+               coordinator->control_host().c_str(), coordinator->control_port());
+  std::fprintf(stderr, "strata-coordinator: http listening on %s:%d\n",
+               coordinator->http_host().c_str(), coordinator->http_port());
+  std::fflush(stderr);
+
+  std::thread signal_waiter([&] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    spdlog::info("signal {}: shutting down", signal_number);
+    coordinator->Shutdown();
+  });
+  coordinator->Wait();
+  // Shut down by the signal thread: it has returned from Shutdown or is about to.
+  signal_waiter.join();
+  return OkStatus();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "strata-coordinator", std::make_shared<spdlog::sinks::stderr_sink_mt>()));
+  CLI::App app{"strata-coordinator: plans a Strata cluster and serves its OpenAI-compatible API"};
+  strata::coordinator::CoordinatorConfig config;
+  Flags flags;
+  app.add_option("--model", flags.model_dir,
+                 "Strata pack directory (manifest.json, tokenizer.json) or Hugging Face "
+                 "directory (config.json, tokenizer.json)")
+      ->required();
+  app.add_option("--http", config.http_address, "HTTP API address HOST:PORT (port 0: any)")
+      ->capture_default_str();
+  app.add_option("--control", config.control_address,
+                 "control-plane (gRPC) address workers register at, HOST:PORT (port 0: any)")
+      ->capture_default_str();
+  app.add_option("--workers", config.cluster.expected_workers,
+                 "workers the pipeline is planned over")
+      ->capture_default_str();
+  app.add_option("--token-file", flags.token_file,
+                 "file holding the shared cluster token workers must present")
+      ->required();
+  app.add_option("--max-batch-tokens", config.cluster.max_batch_tokens,
+                 "tokens per pipeline step (prefill chunk and decode batch)")
+      ->capture_default_str();
+  app.add_option("--max-seq-len", config.cluster.max_seq_len,
+                 "most tokens a sequence holds: prompt plus max_tokens")
+      ->capture_default_str();
+  app.add_option("--kv-slots", config.cluster.kv_slots,
+                 "sequences open at once on the workers; more requests queue")
+      ->capture_default_str();
+  app.add_option("--transport", config.cluster.transport, "data plane between workers: ucx")
+      ->capture_default_str();
+  app.add_option("--request-timeout-s", flags.request_timeout_s,
+                 "a completion that takes longer fails with HTTP 504")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  const strata::Status status = Run(std::move(config), flags);
+  if (!status.ok()) {
+    std::fprintf(stderr, "strata-coordinator: error: %s\n", status.message().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,253 @@
+// The scheduler (see scheduler.h).
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "common/util/check.h"
+
+namespace strata::coordinator {
+
+namespace pb = control::v1;
+
+Scheduler::Scheduler(SchedulerLimits limits) : limits_(std::move(limits)) {}
+
+void Scheduler::Start(uint64_t epoch, int32_t num_stages, StageSender* sender) {
+  STRATA_CHECK(sender != nullptr && num_stages > 0);
+  epoch_ = epoch;
+  num_stages_ = num_stages;
+  sender_ = sender;
+  Schedule();
+}
+
+void Scheduler::Submit(std::shared_ptr<Generation> generation) {
+  queue_.push_back(std::move(generation));
+  Schedule();
+}
+
+void Scheduler::Abandon(const std::shared_ptr<Generation>& generation, const Status& why) {
+  if (generation->done) return;
+  const auto queued = std::find(queue_.begin(), queue_.end(), generation);
+  if (queued != queue_.end()) {
+    queue_.erase(queued);
+    generation->error = why;
+    generation->done = true;
+    generation->done_cv.notify_all();
+    return;
+  }
+  for (auto& [id, seq] : sequences_) {
+    if (seq.generation == generation) {
+      const uint64_t seq_id = id;  // Fail may erase the entry
+      Fail(seq_id, seq, why);
+      break;
+    }
+  }
+  Schedule();
+}
+
+void Scheduler::FailAll(const Status& why) {
+  for (auto& generation : queue_) {
+    generation->error = why;
+    generation->done = true;
+    generation->done_cv.notify_all();
+  }
+  for (auto& [id, seq] : sequences_) {
+    if (seq.finished) continue;
+    seq.generation->error = why;
+    seq.generation->done = true;
+    seq.generation->done_cv.notify_all();
+  }
+  queue_.clear();
+  sequences_.clear();
+  steps_.clear();
+  sender_ = nullptr;
+}
+
+void Scheduler::OnOpened(const pb::SequenceOpened& opened, const std::string& worker) {
+  const auto it = sequences_.find(opened.seq_id());
+  if (it == sequences_.end() || it->second.opens_pending == 0) return;  // not ours: dropped
+  Sequence& seq = it->second;
+  --seq.opens_pending;
+  if (!opened.error().empty() && !seq.finished) {
+    Fail(opened.seq_id(), seq, Unavailable(worker + " could not open the sequence: " +
+                                           opened.error()));
+  } else {
+    CloseIfQuiet(opened.seq_id());
+  }
+  Schedule();
+}
+
+void Scheduler::OnResult(const pb::StepResult& result) {
+  const auto step_it = steps_.find(result.step_id());
+  if (step_it == steps_.end()) return;  // failed or from before a reset: dropped
+  const InFlightStep step = std::move(step_it->second);
+  steps_.erase(step_it);
+  for (uint64_t seq_id : step.sampled_seq_ids) {
+    const auto it = sequences_.find(seq_id);
+    STRATA_CHECK(it != sequences_.end());  // a sequence stays while a step carries it
+    Sequence& seq = it->second;
+    seq.awaiting_token = false;
+    if (seq.finished) continue;
+    const auto token = std::find_if(result.tokens().begin(), result.tokens().end(),
+                                    [&](const pb::SampledToken& t) { return t.seq_id() == seq_id; });
+    if (token == result.tokens().end()) {
+      Fail(seq_id, seq, Internal("the last stage answered step " +
+                                 std::to_string(result.step_id()) + " without a token for "
+                                 "sequence " + std::to_string(seq_id)));
+      continue;
+    }
+    seq.generation->output.push_back(token->token_id());
+    const auto& stops = limits_.stop_ids;
+    if (std::find(stops.begin(), stops.end(), token->token_id()) != stops.end()) {
+      Finish(seq_id, seq, "stop");
+    } else if (static_cast<int32_t>(seq.generation->output.size()) >=
+               seq.generation->max_tokens) {
+      Finish(seq_id, seq, "length");
+    }
+  }
+  for (uint64_t seq_id : step.seq_ids) {
+    const auto it = sequences_.find(seq_id);
+    STRATA_CHECK(it != sequences_.end());
+    --it->second.steps_in_flight;
+    CloseIfQuiet(seq_id);
+  }
+  Schedule();
+}
+
+void Scheduler::OnFailed(const pb::StepFailed& failed, const std::string& worker) {
+  const auto step_it = steps_.find(failed.step_id());
+  if (step_it == steps_.end()) return;
+  const InFlightStep step = std::move(step_it->second);
+  steps_.erase(step_it);
+  const Status why = Internal(worker + " failed step " + std::to_string(failed.step_id()) +
+                              ": " + failed.error());
+  for (uint64_t seq_id : step.seq_ids) {
+    const auto it = sequences_.find(seq_id);
+    STRATA_CHECK(it != sequences_.end());
+    --it->second.steps_in_flight;
+    it->second.awaiting_token = false;
+    if (!it->second.finished) {
+      Fail(seq_id, it->second, why);  // closes it when quiet
+    } else {
+      CloseIfQuiet(seq_id);
+    }
+  }
+  Schedule();
+}
+
+void Scheduler::Schedule() {
+  if (sender_ == nullptr) return;
+  OpenQueued();
+  while (static_cast<int32_t>(steps_.size()) < num_stages_ && SendOneStep()) {
+  }
+}
+
+void Scheduler::OpenQueued() {
+  while (static_cast<int32_t>(sequences_.size()) < limits_.kv_slots && !queue_.empty()) {
+    std::shared_ptr<Generation> generation = std::move(queue_.front());
+    queue_.pop_front();
+    const uint64_t seq_id = next_seq_id_++;
+    pb::CoordinatorMessage message;
+    pb::OpenSequence& open = *message.mutable_open();
+    open.set_epoch(epoch_);
+    open.set_seq_id(seq_id);
+    open.set_prompt_tokens(static_cast<int32_t>(generation->prompt.size()));
+    pb::Sampling& sampling = *open.mutable_sampling();
+    sampling.set_temperature(generation->sampling.temperature);
+    sampling.set_top_k(generation->sampling.top_k);
+    sampling.set_top_p(generation->sampling.top_p);
+    sampling.set_seed(generation->sampling.seed);
+    Sequence& seq = sequences_[seq_id];
+    seq.generation = std::move(generation);
+    seq.opens_pending = num_stages_;
+    for (int32_t stage = 0; stage < num_stages_; ++stage) Send(stage, message);
+  }
+}
+
+// Builds one step from what is ready (decode tokens, then prefill chunks) and sends it to
+// stage 0; false when nothing is ready.
+bool Scheduler::SendOneStep() {
+  pb::CoordinatorMessage message;
+  pb::Step& step = *message.mutable_step();
+  InFlightStep in_flight;
+  int32_t budget = limits_.max_batch_tokens;
+  for (auto& [seq_id, seq] : sequences_) {
+    if (budget == 0) break;
+    const Generation& g = *seq.generation;
+    const bool prompt_done = seq.prompt_sent == static_cast<int32_t>(g.prompt.size());
+    if (seq.finished || seq.opens_pending > 0 || !prompt_done || seq.awaiting_token) continue;
+    pb::SeqWork& work = *step.add_seqs();
+    work.set_seq_id(seq_id);
+    work.set_start_pos(static_cast<int32_t>(g.prompt.size() + g.output.size()) - 1);
+    work.add_tokens(g.output.back());
+    --budget;
+    seq.awaiting_token = true;
+    ++seq.steps_in_flight;
+    in_flight.seq_ids.push_back(seq_id);
+    in_flight.sampled_seq_ids.push_back(seq_id);
+  }
+  for (auto& [seq_id, seq] : sequences_) {
+    if (budget == 0) break;
+    const Generation& g = *seq.generation;
+    const auto prompt_len = static_cast<int32_t>(g.prompt.size());
+    if (seq.finished || seq.opens_pending > 0 || seq.prompt_sent == prompt_len) continue;
+    const int32_t chunk = std::min(budget, prompt_len - seq.prompt_sent);
+    pb::SeqWork& work = *step.add_seqs();
+    work.set_seq_id(seq_id);
+    work.set_start_pos(seq.prompt_sent);
+    for (int32_t i = 0; i < chunk; ++i) {
+      work.add_tokens(g.prompt[static_cast<size_t>(seq.prompt_sent + i)]);
+    }
+    seq.prompt_sent += chunk;
+    budget -= chunk;
+    ++seq.steps_in_flight;
+    in_flight.seq_ids.push_back(seq_id);
+    if (seq.prompt_sent == prompt_len) {
+      seq.awaiting_token = true;
+      in_flight.sampled_seq_ids.push_back(seq_id);
+    }
+  }
+  if (step.seqs_size() == 0) return false;
+  const uint64_t step_id = next_step_id_++;
+  step.set_epoch(epoch_);
+  step.set_step_id(step_id);
+  steps_.emplace(step_id, std::move(in_flight));
+  Send(0, message);
+  return true;
+}
+
+void Scheduler::Finish(uint64_t seq_id, Sequence& seq, const std::string& reason) {
+  seq.finished = true;
+  seq.generation->finish_reason = reason;
+  seq.generation->done = true;
+  seq.generation->done_cv.notify_all();
+  CloseIfQuiet(seq_id);
+}
+
+void Scheduler::Fail(uint64_t seq_id, Sequence& seq, const Status& why) {
+  seq.finished = true;
+  seq.generation->error = why;
+  seq.generation->done = true;
+  seq.generation->done_cv.notify_all();
+  CloseIfQuiet(seq_id);
+}
+
+// Closes a finished sequence on every stage once no open or step of it is outstanding, and
+// frees its KV slot.
+void Scheduler::CloseIfQuiet(uint64_t seq_id) {
+  const auto it = sequences_.find(seq_id);
+  if (it == sequences_.end()) return;
+  const Sequence& seq = it->second;
+  if (!seq.finished || seq.opens_pending > 0 || seq.steps_in_flight > 0) return;
+  pb::CoordinatorMessage message;
+  message.mutable_close()->set_epoch(epoch_);
+  message.mutable_close()->set_seq_id(seq_id);
+  for (int32_t stage = 0; stage < num_stages_; ++stage) Send(stage, message);
+  sequences_.erase(it);
+}
+
+void Scheduler::Send(int32_t stage, const pb::CoordinatorMessage& message) {
+  sender_->SendToStage(stage, message);
+}
+
+}  // namespace strata::coordinator

@@ -1,0 +1,97 @@
+// The scheduler: turns queued generations into sequences on the pipeline and steps for its
+// first stage. A generation waits for a KV slot (at most kv_slots sequences open), opens a
+// sequence on every stage, then feeds its prompt in chunks and one token per decode; each
+// step packs decode tokens first (a sequence at most once per step), then prefill chunks, up
+// to max_batch_tokens tokens, and up to num_stages steps are in flight so every stage is
+// busy. Prefill chunks of one sequence may ride consecutive in-flight steps (every stage
+// runs steps in order); its decode waits for the previous token. A sequence is closed on
+// every stage once it is finished and none of its steps or opens are outstanding.
+// Thread-safety: none; the Cluster calls every method under its lock.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/proto/strata_control.pb.h"
+#include "coordinator/generation.h"
+
+namespace strata::coordinator {
+
+// Where the scheduler's messages go: stage `stage` of the current epoch's pipeline.
+class StageSender {
+ public:
+  virtual ~StageSender() = default;
+  virtual void SendToStage(int32_t stage, const control::v1::CoordinatorMessage& message) = 0;
+};
+
+struct SchedulerLimits {
+  int32_t max_batch_tokens = 512;  // tokens per step
+  int32_t kv_slots = 8;            // sequences open at once
+  std::vector<int32_t> stop_ids;   // a sampled id among these ends the generation ("stop")
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(SchedulerLimits limits);
+
+  // Serving begins on a pipeline of `num_stages` stages under `epoch`; `sender` must outlive
+  // the serving period (until FailAll).
+  void Start(uint64_t epoch, int32_t num_stages, StageSender* sender);
+  bool serving() const { return sender_ != nullptr; }
+
+  // Queues `generation` (validated by the caller) and schedules what can run.
+  void Submit(std::shared_ptr<Generation> generation);
+  // Fails one generation with `why` (a timeout): dequeued, or its sequence closed once
+  // nothing of it is outstanding.
+  void Abandon(const std::shared_ptr<Generation>& generation, const Status& why);
+  // Fails every queued and running generation with `why` and stops serving; sends nothing
+  // (the workers are reset by the Cluster).
+  void FailAll(const Status& why);
+
+  // Worker messages of the current epoch; `worker` names the sender in errors.
+  void OnOpened(const control::v1::SequenceOpened& opened, const std::string& worker);
+  void OnResult(const control::v1::StepResult& result);
+  void OnFailed(const control::v1::StepFailed& failed, const std::string& worker);
+
+  size_t queued() const { return queue_.size(); }
+  size_t open_sequences() const { return sequences_.size(); }
+  size_t steps_in_flight() const { return steps_.size(); }
+
+ private:
+  struct Sequence {
+    std::shared_ptr<Generation> generation;
+    int32_t opens_pending = 0;    // SequenceOpened still to come
+    int32_t prompt_sent = 0;      // prompt tokens already in steps
+    int32_t steps_in_flight = 0;  // steps carrying this sequence not answered yet
+    bool awaiting_token = false;  // a step in flight ends with this sequence's next token
+    bool finished = false;        // done (or failed); closed once nothing is outstanding
+  };
+  struct InFlightStep {
+    std::vector<uint64_t> seq_ids;      // every sequence in the step
+    std::vector<uint64_t> sampled_seq_ids;  // those whose next token this step samples
+  };
+
+  void Schedule();
+  void OpenQueued();
+  bool SendOneStep();
+  void Finish(uint64_t seq_id, Sequence& seq, const std::string& reason);
+  void Fail(uint64_t seq_id, Sequence& seq, const Status& why);
+  void CloseIfQuiet(uint64_t seq_id);
+  void Send(int32_t stage, const control::v1::CoordinatorMessage& message);
+
+  SchedulerLimits limits_;
+  uint64_t epoch_ = 0;
+  int32_t num_stages_ = 0;
+  StageSender* sender_ = nullptr;  // null: not serving
+  uint64_t next_seq_id_ = 1;       // unique over the coordinator's life, across epochs
+  uint64_t next_step_id_ = 1;
+  std::deque<std::shared_ptr<Generation>> queue_;  // waiting for a KV slot, oldest first
+  std::map<uint64_t, Sequence> sequences_;         // holding a KV slot, by id (oldest first)
+  std::map<uint64_t, InFlightStep> steps_;         // sent to stage 0, not answered
+};
+
+}  // namespace strata::coordinator
