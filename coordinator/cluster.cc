@@ -98,10 +98,14 @@ StatusOr<std::string> Cluster::Register(const pb::Registration& registration,
                               " but the other workers' are " + cluster_dtype_ +
                               "; pack every node with the same --dtype");
   }
+  // A worker that restarts, or reconnects before its old stream was noticed dead, takes over
+  // its name: the old registration is dropped as lost.
   for (const auto& [id, w] : workers_) {
     if (w.name == caps.name()) {
-      return FailedPrecondition("a worker named '" + caps.name() +
-                                "' is already registered; give every worker its own --name");
+      const std::string old_id = id;
+      w.connection->Close();
+      LoseWorker(old_id, "replaced by a new registration under the same name");
+      break;
     }
   }
   if (static_cast<int32_t>(workers_.size()) >= options_.expected_workers) {

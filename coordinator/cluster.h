@@ -90,7 +90,8 @@ class Cluster : private StageSender {
 
   // A worker whose version and token were checked. Checks its pack against the model and
   // that the cluster has room, then sends Accepted (and plans when it completes the
-  // cluster). Returns the worker id, or kFailedPrecondition saying what is wrong.
+  // cluster). A worker already registered under the same name is dropped as lost (a
+  // restart). Returns the worker id, or kFailedPrecondition saying what is wrong.
   StatusOr<std::string> Register(const control::v1::Registration& registration,
                                  std::shared_ptr<WorkerConnection> connection);
   void OnMessage(const std::string& worker_id, const control::v1::WorkerMessage& message);

@@ -147,6 +147,18 @@ TEST_F(CoordinatorTest, RefusesAWorkerBeyondTheExpectedCount) {
   EXPECT_THAT(extra.refused_reason(), HasSubstr("already has its 1 workers"));
 }
 
+TEST_F(CoordinatorTest, ARegistrationUnderATakenNameReplacesTheOldOne) {
+  Start(2);
+  FakeWorker& first = Add(Options("same"));
+  ASSERT_TRUE(first.WaitForAnswer(10s));
+  FakeWorker& second = Add(Options("same"));
+  EXPECT_TRUE(second.WaitForAnswer(10s));
+  EXPECT_EQ(first.final_status().error_code(), grpc::StatusCode::CANCELLED);
+  const ClusterHealth health = coordinator_->cluster().Health();
+  EXPECT_EQ(health.registered, 1);
+  EXPECT_EQ(health.state, ClusterState::kWaitingForWorkers);
+}
+
 // --- the state machine -----------------------------------------------------------------
 
 TEST_F(CoordinatorTest, AssignsContiguousRangesByNameChainsConnectsAndServes) {
