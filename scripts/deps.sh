@@ -15,6 +15,7 @@ STRATA_DEB_PACKAGES=(
   libucx-dev           # the data plane between workers (UCX ucp)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # the control plane
   libcpp-httplib-dev   # the coordinator's HTTP API
+  iproute2 curl        # the cluster tests' network namespaces; the demo's request
   libgtest-dev libgmock-dev  # tests
 )
 

@@ -144,6 +144,8 @@ void WorkerSession::Handle(const v1::CoordinatorMessage& m) {
         stage_ = std::move(stage).value();
         reply.mutable_loaded()->set_epoch(epoch_);
         reply.mutable_loaded()->set_data_address(stage_->data_address());
+        // The last stage has no next stage to connect to (no Connect comes): it serves now.
+        if (stage_->last()) StartCompute();
       }
       Write(reply);
       return;

@@ -14,7 +14,8 @@
 //    ceiling).
 //  * BM_EngineDecodeLayer: one whole decode layer of LlamaModel (norms, RoPE, KV store,
 //    attention over 256+ cached positions, residual adds included), timed between the
-//    layer observer's calls, against the same floor.
+//    layer observer's calls, against the same floor. BM_EnginePrefillLayer: the same layer
+//    prefilling 2048 tokens, in TFLOP/s (compare BM_PrefillGemm).
 //  * BM_PrefillGemm: 2048 x 8192 x 28672 (bf16; fp8 as W8A16 and as W8A8), TFLOP/s, the
 //    activation and weight conversions included.
 //  * BM_AttentionDecode / BM_AttentionPrefill: 64 heads, 8 KV heads, head_dim 128.
@@ -363,14 +364,32 @@ void BM_DecodeLayer(benchmark::State& state) {
   state.counters["vs_copy_floor"] = per_layer / (static_cast<double>(bytes) / CopyCeiling());
 }
 
-// Args: dtype. A two-layer LlamaModel of 70B layer shapes (vocabulary 256) with resident
-// weights; one token decoded per iteration over 256..287 cached positions (the cache is
-// refilled by a 256-token prefill, untimed, every 32 steps). The time is layer 1's: from the
-// observer's call after layer 0 to its call after layer 1, recorded on the compute stream.
-void BM_EngineDecodeLayer(benchmark::State& state) {
-  const DType dtype = DTypeArg(state.range(0));
-  if (SkipWithoutFp8(state, dtype)) return;
-  constexpr int32_t kPrompt = 256, kSteps = 32;
+// A two-layer LlamaModel of 70B layer shapes (vocabulary 256) with resident weights of
+// `dtype` (a fill of small finite values) and one KV slot, and the events its layer observer
+// records on the compute stream after layers 0 and 1: layer 1's time lies between them.
+struct EngineBench {
+  std::vector<DeviceBuffer> buffers;  // the weights
+  size_t layer_bytes = 0;             // one layer's weight bytes
+  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<BackendEvent> after_layer0, after_layer1;
+  int32_t slot = 0;
+
+  double Layer1Seconds() { return Gpu().ElapsedMs(*after_layer0, *after_layer1) / 1e3; }
+  void Forward(int32_t start, const int32_t* ids, int32_t n) {
+    BatchLayout batch;
+    batch.Add(slot, start, ids, n);
+    std::vector<float> logits;
+    const Status status = model->Forward(batch, LogitsMode::kLastToken, &logits);
+    if (!status.ok()) {
+      std::fprintf(stderr, "%s\n", status.ToString().c_str());
+      std::abort();
+    }
+  }
+};
+
+StatusOr<std::unique_ptr<EngineBench>> MakeEngineBench(DType dtype, int32_t max_batch_tokens,
+                                                       int32_t max_seq_len) {
+  auto bench = std::make_unique<EngineBench>();
   ModelConfig config;
   config.architecture = "LlamaForCausalLM";
   config.hidden_size = kHidden;
@@ -382,80 +401,117 @@ void BM_EngineDecodeLayer(benchmark::State& state) {
   config.vocab_size = 256;
   config.max_position_embeddings = 131072;
   config.rope_theta = 500000.0;
-  const auto bf16_view = [](const DeviceBuffer& b, int64_t rows, int64_t cols) {
-    return WeightView{b.get(), DType::kBF16, rows, cols, nullptr};
+  const auto bf16_view = [](const std::byte* b, int64_t rows, int64_t cols) {
+    return WeightView{b, DType::kBF16, rows, cols, nullptr};
   };
-  DeviceBuffer embed = Alloc(static_cast<size_t>(config.vocab_size * kHidden) * 2, 0x3c);
-  DeviceBuffer norm = Alloc(static_cast<size_t>(kHidden) * 2, 0x3c);
-  DeviceBuffer scales = Alloc(static_cast<size_t>(kMlp) * sizeof(float), 0x3c);
+  std::vector<DeviceBuffer>& buffers = bench->buffers;
+  buffers.push_back(Alloc(static_cast<size_t>(config.vocab_size * kHidden) * 2, 0x3c));
+  const std::byte* embed = buffers.back().get();
+  buffers.push_back(Alloc(static_cast<size_t>(kHidden) * 2, 0x3c));
+  const std::byte* norm = buffers.back().get();
+  buffers.push_back(Alloc(static_cast<size_t>(kMlp) * sizeof(float), 0x3c));
+  const auto* scales = reinterpret_cast<const float*>(buffers.back().get());
   LlamaWeights weights;
   weights.embed = bf16_view(embed, config.vocab_size, kHidden);
   weights.final_norm = bf16_view(norm, 1, kHidden);
   weights.lm_head = weights.embed;
-  std::vector<DeviceBuffer> layer_bytes;
-  size_t bytes = 0;
   for (int64_t l = 0; l < config.num_layers; ++l) {
-    bytes = 0;
-    for (const Matrix& m : kLayer) bytes += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
-    layer_bytes.push_back(Alloc(bytes, 0x3c));
+    bench->layer_bytes = 0;
+    for (const Matrix& m : kLayer) {
+      bench->layer_bytes += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
+    }
+    buffers.push_back(Alloc(bench->layer_bytes, 0x3c));
     LlamaLayerWeights lw;
     lw.attn_norm = lw.mlp_norm = bf16_view(norm, 1, kHidden);
     WeightView* views[] = {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.w_gate, &lw.w_up, &lw.w_down};
     size_t offset = 0;
     for (size_t i = 0; i < std::size(kLayer); ++i) {
       const Matrix& m = kLayer[i];
-      *views[i] = WeightView{
-          layer_bytes.back().get() + offset, dtype, m.rows, m.cols,
-          dtype == DType::kF8E4M3 ? reinterpret_cast<const float*>(scales.get()) : nullptr};
+      *views[i] = WeightView{buffers.back().get() + offset, dtype, m.rows, m.cols,
+                             dtype == DType::kF8E4M3 ? scales : nullptr};
       offset += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
     }
     weights.layers.push_back(lw);
   }
   EngineOptions options;
-  options.max_batch_tokens = kPrompt;
-  options.max_seq_len = kPrompt + kSteps;
+  options.max_batch_tokens = max_batch_tokens;
+  options.max_seq_len = max_seq_len;
   options.kv_slots = 1;
-  StatusOr<std::unique_ptr<LlamaModel>> made =
-      LlamaModel::CreateResident(Gpu(), config, std::move(weights), options);
+  STRATA_ASSIGN_OR_RETURN(bench->model,
+                          LlamaModel::CreateResident(Gpu(), config, std::move(weights), options));
+  bench->after_layer0 = Gpu().CreateEvent();
+  bench->after_layer1 = Gpu().CreateEvent();
+  EngineBench* b = bench.get();
+  bench->model->set_layer_observer([b](int32_t layer, Tensor) {
+    if (layer == 0) Gpu().RecordEvent(*b->after_layer0, Stream::kCompute);
+    if (layer == 1) Gpu().RecordEvent(*b->after_layer1, Stream::kCompute);
+  });
+  bench->slot = *bench->model->kv_cache().Acquire();
+  return bench;
+}
+
+// Args: dtype. One token decoded per iteration over 256..287 cached positions (the cache is
+// refilled by a 256-token prefill, untimed, every 32 steps); layer 1's time.
+void BM_EngineDecodeLayer(benchmark::State& state) {
+  const DType dtype = DTypeArg(state.range(0));
+  if (SkipWithoutFp8(state, dtype)) return;
+  constexpr int32_t kPrompt = 256, kSteps = 32;
+  StatusOr<std::unique_ptr<EngineBench>> made = MakeEngineBench(dtype, kPrompt, kPrompt + kSteps);
   if (!made.ok()) {
     state.SkipWithError(made.status().ToString().c_str());
     return;
   }
-  LlamaModel& model = **made;
-  auto after_layer0 = Gpu().CreateEvent(), after_layer1 = Gpu().CreateEvent();
-  model.set_layer_observer([&](int32_t layer, Tensor) {
-    if (layer == 0) Gpu().RecordEvent(*after_layer0, Stream::kCompute);
-    if (layer == 1) Gpu().RecordEvent(*after_layer1, Stream::kCompute);
-  });
+  EngineBench& e = **made;
+  KvCache& cache = e.model->kv_cache();
   const std::vector<int32_t> prompt(kPrompt, 7);
-  std::vector<float> logits;
-  const int32_t slot = *model.kv_cache().Acquire();
-  const auto forward = [&](int32_t start, const int32_t* ids, int32_t n) {
-    BatchLayout batch;
-    batch.Add(slot, start, ids, n);
-    const Status status = model.Forward(batch, LogitsMode::kLastToken, &logits);
-    if (!status.ok()) {
-      std::fprintf(stderr, "%s\n", status.ToString().c_str());
-      std::abort();
-    }
-  };
   double seconds = 0.0;
   for (auto _ : state) {
-    if (model.kv_cache().length(slot) == 0 || model.kv_cache().length(slot) == kPrompt + kSteps) {
-      model.kv_cache().Release(slot);
-      STRATA_CHECK(*model.kv_cache().Acquire() == slot);
-      forward(0, prompt.data(), kPrompt);
+    if (cache.length(e.slot) == 0 || cache.length(e.slot) == kPrompt + kSteps) {
+      cache.Release(e.slot);
+      STRATA_CHECK(*cache.Acquire() == e.slot);
+      e.Forward(0, prompt.data(), kPrompt);
     }
-    forward(model.kv_cache().length(slot), prompt.data(), 1);
-    const double s = Gpu().ElapsedMs(*after_layer0, *after_layer1) / 1e3;
+    e.Forward(cache.length(e.slot), prompt.data(), 1);
+    const double s = e.Layer1Seconds();
     state.SetIterationTime(s);
     seconds += s;
   }
   const double per_layer = seconds / static_cast<double>(state.iterations());
+  const double bytes = static_cast<double>(e.layer_bytes);
   state.SetLabel(std::string(DTypeName(dtype)) + " 1 token, KV 256..287, " +
-                 std::to_string(bytes >> 20) + " MiB of weights");
-  state.counters["vs_read_floor"] = per_layer / (static_cast<double>(bytes) / ReadCeiling());
-  state.counters["vs_copy_floor"] = per_layer / (static_cast<double>(bytes) / CopyCeiling());
+                 std::to_string(e.layer_bytes >> 20) + " MiB of weights");
+  state.counters["vs_read_floor"] = per_layer / (bytes / ReadCeiling());
+  state.counters["vs_copy_floor"] = per_layer / (bytes / CopyCeiling());
+}
+
+// Args: dtype. A 2048-token prefill from position 0 per iteration; layer 1's time, in TFLOP/s
+// (the seven projections and causal attention) — compare BM_PrefillGemm in the same run.
+void BM_EnginePrefillLayer(benchmark::State& state) {
+  const DType dtype = DTypeArg(state.range(0));
+  if (SkipWithoutFp8(state, dtype)) return;
+  constexpr int32_t kTokens = 2048;
+  StatusOr<std::unique_ptr<EngineBench>> made = MakeEngineBench(dtype, kTokens, kTokens);
+  if (!made.ok()) {
+    state.SkipWithError(made.status().ToString().c_str());
+    return;
+  }
+  EngineBench& e = **made;
+  KvCache& cache = e.model->kv_cache();
+  const std::vector<int32_t> prompt(kTokens, 7);
+  double seconds = 0.0;
+  for (auto _ : state) {
+    cache.Release(e.slot);
+    STRATA_CHECK(*cache.Acquire() == e.slot);
+    e.Forward(0, prompt.data(), kTokens);
+    const double s = e.Layer1Seconds();
+    state.SetIterationTime(s);
+    seconds += s;
+  }
+  const double t = kTokens;
+  const double params = 2.0 * kQDim * kHidden + 2.0 * kKvDim * kHidden + 3.0 * kMlp * kHidden;
+  const double flops = 2.0 * t * params + 2.0 * kQDim * t * (t + 1.0);
+  state.SetLabel(std::string(DTypeName(dtype)) + " 2048 tokens from position 0");
+  state.counters["TFLOPs"] = flops * static_cast<double>(state.iterations()) / seconds / 1e12;
 }
 
 // Args: 0 bf16, 1 fp8 W8A16 (the default), 2 fp8 W8A8. x (2048, 8192) · w (28672, 8192)ᵀ.
@@ -545,6 +601,7 @@ BENCHMARK(BM_DecodeLayer)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_EngineDecodeLayer)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EnginePrefillLayer)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PrefillGemm)->Arg(0)->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AttentionDecode)
     ->Args({256, 1})

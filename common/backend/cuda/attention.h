@@ -6,9 +6,13 @@
 //  * LaunchAttentionDecode: for a few query tokens per sequence (decode). Flash-decoding:
 //    each warp takes one chunk of one token's keys for all query heads of one KV head, and
 //    a second kernel merges the chunks, so one token over a long cache fills the GPU.
-//  * LaunchAttentionPrefill: for many query tokens per sequence. Flash attention, fp32 CUDA
-//    cores: a block takes a tile of kPrefillTileTokens queries of one sequence and one head
-//    and walks the keys in tiles with an online softmax.
+//  * LaunchAttentionPrefillMma: for many query tokens per sequence, head_dim 64 or 128.
+//    Flash attention on tensor cores: a block takes a tile of kPrefillTileTokens queries of
+//    one sequence and one head and walks the keys in tiles with an online softmax; Q, K, V
+//    and the probabilities are rounded to bf16 for the products (fp32 accumulation, fp32
+//    softmax), so it differs from the fp32 reference by about 5e-3 of the largest output
+//    (tests/unit/cuda/cuda_attention_test.cc).
+//  * LaunchAttentionPrefill: the same in fp32 on CUDA cores, for the other head sizes.
 // Each launcher enqueues on `stream`. Thread-safety: reentrant; ordering is the stream's.
 #pragma once
 
@@ -19,7 +23,7 @@
 
 namespace strata::cuda {
 
-inline constexpr int kPrefillTileTokens = 32;
+inline constexpr int kPrefillTileTokens = 128;
 
 struct AttentionArgs {
   const float* q = nullptr;        // (tokens, heads * head_dim)
@@ -51,5 +55,11 @@ void LaunchAttentionDecode(const AttentionArgs& args, const int32_t* positions,
 // kPrefillTileTokens tokens. Both on the device.
 void LaunchAttentionPrefill(const AttentionArgs& args, const int32_t* seqs, const int32_t* tiles,
                             int64_t num_tiles, cudaStream_t stream);
+
+// Whether LaunchAttentionPrefillMma takes this head_dim; its arguments as
+// LaunchAttentionPrefill's (at most 65535 tiles).
+bool AttentionPrefillMmaSupports(int64_t head_dim);
+void LaunchAttentionPrefillMma(const AttentionArgs& args, const int32_t* seqs,
+                               const int32_t* tiles, int64_t num_tiles, cudaStream_t stream);
 
 }  // namespace strata::cuda

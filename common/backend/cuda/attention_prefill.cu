@@ -1,8 +1,8 @@
 // Prefill attention: tiled flash attention on fp32 CUDA cores (see attention.h).
 //
-// A block of 256 threads owns kPrefillTileTokens (32) queries of one sequence and one query
-// head. It walks the sequence's keys [0, last query position] in tiles of kBK: stage K
-// (transposed) in shared memory, compute the 32 x kBK scores (each thread a 2 x kBK/16
+// A block of 256 threads owns 32 queries (a quarter of a kPrefillTileTokens tile) of one
+// sequence and one query head. It walks the sequence's keys [0, last query position] in
+// tiles of kBK: stage K (transposed) in shared memory, compute the 32 x kBK scores (each thread a 2 x kBK/16
 // register tile), apply the causal mask and the online softmax (row max over the 16
 // threads of a half-warp), stage the probabilities, reuse the K buffer for V and accumulate
 // o += p · v (each thread 2 rows x head_dim/16 columns). Queries are pre-scaled by
@@ -18,8 +18,9 @@ namespace strata::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kBQ = kPrefillTileTokens;
-static_assert(kBQ == 32, "the thread layout gives each of 16 row groups 2 query rows");
+constexpr int kBQ = 32;  // the thread layout gives each of 16 row groups 2 query rows
+constexpr int kSubTiles = kPrefillTileTokens / kBQ;
+static_assert(kPrefillTileTokens % kBQ == 0);
 
 struct PrefillParams {
   const float* q;        // (tokens, heads * head_dim)
@@ -49,7 +50,8 @@ __device__ __forceinline__ float RowSum(float v) {
   return v;
 }
 
-// kD: head_dim rounded up to 64, 128 or 256; kBK: keys per tile. Grid: (num_tiles, heads).
+// kD: head_dim rounded up to 64, 128 or 256; kBK: keys per tile. Grid: (num_tiles * kSubTiles,
+// heads); a block whose sub-tile is past its sequence's end returns.
 template <int kD, int kBK>
 __global__ void __launch_bounds__(kThreads) AttentionPrefillKernel(PrefillParams p) {
   constexpr int kSC = kBK / 16;      // score columns per thread
@@ -61,10 +63,12 @@ __global__ void __launch_bounds__(kThreads) AttentionPrefillKernel(PrefillParams
   float* kv_s = q_s + kD * kBQ;  // (kD, kBK) keys transposed, then (kBK, kD) values
   float* p_s = kv_s + kD * kBK;  // (kBQ, kPStride) probabilities
 
-  const int tile = p.num_tiles - 1 - static_cast<int>(blockIdx.x);
-  const int seq = p.tiles[2 * tile], first = p.tiles[2 * tile + 1];
+  const int tile = p.num_tiles - 1 - static_cast<int>(blockIdx.x) / kSubTiles;
+  const int sub = kSubTiles - 1 - static_cast<int>(blockIdx.x) % kSubTiles;
+  const int seq = p.tiles[2 * tile], first = p.tiles[2 * tile + 1] + sub * kBQ;
   const int slot = p.seqs[4 * seq], start = p.seqs[4 * seq + 1];
   const int offset = p.seqs[4 * seq + 2], n_tokens = p.seqs[4 * seq + 3];
+  if (first >= n_tokens) return;
   const int h = blockIdx.y, hk = h / p.group;
   const int rows_valid = min(kBQ, n_tokens - first);
   const int64_t kv_len = int64_t{start} + first + rows_valid;  // keys the last row sees
@@ -216,7 +220,7 @@ void Launch(const PrefillParams& p, int64_t heads, cudaStream_t stream) {
   STRATA_CUDA_CHECK(cudaFuncSetAttribute(AttentionPrefillKernel<kD, kBK>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(kBytes)));
-  const dim3 grid(static_cast<unsigned>(p.num_tiles), static_cast<unsigned>(heads));
+  const dim3 grid(static_cast<unsigned>(p.num_tiles * kSubTiles), static_cast<unsigned>(heads));
   AttentionPrefillKernel<kD, kBK><<<grid, kThreads, kBytes, stream>>>(p);
   STRATA_CUDA_CHECK(cudaGetLastError());
 }
@@ -228,7 +232,7 @@ void LaunchAttentionPrefill(const AttentionArgs& args, const int32_t* seqs, cons
   STRATA_CHECK(args.kv_heads > 0 && args.heads % args.kv_heads == 0 && args.heads <= 65535);
   STRATA_CHECK(args.head_dim > 0 && args.head_dim <= 256 && args.head_dim % 4 == 0);
   if (num_tiles == 0) return;
-  STRATA_CHECK(num_tiles <= 0x7fffffff);
+  STRATA_CHECK(num_tiles <= 0x7fffffff / kSubTiles);
   PrefillParams p{};
   p.q = args.q;
   p.k_cache = args.k_cache;

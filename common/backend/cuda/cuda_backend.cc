@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "common/backend/cuda/attention.h"
 #include "common/backend/cuda/batch_rows.h"
@@ -22,7 +23,7 @@ namespace strata::cuda {
 namespace {
 
 constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
-constexpr size_t kActScratchBytes = size_t{64} << 20;
+constexpr size_t kActScratchBytes = size_t{128} << 20;  // a 2048-token SwiGLU output in bf16
 constexpr size_t kWeightScratchBytes = size_t{64} << 20;
 constexpr int64_t kMaxGemmRows = 8192;  // rows per cuBLASLt call
 constexpr size_t kGemvPartialFloats = size_t{4} << 20;
@@ -128,6 +129,7 @@ CudaBackend::~CudaBackend() {
 // ---- Memory, copies, events ----
 
 StatusOr<DeviceBuffer> CudaBackend::Allocate(size_t bytes) {
+  bf16_copy_ = {};  // the new memory may be a freed tensor's
   STRATA_CUDA_CHECK(cudaSetDevice(device_));
   void* p = nullptr;
   const cudaError_t err = cudaMalloc(&p, std::max<size_t>(bytes, 1));
@@ -165,6 +167,7 @@ StatusOr<DeviceBuffer> CudaBackend::AllocatePinned(size_t bytes) {
 }
 
 void CudaBackend::CopyToDevice(void* dst, const void* src, size_t bytes) {
+  WroteDevice(dst, bytes);
   STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, compute_));
   STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_));
 }
@@ -180,6 +183,7 @@ void CudaBackend::Synchronize() {
 }
 
 void CudaBackend::CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) {
+  WroteDevice(dst, bytes);
   STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, StreamOf(stream)));
 }
 
@@ -234,6 +238,7 @@ void CudaBackend::ReserveBatchTables(size_t int32s) {
 
 void CudaBackend::BeginBatch(const BatchLayout& batch) {
   STRATA_CUDA_CHECK(cudaSetDevice(device_));
+  bf16_copy_ = {};
   batch_ = &batch;
   BatchTables& t = tables_;
   t.n_tokens = batch.n_tokens();
@@ -288,9 +293,40 @@ void CudaBackend::BeginBatch(const BatchLayout& batch) {
   t.tiles = t.seqs + 4 * t.n_seqs;
 }
 
+// ---- bf16 activations for the GEMMs ----
+
+bool CudaBackend::TakeBf16Copy(Tensor x) {
+  const Bf16Copy copy = std::exchange(bf16_copy_, Bf16Copy{});
+  return copy.data != nullptr && copy.data == x.data && copy.numel == x.numel();
+}
+
+__nv_bfloat16* CudaBackend::ProduceBf16Copy(Tensor out) {
+  if (out.numel() * sizeof(__nv_bfloat16) > kActScratchBytes) {
+    bf16_copy_ = {};
+    return nullptr;
+  }
+  bf16_copy_ = {out.data, out.numel()};
+  return Bf16Scratch();
+}
+
+const __nv_bfloat16* CudaBackend::Bf16Input(Tensor x, bool* in_scratch) {
+  if (!*in_scratch) LaunchToBf16(x.f32(), x.numel(), Bf16Scratch(), compute_);
+  *in_scratch = true;
+  return Bf16Scratch();
+}
+
+void CudaBackend::WroteDevice(const void* dst, size_t bytes) {
+  const auto* p = static_cast<const std::byte*>(dst);
+  const std::byte* src = bf16_copy_.data;
+  if (src != nullptr && p < src + bf16_copy_.numel * sizeof(float) && src < p + bytes) {
+    bf16_copy_ = {};
+  }
+}
+
 // ---- Ops ----
 
 void CudaBackend::Embed(const WeightView& table, Tensor out) {
+  bf16_copy_ = {};
   STRATA_CHECK(batch_ != nullptr && out.rows == tables_.n_tokens && out.cols == table.cols);
   CheckAligned(table);
   for (int32_t id : batch_->tokens) STRATA_CHECK(id >= 0 && id < table.rows);
@@ -301,18 +337,19 @@ void CudaBackend::Embed(const WeightView& table, Tensor out) {
 void CudaBackend::RmsNorm(Tensor x, const WeightView& weight, float eps, Tensor out) {
   STRATA_CHECK(x.cols == weight.numel() && out.rows == x.rows && out.cols == x.cols);
   CheckAligned(weight);
+  __nv_bfloat16* out_bf16 = ProduceBf16Copy(out);  // (rows, cols) the next GEMM's input
   switch (weight.dtype) {
     case DType::kF32:
       LaunchRmsNorm(x.f32(), reinterpret_cast<const float*>(weight.data), x.rows, x.cols, eps,
-                    out.f32(), compute_);
+                    out.f32(), out_bf16, compute_);
       return;
     case DType::kBF16:
       LaunchRmsNorm(x.f32(), reinterpret_cast<const __nv_bfloat16*>(weight.data), x.rows, x.cols,
-                    eps, out.f32(), compute_);
+                    eps, out.f32(), out_bf16, compute_);
       return;
     case DType::kF16:
       LaunchRmsNorm(x.f32(), reinterpret_cast<const __half*>(weight.data), x.rows, x.cols, eps,
-                    out.f32(), compute_);
+                    out.f32(), out_bf16, compute_);
       return;
     case DType::kF8E4M3:
       break;
@@ -321,6 +358,11 @@ void CudaBackend::RmsNorm(Tensor x, const WeightView& weight, float eps, Tensor 
 }
 
 void CudaBackend::MatMul(Tensor x, const WeightView& w, Tensor out) {
+  bool x_in_scratch = TakeBf16Copy(x);
+  MatMulInto(x, w, out, &x_in_scratch);
+}
+
+void CudaBackend::MatMulInto(Tensor x, const WeightView& w, Tensor out, bool* x_in_scratch) {
   STRATA_CHECK(x.cols == w.cols && out.rows == x.rows && out.cols == w.rows);
   STRATA_CHECK_MSG(w.dtype != DType::kF8E4M3 || w.scales != nullptr,
                    "fp8 weights need their per-row scales");
@@ -334,30 +376,44 @@ void CudaBackend::MatMul(Tensor x, const WeightView& w, Tensor out) {
   const int64_t chunk =
       std::min<int64_t>(kMaxGemmRows, static_cast<int64_t>(kActScratchBytes / row_bytes));
   STRATA_CHECK_MSG(chunk >= kGemvMaxRows, "MatMul K is too large for the conversion scratch");
+  // A bf16 x in the scratch serves a single chunk; each of several converts its own rows.
+  const bool single = chunk >= m;
+  bool in_scratch = *x_in_scratch && single;
   for (int64_t r0 = 0; r0 < m; r0 += chunk) {
     const int64_t rows = std::min(chunk, m - r0);
+    if (!single) in_scratch = false;
     Tensor xs = x.Rows(r0, rows), os = out.Rows(r0, rows);
-    if (rows > kGemvMaxRows && LtGemm(xs, w, os)) continue;
+    if (rows > kGemvMaxRows && LtGemm(xs, w, os, &in_scratch)) continue;
     for (int64_t g0 = 0; g0 < rows; g0 += kGemvMaxRows) {
       const int64_t g = std::min(kGemvMaxRows, rows - g0);
-      Gemv(xs.Rows(g0, g), w, os.Rows(g0, g));
+      // The groups convert into the scratch's start: x stays whole there only if it was.
+      bool group_in_scratch = in_scratch;
+      Gemv(xs.Rows(g0, g), in_scratch ? Bf16Scratch() + g0 * k : nullptr, w, os.Rows(g0, g),
+           &group_in_scratch);
+      in_scratch = in_scratch && group_in_scratch;
     }
   }
+  *x_in_scratch = in_scratch && single;
 }
 
-void CudaBackend::Gemv(Tensor x, const WeightView& w, Tensor out) {
+void CudaBackend::Gemv(Tensor x, const __nv_bfloat16* xb, const WeightView& w, Tensor out,
+                       bool* scratch_kept) {
   if (!GemvMmaSupports(w.dtype, w.data, w.cols)) {
     LaunchGemvSimple(x.f32(), w.data, w.dtype, w.scales, x.rows, w.rows, w.cols, out.f32(),
                      compute_);
     return;
   }
   const GemvTarget target{w.data, w.scales, w.rows, out.f32()};
-  GemvMma(x, w.dtype, &target, 1);
+  if (xb == nullptr) {
+    bool converted = false;
+    xb = Bf16Input(x, &converted);
+    *scratch_kept = false;
+  }
+  GemvMma(xb, x, w.dtype, &target, 1);
 }
 
-void CudaBackend::GemvMma(Tensor x, DType dtype, const GemvTarget* targets, size_t count) {
-  auto* xb = reinterpret_cast<__nv_bfloat16*>(act_scratch_.get());  // (rows, k)
-  LaunchToBf16(x.f32(), x.numel(), xb, compute_);
+void CudaBackend::GemvMma(const __nv_bfloat16* xb, Tensor x, DType dtype,
+                          const GemvTarget* targets, size_t count) {
   const GemvWorkspace workspace{reinterpret_cast<float*>(gemv_partials_.get()), kGemvPartialFloats,
                                 sm_count_};
   LaunchGemvMma(xb, dtype, x.rows, x.cols, targets, count, workspace, compute_);
@@ -365,7 +421,9 @@ void CudaBackend::GemvMma(Tensor x, DType dtype, const GemvTarget* targets, size
 
 void CudaBackend::MatMulShared(Tensor x, std::span<const MatMulTarget> targets) {
   // One grouped GEMV when the rows are few and the weights alike: same dtype, the tensor-core
-  // kernel's layout, and whole 16-row tiles but for the last. Otherwise one MatMul each.
+  // kernel's layout, and whole 16-row tiles but for the last. Otherwise one MatMul each, on
+  // one bf16 conversion of x where the weights take bf16 activations.
+  bool x_in_scratch = TakeBf16Copy(x);
   bool grouped = x.rows >= 1 && x.rows <= kGemvMaxRows && !targets.empty() &&
                  targets.size() <= kGemvMaxTargets;
   std::array<GemvTarget, kGemvMaxTargets> gemv{};
@@ -382,15 +440,15 @@ void CudaBackend::MatMulShared(Tensor x, std::span<const MatMulTarget> targets) 
     gemv[i] = GemvTarget{w.data, w.scales, w.rows, out.f32()};
   }
   if (!grouped) {
-    Backend::MatMulShared(x, targets);
+    for (const MatMulTarget& t : targets) MatMulInto(x, *t.w, t.out, &x_in_scratch);
     return;
   }
-  GemvMma(x, targets[0].w->dtype, gemv.data(), targets.size());
+  GemvMma(Bf16Input(x, &x_in_scratch), x, targets[0].w->dtype, gemv.data(), targets.size());
 }
 
-bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out) {
+bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out, bool* x_in_scratch) {
   if (w.dtype == DType::kF8E4M3 && fp8_prefill_ == Fp8Prefill::kBf16Activations) {
-    return LtGemmWidened(x, w, out);
+    return LtGemmWidened(x, w, out, x_in_scratch);
   }
   const int64_t m = x.rows, n = w.rows, k = w.cols;
   void* scratch = act_scratch_.get();  // (m, k) converted activations
@@ -416,14 +474,16 @@ bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out) {
   if (!lt_->Supports(input, m, n, k, n, w.data, b, out.f32(), w.scales, row_scales)) return false;
   switch (input) {
     case LtInput::kBf16:
-      LaunchToBf16(x.f32(), x.numel(), static_cast<__nv_bfloat16*>(scratch), compute_);
+      Bf16Input(x, x_in_scratch);
       break;
     case LtInput::kF16:
       LaunchToF16(x.f32(), x.numel(), static_cast<__half*>(scratch), compute_);
+      *x_in_scratch = false;
       break;
     case LtInput::kE4M3:
       LaunchQuantizeRowsE4M3(x.f32(), m, k, static_cast<__nv_fp8_e4m3*>(scratch), row_scales,
                              compute_);
+      *x_in_scratch = false;
       break;
     case LtInput::kF32:
       break;
@@ -436,9 +496,9 @@ bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out) {
   return true;
 }
 
-bool CudaBackend::LtGemmWidened(Tensor x, const WeightView& w, Tensor out) {
+bool CudaBackend::LtGemmWidened(Tensor x, const WeightView& w, Tensor out, bool* x_in_scratch) {
   const int64_t m = x.rows, n = w.rows, k = w.cols;
-  auto* xb = reinterpret_cast<__nv_bfloat16*>(act_scratch_.get());     // (m, k)
+  __nv_bfloat16* xb = Bf16Scratch();                                   // (m, k)
   auto* wb = reinterpret_cast<__nv_bfloat16*>(weight_scratch_.get());  // (block, k)
   // Weight rows widened at a time: what fits the scratch, whole 16-row tiles.
   const int64_t block =
@@ -451,7 +511,7 @@ bool CudaBackend::LtGemmWidened(Tensor x, const WeightView& w, Tensor out) {
       return false;
     }
   }
-  LaunchToBf16(x.f32(), x.numel(), xb, compute_);
+  Bf16Input(x, x_in_scratch);
   const auto* w8 = reinterpret_cast<const __nv_fp8_e4m3*>(w.data);
   for (int64_t n0 = 0; n0 < n; n0 += block) {
     const int64_t nb = std::min(block, n - n0);
@@ -463,6 +523,7 @@ bool CudaBackend::LtGemmWidened(Tensor x, const WeightView& w, Tensor out) {
 }
 
 void CudaBackend::Rope(Tensor x, int64_t head_dim, Tensor inv_freq) {
+  bf16_copy_ = {};
   STRATA_CHECK(batch_ != nullptr && x.rows == tables_.n_tokens && x.cols % head_dim == 0);
   STRATA_CHECK(inv_freq.numel() == head_dim / 2);
   LaunchRope(x.f32(), tables_.positions, inv_freq.f32(), x.rows, x.cols / head_dim, head_dim,
@@ -470,6 +531,7 @@ void CudaBackend::Rope(Tensor x, int64_t head_dim, Tensor inv_freq) {
 }
 
 void CudaBackend::StoreKv(Tensor k, Tensor v, const KvLayer& cache) {
+  bf16_copy_ = {};
   STRATA_CHECK(batch_ != nullptr && k.rows == tables_.n_tokens && v.rows == k.rows);
   STRATA_CHECK(k.cols == cache.k.cols && v.cols == cache.v.cols && k.cols == v.cols);
   for (const SeqSpan& s : batch_->seqs) {
@@ -482,6 +544,7 @@ void CudaBackend::StoreKv(Tensor k, Tensor v, const KvLayer& cache) {
 
 void CudaBackend::Attention(Tensor q, const KvLayer& cache, const AttentionShape& shape,
                             Tensor out) {
+  bf16_copy_ = {};
   STRATA_CHECK(batch_ != nullptr && q.rows == tables_.n_tokens);
   STRATA_CHECK(q.cols == shape.num_heads * shape.head_dim && out.rows == q.rows &&
                out.cols == q.cols);
@@ -502,6 +565,8 @@ void CudaBackend::Attention(Tensor q, const KvLayer& cache, const AttentionShape
                                        kAttnPartialFloats, sm_count_};
     LaunchAttentionDecode(args, tables_.positions, tables_.token_slot, tables_.max_kv_len,
                           workspace, compute_);
+  } else if (AttentionPrefillMmaSupports(args.head_dim) && tables_.num_tiles <= 65535) {
+    LaunchAttentionPrefillMma(args, tables_.seqs, tables_.tiles, tables_.num_tiles, compute_);
   } else {
     LaunchAttentionPrefill(args, tables_.seqs, tables_.tiles, tables_.num_tiles, compute_);
   }
@@ -509,15 +574,17 @@ void CudaBackend::Attention(Tensor q, const KvLayer& cache, const AttentionShape
 
 void CudaBackend::SwiGlu(Tensor gate, Tensor up, Tensor out) {
   STRATA_CHECK(gate.numel() == up.numel() && out.numel() == gate.numel());
-  LaunchSiluMul(gate.f32(), up.f32(), gate.numel(), out.f32(), compute_);
+  LaunchSiluMul(gate.f32(), up.f32(), gate.numel(), out.f32(), ProduceBf16Copy(out), compute_);
 }
 
 void CudaBackend::AddInPlace(Tensor x, Tensor y) {
+  bf16_copy_ = {};
   STRATA_CHECK(x.numel() == y.numel());
   LaunchAddInPlace(x.f32(), y.f32(), x.numel(), compute_);
 }
 
 void CudaBackend::GatherLastTokens(Tensor x, Tensor out) {
+  bf16_copy_ = {};
   STRATA_CHECK(batch_ != nullptr && out.rows == tables_.n_seqs && out.cols == x.cols);
   LaunchGatherRows(x.f32(), x.cols, tables_.last_token, out.rows, out.f32(), compute_);
 }

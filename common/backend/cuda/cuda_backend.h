@@ -7,18 +7,22 @@
 //  * MatMul: up to kGemvMaxRows rows go to the GEMV kernels (gemv.h); more to cuBLASLt
 //    (lt_matmul.h) on activations converted to the weight's type, in row chunks that fit
 //    the conversion scratch; a case cuBLASLt cannot do falls back to the GEMV in 16-row steps.
-//    MatMulShared runs q/k/v (gate/up) as one grouped GEMV when they qualify. fp8 weights
+//    MatMulShared runs q/k/v (gate/up) as one grouped GEMV when they qualify, else one GEMM
+//    each on a single conversion of x. RmsNorm and SwiGlu also write their output in bf16,
+//    which the MatMul right after them uses instead of converting (see bf16_copy_). fp8 weights
 //    in a cuBLASLt GEMM: by default widened to bf16 block by block into a scratch and
 //    multiplied with bf16 activations (W8A16, the accuracy of the decode path); optionally
 //    with activations quantised to e4m3 per token (W8A8: faster, 3-bit mantissas).
 //  * Attention: flash-decoding when no sequence has more than kDecodeMaxTokens tokens in the
-//    batch, else tiled flash attention (attention.h).
+//    batch, else tiled flash attention (attention.h): on tensor cores in bf16 for head_dim
+//    64 and 128, in fp32 on CUDA cores for other sizes.
 //  * Scratch (cuBLASLt workspace, conversion buffers, split partials) is allocated at
 //    creation; the batch tables grow only when a batch is larger than any before.
 // Thread-safety: one thread drives an instance. Creation, allocation and BeginBatch make the
 // backend's device current on the calling thread.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -99,15 +103,34 @@ class CudaBackend final : public Backend {
   cudaStream_t StreamOf(Stream stream) const { return stream == Stream::kCopy ? copy_ : compute_; }
   // Grows the batch mirror and device tables to `int32s` entries (synchronizes compute).
   void ReserveBatchTables(size_t int32s);
-  // MatMul of at most kGemvMaxRows rows.
-  void Gemv(Tensor x, const WeightView& w, Tensor out);
-  // x (rows <= kGemvMaxRows, k) to bf16, then the tensor-core GEMV into every target.
-  void GemvMma(Tensor x, DType dtype, const GemvTarget* targets, size_t count);
+  // ---- bf16 activations in act_scratch_ ----
+  // Whether the pending bf16 copy (see bf16_copy_) is x's; forgets it either way.
+  bool TakeBf16Copy(Tensor x);
+  // Where the op producing `out` writes its bf16 rounding, remembered as the pending copy;
+  // null (and nothing pending) when it does not fit the scratch.
+  __nv_bfloat16* ProduceBf16Copy(Tensor out);
+  // x rounded to bf16 in act_scratch_: converted now unless *in_scratch; sets *in_scratch.
+  const __nv_bfloat16* Bf16Input(Tensor x, bool* in_scratch);
+  __nv_bfloat16* Bf16Scratch() const {
+    return reinterpret_cast<__nv_bfloat16*>(act_scratch_.get());
+  }
+  // Forgets the pending copy when [dst, dst + bytes) overlaps the tensor it rounds.
+  void WroteDevice(const void* dst, size_t bytes);
+
+  // MatMul where *x_in_scratch says act_scratch_ holds bf16(x), on entry and on return.
+  void MatMulInto(Tensor x, const WeightView& w, Tensor out, bool* x_in_scratch);
+  // MatMul of at most kGemvMaxRows rows; xb: x in bf16 if already there, else null (then x
+  // is converted into the scratch's start and *scratch_kept set false).
+  void Gemv(Tensor x, const __nv_bfloat16* xb, const WeightView& w, Tensor out,
+            bool* scratch_kept);
+  // The tensor-core GEMV of xb (x.rows <= kGemvMaxRows, x.cols) into every target.
+  void GemvMma(const __nv_bfloat16* xb, Tensor x, DType dtype, const GemvTarget* targets,
+               size_t count);
   // MatMul on cuBLASLt; false (nothing enqueued) when it has no algorithm for the case.
-  bool LtGemm(Tensor x, const WeightView& w, Tensor out);
+  bool LtGemm(Tensor x, const WeightView& w, Tensor out, bool* x_in_scratch);
   // LtGemm of fp8 weights as W8A16: blocks of weight rows widened to bf16 in
   // weight_scratch_, bf16 GEMMs into column blocks of out, then the per-row weight scales.
-  bool LtGemmWidened(Tensor x, const WeightView& w, Tensor out);
+  bool LtGemmWidened(Tensor x, const WeightView& w, Tensor out, bool* x_in_scratch);
 
   int device_;
   int sm_count_;
@@ -124,6 +147,15 @@ class CudaBackend final : public Backend {
   DeviceBuffer attn_partials_;  // (kAttnPartialFloats) flash-decoding chunk partials
   std::unique_ptr<LtMatmul> lt_;
   Fp8Prefill fp8_prefill_ = Fp8Prefill::kBf16Activations;
+  // The pending bf16 copy: RmsNorm and SwiGlu write their output rounded to bf16 into
+  // act_scratch_ beside the fp32 one (the same rounding a GEMM's conversion does), and the
+  // next op, if it is a MatMul or MatMulShared of that tensor, skips its conversion. Every
+  // other op forgets it, and so do device writes over the tensor and allocations.
+  struct Bf16Copy {
+    const std::byte* data = nullptr;  // the fp32 tensor it rounds
+    int64_t numel = 0;
+  };
+  Bf16Copy bf16_copy_;
 
   const BatchLayout* batch_ = nullptr;
   DeviceBuffer batch_host_;  // (batch_capacity_) int32, pinned mirror of the tables

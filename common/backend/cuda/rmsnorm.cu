@@ -1,5 +1,6 @@
 // RMSNorm: one block per row; a block-wide sum of squares by warp shuffles, then a scaled
-// write. fp32 math, as the CPU reference.
+// write (and optionally the same values rounded to bf16, for a GEMM that follows). fp32
+// math, as the CPU reference.
 #include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/device_dtype.cuh"
 #include "common/backend/cuda/elementwise_ops.h"
@@ -11,7 +12,7 @@ constexpr int kThreads = 256;
 
 template <typename W>
 __global__ void RmsNormKernel(const float* __restrict__ x, const W* __restrict__ weight, int64_t n,
-                              float eps, float* out) {
+                              float eps, float* out, __nv_bfloat16* out_bf16) {
   const float* row = x + blockIdx.x * n;
   float* dst = out + blockIdx.x * n;
   float sum = 0.0f;
@@ -28,32 +29,38 @@ __global__ void RmsNormKernel(const float* __restrict__ x, const W* __restrict__
   }
   __syncthreads();
   const float inv_rms = rsqrtf(warp_sums[0] / static_cast<float>(n) + eps);
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) dst[i] = ToFloat(weight[i]) * (row[i] * inv_rms);
+  __nv_bfloat16* dst_bf16 = out_bf16 == nullptr ? nullptr : out_bf16 + blockIdx.x * n;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const float y = ToFloat(weight[i]) * (row[i] * inv_rms);
+    dst[i] = y;
+    if (dst_bf16 != nullptr) dst_bf16[i] = __float2bfloat16_rn(y);
+  }
 }
 
 template <typename W>
 void Launch(const float* x, const W* weight, int64_t rows, int64_t n, float eps, float* out,
-            cudaStream_t stream) {
+            __nv_bfloat16* out_bf16, cudaStream_t stream) {
   if (rows == 0) return;
-  RmsNormKernel<W><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, weight, n, eps, out);
+  RmsNormKernel<W><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, weight, n, eps, out,
+                                                                         out_bf16);
   STRATA_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace
 
 void LaunchRmsNorm(const float* x, const float* weight, int64_t rows, int64_t n, float eps,
-                   float* out, cudaStream_t stream) {
-  Launch(x, weight, rows, n, eps, out, stream);
+                   float* out, __nv_bfloat16* out_bf16, cudaStream_t stream) {
+  Launch(x, weight, rows, n, eps, out, out_bf16, stream);
 }
 
 void LaunchRmsNorm(const float* x, const __nv_bfloat16* weight, int64_t rows, int64_t n,
-                   float eps, float* out, cudaStream_t stream) {
-  Launch(x, weight, rows, n, eps, out, stream);
+                   float eps, float* out, __nv_bfloat16* out_bf16, cudaStream_t stream) {
+  Launch(x, weight, rows, n, eps, out, out_bf16, stream);
 }
 
 void LaunchRmsNorm(const float* x, const __half* weight, int64_t rows, int64_t n, float eps,
-                   float* out, cudaStream_t stream) {
-  Launch(x, weight, rows, n, eps, out, stream);
+                   float* out, __nv_bfloat16* out_bf16, cudaStream_t stream) {
+  Launch(x, weight, rows, n, eps, out, out_bf16, stream);
 }
 
 }  // namespace strata::cuda

@@ -86,14 +86,13 @@ TEST_F(ClusterTest, FourConcurrentRequestsThroughThreeWorkersGetWhatTheyGetAlone
   layout.workers = 3;
   TestCluster cluster(layout);
   ASSERT_TRUE(cluster.WaitReady(kReady));
+  // Greedy: batched decode steps run other GEMM shapes than a lone sequence's, so logits may
+  // differ in the last bits (the kernels are not batch-invariant); greedy ids are stable under
+  // that, a sampled token at a near-boundary draw need not be.
   std::vector<json> requests;
   for (int i = 0; i < 4; ++i) {
     json r = Greedy(ReferenceCases()[static_cast<size_t>(i % 3)].prompt);
-    if (i == 3) {  // a sampled one too: its seed fixes its tokens
-      r["temperature"] = 0.9;
-      r["top_p"] = 0.95;
-      r["seed"] = 1234;
-    }
+    r["max_tokens"] = kMaxTokens + 4 * i;  // different lengths: sequences leave the batch apart
     requests.push_back(r);
   }
   std::vector<std::vector<int32_t>> alone;

@@ -1,5 +1,6 @@
 // The CUDA elementwise kernels against the CPU reference ops, by normalized error, on
-// random inputs of Llama 3.1 70B widths. Needs a GPU: labelled `gpu`.
+// random inputs of Llama 3.1 70B widths; the optional bf16 outputs of RMSNorm and SwiGLU
+// must be exactly the fp32 outputs rounded. Needs a GPU: labelled `gpu`.
 #include <cuda_bf16.h>
 
 #include <cmath>
@@ -55,6 +56,14 @@ double NormalizedError(const std::vector<float>& a, const std::vector<float>& b)
   return diff / scale;
 }
 
+// Each of got_bf16 is want rounded to bf16 (nearest even).
+void ExpectBf16Of(const std::vector<uint16_t>& got_bf16, const std::vector<float>& want) {
+  ASSERT_EQ(got_bf16.size(), want.size());
+  size_t mismatches = 0;
+  for (size_t i = 0; i < want.size(); ++i) mismatches += got_bf16[i] != FloatToBF16(want[i]);
+  EXPECT_EQ(mismatches, 0u) << "bf16 outputs that are not the fp32 output rounded";
+}
+
 TEST(CudaElementwise, RmsNormBf16WeightsMatchesCpu) {
   const int64_t rows = 7, n = 8192;
   std::vector<float> x = Random(rows * n, 1, 3.0f), w_f = Random(n, 2);
@@ -67,11 +76,13 @@ TEST(CudaElementwise, RmsNormBf16WeightsMatchesCpu) {
     cpu::RmsNorm(x.data() + r * n, w_ref.data(), n, 1e-5f, expected.data() + r * n);
   }
   DeviceVec<float> dx(x), dout{std::vector<float>(rows * n)};
-  DeviceVec<uint16_t> dw(w_bf);
+  DeviceVec<uint16_t> dw(w_bf), dout_bf{std::vector<uint16_t>(rows * n)};
   cuda::LaunchRmsNorm(dx.get(), reinterpret_cast<const __nv_bfloat16*>(dw.get()), rows, n, 1e-5f,
-                      dout.get(), nullptr);
+                      dout.get(), reinterpret_cast<__nv_bfloat16*>(dout_bf.get()), nullptr);
   STRATA_CUDA_CHECK(cudaDeviceSynchronize());
-  EXPECT_LT(NormalizedError(dout.ToHost(), expected), 1e-6);
+  const std::vector<float> got = dout.ToHost();
+  EXPECT_LT(NormalizedError(got, expected), 1e-6);
+  ExpectBf16Of(dout_bf.ToHost(), got);
 }
 
 TEST(CudaElementwise, RopeLlama3MatchesCpu) {
@@ -105,9 +116,13 @@ TEST(CudaElementwise, SiluMulMatchesCpu) {
   std::vector<float> expected(n);
   cpu::SiluMul(gate.data(), up.data(), n, expected.data());
   DeviceVec<float> dg(gate), du(up), dout{std::vector<float>(n)};
-  cuda::LaunchSiluMul(dg.get(), du.get(), n, dout.get(), nullptr);
+  DeviceVec<uint16_t> dout_bf{std::vector<uint16_t>(n)};
+  cuda::LaunchSiluMul(dg.get(), du.get(), n, dout.get(),
+                      reinterpret_cast<__nv_bfloat16*>(dout_bf.get()), nullptr);
   STRATA_CUDA_CHECK(cudaDeviceSynchronize());
-  EXPECT_LT(NormalizedError(dout.ToHost(), expected), 1e-6);
+  const std::vector<float> got = dout.ToHost();
+  EXPECT_LT(NormalizedError(got, expected), 1e-6);
+  ExpectBf16Of(dout_bf.ToHost(), got);
 }
 
 }  // namespace
