@@ -329,14 +329,13 @@ void Cluster::OnLoaded(Worker& worker, const pb::Loaded& loaded) {
     if (!workers_.at(id).loaded) return;
   }
   SetState(ClusterState::kConnecting);
-  for (size_t stage = 0; stage < pipeline_.size(); ++stage) {
+  for (size_t stage = 0; stage + 1 < pipeline_.size(); ++stage) {
     pb::CoordinatorMessage message;
     message.mutable_connect()->set_epoch(epoch_);
-    if (stage + 1 < pipeline_.size()) {
-      message.mutable_connect()->set_next_address(workers_.at(pipeline_[stage + 1]).data_address);
-    }
+    message.mutable_connect()->set_next_address(workers_.at(pipeline_[stage + 1]).data_address);
     workers_.at(pipeline_[stage]).connection->Send(message);
   }
+  MaybeServe();  // one stage: nothing to connect
 }
 
 void Cluster::OnReady(Worker& worker) {
@@ -346,10 +345,10 @@ void Cluster::OnReady(Worker& worker) {
   MaybeServe();
 }
 
-// Serving once every stage is Ready.
+// Serving once every stage but the last is Ready (the last connects nothing).
 void Cluster::MaybeServe() {
-  for (const std::string& id : pipeline_) {
-    if (!workers_.at(id).ready) return;
+  for (size_t stage = 0; stage + 1 < pipeline_.size(); ++stage) {
+    if (!workers_.at(pipeline_[stage]).ready) return;
   }
   lost_worker_.clear();
   error_.clear();

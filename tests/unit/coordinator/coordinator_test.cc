@@ -197,8 +197,7 @@ TEST_F(CoordinatorTest, AssignsContiguousRangesByNameChainsConnectsAndServes) {
   EXPECT_EQ(a.connects[0].next_address(), "node-9:9000");
   ASSERT_EQ(b.connects.size(), 1u);
   EXPECT_EQ(b.connects[0].next_address(), "node-10:9000");
-  ASSERT_EQ(c.connects.size(), 1u);  // the last stage connects nothing but starts computing
-  EXPECT_EQ(c.connects[0].next_address(), "");
+  EXPECT_TRUE(c.connects.empty());  // the last stage connects nothing
 
   const Json health = Health(status);
   EXPECT_EQ(status, 200);
