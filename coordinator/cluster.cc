@@ -98,10 +98,14 @@ StatusOr<std::string> Cluster::Register(const pb::Registration& registration,
                               " but the other workers' are " + cluster_dtype_ +
                               "; pack every node with the same --dtype");
   }
+  // A worker that restarts, or reconnects before its old stream was noticed dead, takes over
+  // its name: the old registration is dropped as lost.
   for (const auto& [id, w] : workers_) {
     if (w.name == caps.name()) {
-      return FailedPrecondition("a worker named '" + caps.name() +
-                                "' is already registered; give every worker its own --name");
+      const std::string old_id = id;
+      w.connection->Close();
+      LoseWorker(old_id, "replaced by a new registration under the same name");
+      break;
     }
   }
   if (static_cast<int32_t>(workers_.size()) >= options_.expected_workers) {
@@ -325,14 +329,13 @@ void Cluster::OnLoaded(Worker& worker, const pb::Loaded& loaded) {
     if (!workers_.at(id).loaded) return;
   }
   SetState(ClusterState::kConnecting);
-  for (size_t stage = 0; stage < pipeline_.size(); ++stage) {
+  for (size_t stage = 0; stage + 1 < pipeline_.size(); ++stage) {
     pb::CoordinatorMessage message;
     message.mutable_connect()->set_epoch(epoch_);
-    if (stage + 1 < pipeline_.size()) {
-      message.mutable_connect()->set_next_address(workers_.at(pipeline_[stage + 1]).data_address);
-    }
+    message.mutable_connect()->set_next_address(workers_.at(pipeline_[stage + 1]).data_address);
     workers_.at(pipeline_[stage]).connection->Send(message);
   }
+  MaybeServe();  // one stage: nothing to connect
 }
 
 void Cluster::OnReady(Worker& worker) {
@@ -342,10 +345,10 @@ void Cluster::OnReady(Worker& worker) {
   MaybeServe();
 }
 
-// Serving once every stage is Ready.
+// Serving once every stage but the last is Ready (the last connects nothing).
 void Cluster::MaybeServe() {
-  for (const std::string& id : pipeline_) {
-    if (!workers_.at(id).ready) return;
+  for (size_t stage = 0; stage + 1 < pipeline_.size(); ++stage) {
+    if (!workers_.at(pipeline_[stage]).ready) return;
   }
   lost_worker_.clear();
   error_.clear();

@@ -2,15 +2,14 @@
 // registration to serving, and the scheduler that runs requests on them.
 //
 //   waiting_for_workers --(N registered: plan, Assignment to each)--> loading
-//   loading --(every Loaded: Connect to every stage)--> connecting
-//   connecting --(Ready from every stage)--> serving
+//   loading --(every Loaded: Connect to every stage but the last)--> connecting
+//   connecting --(Ready from every stage but the last)--> serving
 //   any --(a worker lost: stream ended, heartbeats missed, AssignmentFailed)--> waiting
 //
 // The pipeline orders workers by name, digits compared as numbers (worker-2 before
 // worker-10; ties: registration order), so a worker that rejoins under its name takes its
-// old stage. The last stage's Connect has an empty next_address: it connects nothing, but
-// its Ready says its compute runs (strata-worker starts computing on Connect). On a loss
-// every queued and running
+// old stage. The last stage has nothing to connect: its Loaded is its readiness (a Ready
+// from it is accepted too). On a loss every queued and running
 // request fails at once naming the worker, survivors get Reset, and the cluster is planned
 // again under a new epoch when N workers are registered. Messages of another epoch are
 // dropped.
@@ -90,7 +89,8 @@ class Cluster : private StageSender {
 
   // A worker whose version and token were checked. Checks its pack against the model and
   // that the cluster has room, then sends Accepted (and plans when it completes the
-  // cluster). Returns the worker id, or kFailedPrecondition saying what is wrong.
+  // cluster). A worker already registered under the same name is dropped as lost (a
+  // restart). Returns the worker id, or kFailedPrecondition saying what is wrong.
   StatusOr<std::string> Register(const control::v1::Registration& registration,
                                  std::shared_ptr<WorkerConnection> connection);
   void OnMessage(const std::string& worker_id, const control::v1::WorkerMessage& message);

@@ -32,7 +32,7 @@ class ClusterTest : public ::testing::Test {
   }
 
   // Single-process `strata generate` on the same pack.
-  static std::vector<int32_t> GenerateIds(const std::string& prompt, const std::string& extra = "") {
+  static std::vector<int32_t> GenerateIds(const std::string& prompt) {
     std::vector<std::string> argv = {STRATA_CLI_PATH, "generate", "--model", FixturePackDir(),
                                      "--prompt", prompt, "--max-tokens", std::to_string(kMaxTokens),
                                      "--json"};
