@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <future>
+#include <sstream>
 
 #include "tests/support/run_process.h"
 #include "tests/unit/cluster/cluster_harness.h"
@@ -162,22 +163,27 @@ TEST_F(ClusterTest, ALostWorkerFailsItsRequestsAtOnce) {
 class NetnsCluster {
  public:
   bool Create(std::string* why) {
-    const std::string tag = std::to_string(::getpid() % 10000);
+    RemoveLeftovers();
+    const pid_t pid = ::getpid();
+    const std::string tag = std::to_string(pid);
+    // A /24 of our own, so leftovers of another run cannot shadow it.
+    const std::string subnet =
+        "10." + std::to_string(100 + pid % 100) + "." + std::to_string(pid / 100 % 250) + ".";
     bridge_ = "sbr" + tag;
     auto sh = [&](const std::string& cmd) {
       ProcessResult r = RunProcess({"/bin/sh", "-c", cmd});
       if (r.exit_code != 0) *why = cmd + ": " + r.err;
       return r.exit_code == 0;
     };
-    if (!sh("ip link add " + bridge_ + " type bridge && ip addr add 10.231.0.1/24 dev " + bridge_ +
-            " && ip link set " + bridge_ + " up")) {
+    if (!sh("ip link add " + bridge_ + " type bridge && ip addr add " + subnet + "1/24 dev " +
+            bridge_ + " && ip link set " + bridge_ + " up")) {
       return false;
     }
     for (int i = 0; i < 3; ++i) {
       const std::string ns = "sns" + tag + "_" + std::to_string(i);
       const std::string host_end = "sv" + tag + "h" + std::to_string(i);
       const std::string ns_end = "sv" + tag + "n" + std::to_string(i);
-      const std::string ip = "10.231.0." + std::to_string(10 + i);
+      const std::string ip = subnet + std::to_string(10 + i);
       namespaces_.push_back(ns);
       if (!sh("ip netns add " + ns + " && ip link add " + host_end + " type veth peer name " + ns_end +
               " && ip link set " + ns_end + " netns " + ns + " && ip link set " + host_end +
@@ -190,12 +196,25 @@ class NetnsCluster {
       layout_.worker_data_host.push_back(ip);
     }
     layout_.workers = 3;
-    layout_.coordinator_host = "10.231.0.1";
+    layout_.coordinator_host = subnet + "1";
     return true;
   }
+  // Bridges and namespaces a killed run of this test left (named after its pid) block nothing
+  // but clutter the host: remove those whose process is gone.
+  static void RemoveLeftovers() {
+    ProcessResult links = RunProcess({"/bin/sh", "-c", "ip -br link | awk '/^sbr[0-9]+ /{print $1}'"});
+    std::istringstream names(links.out);
+    for (std::string name; names >> name;) {
+      const pid_t owner = static_cast<pid_t>(std::atol(name.c_str() + 3));
+      if (owner <= 0 || ::kill(owner, 0) == 0) continue;
+      RunProcess({"/bin/sh", "-c", "ip link del " + name + "; for n in $(ip netns list | awk '/^sns" +
+                                       std::to_string(owner) + "_/{print $1}'); do ip netns del $n; done"});
+    }
+  }
+
   ~NetnsCluster() {
-    for (const std::string& ns : namespaces_) RunProcess({"ip", "netns", "del", ns});
-    if (!bridge_.empty()) RunProcess({"ip", "link", "del", bridge_});
+    for (const std::string& ns : namespaces_) RunProcess({"/bin/sh", "-c", "ip netns del " + ns});
+    if (!bridge_.empty()) RunProcess({"/bin/sh", "-c", "ip link del " + bridge_});
   }
   const ClusterLayout& layout() const { return layout_; }
 
