@@ -51,21 +51,6 @@ StatusOr<std::string> FindBinary(const std::string& name, const std::string& bui
   return NotFound(name + " not found beside " + dir.string() + " or on PATH; build it (scripts/build) or install it");
 }
 
-// A port nobody listens on right now (bound and released; the window is small).
-StatusOr<int> FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Internal("cannot open a socket to find a free port");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-  ::close(fd);
-  if (!ok) return Internal("cannot find a free port on 127.0.0.1");
-  return static_cast<int>(ntohs(addr.sin_port));
-}
-
 std::string RandomToken() {
   std::random_device rd;
   char hex[65];
@@ -121,6 +106,20 @@ Status ChildDied(const ChildProcess& c) {
 
 }  // namespace
 
+StatusOr<int> FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Internal("cannot open a socket to find a free port");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  ::close(fd);
+  if (!ok) return Internal("cannot find a free port on 127.0.0.1");
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
 std::string DefaultRunDir() {
   if (const char* d = std::getenv("STRATA_RUN_DIR"); d != nullptr && *d != '\0') return d;
   const char* tmp = std::getenv("TMPDIR");
@@ -144,7 +143,7 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
   const std::string token_file = (fs::path(o.run_dir) / "token").string();
   STRATA_RETURN_IF_ERROR(WriteFileDurably(token_file, RandomToken() + "\n"));
   fs::permissions(token_file, fs::perms::owner_read | fs::perms::owner_write, ec);
-  STRATA_ASSIGN_OR_RETURN(int control_port, FreePort());
+  STRATA_ASSIGN_OR_RETURN(int control_port, FreeLoopbackPort());
   const std::string control = "127.0.0.1:" + std::to_string(control_port);
   const std::string http = "127.0.0.1:" + std::to_string(o.http_port);
 

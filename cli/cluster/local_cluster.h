@@ -33,6 +33,10 @@ Status RunLocalCluster(const LocalClusterOptions& options);
 // Stops the launcher of `run_dir` and waits for it (up to `timeout`).
 Status StopLocalCluster(const std::string& run_dir, std::chrono::seconds timeout);
 
+// A TCP port on 127.0.0.1 nobody listens on right now (bound and released; another process
+// may take it in the short window before it is used).
+StatusOr<int> FreeLoopbackPort();
+
 // The default run directory: $STRATA_RUN_DIR, else $TMPDIR or /tmp, /strata-cluster-<uid>.
 std::string DefaultRunDir();
 

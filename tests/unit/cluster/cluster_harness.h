@@ -6,9 +6,6 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <memory>
@@ -18,6 +15,7 @@
 #include <vector>
 
 #include "cli/cluster/child_process.h"
+#include "cli/cluster/local_cluster.h"
 #include "common/storage/pack_writer.h"
 #include "tests/support/reference_fixture.h"
 #include "tests/support/temp_dir.h"
@@ -25,15 +23,9 @@
 namespace strata::testing {
 
 inline int FreeTcpPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  StatusOr<int> port = cli::FreeLoopbackPort();
+  EXPECT_TRUE(port.ok()) << port.status().ToString();
+  return port.ok() ? *port : 0;
 }
 
 // The fixture packed once per test process.
