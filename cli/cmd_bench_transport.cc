@@ -1,8 +1,9 @@
 // `strata bench-transport`: the data plane's one-way latency per hop. A sender and a receiver
-// endpoint run in this process on two threads, linked both ways (loopback, or UCX over
-// 127.0.0.1 with whatever UCX_TLS selects); one thread sends a message, the other echoes it
-// back, and one-way = round trip / 2. The same run times a memcpy of the same bytes, the
-// ceiling the figures are compared with.
+// endpoint run in this process on two threads, linked both ways; one thread sends a message,
+// the other echoes it back, and one-way = round trip / 2. Host to host (loopback, or UCX over
+// 127.0.0.1 with whatever UCX_TLS selects; ceiling: a memcpy of the same bytes) or GPU to GPU
+// (nccl, or ucx-staged through pinned memory as a ucx worker does; ceiling: a direct
+// GPU-to-GPU copy of the same bytes), each ceiling measured in the same run.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +19,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#if STRATA_HAVE_NCCL
+#include "cli/bench_transport_gpu.h"
+#endif
 #include "common/transport/loopback/loopback_transport.h"
 #include "common/transport/ucx/ucx_transport.h"
 
@@ -30,6 +34,8 @@ using Clock = std::chrono::steady_clock;
 struct Flags {
   std::string transport = "ucx";
   int rows = 0;  // 0: the two reported shapes
+  int device_a = 0;  // GPU transports: the two GPUs
+  int device_b = 1;
   int cols = 8192;
   std::string dtype = "bf16";
   int iters = 100;
@@ -88,9 +94,38 @@ struct ShapeResult {
   int rows = 0;
   size_t bytes = 0;
   Summary one_way;
-  double memcpy_us = 0;
+  double ceiling_us = 0;  // the same bytes copied directly (memcpy, or GPU to GPU)
   bool verified = false;
 };
+
+bool IsGpuTransport(const std::string& t) { return t == "nccl" || t == "ucx-staged"; }
+
+StatusOr<ShapeResult> RunGpuShape(const Flags& f, ActivationDtype dtype, int rows) {
+#if STRATA_HAVE_NCCL
+  GpuHopOptions o;
+  o.transport = f.transport;
+  o.rows = rows;
+  o.cols = f.cols;
+  o.dtype = dtype;
+  o.iters = f.iters;
+  o.warmup = f.warmup;
+  o.device_a = f.device_a;
+  o.device_b = f.device_b;
+  STRATA_ASSIGN_OR_RETURN(GpuHopResult g, RunGpuHop(o));
+  ShapeResult r;
+  r.rows = rows;
+  r.bytes = static_cast<size_t>(rows) * static_cast<size_t>(f.cols) * DtypeBytes(dtype);
+  r.one_way = Summarize(std::move(g.one_way_us));
+  r.ceiling_us = g.peer_copy_us;
+  r.verified = g.verified;
+  return r;
+#else
+  (void)dtype;
+  (void)rows;
+  return Unimplemented("--transport " + f.transport +
+                       " needs a build with CUDA and NCCL; this one has neither");
+#endif
+}
 
 StatusOr<ShapeResult> RunShape(const Flags& f, ActivationDtype dtype, int rows) {
   const LinkLimits limits{rows, f.cols, dtype, 1};
@@ -158,15 +193,16 @@ StatusOr<ShapeResult> RunShape(const Flags& f, ActivationDtype dtype, int rows) 
     std::memcpy(copy.data(), payload.data(), bytes);
     payload[static_cast<size_t>(i) % bytes] = copy[bytes - 1];  // keeps each copy live
   }
-  r.memcpy_us = std::chrono::duration<double, std::micro>(Clock::now() - c0).count() / f.iters;
+  r.ceiling_us = std::chrono::duration<double, std::micro>(Clock::now() - c0).count() / f.iters;
   return r;
 }
 
 double GBps(size_t bytes, double us) { return us > 0 ? static_cast<double>(bytes) / us / 1e3 : 0; }
 
 Status Run(const Flags& f) {
-  if (f.transport != "ucx" && f.transport != "loopback") {
-    return InvalidArgument("--transport must be ucx or loopback, not '" + f.transport + "'");
+  if (f.transport != "ucx" && f.transport != "loopback" && !IsGpuTransport(f.transport)) {
+    return InvalidArgument("--transport must be loopback, ucx, nccl or ucx-staged, not '" +
+                           f.transport + "'");
   }
   if (f.dtype != "bf16" && f.dtype != "fp32") {
     return InvalidArgument("--dtype must be bf16 or fp32, not '" + f.dtype + "'");
@@ -178,13 +214,24 @@ Status Run(const Flags& f) {
   const std::vector<int> shapes = f.rows > 0 ? std::vector<int>{f.rows} : std::vector<int>{1, 2048};
   const char* tls_env = std::getenv("UCX_TLS");
   const std::string tls = tls_env != nullptr ? tls_env : "all (UCX default)";
-  const std::string note =
-      f.transport == "loopback"
-          ? "loopback copies the payload once into the receive buffer: the memcpy is its ceiling"
-          : "UCX in one process over 127.0.0.1 (UCX_TLS=" + tls +
-                "); over tcp each byte passes the kernel socket stack (a copy in, a copy out) "
-                "and small messages pay two thread wake-ups per hop, so the memcpy is a bound "
-                "tcp cannot reach; between nodes the NIC line rate is the ceiling";
+  std::string note;
+  if (f.transport == "loopback") {
+    note = "loopback copies the payload once into the receive buffer: the memcpy is its ceiling";
+  } else if (f.transport == "ucx") {
+    note = "UCX in one process over 127.0.0.1 (UCX_TLS=" + tls +
+           "); over tcp each byte passes the kernel socket stack (a copy in, a copy out) and "
+           "small messages pay two thread wake-ups per hop, so the memcpy is a bound tcp cannot "
+           "reach; between nodes the NIC line rate is the ceiling";
+  } else if (f.transport == "nccl") {
+    note = "NCCL send/recv from GPU " + std::to_string(f.device_a) + " to GPU " +
+           std::to_string(f.device_b) + " (device memory both ends, a header message then the "
+           "payload); ceiling: cudaMemcpyPeer of the same bytes";
+  } else {
+    note = "GPU " + std::to_string(f.device_a) + " -> pinned host -> UCX over 127.0.0.1 (UCX_TLS=" +
+           tls + ") -> pinned host -> GPU " + std::to_string(f.device_b) +
+           ", as a ucx worker moves activations; ceiling: cudaMemcpyPeer of the same bytes";
+  }
+  const char* ceiling = IsGpuTransport(f.transport) ? "peer copy" : "memcpy";
 
   nlohmann::json results = nlohmann::json::array();
   if (!f.json) {
@@ -193,7 +240,9 @@ Status Run(const Flags& f) {
                 f.transport.c_str(), f.iters, f.warmup, note.c_str());
   }
   for (int rows : shapes) {
-    STRATA_ASSIGN_OR_RETURN(const ShapeResult r, RunShape(f, dtype, rows));
+    STRATA_ASSIGN_OR_RETURN(const ShapeResult r, IsGpuTransport(f.transport)
+                                                     ? RunGpuShape(f, dtype, rows)
+                                                     : RunShape(f, dtype, rows));
     const Summary& s = r.one_way;
     if (f.json) {
       results.push_back({{"rows", r.rows},
@@ -204,16 +253,18 @@ Status Run(const Flags& f) {
                           {{"mean", s.mean}, {"min", s.min}, {"max", s.max}, {"std", s.std},
                            {"p50", s.p50}, {"p99", s.p99}}},
                          {"gb_per_s", GBps(r.bytes, s.mean)},
-                         {"memcpy_us", r.memcpy_us},
-                         {"memcpy_gb_per_s", GBps(r.bytes, r.memcpy_us)},
-                         {"fraction_of_memcpy", r.memcpy_us / s.mean},
+                         {"ceiling",
+                          {{"what", ceiling},
+                           {"us", r.ceiling_us},
+                           {"gb_per_s", GBps(r.bytes, r.ceiling_us)}}},
+                         {"fraction_of_ceiling", r.ceiling_us / s.mean},
                          {"verified", r.verified}});
     } else {
       std::printf("%5d x %d %s (%zu bytes): one-way mean %.1f us, min %.1f, p50 %.1f, p99 %.1f, "
-                  "max %.1f, std %.1f -> %.2f GB/s; memcpy %.1f us (%.2f GB/s), ratio %.3f%s\n",
+                  "max %.1f, std %.1f -> %.2f GB/s; %s %.1f us (%.2f GB/s), ratio %.3f%s\n",
                   r.rows, f.cols, f.dtype.c_str(), r.bytes, s.mean, s.min, s.p50, s.p99, s.max,
-                  s.std, GBps(r.bytes, s.mean), r.memcpy_us, GBps(r.bytes, r.memcpy_us),
-                  r.memcpy_us / s.mean, r.verified ? "" : "  PAYLOAD MISMATCH");
+                  s.std, GBps(r.bytes, s.mean), ceiling, r.ceiling_us, GBps(r.bytes, r.ceiling_us),
+                  r.ceiling_us / s.mean, r.verified ? "" : "  PAYLOAD MISMATCH");
     }
     if (!r.verified) return Internal("the echoed payload differs from the one sent");
   }
@@ -232,7 +283,13 @@ void AddBenchTransportCommand(CLI::App& app, CommandRunner& run) {
   auto flags = std::make_shared<Flags>();
   CLI::App* cmd = app.add_subcommand(
       "bench-transport", "One-way per-hop latency of the activation transport (ping-pong / 2)");
-  cmd->add_option("--transport", flags->transport, "ucx or loopback")->capture_default_str();
+  cmd->add_option("--transport", flags->transport,
+                  "loopback or ucx (host to host); nccl or ucx-staged (GPU to GPU)")
+      ->capture_default_str();
+  cmd->add_option("--device-a", flags->device_a, "GPU transports: the sending GPU")
+      ->capture_default_str();
+  cmd->add_option("--device-b", flags->device_b, "GPU transports: the echoing GPU")
+      ->capture_default_str();
   cmd->add_option("--rows", flags->rows,
                   "Tokens per message (default: 1 and 2048, a decode step and a prefill chunk)");
   cmd->add_option("--cols", flags->cols, "Hidden size")->capture_default_str();

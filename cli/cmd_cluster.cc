@@ -20,8 +20,14 @@ void AddClusterCommand(CLI::App& app, CommandRunner& run) {
       ->capture_default_str()->check(CLI::Range(1, 64));
   up->add_option("--http", o->http_port, "Port of the HTTP API on 127.0.0.1")
       ->capture_default_str()->check(CLI::Range(1, 65535));
-  up->add_option("--backend", o->backend, "Backend of every worker: cpu, cuda, cuda:N")
+  up->add_option("--backend", o->backend,
+                 "Backend of the workers: cpu, cuda, cuda:N, or a comma-separated list taken in "
+                 "turn (cuda:0,cuda:1: a GPU each)")
       ->capture_default_str();
+  up->add_option("--transport", o->transport,
+                 "Data plane between workers: ucx (host staging) or nccl (GPU to GPU; a GPU per "
+                 "worker)")
+      ->capture_default_str()->check(CLI::IsMember({"ucx", "nccl"}));
   up->add_option("--dtype", o->dtype, "Pack dtype when --model is a Hugging Face directory")
       ->capture_default_str()->check(CLI::IsMember({"bf16", "fp8"}));
   up->add_option("--kv-slots", o->kv_slots, "Sequences served at once")

@@ -293,6 +293,13 @@ void Cluster::MaybePlan() {
   pipeline_ = order;
   error_.clear();
   SetState(ClusterState::kLoading);
+  spdlog::info("epoch {}: the plan predicts decode {:.2f} ms per step of {} sequences ({:.0f} "
+               "tokens/s a step at a time, {:.0f} with a step per stage in flight); prefill "
+               "{:.1f} ms per {}-token chunk ({:.0f} tokens/s pipelined)",
+               epoch_, plan->decode.latency_ms, plan->decode.tokens_per_pass,
+               plan->decode.tokens_per_s_single, plan->decode.tokens_per_s_pipelined,
+               plan->prefill.latency_ms, plan->prefill.tokens_per_pass,
+               plan->prefill.tokens_per_s_pipelined);
   for (size_t stage = 0; stage < pipeline_.size(); ++stage) {
     Worker& w = workers_.at(pipeline_[stage]);
     w.stage = static_cast<int32_t>(stage);
@@ -328,14 +335,17 @@ void Cluster::OnLoaded(Worker& worker, const pb::Loaded& loaded) {
   for (const std::string& id : pipeline_) {
     if (!workers_.at(id).loaded) return;
   }
+  // Every stage at once (the last with no next address): with NCCL both ends of a link join
+  // together.
   SetState(ClusterState::kConnecting);
-  for (size_t stage = 0; stage + 1 < pipeline_.size(); ++stage) {
+  for (size_t stage = 0; stage < pipeline_.size(); ++stage) {
     pb::CoordinatorMessage message;
     message.mutable_connect()->set_epoch(epoch_);
-    message.mutable_connect()->set_next_address(workers_.at(pipeline_[stage + 1]).data_address);
+    if (stage + 1 < pipeline_.size()) {
+      message.mutable_connect()->set_next_address(workers_.at(pipeline_[stage + 1]).data_address);
+    }
     workers_.at(pipeline_[stage]).connection->Send(message);
   }
-  MaybeServe();  // one stage: nothing to connect
 }
 
 void Cluster::OnReady(Worker& worker) {
@@ -345,9 +355,9 @@ void Cluster::OnReady(Worker& worker) {
   MaybeServe();
 }
 
-// Serving once every stage but the last is Ready (the last connects nothing).
+// Serving once every stage is Ready (its links joined).
 void Cluster::MaybeServe() {
-  for (size_t stage = 0; stage + 1 < pipeline_.size(); ++stage) {
+  for (size_t stage = 0; stage < pipeline_.size(); ++stage) {
     if (!workers_.at(pipeline_[stage]).ready) return;
   }
   lost_worker_.clear();

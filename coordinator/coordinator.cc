@@ -52,9 +52,10 @@ Status ValidateConfig(const CoordinatorConfig& config, const ModelInfo& model) {
   if (c.kv_slots < 1 || c.kv_slots > 4096) {
     return InvalidArgument("--kv-slots must be from 1 to 4096, got " + std::to_string(c.kv_slots));
   }
-  if (c.transport != "ucx") {
+  if (c.transport != "ucx" && c.transport != "nccl") {
     return InvalidArgument("--transport " + c.transport +
-                           ": the coordinator drives the ucx transport only; use --transport ucx");
+                           ": expected ucx (any hosts, host-memory staging) or nccl (GPU to GPU, "
+                           "a GPU per worker)");
   }
   if (config.request_timeout.count() <= 0) {
     return InvalidArgument("--request-timeout-s must be positive");

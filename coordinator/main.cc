@@ -102,7 +102,9 @@ int main(int argc, char** argv) {
   app.add_option("--kv-slots", config.cluster.kv_slots,
                  "sequences open at once on the workers; more requests queue")
       ->capture_default_str();
-  app.add_option("--transport", config.cluster.transport, "data plane between workers: ucx")
+  app.add_option("--transport", config.cluster.transport,
+                 "data plane between workers: ucx (any hosts, activations staged through host "
+                 "memory) or nccl (GPU to GPU; every worker on a GPU of its own, CUDA backend)")
       ->capture_default_str();
   app.add_option("--request-timeout-s", flags.request_timeout_s,
                  "a completion that takes longer fails with HTTP 504")

@@ -60,9 +60,9 @@ strata::Status RunWorker(const Flags& f) {
   options.stage.pack_dir = f.model;
   options.stage.gpu_mem = gpu_mem;
   options.stage.pinned_mem = pinned_mem;
-  options.stage.data_host = f.data_host;
-  options.stage.data_bind_host = f.data_bind;
-  options.stage.data_port = f.data_port;
+  options.stage.link.advertised_host = f.data_host;
+  options.stage.link.bind_host = f.data_bind;
+  options.stage.link.port = f.data_port;
 
   worker::WorkerSession session(*backend, std::move(options));
   // SIGINT/SIGTERM are blocked in every thread and taken by this one, which stops the session.

@@ -12,7 +12,6 @@ namespace strata::worker {
 namespace {
 
 namespace v1 = control::v1;
-using Clock = std::chrono::steady_clock;
 
 constexpr std::chrono::milliseconds kReceivePoll{200};
 constexpr std::chrono::seconds kReconnectDelay{1};
@@ -66,7 +65,7 @@ Status WorkerSession::RunOnce(v1::Coordinator::Stub& stub) {
   r->set_cluster_token(options_.token);
   *r->mutable_capabilities() = options_.capabilities;
   *r->mutable_pack() = options_.pack;
-  r->set_data_host(options_.stage.data_host);
+  r->set_data_host(options_.stage.link.advertised_host);
   Write(hello);
 
   Status ended = Unavailable("the coordinator closed the session");
@@ -144,8 +143,6 @@ void WorkerSession::Handle(const v1::CoordinatorMessage& m) {
         stage_ = std::move(stage).value();
         reply.mutable_loaded()->set_epoch(epoch_);
         reply.mutable_loaded()->set_data_address(stage_->data_address());
-        // The last stage has no next stage to connect to (no Connect comes): it serves now.
-        if (stage_->last()) StartCompute();
       }
       Write(reply);
       return;
@@ -153,7 +150,7 @@ void WorkerSession::Handle(const v1::CoordinatorMessage& m) {
     case v1::CoordinatorMessage::kConnect: {
       if (stage_ == nullptr || m.connect().epoch() != epoch_) return;
       if (Status st = stage_->Connect(m.connect().next_address()); !st.ok()) {
-        spdlog::error("cannot connect to the next stage: {}", st.message());
+        spdlog::error("cannot connect the data plane: {}", st.message());
         reply.mutable_assignment_failed()->set_epoch(epoch_);
         reply.mutable_assignment_failed()->set_error(st.message());
       } else {
@@ -235,14 +232,13 @@ void WorkerSession::ComputeLoop() {
       Report(stage.RunStep(step));
       continue;
     }
-    const auto start = Clock::now();
     StatusOr<std::optional<StepOutput>> got = stage.RunReceived(kReceivePoll);
     if (got.ok()) {
       link_error_logged = false;
       if (got->has_value()) Report(**got);
       continue;
     }
-    if (Clock::now() - start < kReceivePoll) {  // not a quiet link: the previous stage is gone
+    if (got.status().code() != StatusCode::kDeadlineExceeded) {  // the previous stage is gone
       if (!link_error_logged) spdlog::warn("{}", got.status().message());
       link_error_logged = true;
       std::this_thread::sleep_for(kReceivePoll);

@@ -3,28 +3,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstring>
+#include <future>
 #include <string>
 
-#include "common/transport/ucx/ucx_transport.h"
-
 namespace strata::worker {
-namespace {
 
 using control::v1::Assignment;
-
-transport::LinkOptions LinkOptionsFor(const StageOptions& options) {
-  transport::LinkOptions o;
-  o.timeout = options.link_timeout;
-  o.max_in_flight = 4;
-  return o;
-}
-
-StatusOr<DeviceBuffer> HostBuffer(Backend& backend, size_t bytes) {
-  return backend.AllocatePinned(bytes);
-}
-
-}  // namespace
 
 Stage::Stage(const Assignment& assignment, Backend& backend)
     : assignment_(assignment), backend_(backend) {}
@@ -40,9 +24,6 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
                            std::to_string(a.num_stages()) + ", " + std::to_string(a.num_layers()) +
                            " layers, max_batch_tokens " + std::to_string(a.max_batch_tokens()) +
                            ", kv_slots " + std::to_string(a.kv_slots()));
-  }
-  if (a.transport() != "ucx" && a.num_stages() > 1) {
-    return Unimplemented("transport '" + a.transport() + "' is not available in this worker; use ucx");
   }
   std::unique_ptr<Stage> s(new Stage(a, backend));
   PackModelOptions mo;
@@ -63,32 +44,44 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
   s->limits_ = {a.max_batch_tokens(), static_cast<int32_t>(config.hidden_size),
                 transport::ActivationDtype::kF32, std::min(a.kv_slots(), a.max_batch_tokens())};
   STRATA_RETURN_IF_ERROR(transport::ValidateLimits(s->limits_));
-  const size_t bytes = s->limits_.max_payload_bytes();
+  LinkSettings link = options.link;
+  link.transport = a.transport();
   if (!s->first()) {
-    STRATA_ASSIGN_OR_RETURN(s->receive_buffer_, HostBuffer(backend, bytes));
-    const std::string bind = options.data_bind_host + ":" + std::to_string(options.data_port);
-    STRATA_ASSIGN_OR_RETURN(
-        transport::UcxListening listening,
-        transport::ListenUcx(bind, s->limits_, LinkOptionsFor(options),
-                             std::span<std::byte>(s->receive_buffer_.get(), bytes)));
-    s->receiver_ = std::move(listening.receiver);
-    s->data_address_ = options.data_host + ":" + std::to_string(listening.port);
+    STRATA_ASSIGN_OR_RETURN(s->input_, CreateInputLink(backend, s->limits_, link));
   }
   if (!s->last()) {
-    for (DeviceBuffer& b : s->send_buffers_) {
-      STRATA_ASSIGN_OR_RETURN(b, HostBuffer(backend, bytes));
-    }
+    STRATA_ASSIGN_OR_RETURN(s->output_, CreateOutputLink(backend, s->limits_, link));
   }
-  s->link_timeout_ = options.link_timeout;
   return s;
 }
 
+const std::string& Stage::data_address() const {
+  static const std::string kNone;
+  return input_ != nullptr ? input_->address() : kNone;
+}
+
 Status Stage::Connect(const std::string& next_address) {
-  if (last()) return OkStatus();
-  transport::LinkOptions o;
-  o.timeout = link_timeout_;
-  STRATA_ASSIGN_OR_RETURN(sender_, transport::ConnectUcx(next_address, limits_, o));
-  return OkStatus();
+  if (output_ == nullptr && !next_address.empty()) {
+    return InvalidArgument("the last stage was given a next stage to connect to (" +
+                           next_address.substr(0, 64) + ")");
+  }
+  if (output_ != nullptr && next_address.empty()) {
+    return InvalidArgument("stage " + std::to_string(assignment_.stage()) +
+                           " was given no address for the next stage");
+  }
+  // Both ends at once: a middle stage's NCCL links each wait for their other ends.
+  std::future<Status> opened_output;
+  if (output_ != nullptr) {
+    opened_output = std::async(std::launch::async, [&] {
+      return output_->Open(next_address).WithContext("connecting to the next stage");
+    });
+  }
+  Status input = input_ != nullptr
+                     ? input_->Open().WithContext("joining the link from the previous stage")
+                     : OkStatus();
+  Status output = opened_output.valid() ? opened_output.get() : OkStatus();
+  STRATA_RETURN_IF_ERROR(input);
+  return output;
 }
 
 Status Stage::OpenSequence(const control::v1::OpenSequence& open) {
@@ -151,7 +144,7 @@ StepOutput Stage::RunStep(const control::v1::Step& step) {
 }
 
 StatusOr<std::optional<StepOutput>> Stage::RunReceived(std::chrono::milliseconds timeout) {
-  StatusOr<const transport::ReceivedMessage*> got = receiver_->Receive(timeout);
+  StatusOr<const transport::ReceivedMessage*> got = input_->Receive(timeout);
   if (!got.ok()) return got.status();
   const transport::ReceivedMessage& m = **got;
   switch (m.header.kind) {
@@ -191,24 +184,23 @@ StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
   StepOutput out;
   out.step_id = step_id;
   LlamaModel& model = model_->model();
+  const ActivationMemory memory =
+      input_ != nullptr ? input_->memory()
+                        : (output_ != nullptr ? output_->memory() : ActivationMemory::kHost);
   if (!last()) {
-    const int b = next_send_buffer_;
-    next_send_buffer_ ^= 1;
-    if (send_tickets_[b]) {
-      STRATA_RETURN_IF_ERROR(sender_->WaitSent(*send_tickets_[b]).WithContext(where));
-      send_tickets_[b].reset();
-    }
-    auto* hidden_out = reinterpret_cast<float*>(send_buffers_[b].get());
-    STRATA_RETURN_IF_ERROR(
-        model.ForwardStage(batch, hidden_in, hidden_out, LogitsMode::kLastToken, nullptr)
-            .WithContext(where));
+    STRATA_ASSIGN_OR_RETURN(float* hidden_out, output_->NextBuffer());
+    const Status run = model.ForwardStage(batch, hidden_in, hidden_out, LogitsMode::kLastToken,
+                                          nullptr, memory);
+    if (input_ != nullptr) input_->Consumed();
+    STRATA_RETURN_IF_ERROR(run.WithContext(where));
     const transport::MessageHeader header = transport::ActivationsHeader(limits_, step_id, slices);
-    STRATA_ASSIGN_OR_RETURN(send_tickets_[b], sender_->Send(header, hidden_out));
+    STRATA_RETURN_IF_ERROR(output_->Send(header, hidden_out).WithContext(where));
     return out;
   }
-  STRATA_RETURN_IF_ERROR(
-      model.ForwardStage(batch, hidden_in, nullptr, LogitsMode::kLastToken, &logits_)
-          .WithContext(where));
+  const Status run =
+      model.ForwardStage(batch, hidden_in, nullptr, LogitsMode::kLastToken, &logits_, memory);
+  if (input_ != nullptr) input_->Consumed();
+  STRATA_RETURN_IF_ERROR(run.WithContext(where));
   const size_t vocab = static_cast<size_t>(model.config().vocab_size);
   for (size_t i = 0; i < slices.size(); ++i) {
     Sequence& seq = sequences_.at(slices[i].seq_id);
@@ -220,11 +212,11 @@ StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
 }
 
 transport::HopStats Stage::sent_stats() const {
-  return sender_ != nullptr ? sender_->stats() : transport::HopStats{};
+  return output_ != nullptr ? output_->stats() : transport::HopStats{};
 }
 
 transport::HopStats Stage::received_stats() const {
-  return receiver_ != nullptr ? receiver_->stats() : transport::HopStats{};
+  return input_ != nullptr ? input_->stats() : transport::HopStats{};
 }
 
 }  // namespace strata::worker

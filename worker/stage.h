@@ -1,12 +1,11 @@
 // Stage: one worker's pipeline stage under an Assignment — its slice of the pack's layers as
 // a PackModel, the open sequences (KV slot each; on the last stage, the sampler), and the
-// data-plane links: a receiver from the previous stage (every stage but the first) and a
-// sender to the next (every stage but the last). It turns a Step (first stage) or a received
-// activation message into activations sent on, or sampled tokens (last stage).
+// data-plane links of the assignment's transport (stage_links.h): an input link from the
+// previous stage (every stage but the first) and an output link to the next (every stage but
+// the last). It turns a Step (first stage) or a received activation message into activations
+// sent on, or sampled tokens (last stage).
 //
-// Buffers, allocated once at Create: the receive buffer (max_batch_tokens, hidden) fp32 and
-// two send buffers of the same shape, used alternately so one can be in flight while the
-// next step computes.
+// Activations are (tokens, hidden) fp32 in the links' buffers, allocated once at Create.
 // Thread-safety: OpenSequence/CloseSequence (control thread) and Run* (compute thread) may
 // run concurrently; a mutex orders them. Connect before the first Run*.
 #pragma once
@@ -24,6 +23,7 @@
 #include "common/engine/sampler.h"
 #include "common/proto/strata_control.pb.h"
 #include "common/transport/transport.h"
+#include "worker/stage_links.h"
 
 namespace strata::worker {
 
@@ -31,10 +31,7 @@ struct StageOptions {
   std::string pack_dir;
   size_t gpu_mem = 0;
   size_t pinned_mem = 0;
-  std::string data_bind_host = "0.0.0.0";  // where the receiver listens
-  uint16_t data_port = 0;                   // 0: any free port
-  std::string data_host = "127.0.0.1";      // what the previous stage connects to
-  std::chrono::milliseconds link_timeout{10000};
+  LinkSettings link;  // its transport is the assignment's
 };
 
 // What a step produced: the tokens sampled on the last stage (for StepResult), or why the
@@ -47,8 +44,8 @@ struct StepOutput {
 
 class Stage {
  public:
-  // Loads the slice and, for every stage but the first, starts listening. Errors: the pack's,
-  // an assignment that does not fit it (kInvalidArgument), the listener's.
+  // Loads the slice and creates its links (the input link's address is known from here on).
+  // Errors: the pack's, an assignment that does not fit it (kInvalidArgument), the links'.
   static StatusOr<std::unique_ptr<Stage>> Create(Backend& backend,
                                                  const control::v1::Assignment& assignment,
                                                  const StageOptions& options);
@@ -57,10 +54,11 @@ class Stage {
   const control::v1::Assignment& assignment() const { return assignment_; }
   bool first() const { return assignment_.stage() == 0; }
   bool last() const { return assignment_.stage() == assignment_.num_stages() - 1; }
-  // "host:port" of the receiver; empty on the first stage.
-  const std::string& data_address() const { return data_address_; }
+  // The input link's address; empty on the first stage.
+  const std::string& data_address() const;
 
-  // Connects the sender to the next stage (no-op on the last stage).
+  // Opens the input link and connects the output link to `next_address` (empty on the last
+  // stage), at once: with NCCL both ends of a link must join together.
   Status Connect(const std::string& next_address);
 
   Status OpenSequence(const control::v1::OpenSequence& open);
@@ -84,11 +82,12 @@ class Stage {
   };
 
   Stage(const control::v1::Assignment& assignment, Backend& backend);
-  // Runs one batch through the slice: `hidden_in` empty on the first stage; sends the
-  // result on or samples. Caller holds mu_.
-  StatusOr<StepOutput> RunBatchLocked(uint64_t step_id, const std::vector<transport::SeqSlice>& slices,
-                                const std::vector<int32_t>& tokens,
-                                std::span<const float> hidden_in);
+  // Runs one batch through the slice: `hidden_in` (in the input link's memory) empty on the
+  // first stage; sends the result on or samples. Caller holds mu_.
+  StatusOr<StepOutput> RunBatchLocked(uint64_t step_id,
+                                      const std::vector<transport::SeqSlice>& slices,
+                                      const std::vector<int32_t>& tokens,
+                                      std::span<const float> hidden_in);
 
   control::v1::Assignment assignment_;
   Backend& backend_;
@@ -97,15 +96,9 @@ class Stage {
   std::mutex mu_;
   std::map<uint64_t, Sequence> sequences_;  // open sequences by coordinator id
 
-  DeviceBuffer receive_buffer_;             // (max_batch_tokens, hidden) fp32
-  std::unique_ptr<transport::ActivationReceiver> receiver_;
-  std::string data_address_;
-  DeviceBuffer send_buffers_[2];            // (max_batch_tokens, hidden) fp32 each
-  std::optional<uint64_t> send_tickets_[2];  // the message reading each buffer, if any
-  int next_send_buffer_ = 0;
-  std::unique_ptr<transport::ActivationSender> sender_;
-  std::chrono::milliseconds link_timeout_{10000};
-  std::vector<float> logits_;               // (sequences in a batch, vocab), last stage
+  std::unique_ptr<InputLink> input_;    // null on the first stage
+  std::unique_ptr<OutputLink> output_;  // null on the last stage
+  std::vector<float> logits_;           // (sequences in a batch, vocab), last stage
 };
 
 }  // namespace strata::worker

@@ -128,8 +128,29 @@ std::string DefaultRunDir() {
       .string();
 }
 
+namespace {
+
+// "cuda:0,cuda:1" -> {"cuda:0", "cuda:1"}; worker i takes entry i modulo the count.
+StatusOr<std::vector<std::string>> SplitBackends(const std::string& list) {
+  std::vector<std::string> backends;
+  size_t begin = 0;
+  for (;;) {
+    const size_t comma = list.find(',', begin);
+    backends.push_back(list.substr(begin, comma == std::string::npos ? comma : comma - begin));
+    if (backends.back().empty()) {
+      return InvalidArgument("--backend '" + list + "' has an empty entry; give cpu, cuda, "
+                             "cuda:N or a comma-separated list of them (one per worker, in turn)");
+    }
+    if (comma == std::string::npos) return backends;
+    begin = comma + 1;
+  }
+}
+
+}  // namespace
+
 Status RunLocalCluster(const LocalClusterOptions& o) {
   if (o.workers < 1) return InvalidArgument("--workers must be at least 1");
+  STRATA_ASSIGN_OR_RETURN(const std::vector<std::string> backends, SplitBackends(o.backend));
   std::error_code ec;
   fs::create_directories(o.run_dir, ec);
   if (ec) return ErrnoError("cannot create run directory", o.run_dir, ec.value());
@@ -165,11 +186,12 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
   Status status = start({coordinator_bin, "--model", pack, "--http", http, "--control", control,
                          "--workers", std::to_string(o.workers), "--token-file", token_file,
                          "--kv-slots", std::to_string(o.kv_slots), "--max-batch-tokens",
-                         std::to_string(o.max_batch_tokens)},
+                         std::to_string(o.max_batch_tokens), "--transport", o.transport},
                         "coordinator.log");
   for (int32_t i = 0; status.ok() && i < o.workers; ++i) {
     status = start({worker_bin, "--coordinator", control, "--model", pack, "--token-file",
-                    token_file, "--name", "worker-" + std::to_string(i), "--backend", o.backend},
+                    token_file, "--name", "worker-" + std::to_string(i), "--backend",
+                    backends[static_cast<size_t>(i) % backends.size()]},
                    "worker-" + std::to_string(i) + ".log");
   }
 

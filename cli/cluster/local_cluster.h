@@ -17,7 +17,8 @@ struct LocalClusterOptions {
   std::string model;        // a Strata pack or a Hugging Face directory
   int32_t workers = 2;
   int32_t http_port = 8000;
-  std::string backend = "cpu";  // for every worker
+  std::string backend = "cpu";  // a backend, or a comma-separated list taken in turn by worker
+  std::string transport = "ucx";  // the data plane: ucx or nccl
   std::string dtype = "bf16";   // when packing
   std::string run_dir;          // logs, token, pid file, packs made here
   int32_t kv_slots = 8;

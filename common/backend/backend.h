@@ -24,6 +24,7 @@ struct BackendCaps {
   bool pinned_host = false;    // page-locked host buffers speed up copies
   bool fp8_weights = false;    // MatMul accepts kF8E4M3 weights at full speed
   size_t memory_bytes = 0;     // device memory (0: host memory, no fixed budget)
+  int device = -1;             // CUDA device index (-1: not a CUDA backend)
 };
 
 // Backend memory released by its deleter when the buffer is dropped.
@@ -80,9 +81,12 @@ class Backend {
   // backend has no use for pinning), 4096-aligned so O_DIRECT reads can land in it;
   // kResourceExhausted when it cannot be had.
   virtual StatusOr<DeviceBuffer> AllocatePinned(size_t bytes) = 0;
-  // Enqueues a host -> device copy on `stream`; `src` must stay untouched until an event
-  // recorded on `stream` after it has completed.
+  // Enqueues a copy to device memory `dst` from host or device memory `src` on `stream`;
+  // `src` must stay untouched until an event recorded on `stream` after it has completed.
   virtual void CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) = 0;
+  // The native queue behind `stream` (a cudaStream_t on CUDA) for libraries that issue their
+  // own work in order with the backend's (NCCL); nullptr where there is none (the CPU).
+  virtual void* NativeStream(Stream /*stream*/) { return nullptr; }
   virtual std::unique_ptr<BackendEvent> CreateEvent() = 0;
   virtual void RecordEvent(BackendEvent& event, Stream stream) = 0;
   // Work issued to `stream` after this call starts only once `event` has completed; the host

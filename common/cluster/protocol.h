@@ -9,7 +9,8 @@ namespace strata::cluster {
 
 // Bump on any change to strata_control.proto or to the meaning of a field that an older
 // peer would misread; a worker of another version is refused at registration.
-inline constexpr uint32_t kProtocolVersion = 1;
+// 2: Connect goes to every stage (the last too), for links whose ends join together (NCCL).
+inline constexpr uint32_t kProtocolVersion = 2;
 
 // How often workers send Heartbeat, and how many may be missed before the worker is lost.
 inline constexpr std::chrono::milliseconds kHeartbeatInterval{1000};

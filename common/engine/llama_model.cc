@@ -154,8 +154,8 @@ Status LlamaModel::Forward(const BatchLayout& batch, LogitsMode mode, std::vecto
 }
 
 Status LlamaModel::ForwardStage(const BatchLayout& batch, std::span<const float> hidden_in,
-                                float* hidden_out, LogitsMode mode,
-                                std::vector<float>* logits) {
+                                float* hidden_out, LogitsMode mode, std::vector<float>* logits,
+                                ActivationMemory memory) {
   STRATA_RETURN_IF_ERROR(Validate(batch));
   const int32_t t = batch.n_tokens();
   if (hidden_in.empty() && ends_.embed.data == nullptr) {
@@ -175,12 +175,16 @@ Status LlamaModel::ForwardStage(const BatchLayout& batch, std::span<const float>
   STRATA_RETURN_IF_ERROR(feed_.BeginPass());  // prefetching starts before the embedding
   if (hidden_in.empty()) {
     backend_.Embed(ends_.embed, x);
+  } else if (memory == ActivationMemory::kDevice) {
+    backend_.CopyToDeviceAsync(x.data, hidden_in.data(), x.nbytes(), Stream::kCompute);
   } else {
     backend_.CopyToDevice(x.data, hidden_in.data(), x.nbytes());
   }
   if (observer_) observer_(-1, x);
   STRATA_RETURN_IF_ERROR(RunLayers(t));
-  if (hidden_out != nullptr) {
+  if (hidden_out != nullptr && memory == ActivationMemory::kDevice) {
+    backend_.CopyToDeviceAsync(hidden_out, x.data, x.nbytes(), Stream::kCompute);
+  } else if (hidden_out != nullptr) {
     backend_.CopyToHost(hidden_out, x.data, x.nbytes());
     backend_.Synchronize();
   } else if (mode == LogitsMode::kLastToken) {

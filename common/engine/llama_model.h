@@ -41,6 +41,12 @@ struct EndWeights {
   WeightView lm_head;     // (vocab, hidden)
 };
 
+// Where a pipeline stage's activations live. kHost: host memory, copied in and out
+// synchronously. kDevice: the backend's device memory, ordered by its compute stream —
+// hidden_in must be ready for work issued to that stream afterwards, hidden_out is written by
+// work issued to it, and ForwardStage returns without waiting for that work.
+enum class ActivationMemory : uint8_t { kHost, kDevice };
+
 class LlamaModel {
  public:
   // `feed` supplies config.num_layers layers and must outlive the model, as must the weights
@@ -71,13 +77,15 @@ class LlamaModel {
 
   // One pipeline stage's share of Forward, for a model over a slice of the layers (the
   // cluster). The input is the batch's tokens, embedded here, when `hidden_in` is empty, else
-  // the residual stream (T, hidden) fp32 in host memory from the previous stage. The output
-  // is the residual stream after this model's layers, copied to `hidden_out` (T * hidden
-  // floats, host), or — when `hidden_out` is null — the logits as Forward writes them.
-  // Errors: Forward's; a stage without the embedding given no hidden_in, or without the
-  // LM head asked for logits, or a hidden_in of the wrong size (kInvalidArgument).
+  // the residual stream (T, hidden) fp32 from the previous stage. The output is the residual
+  // stream after this model's layers, copied to `hidden_out` (T * hidden floats), or — when
+  // `hidden_out` is null — the logits as Forward writes them. `memory` says where hidden_in
+  // and hidden_out are (see ActivationMemory). Errors: Forward's; a stage without the
+  // embedding given no hidden_in, or without the LM head asked for logits, or a hidden_in of
+  // the wrong size (kInvalidArgument).
   Status ForwardStage(const BatchLayout& batch, std::span<const float> hidden_in,
-                      float* hidden_out, LogitsMode mode, std::vector<float>* logits);
+                      float* hidden_out, LogitsMode mode, std::vector<float>* logits,
+                      ActivationMemory memory = ActivationMemory::kHost);
 
   // Called with the residual stream (T, hidden) after the embedding (layer -1) and after
   // every layer; for diagnostics and tests. Empty by default.

@@ -9,8 +9,8 @@
 // message is valid until the next Receive. Nothing is allocated per message.
 // Ordering: messages arrive in the order they were sent; up to LinkOptions::max_in_flight are
 // in flight at once. Errors: a lost peer, a timeout or a malformed message is a Status
-// (kUnavailable, kDataLoss, kInvalidArgument, kUnimplemented); no call blocks longer than
-// its timeout.
+// (kUnavailable, kDeadlineExceeded, kDataLoss, kInvalidArgument, kUnimplemented); no call
+// blocks longer than its timeout.
 // Thread-safety: one thread sends on a sender and one thread receives on a receiver at a
 // time (they may be different threads); stats() may be called from any thread.
 #pragma once
@@ -107,7 +107,8 @@ class ActivationReceiver {
   // Waits up to `timeout` for the next message and returns it, its payload in the receive
   // buffer. A malformed message returns an error and is consumed: the next Receive gets the
   // message after it. kUnavailable when the peer was lost (after every message it sent
-  // completely was delivered) or nothing arrived within `timeout`.
+  // completely was delivered); kDeadlineExceeded when nothing arrived within `timeout` (a
+  // quiet link: the next Receive goes on waiting for the same message).
   virtual StatusOr<const ReceivedMessage*> Receive(std::chrono::milliseconds timeout) = 0;
   virtual HopStats stats() const = 0;
 };

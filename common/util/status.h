@@ -22,6 +22,7 @@ enum class StatusCode {
   kFailedPrecondition,
   kResourceExhausted,
   kUnavailable,  // a peer or device went away
+  kDeadlineExceeded,  // nothing happened within a wait's timeout (the peer may be quiet)
   kInternal,
 };
 
@@ -59,6 +60,9 @@ inline Status ResourceExhausted(std::string m) {
   return {StatusCode::kResourceExhausted, std::move(m)};
 }
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+inline Status DeadlineExceeded(std::string m) {
+  return {StatusCode::kDeadlineExceeded, std::move(m)};
+}
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
 // Either a T or a non-OK Status. Accessing the value of an error aborts (a programming bug).

@@ -101,6 +101,7 @@ CudaBackend::CudaBackend(int device, const cudaDeviceProp& props)
   caps_.pinned_host = true;
   caps_.fp8_weights = props.major * 10 + props.minor >= 89;
   caps_.memory_bytes = props.totalGlobalMem;
+  caps_.device = device;
 }
 
 Status CudaBackend::Init() {

@@ -58,6 +58,7 @@ class CudaBackend final : public Backend {
   void Synchronize() override;
   StatusOr<DeviceBuffer> AllocatePinned(size_t bytes) override;
   void CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) override;
+  void* NativeStream(Stream stream) override { return StreamOf(stream); }
   std::unique_ptr<BackendEvent> CreateEvent() override;
   void RecordEvent(BackendEvent& event, Stream stream) override;
   void StreamWaitEvent(Stream stream, BackendEvent& event) override;

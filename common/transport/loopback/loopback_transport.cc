@@ -121,7 +121,7 @@ class LoopbackReceiver final : public ActivationReceiver {
     std::unique_lock lock(ch_->mu);
     if (!ch_->cv.wait_for(lock, timeout,
                           [&] { return ch_->completed < ch_->sent || ch_->sender_closed; })) {
-      return Unavailable("loopback link: no message within " + std::to_string(timeout.count()) +
+      return DeadlineExceeded("loopback link: no message within " + std::to_string(timeout.count()) +
                          " ms");
     }
     if (ch_->completed == ch_->sent) return Unavailable("loopback link: the sender closed it");

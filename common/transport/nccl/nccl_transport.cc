@@ -125,8 +125,49 @@ StatusOr<std::unique_ptr<NcclComm>> NcclComm::Init(std::string_view id_hex, int 
     return Unavailable("ncclCommInitRankConfig (rank " + to_string(rank) + " of " +
                        to_string(nranks) + "): " + NcclError(r));
   }
-  STRATA_RETURN_IF_ERROR(c->Settle(r, "joining the NCCL communicator", Clock::now() + timeout));
+  const Clock::time_point deadline = Clock::now() + timeout;
+  STRATA_RETURN_IF_ERROR(c->Settle(r, "joining the NCCL communicator", deadline));
+  STRATA_RETURN_IF_ERROR(c->ConnectPeers(deadline));
   return c;
+}
+
+// P2P connections are made by the first send and receive between two ranks, which on a
+// non-blocking communicator report ncclInProgress until the peer makes its matching call.
+// Exchanging a byte with every peer here, where the ranks wait for each other anyway, keeps
+// that out of the first activation's path and out of a receiver's short poll.
+Status NcclComm::ConnectPeers(Clock::time_point deadline) {
+  STRATA_ASSIGN_OR_RETURN(std::byte* bytes, DeviceAlloc(static_cast<size_t>(nranks_)));
+  cudaStream_t stream = nullptr;
+  cudaEvent_t done = nullptr;
+  Status st = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess &&
+                      cudaEventCreateWithFlags(&done, cudaEventDisableTiming) == cudaSuccess
+                  ? OkStatus()
+                  : Internal("NCCL: cannot create the stream that connects the peer ranks");
+  if (st.ok()) {
+    ncclResult_t r = ncclGroupStart();
+    for (int peer = 0; peer < nranks_ && (r == ncclSuccess || r == ncclInProgress); ++peer) {
+      if (peer == rank_) continue;
+      r = ncclSend(bytes + rank_, 1, ncclUint8, peer, comm_, stream);
+      if (r == ncclSuccess || r == ncclInProgress) {
+        r = ncclRecv(bytes + peer, 1, ncclUint8, peer, comm_, stream);
+      }
+    }
+    const ncclResult_t end = ncclGroupEnd();
+    st = Settle(r == ncclSuccess || r == ncclInProgress ? end : r, "connecting the peer ranks",
+                deadline);
+  }
+  if (st.ok() && cudaEventRecord(done, stream) != cudaSuccess) {
+    st = Abort(Internal("NCCL: cannot record the connection's completion"));
+  }
+  if (st.ok()) st = WaitEvent(done, "connecting the peer ranks", deadline);
+  if (stream != nullptr) {
+    cudaStreamSynchronize(stream);  // after an abort, the aborted kernels have ended
+    cudaStreamDestroy(stream);
+  }
+  if (done != nullptr) cudaEventDestroy(done);
+  cudaFree(bytes);
+  cudaGetLastError();
+  return st;
 }
 
 NcclComm::~NcclComm() {
@@ -174,12 +215,13 @@ Status NcclComm::Settle(ncclResult_t result, const char* what, Clock::time_point
   return OkStatus();
 }
 
-Status NcclComm::WaitEvent(cudaEvent_t event, const char* what, Clock::time_point deadline) {
+StatusOr<bool> NcclComm::PollEvent(cudaEvent_t event, const char* what,
+                                   Clock::time_point deadline) {
   if (!failed_.ok()) return failed_;
   auto sleep = std::chrono::microseconds(1);
   for (;;) {
     const cudaError_t e = cudaEventQuery(event);
-    if (e == cudaSuccess) return OkStatus();
+    if (e == cudaSuccess) return true;
     if (e != cudaErrorNotReady) {
       STRATA_CUDA_CHECK(e);  // a device fault, not a peer's
     }
@@ -188,13 +230,17 @@ Status NcclComm::WaitEvent(cudaEvent_t event, const char* what, Clock::time_poin
       return Abort(Unavailable(std::string("NCCL: ") + what + ": " + NcclError(async) +
                                "; a peer rank failed"));
     }
-    if (Clock::now() > deadline) {
-      return Abort(Unavailable(std::string("NCCL: ") + what +
-                               " timed out; the peer stage is stalled or gone"));
-    }
+    if (Clock::now() > deadline) return false;
     std::this_thread::sleep_for(sleep);
     sleep = std::min(sleep * 2, kMaxPollSleep);
   }
+}
+
+Status NcclComm::WaitEvent(cudaEvent_t event, const char* what, Clock::time_point deadline) {
+  STRATA_ASSIGN_OR_RETURN(const bool done, PollEvent(event, what, deadline));
+  if (done) return OkStatus();
+  return Abort(Unavailable(std::string("NCCL: ") + what +
+                           " timed out; the peer stage is stalled or gone"));
 }
 
 // ---- sender -----------------------------------------------------------------------------
@@ -246,6 +292,7 @@ StatusOr<uint64_t> NcclSender::Send(const MessageHeader& header, const void* dev
                                     cudaStream_t stream) {
   STRATA_RETURN_IF_ERROR(ValidateHeader(header, limits_));
   if (!comm_.failed().ok()) return comm_.failed();
+  STRATA_CUDA_CHECK(cudaSetDevice(comm_.device()));
   Slot& slot = slots_[next_ticket_ % slots_.size()];
   STRATA_RETURN_IF_ERROR(Complete(slot));  // the slot's previous message
   // Fixed size on the wire: the receiver must know the size of what it receives.
@@ -305,7 +352,7 @@ Status NcclSender::SendError(uint64_t step_id, std::string_view text, cudaStream
 
 StatusOr<std::unique_ptr<NcclReceiver>> NcclReceiver::Create(NcclComm& comm, int peer,
                                                              const LinkLimits& limits,
-                                                             const LinkOptions& /*options*/,
+                                                             const LinkOptions& options,
                                                              std::span<std::byte> device_buffer) {
   STRATA_RETURN_IF_ERROR(CheckReceiveBuffer(device_buffer, limits));
   if (peer < 0 || peer >= comm.nranks() || peer == comm.rank()) {
@@ -313,7 +360,7 @@ StatusOr<std::unique_ptr<NcclReceiver>> NcclReceiver::Create(NcclComm& comm, int
                            " is not another rank of " + to_string(comm.nranks()));
   }
   STRATA_CUDA_CHECK(cudaSetDevice(comm.device()));
-  std::unique_ptr<NcclReceiver> r(new NcclReceiver(comm, peer, limits, device_buffer));
+  std::unique_ptr<NcclReceiver> r(new NcclReceiver(comm, peer, limits, options, device_buffer));
   STRATA_ASSIGN_OR_RETURN(r->device_header_, DeviceAlloc(limits.max_header_bytes()));
   STRATA_ASSIGN_OR_RETURN(r->host_header_, PinnedAlloc(limits.max_header_bytes()));
   STRATA_ASSIGN_OR_RETURN(r->host_text_, PinnedAlloc(kMaxErrorTextBytes));
@@ -323,6 +370,11 @@ StatusOr<std::unique_ptr<NcclReceiver>> NcclReceiver::Create(NcclComm& comm, int
 }
 
 NcclReceiver::~NcclReceiver() {
+  // A posted receive the peer never matches would block the stream forever: aborting the
+  // communicator ends it.
+  if (header_pending_) {
+    static_cast<void>(comm_.Abort(Unavailable("NCCL receiver closed while waiting for a message")));
+  }
   if (header_done_ != nullptr) {
     cudaEventSynchronize(header_done_);
     cudaEventDestroy(header_done_);
@@ -335,16 +387,27 @@ NcclReceiver::~NcclReceiver() {
 StatusOr<const ReceivedMessage*> NcclReceiver::Receive(cudaStream_t stream,
                                                        std::chrono::milliseconds timeout) {
   if (!failed_.ok()) return failed_;
+  STRATA_CUDA_CHECK(cudaSetDevice(comm_.device()));
   const Clock::time_point start = Clock::now();
-  const Clock::time_point deadline = start + timeout;
   const size_t header_bytes = limits_.max_header_bytes();
-  STRATA_RETURN_IF_ERROR(comm_.Settle(
-      ncclRecv(device_header_, header_bytes, ncclUint8, peer_, comm_.get(), stream),
-      "receiving a header", deadline));
-  STRATA_CUDA_CHECK(cudaMemcpyAsync(host_header_, device_header_, header_bytes,
-                                    cudaMemcpyDeviceToHost, stream));
-  STRATA_CUDA_CHECK(cudaEventRecord(header_done_, stream));
-  STRATA_RETURN_IF_ERROR(comm_.WaitEvent(header_done_, "waiting for a header", deadline));
+  if (!header_pending_) {
+    // Posting waits for NCCL only while it is busy, bounded by the link's timeout.
+    STRATA_RETURN_IF_ERROR(comm_.Settle(
+        ncclRecv(device_header_, header_bytes, ncclUint8, peer_, comm_.get(), stream),
+        "receiving a header", start + options_.timeout));
+    STRATA_CUDA_CHECK(cudaMemcpyAsync(host_header_, device_header_, header_bytes,
+                                      cudaMemcpyDeviceToHost, stream));
+    STRATA_CUDA_CHECK(cudaEventRecord(header_done_, stream));
+    header_pending_ = true;
+  }
+  STRATA_ASSIGN_OR_RETURN(const bool arrived,
+                          comm_.PollEvent(header_done_, "waiting for a header", start + timeout));
+  if (!arrived) {
+    return DeadlineExceeded("NCCL link from rank " + to_string(peer_) + ": no message within " +
+                            to_string(timeout.count()) + " ms");
+  }
+  header_pending_ = false;
+  const Clock::time_point deadline = Clock::now() + options_.timeout;
 
   // The slice count sits in the fixed part; the decoder refuses counts beyond the limits.
   const uint32_t n_seqs = Le32(host_header_ + 28);

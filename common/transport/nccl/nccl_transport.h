@@ -1,10 +1,12 @@
 // Activation links over NCCL point-to-point (device memory, CUDA streams), for stages whose
 // GPUs NCCL can connect (NVLink, PCIe, InfiniBand/RoCE, or its socket transport).
 //
-// Set-up: the coordinator calls CreateNcclUniqueIdHex once per communicator and hands the hex
-// string to its members over the control plane; each member calls NcclComm::Init with it,
-// either for a 2-rank communicator per link (rank 0 = the sending stage, rank 1 = the
-// receiving one) or for one world communicator of all stages (rank = stage index).
+// Set-up: one member of a communicator calls CreateNcclUniqueIdHex (NCCL's bootstrap root then
+// runs in that process) and the hex string reaches the others over the control plane (the
+// worker: the receiving stage makes the id of its link, the coordinator hands it to the
+// sending stage); each member calls NcclComm::Init with it, for a 2-rank communicator per link
+// (rank 0 = the sending stage, rank 1 = the receiving one). Init also connects every pair of
+// ranks, so no later send or receive waits for a connection.
 //
 // Each message is, on the caller's stream, a fixed-size header (max_header_bytes, copied from
 // a pinned host slot to a device slot) and then the payload, both ncclSend to the peer. The
@@ -14,7 +16,9 @@
 // unreceivable, so it fails the link: every later call returns that error.
 // Timeouts: the communicator is non-blocking; every host wait polls the stream's event and
 // NCCL's async error up to its deadline, and on a timeout or peer error aborts the
-// communicator (ncclCommAbort) and returns kUnavailable instead of hanging.
+// communicator (ncclCommAbort) and returns kUnavailable instead of hanging. The one exception
+// is a receiver waiting for the next header: a quiet link is normal, so Receive's timeout
+// returns kDeadlineExceeded and the next Receive goes on waiting for the same header.
 // Thread-safety: one thread per sender or receiver; a communicator is used by one sender
 // and/or one receiver at a time (NCCL serialises operations per communicator).
 #pragma once
@@ -59,12 +63,18 @@ class NcclComm {
   // Waits until `event` completed, polling NCCL's async error; aborts on error or deadline.
   Status WaitEvent(cudaEvent_t event, const char* what,
                    std::chrono::steady_clock::time_point deadline);
+  // Like WaitEvent, but the deadline passing is not an error: false, and nothing aborted.
+  StatusOr<bool> PollEvent(cudaEvent_t event, const char* what,
+                           std::chrono::steady_clock::time_point deadline);
+  // Aborts the communicator (its pending operations end) and records `why`; returns the
+  // first error recorded.
+  Status Abort(Status why);
   // The error that aborted the communicator, or OK.
   const Status& failed() const { return failed_; }
 
  private:
   NcclComm() = default;
-  Status Abort(Status why);
+  Status ConnectPeers(std::chrono::steady_clock::time_point deadline);
 
   ncclComm_t comm_ = nullptr;
   int rank_ = 0;
@@ -128,19 +138,24 @@ class NcclReceiver {
   ~NcclReceiver();
 
   // Receives the next header (waiting up to `timeout` on the host), validates it and
-  // enqueues the payload receive on `stream`: the returned payload (device memory) is ready
-  // for work enqueued on `stream` afterwards. An error message's text is returned in host
-  // memory. Valid until the next Receive.
+  // enqueues the payload receive on `stream` (the same stream on every call): the returned
+  // payload (device memory) is ready for work enqueued on `stream` afterwards, and the buffer
+  // is written again only by work enqueued on `stream` after the next call posts its header
+  // receive. An error message's text is returned in host memory. Valid until the next
+  // Receive. kDeadlineExceeded when no header arrived within `timeout` (nothing aborted).
   StatusOr<const ReceivedMessage*> Receive(cudaStream_t stream, std::chrono::milliseconds timeout);
   HopStats stats() const { return stats_.Snapshot(); }
 
  private:
-  NcclReceiver(NcclComm& comm, int peer, const LinkLimits& limits, std::span<std::byte> buffer)
-      : comm_(comm), peer_(peer), limits_(limits), buffer_(buffer) {}
+  NcclReceiver(NcclComm& comm, int peer, const LinkLimits& limits, const LinkOptions& options,
+               std::span<std::byte> buffer)
+      : comm_(comm), peer_(peer), limits_(limits), options_(options), buffer_(buffer) {}
 
   NcclComm& comm_;
   const int peer_;
   const LinkLimits limits_;
+  const LinkOptions options_;
+  bool header_pending_ = false;  // a header receive is posted and has not arrived
   std::span<std::byte> buffer_;        // (max_payload_bytes) device, the caller's
   std::byte* device_header_ = nullptr;  // (max_header_bytes)
   std::byte* host_header_ = nullptr;    // (max_header_bytes) pinned

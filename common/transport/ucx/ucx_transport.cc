@@ -288,7 +288,7 @@ class UcxReceiver final : public ActivationReceiver {
     }
     const auto arrived = [&] { return header_part_.done && payload_part_.done; };
     if (!ucx_->cv().wait_for(lock, timeout, [&] { return arrived() || !failed_.ok(); })) {
-      return Unavailable(where_ + ": no message within " + Ms(timeout) +
+      return DeadlineExceeded(where_ + ": no message within " + Ms(timeout) +
                          (ep_ == nullptr ? " (no sender has connected)" : ""));
     }
     if (!arrived()) return failed_;

@@ -197,7 +197,8 @@ TEST_F(CoordinatorTest, AssignsContiguousRangesByNameChainsConnectsAndServes) {
   EXPECT_EQ(a.connects[0].next_address(), "node-9:9000");
   ASSERT_EQ(b.connects.size(), 1u);
   EXPECT_EQ(b.connects[0].next_address(), "node-10:9000");
-  EXPECT_TRUE(c.connects.empty());  // the last stage connects nothing
+  ASSERT_EQ(c.connects.size(), 1u);  // the last stage joins its input link
+  EXPECT_EQ(c.connects[0].next_address(), "");
 
   const Json health = Health(status);
   EXPECT_EQ(status, 200);

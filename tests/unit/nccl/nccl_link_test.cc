@@ -1,10 +1,11 @@
 // NCCL links between two GPUs of this process (one rank per device, one thread per rank):
-// id hex round trip, a decode and a prefill-sized message bit-exact, an error message, and a
-// malformed header failing the link. Needs two visible GPUs (NCCL refuses two ranks on one
+// id hex round trip, a quiet link timing out without breaking, a decode and a prefill-sized
+// message bit-exact, an error message, and a malformed header failing the link. Needs two visible GPUs (NCCL refuses two ranks on one
 // device); skips itself otherwise.
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -64,6 +65,7 @@ TEST_F(NcclLinkTest, MessagesArriveBitExactAndBadHeadersFailTheLink) {
     payloads.push_back(std::move(p));
   }
 
+  std::promise<void> quiet_checked;
   std::thread receiver_side([&] {
     STRATA_CUDA_CHECK(cudaSetDevice(1));
     void* device_buffer = nullptr;
@@ -75,6 +77,10 @@ TEST_F(NcclLinkTest, MessagesArriveBitExactAndBadHeadersFailTheLink) {
           rc, 0, kLimits, options,
           std::span(static_cast<std::byte*>(device_buffer), kLimits.max_payload_bytes()));
       ASSERT_TRUE(r.ok()) << r.status().ToString();
+      // Nothing sent yet: a quiet link, not a broken one.
+      StatusOr<const ReceivedMessage*> quiet = (*r)->Receive(stream, 100ms);
+      EXPECT_EQ(quiet.status().code(), StatusCode::kDeadlineExceeded) << quiet.status().ToString();
+      quiet_checked.set_value();
       for (size_t i = 0; i < shapes.size(); ++i) {
         StatusOr<const ReceivedMessage*> m = (*r)->Receive(stream, 30s);
         ASSERT_TRUE(m.ok()) << m.status().ToString();
@@ -106,6 +112,7 @@ TEST_F(NcclLinkTest, MessagesArriveBitExactAndBadHeadersFailTheLink) {
   {
     StatusOr<std::unique_ptr<NcclSender>> s = NcclSender::Create(sc, 1, kLimits, options);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
+    quiet_checked.get_future().wait_for(30s);
     for (size_t i = 0; i < shapes.size(); ++i) {
       STRATA_CUDA_CHECK(cudaMemcpy(device_payload, payloads[i].data(), payloads[i].size(),
                                    cudaMemcpyHostToDevice));

@@ -1,12 +1,15 @@
-// Worker stages in one process, linked over UCX on loopback (TCP): a 2-stage and a 3-stage
-// pipeline produce exactly the greedy ids of the single-process model over a prompt and
-// decode steps, a prompt split into chunks samples only once it is complete, and bad steps
-// fail with errors naming the step, the stage and the sequence.
+// Worker stages in one process: a 2-stage and a 3-stage pipeline produce exactly the greedy
+// ids of the single-process model over a prompt and decode steps, a prompt split into chunks
+// samples only once it is complete, and bad steps fail with errors naming the step, the stage
+// and the sequence. Over UCX on loopback (TCP) with CPU backends everywhere; and, in builds
+// with NCCL, over NCCL between two GPUs (skipped with fewer).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <future>
 
+#include "common/backend/backend_factory.h"
 #include "common/backend/cpu/cpu_backend.h"
 #include "common/engine/generator.h"
 #include "common/engine/pack_model.h"
@@ -24,8 +27,23 @@ using testing::TempDir;
 constexpr int32_t kMaxBatch = 64;
 constexpr int32_t kDecodeSteps = 6;
 
-class StageTest : public ::testing::Test {
+struct Transport {
+  const char* name;
+  const char* transport;
+  std::vector<std::string> backends;  // stage s runs on backends[s]; [0] also the reference
+};
+void PrintTo(const Transport& t, std::ostream* os) { *os << t.name; }
+
+class StageTest : public ::testing::TestWithParam<Transport> {
  protected:
+  void SetUp() override {
+    for (const std::string& spec : GetParam().backends) {
+      StatusOr<std::unique_ptr<Backend>> b = CreateBackend(spec);
+      if (!b.ok()) GTEST_SKIP() << spec << ": " << b.status().ToString();
+      backends_.push_back(std::move(b).value());
+    }
+  }
+
   static void SetUpTestSuite() {
     setenv("UCX_TLS", "tcp", 1);
     dir_ = new TempDir("stages");
@@ -36,7 +54,7 @@ class StageTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete dir_; }
 
-  static control::v1::Assignment Assign(int32_t stage, int32_t stages, int32_t first, int32_t n) {
+  control::v1::Assignment Assign(int32_t stage, int32_t stages, int32_t first, int32_t n) {
     control::v1::Assignment a;
     a.set_epoch(1);
     a.set_stage(stage);
@@ -47,11 +65,11 @@ class StageTest : public ::testing::Test {
     a.set_max_batch_tokens(kMaxBatch);
     a.set_max_seq_len(128);
     a.set_kv_slots(2);
-    a.set_transport("ucx");
+    a.set_transport(GetParam().transport);
     return a;
   }
 
-  // Stages over [0, 6) split at `cuts`, connected in order (receivers first).
+  // Stages over [0, 6) split at `cuts`, connected all at once as the coordinator does.
   std::vector<std::unique_ptr<Stage>> Pipeline(const std::vector<int32_t>& cuts) {
     std::vector<int32_t> bounds = {0};
     bounds.insert(bounds.end(), cuts.begin(), cuts.end());
@@ -59,17 +77,24 @@ class StageTest : public ::testing::Test {
     const int32_t n = static_cast<int32_t>(bounds.size()) - 1;
     StageOptions so;
     so.pack_dir = dir_->File("pack");
-    so.data_bind_host = "127.0.0.1";
+    so.link.bind_host = "127.0.0.1";
     std::vector<std::unique_ptr<Stage>> stages;
     for (int32_t s = 0; s < n; ++s) {
       StatusOr<std::unique_ptr<Stage>> st =
-          Stage::Create(backends_[s], Assign(s, n, bounds[s], bounds[s + 1] - bounds[s]), so);
+          Stage::Create(*backends_.at(s), Assign(s, n, bounds[s], bounds[s + 1] - bounds[s]), so);
       EXPECT_TRUE(st.ok()) << st.status().ToString();
       if (!st.ok()) return {};
       stages.push_back(std::move(st).value());
     }
-    for (int32_t s = 0; s + 1 < n; ++s) {
-      Status st = stages[s]->Connect(stages[s + 1]->data_address());
+    std::vector<std::future<Status>> connected;
+    for (int32_t s = 0; s < n; ++s) {
+      const std::string next = s + 1 < n ? stages[s + 1]->data_address() : "";
+      connected.push_back(std::async(std::launch::async, [&stages, s, next] {
+        return stages[s]->Connect(next);
+      }));
+    }
+    for (std::future<Status>& c : connected) {
+      const Status st = c.get();
       EXPECT_TRUE(st.ok()) << st.ToString();
     }
     return stages;
@@ -108,25 +133,36 @@ class StageTest : public ::testing::Test {
     return s;
   }
 
-  // The single-process greedy ids for `prompt`.
-  static std::vector<int32_t> Reference(const std::vector<int32_t>& prompt) {
-    CpuBackend backend;
+  // The single-process greedy ids for `prompt`, on the first stage's backend.
+  std::vector<int32_t> Reference(const std::vector<int32_t>& prompt) {
     PackModelOptions o;
     o.engine.max_batch_tokens = kMaxBatch;
     o.engine.max_seq_len = 128;
-    std::unique_ptr<PackModel> m = std::move(PackModel::Open(backend, dir_->File("pack"), o)).value();
+    std::unique_ptr<PackModel> m =
+        std::move(PackModel::Open(*backends_.at(0), dir_->File("pack"), o)).value();
     GenerateOptions g;
     g.max_tokens = kDecodeSteps + 1;
     return std::move(Generate(m->model(), prompt, g)).value().output_ids;
   }
 
   static TempDir* dir_;
-  CpuBackend backends_[3];
+  std::vector<std::unique_ptr<Backend>> backends_;
 };
 
 TempDir* StageTest::dir_ = nullptr;
 
-TEST_F(StageTest, PipelinesOfTwoAndThreeStagesGiveTheSingleProcessGreedyIds) {
+INSTANTIATE_TEST_SUITE_P(Ucx, StageTest,
+                         ::testing::Values(Transport{"ucx_cpu", "ucx", {"cpu", "cpu", "cpu"}}),
+                         [](const auto& p) { return std::string(p.param.name); });
+#if STRATA_HAVE_NCCL
+INSTANTIATE_TEST_SUITE_P(
+    Nccl, StageTest,
+    // Stages 0 and 2 share a GPU: each link's two ends are on different ones, as NCCL needs.
+    ::testing::Values(Transport{"nccl_gpus", "nccl", {"cuda:0", "cuda:1", "cuda:0"}}),
+    [](const auto& p) { return std::string(p.param.name); });
+#endif
+
+TEST_P(StageTest, PipelinesOfTwoAndThreeStagesGiveTheSingleProcessGreedyIds) {
   const std::vector<int32_t>& prompt = testing::ReferenceCases()[1].input_ids;
   const std::vector<int32_t> want = Reference(prompt);
   for (const std::vector<int32_t>& cuts : {std::vector<int32_t>{3}, std::vector<int32_t>{1, 4}}) {
@@ -149,7 +185,7 @@ TEST_F(StageTest, PipelinesOfTwoAndThreeStagesGiveTheSingleProcessGreedyIds) {
   }
 }
 
-TEST_F(StageTest, AChunkedPromptSamplesOnlyWhenComplete) {
+TEST_P(StageTest, AChunkedPromptSamplesOnlyWhenComplete) {
   const std::vector<int32_t>& prompt = testing::ReferenceCases()[1].input_ids;
   ASSERT_GE(prompt.size(), 4u);
   const std::vector<int32_t> want = Reference(prompt);
@@ -166,7 +202,7 @@ TEST_F(StageTest, AChunkedPromptSamplesOnlyWhenComplete) {
   EXPECT_EQ(second.tokens[0].second, want[0]);
 }
 
-TEST_F(StageTest, BadStepsFailWithClearErrors) {
+TEST_P(StageTest, BadStepsFailWithClearErrors) {
   std::vector<std::unique_ptr<Stage>> stages = Pipeline({3});
   ASSERT_FALSE(stages.empty());
   StepOutput unknown = stages[0]->RunStep(Step(9, 42, 0, {1, 2}));
