@@ -15,7 +15,11 @@
 namespace strata::worker {
 namespace {
 
+// An input link's address: "nccl:<GPU UUID, 32 hex digits>:<ncclUniqueId, hex>". The UUID
+// lets the sending stage refuse a link whose two ends are on one GPU (NCCL would only say
+// "invalid usage").
 constexpr std::string_view kScheme = "nccl:";
+constexpr size_t kUuidHexDigits = 32;
 
 transport::LinkOptions OptionsFor(const LinkSettings& settings) {
   transport::LinkOptions o;
@@ -59,6 +63,19 @@ StatusOr<int> DeviceOf(Backend& backend) {
                            backend.caps().name + "; use --transport ucx");
   }
   return device;
+}
+
+std::string GpuUuidHex(int device) {
+  cudaDeviceProp props{};
+  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&props, device));
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (char c : props.uuid.bytes) {
+    const auto b = static_cast<unsigned char>(c);
+    hex.push_back(kDigits[b >> 4]);
+    hex.push_back(kDigits[b & 15]);
+  }
+  return hex;
 }
 
 class NcclInputLink final : public InputLink {
@@ -136,13 +153,22 @@ class NcclOutputLink final : public OutputLink {
   ActivationMemory memory() const override { return ActivationMemory::kDevice; }
 
   Status Open(const std::string& next_address) override {
-    if (next_address.substr(0, kScheme.size()) != kScheme) {
+    const size_t id_at = kScheme.size() + kUuidHexDigits + 1;
+    if (next_address.size() <= id_at || next_address.substr(0, kScheme.size()) != kScheme ||
+        next_address[id_at - 1] != ':') {
       return InvalidArgument("the next stage's address '" + next_address.substr(0, 64) +
-                             "' is not an NCCL link (nccl:<id>); every worker of the cluster "
-                             "must use the same transport");
+                             "' is not an NCCL link (nccl:<gpu uuid>:<id>); every worker of "
+                             "the cluster must run the same Strata version");
     }
-    STRATA_ASSIGN_OR_RETURN(comm_, transport::NcclComm::Init(next_address.substr(kScheme.size()),
-                                                             2, 0, device_, options_.timeout));
+    const std::string peer_gpu = next_address.substr(kScheme.size(), kUuidHexDigits);
+    if (peer_gpu == GpuUuidHex(device_)) {
+      return FailedPrecondition(
+          "the next stage runs on this stage's GPU (cuda:" + std::to_string(device_) +
+          ", UUID " + peer_gpu + "): an NCCL link needs a GPU at each end; give neighbouring "
+          "workers different GPUs (--backend cuda:N) or use --transport ucx");
+    }
+    STRATA_ASSIGN_OR_RETURN(comm_, transport::NcclComm::Init(next_address.substr(id_at), 2, 0,
+                                                             device_, options_.timeout));
     STRATA_ASSIGN_OR_RETURN(sender_,
                             transport::NcclSender::Create(*comm_, 1, limits_, options_));
     return OkStatus();
@@ -195,7 +221,7 @@ StatusOr<std::unique_ptr<InputLink>> CreateNcclInputLink(Backend& backend,
   STRATA_ASSIGN_OR_RETURN(link->buffer_, backend.Allocate(limits.max_payload_bytes()));
   STRATA_RETURN_IF_ERROR(link->queue_.Create(device, 2));
   STRATA_ASSIGN_OR_RETURN(link->id_hex_, transport::CreateNcclUniqueIdHex());
-  link->address_ = std::string(kScheme) + link->id_hex_;
+  link->address_ = std::string(kScheme) + GpuUuidHex(device) + ":" + link->id_hex_;
   return std::unique_ptr<InputLink>(std::move(link));
 }
 

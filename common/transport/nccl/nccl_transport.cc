@@ -123,7 +123,8 @@ StatusOr<std::unique_ptr<NcclComm>> NcclComm::Init(std::string_view id_hex, int 
   if (r != ncclSuccess && r != ncclInProgress) {
     c->comm_ = nullptr;
     return Unavailable("ncclCommInitRankConfig (rank " + to_string(rank) + " of " +
-                       to_string(nranks) + "): " + NcclError(r));
+                       to_string(nranks) + "): " + NcclError(r) +
+                       (r == ncclInvalidUsage ? " (two ranks on one GPU?)" : ""));
   }
   const Clock::time_point deadline = Clock::now() + timeout;
   STRATA_RETURN_IF_ERROR(c->Settle(r, "joining the NCCL communicator", deadline));
@@ -210,7 +211,11 @@ Status NcclComm::Settle(ncclResult_t result, const char* what, Clock::time_point
     if (ncclCommGetAsyncError(comm_, &result) != ncclSuccess) result = ncclInternalError;
   }
   if (result != ncclSuccess) {
-    return Abort(Unavailable(std::string("NCCL: ") + what + ": " + NcclError(result)));
+    return Abort(Unavailable(std::string("NCCL: ") + what + ": " + NcclError(result) +
+                             (result == ncclInvalidUsage
+                                  ? " (two ranks of the communicator on one GPU? an NCCL link "
+                                    "needs a GPU at each end)"
+                                  : "")));
   }
   return OkStatus();
 }
