@@ -77,6 +77,39 @@ class StreamConnection final : public WorkerConnection {
   std::thread writer_;  // last: starts after the fields it uses
 };
 
+// Cancels the stream unless Met() is called within the timeout (one short-lived thread per
+// session being set up).
+class RegistrationDeadline {
+ public:
+  RegistrationDeadline(grpc::ServerContext* context, std::chrono::milliseconds timeout)
+      : thread_([this, context, timeout] {
+          std::unique_lock lock(mu_);
+          if (!cv_.wait_for(lock, timeout, [&] { return met_; })) {
+            expired_ = true;
+            context->TryCancel();
+          }
+        }) {}
+  ~RegistrationDeadline() { Met(); }
+
+  // Stops the clock; true if it had already run out.
+  bool Met() {
+    {
+      std::lock_guard lock(mu_);
+      met_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    return expired_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool met_ = false;
+  bool expired_ = false;
+  std::thread thread_;  // last: starts after the fields it uses
+};
+
 grpc::Status Refuse(Stream* stream, grpc::StatusCode code, const std::string& reason) {
   pb::CoordinatorMessage refused;
   refused.mutable_refused()->set_reason(reason);
@@ -86,13 +119,28 @@ grpc::Status Refuse(Stream* stream, grpc::StatusCode code, const std::string& re
 
 }  // namespace
 
-ControlService::ControlService(Cluster& cluster, std::string cluster_token)
-    : cluster_(cluster), cluster_token_(std::move(cluster_token)) {}
+ControlService::ControlService(Cluster& cluster, std::string cluster_token,
+                               std::chrono::milliseconds registration_timeout)
+    : cluster_(cluster),
+      cluster_token_(std::move(cluster_token)),
+      registration_timeout_(registration_timeout) {}
 
 grpc::Status ControlService::Session(grpc::ServerContext* context, Stream* stream) {
   const std::string peer = context->peer();
   pb::WorkerMessage first;
-  if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::CANCELLED, "no registration");
+  bool read = false;
+  {
+    RegistrationDeadline deadline(context, registration_timeout_);
+    read = stream->Read(&first);
+    if (deadline.Met()) {
+      spdlog::warn("control peer {} sent no Registration within {} ms; closed", peer,
+                   registration_timeout_.count());
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          "no Registration within " +
+                              std::to_string(registration_timeout_.count()) + " ms");
+    }
+  }
+  if (!read) return grpc::Status(grpc::StatusCode::CANCELLED, "no registration");
   if (!first.has_registration()) {
     spdlog::warn("control peer {} did not register first; refused", peer);
     return Refuse(stream, grpc::StatusCode::FAILED_PRECONDITION,

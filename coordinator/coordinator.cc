@@ -80,7 +80,8 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig conf
 
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(model)));
   c->cluster_ = std::make_unique<Cluster>(c->config_.cluster, c->model_);
-  c->service_ = std::make_unique<ControlService>(*c->cluster_, c->config_.cluster_token);
+  c->service_ = std::make_unique<ControlService>(*c->cluster_, c->config_.cluster_token,
+                                                 c->config_.registration_timeout);
   grpc::ServerBuilder builder;
   const std::string grpc_host = control_host.find(':') != std::string::npos
                                     ? "[" + control_host + "]"

@@ -27,6 +27,8 @@ struct CoordinatorConfig {
   std::string cluster_token;
   ClusterOptions cluster;
   std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
+  // A control stream that sends no Registration within this is closed.
+  std::chrono::milliseconds registration_timeout{std::chrono::seconds(10)};
 };
 
 // "HOST:PORT" ("[::1]:80" for IPv6) split; kInvalidArgument naming `flag` otherwise.

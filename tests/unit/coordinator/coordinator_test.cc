@@ -56,6 +56,7 @@ class CoordinatorTest : public ::testing::Test {
     config.cluster.heartbeat_interval = 50ms;
     config.cluster.missed_heartbeats_for_loss = 20;  // lost after 1 s of silence
     config.request_timeout = limits.request_timeout;
+    config.registration_timeout = 300ms;
     auto started = Coordinator::Start(std::move(config), std::move(*model));
     ASSERT_TRUE(started.ok()) << started.status().ToString();
     coordinator_ = std::move(*started);
@@ -205,6 +206,22 @@ TEST_F(CoordinatorTest, AssignsContiguousRangesByNameChainsConnectsAndServes) {
   EXPECT_EQ(health["status"], "ready");
   EXPECT_EQ(health["workers"][0]["name"], "node-2");
   EXPECT_EQ(health["workers"][2]["layers"][1], config_.num_layers);
+}
+
+TEST_F(CoordinatorTest, AStreamThatNeverRegistersIsClosed) {
+  Start(1);
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(coordinator_->control_port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = pb::Coordinator::NewStub(channel);
+  grpc::ClientContext context;
+  const auto start = std::chrono::steady_clock::now();
+  auto stream = stub->Session(&context);
+  pb::CoordinatorMessage message;
+  EXPECT_FALSE(stream->Read(&message));  // nothing sent: closed after the 300 ms timeout
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_FALSE(stream->Finish().ok());
+  // The coordinator still takes workers.
+  StartServing({"late"});
 }
 
 TEST_F(CoordinatorTest, AFailedAssignmentIsReportedAndTheWorkerDropped) {
