@@ -1,7 +1,9 @@
 // MeasureCapabilities (see self_bench.h).
 #include "worker/self_bench.h"
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <vector>
 
 #include "common/engine/pack_model.h"
@@ -9,7 +11,31 @@
 namespace strata::worker {
 namespace {
 
-constexpr int32_t kPrefillTokens = 64;  // a short chunk: enough to leave the GEMV path
+// Prefill chunks timed in turn, each only while the one before took less than kEnoughMs: the
+// planner extrapolates from the largest, and a small chunk runs far below a GPU's GEMM speed
+// (64 tokens: about a tenth of 2048's throughput on an H100), while a CPU stops at the first.
+constexpr int32_t kPrefillChunks[] = {64, 512, 2048};
+constexpr double kEnoughMs = 40.0;
+
+// The fastest of two passes of `tokens` tokens through the one-layer model, in ms.
+StatusOr<double> TimePrefill(LlamaModel& model, int32_t tokens) {
+  const std::vector<float> in(static_cast<size_t>(tokens) * model.config().hidden_size, 0.5f);
+  std::vector<float> out(in.size());
+  const std::vector<int32_t> ids(static_cast<size_t>(tokens), 0);
+  double best = 1e300;
+  for (int i = 0; i < 2; ++i) {
+    const int32_t slot = *model.kv_cache().Acquire();
+    BatchLayout batch;
+    batch.Add(slot, 0, ids.data(), tokens);
+    const auto start = std::chrono::steady_clock::now();
+    const Status st = model.ForwardStage(batch, in, out.data(), LogitsMode::kLastToken, nullptr);
+    best = std::min(best, std::chrono::duration<double, std::milli>(
+                              std::chrono::steady_clock::now() - start).count());
+    model.kv_cache().Release(slot);
+    STRATA_RETURN_IF_ERROR(st);
+  }
+  return best;
+}
 
 }  // namespace
 
@@ -23,28 +49,21 @@ StatusOr<control::v1::Capabilities> MeasureCapabilities(Backend& backend,
   o.num_layers = 1;
   o.gpu_layers = 1;
   o.pinned_layers = 0;
-  o.engine.max_batch_tokens = kPrefillTokens;
-  o.engine.max_seq_len = kPrefillTokens;
+  const int32_t max_chunk = std::min<int32_t>(
+      std::end(kPrefillChunks)[-1], static_cast<int32_t>(pack.config().max_position_embeddings));
+  o.engine.max_batch_tokens = max_chunk;
+  o.engine.max_seq_len = max_chunk;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PackModel> m, PackModel::Open(backend, pack_dir, o));
   const StageEstimate& e = m->stage_estimate();
   const double bytes = static_cast<double>(pack.layer_extent(o.first_layer).bytes);
 
-  // A prefill chunk through the layer, activations in and out (the fastest of two).
-  LlamaModel& model = m->model();
-  const std::vector<float> in(static_cast<size_t>(kPrefillTokens * pack.config().hidden_size), 0.5f);
-  std::vector<float> out(in.size());
-  const std::vector<int32_t> tokens(kPrefillTokens, 0);
-  double prefill_ms = 1e300;
-  for (int i = 0; i < 2; ++i) {
-    const int32_t slot = *model.kv_cache().Acquire();
-    BatchLayout batch;
-    batch.Add(slot, 0, tokens.data(), kPrefillTokens);
-    const auto start = std::chrono::steady_clock::now();
-    const Status st = model.ForwardStage(batch, in, out.data(), LogitsMode::kLastToken, nullptr);
-    prefill_ms = std::min(prefill_ms, std::chrono::duration<double, std::milli>(
-                                          std::chrono::steady_clock::now() - start).count());
-    model.kv_cache().Release(slot);
-    STRATA_RETURN_IF_ERROR(st);
+  // Prefill chunks through the layer, activations in and out.
+  double prefill_ms = 0;
+  int32_t prefill_tokens = 0;
+  for (const int32_t tokens : kPrefillChunks) {
+    if (tokens > max_chunk || (prefill_tokens > 0 && prefill_ms >= kEnoughMs)) break;
+    STRATA_ASSIGN_OR_RETURN(prefill_ms, TimePrefill(m->model(), tokens));
+    prefill_tokens = tokens;
   }
 
   control::v1::Capabilities caps;
@@ -55,7 +74,7 @@ StatusOr<control::v1::Capabilities> MeasureCapabilities(Backend& backend,
   caps.set_h2d_gbps(bytes / (std::max(e.h2d_ms, 1e-3) * 1e-3) / 1e9);
   caps.set_decode_ms_per_layer(e.compute_ms);
   caps.set_prefill_ms_per_layer(prefill_ms);
-  caps.set_prefill_tokens(kPrefillTokens);
+  caps.set_prefill_tokens(prefill_tokens);
   return caps;
 }
 

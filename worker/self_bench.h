@@ -1,6 +1,7 @@
 // The capabilities a worker registers with: its memory budgets and its stage times measured
 // on its own pack at start-up (one SSD read, one copy and one decode token of a layer as
-// PackModel measures them, and a short prefill chunk), so the coordinator's planner sees
+// PackModel measures them, and prefill chunks of growing size while they are quick), so the
+// coordinator's planner sees
 // this node as it is. Flags may override any figure.
 // Thread-safety: drives the backend from the calling thread.
 #pragma once

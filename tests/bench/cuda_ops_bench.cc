@@ -13,8 +13,8 @@
 //    / read ceiling), the goal being <= 1.2 (`vs_copy_floor`: the same against the copy
 //    ceiling).
 //  * BM_EngineDecodeLayer: one whole decode layer of LlamaModel (norms, RoPE, KV store,
-//    attention over 256+ cached positions, residual adds included), timed between the
-//    layer observer's calls, against the same floor. BM_EnginePrefillLayer: the same layer
+//    attention over 256+ cached positions, residual adds included) for 1..16 sequences of a
+//    token each, timed between the layer observer's calls, against the same floor. BM_EnginePrefillLayer: the same layer
 //    prefilling 2048 tokens, in TFLOP/s (compare BM_PrefillGemm).
 //  * BM_PrefillGemm: 2048 x 8192 x 28672 (bf16; fp8 as W8A16 and as W8A8), TFLOP/s, the
 //    activation and weight conversions included.
@@ -372,12 +372,11 @@ struct EngineBench {
   size_t layer_bytes = 0;             // one layer's weight bytes
   std::unique_ptr<LlamaModel> model;
   std::unique_ptr<BackendEvent> after_layer0, after_layer1;
-  int32_t slot = 0;
+  std::vector<int32_t> slots;  // every KV slot, acquired
+  int32_t slot = 0;            // slots[0]
 
   double Layer1Seconds() { return Gpu().ElapsedMs(*after_layer0, *after_layer1) / 1e3; }
-  void Forward(int32_t start, const int32_t* ids, int32_t n) {
-    BatchLayout batch;
-    batch.Add(slot, start, ids, n);
+  void Run(const BatchLayout& batch) {
     std::vector<float> logits;
     const Status status = model->Forward(batch, LogitsMode::kLastToken, &logits);
     if (!status.ok()) {
@@ -385,10 +384,15 @@ struct EngineBench {
       std::abort();
     }
   }
+  void Forward(int32_t start, const int32_t* ids, int32_t n) {
+    BatchLayout batch;
+    batch.Add(slot, start, ids, n);
+    Run(batch);
+  }
 };
 
 StatusOr<std::unique_ptr<EngineBench>> MakeEngineBench(DType dtype, int32_t max_batch_tokens,
-                                                       int32_t max_seq_len) {
+                                                       int32_t max_seq_len, int32_t kv_slots = 1) {
   auto bench = std::make_unique<EngineBench>();
   ModelConfig config;
   config.architecture = "LlamaForCausalLM";
@@ -436,7 +440,7 @@ StatusOr<std::unique_ptr<EngineBench>> MakeEngineBench(DType dtype, int32_t max_
   EngineOptions options;
   options.max_batch_tokens = max_batch_tokens;
   options.max_seq_len = max_seq_len;
-  options.kv_slots = 1;
+  options.kv_slots = kv_slots;
   STRATA_ASSIGN_OR_RETURN(bench->model,
                           LlamaModel::CreateResident(Gpu(), config, std::move(weights), options));
   bench->after_layer0 = Gpu().CreateEvent();
@@ -446,17 +450,21 @@ StatusOr<std::unique_ptr<EngineBench>> MakeEngineBench(DType dtype, int32_t max_
     if (layer == 0) Gpu().RecordEvent(*b->after_layer0, Stream::kCompute);
     if (layer == 1) Gpu().RecordEvent(*b->after_layer1, Stream::kCompute);
   });
-  bench->slot = *bench->model->kv_cache().Acquire();
+  for (int32_t i = 0; i < kv_slots; ++i) bench->slots.push_back(*bench->model->kv_cache().Acquire());
+  bench->slot = bench->slots[0];
   return bench;
 }
 
-// Args: dtype. One token decoded per iteration over 256..287 cached positions (the cache is
-// refilled by a 256-token prefill, untimed, every 32 steps); layer 1's time.
+// Args: dtype, sequences S. One decode step of S sequences (a token each, as the cluster's
+// batched decode runs them) per iteration over 256..287 cached positions each (the caches
+// are refilled by 256-token prefills, untimed, every 32 steps); layer 1's time.
 void BM_EngineDecodeLayer(benchmark::State& state) {
   const DType dtype = DTypeArg(state.range(0));
+  const auto seqs = static_cast<int32_t>(state.range(1));
   if (SkipWithoutFp8(state, dtype)) return;
   constexpr int32_t kPrompt = 256, kSteps = 32;
-  StatusOr<std::unique_ptr<EngineBench>> made = MakeEngineBench(dtype, kPrompt, kPrompt + kSteps);
+  StatusOr<std::unique_ptr<EngineBench>> made =
+      MakeEngineBench(dtype, kPrompt, kPrompt + kSteps, seqs);
   if (!made.ok()) {
     state.SkipWithError(made.status().ToString().c_str());
     return;
@@ -467,19 +475,26 @@ void BM_EngineDecodeLayer(benchmark::State& state) {
   double seconds = 0.0;
   for (auto _ : state) {
     if (cache.length(e.slot) == 0 || cache.length(e.slot) == kPrompt + kSteps) {
-      cache.Release(e.slot);
-      STRATA_CHECK(*cache.Acquire() == e.slot);
-      e.Forward(0, prompt.data(), kPrompt);
+      for (int32_t slot : e.slots) {
+        cache.Release(slot);
+        STRATA_CHECK(*cache.Acquire() == slot);
+        BatchLayout fill;
+        fill.Add(slot, 0, prompt.data(), kPrompt);
+        e.Run(fill);
+      }
     }
-    e.Forward(cache.length(e.slot), prompt.data(), 1);
+    BatchLayout step;
+    for (int32_t slot : e.slots) step.Add(slot, cache.length(slot), prompt.data(), 1);
+    e.Run(step);
     const double s = e.Layer1Seconds();
     state.SetIterationTime(s);
     seconds += s;
   }
   const double per_layer = seconds / static_cast<double>(state.iterations());
   const double bytes = static_cast<double>(e.layer_bytes);
-  state.SetLabel(std::string(DTypeName(dtype)) + " 1 token, KV 256..287, " +
-                 std::to_string(e.layer_bytes >> 20) + " MiB of weights");
+  state.SetLabel(std::string(DTypeName(dtype)) + " " + std::to_string(seqs) +
+                 " sequence(s) x 1 token, KV 256..287, " + std::to_string(e.layer_bytes >> 20) +
+                 " MiB of weights");
   state.counters["vs_read_floor"] = per_layer / (bytes / ReadCeiling());
   state.counters["vs_copy_floor"] = per_layer / (bytes / CopyCeiling());
 }
@@ -600,7 +615,10 @@ BENCHMARK(BM_DecodeLayer)
     ->ArgsProduct({{0, 1}, {1, 4, 16}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_EngineDecodeLayer)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_EngineDecodeLayer)
+    ->ArgsProduct({{0, 1}, {1, 2, 4, 8, 16}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_EnginePrefillLayer)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PrefillGemm)->Arg(0)->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AttentionDecode)
