@@ -1,6 +1,8 @@
 // Sampler: greedy, seeds, top-k/top-p limits, and that sampling follows the distribution.
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -57,6 +59,24 @@ TEST(Sampler, TopPKeepsSmallestPrefixReachingMass) {
   for (int i = 0; i < 4000; ++i) ++seen[s.Sample(logits)];
   EXPECT_EQ(seen.size(), 2u);  // 0.5 + 0.3 reaches 0.75; 0.5 alone does not
   EXPECT_NEAR(seen[0] / 4000.0, 0.5 / 0.8, 0.03);
+}
+
+TEST(Sampler, NucleusBeyondTheFirstCandidatesOnALargeVocabulary) {
+  // 50000 equal logits: the order is by id, so top_p 0.5 keeps ids [0, 25000) — far more
+  // than the first candidates sorted; with top_k 1000 it keeps [0, 500).
+  const std::vector<float> flat(50000, 1.0f);
+  for (const auto& [top_k, bound] : {std::pair{0, 25000}, std::pair{1000, 500}}) {
+    Sampler s(SamplingParams{1.0f, top_k, 0.5f, 5});
+    int lowest = 1 << 30, highest = -1;
+    for (int i = 0; i < 300; ++i) {
+      const int32_t id = s.Sample(flat);
+      lowest = std::min(lowest, id);
+      highest = std::max(highest, id);
+    }
+    EXPECT_LT(highest, bound) << "top_k " << top_k;
+    EXPECT_GT(highest, bound * 9 / 10) << "top_k " << top_k;  // spread over the whole nucleus
+    EXPECT_LT(lowest, bound / 10) << "top_k " << top_k;
+  }
 }
 
 TEST(Sampler, FrequenciesFollowTemperatureSoftmax) {
