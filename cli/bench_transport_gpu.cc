@@ -32,7 +32,9 @@ struct DeviceMemory {
 };
 struct PinnedMemory {
   void* p = nullptr;
-  explicit PinnedMemory(size_t bytes) { STRATA_CUDA_CHECK(cudaHostAlloc(&p, bytes, 0)); }
+  explicit PinnedMemory(size_t bytes) {
+    STRATA_CUDA_CHECK(cudaHostAlloc(&p, bytes, cudaHostAllocPortable));  // pinned for both GPUs
+  }
   ~PinnedMemory() { cudaFreeHost(p); }
   std::byte* get() const { return static_cast<std::byte*>(p); }
 };

@@ -3,6 +3,7 @@
 
 #include <httplib.h>
 #include <netinet/in.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -200,6 +202,7 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
   client.set_connection_timeout(std::chrono::seconds(1));
   const auto deadline = std::chrono::steady_clock::now() + o.ready_timeout;
   bool ready = false;
+  std::set<uint64_t> failed_epochs;  // plans whose assignment a worker could not carry out
   while (status.ok() && !ready) {
     if (ChildProcess* dead = FirstExited(children)) {
       status = ChildDied(*dead);
@@ -208,6 +211,19 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
     if (httplib::Result r = client.Get("/health"); r && r->status == 200) {
       ready = true;
       break;
+    } else if (r) {
+      // The coordinator re-plans after a failed assignment; failing again under a new plan
+      // is not going to pass (out of memory, two NCCL stages on one GPU): stop and say why.
+      const nlohmann::json health = nlohmann::json::parse(r->body, nullptr, false);
+      const std::string error = health.is_object() ? health.value("error", "") : "";
+      if (error.find("assignment failed") != std::string::npos) {
+        failed_epochs.insert(health.value("epoch", uint64_t{0}));
+        if (failed_epochs.size() >= 2) {
+          status = FailedPrecondition("the cluster cannot start: " + error + "; logs in " +
+                                      o.run_dir);
+          break;
+        }
+      }
     }
     if (std::chrono::steady_clock::now() > deadline) {
       status = Unavailable("the cluster was not ready within " +

@@ -1,0 +1,73 @@
+// `strata cluster up` / `down` as a user runs them: a 2-worker cluster on the fixture comes up,
+// answers a completion and stops cleanly on `cluster down`; a cluster whose every plan fails
+// to load (the nccl transport on CPU workers) stops with the workers' reason instead of
+// waiting out its ready timeout.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "tests/support/run_process.h"
+#include "tests/unit/cluster/cluster_harness.h"
+
+namespace strata::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+class LauncherTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { setenv("UCX_TLS", "tcp", 1); }
+};
+
+TEST_F(LauncherTest, UpServesAndDownStopsEverything) {
+  TempDir dir("launcher");
+  const int port = FreeTcpPort();
+  StatusOr<cli::ChildProcess> up = cli::ChildProcess::Start(
+      {STRATA_CLI_PATH, "cluster", "up", "--model", FixturePackDir(), "--workers", "2", "--http",
+       std::to_string(port), "--run-dir", dir.File("run")},
+      dir.File("up.log"));
+  ASSERT_TRUE(up.ok()) << up.status().ToString();
+  httplib::Client client("127.0.0.1", port);
+  bool ready = false;
+  for (auto deadline = std::chrono::steady_clock::now() + 120s;
+       !ready && up->Running() && std::chrono::steady_clock::now() < deadline;) {
+    httplib::Result r = client.Get("/health");
+    ready = r && r->status == 200;
+    if (!ready) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(ready) << cli::LogTail(dir.File("up.log"), 20);
+  httplib::Result done = client.Post(
+      "/v1/completions", R"({"prompt": "Once upon a time", "max_tokens": 4, "temperature": 0})",
+      "application/json");
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->status, 200) << done->body;
+
+  // `down` waits for the launcher to be gone; this process reaps it meanwhile.
+  std::future<ProcessResult> down = std::async(std::launch::async, [&dir] {
+    return RunProcess({STRATA_CLI_PATH, "cluster", "down", "--run-dir", dir.File("run")});
+  });
+  for (auto deadline = std::chrono::steady_clock::now() + 60s;
+       up->Running() && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(100ms);
+  }
+  const ProcessResult stopped = down.get();
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  EXPECT_EQ(up->exit_description(), "exited with code 0");
+  EXPECT_FALSE(client.Get("/health"));  // the coordinator is gone too
+}
+
+TEST_F(LauncherTest, AClusterWhoseEveryPlanFailsStopsWithTheReason) {
+  TempDir dir("launcher");
+  ProcessResult r = RunProcess({STRATA_CLI_PATH, "cluster", "up", "--model", FixturePackDir(),
+                                "--workers", "2", "--transport", "nccl", "--http",
+                                std::to_string(FreeTcpPort()), "--run-dir", dir.File("run")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("the cluster cannot start"));
+  EXPECT_THAT(r.err, HasSubstr("assignment failed"));
+  EXPECT_THAT(r.err, HasSubstr("--transport ucx"));  // what to do instead
+}
+
+}  // namespace
+}  // namespace strata::testing
