@@ -28,6 +28,10 @@ void AddClusterCommand(CLI::App& app, CommandRunner& run) {
                  "Data plane between workers: ucx (host staging) or nccl (GPU to GPU; a GPU per "
                  "worker)")
       ->capture_default_str()->check(CLI::IsMember({"ucx", "nccl"}));
+  up->add_option("--link-gbps", o->link_gbps,
+                 "The hop between workers in GB/s, for the plan's predictions (with "
+                 "--link-latency-ms; `strata bench-transport` measures both)");
+  up->add_option("--link-latency-ms", o->link_latency_ms, "The hop's one-way latency in ms");
   up->add_option("--dtype", o->dtype, "Pack dtype when --model is a Hugging Face directory")
       ->capture_default_str()->check(CLI::IsMember({"bf16", "fp8"}));
   up->add_option("--kv-slots", o->kv_slots, "Sequences served at once")

@@ -239,6 +239,8 @@ ClusterHealth Cluster::Health() const {
   health.error = error_;
   health.queued = scheduler_.queued();
   health.open_sequences = scheduler_.open_sequences();
+  health.planned_prefill = planned_prefill_;
+  health.planned_decode = planned_decode_;
   for (const auto& [id, w] : workers_) {
     WorkerSummary s;
     s.id = id;
@@ -282,7 +284,8 @@ void Cluster::MaybePlan() {
   for (const std::string& id : order) registrations.push_back(workers_.at(id).registration);
   const PlanLimits limits{options_.max_batch_tokens, options_.max_seq_len, options_.kv_slots};
   const StatusOr<ClusterPlan> plan =
-      PlanCluster(MakeClusterSpec(registrations, model_.config, limits), PlanOptions{});
+      PlanCluster(MakeClusterSpec(registrations, model_.config, limits, options_.link),
+                  PlanOptions{});
   if (!plan.ok()) {
     error_ = "planning failed: " + plan.status().message() +
              "; restart workers with more memory or add workers (--workers)";
@@ -292,6 +295,8 @@ void Cluster::MaybePlan() {
   ++epoch_;
   pipeline_ = order;
   error_.clear();
+  planned_prefill_ = plan->prefill;
+  planned_decode_ = plan->decode;
   SetState(ClusterState::kLoading);
   spdlog::info("epoch {}: the plan predicts decode {:.2f} ms per step of {} sequences ({:.0f} "
                "tokens/s a step at a time, {:.0f} with a step per stage in flight); prefill "

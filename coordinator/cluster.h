@@ -29,6 +29,8 @@
 #include <vector>
 
 #include "common/cluster/protocol.h"
+#include "common/plan/cost_model.h"
+#include "common/plan/planner.h"
 #include "common/proto/strata_control.pb.h"
 #include "coordinator/generation.h"
 #include "coordinator/model_info.h"
@@ -52,6 +54,7 @@ struct ClusterOptions {
   int32_t max_seq_len = 4096;
   int32_t kv_slots = 8;
   std::string transport = "ucx";
+  std::optional<LinkSpec> link;  // the hop between workers, for the plan's predictions
   std::chrono::milliseconds heartbeat_interval = cluster::kHeartbeatInterval;
   int32_t missed_heartbeats_for_loss = cluster::kMissedHeartbeatsForLoss;
 };
@@ -78,6 +81,8 @@ struct ClusterHealth {
   size_t queued = 0;
   size_t open_sequences = 0;
   std::vector<WorkerSummary> workers;  // by stage when assigned, else by name
+  // What the current epoch's plan predicts (compute, transfers and, with a link, hops).
+  std::optional<PhaseTotals> planned_prefill, planned_decode;
 };
 
 class Cluster : private StageSender {
@@ -148,6 +153,7 @@ class Cluster : private StageSender {
   std::vector<std::string> pipeline_;      // worker ids by stage in this epoch
   std::string lost_worker_;
   std::string error_;
+  std::optional<PhaseTotals> planned_prefill_, planned_decode_;  // the current epoch's plan
   Scheduler scheduler_;
 
   bool stopping_ = false;  // Stop was called: no new requests; the watchdog ends

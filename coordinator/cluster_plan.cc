@@ -15,8 +15,10 @@ constexpr size_t kF32Bytes = 4;
 }  // namespace
 
 ClusterSpec MakeClusterSpec(const std::vector<control::v1::Registration>& workers,
-                            const ModelConfig& config, const PlanLimits& limits) {
+                            const ModelConfig& config, const PlanLimits& limits,
+                            const std::optional<LinkSpec>& link) {
   ClusterSpec spec;
+  spec.link = link;
   uint64_t layer_bytes = 0;
   for (const auto& registration : workers) {
     const control::v1::Capabilities& caps = registration.capabilities();

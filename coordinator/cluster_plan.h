@@ -19,9 +19,11 @@ struct PlanLimits {
 
 // `workers` in pipeline order. A worker with gpu_bytes 0 computes in host memory: it gets a
 // budget large enough that all its layers are "gpu" (resident) tier, and since nothing is
-// then streamed, missing transfer rates are set to 1 GB/s so the spec validates.
+// then streamed, missing transfer rates are set to 1 GB/s so the spec validates. `link`,
+// when given, models the activation hops (measure it with `strata bench-transport`).
 ClusterSpec MakeClusterSpec(const std::vector<control::v1::Registration>& workers,
-                            const ModelConfig& config, const PlanLimits& limits);
+                            const ModelConfig& config, const PlanLimits& limits,
+                            const std::optional<LinkSpec>& link = std::nullopt);
 
 // Stage `stage`'s assignment from `plan` (epoch, limits and transport filled in).
 control::v1::Assignment MakeAssignment(const ClusterPlan& plan, int32_t stage, uint64_t epoch,

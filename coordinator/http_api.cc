@@ -199,6 +199,16 @@ void HttpApi::Health(httplib::Response& response) const {
                {"workers", std::move(workers)}};
   if (!h.lost_worker.empty()) body["lost_worker"] = h.lost_worker;
   if (!h.error.empty()) body["error"] = h.error;
+  if (h.planned_prefill && h.planned_decode) {
+    const auto phase = [](const PhaseTotals& t) {
+      return Json{{"tokens_per_pass", t.tokens_per_pass},
+                  {"latency_ms", t.latency_ms},
+                  {"pace_ms", t.pace_ms},
+                  {"tokens_per_s_single", t.tokens_per_s_single},
+                  {"tokens_per_s_pipelined", t.tokens_per_s_pipelined}};
+    };
+    body["plan"] = {{"prefill", phase(*h.planned_prefill)}, {"decode", phase(*h.planned_decode)}};
+  }
   response.status = ready ? 200 : 503;
   response.set_content(body.dump(), kJson);
 }

@@ -22,6 +22,8 @@ struct Flags {
   std::string model_dir;
   std::string token_file;
   double request_timeout_s = 600;
+  double link_gbps = 0;        // 0: hops not modelled
+  double link_latency_ms = 0;
 };
 
 strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& flags) {
@@ -37,6 +39,14 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
   }
   config.request_timeout = std::chrono::milliseconds(
       static_cast<int64_t>(flags.request_timeout_s * 1000));
+  if (flags.link_gbps != 0 || flags.link_latency_ms != 0) {
+    if (!(flags.link_gbps > 0 && flags.link_gbps < 1e6) ||
+        !(flags.link_latency_ms >= 0 && flags.link_latency_ms < 1e4)) {
+      return InvalidArgument("--link-gbps must be positive and --link-latency-ms not negative "
+                             "(give both, as `strata bench-transport` measures them)");
+    }
+    config.cluster.link = LinkSpec{flags.link_gbps, flags.link_latency_ms};
+  }
   STRATA_ASSIGN_OR_RETURN(coordinator::ModelInfo model,
                           coordinator::LoadModelInfo(flags.model_dir));
   spdlog::info("model {}: {} layers, hidden {}, vocabulary {}{}", model.name,
@@ -106,6 +116,11 @@ int main(int argc, char** argv) {
                  "data plane between workers: ucx (any hosts, activations staged through host "
                  "memory) or nccl (GPU to GPU; every worker on a GPU of its own, CUDA backend)")
       ->capture_default_str();
+  app.add_option("--link-gbps", flags.link_gbps,
+                 "the hop between workers in GB/s, for the plan's predictions (with "
+                 "--link-latency-ms; measure with `strata bench-transport`)");
+  app.add_option("--link-latency-ms", flags.link_latency_ms,
+                 "the hop's one-way latency in ms, for the plan's predictions");
   app.add_option("--request-timeout-s", flags.request_timeout_s,
                  "a completion that takes longer fails with HTTP 504")
       ->capture_default_str();

@@ -185,11 +185,17 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
     children.push_back(std::move(c));
     return OkStatus();
   };
-  Status status = start({coordinator_bin, "--model", pack, "--http", http, "--control", control,
-                         "--workers", std::to_string(o.workers), "--token-file", token_file,
-                         "--kv-slots", std::to_string(o.kv_slots), "--max-batch-tokens",
-                         std::to_string(o.max_batch_tokens), "--transport", o.transport},
-                        "coordinator.log");
+  std::vector<std::string> coordinator_argv = {
+      coordinator_bin, "--model", pack, "--http", http, "--control", control, "--workers",
+      std::to_string(o.workers), "--token-file", token_file, "--kv-slots",
+      std::to_string(o.kv_slots), "--max-batch-tokens", std::to_string(o.max_batch_tokens),
+      "--transport", o.transport};
+  if (o.link_gbps > 0) {
+    coordinator_argv.insert(coordinator_argv.end(),
+                            {"--link-gbps", std::to_string(o.link_gbps), "--link-latency-ms",
+                             std::to_string(o.link_latency_ms)});
+  }
+  Status status = start(coordinator_argv, "coordinator.log");
   for (int32_t i = 0; status.ok() && i < o.workers; ++i) {
     status = start({worker_bin, "--coordinator", control, "--model", pack, "--token-file",
                     token_file, "--name", "worker-" + std::to_string(i), "--backend",

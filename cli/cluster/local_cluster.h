@@ -19,6 +19,8 @@ struct LocalClusterOptions {
   int32_t http_port = 8000;
   std::string backend = "cpu";  // a backend, or a comma-separated list taken in turn by worker
   std::string transport = "ucx";  // the data plane: ucx or nccl
+  double link_gbps = 0;           // the hop, for the plan's predictions (0: not modelled)
+  double link_latency_ms = 0;
   std::string dtype = "bf16";   // when packing
   std::string run_dir;          // logs, token, pid file, packs made here
   int32_t kv_slots = 8;

@@ -37,6 +37,7 @@ struct Limits {
   int32_t kv_slots = 8;
   int32_t max_seq_len = 256;
   std::chrono::milliseconds request_timeout = 30s;
+  std::optional<LinkSpec> link = std::nullopt;
 };
 
 class CoordinatorTest : public ::testing::Test {
@@ -56,6 +57,7 @@ class CoordinatorTest : public ::testing::Test {
     config.cluster.heartbeat_interval = 50ms;
     config.cluster.missed_heartbeats_for_loss = 20;  // lost after 1 s of silence
     config.request_timeout = limits.request_timeout;
+    config.cluster.link = limits.link;
     config.registration_timeout = 300ms;
     auto started = Coordinator::Start(std::move(config), std::move(*model));
     ASSERT_TRUE(started.ok()) << started.status().ToString();
@@ -222,6 +224,31 @@ TEST_F(CoordinatorTest, AStreamThatNeverRegistersIsClosed) {
   EXPECT_FALSE(stream->Finish().ok());
   // The coordinator still takes workers.
   StartServing({"late"});
+}
+
+TEST_F(CoordinatorTest, HealthShowsWhatThePlanPredictsHopsIncludedWhenALinkIsGiven) {
+  double without_link = 0;
+  for (const std::optional<LinkSpec>& link : {std::optional<LinkSpec>(),
+                                               std::optional<LinkSpec>(LinkSpec{1.0, 2.0})}) {
+    workers_.clear();
+    Start(2, Limits{.link = link});
+    StartServing({"p0", "p1"});
+    int status = 0;
+    const Json plan = Health(status)["plan"];
+    ASSERT_EQ(status, 200);
+    const Json& decode = plan["decode"];
+    EXPECT_EQ(decode["tokens_per_pass"], 8);  // --kv-slots sequences a step
+    EXPECT_GT(decode["latency_ms"].get<double>(), 0);
+    EXPECT_GT(decode["tokens_per_s_single"].get<double>(), 0);
+    EXPECT_GE(decode["tokens_per_s_pipelined"].get<double>(),
+              decode["tokens_per_s_single"].get<double>());
+    EXPECT_EQ(plan["prefill"]["tokens_per_pass"], 512);  // --max-batch-tokens a chunk
+    if (!link) {
+      without_link = decode["latency_ms"].get<double>();
+    } else {  // one hop of 2 ms latency plus 8 tokens of activations at 1 GB/s
+      EXPECT_GE(decode["latency_ms"].get<double>(), without_link + 2.0);
+    }
+  }
 }
 
 TEST_F(CoordinatorTest, AFailedAssignmentIsReportedAndTheWorkerDropped) {
