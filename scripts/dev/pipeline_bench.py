@@ -10,11 +10,17 @@ per run on stdout.
   pipeline_bench.py PORT prefill CONCURRENCY PROMPT_WORDS
       CONCURRENCY requests at once with prompts of about PROMPT_WORDS words and max_tokens 1:
       prompt tokens per second of wall time
+  pipeline_bench.py PORT plan
+      what the coordinator's plan predicts (GET /health's "plan")
+  pipeline_bench.py - link BENCH_TRANSPORT_JSON
+      "--link-gbps G --link-latency-ms L" from `strata bench-transport --json` (latency of
+      the first shape, bandwidth of the last)
 """
 import concurrent.futures
 import json
 import sys
 import time
+import urllib.error
 import urllib.request
 
 
@@ -38,6 +44,20 @@ def concurrently(port, prompts, max_tokens):
 
 def main(argv):
     port, mode = argv[1], argv[2]
+    if mode == "plan":
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%s/health" % port, timeout=10) as r:
+                health = json.load(r)
+        except urllib.error.HTTPError as e:  # 503 while not serving: the body says why
+            health = json.loads(e.read())
+        print(json.dumps({"plan": health.get("plan"), "error": health.get("error")}))
+        return 0
+    if mode == "link":
+        with open(argv[3]) as f:
+            results = json.load(f)["results"]
+        print("--link-gbps %.3f --link-latency-ms %.4f" %
+              (results[-1]["gb_per_s"], results[0]["one_way_us"]["mean"] / 1000))
+        return 0
     if mode == "check":
         with open(argv[3]) as f:
             want = json.load(f)["output_ids"]
