@@ -12,6 +12,7 @@
 #include "common/storage/pack.h"
 #include "common/storage/pack_writer.h"
 #include "tests/support/reference_fixture.h"
+#include "tests/support/stage_chain.h"
 #include "tests/support/temp_dir.h"
 
 namespace strata::testing {
@@ -70,8 +71,8 @@ TEST(PackModelRange, RunsOnlyItsSliceOfLayers) {
   EXPECT_THAT(whole.status().message(), HasSubstr("layer.0"));
 }
 
-// Two stages [0, 2) and [2, 6) passing activations reproduce the whole model's logits bit
-// for bit, over a prompt and decode steps — what a two-worker cluster relies on.
+// Stages chained through host memory, and through "device" memory (the path of NCCL links,
+// which on the CPU backend is host memory again, without the synchronising copies).
 TEST(PackModelRange, StagesChainedGiveTheWholeModelsLogits) {
   TempDir dir("pack_stages");
   PackOptions po;
@@ -79,39 +80,9 @@ TEST(PackModelRange, StagesChainedGiveTheWholeModelsLogits) {
   po.out_dir = dir.File("pack");
   ASSERT_TRUE(WritePack(po).ok());
   CpuBackend backend;
-  auto open = [&](int32_t first, int32_t count) {
-    PackModelOptions o;
-    o.first_layer = first;
-    o.num_layers = count;
-    o.gpu_layers = count;
-    o.pinned_layers = 0;
-    o.prefetch_ssd = 1;
-    o.prefetch_h2d = 1;
-    o.engine.max_batch_tokens = 16;
-    o.engine.max_seq_len = 16;
-    StatusOr<std::unique_ptr<PackModel>> m = PackModel::Open(backend, po.out_dir, o);
-    EXPECT_TRUE(m.ok()) << m.status().ToString();
-    return m.ok() ? std::move(m).value() : nullptr;
-  };
-  std::unique_ptr<PackModel> whole = open(0, 6), a = open(0, 2), b = open(2, 4);
-  ASSERT_TRUE(whole && a && b);
-  const int32_t sw = *whole->model().kv_cache().Acquire();
-  const int32_t sa = *a->model().kv_cache().Acquire();
-  const int32_t sb = *b->model().kv_cache().Acquire();
-  std::vector<int32_t> step = {128000, 791, 6864, 315, 9822, 374};
-  int32_t pos = 0;
-  for (int i = 0; i < 4; ++i) {
-    BatchLayout bw, ba, bb;
-    bw.Add(sw, pos, step.data(), static_cast<int32_t>(step.size()));
-    ba.Add(sa, pos, step.data(), static_cast<int32_t>(step.size()));
-    bb.Add(sb, pos, step.data(), static_cast<int32_t>(step.size()));
-    std::vector<float> want, got, hidden(step.size() * 64);
-    ASSERT_TRUE(whole->model().Forward(bw, LogitsMode::kLastToken, &want).ok());
-    ASSERT_TRUE(a->model().ForwardStage(ba, {}, hidden.data(), LogitsMode::kLastToken, nullptr).ok());
-    ASSERT_TRUE(b->model().ForwardStage(bb, hidden, nullptr, LogitsMode::kLastToken, &got).ok());
-    ASSERT_EQ(got, want) << "step " << i;
-    pos += static_cast<int32_t>(step.size());
-    step = {static_cast<int32_t>(std::max_element(want.begin(), want.end()) - want.begin())};
+  for (ActivationMemory memory : {ActivationMemory::kHost, ActivationMemory::kDevice}) {
+    SCOPED_TRACE(memory == ActivationMemory::kHost ? "host" : "device");
+    ExpectChainedStagesGiveTheWholeModelsLogits(backend, memory, po.out_dir);
   }
 }
 
