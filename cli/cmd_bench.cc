@@ -32,6 +32,7 @@ struct BenchFlags {
   int32_t layers = -1;
   bool keep = false;
   std::string backend = "auto";
+  bool fp8_activations = false;
   bool json = false;
   std::string json_file;
   int32_t queue_depth = 8;
@@ -40,12 +41,13 @@ struct BenchFlags {
 };
 
 // "auto": CUDA where a GPU answers, else the CPU.
-StatusOr<std::unique_ptr<Backend>> OpenBackend(const std::string& spec) {
-  if (spec != "auto") return CreateBackend(spec);
-  StatusOr<std::unique_ptr<Backend>> cuda = CreateBackend("cuda");
+StatusOr<std::unique_ptr<Backend>> OpenBackend(const std::string& spec,
+                                               const BackendOptions& options) {
+  if (spec != "auto") return CreateBackend(spec, options);
+  StatusOr<std::unique_ptr<Backend>> cuda = CreateBackend("cuda", options);
   if (cuda.ok()) return cuda;
   spdlog::info("no CUDA device ({}); benchmarking the CPU backend", cuda.status().message());
-  return CreateBackend("cpu");
+  return CreateBackend("cpu", options);  // refuses options only CUDA has
 }
 
 // Removes the synthetic pack the run made in a temporary directory.
@@ -111,7 +113,8 @@ Status RunBench(const BenchFlags& f) {
   TempPackGuard guard(temp_dir);
   options.reader.queue_depth = f.queue_depth;
   options.reader.block_bytes = static_cast<size_t>(f.block_kib) * 1024;
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, OpenBackend(f.backend));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
+                          OpenBackend(f.backend, BackendOptions{f.fp8_activations}));
   STRATA_ASSIGN_OR_RETURN(LayerBenchReport report, RunLayerBench(*backend, pack_dir, options));
   const std::string json = LayerBenchJson(report).dump(2) + "\n";
   if (!f.json_file.empty()) STRATA_RETURN_IF_ERROR(WriteFileDurably(f.json_file, json));
@@ -138,6 +141,8 @@ void AddBenchCommand(CLI::App& app, CommandRunner& run) {
                   "a temporary directory under $TMPDIR or /var/tmp, removed afterwards");
   cmd->add_flag("--keep", f->keep, "Synthetic: keep the pack written to the default directory");
   cmd->add_option("--backend", f->backend, "auto (CUDA if a GPU answers, else CPU), cpu, cuda, cuda:N");
+  cmd->add_flag("--fp8-activations", f->fp8_activations,
+                "CUDA, fp8 packs: prefill GEMMs in fp8 (W8A8) instead of W8A16");
   cmd->add_option("--prefill-tokens", f->bench.prefill_tokens, "1a: tokens per prefill chunk")
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--decode-kv", f->bench.decode_kv, "1b: KV-cache positions before the token")

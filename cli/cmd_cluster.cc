@@ -28,6 +28,8 @@ void AddClusterCommand(CLI::App& app, CommandRunner& run) {
                  "Data plane between workers: ucx (host staging) or nccl (GPU to GPU; a GPU per "
                  "worker)")
       ->capture_default_str()->check(CLI::IsMember({"ucx", "nccl"}));
+  up->add_flag("--fp8-activations", o->fp8_activations,
+               "Workers: prefill GEMMs of fp8 packs in fp8 (W8A8) instead of W8A16 (CUDA)");
   up->add_option("--link-gbps", o->link_gbps,
                  "The hop between workers in GB/s, for the plan's predictions (with "
                  "--link-latency-ms; `strata bench-transport` measures both)");

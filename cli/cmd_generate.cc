@@ -180,6 +180,9 @@ void AddGenerateCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--dump-logits", f->dump_logits,
                   "Write the float32 little-endian logits at the last prompt position here");
   cmd->add_option("--backend", f->model.backend, "cpu, cuda or cuda:N (cuda needs a pack)");
+  cmd->add_flag("--fp8-activations", f->model.fp8_activations,
+                "CUDA, fp8 packs: prefill GEMMs in fp8 (W8A8, faster, slightly less exact) "
+                "instead of fp8 weights widened to bf16 (W8A16)");
   cmd->add_option("--gpu-layers", f->model.gpu_layers, "Pack: layers resident in GPU memory")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--pinned-layers", f->model.pinned_layers,

@@ -50,7 +50,8 @@ StatusOr<LoadedModel> LoadCheckpoint(const ModelFlags& f, const EngineOptions& e
 
 StatusOr<LoadedModel> LoadModel(const ModelFlags& f, const EngineOptions& engine) {
   LoadedModel m;
-  STRATA_ASSIGN_OR_RETURN(m.backend, CreateBackend(f.backend));
+  STRATA_ASSIGN_OR_RETURN(m.backend,
+                          CreateBackend(f.backend, BackendOptions{f.fp8_activations}));
   if (!IsPack(f.model)) return LoadCheckpoint(f, engine, std::move(m));
   PackModelOptions o;
   o.gpu_layers = f.gpu_layers;

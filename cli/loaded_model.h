@@ -19,6 +19,7 @@ namespace strata::cli {
 struct ModelFlags {
   std::string model;           // HF directory or pack
   std::string backend = "cpu";
+  bool fp8_activations = false;  // CUDA: W8A8 prefill GEMMs for fp8 packs
   int32_t gpu_layers = -1;     // pack only; -1: fit the budgets
   int32_t pinned_layers = -1;
   std::string gpu_mem;         // pack only; "" = default

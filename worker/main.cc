@@ -22,6 +22,7 @@ struct Flags {
   std::string coordinator = "127.0.0.1:7070";
   std::string model;
   std::string backend = "cpu";
+  bool fp8_activations = false;
   std::string token_file;
   std::string name;
   std::string gpu_mem = "0";
@@ -38,7 +39,7 @@ strata::Status RunWorker(const Flags& f) {
   STRATA_ASSIGN_OR_RETURN(size_t gpu_mem, ParseByteSize("--gpu-mem", f.gpu_mem));
   STRATA_ASSIGN_OR_RETURN(size_t pinned_mem, ParseByteSize("--pinned-mem", f.pinned_mem));
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(f.model));
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend(f.backend));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend(f.backend, BackendOptions{f.fp8_activations}));
 
   worker::SessionOptions options;
   options.coordinator = f.coordinator;
@@ -101,6 +102,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--model", f.model, "This node's Strata pack (strata pack)")->required();
   app.add_option("--backend", f.backend, "cpu, cuda or cuda:N")->capture_default_str();
+  app.add_flag("--fp8-activations", f.fp8_activations,
+               "CUDA, fp8 packs: prefill GEMMs in fp8 (W8A8) instead of W8A16");
   app.add_option("--token-file", f.token_file, "File holding the cluster token")->required();
   app.add_option("--name", f.name, "Name in the coordinator's logs and errors (default: data host)");
   app.add_option("--gpu-mem", f.gpu_mem, "GPU bytes for this worker (0: the device's memory)");

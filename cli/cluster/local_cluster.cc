@@ -197,10 +197,12 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
   }
   Status status = start(coordinator_argv, "coordinator.log");
   for (int32_t i = 0; status.ok() && i < o.workers; ++i) {
-    status = start({worker_bin, "--coordinator", control, "--model", pack, "--token-file",
-                    token_file, "--name", "worker-" + std::to_string(i), "--backend",
-                    backends[static_cast<size_t>(i) % backends.size()]},
-                   "worker-" + std::to_string(i) + ".log");
+    std::vector<std::string> argv = {worker_bin, "--coordinator", control, "--model", pack,
+                                     "--token-file", token_file, "--name",
+                                     "worker-" + std::to_string(i), "--backend",
+                                     backends[static_cast<size_t>(i) % backends.size()]};
+    if (o.fp8_activations) argv.push_back("--fp8-activations");
+    status = start(argv, "worker-" + std::to_string(i) + ".log");
   }
 
   // Ready when /health answers 200.

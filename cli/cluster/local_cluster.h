@@ -19,6 +19,7 @@ struct LocalClusterOptions {
   int32_t http_port = 8000;
   std::string backend = "cpu";  // a backend, or a comma-separated list taken in turn by worker
   std::string transport = "ucx";  // the data plane: ucx or nccl
+  bool fp8_activations = false;   // workers: W8A8 prefill for fp8 packs
   double link_gbps = 0;           // the hop, for the plan's predictions (0: not modelled)
   double link_latency_ms = 0;
   std::string dtype = "bf16";   // when packing

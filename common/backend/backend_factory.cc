@@ -27,15 +27,22 @@ int ParseCudaDevice(std::string_view spec) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view spec) {
-  if (spec == "cpu") return std::unique_ptr<Backend>(std::make_unique<CpuBackend>());
+StatusOr<std::unique_ptr<Backend>> CreateBackend(std::string_view spec,
+                                                 const BackendOptions& options) {
+  if (spec == "cpu") {
+    if (options.fp8_activations) {
+      return InvalidArgument("--fp8-activations is a CUDA backend option (fp8 GEMMs); the cpu "
+                             "backend multiplies fp8 weights in fp32: drop the flag");
+    }
+    return std::unique_ptr<Backend>(std::make_unique<CpuBackend>());
+  }
   const int device = ParseCudaDevice(spec);
   if (device < 0) {
     return InvalidArgument("unknown backend '" + std::string(spec) +
                            "': expected cpu, cuda or cuda:N (N = device index)");
   }
 #if STRATA_HAVE_CUDA
-  return cuda::CreateCudaBackend(device);
+  return cuda::CreateCudaBackend(device, options.fp8_activations);
 #else
   return Unimplemented(
       "this build has no CUDA backend: rebuild where nvcc is available (STRATA_CUDA=ON)");

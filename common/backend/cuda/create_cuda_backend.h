@@ -11,6 +11,7 @@ namespace strata::cuda {
 
 // A CudaBackend on device `device`. kUnavailable (naming the device count) when there is no
 // usable GPU or no such device; kResourceExhausted when its scratch does not fit.
-StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(int device);
+// fp8_activations: prefill GEMMs of fp8 weights in W8A8 (Fp8Prefill::kFp8Activations).
+StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(int device, bool fp8_activations = false);
 
 }  // namespace strata::cuda

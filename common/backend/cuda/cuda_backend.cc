@@ -62,7 +62,7 @@ void CheckAligned(const WeightView& w) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(int device) {
+StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(int device, bool fp8_activations) {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
@@ -77,6 +77,7 @@ StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(int device) {
                        " CUDA device(s), numbered from 0");
   }
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend, CudaBackend::Create(device));
+  if (fp8_activations) backend->set_fp8_prefill(Fp8Prefill::kFp8Activations);
   return std::unique_ptr<Backend>(std::move(backend));
 }
 
@@ -116,6 +117,14 @@ Status CudaBackend::Init() {
   STRATA_ASSIGN_OR_RETURN(attn_partials_, Allocate(kAttnPartialFloats * sizeof(float)));
   lt_ = std::make_unique<LtMatmul>(lt_workspace_.get(), kLtWorkspaceBytes);
   return OkStatus();
+}
+
+void CudaBackend::set_fp8_prefill(Fp8Prefill mode) {
+  constexpr std::string_view kSuffix = ", fp8 prefill W8A8";
+  std::string& name = caps_.name;
+  if (name.size() >= kSuffix.size() && name.ends_with(kSuffix)) name.resize(name.size() - kSuffix.size());
+  if (mode == Fp8Prefill::kFp8Activations) name += kSuffix;
+  fp8_prefill_ = mode;
 }
 
 CudaBackend::~CudaBackend() {

@@ -51,7 +51,8 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
 
   const BackendCaps& caps() const override { return caps_; }
-  void set_fp8_prefill(Fp8Prefill mode) { fp8_prefill_ = mode; }
+  // Also names the mode in caps().name (", fp8 prefill W8A8"), so reports and logs show it.
+  void set_fp8_prefill(Fp8Prefill mode);
   StatusOr<DeviceBuffer> Allocate(size_t bytes) override;
   void CopyToDevice(void* dst, const void* src, size_t bytes) override;
   void CopyToHost(void* dst, const void* src, size_t bytes) override;

@@ -143,6 +143,9 @@ TEST(CliErrors, TierFlagsNeedAPack) {
   ExpectOneLineError(Strata({"generate", "--model", TinyModelDir(), "--prompt", "x",
                              "--backend", "tpu"}),
                      "tpu");
+  ExpectOneLineError(Strata({"generate", "--model", TinyModelDir(), "--prompt", "x",
+                             "--fp8-activations"}),
+                     "--fp8-activations is a CUDA backend option");
 }
 
 TEST(CliErrors, BadArgumentsGiveOneLineAndNonZeroExit) {

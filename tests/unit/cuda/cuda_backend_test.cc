@@ -45,6 +45,13 @@ TEST(CudaBackend, FactoryAndCapabilities) {
   EXPECT_EQ(CreateBackend("cuda:x").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(CreateBackend("tpu").status().code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(CreateBackend("cpu").ok());
+  EXPECT_EQ(CreateBackend("cpu", BackendOptions{.fp8_activations = true}).status().code(),
+            StatusCode::kInvalidArgument);
+  StatusOr<std::unique_ptr<Backend>> w8a8 =
+      CreateBackend("cuda", BackendOptions{.fp8_activations = true});
+  ASSERT_TRUE(w8a8.ok()) << w8a8.status().ToString();
+  EXPECT_NE((*w8a8)->caps().name.find("fp8 prefill W8A8"), std::string::npos)
+      << (*w8a8)->caps().name;
 }
 
 TEST(CudaBackend, AllocationFailureIsAStatus) {
