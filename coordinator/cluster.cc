@@ -143,6 +143,8 @@ void Cluster::OnMessage(const std::string& worker_id, const pb::WorkerMessage& m
   const int32_t last_stage = static_cast<int32_t>(pipeline_.size()) - 1;
   switch (message.kind_case()) {
     case pb::WorkerMessage::kHeartbeat:
+      worker.sent = message.heartbeat().sent();
+      worker.received = message.heartbeat().received();
       return;
     case pb::WorkerMessage::kLoaded:
       if (message.loaded().epoch() == epoch_) OnLoaded(worker, message.loaded());
@@ -249,6 +251,8 @@ ClusterHealth Cluster::Health() const {
     s.stage = w.stage;
     s.first_layer = w.stage >= 0 ? w.assignment.first_layer() : 0;
     s.num_layers = w.stage >= 0 ? w.assignment.num_layers() : 0;
+    s.sent = w.sent;
+    s.received = w.received;
     health.workers.push_back(std::move(s));
   }
   std::sort(health.workers.begin(), health.workers.end(), [](const auto& a, const auto& b) {

@@ -69,6 +69,8 @@ struct WorkerSummary {
   int32_t stage = -1;  // -1: not assigned in this epoch
   int32_t first_layer = 0;
   int32_t num_layers = 0;
+  // Its data-plane links, as its last heartbeat reported them.
+  control::v1::LinkStats sent, received;
 };
 
 struct ClusterHealth {
@@ -128,6 +130,7 @@ class Cluster : private StageSender {
     std::string data_address;
     bool loaded = false;
     bool ready = false;
+    control::v1::LinkStats sent, received;  // from the last heartbeat
   };
 
   void SendToStage(int32_t stage, const control::v1::CoordinatorMessage& message) override;

@@ -187,6 +187,16 @@ void HttpApi::Health(httplib::Response& response) const {
       entry["stage"] = w.stage;
       entry["layers"] = {w.first_layer, w.first_layer + w.num_layers};
     }
+    // Per-hop timing of its links (what Prometheus will scrape, until then here).
+    const auto link = [](const control::v1::LinkStats& l) {
+      return Json{{"messages", l.messages()},
+                  {"payload_bytes", l.payload_bytes()},
+                  {"mean_ms", l.messages() > 0 ? 1e3 * l.seconds_total() / l.messages() : 0.0},
+                  {"max_ms", 1e3 * l.seconds_max()},
+                  {"last_ms", 1e3 * l.seconds_last()}};
+    };
+    if (w.sent.messages() > 0) entry["sent"] = link(w.sent);
+    if (w.received.messages() > 0) entry["received"] = link(w.received);
     workers.push_back(std::move(entry));
   }
   Json body = {{"status", ready ? "ready" : (h.lost_worker.empty() ? "starting" : "degraded")},

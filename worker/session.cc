@@ -115,10 +115,22 @@ void WorkerSession::HeartbeatLoop() {
   std::unique_lock<std::mutex> lock(heartbeat_mu_);
   while (!heartbeat_cv_.wait_for(lock, cluster::kHeartbeatInterval, [this] { return heartbeat_stop_; })) {
     v1::WorkerMessage m;
-    m.mutable_heartbeat()->set_unix_ms(static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count()));
+    v1::Heartbeat& beat = *m.mutable_heartbeat();
+    beat.set_unix_ms(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count()));
+    {
+      std::lock_guard<std::mutex> stats_lock(link_stats_mu_);
+      const auto fill = [](const transport::HopStats& from, v1::LinkStats& to) {
+        to.set_messages(from.messages);
+        to.set_payload_bytes(from.payload_bytes);
+        to.set_seconds_total(from.seconds_total);
+        to.set_seconds_max(from.seconds_max);
+        to.set_seconds_last(from.seconds_last);
+      };
+      fill(sent_stats_, *beat.mutable_sent());
+      fill(received_stats_, *beat.mutable_received());
+    }
     Write(m);
   }
 }
@@ -212,8 +224,18 @@ void WorkerSession::StopCompute() {
   compute_stop_ = true;
   steps_cv_.notify_all();
   if (compute_.joinable()) compute_.join();
+  PublishLinkStats(nullptr);  // the next stage's links start from zero
   std::lock_guard<std::mutex> lock(steps_mu_);
   steps_.clear();
+}
+
+void WorkerSession::PublishLinkStats(const Stage* stage) {
+  const transport::HopStats sent = stage != nullptr ? stage->sent_stats() : transport::HopStats{};
+  const transport::HopStats received =
+      stage != nullptr ? stage->received_stats() : transport::HopStats{};
+  std::lock_guard<std::mutex> lock(link_stats_mu_);
+  sent_stats_ = sent;
+  received_stats_ = received;
 }
 
 void WorkerSession::ComputeLoop() {
@@ -230,12 +252,14 @@ void WorkerSession::ComputeLoop() {
         steps_.pop_front();
       }
       Report(stage.RunStep(step));
+      PublishLinkStats(&stage);
       continue;
     }
     StatusOr<std::optional<StepOutput>> got = stage.RunReceived(kReceivePoll);
     if (got.ok()) {
       link_error_logged = false;
       if (got->has_value()) Report(**got);
+      PublishLinkStats(&stage);
       continue;
     }
     if (got.status().code() != StatusCode::kDeadlineExceeded) {  // the previous stage is gone

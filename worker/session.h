@@ -51,6 +51,9 @@ class WorkerSession {
   void StopCompute();
   void ComputeLoop();
   void Report(const StepOutput& out);
+  // The compute thread copies its stage's link counters here after each step; heartbeats
+  // carry them (the stage itself may be replaced under the heartbeat thread).
+  void PublishLinkStats(const Stage* stage);
   void HeartbeatLoop();
 
   Backend& backend_;
@@ -69,6 +72,9 @@ class WorkerSession {
   std::mutex steps_mu_;
   std::condition_variable steps_cv_;
   std::deque<control::v1::Step> steps_;  // first stage: Steps waiting for the compute thread
+
+  std::mutex link_stats_mu_;
+  transport::HopStats sent_stats_, received_stats_;  // guarded by link_stats_mu_
 
   std::thread heartbeat_;
   std::mutex heartbeat_mu_;

@@ -115,6 +115,13 @@ class TestCluster {
     return {r->status, nlohmann::json::parse(r->body, nullptr, false)};
   }
 
+  // GET /health's body (whatever its status).
+  nlohmann::json Health() const {
+    httplib::Client client("127.0.0.1", http_port_);
+    httplib::Result r = client.Get("/health");
+    return r ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
+  }
+
   int http_port() const { return http_port_; }
   std::vector<cli::ChildProcess>& children() { return children_; }  // [0] the coordinator
   std::string Logs() const {

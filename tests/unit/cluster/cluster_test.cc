@@ -111,6 +111,28 @@ TEST_F(ClusterTest, FourConcurrentRequestsThroughThreeWorkersGetWhatTheyGetAlone
     ASSERT_EQ(status, 200) << body.dump();
     EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
   }
+
+  // Every hop's timing reaches /health with the next heartbeats: stage 0 sent, stage 1 both
+  // ways, stage 2 received, the same messages on both ends of a link once all are counted.
+  json workers;
+  const auto counted = [&] {
+    workers = cluster.Health()["workers"];
+    return workers.size() == 3 && workers[0].contains("sent") && workers[1].contains("sent") &&
+           workers[2].contains("received") &&
+           workers[1]["received"]["messages"] == workers[0]["sent"]["messages"] &&
+           workers[2]["received"]["messages"] == workers[1]["sent"]["messages"];
+  };
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       !counted() && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(counted()) << workers.dump();
+  EXPECT_FALSE(workers[0].contains("received"));
+  EXPECT_FALSE(workers[2].contains("sent"));
+  EXPECT_GT(workers[0]["sent"]["messages"].get<int>(), 4 * kMaxTokens);  // every step went on
+  EXPECT_GT(workers[1]["received"]["mean_ms"].get<double>(), 0);
+  EXPECT_GE(workers[1]["received"]["max_ms"].get<double>(),
+            workers[1]["received"]["mean_ms"].get<double>());
 }
 
 TEST_F(ClusterTest, AWorkerWithTheWrongTokenIsRefused) {
