@@ -11,7 +11,7 @@ per run on stdout.
       CONCURRENCY requests at once with prompts of about PROMPT_WORDS words and max_tokens 1:
       prompt tokens per second of wall time
   pipeline_bench.py PORT plan
-      what the coordinator's plan predicts (GET /health's "plan")
+      what the coordinator's plan predicts and each worker's link timing (GET /health)
   pipeline_bench.py - link BENCH_TRANSPORT_JSON
       "--link-gbps G --link-latency-ms L" from `strata bench-transport --json` (latency of
       the first shape, bandwidth of the last)
@@ -50,7 +50,9 @@ def main(argv):
                 health = json.load(r)
         except urllib.error.HTTPError as e:  # 503 while not serving: the body says why
             health = json.loads(e.read())
-        print(json.dumps({"plan": health.get("plan"), "error": health.get("error")}))
+        print(json.dumps({"plan": health.get("plan"), "error": health.get("error"),
+                          "links": [{k: w.get(k) for k in ("name", "stage", "sent", "received")}
+                                    for w in health.get("workers", [])]}))
         return 0
     if mode == "link":
         with open(argv[3]) as f:
