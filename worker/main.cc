@@ -30,6 +30,7 @@ struct Flags {
   std::string data_host = "127.0.0.1";
   std::string data_bind = "0.0.0.0";
   uint16_t data_port = 0;
+  double link_timeout_s = 10;
   double ssd_gbps = 0, h2d_gbps = 0, decode_ms = 0, prefill_ms = 0;
 };
 
@@ -64,6 +65,11 @@ strata::Status RunWorker(const Flags& f) {
   options.stage.link.advertised_host = f.data_host;
   options.stage.link.bind_host = f.data_bind;
   options.stage.link.port = f.data_port;
+  if (!(f.link_timeout_s >= 0.1 && f.link_timeout_s <= 3600)) {
+    return InvalidArgument("--link-timeout-s must be from 0.1 to 3600 seconds");
+  }
+  options.stage.link.timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(f.link_timeout_s * 1000));
 
   worker::WorkerSession session(*backend, std::move(options));
   // SIGINT/SIGTERM are blocked in every thread and taken by this one, which stops the session.
@@ -113,6 +119,9 @@ int main(int argc, char** argv) {
   app.add_option("--data-bind", f.data_bind, "Address the data-plane receiver listens on")
       ->capture_default_str();
   app.add_option("--data-port", f.data_port, "Data-plane port (0: any free port)");
+  app.add_option("--link-timeout-s", f.link_timeout_s,
+                 "Data plane: connecting, joining an NCCL link, a send's completion")
+      ->capture_default_str();
   app.add_option("--ssd-gbps", f.ssd_gbps, "Override the measured SSD read GB/s");
   app.add_option("--h2d-gbps", f.h2d_gbps, "Override the measured pinned -> GPU GB/s");
   app.add_option("--decode-ms", f.decode_ms, "Override the measured decode ms per layer");
