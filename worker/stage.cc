@@ -108,6 +108,7 @@ Status Stage::OpenSequence(const control::v1::OpenSequence& open) {
       return st;
     }
     seq.sampler.emplace(p);
+    seq.greedy = p.temperature == 0.0f || p.top_k == 1;
   }
   sequences_.emplace(open.seq_id(), std::move(seq));
   return OkStatus();
@@ -197,15 +198,25 @@ StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
     STRATA_RETURN_IF_ERROR(output_->Send(header, hidden_out).WithContext(where));
     return out;
   }
-  const Status run =
-      model.ForwardStage(batch, hidden_in, nullptr, LogitsMode::kLastToken, &logits_, memory);
+  // A step whose sampling sequences are all greedy takes the argmax on the backend and copies
+  // no logits (a sequence x vocabulary of floats) to the host.
+  bool all_greedy = true;
+  for (const transport::SeqSlice& slice : slices) {
+    const Sequence& seq = sequences_.at(slice.seq_id);
+    if (slice.start_pos + slice.n_tokens >= seq.prompt_tokens && !seq.greedy) all_greedy = false;
+  }
+  const Status run = model.ForwardStage(batch, hidden_in, nullptr, LogitsMode::kLastToken,
+                                        all_greedy ? nullptr : &logits_, memory,
+                                        all_greedy ? &greedy_ : nullptr);
   if (input_ != nullptr) input_->Consumed();
   STRATA_RETURN_IF_ERROR(run.WithContext(where));
   const size_t vocab = static_cast<size_t>(model.config().vocab_size);
   for (size_t i = 0; i < slices.size(); ++i) {
     Sequence& seq = sequences_.at(slices[i].seq_id);
     if (slices[i].start_pos + slices[i].n_tokens < seq.prompt_tokens) continue;  // mid-prompt
-    const int32_t token = seq.sampler->Sample(std::span<const float>(logits_.data() + i * vocab, vocab));
+    const int32_t token =
+        all_greedy ? greedy_[i]
+                   : seq.sampler->Sample(std::span<const float>(logits_.data() + i * vocab, vocab));
     out.tokens.emplace_back(slices[i].seq_id, token);
   }
   return out;

@@ -79,6 +79,7 @@ class Stage {
     int32_t kv_slot = 0;
     int32_t prompt_tokens = 0;
     std::optional<Sampler> sampler;  // last stage only
+    bool greedy = false;             // its sampler takes the argmax
   };
 
   Stage(const control::v1::Assignment& assignment, Backend& backend);
@@ -99,6 +100,7 @@ class Stage {
   std::unique_ptr<InputLink> input_;    // null on the first stage
   std::unique_ptr<OutputLink> output_;  // null on the last stage
   std::vector<float> logits_;           // (sequences in a batch, vocab), last stage
+  std::vector<int32_t> greedy_;         // (sequences in a batch) argmax ids, last stage
 };
 
 }  // namespace strata::worker

@@ -128,6 +128,10 @@ class Backend {
   virtual void AddInPlace(Tensor x, Tensor y) = 0;
   // out (seqs, n) = x's row of each sequence's last token in the batch.
   virtual void GatherLastTokens(Tensor x, Tensor out) = 0;
+  // out[r] = the column of row r of x (R, n) holding its largest value, the lowest among
+  // equals (greedy sampling without copying the logits to the host); host ints, written
+  // once the work before has run.
+  virtual void ArgMaxRows(Tensor x, std::span<int32_t> out) = 0;
 
   // Ceilings for `strata bench`: each allocates what it needs, runs once to warm up, then
   // `iters` timed runs, and returns the best rate seen. Not for the serving path.

@@ -155,7 +155,7 @@ Status LlamaModel::Forward(const BatchLayout& batch, LogitsMode mode, std::vecto
 
 Status LlamaModel::ForwardStage(const BatchLayout& batch, std::span<const float> hidden_in,
                                 float* hidden_out, LogitsMode mode, std::vector<float>* logits,
-                                ActivationMemory memory) {
+                                ActivationMemory memory, std::vector<int32_t>* greedy) {
   STRATA_RETURN_IF_ERROR(Validate(batch));
   const int32_t t = batch.n_tokens();
   if (hidden_in.empty() && ends_.embed.data == nullptr) {
@@ -169,6 +169,9 @@ Status LlamaModel::ForwardStage(const BatchLayout& batch, std::span<const float>
   }
   if (hidden_out == nullptr && ends_.lm_head.data == nullptr) {
     return InvalidArgument("this pipeline stage has no LM head: it can only pass activations on");
+  }
+  if (hidden_out == nullptr && logits == nullptr && greedy == nullptr) {
+    return InvalidArgument("ForwardStage was asked for no output: give hidden_out, logits or greedy");
   }
   backend_.BeginBatch(batch);
   Tensor x = s_.x.Rows(0, t);
@@ -190,9 +193,9 @@ Status LlamaModel::ForwardStage(const BatchLayout& batch, std::span<const float>
   } else if (mode == LogitsMode::kLastToken) {
     Tensor last = s_.xn.Rows(0, static_cast<int64_t>(batch.seqs.size()));
     backend_.GatherLastTokens(x, last);
-    ComputeLogits(last, logits);
+    ComputeLogits(last, logits, greedy);
   } else {
-    ComputeLogits(x, logits);
+    ComputeLogits(x, logits, greedy);
   }
   for (const SeqSpan& s : batch.seqs) kv_.Advance(s.kv_slot, s.n_tokens);
   return OkStatus();
@@ -242,17 +245,22 @@ void LlamaModel::RunLayer(const LlamaLayerWeights& w, int32_t layer, int32_t n_t
   backend_.AddInPlace(x, proj);
 }
 
-void LlamaModel::ComputeLogits(Tensor hidden, std::vector<float>* logits) {
+void LlamaModel::ComputeLogits(Tensor hidden, std::vector<float>* logits,
+                               std::vector<int32_t>* greedy) {
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const int64_t vocab = config_.vocab_size;
-  logits->resize(static_cast<size_t>(hidden.rows * vocab));
+  if (logits != nullptr) logits->resize(static_cast<size_t>(hidden.rows * vocab));
+  if (greedy != nullptr) greedy->resize(static_cast<size_t>(hidden.rows));
   for (int64_t r0 = 0; r0 < hidden.rows; r0 += s_.logits.rows) {
     const int64_t rows = std::min(s_.logits.rows, hidden.rows - r0);
     Tensor h = hidden.Rows(r0, rows);
     backend_.RmsNorm(h, ends_.final_norm, eps, h);
     Tensor out = s_.logits.Rows(0, rows);
     backend_.MatMul(h, ends_.lm_head, out);
-    backend_.CopyToHost(logits->data() + r0 * vocab, out.data, out.nbytes());
+    if (greedy != nullptr) {
+      backend_.ArgMaxRows(out, std::span<int32_t>(greedy->data() + r0, static_cast<size_t>(rows)));
+    }
+    if (logits != nullptr) backend_.CopyToHost(logits->data() + r0 * vocab, out.data, out.nbytes());
   }
   backend_.Synchronize();
 }

@@ -79,13 +79,16 @@ class LlamaModel {
   // cluster). The input is the batch's tokens, embedded here, when `hidden_in` is empty, else
   // the residual stream (T, hidden) fp32 from the previous stage. The output is the residual
   // stream after this model's layers, copied to `hidden_out` (T * hidden floats), or — when
-  // `hidden_out` is null — the logits as Forward writes them. `memory` says where hidden_in
-  // and hidden_out are (see ActivationMemory). Errors: Forward's; a stage without the
-  // embedding given no hidden_in, or without the LM head asked for logits, or a hidden_in of
-  // the wrong size (kInvalidArgument).
+  // `hidden_out` is null — the logits as Forward writes them, and/or in `greedy` each logits
+  // row's argmax (the lowest id among equals) found on the backend, so a greedy step copies
+  // no logits to the host (logits may then be null). `memory` says where hidden_in and
+  // hidden_out are (see ActivationMemory). Errors: Forward's; a stage without the embedding
+  // given no hidden_in, or without the LM head asked for logits, or a hidden_in of the wrong
+  // size (kInvalidArgument).
   Status ForwardStage(const BatchLayout& batch, std::span<const float> hidden_in,
                       float* hidden_out, LogitsMode mode, std::vector<float>* logits,
-                      ActivationMemory memory = ActivationMemory::kHost);
+                      ActivationMemory memory = ActivationMemory::kHost,
+                      std::vector<int32_t>* greedy = nullptr);
 
   // Called with the residual stream (T, hidden) after the embedding (layer -1) and after
   // every layer; for diagnostics and tests. Empty by default.
@@ -124,8 +127,9 @@ class LlamaModel {
   // Runs every layer through the feed's pass (begun by the caller) and ends the pass.
   Status RunLayers(int32_t n_tokens);
   void RunLayer(const LlamaLayerWeights& w, int32_t layer, int32_t n_tokens);
-  // Final norm + LM head over rows of `hidden`, copied to host in chunks of logits rows.
-  void ComputeLogits(Tensor hidden, std::vector<float>* logits);
+  // Final norm + LM head over rows of `hidden`, in chunks of logits rows: the logits copied
+  // to the host, and/or their argmax per row (either may be null).
+  void ComputeLogits(Tensor hidden, std::vector<float>* logits, std::vector<int32_t>* greedy);
 
   Backend& backend_;
   ModelConfig config_;

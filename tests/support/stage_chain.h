@@ -1,7 +1,8 @@
 // A check shared by the CPU and CUDA suites: two pipeline stages [0, 2) and [2, 6) of a pack
 // of the tiny fixture, chained through activations in `memory`, reproduce the whole model's
 // logits bit for bit over a prompt and decode steps — what a two-worker cluster relies on
-// (device memory: the NCCL links' path, activations never leaving the GPU).
+// (device memory: the NCCL links' path, activations never leaving the GPU) — and the last
+// stage's greedy ids found on the backend are the argmax of those logits.
 // Thread-safety: drives `backend` from the calling thread.
 #pragma once
 
@@ -58,13 +59,18 @@ inline void ExpectChainedStagesGiveTheWholeModelsLogits(Backend& backend, Activa
     ba.Add(sa, pos, step.data(), n);
     bb.Add(sb, pos, step.data(), n);
     std::vector<float> want, got;
+    std::vector<int32_t> greedy;
     ASSERT_TRUE(whole->model().Forward(bw, LogitsMode::kLastToken, &want).ok());
     ASSERT_TRUE(
         a->model().ForwardStage(ba, {}, hidden, LogitsMode::kLastToken, nullptr, memory).ok());
     const std::span<const float> in(hidden, step.size() * hidden_size);
-    ASSERT_TRUE(
-        b->model().ForwardStage(bb, in, nullptr, LogitsMode::kLastToken, &got, memory).ok());
+    ASSERT_TRUE(b->model()
+                    .ForwardStage(bb, in, nullptr, LogitsMode::kLastToken, &got, memory, &greedy)
+                    .ok());
     ASSERT_EQ(got, want) << "step " << i;
+    // The argmax found on the backend is the host's argmax of the same logits.
+    ASSERT_EQ(greedy.size(), 1u);
+    EXPECT_EQ(greedy[0], std::max_element(got.begin(), got.end()) - got.begin()) << "step " << i;
     pos += n;
     step = {static_cast<int32_t>(std::max_element(want.begin(), want.end()) - want.begin())};
   }

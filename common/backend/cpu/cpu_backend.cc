@@ -234,6 +234,14 @@ void CpuBackend::AddInPlace(Tensor x, Tensor y) {
   for (int64_t i = 0; i < x.numel(); ++i) a[i] += b[i];
 }
 
+void CpuBackend::ArgMaxRows(Tensor x, std::span<int32_t> out) {
+  STRATA_CHECK(static_cast<int64_t>(out.size()) == x.rows && x.cols > 0);
+  for (int64_t r = 0; r < x.rows; ++r) {
+    const float* row = x.f32() + r * x.cols;
+    out[static_cast<size_t>(r)] = static_cast<int32_t>(std::max_element(row, row + x.cols) - row);
+  }
+}
+
 void CpuBackend::GatherLastTokens(Tensor x, Tensor out) {
   STRATA_CHECK(batch_ != nullptr && out.rows == static_cast<int64_t>(batch_->seqs.size()));
   STRATA_CHECK(out.cols == x.cols);

@@ -41,6 +41,7 @@ class CpuBackend : public Backend {
   void SwiGlu(Tensor gate, Tensor up, Tensor out) override;
   void AddInPlace(Tensor x, Tensor y) override;
   void GatherLastTokens(Tensor x, Tensor out) override;
+  void ArgMaxRows(Tensor x, std::span<int32_t> out) override;
 
   // cpu_probes.cc: all hardware threads reading; OpenBLAS sgemm (every dtype is computed in
   // fp32 here).

@@ -28,6 +28,7 @@ constexpr size_t kWeightScratchBytes = size_t{64} << 20;
 constexpr int64_t kMaxGemmRows = 8192;  // rows per cuBLASLt call
 constexpr size_t kGemvPartialFloats = size_t{4} << 20;
 constexpr size_t kAttnPartialFloats = size_t{4} << 20;
+constexpr int64_t kArgMaxRows = 1024;  // rows per ArgMaxRows launch
 constexpr size_t kMinBatchTableInts = 4096;
 constexpr size_t kHostAlignment = 4096;
 
@@ -115,6 +116,8 @@ Status CudaBackend::Init() {
   STRATA_ASSIGN_OR_RETURN(row_scales_, Allocate(kMaxGemmRows * sizeof(float)));
   STRATA_ASSIGN_OR_RETURN(gemv_partials_, Allocate(kGemvPartialFloats * sizeof(float)));
   STRATA_ASSIGN_OR_RETURN(attn_partials_, Allocate(kAttnPartialFloats * sizeof(float)));
+  STRATA_ASSIGN_OR_RETURN(argmax_dev_, Allocate(kArgMaxRows * sizeof(int32_t)));
+  STRATA_ASSIGN_OR_RETURN(argmax_host_, AllocatePinned(kArgMaxRows * sizeof(int32_t)));
   lt_ = std::make_unique<LtMatmul>(lt_workspace_.get(), kLtWorkspaceBytes);
   return OkStatus();
 }
@@ -591,6 +594,20 @@ void CudaBackend::AddInPlace(Tensor x, Tensor y) {
   bf16_copy_ = {};
   STRATA_CHECK(x.numel() == y.numel());
   LaunchAddInPlace(x.f32(), y.f32(), x.numel(), compute_);
+}
+
+void CudaBackend::ArgMaxRows(Tensor x, std::span<int32_t> out) {
+  STRATA_CHECK(static_cast<int64_t>(out.size()) == x.rows && x.cols > 0);
+  auto* dev = reinterpret_cast<int32_t*>(argmax_dev_.get());
+  const auto* host = reinterpret_cast<const int32_t*>(argmax_host_.get());
+  for (int64_t r0 = 0; r0 < x.rows; r0 += kArgMaxRows) {
+    const int64_t rows = std::min<int64_t>(kArgMaxRows, x.rows - r0);
+    LaunchArgMaxRows(x.Rows(r0, rows).f32(), rows, x.cols, dev, compute_);
+    STRATA_CUDA_CHECK(cudaMemcpyAsync(argmax_host_.get(), dev, rows * sizeof(int32_t),
+                                      cudaMemcpyDeviceToHost, compute_));
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(compute_));
+    std::copy(host, host + rows, out.begin() + r0);
+  }
 }
 
 void CudaBackend::GatherLastTokens(Tensor x, Tensor out) {

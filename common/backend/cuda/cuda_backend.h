@@ -78,6 +78,7 @@ class CudaBackend final : public Backend {
   void SwiGlu(Tensor gate, Tensor up, Tensor out) override;
   void AddInPlace(Tensor x, Tensor y) override;
   void GatherLastTokens(Tensor x, Tensor out) override;
+  void ArgMaxRows(Tensor x, std::span<int32_t> out) override;
 
   // cuda_probes.cc
   StatusOr<double> ProbeReadGBps(size_t bytes, int iters) override;
@@ -147,6 +148,8 @@ class CudaBackend final : public Backend {
   DeviceBuffer row_scales_;     // (kMaxGemmRows) fp8 activation scales, one per row
   DeviceBuffer gemv_partials_;  // (kGemvPartialFloats) GEMV split-K partial sums
   DeviceBuffer attn_partials_;  // (kAttnPartialFloats) flash-decoding chunk partials
+  DeviceBuffer argmax_dev_;     // (kArgMaxRows) int32, ArgMaxRows' results
+  DeviceBuffer argmax_host_;    // (kArgMaxRows) int32, pinned, their copy
   std::unique_ptr<LtMatmul> lt_;
   Fp8Prefill fp8_prefill_ = Fp8Prefill::kBf16Activations;
   // The pending bf16 copy: RmsNorm and SwiGlu write their output rounded to bf16 into

@@ -1,8 +1,8 @@
 // Host launchers of the CUDA elementwise kernels the engine's layer needs besides GEMMs and
 // attention: RMSNorm, RoPE (rotate-half, llama3 frequencies precomputed), SwiGLU, residual
-// add. fp32 activations; norm weights in fp32, bf16 or fp16. RMSNorm and SwiGLU can also
-// write their output rounded to bf16 (out_bf16, nullable): the input of the GEMM that
-// follows them. Each launcher enqueues on `stream` and returns.
+// add, and the row argmax of greedy sampling. fp32 activations; norm weights in fp32, bf16 or
+// fp16. RMSNorm and SwiGLU can also write their output rounded to bf16 (out_bf16, nullable):
+// the input of the GEMM that follows them. Each launcher enqueues on `stream` and returns.
 // Their CPU references are common/backend/cpu/cpu_ops.h; tests/unit/cuda checks them.
 // Thread-safety: launchers are reentrant; ordering is the stream's.
 #pragma once
@@ -35,5 +35,10 @@ void LaunchSiluMul(const float* gate, const float* up, int64_t n, float* out,
 
 // x (n) += y (n).
 void LaunchAddInPlace(float* x, const float* y, int64_t n, cudaStream_t stream);
+
+// out (rows) = the column of each row of x (rows, cols) holding its largest value, the lowest
+// among equals (greedy sampling; the CPU's ArgMax).
+void LaunchArgMaxRows(const float* x, int64_t rows, int64_t cols, int32_t* out,
+                      cudaStream_t stream);
 
 }  // namespace strata::cuda

@@ -3,6 +3,7 @@
 // must be exactly the fp32 outputs rounded. Needs a GPU: labelled `gpu`.
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -123,6 +124,32 @@ TEST(CudaElementwise, SiluMulMatchesCpu) {
   const std::vector<float> got = dout.ToHost();
   EXPECT_LT(NormalizedError(got, expected), 1e-6);
   ExpectBf16Of(dout_bf.ToHost(), got);
+}
+
+TEST(CudaElementwise, ArgMaxRowsTakesTheLowestIndexAmongEqualMaxima) {
+  // 9 rows over a 128256-token vocabulary: random rows, rows whose maximum appears twice (the
+  // lower index must win, as the CPU's max_element), a maximum in the first and in the last
+  // column, and a constant row.
+  const int64_t rows = 9, cols = 128256;
+  std::vector<float> x = Random(rows * cols, 7);
+  auto row = [&](int64_t r) { return x.data() + r * cols; };
+  row(3)[1000] = row(3)[90000] = 50.0f;
+  row(4)[77] = row(4)[76] = row(4)[128255] = 60.0f;
+  row(5)[0] = 70.0f;
+  row(6)[cols - 1] = 70.0f;
+  std::fill(row(7), row(7) + cols, -2.5f);
+  DeviceVec<float> dx(x);
+  DeviceVec<int32_t> dout{std::vector<int32_t>(rows)};
+  cuda::LaunchArgMaxRows(dx.get(), rows, cols, dout.get(), nullptr);
+  STRATA_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<int32_t> got = dout.ToHost();
+  for (int64_t r = 0; r < rows; ++r) {
+    EXPECT_EQ(got[static_cast<size_t>(r)], std::max_element(row(r), row(r) + cols) - row(r))
+        << "row " << r;
+  }
+  EXPECT_EQ(got[3], 1000);
+  EXPECT_EQ(got[4], 76);
+  EXPECT_EQ(got[7], 0);
 }
 
 }  // namespace
