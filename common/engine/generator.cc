@@ -62,15 +62,27 @@ StatusOr<GenerateResult> Generate(LlamaModel& model, std::span<const int32_t> pr
 
   const auto decode_start = std::chrono::steady_clock::now();
   Sampler sampler(options.sampling);
+  // Greedy decode steps take the argmax on the backend: no logits copied to the host.
+  const bool greedy = options.sampling.temperature == 0.0f || options.sampling.top_k == 1;
+  std::vector<int32_t> greedy_id;
   int32_t position = static_cast<int32_t>(prompt.size());
   for (int32_t i = 0; i < options.max_tokens; ++i) {
-    if (i > 0) {
+    int32_t id = 0;
+    if (i == 0) {
+      id = sampler.Sample(logits);
+    } else {
       const int32_t last = result.output_ids.back();
       batch.Clear();
       batch.Add(lease.slot(), position++, &last, 1);
-      STRATA_RETURN_IF_ERROR(model.Forward(batch, LogitsMode::kLastToken, &logits));
+      if (greedy) {
+        STRATA_RETURN_IF_ERROR(model.ForwardStage(batch, {}, nullptr, LogitsMode::kLastToken,
+                                                  nullptr, ActivationMemory::kHost, &greedy_id));
+        id = greedy_id[0];
+      } else {
+        STRATA_RETURN_IF_ERROR(model.Forward(batch, LogitsMode::kLastToken, &logits));
+        id = sampler.Sample(logits);
+      }
     }
-    const int32_t id = sampler.Sample(logits);
     result.output_ids.push_back(id);
     if (on_token) on_token(id);
     if (std::find(options.stop_ids.begin(), options.stop_ids.end(), id) != options.stop_ids.end()) {
