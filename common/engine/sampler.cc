@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <string>
 
 namespace strata {
@@ -23,25 +22,64 @@ Status ValidateSamplingParams(const SamplingParams& p) {
 }
 
 int32_t ArgMax(std::span<const float> logits) {
-  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  // The maximum through eight independent running maxima (the compiler keeps them in one
+  // vector register; max_element's single chain is several times slower on a 128k
+  // vocabulary), then the first position holding it: max_element's answer, NaN included.
+  constexpr size_t kLanes = 8;
+  const size_t n = logits.size();
+  if (n == 0) return 0;
+  float lane[kLanes];
+  std::fill(lane, lane + kLanes, logits[0]);
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (size_t j = 0; j < kLanes; ++j) lane[j] = logits[i + j] > lane[j] ? logits[i + j] : lane[j];
+  }
+  float best = lane[0];
+  for (size_t j = 1; j < kLanes; ++j) best = lane[j] > best ? lane[j] : best;
+  for (; i < n; ++i) best = logits[i] > best ? logits[i] : best;
+  const size_t at = static_cast<size_t>(std::find(logits.begin(), logits.end(), best) - logits.begin());
+  return static_cast<int32_t>(at < n ? at : 0);  // a NaN first logit: 0, as max_element
 }
 
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
 
 double Sampler::Uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
 
+bool Sampler::Better(const Candidate& a, const Candidate& b) {
+  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
+
+void Sampler::SelectBest(std::span<const float> logits, size_t k) {
+  // A heap of the k best so far whose top is the worst of them: most logits fail one
+  // comparison with it, so this is one pass over the vocabulary, not a sort of it.
+  best_.clear();
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const Candidate c{logits[i], static_cast<int32_t>(i)};
+    if (best_.size() < k) {
+      best_.push_back(c);
+      std::push_heap(best_.begin(), best_.end(), Better);
+    } else if (Better(c, best_.front())) {
+      std::pop_heap(best_.begin(), best_.end(), Better);
+      best_.back() = c;
+      std::push_heap(best_.begin(), best_.end(), Better);
+    }
+  }
+  std::sort_heap(best_.begin(), best_.end(), Better);  // best first
+}
+
 int32_t Sampler::Sample(std::span<const float> logits) {
   if (params_.temperature == 0.0f || params_.top_k == 1) return ArgMax(logits);
   const size_t vocab = logits.size();
-  const double inv_t = 1.0 / params_.temperature;
-  const double top = logits[static_cast<size_t>(ArgMax(logits))] * inv_t;
-  const auto weight = [&](size_t id) { return std::exp(logits[id] * inv_t - top); };
+  const float inv_t = 1.0f / params_.temperature;
+  const float top = logits[static_cast<size_t>(ArgMax(logits))] * inv_t;
+  // exp in float (as a float32 softmax computes it), sums in double.
+  const auto weight = [&](float logit) { return static_cast<double>(std::exp(logit * inv_t - top)); };
 
   if (params_.top_k == 0 && params_.top_p >= 1.0f) {
     // Every token is a candidate: draw over the vocabulary in id order, nothing to sort.
     probs_.resize(vocab);
     double sum = 0.0;
-    for (size_t i = 0; i < vocab; ++i) sum += probs_[i] = weight(i);
+    for (size_t i = 0; i < vocab; ++i) sum += probs_[i] = weight(logits[i]);
     double target = Uniform() * sum;
     for (size_t i = 0; i < vocab; ++i) {
       target -= probs_[i];
@@ -50,55 +88,45 @@ int32_t Sampler::Sample(std::span<const float> logits) {
     return ArgMax(logits);  // rounding left the target at the very end
   }
 
-  // Candidates best first: the top_k best (sorted at once); with no top_k, the nucleus is
-  // found among the best kFirstCandidates, widened while they hold less than top_p of the
-  // mass (a sort of the whole vocabulary costs milliseconds per token; the nucleus is
-  // usually far smaller).
+  // Candidates best first: the top_k best; with no top_k, the nucleus is found among the best
+  // kFirstCandidates, widened while they hold less than top_p of the mass.
   constexpr size_t kFirstCandidates = 256, kWiden = 16;
   const size_t k = params_.top_k > 0
                        ? std::min<size_t>(static_cast<size_t>(params_.top_k), vocab)
                        : vocab;
   double total = 0.0;  // the softmax denominator over the k candidates
   if (k == vocab) {
-    for (size_t i = 0; i < vocab; ++i) total += weight(i);
+    for (size_t i = 0; i < vocab; ++i) total += weight(logits[i]);
   }
-  auto better = [&](int32_t a, int32_t b) {
-    const float la = logits[static_cast<size_t>(a)], lb = logits[static_cast<size_t>(b)];
-    return la > lb || (la == lb && a < b);
-  };
-  order_.resize(vocab);
-  std::iota(order_.begin(), order_.end(), 0);
-  size_t sorted = k < vocab ? k : std::min(k, kFirstCandidates);
+  size_t selected = k < vocab ? k : std::min(k, kFirstCandidates);
   size_t keep = 0;
   while (keep == 0) {
-    const auto end = order_.begin() + static_cast<std::ptrdiff_t>(sorted);
-    if (sorted < vocab) std::nth_element(order_.begin(), end, order_.end(), better);
-    std::sort(order_.begin(), end, better);
-    probs_.resize(sorted);
-    for (size_t i = 0; i < sorted; ++i) probs_[i] = weight(static_cast<size_t>(order_[i]));
-    if (k < vocab) {  // sorted == k: the candidates are all here
-      for (size_t i = 0; i < sorted; ++i) total += probs_[i];
+    SelectBest(logits, selected);
+    probs_.resize(selected);
+    for (size_t i = 0; i < selected; ++i) probs_[i] = weight(best_[i].logit);
+    if (k < vocab) {  // selected == k: the candidates are all here
+      for (size_t i = 0; i < selected; ++i) total += probs_[i];
     }
     // Nucleus: the smallest prefix whose probability reaches top_p (at least one token).
     double cumulative = 0.0;
-    for (size_t i = 0; i < sorted && params_.top_p < 1.0f; ++i) {
+    for (size_t i = 0; i < selected && params_.top_p < 1.0f; ++i) {
       cumulative += probs_[i] / total;
       if (cumulative >= params_.top_p) {
         keep = i + 1;
         break;
       }
     }
-    if (keep == 0 && sorted == k) keep = k;
-    sorted = std::min(k, sorted * kWiden);
+    if (keep == 0 && selected == k) keep = k;
+    selected = std::min(k, selected * kWiden);
   }
   double kept_sum = 0.0;
   for (size_t i = 0; i < keep; ++i) kept_sum += probs_[i];
   double target = Uniform() * kept_sum;
   for (size_t i = 0; i < keep; ++i) {
     target -= probs_[i];
-    if (target < 0.0) return order_[i];
+    if (target < 0.0) return best_[i].id;
   }
-  return order_[keep - 1];
+  return best_[keep - 1].id;
 }
 
 }  // namespace strata

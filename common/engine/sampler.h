@@ -36,8 +36,17 @@ class Sampler {
 
   SamplingParams params_;
   std::mt19937_64 rng_;
-  std::vector<int32_t> order_;  // (vocab) candidate ids, best first
-  std::vector<double> probs_;   // (vocab) candidate probabilities, same order
+  // best_ = the k best (logit, id) of `logits`, best first.
+  void SelectBest(std::span<const float> logits, size_t k);
+
+  struct Candidate {
+    float logit;
+    int32_t id;
+  };
+  // Best first: the larger logit, the lower id among equals.
+  static bool Better(const Candidate& a, const Candidate& b);
+  std::vector<Candidate> best_;  // (up to vocab) candidates, best first
+  std::vector<double> probs_;    // (up to vocab) their probabilities, same order
 };
 
 }  // namespace strata

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
 #include <utility>
 
 #include <gtest/gtest.h>
@@ -16,6 +17,20 @@ std::vector<float> SomeLogits() { return {1.0f, 3.0f, 2.5f, -1.0f, 3.0f, 0.5f}; 
 TEST(Sampler, GreedyTakesFirstMaximum) {
   Sampler s(SamplingParams{});
   EXPECT_EQ(s.Sample(SomeLogits()), 1);  // ids 1 and 4 tie: the lower wins, as torch.argmax
+}
+
+TEST(Sampler, ArgMaxIsMaxElementsAnswerForEveryLengthTiesAndNan) {
+  std::mt19937 rng(9);
+  std::uniform_int_distribution<int> level(0, 20);  // few distinct values: many ties
+  for (size_t n : {1u, 2u, 7u, 8u, 9u, 17u, 1000u, 128256u}) {
+    std::vector<float> v(n);
+    for (float& x : v) x = static_cast<float>(level(rng));
+    EXPECT_EQ(ArgMax(v), std::max_element(v.begin(), v.end()) - v.begin()) << n;
+  }
+  std::vector<float> nan_first = {std::nanf(""), 3.0f, 5.0f};
+  EXPECT_EQ(ArgMax(nan_first), 0);
+  std::vector<float> nan_inside = {1.0f, std::nanf(""), 5.0f, 5.0f};
+  EXPECT_EQ(ArgMax(nan_inside), 2);
 }
 
 TEST(Sampler, SameSeedSameTokensOtherSeedOtherTokens) {
