@@ -89,6 +89,9 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig conf
   builder.AddListeningPort(grpc_host + ":" + std::to_string(control_port),
                            grpc::InsecureServerCredentials(), &c->control_port_);
   builder.RegisterService(c->service_.get());
+  // gRPC binds with SO_REUSEPORT by default: a second coordinator on the port would quietly
+  // take some of the workers. Off, that is a bind error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   c->grpc_server_ = builder.BuildAndStart();
   if (c->grpc_server_ == nullptr || c->control_port_ == 0) {
     return Unavailable("could not listen for workers on " + c->config_.control_address +

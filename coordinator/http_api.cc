@@ -57,6 +57,13 @@ HttpApi::HttpApi(Cluster& cluster, const ModelInfo& model, HttpOptions options)
   const auto threads = static_cast<size_t>(options_.threads);
   server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_.set_payload_max_length(kMaxBodyBytes);
+  // httplib's default sets SO_REUSEPORT, which lets a second process bind the same port and
+  // silently take half the connections; SO_REUSEADDR alone makes that a bind error while a
+  // restart still rebinds at once.
+  server_.set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   server_.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
     Completions(req, res);
   });

@@ -99,7 +99,7 @@ TEST_F(ClusterTest, FourConcurrentRequestsThroughThreeWorkersGetWhatTheyGetAlone
   std::vector<std::vector<int32_t>> alone;
   for (const json& r : requests) {
     auto [status, body] = cluster.Complete(r);
-    ASSERT_EQ(status, 200) << body.dump();
+    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
     alone.push_back(Ids(body));
   }
   std::vector<std::future<std::pair<int, json>>> futures;

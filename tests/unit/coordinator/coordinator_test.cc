@@ -210,6 +210,29 @@ TEST_F(CoordinatorTest, AssignsContiguousRangesByNameChainsConnectsAndServes) {
   EXPECT_EQ(health["workers"][2]["layers"][1], config_.num_layers);
 }
 
+TEST_F(CoordinatorTest, ASecondCoordinatorOnTheSamePortsFailsToStart) {
+  Start(1);
+  StatusOr<ModelInfo> model = LoadModelInfo(kModelDir);
+  ASSERT_TRUE(model.ok());
+  CoordinatorConfig config;
+  config.http_address = "127.0.0.1:" + std::to_string(coordinator_->http_port());
+  config.control_address = "127.0.0.1:0";
+  config.cluster_token = kToken;
+  auto second = Coordinator::Start(std::move(config), std::move(*model));
+  ASSERT_FALSE(second.ok());  // not a silent share of the port's connections
+  EXPECT_THAT(second.status().message(), HasSubstr("could not listen"));
+  // The same for the control port.
+  StatusOr<ModelInfo> model2 = LoadModelInfo(kModelDir);
+  ASSERT_TRUE(model2.ok());
+  CoordinatorConfig control_clash;
+  control_clash.http_address = "127.0.0.1:0";
+  control_clash.control_address = "127.0.0.1:" + std::to_string(coordinator_->control_port());
+  control_clash.cluster_token = kToken;
+  auto third = Coordinator::Start(std::move(control_clash), std::move(*model2));
+  ASSERT_FALSE(third.ok());
+  EXPECT_THAT(third.status().message(), HasSubstr("could not listen for workers"));
+}
+
 TEST_F(CoordinatorTest, AStreamThatNeverRegistersIsClosed) {
   Start(1);
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(coordinator_->control_port()),
