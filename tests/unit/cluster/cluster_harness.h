@@ -8,6 +8,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -55,13 +56,16 @@ class TestCluster {
   explicit TestCluster(const ClusterLayout& layout) : dir_("cluster") {
     token_file_ = dir_.File("token");
     WriteText(token_file_, "test-cluster-token\n");
-    http_port_ = FreeTcpPort();
-    const std::string control = layout.coordinator_host + ":" + std::to_string(FreeTcpPort());
-    Start({STRATA_COORDINATOR_PATH, "--model", FixturePackDir(), "--http",
-           "127.0.0.1:" + std::to_string(http_port_), "--control", control, "--workers",
+    // Port 0 for both: the coordinator picks free ports and prints them (no race with
+    // other tests picking the same "free" port).
+    Start({STRATA_COORDINATOR_PATH, "--model", FixturePackDir(), "--http", "127.0.0.1:0",
+           "--control", layout.coordinator_host + ":0", "--workers",
            std::to_string(layout.workers), "--token-file", token_file_, "--kv-slots", "4",
            "--max-batch-tokens", "64", "--max-seq-len", "256"},
           "coordinator.log");
+    http_port_ = PrintedPort("http");
+    const std::string control =
+        layout.coordinator_host + ":" + std::to_string(PrintedPort("control"));
     std::string worker_token = token_file_;
     if (!layout.worker_token.empty()) {
       worker_token = dir_.File("worker_token");
@@ -138,6 +142,22 @@ class TestCluster {
     std::fputs(text.c_str(), f);
     std::fclose(f);
   }
+  // The port the coordinator printed for `what` ("http" or "control"), read from its log.
+  int PrintedPort(const std::string& what) {
+    const std::string key = "strata-coordinator: " + what + " listening on ";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline && !children_.empty() &&
+           children_[0].Running()) {
+      std::ifstream in(children_[0].log_path());
+      for (std::string line; std::getline(in, line);) {
+        if (line.find(key) != std::string::npos) return std::stoi(line.substr(line.rfind(':') + 1));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << "the coordinator printed no " << what << " port\n" << Logs();
+    return 0;
+  }
+
   void Start(const std::vector<std::string>& argv, const std::string& log) {
     StatusOr<cli::ChildProcess> c = cli::ChildProcess::Start(argv, dir_.File(log));
     ASSERT_TRUE(c.ok()) << c.status().ToString();
