@@ -176,21 +176,17 @@ class NcclOutputLink final : public OutputLink {
 
   StatusOr<float*> NextBuffer() override {
     if (sender_ == nullptr) return FailedPrecondition("NCCL output link used before Open");
-    const int b = next_;
-    if (tickets_[b]) {
-      STRATA_RETURN_IF_ERROR(sender_->WaitSent(*tickets_[b]));
-      tickets_[b].reset();
-    }
-    return reinterpret_cast<float*>(buffers_[b].get());
+    return buffers_.Next([this](uint64_t ticket) { return sender_->WaitSent(ticket); });
   }
 
   Status Send(const transport::MessageHeader& header, float* buffer) override {
-    const int b = next_;
-    next_ ^= 1;
+    const cudaEvent_t written = queue_.event(static_cast<size_t>(buffers_.current()));
     STRATA_CUDA_CHECK(cudaSetDevice(device_));
-    STRATA_CUDA_CHECK(cudaEventRecord(queue_.event(static_cast<size_t>(b)), compute_));
-    STRATA_CUDA_CHECK(cudaStreamWaitEvent(queue_.stream(), queue_.event(static_cast<size_t>(b)), 0));
-    STRATA_ASSIGN_OR_RETURN(tickets_[b], sender_->Send(header, buffer, queue_.stream()));
+    STRATA_CUDA_CHECK(cudaEventRecord(written, compute_));
+    STRATA_CUDA_CHECK(cudaStreamWaitEvent(queue_.stream(), written, 0));
+    STRATA_ASSIGN_OR_RETURN(const uint64_t ticket,
+                            sender_->Send(header, buffer, queue_.stream()));
+    buffers_.Sent(ticket);
     return OkStatus();
   }
 
@@ -202,9 +198,7 @@ class NcclOutputLink final : public OutputLink {
   const transport::LinkOptions options_;
   const cudaStream_t compute_;
   int device_ = 0;
-  DeviceBuffer buffers_[2];             // (max_rows, hidden) device each
-  std::optional<uint64_t> tickets_[2];  // the message reading each buffer, if any
-  int next_ = 0;                        // the buffer NextBuffer hands out
+  SendBuffers buffers_;                 // device
   CudaQueue queue_;                     // the send stream; event b: buffer b written
   std::unique_ptr<transport::NcclComm> comm_;
   std::unique_ptr<transport::NcclSender> sender_;
@@ -231,8 +225,8 @@ StatusOr<std::unique_ptr<OutputLink>> CreateNcclOutputLink(Backend& backend,
   STRATA_ASSIGN_OR_RETURN(const int device, DeviceOf(backend));
   auto link = std::make_unique<NcclOutputLink>(backend, limits, settings);
   link->device_ = device;
-  for (DeviceBuffer& b : link->buffers_) {
-    STRATA_ASSIGN_OR_RETURN(b, backend.Allocate(limits.max_payload_bytes()));
+  for (int i = 0; i < 2; ++i) {
+    STRATA_ASSIGN_OR_RETURN(link->buffers_.buffer(i), backend.Allocate(limits.max_payload_bytes()));
   }
   STRATA_RETURN_IF_ERROR(link->queue_.Create(device, 2));
   return std::unique_ptr<OutputLink>(std::move(link));

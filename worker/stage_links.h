@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/backend/backend.h"
@@ -62,6 +63,34 @@ class OutputLink {
   // has written it; does not wait for the send.
   virtual Status Send(const transport::MessageHeader& header, float* buffer) = 0;
   virtual transport::HopStats stats() const = 0;
+};
+
+// An output link's two send buffers, used in turn: one can be on the wire while the next step
+// writes the other. A buffer is handed out again only after the message that read it left.
+class SendBuffers {
+ public:
+  DeviceBuffer& buffer(int i) { return buffers_[i]; }
+  // The buffer for the next output, once `wait_sent(ticket)` returned OK for the message
+  // last sent from it.
+  template <typename WaitSent>
+  StatusOr<float*> Next(WaitSent&& wait_sent) {
+    if (tickets_[next_]) {
+      STRATA_RETURN_IF_ERROR(wait_sent(*tickets_[next_]));
+      tickets_[next_].reset();
+    }
+    return reinterpret_cast<float*>(buffers_[next_].get());
+  }
+  int current() const { return next_; }  // the buffer Next hands out
+  // The current buffer is read by message `ticket`; the other one is next.
+  void Sent(uint64_t ticket) {
+    tickets_[next_] = ticket;
+    next_ ^= 1;
+  }
+
+ private:
+  DeviceBuffer buffers_[2];             // (max_rows, hidden) each, allocated by the link
+  std::optional<uint64_t> tickets_[2];  // the message reading each buffer, if any
+  int next_ = 0;
 };
 
 // Errors: an unknown transport or one this build lacks (kUnimplemented, naming what to use),

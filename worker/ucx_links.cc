@@ -41,18 +41,12 @@ class UcxOutputLink final : public OutputLink {
     return OkStatus();
   }
   StatusOr<float*> NextBuffer() override {
-    const int b = next_;
-    if (tickets_[b]) {
-      STRATA_RETURN_IF_ERROR(sender_->WaitSent(*tickets_[b]));
-      tickets_[b].reset();
-    }
-    return reinterpret_cast<float*>(buffers_[b].get());
+    return buffers_.Next([this](uint64_t ticket) { return sender_->WaitSent(ticket); });
   }
   Status Send(const transport::MessageHeader& header, float* buffer) override {
     // ForwardStage copied the output to this host buffer and synchronised.
-    const int b = next_;
-    next_ ^= 1;
-    STRATA_ASSIGN_OR_RETURN(tickets_[b], sender_->Send(header, buffer));
+    STRATA_ASSIGN_OR_RETURN(const uint64_t ticket, sender_->Send(header, buffer));
+    buffers_.Sent(ticket);
     return OkStatus();
   }
   transport::HopStats stats() const override {
@@ -61,9 +55,7 @@ class UcxOutputLink final : public OutputLink {
 
   const transport::LinkLimits limits_;
   const transport::LinkOptions options_;
-  DeviceBuffer buffers_[2];                 // (max_rows, hidden) pinned each
-  std::optional<uint64_t> tickets_[2];      // the message reading each buffer, if any
-  int next_ = 0;                            // the buffer NextBuffer hands out
+  SendBuffers buffers_;  // pinned
   std::unique_ptr<transport::ActivationSender> sender_;
 };
 
@@ -88,8 +80,9 @@ StatusOr<std::unique_ptr<OutputLink>> CreateUcxOutputLink(Backend& backend,
                                                           const transport::LinkLimits& limits,
                                                           const LinkSettings& settings) {
   auto link = std::make_unique<UcxOutputLink>(limits, settings);
-  for (DeviceBuffer& b : link->buffers_) {
-    STRATA_ASSIGN_OR_RETURN(b, backend.AllocatePinned(limits.max_payload_bytes()));
+  for (int i = 0; i < 2; ++i) {
+    STRATA_ASSIGN_OR_RETURN(link->buffers_.buffer(i),
+                            backend.AllocatePinned(limits.max_payload_bytes()));
   }
   return std::unique_ptr<OutputLink>(std::move(link));
 }
