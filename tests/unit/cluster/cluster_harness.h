@@ -131,7 +131,7 @@ class TestCluster {
   std::string Logs() const {
     std::string all;
     for (const cli::ChildProcess& c : children_) {
-      all += "--- " + c.log_path() + "\n" + cli::LogTail(c.log_path(), 20);
+      all += "--- " + c.log_path() + "\n" + cli::LogTail(c.log_path(), 60);
     }
     return all;
   }

@@ -108,7 +108,7 @@ TEST_F(ClusterTest, FourConcurrentRequestsThroughThreeWorkersGetWhatTheyGetAlone
   }
   for (size_t i = 0; i < futures.size(); ++i) {
     auto [status, body] = futures[i].get();
-    ASSERT_EQ(status, 200) << body.dump();
+    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
     EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
   }
 
