@@ -21,5 +21,6 @@ void AddBenchCommand(CLI::App& app, CommandRunner& run);
 void AddPlanCommand(CLI::App& app, CommandRunner& run);
 void AddClusterCommand(CLI::App& app, CommandRunner& run);
 void AddBenchTransportCommand(CLI::App& app, CommandRunner& run);
+void AddBenchDiskCommand(CLI::App& app, CommandRunner& run);
 
 }  // namespace strata::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   strata::cli::AddPlanCommand(app, run);
   strata::cli::AddClusterCommand(app, run);
   strata::cli::AddBenchTransportCommand(app, run);
+  strata::cli::AddBenchDiskCommand(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
