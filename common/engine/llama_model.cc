@@ -1,10 +1,12 @@
-// LlamaModel (see llama_model.h): validation, scratch layout and the per-layer op sequence.
+// LlamaModel (see llama_model.h): validation, scratch layout, the host embedding's gather and
+// the per-layer op sequence.
 #include "common/engine/llama_model.h"
 
 #include <algorithm>
 #include <string>
 
 #include "common/engine/rope.h"
+#include "common/model/dtype.h"
 
 namespace strata {
 namespace {
@@ -13,6 +15,35 @@ constexpr int64_t kMinLogitsRows = 8;
 
 std::string SeqContext(size_t i, const SeqSpan& s) {
   return "batch sequence " + std::to_string(i) + " (KV slot " + std::to_string(s.kv_slot) + ")";
+}
+
+Status CheckHostEmbedding(const WeightView& embed, const ModelConfig& config) {
+  if (embed.data == nullptr) {
+    return InvalidArgument("embed_on_host is set but there is no embedding table (embed.data is "
+                           "null): give the table's host memory, or clear embed_on_host on a "
+                           "stage that does not embed");
+  }
+  if (embed.rows != config.vocab_size || embed.cols != config.hidden_size) {
+    return InvalidArgument("the host embedding table is (" + std::to_string(embed.rows) + ", " +
+                           std::to_string(embed.cols) + ") but the model needs (vocab " +
+                           std::to_string(config.vocab_size) + ", hidden " +
+                           std::to_string(config.hidden_size) + ")");
+  }
+  return OkStatus();
+}
+
+// dst (ids, table.cols) fp32 = the rows `ids` of `table` in host memory, each times its scale
+// when the table has them: the values Backend::Embed computes, bit for bit.
+void GatherRows(const WeightView& table, std::span<const int32_t> ids, float* dst) {
+  const size_t cols = static_cast<size_t>(table.cols);
+  const size_t row_bytes = cols * DTypeSize(table.dtype);
+  for (const int32_t id : ids) {
+    ConvertToFloat(table.data + static_cast<size_t>(id) * row_bytes, table.dtype, dst, cols);
+    if (table.scales != nullptr) {  // fp8: the row's scale
+      for (size_t c = 0; c < cols; ++c) dst[c] *= table.scales[id];
+    }
+    dst += cols;
+  }
 }
 
 }  // namespace
@@ -30,9 +61,11 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(Backend& backend,
   STRATA_ASSIGN_OR_RETURN(KvCache kv, KvCache::Create(backend, config,
                                                       static_cast<int32_t>(config.num_layers),
                                                       options.kv_slots, options.max_seq_len));
+  if (ends.embed_on_host) STRATA_RETURN_IF_ERROR(CheckHostEmbedding(ends.embed, config));
   std::unique_ptr<LlamaModel> model(
       new LlamaModel(backend, config, ends, feed, options, std::move(kv)));
   STRATA_RETURN_IF_ERROR(model->AllocateScratch());
+  if (ends.embed_on_host) STRATA_RETURN_IF_ERROR(model->AllocateEmbedGather());
   return model;
 }
 
@@ -61,6 +94,10 @@ LlamaModel::LlamaModel(Backend& backend, const ModelConfig& config, const EndWei
       options_(options),
       kv_(std::move(kv)) {}
 
+LlamaModel::~LlamaModel() {
+  if (embed_gather_copied_ != nullptr) backend_.WaitEvent(*embed_gather_copied_);
+}
+
 std::vector<LlamaModel::ScratchPart> LlamaModel::ScratchParts(const ModelConfig& c,
                                                               const EngineOptions& o) {
   const int64_t t = o.max_batch_tokens;
@@ -87,6 +124,13 @@ size_t LlamaModel::MemoryBytes(const ModelConfig& config, const EngineOptions& o
   return total;
 }
 
+size_t LlamaModel::PinnedBytes(const ModelConfig& config, const EngineOptions& options,
+                               bool embed_on_host) {
+  if (!embed_on_host) return 0;
+  return static_cast<size_t>(options.max_batch_tokens) * static_cast<size_t>(config.hidden_size) *
+         sizeof(float);
+}
+
 Status LlamaModel::AllocateScratch() {
   const std::vector<ScratchPart> parts = ScratchParts(config_, options_);
   size_t total = 0;
@@ -99,6 +143,13 @@ Status LlamaModel::AllocateScratch() {
   }
   const std::vector<float> inv_freq = RopeInvFreq(config_);
   backend_.CopyToDevice(s_.inv_freq.data, inv_freq.data(), inv_freq.size() * sizeof(float));
+  return OkStatus();
+}
+
+Status LlamaModel::AllocateEmbedGather() {
+  STRATA_ASSIGN_OR_RETURN(embed_gather_,
+                          backend_.AllocatePinned(PinnedBytes(config_, options_, true)));
+  embed_gather_copied_ = backend_.CreateEvent();
   return OkStatus();
 }
 
@@ -176,7 +227,9 @@ Status LlamaModel::ForwardStage(const BatchLayout& batch, std::span<const float>
   backend_.BeginBatch(batch);
   Tensor x = s_.x.Rows(0, t);
   STRATA_RETURN_IF_ERROR(feed_.BeginPass());  // prefetching starts before the embedding
-  if (hidden_in.empty()) {
+  if (hidden_in.empty() && ends_.embed_on_host) {
+    EmbedFromHost(batch, x);
+  } else if (hidden_in.empty()) {
     backend_.Embed(ends_.embed, x);
   } else if (memory == ActivationMemory::kDevice) {
     backend_.CopyToDeviceAsync(x.data, hidden_in.data(), x.nbytes(), Stream::kCompute);
@@ -199,6 +252,14 @@ Status LlamaModel::ForwardStage(const BatchLayout& batch, std::span<const float>
   }
   for (const SeqSpan& s : batch.seqs) kv_.Advance(s.kv_slot, s.n_tokens);
   return OkStatus();
+}
+
+void LlamaModel::EmbedFromHost(const BatchLayout& batch, Tensor x) {
+  float* gather = reinterpret_cast<float*>(embed_gather_.get());
+  backend_.WaitEvent(*embed_gather_copied_);  // the previous step's copy has read the buffer
+  GatherRows(ends_.embed, batch.tokens, gather);
+  backend_.CopyToDeviceAsync(x.data, gather, x.nbytes(), Stream::kCompute);
+  backend_.RecordEvent(*embed_gather_copied_, Stream::kCompute);
 }
 
 Status LlamaModel::RunLayers(int32_t n_tokens) {

@@ -1,8 +1,11 @@
 // LlamaModel: the Llama 3.x forward pass over a Backend for a batch of sequences — embed,
 // decoder layers (RMSNorm, GQA attention with RoPE and the KV cache, SwiGLU MLP), final norm
 // and LM head. Layer weights come from a LayerFeed (resident or streamed); the embedding,
-// final norm and LM head are resident. It owns the KV cache and the activation scratch, both
-// allocated once at Create for `max_batch_tokens` tokens; Forward allocates nothing.
+// final norm and LM head are resident: the norm and head in device memory, the embedding there
+// or in host memory (EndWeights::embed_on_host), from which each step gathers only its tokens'
+// rows. It owns the KV cache, the activation scratch and, for a host embedding, a pinned
+// gather buffer, all allocated once at Create for `max_batch_tokens` tokens; Forward
+// allocates nothing.
 // Thread-safety: one thread drives an instance.
 #pragma once
 
@@ -39,6 +42,12 @@ struct EndWeights {
   WeightView embed;       // (vocab, hidden)
   WeightView final_norm;  // (1, hidden)
   WeightView lm_head;     // (vocab, hidden)
+  // false: embed.data is the backend's device memory and the backend's Embed reads it.
+  // true: embed.data (and embed.scales, if any) is host memory — typically a read-only memory
+  // map of the pack's embedding extent, rows in embed.dtype — readable for the model's life;
+  // each step converts its tokens' rows to fp32 on the host and copies them to the device, so
+  // the table costs no device memory. The embeddings are bit-identical either way.
+  bool embed_on_host = false;
 };
 
 // Where a pipeline stage's activations live. kHost: host memory, copied in and out
@@ -50,7 +59,8 @@ enum class ActivationMemory : uint8_t { kHost, kDevice };
 class LlamaModel {
  public:
   // `feed` supplies config.num_layers layers and must outlive the model, as must the weights
-  // (views). Errors: options out of range (kInvalidArgument), memory (kResourceExhausted).
+  // (views). Errors: options out of range, or ends.embed_on_host with no table or a table
+  // that is not (vocab, hidden) (kInvalidArgument); memory (kResourceExhausted).
   static StatusOr<std::unique_ptr<LlamaModel>> Create(Backend& backend, const ModelConfig& config,
                                                       const EndWeights& ends, LayerFeed& feed,
                                                       const EngineOptions& options);
@@ -60,9 +70,15 @@ class LlamaModel {
                                                               const ModelConfig& config,
                                                               LlamaWeights weights,
                                                               const EngineOptions& options);
+  // Waits for the last copy out of the host embedding's gather buffer before freeing it.
+  ~LlamaModel();
 
   // Device bytes Create allocates for these options: the KV cache and the activations.
   static size_t MemoryBytes(const ModelConfig& config, const EngineOptions& options);
+  // Pinned host bytes Create allocates: the host embedding's gather buffer
+  // (max_batch_tokens, hidden) fp32 when `embed_on_host`, else 0.
+  static size_t PinnedBytes(const ModelConfig& config, const EngineOptions& options,
+                            bool embed_on_host);
 
   const ModelConfig& config() const { return config_; }
   const EngineOptions& options() const { return options_; }
@@ -124,6 +140,10 @@ class LlamaModel {
              LayerFeed& feed, const EngineOptions& options, KvCache kv);
   Status Validate(const BatchLayout& batch) const;
   Status AllocateScratch();
+  Status AllocateEmbedGather();
+  // x (T, hidden) = the batch's rows of the host embedding table, gathered into the pinned
+  // buffer and copied on the compute stream.
+  void EmbedFromHost(const BatchLayout& batch, Tensor x);
   // Runs every layer through the feed's pass (begun by the caller) and ends the pass.
   Status RunLayers(int32_t n_tokens);
   void RunLayer(const LlamaLayerWeights& w, int32_t layer, int32_t n_tokens);
@@ -139,6 +159,10 @@ class LlamaModel {
   EngineOptions options_;
   KvCache kv_;
   Scratch s_;
+  // Host embedding only (else empty): the batch's rows in fp32, and an event recorded after
+  // each copy out of them, which the next step waits for before writing the buffer again.
+  DeviceBuffer embed_gather_;  // (max_batch_tokens, hidden) fp32, pinned host memory
+  std::unique_ptr<BackendEvent> embed_gather_copied_;
   LayerObserver observer_;
 };
 
