@@ -17,6 +17,7 @@
 #include "common/bench/bench_report.h"
 #include "common/bench/layer_bench.h"
 #include "common/bench/synthetic_model.h"
+#include "common/plan/pack_placement.h"
 #include "common/storage/durable_file.h"
 
 namespace strata::cli {
@@ -115,6 +116,17 @@ Status RunBench(const BenchFlags& f) {
   options.reader.block_bytes = static_cast<size_t>(f.block_kib) * 1024;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
                           OpenBackend(f.backend, BackendOptions{f.fp8_activations}));
+  Backend& b = *backend;
+  options.place = [&b, &options](const std::string& dir, int32_t layers, const BenchTiers& t,
+                                 const EngineOptions& engine) -> StatusOr<PackModelOptions> {
+    PackPlacementRequest r;
+    r.num_layers = layers;
+    r.overrides = {t.gpu_layers, t.pinned_layers, t.prefetch_ssd, t.prefetch_h2d, std::nullopt};
+    r.engine = engine;
+    r.reader = options.reader;
+    STRATA_ASSIGN_OR_RETURN(PackPlacement p, PlacePack(b, dir, r));
+    return p.options;
+  };
   STRATA_ASSIGN_OR_RETURN(LayerBenchReport report, RunLayerBench(*backend, pack_dir, options));
   const std::string json = LayerBenchJson(report).dump(2) + "\n";
   if (!f.json_file.empty()) STRATA_RETURN_IF_ERROR(WriteFileDurably(f.json_file, json));
@@ -155,16 +167,16 @@ void AddBenchCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--passes", f->bench.pipeline_passes,
                   "Timed passes per mode of the pipelined run; 0 skips it")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--gpu-layers", f->bench.gpu_layers, "Pipelined run: layers resident on the GPU")
+  cmd->add_option("--gpu-layers", f->bench.pipeline_tiers.gpu_layers, "Pipelined run: layers resident on the GPU")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--pinned-layers", f->bench.pinned_layers,
+  cmd->add_option("--pinned-layers", f->bench.pipeline_tiers.pinned_layers,
                   "Pipelined run: layers resident in pinned memory (the rest stream from the SSD)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--prefetch-ssd", f->bench.prefetch_ssd,
-                  "Pipelined run: layers the reads run ahead; -1 chooses from measured times")
+  cmd->add_option("--prefetch-ssd", f->bench.pipeline_tiers.prefetch_ssd,
+                  "Pipelined run: layers' bytes the reads run ahead (the staging ring); -1 chooses")
       ->capture_default_str()->check(CLI::Range(-1, 64));
-  cmd->add_option("--prefetch-h2d", f->bench.prefetch_h2d,
-                  "Pipelined run: layers the copies run ahead; -1 chooses from measured times")
+  cmd->add_option("--prefetch-h2d", f->bench.pipeline_tiers.prefetch_h2d,
+                  "Pipelined run: layers the copies run ahead (GPU slots - 1); -1 chooses")
       ->capture_default_str()->check(CLI::Range(-1, 64));
   cmd->add_option("--queue-depth", f->queue_depth, "SSD reader: blocks in flight")
       ->capture_default_str()->check(CLI::Range(1, 4096));

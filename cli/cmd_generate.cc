@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/loaded_model.h"
 #include "cli/model_files.h"
+#include "cli/plan_report.h"
 #include "common/engine/generator.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/util/file.h"
@@ -77,22 +78,44 @@ void PrintStats(LoadedModel& m, const GenerateResult& r, size_t prompt_tokens) {
                static_cast<double>(steps) / std::max(r.decode_seconds, 1e-9));
   if (!m.pack) return;
   const StreamingExecutor& e = m.pack->executor();
-  const StageEstimate& est = m.pack->stage_estimate();
-  if (est.compute_ms > 0) {
+  const PackPlacement& pp = *m.placement;
+  const Placement& p = pp.placement;
+  if (pp.measured) {
     std::fprintf(stderr,
-                 "measured per layer at start: ssd read %.3f ms, h2d %.3f ms, decode compute "
-                 "%.3f ms -> prefetch distances ceil(transfer / compute)\n",
-                 est.ssd_ms, est.h2d_ms, est.compute_ms);
+                 "measured per layer at start: ssd read %.3f ms (%.2f GB/s), h2d %.3f ms "
+                 "(%.2f GB/s), decode compute %.3f ms\n",
+                 pp.measured->ssd_ms, pp.worker.ssd_gbps, pp.measured->h2d_ms, pp.worker.h2d_gbps,
+                 pp.measured->compute_ms);
   }
-  std::fprintf(stderr, "reads via %s; prefetch ssd %d, h2d %d; slots pinned %d, gpu %d\n",
-               std::string(m.pack->reader().path_kind()).c_str(), e.options().prefetch_ssd,
-               e.options().prefetch_h2d, e.pinned_slots(), e.gpu_slots());
-  std::fprintf(stderr, "last pass %.3f ms\n%5s %6s %10s %10s %10s %10s\n", e.last_pass().wall_ms,
-               "layer", "tier", "ssd_read", "h2d", "compute", "wait");
+  std::fprintf(stderr, "%s\n", PlacementSummary(p, pp.worker).c_str());
+  const size_t pinned_allocated =
+      e.pinned_bytes() + (m.pack->embed_on_gpu() || m.pack->first_layer() != 0
+                              ? 0
+                              : LlamaModel::PinnedBytes(m.model().config(),
+                                                        m.model().options(), true));
+  std::fprintf(stderr,
+               "memory: GPU predicted %.3f GiB, measured %.3f GiB in use on the device (since "
+               "the backend started); pinned predicted %.3f GiB, allocated %.3f GiB\n",
+               Gib(p.gpu.total()), Gib(m.backend->DeviceBytesInUse()), Gib(p.pinned.total()),
+               Gib(pinned_allocated));
+  std::fprintf(stderr, "reads via %s; %.3f GB from the SSD per pass; last pass %.3f ms\n",
+               std::string(m.pack->reader().path_kind()).c_str(),
+               static_cast<double>(e.ssd_bytes_per_pass()) / 1e9, e.last_pass().wall_ms);
+  if (pp.measured) {
+    const PassPrediction decode = PredictPass(p, pp.worker, pp.workload, Phase::kDecode);
+    std::fprintf(stderr, "predicted decode pass %.3f ms (%s-bound) from the measured stages\n",
+                 decode.ms, std::string(StageName(decode.bottleneck)).c_str());
+  }
+  std::fprintf(stderr, "%5s %6s %10s %10s %10s %10s %10s\n", "layer", "tier", "pinned MB",
+               "ssd_read", "h2d", "compute", "wait");
   for (size_t l = 0; l < e.last_pass().layers.size(); ++l) {
     const LayerTiming& t = e.last_pass().layers[l];
-    std::fprintf(stderr, "%5zu %6s %8.3fms %8.3fms %8.3fms %8.3fms\n", l,
-                 std::string(TierName(e.options().tiers[l])).c_str(), t.ssd_read_ms, t.h2d_ms,
+    const LayerHome& h = e.options().homes[l];
+    const double pinned_mb =
+        h.tier == Tier::kPinned ? static_cast<double>(p.layer_bytes) / 1e6
+                                : static_cast<double>(h.pinned_bytes) / 1e6;
+    std::fprintf(stderr, "%5zu %6s %10.1f %8.3fms %8.3fms %8.3fms %8.3fms\n", l,
+                 std::string(TierName(h.tier)).c_str(), pinned_mb, t.ssd_read_ms, t.h2d_ms,
                  t.compute_ms, t.wait_ms);
   }
 }
@@ -189,14 +212,18 @@ void AddGenerateCommand(CLI::App& app, CommandRunner& run) {
                   "Pack: the next layers kept in pinned host memory; the rest stream from disk")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--gpu-mem", f->model.gpu_mem,
-                  "Pack: GPU memory for layers, e.g. 12G (default: what the device has free)");
+                  "Pack: the process's GPU memory: layers, staging, LM head, KV cache, "
+                  "activations, workspace, e.g. 12G (default: 90% of the device)");
   cmd->add_option("--pinned-mem", f->model.pinned_mem,
-                  "Pack: pinned host memory for layers, e.g. 32G (default: half of free RAM)");
+                  "Pack: the process's pinned host memory: layers, staging ring, embedding "
+                  "rows, e.g. 32G (default: half of free RAM)");
   cmd->add_option("--prefetch-ssd", f->model.prefetch_ssd,
-                  "Pack: layers the disk reads run ahead (default: from measured stage times)")
+                  "Pack: layers' bytes the disk reads run ahead (the staging ring; default: "
+                  "what keeps the disk busy, from measured stage times)")
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--prefetch-h2d", f->model.prefetch_h2d,
-                  "Pack: layers the GPU copies run ahead (default: from measured stage times)")
+                  "Pack: layers the GPU copies run ahead, GPU slots - 1 (default: 0 or 1, "
+                  "whichever is predicted faster)")
       ->check(CLI::Range(0, 1024));
   cmd->add_flag("--stats", f->stats, "Print prefill/decode rates and per-layer stage times");
   cmd->callback([f, prompt, chat, seed, &run] {

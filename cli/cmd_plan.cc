@@ -33,7 +33,7 @@ struct PlanFlags {
   double link_gbps = 0, link_latency_ms = 0;
   // Planner.
   std::string objective = "decode";
-  int32_t max_prefetch = 4;
+  int32_t prefetch_ssd = -1, prefetch_h2d = -1;
   std::string force_tier;
   bool all_ssd = false;
   bool json = false;
@@ -93,9 +93,10 @@ StatusOr<ClusterSpec> ClusterFromFlags(const PlanFlags& f, const CLI::App& cmd, 
 PlanOptions OptionsFromFlags(const PlanFlags& f) {
   PlanOptions options;
   options.objective = *ParseObjective(f.objective);
-  options.max_prefetch = f.max_prefetch;
-  if (f.all_ssd) options.force_tier = Tier::kSsd;
-  if (!f.force_tier.empty()) options.force_tier = *ParseTier(f.force_tier);
+  options.overrides.prefetch_ssd = f.prefetch_ssd;
+  options.overrides.prefetch_h2d = f.prefetch_h2d;
+  if (f.all_ssd) options.overrides.force_tier = Tier::kSsd;
+  if (!f.force_tier.empty()) options.overrides.force_tier = *ParseTier(f.force_tier);
   return options;
 }
 
@@ -212,9 +213,14 @@ void AddPlanCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--objective", f->objective,
                   "Phase whose pace the split balances: decode (default) or prefill")
       ->check(CLI::IsMember({"decode", "prefill"}));
-  cmd->add_option("--max-prefetch", f->max_prefetch,
-                  "Largest prefetch distance (staging slots - 1) per stream (default 4)")
-      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--prefetch-ssd", f->prefetch_ssd,
+                  "SSD reads run this many layers' bytes ahead (the staging ring; default: "
+                  "what keeps the disk busy)")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--prefetch-h2d", f->prefetch_h2d,
+                  "Copies run this many layers ahead (GPU slots - 1; default: 0 or 1, "
+                  "whichever predicts faster)")
+      ->check(CLI::Range(0, 1024));
   auto* force = cmd->add_option("--force-tier", f->force_tier,
                                 "Put every layer in this tier: gpu, pinned or ssd")
                     ->check(CLI::IsMember({"gpu", "pinned", "ssd"}));

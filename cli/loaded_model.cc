@@ -53,19 +53,21 @@ StatusOr<LoadedModel> LoadModel(const ModelFlags& f, const EngineOptions& engine
   STRATA_ASSIGN_OR_RETURN(m.backend,
                           CreateBackend(f.backend, BackendOptions{f.fp8_activations}));
   if (!IsPack(f.model)) return LoadCheckpoint(f, engine, std::move(m));
-  PackModelOptions o;
-  o.gpu_layers = f.gpu_layers;
-  o.pinned_layers = f.pinned_layers;
+  PackPlacementRequest r;
+  r.overrides.gpu_layers = f.gpu_layers;
+  r.overrides.pinned_layers = f.pinned_layers;
+  r.overrides.prefetch_ssd = f.prefetch_ssd;
+  r.overrides.prefetch_h2d = f.prefetch_h2d;
   if (!f.gpu_mem.empty()) {
-    STRATA_ASSIGN_OR_RETURN(o.gpu_mem, ParseByteSize("--gpu-mem", f.gpu_mem));
+    STRATA_ASSIGN_OR_RETURN(r.gpu_mem, ParseByteSize("--gpu-mem", f.gpu_mem));
   }
   if (!f.pinned_mem.empty()) {
-    STRATA_ASSIGN_OR_RETURN(o.pinned_mem, ParseByteSize("--pinned-mem", f.pinned_mem));
+    STRATA_ASSIGN_OR_RETURN(r.pinned_mem, ParseByteSize("--pinned-mem", f.pinned_mem));
   }
-  o.prefetch_ssd = f.prefetch_ssd;
-  o.prefetch_h2d = f.prefetch_h2d;
-  o.engine = engine;
-  STRATA_ASSIGN_OR_RETURN(m.pack, PackModel::Open(*m.backend, f.model, o));
+  r.engine = engine;
+  r.decode_batch = engine.kv_slots;
+  STRATA_ASSIGN_OR_RETURN(m.placement, PlacePack(*m.backend, f.model, r));
+  STRATA_ASSIGN_OR_RETURN(m.pack, PackModel::Open(*m.backend, f.model, m.placement->options));
   return m;
 }
 

@@ -6,12 +6,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/backend/backend.h"
 #include "common/engine/llama_model.h"
 #include "common/engine/pack_model.h"
 #include "common/model/checkpoint.h"
+#include "common/plan/pack_placement.h"
 #include "common/util/status.h"
 
 namespace strata::cli {
@@ -33,6 +35,7 @@ struct LoadedModel {
   std::unique_ptr<Checkpoint> checkpoint;  // HF directory
   std::unique_ptr<LlamaModel> resident;    // over `checkpoint`
   std::unique_ptr<PackModel> pack;         // Strata pack
+  std::optional<PackPlacement> placement;  // how the pack's layers were placed
   LlamaModel& model() { return pack ? pack->model() : *resident; }
 };
 

@@ -17,8 +17,6 @@ std::string Format(const char* format, ...) {
   return text;
 }
 
-double GiB(size_t bytes) { return static_cast<double>(bytes) / (1u << 30); }
-
 std::string WorkerName(const ClusterPlan& plan, size_t w) {
   return Format("%zu %s", w, plan.workers[w].name.c_str());
 }
@@ -34,18 +32,19 @@ std::string PaceText(const PhaseTotals& t) {
 }
 
 std::string WorkersTable(const ClusterSpec& cluster, const ClusterPlan& plan) {
-  std::string out = Format("%-14s %-9s %5s %6s %5s %13s %13s %17s %17s\n", "worker", "layers",
-                           "gpu", "pinned", "ssd", "prefetch s/h", "slots p/g", "GPU GiB used/of",
-                           "pinned GiB used/of");
+  std::string out = Format("%-14s %-9s %5s %6s %5s %11s %10s %6s %17s %17s\n", "worker", "layers",
+                           "gpu", "pinned", "ssd", "ssd GiB/pass", "slots g/r", "embed",
+                           "GPU GiB used/of", "pinned GiB used/of");
   for (size_t w = 0; w < plan.workers.size(); ++w) {
     const WorkerPlan& p = plan.workers[w];
-    const Residency& r = p.residency;
-    out += Format("%-14s %-9s %5d %6d %5d %13s %13s %17s %17s\n", WorkerName(plan, w).c_str(),
-                  LayerRange(p).c_str(), r.gpu_layers, r.pinned_layers, r.ssd_layers,
-                  Format("%d/%d", r.prefetch_ssd, r.prefetch_h2d).c_str(),
-                  Format("%d/%d", r.pinned_slots, r.gpu_slots).c_str(),
-                  Format("%.2f/%.2f", GiB(r.gpu_used), GiB(cluster.workers[w].gpu_mem)).c_str(),
-                  Format("%.2f/%.2f", GiB(r.pinned_used), GiB(cluster.workers[w].pinned_mem))
+    const Placement& r = p.placement;
+    out += Format("%-14s %-9s %5d %6d %5d %11.2f %10s %6s %17s %17s\n",
+                  WorkerName(plan, w).c_str(), LayerRange(p).c_str(), r.gpu_layers,
+                  r.pinned_layers, r.ssd_layers(), Gib(r.ssd_bytes_per_pass()),
+                  Format("%d/%d", r.gpu_slots, r.staging_chunks).c_str(),
+                  w == 0 ? (r.embed_on_gpu ? "gpu" : "host") : "-",
+                  Format("%.2f/%.2f", Gib(r.gpu.total()), Gib(cluster.workers[w].gpu_mem)).c_str(),
+                  Format("%.2f/%.2f", Gib(r.pinned.total()), Gib(cluster.workers[w].pinned_mem))
                       .c_str());
   }
   return out;
@@ -75,20 +74,41 @@ std::string PhaseTable(const ClusterPlan& plan, Phase phase) {
 
 }  // namespace
 
-std::string PlanText(const ClusterSpec& cluster, const ClusterPlan& plan) {
+double Gib(size_t bytes) { return static_cast<double>(bytes) / (1u << 30); }
+
+std::string PlacementSummary(const Placement& p, const WorkerSpec& budgets) {
+  const auto memory = [](const MemoryUse& m) {
+    return Format("layers %.3f + staging %.3f + ends %.3f + runtime %.3f = %.3f GiB", Gib(m.layers),
+                  Gib(m.staging), Gib(m.ends), Gib(m.runtime), Gib(m.total()));
+  };
   std::string out = Format(
-      "%d layers of %.3f GiB over %zu worker%s; the split balances %s; max prefetch %d%s\n\n",
-      cluster.model.layers, GiB(cluster.model.layer_bytes), plan.workers.size(),
+      "placement: %d layers: %d gpu, %d pinned, %d read from the SSD (%.3f GiB of their bytes "
+      "pinned, spread evenly); %.3f GB from the SSD per pass; %d GPU slot%s, a ring of %d "
+      "chunks of %zu MiB; embedding %s\n",
+      p.layers, p.gpu_layers, p.pinned_layers, p.ssd_layers(), Gib(p.spread_pinned_bytes),
+      static_cast<double>(p.ssd_bytes_per_pass()) / 1e9, p.gpu_slots, p.gpu_slots == 1 ? "" : "s",
+      p.staging_chunks, p.chunk_bytes >> 20, p.embed_on_gpu ? "on the GPU" : "gathered from host memory");
+  out += "  GPU    " + memory(p.gpu) + Format(" of %.3f GiB\n", Gib(budgets.gpu_mem));
+  out += "  pinned " + memory(p.pinned) + Format(" of %.3f GiB", Gib(budgets.pinned_mem));
+  return out;
+}
+
+std::string PlanText(const ClusterSpec& cluster, const ClusterPlan& plan) {
+  const std::optional<Tier>& forced = plan.options.overrides.force_tier;
+  std::string out = Format(
+      "%d layers of %.3f GiB over %zu worker%s; the split balances %s%s\n\n",
+      cluster.model.layers, Gib(cluster.model.layer_bytes), plan.workers.size(),
       plan.workers.size() == 1 ? "" : "s",
-      std::string(ObjectiveName(plan.options.objective)).c_str(), plan.options.max_prefetch,
-      plan.options.force_tier
-          ? (", every layer forced to " + std::string(TierName(*plan.options.force_tier))).c_str()
-          : "");
+      std::string(ObjectiveName(plan.options.objective)).c_str(),
+      forced ? (", every layer forced to " + std::string(TierName(*forced))).c_str() : "");
   out += WorkersTable(cluster, plan);
   out += PhaseTable(plan, Phase::kPrefill);
   out += PhaseTable(plan, Phase::kDecode);
-  out += "\nD i/c: prefetch distance ideal (ceil(transfer / compute)) / capped by the "
-         "executor's distance and the streamed layers\n";
+  out += "\nssd: layers read (partly) from the SSD every pass, their pinned prefixes spread "
+         "evenly; slots g/r: GPU staging slots / SSD staging ring chunks of " +
+         Format("%zu MiB", kStagingChunkBytes >> 20) +
+         "; embed: the embedding table on the GPU or gathered from host memory. D i/c: "
+         "prefetch distance ideal (ceil(transfer / compute)) / what the placement gives\n";
   return out;
 }
 
@@ -106,9 +126,9 @@ std::string WhatIfText(const std::vector<WhatIfRow>& rows) {
     int32_t gpu = 0, pinned = 0, ssd = 0;
     for (const WorkerPlan& p : plan.workers) {
       split += (split.empty() ? "" : ",") + std::to_string(p.layers());
-      gpu += p.residency.gpu_layers;
-      pinned += p.residency.pinned_layers;
-      ssd += p.residency.ssd_layers;
+      gpu += p.placement.gpu_layers;
+      pinned += p.placement.pinned_layers;
+      ssd += p.placement.ssd_layers();
     }
     out += Format("%5d  %-24s %5d %6d %5d %11.1f %11.1f %11.2f %11.2f  %s, %s\n", row.nodes,
                   split.c_str(), gpu, pinned, ssd, plan.prefill.tokens_per_s_single,

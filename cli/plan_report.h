@@ -1,4 +1,4 @@
-// The text tables `strata plan` prints: one plan (workers, tiers, memory, per-phase stage
+// The text tables `strata plan` prints (and the placement summary of `generate --stats`): one plan (workers, tiers, memory, per-phase stage
 // times, end-to-end rates) or a what-if sweep over cluster sizes. Thread-safety: pure.
 #pragma once
 
@@ -10,6 +10,11 @@
 namespace strata::cli {
 
 std::string PlanText(const ClusterSpec& cluster, const ClusterPlan& plan);
+
+// One stage's placement in a few lines: layers per tier, pinned spread, SSD bytes per pass,
+// slots and ring, where the embedding is, each memory by part against its budget.
+std::string PlacementSummary(const Placement& placement, const WorkerSpec& budgets);
+double Gib(size_t bytes);
 
 // One cluster size of a what-if sweep: its plan, or why it has none.
 struct WhatIfRow {

@@ -316,11 +316,15 @@ void Cluster::MaybePlan() {
     w.data_address.clear();
     w.loaded = false;
     w.ready = false;
-    spdlog::info("epoch {}: stage {} = {}: layers [{}, {}), {} gpu, {} pinned, prefetch {}/{}",
+    spdlog::info("epoch {}: stage {} = {}: layers [{}, {}), {} gpu, {} pinned, the rest from "
+                 "the SSD with {:.3f} GB of them pinned; {} GPU slots, a ring of {} chunks; "
+                 "embedding on the {}",
                  epoch_, stage, w.name, w.assignment.first_layer(),
                  w.assignment.first_layer() + w.assignment.num_layers(),
                  w.assignment.gpu_layers(), w.assignment.pinned_layers(),
-                 w.assignment.prefetch_ssd(), w.assignment.prefetch_h2d());
+                 static_cast<double>(w.assignment.spread_pinned_bytes()) / 1e9,
+                 w.assignment.gpu_slots(), w.assignment.staging_chunks(),
+                 w.assignment.embed_on_gpu() ? "GPU" : "host");
     pb::CoordinatorMessage message;
     *message.mutable_assignment() = w.assignment;
     w.connection->Send(message);

@@ -3,14 +3,14 @@
 
 #include <algorithm>
 
+#include "common/plan/model_spec.h"
+
 namespace strata::coordinator {
 namespace {
 
-// What a host-memory (CPU) worker is planned with: 256 TiB, far above any model, under the
-// planner's 1 PiB sanity cap.
+// What a host-memory (CPU) worker is planned with, for its "GPU" and, when it names none, its
+// pinned memory: 256 TiB, far above any model, under the planner's 1 PiB sanity cap.
 constexpr size_t kHostMemoryBudget = size_t{1} << 48;
-constexpr size_t kBf16Bytes = 2;
-constexpr size_t kF32Bytes = 4;
 
 }  // namespace
 
@@ -33,22 +33,14 @@ ClusterSpec MakeClusterSpec(const std::vector<control::v1::Registration>& worker
     w.decode_ms = caps.decode_ms_per_layer();
     if (caps.gpu_bytes() == 0) {
       w.gpu_mem = kHostMemoryBudget;
+      if (w.pinned_mem == 0) w.pinned_mem = kHostMemoryBudget;
       if (!(w.ssd_gbps > 0)) w.ssd_gbps = 1.0;
       if (!(w.h2d_gbps > 0)) w.h2d_gbps = 1.0;
     }
     spec.workers.push_back(std::move(w));
     layer_bytes = std::max(layer_bytes, registration.pack().layer_bytes());
   }
-  const auto hidden = static_cast<size_t>(config.hidden_size);
-  const auto vocab = static_cast<size_t>(config.vocab_size);
-  spec.model.layers = static_cast<int32_t>(config.num_layers);
-  spec.model.layer_bytes = layer_bytes;
-  // The ends stay bf16 in every pack dtype; activations and the KV cache are fp32, as the
-  // engine keeps them (common/plan/presets.h).
-  spec.model.first_end_bytes = vocab * hidden * kBf16Bytes;
-  spec.model.last_end_bytes = vocab * hidden * kBf16Bytes + hidden * kBf16Bytes;
-  spec.model.activation_bytes_per_token = hidden * kF32Bytes;
-  spec.model.kv_bytes_per_token_per_layer = 2 * static_cast<size_t>(config.kv_dim()) * kF32Bytes;
+  spec.model = ModelSpecFor(config, layer_bytes);
   spec.workload.prefill_chunk_tokens = limits.max_batch_tokens;
   spec.workload.decode_batch = limits.kv_slots;
   spec.workload.kv_tokens = int64_t{limits.kv_slots} * limits.max_seq_len;
@@ -64,10 +56,14 @@ control::v1::Assignment MakeAssignment(const ClusterPlan& plan, int32_t stage, u
   a.set_num_stages(static_cast<int32_t>(plan.workers.size()));
   a.set_first_layer(w.first_layer);
   a.set_num_layers(w.layers());
-  a.set_gpu_layers(w.residency.gpu_layers);
-  a.set_pinned_layers(w.residency.pinned_layers);
-  a.set_prefetch_ssd(w.residency.prefetch_ssd);
-  a.set_prefetch_h2d(w.residency.prefetch_h2d);
+  const Placement& p = w.placement;
+  a.set_gpu_layers(p.gpu_layers);
+  a.set_pinned_layers(p.pinned_layers);
+  a.set_spread_pinned_bytes(p.spread_pinned_bytes);
+  a.set_gpu_slots(p.gpu_slots);
+  a.set_staging_chunks(p.staging_chunks);
+  a.set_chunk_bytes(p.chunk_bytes);
+  a.set_embed_on_gpu(p.embed_on_gpu);
   a.set_max_batch_tokens(limits.max_batch_tokens);
   a.set_max_seq_len(limits.max_seq_len);
   a.set_kv_slots(limits.kv_slots);

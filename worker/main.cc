@@ -47,10 +47,9 @@ strata::Status RunWorker(const Flags& f) {
   options.token = token;
   options.pack = cluster::IdentityOf(pack);
   STRATA_ASSIGN_OR_RETURN(options.capabilities,
-                          worker::MeasureCapabilities(*backend, f.model, pinned_mem));
+                          worker::MeasureCapabilities(*backend, f.model, gpu_mem, pinned_mem));
   control::v1::Capabilities& caps = options.capabilities;
   caps.set_name(f.name.empty() ? f.data_host : f.name);
-  if (gpu_mem != 0) caps.set_gpu_bytes(gpu_mem);
   if (f.ssd_gbps > 0) caps.set_ssd_gbps(f.ssd_gbps);
   if (f.h2d_gbps > 0) caps.set_h2d_gbps(f.h2d_gbps);
   if (f.decode_ms > 0) caps.set_decode_ms_per_layer(f.decode_ms);
@@ -60,8 +59,6 @@ strata::Status RunWorker(const Flags& f) {
                caps.name(), caps.backend(), caps.ssd_gbps(), caps.h2d_gbps(),
                caps.decode_ms_per_layer(), caps.prefill_ms_per_layer(), caps.prefill_tokens());
   options.stage.pack_dir = f.model;
-  options.stage.gpu_mem = gpu_mem;
-  options.stage.pinned_mem = pinned_mem;
   options.stage.link.advertised_host = f.data_host;
   options.stage.link.bind_host = f.data_bind;
   options.stage.link.port = f.data_port;
@@ -112,7 +109,8 @@ int main(int argc, char** argv) {
                "CUDA, fp8 packs: prefill GEMMs in fp8 (W8A8) instead of W8A16");
   app.add_option("--token-file", f.token_file, "File holding the cluster token")->required();
   app.add_option("--name", f.name, "Name in the coordinator's logs and errors (default: data host)");
-  app.add_option("--gpu-mem", f.gpu_mem, "GPU bytes for this worker (0: the device's memory)");
+  app.add_option("--gpu-mem", f.gpu_mem, "The worker's GPU budget: layers, staging, ends, KV cache, activations, workspace "
+                 "(0: 90% of the device's memory)");
   app.add_option("--pinned-mem", f.pinned_mem, "Pinned host bytes (0: half the free memory)");
   app.add_option("--data-host", f.data_host, "Address the previous stage reaches this one at")
       ->capture_default_str();

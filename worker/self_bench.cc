@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "common/engine/pack_model.h"
+#include "common/engine/stage_probe.h"
+#include "common/plan/pack_placement.h"
 
 namespace strata::worker {
 namespace {
@@ -41,21 +43,28 @@ StatusOr<double> TimePrefill(LlamaModel& model, int32_t tokens) {
 
 StatusOr<control::v1::Capabilities> MeasureCapabilities(Backend& backend,
                                                         const std::string& pack_dir,
-                                                        size_t pinned_bytes) {
+                                                        size_t gpu_bytes, size_t pinned_bytes) {
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(pack_dir));
   const int32_t n = static_cast<int32_t>(pack.config().num_layers);
-  PackModelOptions o;
-  o.first_layer = n >= 3 ? n / 2 : 0;
-  o.num_layers = 1;
-  o.gpu_layers = 1;
-  o.pinned_layers = 0;
+  PackPlacementRequest r;
+  r.first_layer = n >= 3 ? n / 2 : 0;
+  r.num_layers = 1;
+  r.overrides.gpu_layers = 1;
+  r.overrides.pinned_layers = 0;
   const int32_t max_chunk = std::min<int32_t>(
       std::end(kPrefillChunks)[-1], static_cast<int32_t>(pack.config().max_position_embeddings));
-  o.engine.max_batch_tokens = max_chunk;
-  o.engine.max_seq_len = max_chunk;
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PackModel> m, PackModel::Open(backend, pack_dir, o));
-  const StageEstimate& e = m->stage_estimate();
-  const double bytes = static_cast<double>(pack.layer_extent(o.first_layer).bytes);
+  r.engine.max_batch_tokens = max_chunk;
+  r.engine.max_seq_len = max_chunk;
+  StageEstimate e;
+  {
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<ExtentReader> reader,
+                            ExtentReader::Open(pack.data_path()));
+    STRATA_ASSIGN_OR_RETURN(e, MeasureLayerStages(backend, pack, *reader, r.first_layer));
+  }
+  STRATA_ASSIGN_OR_RETURN(PackPlacement placed, PlacePack(backend, pack_dir, r));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PackModel> m,
+                          PackModel::Open(backend, pack_dir, placed.options));
+  const double bytes = static_cast<double>(pack.layer_extent(r.first_layer).bytes);
 
   // Prefill chunks through the layer, activations in and out.
   double prefill_ms = 0;
@@ -68,7 +77,14 @@ StatusOr<control::v1::Capabilities> MeasureCapabilities(Backend& backend,
 
   control::v1::Capabilities caps;
   caps.set_backend(backend.caps().name);
-  caps.set_gpu_bytes(backend.caps().memory_bytes);
+  // The planner's GPU budget: the worker's, less what the backend holds for itself.
+  const size_t device = backend.caps().memory_bytes;
+  const size_t budget =
+      gpu_bytes != 0 ? gpu_bytes
+                     : static_cast<size_t>(static_cast<double>(device) * kDefaultGpuMemShare);
+  const size_t workspace = backend.caps().workspace_bytes;
+  caps.set_gpu_bytes(device == 0 && gpu_bytes == 0 ? 0
+                                                   : budget > workspace ? budget - workspace : 1);
   caps.set_pinned_bytes(pinned_bytes);
   caps.set_ssd_gbps(bytes / (std::max(e.ssd_ms, 1e-3) * 1e-3) / 1e9);
   caps.set_h2d_gbps(bytes / (std::max(e.h2d_ms, 1e-3) * 1e-3) / 1e9);

@@ -15,8 +15,11 @@
 namespace strata::worker {
 
 // Measures on a one-layer model over a middle layer of the pack (so no embedding or head is
-// loaded). gpu_bytes is the device's memory (0 on the CPU backend); pinned_bytes as given.
-StatusOr<control::v1::Capabilities> MeasureCapabilities(Backend& backend, const std::string& pack_dir,
-                                                        size_t pinned_bytes);
+// loaded). The registered gpu_bytes is the planner's budget: `gpu_bytes` (0: the default
+// share of the device's memory; 0 on the CPU backend) less the backend's workspace;
+// pinned_bytes as given.
+StatusOr<control::v1::Capabilities> MeasureCapabilities(Backend& backend,
+                                                        const std::string& pack_dir,
+                                                        size_t gpu_bytes, size_t pinned_bytes);
 
 }  // namespace strata::worker

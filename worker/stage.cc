@@ -3,8 +3,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <future>
 #include <string>
+
+#include "common/plan/pack_placement.h"
 
 namespace strata::worker {
 
@@ -19,26 +22,36 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
                                                const StageOptions& options) {
   if (a.num_stages() < 1 || a.stage() < 0 || a.stage() >= a.num_stages() ||
       a.num_layers() < 1 || a.max_batch_tokens() < 1 || a.kv_slots() < 1 ||
-      a.max_seq_len() < 1 || a.gpu_layers() < 0 || a.pinned_layers() < 0) {
+      a.max_seq_len() < 1 || a.gpu_layers() < 0 || a.pinned_layers() < 0 ||
+      a.gpu_layers() + a.pinned_layers() > a.num_layers() || a.gpu_slots() < 0 ||
+      a.staging_chunks() < 0) {
     return InvalidArgument("assignment out of range: stage " + std::to_string(a.stage()) + " of " +
                            std::to_string(a.num_stages()) + ", " + std::to_string(a.num_layers()) +
                            " layers, max_batch_tokens " + std::to_string(a.max_batch_tokens()) +
                            ", kv_slots " + std::to_string(a.kv_slots()));
   }
   std::unique_ptr<Stage> s(new Stage(a, backend));
-  PackModelOptions mo;
-  mo.first_layer = a.first_layer();
-  mo.num_layers = a.num_layers();
-  mo.gpu_layers = a.gpu_layers();
-  mo.pinned_layers = a.pinned_layers();
-  mo.prefetch_ssd = a.prefetch_ssd() > 0 ? a.prefetch_ssd() : -1;
-  mo.prefetch_h2d = a.prefetch_h2d() > 0 ? a.prefetch_h2d() : -1;
-  mo.gpu_mem = options.gpu_mem;
-  mo.pinned_mem = options.pinned_mem;
-  mo.engine.max_batch_tokens = a.max_batch_tokens();
-  mo.engine.max_seq_len = a.max_seq_len();
-  mo.engine.kv_slots = a.kv_slots();
-  STRATA_ASSIGN_OR_RETURN(s->model_, PackModel::Open(backend, options.pack_dir, mo));
+  STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(options.pack_dir));
+  Placement placement;
+  placement.layers = a.num_layers();
+  placement.gpu_layers = a.gpu_layers();
+  placement.pinned_layers = a.pinned_layers();
+  placement.spread_pinned_bytes = a.spread_pinned_bytes();
+  placement.gpu_slots = a.gpu_slots();
+  placement.staging_chunks = a.staging_chunks();
+  placement.chunk_bytes = a.chunk_bytes();
+  placement.embed_on_gpu = a.embed_on_gpu();
+  for (int32_t l = 0; l < a.num_layers() && a.first_layer() + l < pack.config().num_layers; ++l) {
+    placement.layer_bytes =
+        std::max<size_t>(placement.layer_bytes, pack.layer_extent(a.first_layer() + l).bytes);
+  }
+  EngineOptions engine;
+  engine.max_batch_tokens = a.max_batch_tokens();
+  engine.max_seq_len = a.max_seq_len();
+  engine.kv_slots = a.kv_slots();
+  STRATA_ASSIGN_OR_RETURN(
+      s->model_, PackModel::Open(backend, options.pack_dir,
+                                 ExecutionOptions(placement, a.first_layer(), engine, {}, false)));
 
   const ModelConfig& config = s->model_->model().config();
   s->limits_ = {a.max_batch_tokens(), static_cast<int32_t>(config.hidden_size),

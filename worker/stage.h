@@ -29,8 +29,6 @@ namespace strata::worker {
 
 struct StageOptions {
   std::string pack_dir;
-  size_t gpu_mem = 0;
-  size_t pinned_mem = 0;
   LinkSettings link;  // its transport is the assignment's
 };
 

@@ -24,6 +24,8 @@ struct BackendCaps {
   bool pinned_host = false;    // page-locked host buffers speed up copies
   bool fp8_weights = false;    // MatMul accepts kF8E4M3 weights at full speed
   size_t memory_bytes = 0;     // device memory (0: host memory, no fixed budget)
+  size_t workspace_bytes = 0;  // device memory the backend holds for itself (GEMM workspace,
+                               // scratch), allocated at creation
   int device = -1;             // CUDA device index (-1: not a CUDA backend)
 };
 
@@ -76,6 +78,11 @@ class Backend {
   virtual void CopyToHost(void* dst, const void* src, size_t bytes) = 0;
   // Returns when every op issued so far has finished.
   virtual void Synchronize() = 0;
+  // Device memory in use on the device now beyond what was in use when the backend was
+  // created, as the device's runtime reports it (CUDA: total - free), so it counts what the
+  // backend, its libraries and its callers allocated (and any other process's allocations
+  // since); 0 where memory is host memory.
+  virtual size_t DeviceBytesInUse() { return 0; }
 
   // Page-locked host memory for staging and the pinned tier (plain host memory where the
   // backend has no use for pinning), 4096-aligned so O_DIRECT reads can land in it;

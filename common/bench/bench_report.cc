@@ -111,10 +111,10 @@ std::string LayerBenchText(const LayerBenchReport& r) {
   s += OverlapText("Prefill", r.prefill_overlap);
   s += OverlapText("Decode", r.decode_overlap);
   if (r.has_pipeline) {
-    s += Format("\nPipelined run: %d layers (%d GPU, %d pinned, %d SSD), prefetch SSD %d, H2D "
-                "%d; %d timed passes per mode after one warm-up\n",
+    s += Format("\nPipelined run: %d layers (%d GPU, %d pinned, %d SSD), %d GPU slots, a ring of "
+                "%d chunks; %d timed passes per mode after one warm-up\n",
                 r.layers, r.pipeline_gpu, r.pipeline_pinned, r.pipeline_ssd,
-                r.pipeline_prefetch_ssd, r.pipeline_prefetch_h2d, o.pipeline_passes);
+                r.pipeline_gpu_slots, r.pipeline_staging_chunks, o.pipeline_passes);
     s += "| mode | pass ms | achieved ms/layer | predicted ms/layer | ratio | overlap | ssd ms | "
          "h2d ms | compute ms |\n";
     s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
@@ -165,8 +165,8 @@ nlohmann::json LayerBenchJson(const LayerBenchReport& r) {
     j["pipeline"] = {{"gpu_layers", r.pipeline_gpu},
                      {"pinned_layers", r.pipeline_pinned},
                      {"ssd_layers", r.pipeline_ssd},
-                     {"prefetch_ssd", r.pipeline_prefetch_ssd},
-                     {"prefetch_h2d", r.pipeline_prefetch_h2d},
+                     {"gpu_slots", r.pipeline_gpu_slots},
+                     {"staging_chunks", r.pipeline_staging_chunks},
                      {"prefill", PipelineJson(r.pipeline_prefill)},
                      {"decode", PipelineJson(r.pipeline_decode)}};
   }

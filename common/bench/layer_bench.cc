@@ -92,14 +92,8 @@ Status RunDecode(LlamaModel& model, const std::vector<int32_t>& ids, int32_t kv,
 // 1a and 1b: per-layer compute times from the executor's events, over GPU-resident layers.
 Status MeasureCompute(Backend& backend, const std::string& dir, const LayerBenchOptions& o,
                       int32_t layers, const ModelConfig& config, LayerBenchReport& r) {
-  PackModelOptions mo;
-  mo.num_layers = std::min(o.compute_layers, layers);
-  mo.gpu_layers = mo.num_layers;
-  mo.pinned_layers = 0;
-  mo.prefetch_ssd = 0;
-  mo.prefetch_h2d = 0;
-  mo.reader = o.reader;
-  mo.engine = EngineFor(o);
+  const int32_t n = std::min(o.compute_layers, layers);
+  STRATA_ASSIGN_OR_RETURN(PackModelOptions mo, o.place(dir, n, {n, 0, -1, -1}, EngineFor(o)));
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PackModel> pm, PackModel::Open(backend, dir, mo));
   LlamaModel& model = pm->model();
   const std::vector<int32_t> ids = TokenIds(mo.engine.max_batch_tokens, config.vocab_size);
@@ -268,22 +262,19 @@ void SummarizePasses(const std::vector<TimedPass>& passes, const std::vector<Tie
 
 Status RunPipeline(Backend& backend, const std::string& dir, const LayerBenchOptions& o,
                    int32_t layers, const ModelConfig& config, LayerBenchReport& r) {
-  PackModelOptions mo;
-  mo.num_layers = layers;
-  mo.gpu_layers = o.gpu_layers;
-  mo.pinned_layers = o.pinned_layers;
-  mo.prefetch_ssd = o.prefetch_ssd;
-  mo.prefetch_h2d = o.prefetch_h2d;
-  mo.reader = o.reader;
-  mo.engine = EngineFor(o);
+  STRATA_ASSIGN_OR_RETURN(PackModelOptions mo,
+                          o.place(dir, layers, o.pipeline_tiers, EngineFor(o)));
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PackModel> pm, PackModel::Open(backend, dir, mo));
   LlamaModel& model = pm->model();
   const StreamingOptions& so = pm->executor().options();
   r.has_pipeline = true;
-  r.pipeline_prefetch_ssd = so.prefetch_ssd;
-  r.pipeline_prefetch_h2d = so.prefetch_h2d;
-  for (Tier t : so.tiers) {
-    (t == Tier::kGpu ? r.pipeline_gpu : t == Tier::kPinned ? r.pipeline_pinned : r.pipeline_ssd)++;
+  r.pipeline_gpu_slots = pm->executor().gpu_slots();
+  r.pipeline_staging_chunks = pm->executor().staging_chunks();
+  std::vector<Tier> tiers;
+  for (const LayerHome& h : so.homes) {
+    tiers.push_back(h.tier);
+    (h.tier == Tier::kGpu ? r.pipeline_gpu : h.tier == Tier::kPinned ? r.pipeline_pinned
+                                                                     : r.pipeline_ssd)++;
   }
   const std::vector<int32_t> ids = TokenIds(mo.engine.max_batch_tokens, config.vocab_size);
   std::vector<TimedPass> passes;
@@ -292,23 +283,22 @@ Status RunPipeline(Backend& backend, const std::string& dir, const LayerBenchOpt
     STRATA_RETURN_IF_ERROR(RunPrefill(model, ids, o.prefill_tokens, nullptr));
     if (p > 0) passes.push_back({pm->executor().last_pass(), MsSince(start)});
   }
-  SummarizePasses(passes, so.tiers, r, r.prefill.ms.mean, r.pipeline_prefill);
+  SummarizePasses(passes, tiers, r, r.prefill.ms.mean, r.pipeline_prefill);
   passes.clear();
   STRATA_RETURN_IF_ERROR(RunDecode(model, ids, o.decode_kv, o.pipeline_passes, nullptr,
                                    [&](double ms) {
     passes.push_back({pm->executor().last_pass(), ms});
   }));
-  SummarizePasses(passes, so.tiers, r, r.decode.ms.mean, r.pipeline_decode);
+  SummarizePasses(passes, tiers, r, r.decode.ms.mean, r.pipeline_decode);
   return OkStatus();
 }
 
 Status CheckOptions(const LayerBenchOptions& o) {
   if (o.prefill_tokens < 1 || o.decode_kv < 1 || o.iters < 1 || o.compute_layers < 1 ||
-      o.pipeline_passes < 0 || o.gpu_layers < 0 || o.pinned_layers < 0 || o.layers == 0 ||
-      o.layers < -1) {
+      o.pipeline_passes < 0 || o.layers == 0 || o.layers < -1 || !o.place) {
     return InvalidArgument(
         "bench options out of range: prefill tokens, decode KV, iterations and compute layers "
-        "must be >= 1; layers >= 1 (or all); passes and tier counts >= 0");
+        "must be >= 1; layers >= 1 (or all); passes >= 0; a placement callback is required");
   }
   return OkStatus();
 }
@@ -325,10 +315,6 @@ StatusOr<LayerBenchReport> RunLayerBench(Backend& backend, const std::string& pa
   if (layers > pack_layers) {
     return InvalidArgument("--layers " + std::to_string(layers) + " is more than the " +
                            std::to_string(pack_layers) + " layers of pack " + pack_dir);
-  }
-  if (options.gpu_layers + options.pinned_layers > layers) {
-    return InvalidArgument("--gpu-layers plus --pinned-layers is more than the " +
-                           std::to_string(layers) + " layers benchmarked");
   }
   LayerBenchReport r;
   r.options = options;

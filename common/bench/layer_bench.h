@@ -9,16 +9,32 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "common/backend/backend.h"
 #include "common/bench/overlap.h"
 #include "common/bench/sample_stats.h"
+#include "common/engine/pack_model.h"
 #include "common/storage/extent_reader.h"
 #include "common/util/status.h"
 
 namespace strata {
+
+// The tiers a run asks for: the first gpu_layers on the GPU, the next pinned_layers pinned,
+// the rest streamed (-1: chosen by the placement rules); prefetch distances (-1: chosen).
+struct BenchTiers {
+  int32_t gpu_layers = 0;
+  int32_t pinned_layers = 0;
+  int32_t prefetch_ssd = -1;
+  int32_t prefetch_h2d = -1;
+};
+
+// How a run's layers are placed: the caller's placement rules (common/plan/pack_placement.h),
+// given the pack, its first `layers` layers, the tiers asked for and the engine options.
+using PlaceBenchRange = std::function<StatusOr<PackModelOptions>(
+    const std::string& dir, int32_t layers, const BenchTiers& tiers, const EngineOptions& engine)>;
 
 struct LayerBenchOptions {
   int32_t prefill_tokens = 2048;  // 1a: tokens of one prefill chunk
@@ -27,10 +43,8 @@ struct LayerBenchOptions {
   int32_t compute_layers = 4;     // GPU-resident layers the compute stages run through
   int32_t layers = -1;            // pack layers the transfers and the pipelined run use; -1: all
   int32_t pipeline_passes = 3;    // timed passes per mode of the pipelined run; 0: skip it
-  int32_t gpu_layers = 0;         // tiers of the pipelined run: the first gpu_layers on the GPU,
-  int32_t pinned_layers = 0;      //   the next pinned_layers pinned, the rest streamed
-  int32_t prefetch_ssd = -1;      // the pipelined run's distances; -1: chosen as strata
-  int32_t prefetch_h2d = -1;      //   generate does, from measured stage times
+  BenchTiers pipeline_tiers;      // the pipelined run's tiers (default: all streamed)
+  PlaceBenchRange place;          // required
   ReaderOptions reader;
   uint64_t raw_read_max_bytes = uint64_t{2} << 30;  // per raw-read ceiling measurement
 };
@@ -76,7 +90,7 @@ struct LayerBenchReport {
   Ceilings ceilings;
   OverlapAnalysis prefill_overlap, decode_overlap;
   int32_t pipeline_gpu = 0, pipeline_pinned = 0, pipeline_ssd = 0;
-  int32_t pipeline_prefetch_ssd = 0, pipeline_prefetch_h2d = 0;
+  int32_t pipeline_gpu_slots = 0, pipeline_staging_chunks = 0;
   bool has_pipeline = false;
   PipelineResult pipeline_prefill, pipeline_decode;
 };

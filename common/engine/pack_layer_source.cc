@@ -8,9 +8,18 @@
 namespace strata {
 namespace {
 
+// A reader tag carries the read's id: the layer in the high 32 bits, the piece in the low.
+uint64_t Tag(ReadId id) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(id.layer)) << 32) |
+         static_cast<uint32_t>(id.piece);
+}
+
+ReadId IdOf(uint64_t tag) {
+  return {static_cast<int32_t>(tag >> 32), static_cast<int32_t>(tag & 0xffffffffu)};
+}
+
 Status ReadFailure(const ReadCompletion& c, int32_t first) {
-  return c.status.WithContext("reading layer " +
-                              std::to_string(first + static_cast<int64_t>(c.tag)));
+  return c.status.WithContext("reading layer " + std::to_string(first + IdOf(c.tag).layer));
 }
 
 }  // namespace
@@ -29,26 +38,41 @@ StatusOr<LlamaLayerWeights> PackLayerSource::Bind(int32_t layer, const std::byte
   return pack_.BindLayer(first_ + layer, base);
 }
 
+StatusOr<LlamaLayerWeights> PackLayerSource::BindSplit(int32_t layer, const std::byte* prefix,
+                                                       size_t split,
+                                                       const std::byte* rest) const {
+  return pack_.BindLayerSplit(first_ + layer, prefix, split, rest);
+}
+
+std::vector<uint64_t> PackLayerSource::SplitPoints(int32_t layer) const {
+  return ExtentSplitPoints(extent(layer));
+}
+
 Status PackLayerSource::Verify(int32_t layer, const std::byte* base) const {
   return pack_.VerifyExtent(extent(layer), base);
 }
 
-Status PackLayerSource::SubmitRead(int32_t layer, std::byte* dst) {
-  const PackExtent& e = extent(layer);
-  return reader_.Submit(static_cast<uint64_t>(layer), e.offset, e.bytes, dst);
+Status PackLayerSource::VerifyDigest(int32_t layer, uint64_t xxh3) const {
+  return pack_.VerifyDigest(extent(layer), xxh3);
 }
 
-StatusOr<int32_t> PackLayerSource::WaitRead() {
+Status PackLayerSource::SubmitRead(ReadId id, size_t offset, size_t bytes, std::byte* dst) {
+  const PackExtent& e = extent(id.layer);
+  STRATA_CHECK(offset + bytes <= e.bytes);
+  return reader_.Submit(Tag(id), e.offset + offset, bytes, dst);
+}
+
+StatusOr<ReadId> PackLayerSource::WaitRead() {
   const ReadCompletion c = reader_.WaitAny();
   if (!c.status.ok()) return ReadFailure(c, first_);
-  return static_cast<int32_t>(c.tag);
+  return IdOf(c.tag);
 }
 
-StatusOr<bool> PackLayerSource::PollRead(int32_t* layer) {
+StatusOr<bool> PackLayerSource::PollRead(ReadId* id) {
   ReadCompletion c;
   if (!reader_.Poll(&c)) return false;
   if (!c.status.ok()) return ReadFailure(c, first_);
-  *layer = static_cast<int32_t>(c.tag);
+  *id = IdOf(c.tag);
   return true;
 }
 

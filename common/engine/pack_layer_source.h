@@ -21,10 +21,15 @@ class PackLayerSource final : public LayerSource {
   int32_t num_layers() const override;
   size_t extent_bytes(int32_t layer) const override;
   StatusOr<LlamaLayerWeights> Bind(int32_t layer, const std::byte* base) const override;
+  StatusOr<LlamaLayerWeights> BindSplit(int32_t layer, const std::byte* prefix, size_t split,
+                                        const std::byte* rest) const override;
+  std::vector<uint64_t> SplitPoints(int32_t layer) const override;
   Status Verify(int32_t layer, const std::byte* base) const override;
-  Status SubmitRead(int32_t layer, std::byte* dst) override;
-  StatusOr<int32_t> WaitRead() override;
-  StatusOr<bool> PollRead(int32_t* layer) override;
+  Status VerifyDigest(int32_t layer, uint64_t xxh3) const override;
+  Status SubmitRead(ReadId id, size_t offset, size_t bytes, std::byte* dst) override;
+  int32_t max_reads() const override { return reader_.max_reads(); }
+  StatusOr<ReadId> WaitRead() override;
+  StatusOr<bool> PollRead(ReadId* id) override;
   std::string_view read_path() const override { return reader_.path_kind(); }
 
  private:

@@ -1,35 +1,27 @@
-// StreamingExecutor (see streaming_executor.h): setup of tiers and rings, the per-pass
-// prefetch window, and timing collection.
+// StreamingExecutor (see streaming_executor.h): setup of homes, chunks and rings, the per-pass
+// read and copy windows, and timing collection.
 #include "common/engine/streaming_executor.h"
 
 #include <algorithm>
 #include <string>
 
+#include "common/storage/pack_format.h"
+
 namespace strata {
 namespace {
-
-constexpr size_t kPageBytes = 4096;
 
 float MsBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<float, std::milli>(b - a).count();
 }
 
-std::string Bytes(size_t n) { return std::to_string(n) + " bytes"; }
+std::string LayerName(int32_t layer) { return "layer " + std::to_string(layer); }
 
 }  // namespace
 
 StatusOr<std::unique_ptr<StreamingExecutor>> StreamingExecutor::Create(
     Backend& backend, LayerSource& source, const StreamingOptions& options) {
-  if (static_cast<int32_t>(options.tiers.size()) != source.num_layers()) {
-    return InvalidArgument("tier list names " + std::to_string(options.tiers.size()) +
-                           " layers but the pack holds " + std::to_string(source.num_layers()));
-  }
-  if (options.prefetch_ssd < 0 || options.prefetch_h2d < 0) {
-    return InvalidArgument("prefetch distances must be >= 0 (got ssd " +
-                           std::to_string(options.prefetch_ssd) + ", h2d " +
-                           std::to_string(options.prefetch_h2d) + ")");
-  }
   std::unique_ptr<StreamingExecutor> e(new StreamingExecutor(backend, source, options));
+  STRATA_RETURN_IF_ERROR(e->Validate());
   STRATA_RETURN_IF_ERROR(e->Setup());
   return e;
 }
@@ -43,121 +35,186 @@ StreamingExecutor::~StreamingExecutor() {
   backend_.Synchronize();  // copies primed for a pass that never came
 }
 
+Status StreamingExecutor::Validate() const {
+  if (static_cast<int32_t>(options_.homes.size()) != n_) {
+    return InvalidArgument("the placement names " + std::to_string(options_.homes.size()) +
+                           " layers but the pack range holds " + std::to_string(n_));
+  }
+  bool streams = false, reads = false, loads = false;
+  for (int32_t l = 0; l < n_; ++l) {
+    const LayerHome& h = options_.homes[static_cast<size_t>(l)];
+    const size_t extent = source_.extent_bytes(l);
+    if (h.tier != Tier::kGpu && h.gpu_bytes > 0) {
+      const std::vector<uint64_t> points = source_.SplitPoints(l);
+      if (h.gpu_bytes >= extent || !std::binary_search(points.begin(), points.end(), h.gpu_bytes)) {
+        return InvalidArgument(LayerName(l) + ": a GPU prefix of " +
+                               std::to_string(h.gpu_bytes) +
+                               " bytes does not end between two tensors of the layer");
+      }
+    }
+    if (h.tier == Tier::kSsd && (h.gpu_bytes + h.pinned_bytes >= extent ||
+                                 h.pinned_bytes % kPackAlignment != 0)) {
+      return InvalidArgument(LayerName(l) + ": a pinned part of " +
+                             std::to_string(h.pinned_bytes) + " bytes must be a multiple of " +
+                             std::to_string(kPackAlignment) + " that leaves bytes of its " +
+                             std::to_string(extent) + "-byte extent to read");
+    }
+    streams |= h.tier != Tier::kGpu;
+    reads |= h.tier == Tier::kSsd;
+    loads |= h.tier != Tier::kPinned || h.gpu_bytes > 0;
+  }
+  if (streams && options_.gpu_slots < 1) {
+    return InvalidArgument("streamed layers need at least one GPU staging slot");
+  }
+  if ((reads || loads) && (options_.staging_chunks < 1 || options_.chunk_bytes == 0 ||
+                           options_.chunk_bytes % kPackAlignment != 0)) {
+    return InvalidArgument("reading layers needs a staging ring of at least one chunk of a "
+                           "positive multiple of " + std::to_string(kPackAlignment) +
+                           " bytes (got " + std::to_string(options_.staging_chunks) +
+                           " chunks of " + std::to_string(options_.chunk_bytes) + " bytes)");
+  }
+  if (options_.staging_chunks > source_.max_reads()) {
+    return InvalidArgument("a staging ring of " + std::to_string(options_.staging_chunks) +
+                           " chunks needs a reader that takes as many reads at once; it takes " +
+                           std::to_string(source_.max_reads()));
+  }
+  return OkStatus();
+}
+
 Status StreamingExecutor::Setup() {
   const auto n = static_cast<size_t>(n_);
-  ssd_rank_.assign(n, -1);
   stream_rank_.assign(n, -1);
-  size_t resident_gpu = 0, resident_pinned = 0, max_ssd = 0, max_stream = 0;
+  gpu_prefix_.assign(n, 0);
+  pinned_part_.assign(n, 0);
+  first_chunk_.assign(n, 0);
+  chunk_count_.assign(n, 0);
+  size_t resident_gpu = 0, resident_pinned = 0, slot = 0;
+  bool loads = false;
   for (int32_t l = 0; l < n_; ++l) {
+    const auto i = static_cast<size_t>(l);
     const size_t bytes = source_.extent_bytes(l);
-    const Tier tier = options_.tiers[static_cast<size_t>(l)];
-    if (tier == Tier::kGpu) resident_gpu += bytes;
-    if (tier == Tier::kPinned) resident_pinned += bytes;
-    if (tier == Tier::kSsd) {
-      ssd_rank_[static_cast<size_t>(l)] = static_cast<int32_t>(ssd_order_.size());
-      ssd_order_.push_back(l);
-      max_ssd = std::max(max_ssd, bytes);
+    const LayerHome& h = options_.homes[i];
+    first_chunk_[i] = static_cast<int32_t>(chunks_.size());
+    if (h.tier == Tier::kGpu) {
+      resident_gpu += bytes;
+      loads = true;
+      continue;
     }
-    if (tier != Tier::kGpu) {
-      stream_rank_[static_cast<size_t>(l)] = static_cast<int32_t>(stream_order_.size());
-      stream_order_.push_back(l);
-      max_stream = std::max(max_stream, bytes);
+    stream_rank_[i] = static_cast<int32_t>(stream_order_.size());
+    stream_order_.push_back(l);
+    gpu_prefix_[i] = h.gpu_bytes;
+    pinned_part_[i] = h.tier == Tier::kPinned ? bytes - h.gpu_bytes : h.pinned_bytes;
+    slot = std::max(slot, bytes - h.gpu_bytes);
+    resident_gpu += gpu_prefix_[i];
+    resident_pinned += pinned_part_[i];
+    loads |= gpu_prefix_[i] > 0;
+    for (size_t off = gpu_prefix_[i] + pinned_part_[i]; off < bytes; off += options_.chunk_bytes) {
+      chunks_.push_back({l, off, std::min(options_.chunk_bytes, bytes - off), nullptr, nullptr});
+      ssd_bytes_per_pass_ += chunks_.back().bytes;
+      loads = true;
     }
+    chunk_count_[i] = static_cast<int32_t>(chunks_.size()) - first_chunk_[i];
   }
-  slot_bytes_ = (max_stream + kPageBytes - 1) / kPageBytes * kPageBytes;
-  const size_t s = ssd_order_.empty()
-                       ? 0
-                       : std::min<size_t>(ssd_order_.size(), size_t(options_.prefetch_ssd) + 1);
+  slot_bytes_ = (slot + kPackAlignment - 1) / kPackAlignment * kPackAlignment;
   const size_t g = stream_order_.empty()
                        ? 0
-                       : std::min<size_t>(stream_order_.size(), size_t(options_.prefetch_h2d) + 1);
+                       : std::min(stream_order_.size(), static_cast<size_t>(options_.gpu_slots));
+  const size_t r = loads ? static_cast<size_t>(options_.staging_chunks) : 0;
   gpu_bytes_ = resident_gpu + g * slot_bytes_;
-  pinned_bytes_ = resident_pinned + s * slot_bytes_;
-  if (options_.gpu_budget != 0 && gpu_bytes_ > options_.gpu_budget) {
-    return ResourceExhausted("the layers need " + Bytes(gpu_bytes_) + " of GPU memory (" +
-                             Bytes(resident_gpu) + " resident + " + std::to_string(g) +
-                             " staging slots) but the budget is " + Bytes(options_.gpu_budget) +
-                             "; move layers to the pinned or SSD tier or lower --prefetch-h2d");
-  }
-  if (options_.pinned_budget != 0 && pinned_bytes_ > options_.pinned_budget) {
-    return ResourceExhausted("the layers need " + Bytes(pinned_bytes_) + " of pinned memory (" +
-                             Bytes(resident_pinned) + " resident + " + std::to_string(s) +
-                             " staging slots) but the budget is " +
-                             Bytes(options_.pinned_budget) +
-                             "; move layers to the SSD tier or lower --prefetch-ssd");
-  }
+  pinned_bytes_ = resident_pinned + r * options_.chunk_bytes;
 
-  if (s > 0) {
-    STRATA_ASSIGN_OR_RETURN(pinned_slots_, backend_.AllocatePinned(s * slot_bytes_));
+  if (r > 0) {
+    STRATA_ASSIGN_OR_RETURN(ring_data_, backend_.AllocatePinned(r * options_.chunk_bytes));
   }
   if (g > 0) {
     STRATA_ASSIGN_OR_RETURN(gpu_slots_, backend_.Allocate(g * slot_bytes_));
   }
-  pinned_slot_owner_.assign(s, -1);
+  ring_.assign(r, RingSlot{});
+  for (size_t s = 0; s < r; ++s) ring_copied_.push_back(backend_.CreateEvent());
   gpu_slot_owner_.assign(g, -1);
   gpu_slot_weights_.resize(g);
   events_.resize(n);
   for (LayerEvents& ev : events_) {
     ev.h2d_start = backend_.CreateEvent();
+    ev.prefix_end = backend_.CreateEvent();
     ev.h2d_end = backend_.CreateEvent();
     ev.compute_start = backend_.CreateEvent();
     ev.compute_end = backend_.CreateEvent();
   }
+  for (Chunk& c : chunks_) {
+    c.copy_start = backend_.CreateEvent();
+    c.copy_end = backend_.CreateEvent();
+  }
   pass_start_ = backend_.CreateEvent();
-  read_done_.assign(n, 0);
-  read_submitted_.resize(n);
+  chunk_done_.assign(chunks_.size(), 0);
+  chunk_submitted_.resize(chunks_.size());
   current_.layers.resize(n);
   last_pass_.layers.resize(n);
+  return LoadResidentLayers();
+}
 
-  // Resident layers: read once through a pinned staging buffer, checksummed, placed.
-  resident_ptr_.assign(n, nullptr);
+Status StreamingExecutor::LoadResidentLayers() {
+  const auto n = static_cast<size_t>(n_);
+  pinned_ptr_.assign(n, nullptr);
+  gpu_prefix_ptr_.assign(n, nullptr);
   gpu_weights_.resize(n);
-  size_t max_gpu = 0;
+  prefix_hash_.resize(n);
   for (int32_t l = 0; l < n_; ++l) {
-    if (options_.tiers[static_cast<size_t>(l)] == Tier::kGpu) {
-      max_gpu = std::max(max_gpu, source_.extent_bytes(l));
-    }
-  }
-  DeviceBuffer load_staging;
-  std::byte* staging = pinned_slots_.get();
-  if (max_gpu > s * slot_bytes_) {
-    STRATA_ASSIGN_OR_RETURN(load_staging, backend_.AllocatePinned(max_gpu));
-    staging = load_staging.get();
-  }
-  for (int32_t l = 0; l < n_; ++l) {
-    const Tier tier = options_.tiers[static_cast<size_t>(l)];
-    if (tier == Tier::kSsd) continue;
+    const auto i = static_cast<size_t>(l);
     const size_t bytes = source_.extent_bytes(l);
-    DeviceBuffer buf;
-    if (tier == Tier::kGpu) {
-      STRATA_ASSIGN_OR_RETURN(buf, backend_.Allocate(bytes));
-    } else {
-      STRATA_ASSIGN_OR_RETURN(buf, backend_.AllocatePinned(bytes));
+    Xxh3Stream hash;
+    if (options_.homes[i].tier == Tier::kGpu) {
+      STRATA_ASSIGN_OR_RETURN(DeviceBuffer buf, backend_.Allocate(bytes));
+      STRATA_RETURN_IF_ERROR(ReadThroughRing(l, 0, bytes, hash, buf.get()));
+      STRATA_ASSIGN_OR_RETURN(gpu_weights_[i], source_.Bind(l, buf.get()));
+      resident_.push_back(std::move(buf));
+      STRATA_RETURN_IF_ERROR(source_.VerifyDigest(l, hash.Digest()));
+      continue;
     }
-    STRATA_RETURN_IF_ERROR(LoadResident(l, staging, buf.get(), tier == Tier::kGpu));
-    resident_ptr_[static_cast<size_t>(l)] = buf.get();
-    if (tier == Tier::kGpu) {
-      STRATA_ASSIGN_OR_RETURN(gpu_weights_[static_cast<size_t>(l)], source_.Bind(l, buf.get()));
+    const size_t gpu = gpu_prefix_[i], pinned = pinned_part_[i];
+    if (gpu + pinned == 0) continue;  // wholly read every pass; checked then if verify_streamed
+    // Resident parts land in place, in extent order; a split layer's rest passes through the
+    // ring once, so the whole extent is checksummed before it is trusted.
+    if (gpu > 0) {
+      STRATA_ASSIGN_OR_RETURN(DeviceBuffer buf, backend_.Allocate(gpu));
+      STRATA_RETURN_IF_ERROR(ReadThroughRing(l, 0, gpu, hash, buf.get()));
+      gpu_prefix_ptr_[i] = buf.get();
+      resident_.push_back(std::move(buf));
     }
-    resident_.push_back(std::move(buf));
+    if (pinned > 0) {
+      STRATA_ASSIGN_OR_RETURN(DeviceBuffer buf, backend_.AllocatePinned(pinned));
+      STRATA_RETURN_IF_ERROR(source_.SubmitRead({l, -1}, gpu, pinned, buf.get()));
+      STRATA_ASSIGN_OR_RETURN(const ReadId done, source_.WaitRead());
+      STRATA_CHECK(done.layer == l);
+      hash.Update(buf.get(), pinned);
+      pinned_ptr_[i] = buf.get();
+      resident_.push_back(std::move(buf));
+    }
+    prefix_hash_[i] = hash;
+    STRATA_RETURN_IF_ERROR(ReadThroughRing(l, gpu + pinned, bytes, hash, nullptr));
+    STRATA_RETURN_IF_ERROR(source_.VerifyDigest(l, hash.Digest()));
   }
   return OkStatus();
 }
 
-Status StreamingExecutor::LoadResident(int32_t layer, std::byte* staging, std::byte* dst,
-                                       bool dst_on_device) {
-  std::byte* target = dst_on_device ? staging : dst;
-  STRATA_RETURN_IF_ERROR(source_.SubmitRead(layer, target));
-  STRATA_ASSIGN_OR_RETURN(const int32_t done, source_.WaitRead());
-  STRATA_CHECK(done == layer);
-  STRATA_RETURN_IF_ERROR(source_.Verify(layer, target));
-  if (dst_on_device) backend_.CopyToDevice(dst, staging, source_.extent_bytes(layer));
+Status StreamingExecutor::ReadThroughRing(int32_t layer, size_t from, size_t to,
+                                          Xxh3Stream& hash, std::byte* device_dst) {
+  std::byte* staging = RingData(0);
+  for (size_t off = from; off < to; off += options_.chunk_bytes) {
+    const size_t piece = std::min(options_.chunk_bytes, to - off);
+    STRATA_RETURN_IF_ERROR(source_.SubmitRead({layer, -1}, off, piece, staging));
+    STRATA_ASSIGN_OR_RETURN(const ReadId done, source_.WaitRead());
+    STRATA_CHECK(done.layer == layer);
+    hash.Update(staging, piece);
+    if (device_dst != nullptr) backend_.CopyToDevice(device_dst + (off - from), staging, piece);
+  }
   return OkStatus();
 }
 
 void StreamingExecutor::ResetPass() {
-  next_read_ = next_copy_ = released_ = 0;
-  std::fill(read_done_.begin(), read_done_.end(), 0);
+  next_read_ = next_copy_chunk_ = next_copy_ = released_ = 0;
+  copy_started_ = false;
+  std::fill(chunk_done_.begin(), chunk_done_.end(), 0);
   std::fill(current_.layers.begin(), current_.layers.end(), LayerTiming{});
 }
 
@@ -179,76 +236,126 @@ Status StreamingExecutor::BeginPass() {
   return OkStatus();
 }
 
-void StreamingExecutor::MarkReadDone(int32_t layer) {
-  read_done_[static_cast<size_t>(layer)] = 1;
+void StreamingExecutor::MarkReadDone(int32_t chunk) {
+  const auto c = static_cast<size_t>(chunk);
+  chunk_done_[c] = 1;
   // The disk serves queued reads one after another, so a read's own time runs from its
   // submission or the previous completion, whichever came later.
   const Clock::time_point now = Clock::now();
-  const Clock::time_point start = std::max(read_submitted_[static_cast<size_t>(layer)],
-                                           last_read_done_);
-  current_.layers[static_cast<size_t>(layer)].ssd_read_ms = MsBetween(start, now);
+  const Clock::time_point start = std::max(chunk_submitted_[c], last_read_done_);
+  current_.layers[static_cast<size_t>(chunks_[c].layer)].ssd_read_ms += MsBetween(start, now);
   last_read_done_ = now;
 }
 
+bool StreamingExecutor::RingSlotFree(size_t slot) {
+  RingSlot& s = ring_[slot];
+  if (s.state == RingState::kCopying && backend_.EventDone(*ring_copied_[slot])) {
+    s.state = RingState::kFree;
+  }
+  return s.state == RingState::kFree;
+}
+
 Status StreamingExecutor::Pump(int32_t current) {
-  // Reads: SSD layers up to `prefetch_ssd` layers ahead, into the ring of pinned slots.
-  while (next_read_ < static_cast<int32_t>(ssd_order_.size()) &&
-         ssd_order_[static_cast<size_t>(next_read_)] <= current + options_.prefetch_ssd) {
-    const int32_t layer = ssd_order_[static_cast<size_t>(next_read_)];
-    const size_t slot = static_cast<size_t>(next_read_) % pinned_slot_owner_.size();
-    const int32_t previous = pinned_slot_owner_[slot];
-    if (previous >= 0) backend_.WaitEvent(*events_[static_cast<size_t>(previous)].h2d_end);
-    read_submitted_[static_cast<size_t>(layer)] = Clock::now();
-    STRATA_RETURN_IF_ERROR(source_.SubmitRead(layer, pinned_slots_.get() + slot * slot_bytes_));
-    pinned_slot_owner_[slot] = layer;
+  // Reads: chunks in order, as far ahead as the ring has free slots.
+  while (next_read_ < static_cast<int32_t>(chunks_.size())) {
+    const size_t slot = static_cast<size_t>(next_read_) % ring_.size();
+    if (!RingSlotFree(slot)) break;
+    const Chunk& c = chunks_[static_cast<size_t>(next_read_)];
+    chunk_submitted_[static_cast<size_t>(next_read_)] = Clock::now();
+    STRATA_RETURN_IF_ERROR(
+        source_.SubmitRead({c.layer, next_read_}, c.offset, c.bytes, RingData(slot)));
+    ring_[slot] = {RingState::kReading, next_read_};
     ++in_flight_reads_;
     ++next_read_;
   }
   // Completions that have arrived.
-  int32_t done = -1;
   while (in_flight_reads_ > 0) {
+    ReadId done;
     StatusOr<bool> any = source_.PollRead(&done);
     if (any.ok() && !*any) break;
     --in_flight_reads_;  // a read finished, well or badly
     if (!any.ok()) return any.status();
-    MarkReadDone(done);
+    MarkReadDone(done.piece);
   }
-  // Copies: streamed layers up to `prefetch_h2d` layers ahead, in order.
+  return IssueCopies(current);
+}
+
+Status StreamingExecutor::IssueCopies(int32_t current) {
+  const int32_t ahead = static_cast<int32_t>(gpu_slot_owner_.size()) - 1;
   while (next_copy_ < static_cast<int32_t>(stream_order_.size())) {
     const int32_t layer = stream_order_[static_cast<size_t>(next_copy_)];
-    if (layer > current + options_.prefetch_h2d) break;
-    if (options_.tiers[static_cast<size_t>(layer)] == Tier::kSsd &&
-        !read_done_[static_cast<size_t>(layer)]) {
-      break;
+    // The GPU slot's previous owner is released only up to layer `current` - 1.
+    if (layer > current + ahead) break;
+    const auto l = static_cast<size_t>(layer);
+    const size_t gslot = static_cast<size_t>(next_copy_) % gpu_slot_owner_.size();
+    std::byte* dst = gpu_slots_.get() + gslot * slot_bytes_;
+    LayerEvents& ev = events_[l];
+    if (!copy_started_) {
+      const int32_t previous = gpu_slot_owner_[gslot];
+      if (previous >= 0) {
+        backend_.StreamWaitEvent(Stream::kCopy, *events_[static_cast<size_t>(previous)].compute_end);
+      }
+      STRATA_ASSIGN_OR_RETURN(gpu_slot_weights_[gslot],
+                              gpu_prefix_[l] > 0
+                                  ? source_.BindSplit(layer, gpu_prefix_ptr_[l], gpu_prefix_[l], dst)
+                                  : source_.Bind(layer, dst));
+      gpu_slot_owner_[gslot] = layer;
+      backend_.RecordEvent(*ev.h2d_start, Stream::kCopy);
+      if (pinned_part_[l] > 0) {
+        backend_.CopyToDeviceAsync(dst, pinned_ptr_[l], pinned_part_[l], Stream::kCopy);
+      }
+      backend_.RecordEvent(*ev.prefix_end, Stream::kCopy);
+      if (options_.verify_streamed) stream_hash_ = prefix_hash_[l];
+      copy_started_ = true;
     }
-    STRATA_RETURN_IF_ERROR(IssueCopy(layer));
+    const int32_t end = first_chunk_[l] + chunk_count_[l];
+    while (next_copy_chunk_ < end && chunk_done_[static_cast<size_t>(next_copy_chunk_)]) {
+      STRATA_RETURN_IF_ERROR(CopyChunk(next_copy_chunk_));
+      ++next_copy_chunk_;
+    }
+    if (next_copy_chunk_ < end) break;  // waiting for a read
+    if (options_.verify_streamed && chunk_count_[l] > 0) {
+      STRATA_RETURN_IF_ERROR(source_.VerifyDigest(layer, stream_hash_.Digest()));
+    }
+    backend_.RecordEvent(*ev.h2d_end, Stream::kCopy);
+    copy_started_ = false;
+    ++next_copy_;
   }
   return OkStatus();
 }
 
-Status StreamingExecutor::IssueCopy(int32_t layer) {
-  const auto l = static_cast<size_t>(layer);
-  const std::byte* src;
-  if (options_.tiers[l] == Tier::kSsd) {
-    const size_t pslot = static_cast<size_t>(ssd_rank_[l]) % pinned_slot_owner_.size();
-    src = pinned_slots_.get() + pslot * slot_bytes_;
-    if (options_.verify_streamed) STRATA_RETURN_IF_ERROR(source_.Verify(layer, src));
-  } else {
-    src = resident_ptr_[l];
-  }
+Status StreamingExecutor::CopyChunk(int32_t chunk) {
+  Chunk& c = chunks_[static_cast<size_t>(chunk)];
+  const size_t slot = static_cast<size_t>(chunk) % ring_.size();
+  STRATA_CHECK(ring_[slot].chunk == chunk && ring_[slot].state == RingState::kReading);
+  const std::byte* src = RingData(slot);
+  if (options_.verify_streamed) stream_hash_.Update(src, c.bytes);
   const size_t gslot = static_cast<size_t>(next_copy_) % gpu_slot_owner_.size();
-  std::byte* dst = gpu_slots_.get() + gslot * slot_bytes_;
-  const int32_t previous = gpu_slot_owner_[gslot];
-  if (previous >= 0) {
-    backend_.StreamWaitEvent(Stream::kCopy, *events_[static_cast<size_t>(previous)].compute_end);
+  // The slot holds the extent from the end of the layer's GPU prefix on.
+  std::byte* dst = gpu_slots_.get() + gslot * slot_bytes_ +
+                   (c.offset - gpu_prefix_[static_cast<size_t>(c.layer)]);
+  backend_.RecordEvent(*c.copy_start, Stream::kCopy);
+  backend_.CopyToDeviceAsync(dst, src, c.bytes, Stream::kCopy);
+  backend_.RecordEvent(*c.copy_end, Stream::kCopy);
+  backend_.RecordEvent(*ring_copied_[slot], Stream::kCopy);
+  ring_[slot].state = RingState::kCopying;
+  return OkStatus();
+}
+
+Status StreamingExecutor::WaitForProgress() {
+  if (in_flight_reads_ > 0) {
+    StatusOr<ReadId> done = source_.WaitRead();
+    --in_flight_reads_;  // a read finished, well or badly
+    if (!done.ok()) return done.status();
+    MarkReadDone(done->piece);
+    return OkStatus();
   }
-  STRATA_ASSIGN_OR_RETURN(gpu_slot_weights_[gslot], source_.Bind(layer, dst));
-  LayerEvents& ev = events_[l];
-  backend_.RecordEvent(*ev.h2d_start, Stream::kCopy);
-  backend_.CopyToDeviceAsync(dst, src, source_.extent_bytes(layer), Stream::kCopy);
-  backend_.RecordEvent(*ev.h2d_end, Stream::kCopy);
-  gpu_slot_owner_[gslot] = layer;
-  ++next_copy_;
+  // No read in flight: the next read waits for its ring slot, whose chunk belongs to a layer
+  // at or before the one being acquired, so its copy has been issued and will complete.
+  const size_t slot = static_cast<size_t>(next_read_) % ring_.size();
+  STRATA_CHECK(ring_[slot].state == RingState::kCopying);
+  backend_.WaitEvent(*ring_copied_[slot]);
+  ring_[slot].state = RingState::kFree;
   return OkStatus();
 }
 
@@ -258,13 +365,9 @@ StatusOr<const LlamaLayerWeights*> StreamingExecutor::Acquire(int32_t layer) {
   const Clock::time_point start = Clock::now();
   STRATA_RETURN_IF_ERROR(Pump(layer));
   const LlamaLayerWeights* weights = &gpu_weights_[l];
-  if (options_.tiers[l] != Tier::kGpu) {
-    // Wait for reads until this layer's copy could be issued.
+  if (options_.homes[l].tier != Tier::kGpu) {
     while (next_copy_ <= stream_rank_[l]) {
-      StatusOr<int32_t> done = source_.WaitRead();
-      --in_flight_reads_;  // a read finished, well or badly
-      if (!done.ok()) return done.status();
-      MarkReadDone(*done);
+      STRATA_RETURN_IF_ERROR(WaitForProgress());
       STRATA_RETURN_IF_ERROR(Pump(layer));
     }
     const size_t gslot = static_cast<size_t>(stream_rank_[l]) % gpu_slot_owner_.size();
@@ -301,11 +404,15 @@ void StreamingExecutor::HarvestTimings() {
   if (n_ == 0) return;
   backend_.WaitEvent(*events_[static_cast<size_t>(n_ - 1)].compute_end);
   for (int32_t l = 0; l < n_; ++l) {
-    LayerEvents& ev = events_[static_cast<size_t>(l)];
-    LayerTiming& t = current_.layers[static_cast<size_t>(l)];
+    const auto i = static_cast<size_t>(l);
+    LayerEvents& ev = events_[i];
+    LayerTiming& t = current_.layers[i];
     t.compute_ms = backend_.ElapsedMs(*ev.compute_start, *ev.compute_end);
-    if (options_.tiers[static_cast<size_t>(l)] != Tier::kGpu) {
-      t.h2d_ms = backend_.ElapsedMs(*ev.h2d_start, *ev.h2d_end);
+    if (options_.homes[i].tier == Tier::kGpu) continue;
+    t.h2d_ms = pinned_part_[i] > 0 ? backend_.ElapsedMs(*ev.h2d_start, *ev.prefix_end) : 0;
+    for (int32_t c = first_chunk_[i]; c < first_chunk_[i] + chunk_count_[i]; ++c) {
+      Chunk& chunk = chunks_[static_cast<size_t>(c)];
+      t.h2d_ms += backend_.ElapsedMs(*chunk.copy_start, *chunk.copy_end);
     }
   }
   current_.wall_ms =
@@ -321,6 +428,8 @@ void StreamingExecutor::Drain() {
     --in_flight_reads_;
   }
   backend_.Synchronize();
+  for (RingSlot& s : ring_) s = RingSlot{};
+  copy_started_ = false;
   primed_ = false;
   deferred_ = OkStatus();
 }

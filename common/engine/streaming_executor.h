@@ -1,16 +1,24 @@
-// StreamingExecutor: the LayerFeed that keeps each layer in its home tier and streams the
-// others to the compute stream through three queues:
+// StreamingExecutor: the LayerFeed that keeps each layer in its home (tiers.h, LayerHome) and
+// streams the others to the compute stream:
 //
-//   reader (SSD, async) ──► pinned staging ring (S slots) ──► copy stream (H2D) ──►
-//       GPU staging ring (G slots) ──► compute stream
+//   pinned part of the layer ─────────────────────────────┐
+//   reader (SSD, async, chunks) ──► pinned staging ring ──┴─► copy stream (H2D) ──►
+//       GPU staging slots (one layer each) ──► compute stream
 //
-// Reads run up to `prefetch_ssd` layers ahead of the layer being computed, copies up to
-// `prefetch_h2d` layers ahead — across the end of a pass too: when a pass completes, the next
-// pass's first reads and copies start at once; S = prefetch_ssd + 1 and G = prefetch_h2d + 1 slots suffice
-// and bound memory. A pinned slot is refilled only after the copy out of it completed (host
-// waits on its event); a GPU slot only after the compute that used it (the copy stream waits
-// on the event, the host does not). GPU- and pinned-tier layers are read once at Create and
-// checksummed. Every slot, buffer and event is allocated at Create; a pass allocates nothing.
+// A streamed layer's extent is assembled in a GPU slot — past a prefix that may stay on the
+// GPU — from its pinned part (one copy) and the rest of it, read from the SSD in chunks of
+// `chunk_bytes` into a ring of
+// `staging_chunks` pinned slots and copied out chunk by chunk as reads land. Reads run ahead
+// as far as the ring allows — across layers and, when a pass completes, into the next pass —
+// so the staging memory is a few chunks, not whole layers. Copies run up to
+// `gpu_slots - 1` layers ahead of the layer being computed. A ring slot is refilled only
+// after the copy out of it completed (polled; the host blocks only when it needs the slot); a
+// GPU slot only after the compute that used it (the copy stream waits on the event, the host
+// does not). Layers with resident bytes are read once at Create and checksummed whole (a
+// split layer's streamed rest is read once through the ring for that); GPU layers load
+// through the ring too, so no load needs more pinned memory than the ring. Every slot,
+// buffer and event is allocated at Create; a pass allocates nothing. `verify_streamed`
+// hashes every streamed chunk in order, resuming from the hash of the layer's resident parts.
 // Per layer and pass it records ssd_read, h2d, compute and wait times (tiers.h).
 // Thread-safety: driven by one thread (the model's).
 #pragma once
@@ -24,23 +32,25 @@
 #include "common/engine/layer_feed.h"
 #include "common/engine/layer_source.h"
 #include "common/engine/tiers.h"
+#include "common/util/xxh3_stream.h"
 
 namespace strata {
 
+// How to stream: decided by common/plan/placement.h (or given by hand), executed here.
 struct StreamingOptions {
-  std::vector<Tier> tiers;        // (num_layers) home tier of each layer
-  int32_t prefetch_ssd = 2;       // reads start this many layers ahead (0: on demand)
-  int32_t prefetch_h2d = 1;       // copies start this many layers ahead (0: on demand)
-  bool verify_streamed = false;   // checksum every streamed read (costs host CPU time)
-  size_t gpu_budget = 0;          // bytes of device memory the layers may use; 0 = no limit
-  size_t pinned_budget = 0;       // bytes of pinned host memory; 0 = no limit
+  std::vector<LayerHome> homes;  // (num_layers) where each layer lives
+  int32_t gpu_slots = 0;         // GPU staging slots; >= 1 when any layer is streamed
+  int32_t staging_chunks = 0;    // pinned staging ring; >= 1 when any layer has SSD bytes or
+                                 // is loaded to the GPU; at most the source's max_reads()
+  size_t chunk_bytes = 0;        // one SSD read and ring slot, a multiple of 4096
+  bool verify_streamed = false;  // checksum every streamed layer (costs host CPU time)
 };
 
 class StreamingExecutor final : public LayerFeed {
  public:
   // Allocates slots and resident layers and loads the resident ones. Errors: options that do
-  // not fit the source (kInvalidArgument), memory over a budget or unavailable
-  // (kResourceExhausted, with the bytes asked for), a read or checksum failure (kDataLoss).
+  // not fit the source (kInvalidArgument), memory unavailable (kResourceExhausted, with the
+  // bytes asked for), a read or checksum failure (kDataLoss).
   static StatusOr<std::unique_ptr<StreamingExecutor>> Create(Backend& backend, LayerSource& source,
                                                              const StreamingOptions& options);
   ~StreamingExecutor() override;
@@ -50,30 +60,53 @@ class StreamingExecutor final : public LayerFeed {
   void Release(int32_t layer) override;
   void EndPass() override;
 
-  size_t gpu_bytes() const { return gpu_bytes_; }        // resident layers + GPU slots
-  size_t pinned_bytes() const { return pinned_bytes_; }  // pinned layers + pinned slots
-  int32_t pinned_slots() const { return static_cast<int32_t>(pinned_slot_owner_.size()); }
+  size_t gpu_bytes() const { return gpu_bytes_; }        // resident layers, prefixes, slots
+  size_t pinned_bytes() const { return pinned_bytes_; }  // pinned layers and parts + ring
+  size_t ssd_bytes_per_pass() const { return ssd_bytes_per_pass_; }
+  int32_t staging_chunks() const { return static_cast<int32_t>(ring_.size()); }
   int32_t gpu_slots() const { return static_cast<int32_t>(gpu_slot_weights_.size()); }
   const StreamingOptions& options() const { return options_; }
   // Timings of the last pass that completed.
   const PassTiming& last_pass() const { return last_pass_; }
 
  private:
-  struct LayerEvents {
-    std::unique_ptr<BackendEvent> h2d_start, h2d_end, compute_start, compute_end;
-  };
   using Clock = std::chrono::steady_clock;
+  struct LayerEvents {
+    std::unique_ptr<BackendEvent> h2d_start, prefix_end, h2d_end, compute_start, compute_end;
+  };
+  // One SSD read of a pass: a piece of a streamed layer's extent beyond its pinned prefix.
+  struct Chunk {
+    int32_t layer = 0;
+    size_t offset = 0;  // in the layer's extent
+    size_t bytes = 0;
+    std::unique_ptr<BackendEvent> copy_start, copy_end;
+  };
+  enum class RingState : uint8_t { kFree, kReading, kCopying };
+  struct RingSlot {
+    RingState state = RingState::kFree;
+    int32_t chunk = -1;  // the chunk read into it last
+  };
 
   StreamingExecutor(Backend& backend, LayerSource& source, const StreamingOptions& options);
+  Status Validate() const;
   Status Setup();
+  Status LoadResidentLayers();
+  // Reads [from, to) of `layer`'s extent through ring slot 0, hashing it into `hash` and,
+  // when `device_dst` is set, copying it there (device_dst[0] is the byte at `from`).
+  Status ReadThroughRing(int32_t layer, size_t from, size_t to, Xxh3Stream& hash,
+                         std::byte* device_dst);
   void ResetPass();
-  Status LoadResident(int32_t layer, std::byte* staging, std::byte* dst, bool dst_on_device);
-  // Issues the reads and copies that the window ending at layer `current` allows.
+  // Issues the reads and copies that the windows around layer `current` allow; never blocks.
   Status Pump(int32_t current);
-  Status IssueCopy(int32_t layer);
-  void MarkReadDone(int32_t layer);
+  bool RingSlotFree(size_t slot);
+  Status IssueCopies(int32_t current);
+  Status CopyChunk(int32_t chunk);
+  void MarkReadDone(int32_t chunk);
+  // Blocks until a read lands or a ring slot's copy completes (what Acquire waits for).
+  Status WaitForProgress();
   void Drain();
   void HarvestTimings();
+  std::byte* RingData(size_t slot) { return ring_data_.get() + slot * options_.chunk_bytes; }
 
   Backend& backend_;
   LayerSource& source_;
@@ -81,34 +114,44 @@ class StreamingExecutor final : public LayerFeed {
   int32_t n_ = 0;
 
   // Fixed at Create.
-  std::vector<int32_t> ssd_order_;     // SSD-tier layers in order
-  std::vector<int32_t> stream_order_;  // pinned- and SSD-tier layers in order
-  std::vector<int32_t> ssd_rank_;      // (n) index in ssd_order_, or -1
+  std::vector<int32_t> stream_order_;  // streamed (non-GPU) layers in order
   std::vector<int32_t> stream_rank_;   // (n) index in stream_order_, or -1
-  std::vector<DeviceBuffer> resident_;          // GPU-tier layers (device) and pinned-tier (host)
-  std::vector<std::byte*> resident_ptr_;        // (n) where a resident layer's extent lives
+  std::vector<size_t> gpu_prefix_;     // (n) GPU-resident prefix of each streamed layer
+  std::vector<size_t> pinned_part_;    // (n) pinned bytes after it
+  std::vector<int32_t> first_chunk_;   // (n) its first chunk, chunks in layer order
+  std::vector<int32_t> chunk_count_;   // (n)
+  std::vector<Chunk> chunks_;          // (chunks per pass) in read order
+  std::vector<DeviceBuffer> resident_;          // GPU layers and prefixes, pinned parts
+  std::vector<std::byte*> gpu_prefix_ptr_;      // (n) a streamed layer's GPU prefix (device)
+  std::vector<std::byte*> pinned_ptr_;          // (n) its pinned part (host)
   std::vector<LlamaLayerWeights> gpu_weights_;  // (n) bound views of GPU-tier layers
-  DeviceBuffer pinned_slots_;                   // (S, slot_bytes) pinned staging ring
-  DeviceBuffer gpu_slots_;                      // (G, slot_bytes) GPU staging ring
+  std::vector<Xxh3Stream> prefix_hash_;         // (n) hash state after the resident parts
+  DeviceBuffer ring_data_;                      // (staging_chunks, chunk_bytes) pinned
+  DeviceBuffer gpu_slots_;                      // (G, slot_bytes) device: a layer's extent
+                                                //   from the end of its GPU prefix
   size_t slot_bytes_ = 0;
-  std::vector<LayerEvents> events_;             // (n)
+  std::vector<std::unique_ptr<BackendEvent>> ring_copied_;  // (staging_chunks)
+  std::vector<LayerEvents> events_;                         // (n)
   std::unique_ptr<BackendEvent> pass_start_;
-  size_t gpu_bytes_ = 0, pinned_bytes_ = 0;
+  size_t gpu_bytes_ = 0, pinned_bytes_ = 0, ssd_bytes_per_pass_ = 0;
 
   // Per pass.
-  int32_t next_read_ = 0;   // index into ssd_order_
-  int32_t next_copy_ = 0;   // index into stream_order_
+  int32_t next_read_ = 0;        // next chunk to read
+  int32_t next_copy_chunk_ = 0;  // next chunk to copy (copies go in chunk order)
+  int32_t next_copy_ = 0;        // stream rank of the layer being copied
+  bool copy_started_ = false;    // that layer's GPU slot is taken and its pinned part copied
   int32_t in_flight_reads_ = 0;
   int32_t released_ = 0;    // layers released this pass
   bool in_pass_ = false;
   bool primed_ = false;     // the next pass's prefetch started at the end of the last one
   Status deferred_;         // an error from that priming, reported by the next BeginPass
-  std::vector<uint8_t> read_done_;                    // (n)
-  std::vector<Clock::time_point> read_submitted_;     // (n)
-  Clock::time_point last_read_done_;                  // when the latest read was seen done
-  std::vector<int32_t> pinned_slot_owner_;            // (S) layer last read into the slot, or -1
-  std::vector<int32_t> gpu_slot_owner_;               // (G) layer last copied into it, or -1
-  std::vector<LlamaLayerWeights> gpu_slot_weights_;   // (G) views of the layer in each slot
+  std::vector<uint8_t> chunk_done_;                 // (chunks) read landed
+  std::vector<Clock::time_point> chunk_submitted_;  // (chunks)
+  Clock::time_point last_read_done_;                // when the latest read was seen done
+  std::vector<RingSlot> ring_;                      // (staging_chunks)
+  std::vector<int32_t> gpu_slot_owner_;             // (G) layer last copied into it, or -1
+  std::vector<LlamaLayerWeights> gpu_slot_weights_;  // (G) views of the layer in each slot
+  Xxh3Stream stream_hash_;                           // the layer being copied (verify_streamed)
   PassTiming current_, last_pass_;
 };
 

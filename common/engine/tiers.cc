@@ -1,4 +1,4 @@
-// Tier names and the greedy tier assignment (see tiers.h).
+// Tier names (see tiers.h).
 #include "common/engine/tiers.h"
 
 namespace strata {
@@ -17,26 +17,6 @@ std::optional<Tier> ParseTier(std::string_view name) {
   if (name == "pinned") return Tier::kPinned;
   if (name == "ssd") return Tier::kSsd;
   return std::nullopt;
-}
-
-std::vector<Tier> AssignTiers(const std::vector<size_t>& extent_bytes, size_t gpu_budget,
-                              size_t pinned_budget) {
-  std::vector<Tier> tiers;
-  tiers.reserve(extent_bytes.size());
-  for (size_t bytes : extent_bytes) {
-    if (bytes <= gpu_budget) {
-      gpu_budget -= bytes;
-      tiers.push_back(Tier::kGpu);
-    } else if (bytes <= pinned_budget) {
-      gpu_budget = 0;  // keep the GPU layers a prefix
-      pinned_budget -= bytes;
-      tiers.push_back(Tier::kPinned);
-    } else {
-      gpu_budget = pinned_budget = 0;
-      tiers.push_back(Tier::kSsd);
-    }
-  }
-  return tiers;
 }
 
 }  // namespace strata

@@ -67,6 +67,9 @@ Status ValidateCluster(const ClusterSpec& cluster) {
       RequireSize("model", "activation_bytes_per_token", m.activation_bytes_per_token));
   STRATA_RETURN_IF_ERROR(
       RequireSize("model", "kv_bytes_per_token_per_layer", m.kv_bytes_per_token_per_layer));
+  STRATA_RETURN_IF_ERROR(
+      RequireSize("model", "scratch_bytes_per_token", m.scratch_bytes_per_token));
+  STRATA_RETURN_IF_ERROR(RequireSize("model", "scratch_fixed_bytes", m.scratch_fixed_bytes));
 
   const WorkloadSpec& load = cluster.workload;
   STRATA_RETURN_IF_ERROR(

@@ -17,8 +17,8 @@ namespace strata {
 // One worker node, as measured by `strata bench` or given in a cluster file.
 struct WorkerSpec {
   std::string name;
-  size_t gpu_mem = 0;     // GPU bytes for layers, staging slots, the ends and the KV cache
-  size_t pinned_mem = 0;  // pinned host bytes for layers and staging slots
+  size_t gpu_mem = 0;     // the whole GPU budget (placement.h says what it covers)
+  size_t pinned_mem = 0;  // the whole pinned host budget
   double ssd_gbps = 0;    // pack reads into pinned memory
   double h2d_gbps = 0;    // pinned memory -> GPU copies
   double prefill_ms = 0;  // compute of one layer for `prefill_tokens` tokens
@@ -34,6 +34,8 @@ struct ModelSpec {
   size_t last_end_bytes = 0;    // final norm and LM head, GPU-resident on the last worker
   size_t activation_bytes_per_token = 0;    // hidden state sent from one worker to the next
   size_t kv_bytes_per_token_per_layer = 0;  // K and V of one token in one layer (GPU memory)
+  size_t scratch_bytes_per_token = 0;  // the engine's GPU scratch per batch token
+  size_t scratch_fixed_bytes = 0;      // and besides (logits rows, RoPE table)
 };
 
 // The network between consecutive workers; absent: activation hops are not modelled.

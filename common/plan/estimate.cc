@@ -2,7 +2,6 @@
 #include "common/plan/estimate.h"
 
 #include <algorithm>
-#include <array>
 
 namespace strata {
 
@@ -17,45 +16,35 @@ double HopMs(const ClusterSpec& cluster, Phase phase) {
   return cluster.link->latency_ms + TransferMs(bytes, cluster.link->gbps);
 }
 
-PhaseEstimate EstimatePhase(const ClusterSpec& cluster, size_t w, const Residency& residency,
+PhaseEstimate EstimatePhase(const ClusterSpec& cluster, size_t w, const Placement& placement,
                             Phase phase) {
   const WorkerSpec& worker = cluster.workers[w];
+  const PassPrediction pass = PredictPass(placement, worker, cluster.workload, phase);
   PhaseEstimate e;
-  std::array<double, 3> paced_ms{};  // pipelined time by the stage that paces it
-  const auto add = [&](Tier tier, int32_t count) {
-    const LayerStages s = StagesFor(worker, cluster.model, cluster.workload, tier, phase);
-    const double n = count;
-    e.ssd_ms += n * s.ssd_ms;
-    e.h2d_ms += n * s.h2d_ms;
-    e.compute_ms += n * s.compute_ms;
-    e.serial_ms += n * s.serial_ms();
-    e.pipelined_ms += n * s.pipelined_ms();
-    paced_ms[static_cast<size_t>(s.bottleneck())] += n * s.pipelined_ms();
-  };
-  add(Tier::kGpu, residency.gpu_layers);
-  add(Tier::kPinned, residency.pinned_layers);
-  add(Tier::kSsd, residency.ssd_layers);
-  // Ties go to compute, then to the transfer nearest to it.
-  e.bottleneck = Stage::kCompute;
-  for (Stage s : {Stage::kH2d, Stage::kSsd}) {
-    if (paced_ms[static_cast<size_t>(s)] > paced_ms[static_cast<size_t>(e.bottleneck)]) {
-      e.bottleneck = s;
-    }
-  }
+  e.ssd_ms = pass.ssd_ms;
+  e.h2d_ms = pass.h2d_ms;
+  e.compute_ms = pass.compute_ms;
+  e.serial_ms = pass.serial_ms;
+  e.pipelined_ms = pass.ms;
+  e.bottleneck = pass.bottleneck;
   if (w + 1 < cluster.workers.size()) e.hop_ms = HopMs(cluster, phase);
 
   const double compute = ComputeMs(worker, cluster.workload, phase);
-  if (residency.ssd_layers > 0) {
-    e.prefetch_ssd.ideal =
-        IdealPrefetch(TransferMs(cluster.model.layer_bytes, worker.ssd_gbps), compute);
-    e.prefetch_ssd.capped =
-        std::min({e.prefetch_ssd.ideal, residency.prefetch_ssd, residency.ssd_layers});
+  const int32_t ssd_layers = placement.ssd_layers();
+  if (ssd_layers > 0) {
+    const size_t per_layer = placement.ssd_bytes_per_pass() / static_cast<size_t>(ssd_layers);
+    e.prefetch_ssd.ideal = IdealPrefetch(TransferMs(per_layer, worker.ssd_gbps), compute);
+    // The ring holds this many layers' reads.
+    const auto ring_layers = static_cast<int32_t>(
+        placement.pinned.staging / std::max<size_t>(per_layer, 1));
+    e.prefetch_ssd.capped = std::min({e.prefetch_ssd.ideal, ring_layers, ssd_layers});
   }
-  const int32_t streamed = residency.pinned_layers + residency.ssd_layers;
+  const int32_t streamed = placement.streamed_layers();
   if (streamed > 0) {
     e.prefetch_h2d.ideal =
-        IdealPrefetch(TransferMs(cluster.model.layer_bytes, worker.h2d_gbps), compute);
-    e.prefetch_h2d.capped = std::min({e.prefetch_h2d.ideal, residency.prefetch_h2d, streamed});
+        IdealPrefetch(TransferMs(placement.layer_bytes, worker.h2d_gbps), compute);
+    e.prefetch_h2d.capped =
+        std::min({e.prefetch_h2d.ideal, placement.gpu_slots - 1, streamed});
   }
   return e;
 }

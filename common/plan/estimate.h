@@ -1,20 +1,21 @@
 // Predicted time of one worker's pass (a prefill chunk or a decode step) over its layers,
-// stage by stage, from their tiers. The pipelined time is the steady state of the three
-// stages overlapping: each layer costs its slowest stage. Not modelled: the pipeline's fill
-// (a pass's first streamed layer waits once for its transfer), jitter, and the compute of
-// the embedding and LM head. Thread-safety: pure functions.
+// stage by stage, from their placement (placement.h, PredictPass), with the prefetch
+// distances the placement gives against the ideal ones, and the hop to the next worker.
+// Not modelled: the pipeline's fill (a pass's first streamed layer waits once for its
+// transfer), jitter, and the compute of the embedding and LM head. Thread-safety: pure
+// functions.
 #pragma once
 
 #include <cstdint>
 
 #include "common/plan/cost_model.h"
-#include "common/plan/residency.h"
+#include "common/plan/placement.h"
 
 namespace strata {
 
 struct PrefetchDistance {
   int32_t ideal = 0;   // ceil(transfer / compute); 0 when the stream carries no layer
-  int32_t capped = 0;  // at most the executor's distance and the layers the stream carries
+  int32_t capped = 0;  // at most the placement's distance and the layers the stream carries
 };
 
 struct PhaseEstimate {
@@ -35,8 +36,8 @@ int32_t TokensPerPass(const WorkloadSpec& workload, Phase phase);
 // ms to send one pass's activations over `cluster.link` (0 when no link is modelled).
 double HopMs(const ClusterSpec& cluster, Phase phase);
 
-// Worker `w`'s pass in `phase` with its layers homed as `residency` says.
-PhaseEstimate EstimatePhase(const ClusterSpec& cluster, size_t w, const Residency& residency,
+// Worker `w`'s pass in `phase` with its layers placed as `placement` says.
+PhaseEstimate EstimatePhase(const ClusterSpec& cluster, size_t w, const Placement& placement,
                             Phase phase);
 
 }  // namespace strata

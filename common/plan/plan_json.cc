@@ -36,8 +36,12 @@ Json TotalsJson(const PhaseTotals& t) {
           {"tokens_per_s_pipelined", t.tokens_per_s_pipelined}};
 }
 
+Json MemoryJson(const MemoryUse& m, size_t budget) {
+  return {{"layers", m.layers}, {"staging", m.staging}, {"ends", m.ends},
+          {"runtime", m.runtime}, {"total", m.total()}, {"budget", budget}};
+}
+
 Json WorkerJson(const ClusterSpec& cluster, size_t w, const WorkerPlan& p) {
-  const Residency& r = p.residency;
   const WorkerSpec& spec = cluster.workers[w];
   Json per_layer;
   for (Tier tier : {Tier::kGpu, Tier::kPinned, Tier::kSsd}) {
@@ -49,14 +53,7 @@ Json WorkerJson(const ClusterSpec& cluster, size_t w, const WorkerPlan& p) {
   return {{"name", p.name},
           {"first_layer", p.first_layer},
           {"layers", p.layers()},
-          {"tiers", {{"gpu", r.gpu_layers}, {"pinned", r.pinned_layers}, {"ssd", r.ssd_layers}}},
-          {"prefetch_ssd", r.prefetch_ssd},
-          {"prefetch_h2d", r.prefetch_h2d},
-          {"pinned_slots", r.pinned_slots},
-          {"gpu_slots", r.gpu_slots},
-          {"slot_bytes", r.slot_bytes},
-          {"gpu_bytes", {{"used", r.gpu_used}, {"other", r.gpu_other_bytes}, {"budget", spec.gpu_mem}}},
-          {"pinned_bytes", {{"used", r.pinned_used}, {"budget", spec.pinned_mem}}},
+          {"placement", PlacementToJson(p.placement, spec)},
           {"layer_stages", per_layer},
           {"prefill", PhaseJson(p.prefill)},
           {"decode", PhaseJson(p.decode)}};
@@ -64,14 +61,31 @@ Json WorkerJson(const ClusterSpec& cluster, size_t w, const WorkerPlan& p) {
 
 }  // namespace
 
+nlohmann::json PlacementToJson(const Placement& p, const WorkerSpec& budgets) {
+  return {{"layers", p.layers},
+          {"layer_bytes", p.layer_bytes},
+          {"tiers",
+           {{"gpu", p.gpu_layers}, {"pinned", p.pinned_layers}, {"ssd", p.ssd_layers()}}},
+          {"spread_pinned_bytes", p.spread_pinned_bytes},
+          {"ssd_bytes_per_pass", p.ssd_bytes_per_pass()},
+          {"gpu_slots", p.gpu_slots},
+          {"staging_chunks", p.staging_chunks},
+          {"chunk_bytes", p.chunk_bytes},
+          {"embedding", p.embed_on_gpu ? "gpu" : "host"},
+          {"gpu_bytes", MemoryJson(p.gpu, budgets.gpu_mem)},
+          {"pinned_bytes", MemoryJson(p.pinned, budgets.pinned_mem)}};
+}
+
 nlohmann::json PlanToJson(const ClusterSpec& cluster, const ClusterPlan& plan) {
   Json workers = Json::array();
   for (size_t w = 0; w < plan.workers.size(); ++w) {
     workers.push_back(WorkerJson(cluster, w, plan.workers[w]));
   }
-  Json options = {{"objective", ObjectiveName(plan.options.objective)},
-                  {"max_prefetch", plan.options.max_prefetch}};
-  if (plan.options.force_tier) options["force_tier"] = TierName(*plan.options.force_tier);
+  const PlacementOverrides& o = plan.options.overrides;
+  Json options = {{"objective", ObjectiveName(plan.options.objective)}};
+  if (o.force_tier) options["force_tier"] = TierName(*o.force_tier);
+  if (o.prefetch_ssd >= 0) options["prefetch_ssd"] = o.prefetch_ssd;
+  if (o.prefetch_h2d >= 0) options["prefetch_h2d"] = o.prefetch_h2d;
   return {{"options", options},
           {"model",
            {{"layers", cluster.model.layers}, {"layer_bytes", cluster.model.layer_bytes}}},

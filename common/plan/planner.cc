@@ -13,8 +13,17 @@ Phase PhaseOf(Objective objective) {
   return objective == Objective::kPrefill ? Phase::kPrefill : Phase::kDecode;
 }
 
-ResidencyOptions ResidencyOf(const PlanOptions& options) {
-  return {options.max_prefetch, options.force_tier};
+StatusOr<Placement> Place(const ClusterSpec& cluster, size_t w, int32_t layers,
+                          const PlanOptions& options) {
+  StatusOr<Placement> p = PlaceStage(StageShapeOf(cluster, w, layers), cluster.workers[w],
+                                     cluster.workload, options.overrides);
+  if (!p.ok()) {
+    const std::string& name = cluster.workers[w].name;
+    return p.status().WithContext("worker " + std::to_string(w) +
+                                  (name.empty() ? "" : " (" + name + ")") + " with " +
+                                  std::to_string(layers) + " layer" + (layers == 1 ? "" : "s"));
+  }
+  return p;
 }
 
 // Why no split fits: the first worker that cannot hold one layer, or the total capacity
@@ -26,14 +35,14 @@ Status ExplainNoFit(const ClusterSpec& cluster, const PlanOptions& options) {
   int32_t total = 0;
   Status first_limit;
   for (size_t w = 0; w < cluster.workers.size(); ++w) {
-    StatusOr<Residency> one = FitLayers(cluster, w, 1, ResidencyOf(options));
+    StatusOr<Placement> one = Place(cluster, w, 1, options);
     if (!one.ok()) {
       return Status(one.status().code(), "the model does not fit: " + one.status().message());
     }
     int32_t fits = 1;  // holding more layers never needs less memory
     Status limit;
     while (fits < most) {
-      limit = FitLayers(cluster, w, fits + 1, ResidencyOf(options)).status();
+      limit = Place(cluster, w, fits + 1, options).status();
       if (!limit.ok()) break;
       ++fits;
     }
@@ -86,23 +95,15 @@ std::optional<Objective> ParseObjective(std::string_view name) {
   return std::nullopt;
 }
 
-std::vector<Tier> WorkerPlan::tiers() const {
-  std::vector<Tier> tiers(static_cast<size_t>(residency.gpu_layers), Tier::kGpu);
-  tiers.insert(tiers.end(), static_cast<size_t>(residency.pinned_layers), Tier::kPinned);
-  tiers.insert(tiers.end(), static_cast<size_t>(residency.ssd_layers), Tier::kSsd);
-  return tiers;
-}
-
 StatusOr<ClusterPlan> PlanCluster(const ClusterSpec& cluster, const PlanOptions& options) {
-  if (options.max_prefetch < 1 || options.max_prefetch > 1024) {
-    return InvalidArgument("max prefetch must be between 1 and 1024, got " +
-                           std::to_string(options.max_prefetch));
+  if (options.overrides.gpu_layers >= 0 || options.overrides.pinned_layers >= 0) {
+    return InvalidArgument("layer counts are per worker; the planner chooses them");
   }
   STRATA_RETURN_IF_ERROR(ValidateCluster(cluster));
   const Phase objective = PhaseOf(options.objective);
   const Phase other = objective == Phase::kDecode ? Phase::kPrefill : Phase::kDecode;
   const WorkerCost cost = [&](size_t w, int32_t layers) -> std::optional<WorkerCosts> {
-    StatusOr<Residency> r = FitLayers(cluster, w, layers, ResidencyOf(options));
+    StatusOr<Placement> r = Place(cluster, w, layers, options);
     if (!r.ok()) return std::nullopt;
     return WorkerCosts{EstimatePhase(cluster, w, *r, objective).pipelined_ms,
                        EstimatePhase(cluster, w, *r, other).pipelined_ms};
@@ -118,10 +119,9 @@ StatusOr<ClusterPlan> PlanCluster(const ClusterSpec& cluster, const PlanOptions&
     WorkerPlan p;
     p.name = cluster.workers[w].name;
     p.first_layer = first;
-    STRATA_ASSIGN_OR_RETURN(p.residency,
-                            FitLayers(cluster, w, (*split)[w], ResidencyOf(options)));
-    p.prefill = EstimatePhase(cluster, w, p.residency, Phase::kPrefill);
-    p.decode = EstimatePhase(cluster, w, p.residency, Phase::kDecode);
+    STRATA_ASSIGN_OR_RETURN(p.placement, Place(cluster, w, (*split)[w], options));
+    p.prefill = EstimatePhase(cluster, w, p.placement, Phase::kPrefill);
+    p.decode = EstimatePhase(cluster, w, p.placement, Phase::kDecode);
     first += (*split)[w];
     plan.workers.push_back(std::move(p));
   }

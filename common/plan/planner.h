@@ -1,8 +1,8 @@
 // The planner: splits a model's layers over the workers of a cluster (contiguous ranges in
 // pipeline order, balanced for workers of different memory and speed), homes each layer in
-// a tier under each worker's budgets, picks prefetch distances, and predicts prefill and
-// decode times per worker, per stage and end to end. The coordinator plans once; a worker
-// runs its range with `tiers()` and the prefetch distances. Thread-safety: pure function.
+// its bytes under each worker's budgets (placement.h), and predicts prefill and decode times
+// per worker, per stage and end to end. The coordinator plans once; a worker runs its range
+// with the placement it is sent. Thread-safety: pure function.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +13,7 @@
 
 #include "common/plan/cost_model.h"
 #include "common/plan/estimate.h"
-#include "common/plan/residency.h"
+#include "common/plan/placement.h"
 
 namespace strata {
 
@@ -24,20 +24,19 @@ std::optional<Objective> ParseObjective(std::string_view name);
 
 struct PlanOptions {
   Objective objective = Objective::kDecode;
-  int32_t max_prefetch = 4;        // 1..1024; as the executor's automatic choice
-  std::optional<Tier> force_tier;  // every layer in this tier (the seed analysis: kSsd)
+  // Applied to every worker: forced tier, prefetch distances (layer counts are per worker,
+  // so the planner refuses them here).
+  PlacementOverrides overrides;
 };
 
 struct WorkerPlan {
   std::string name;
   int32_t first_layer = 0;  // the worker runs layers [first_layer, first_layer + layers)
-  Residency residency;
+  Placement placement;
   PhaseEstimate prefill;
   PhaseEstimate decode;
 
-  int32_t layers() const { return residency.layers(); }
-  // The home tier of each of its layers, in order: what StreamingExecutor takes.
-  std::vector<Tier> tiers() const;
+  int32_t layers() const { return placement.layers; }
   const PhaseEstimate& phase(Phase p) const { return p == Phase::kPrefill ? prefill : decode; }
 };
 

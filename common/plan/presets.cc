@@ -1,27 +1,22 @@
 // The seed figures (see presets.h).
 #include "common/plan/presets.h"
 
+#include "common/bench/synthetic_model.h"
+#include "common/plan/model_spec.h"
+
 namespace strata {
 namespace {
 
 constexpr size_t kFp8LayerBytes = 844'000'000;    // seed-measurements.md
 constexpr size_t kBf16LayerBytes = 1'710'000'000;  // seed-measurements.md, H100 table
-constexpr size_t kHidden = 8192;
-constexpr size_t kVocab = 128256;
-constexpr size_t kKvDim = 8 * 128;
+constexpr int64_t kVocab = 128256;
 constexpr size_t kGiB = size_t{1} << 30;
 
 }  // namespace
 
 ModelSpec Llama31_70B(PackDType dtype) {
-  ModelSpec m;
-  m.layers = 80;
-  m.layer_bytes = dtype == PackDType::kFP8 ? kFp8LayerBytes : kBf16LayerBytes;
-  m.first_end_bytes = kVocab * kHidden * 2;
-  m.last_end_bytes = kVocab * kHidden * 2 + kHidden * 2;  // LM head and final norm
-  m.activation_bytes_per_token = kHidden * sizeof(float);
-  m.kv_bytes_per_token_per_layer = 2 * kKvDim * sizeof(float);
-  return m;
+  return ModelSpecFor(*SyntheticConfig("llama-3.1-70b", 80, kVocab),
+                      dtype == PackDType::kFP8 ? kFp8LayerBytes : kBf16LayerBytes);
 }
 
 WorkerSpec Rtx5080Node(PackDType dtype) {

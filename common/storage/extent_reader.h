@@ -62,6 +62,7 @@ class ExtentReader {
   // Empty when the best allowed path was taken; else why each step down was needed.
   const std::string& fallback_reason() const { return fallback_reason_; }
   int pending() const { return pending_; }  // submitted, not yet returned
+  int max_reads() const { return max_reads_; }
 
   // Starts reading `bytes` at `file_offset` into `dst`; `dst` must stay valid and untouched
   // until WaitAny or Poll returns `tag`. Errors (nothing started): a null or unaligned `dst`,

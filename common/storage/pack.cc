@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -38,14 +39,29 @@ Status CheckBase(const std::string& dir, const std::byte* extent_base) {
   return OkStatus();
 }
 
-WeightView ViewOf(const PackTensor& t, const std::byte* base) {
+// Where the byte at `offset` of an extent cut at `split` is (split 0: all at `rest`).
+struct SplitBases {
+  const std::byte* prefix = nullptr;
+  uint64_t split = 0;
+  const std::byte* rest = nullptr;
+
+  const std::byte* At(uint64_t offset) const {
+    return offset < split ? prefix + offset : rest + (offset - split);
+  }
+};
+
+WeightView ViewOf(const PackTensor& t, const SplitBases& bases) {
   WeightView v;
-  v.data = base + t.offset;
+  v.data = bases.At(t.offset);
   v.dtype = t.dtype;
   v.rows = t.rows;
   v.cols = t.cols;
-  if (t.scales_offset) v.scales = reinterpret_cast<const float*>(base + *t.scales_offset);
+  if (t.scales_offset) v.scales = reinterpret_cast<const float*>(bases.At(*t.scales_offset));
   return v;
+}
+
+WeightView ViewOf(const PackTensor& t, const std::byte* base) {
+  return ViewOf(t, SplitBases{nullptr, 0, base});
 }
 
 }  // namespace
@@ -94,18 +110,33 @@ const PackExtent& Pack::layer_extent(int64_t layer) const {
 }
 
 StatusOr<LlamaLayerWeights> Pack::BindLayer(int64_t layer, const std::byte* extent_base) const {
+  return BindLayerSplit(layer, nullptr, 0, extent_base);
+}
+
+StatusOr<LlamaLayerWeights> Pack::BindLayerSplit(int64_t layer, const std::byte* prefix_base,
+                                                 uint64_t split,
+                                                 const std::byte* rest_base) const {
   if (layer < 0 || layer >= config().num_layers) {
     return InvalidArgument("pack " + dir_ + " has layers 0.." +
                            std::to_string(config().num_layers - 1) + ", not layer " +
                            std::to_string(layer));
   }
-  STRATA_RETURN_IF_ERROR(CheckBase(dir_, extent_base));
-  LlamaLayerWeights w;
+  STRATA_RETURN_IF_ERROR(CheckBase(dir_, rest_base));
   const PackExtent& e = layer_extent(layer);
+  if (split > 0) {
+    STRATA_RETURN_IF_ERROR(CheckBase(dir_, prefix_base));
+    const std::vector<uint64_t> points = ExtentSplitPoints(e);
+    if (!std::binary_search(points.begin(), points.end(), split)) {
+      return InvalidArgument("pack " + dir_ + ": layer " + std::to_string(layer) +
+                             " cannot be cut at byte " + std::to_string(split) +
+                             ", which is inside an array");
+    }
+  }
+  LlamaLayerWeights w;
   for (size_t i = 0; i < kLayerFields.size(); ++i) {
     // ValidatePackManifest put the tensors in kLayerFields order.
     STRATA_CHECK(e.tensors[i].name == kLayerFields[i].name);
-    w.*kLayerFields[i].member = ViewOf(e.tensors[i], extent_base);
+    w.*kLayerFields[i].member = ViewOf(e.tensors[i], SplitBases{prefix_base, split, rest_base});
   }
   return w;
 }
@@ -126,7 +157,10 @@ StatusOr<WeightView> Pack::BindLmHead(const std::byte* extent_base) const {
 }
 
 Status Pack::VerifyExtent(const PackExtent& extent, const std::byte* bytes) const {
-  const uint64_t got = XXH3_64bits(bytes, extent.bytes);
+  return VerifyDigest(extent, XXH3_64bits(bytes, extent.bytes));
+}
+
+Status Pack::VerifyDigest(const PackExtent& extent, uint64_t got) const {
   if (got == extent.xxh3) return OkStatus();
   return DataLoss("pack " + dir_ + ": " + DescribeExtent(extent.name) +
                   " checksum mismatch: expected " + ChecksumHex(extent.xxh3) + ", got " +

@@ -48,6 +48,10 @@ class Pack {
   // carry their scales. Errors (kInvalidArgument): a null or misaligned base, a layer out of
   // range.
   StatusOr<LlamaLayerWeights> BindLayer(int64_t layer, const std::byte* extent_base) const;
+  // The same over an extent cut at `split` (one of ExtentSplitPoints): the arrays before it
+  // at `prefix_base` + their offset, the others at `rest_base` + (their offset - split).
+  StatusOr<LlamaLayerWeights> BindLayerSplit(int64_t layer, const std::byte* prefix_base,
+                                             uint64_t split, const std::byte* rest_base) const;
   StatusOr<WeightView> BindEmbed(const std::byte* extent_base) const;
   StatusOr<WeightView> BindFinalNorm(const std::byte* extent_base) const;
   StatusOr<WeightView> BindLmHead(const std::byte* extent_base) const;
@@ -55,6 +59,8 @@ class Pack {
   // Hashes `extent.bytes` host bytes at `bytes` and compares with the manifest. kDataLoss
   // naming the pack, the extent and both checksums on a mismatch.
   Status VerifyExtent(const PackExtent& extent, const std::byte* bytes) const;
+  // The same check of an XXH3 the caller computed over the extent's bytes (piece by piece).
+  Status VerifyDigest(const PackExtent& extent, uint64_t xxh3) const;
 
  private:
   Pack() = default;

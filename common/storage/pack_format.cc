@@ -2,6 +2,7 @@
 // Thread-safety: pure functions.
 #include "common/storage/pack_format.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 
@@ -145,6 +146,18 @@ PackManifest PlanPack(const ModelConfig& config, PackDType dtype) {
   }
   m.data_bytes = offset;
   return m;
+}
+
+std::vector<uint64_t> ExtentSplitPoints(const PackExtent& extent) {
+  std::vector<uint64_t> points;
+  for (const PackTensor& t : extent.tensors) {
+    points.push_back(t.offset);
+    if (t.scales_offset) points.push_back(*t.scales_offset);
+  }
+  std::sort(points.begin(), points.end());
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+  std::erase_if(points, [&](uint64_t p) { return p == 0 || p >= extent.bytes; });
+  return points;
 }
 
 }  // namespace strata

@@ -134,4 +134,9 @@ constexpr uint64_t AlignUp(uint64_t n) {
 // in PackExtentOrder, each tensor and scale array at the next aligned offset.
 PackManifest PlanPack(const ModelConfig& config, PackDType dtype);
 
+// Where `extent` may be cut in two without cutting an array (a tensor's data or its scales):
+// the start of every array but the first, ascending. A prefix ending there holds whole
+// arrays only, so its part and the rest can live in different memories.
+std::vector<uint64_t> ExtentSplitPoints(const PackExtent& extent);
+
 }  // namespace strata

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <iterator>
 
 namespace strata {
 
@@ -29,6 +31,23 @@ StatusOr<size_t> ParseByteSize(std::string_view flag, std::string_view text) {
   const double bytes = value * scale;
   if (bytes > 9.0e18) return bad();
   return static_cast<size_t>(bytes);
+}
+
+std::string FormatByteSize(size_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double value = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  char text[32];
+  if (unit == 0) {
+    std::snprintf(text, sizeof(text), "%zu B", bytes);
+  } else {
+    std::snprintf(text, sizeof(text), "%.2f %s", value, kUnits[unit]);
+  }
+  return text;
 }
 
 }  // namespace strata

@@ -339,15 +339,6 @@ def cmd_hf(a):
 
 # ---- Strata ----------------------------------------------------------------------------
 
-UNITS = {"b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20,
-         "gib": 2**30, "tib": 2**40, "bytes": 1}
-SIZE = r"([\d.]+)\s*(bytes|[KMGT]i?B|B)\b"
-
-
-def to_bytes(number, unit):
-    return float(number) * UNITS[unit.lower()]
-
-
 def parse_stats(text):
     """What `strata generate --stats` printed, parsed defensively: fields absent stay None."""
     r = {"prefill_s": None, "prefill_tokens": None, "decode_s_per_token": None,
@@ -366,17 +357,23 @@ def parse_stats(text):
     # The per-layer table of the last pass: "  <layer> <tier> <ssd_read>ms ...".
     for m in re.finditer(r"^\s*(\d+)\s+(gpu|pinned|ssd)\b", text, re.M):
         r["tiers"][m[2]] = r["tiers"].get(m[2], 0) + 1
-    for line in text.splitlines():
-        low = line.lower()
-        sizes = re.findall(SIZE, line, re.I)
-        if "ssd" in low and "pass" in low and sizes:
-            r["ssd_bytes_per_pass"] = to_bytes(*sizes[0])
-        if ("gpu" in low or "device" in low) and ("predict" in low or "measured" in low):
-            r["memory_lines"].append(line.strip())
-            if "predict" in low and sizes:
-                r["gpu_mem_predicted_bytes"] = to_bytes(*sizes[0])
-            if "measured" in low and sizes:
-                r["gpu_mem_measured_bytes"] = to_bytes(*sizes[-1])
+    # "memory: GPU predicted X GiB, measured Y GiB in use on the device ...; pinned predicted
+    # P GiB, allocated A GiB" and "reads via ...; S GB from the SSD per pass; ..."
+    m = re.search(r"memory: GPU predicted ([\d.]+) GiB, measured ([\d.]+) GiB", text)
+    if m:
+        r["gpu_mem_predicted_bytes"] = float(m[1]) * 2**30
+        r["gpu_mem_measured_bytes"] = float(m[2]) * 2**30
+        r["memory_lines"].append(m[0])
+    m = re.search(r"pinned predicted ([\d.]+) GiB, allocated ([\d.]+) GiB", text)
+    if m:
+        r["pinned_mem_predicted_bytes"] = float(m[1]) * 2**30
+        r["pinned_mem_allocated_bytes"] = float(m[2]) * 2**30
+    m = re.search(r"reads via [^;\n]*; ([\d.]+) GB from the SSD per pass", text)
+    if m:
+        r["ssd_bytes_per_pass"] = float(m[1]) * 1e9
+    m = re.search(r"^placement: .*$", text, re.M)
+    if m:
+        r["placement_line"] = m[0]
     return r
 
 

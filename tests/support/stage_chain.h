@@ -15,19 +15,14 @@
 #include <vector>
 
 #include "common/engine/pack_model.h"
+#include "tests/support/layer_homes.h"
 
 namespace strata::testing {
 
 inline void ExpectChainedStagesGiveTheWholeModelsLogits(Backend& backend, ActivationMemory memory,
                                                         const std::string& pack_dir) {
   auto open = [&](int32_t first, int32_t count) {
-    PackModelOptions o;
-    o.first_layer = first;
-    o.num_layers = count;
-    o.gpu_layers = count;
-    o.pinned_layers = 0;
-    o.prefetch_ssd = 1;
-    o.prefetch_h2d = 1;
+    PackModelOptions o = AllOnGpu(first, count);
     o.engine.max_batch_tokens = 16;
     o.engine.max_seq_len = 16;
     StatusOr<std::unique_ptr<PackModel>> m = PackModel::Open(backend, pack_dir, o);

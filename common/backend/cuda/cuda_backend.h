@@ -57,6 +57,7 @@ class CudaBackend final : public Backend {
   void CopyToDevice(void* dst, const void* src, size_t bytes) override;
   void CopyToHost(void* dst, const void* src, size_t bytes) override;
   void Synchronize() override;
+  size_t DeviceBytesInUse() override;
   StatusOr<DeviceBuffer> AllocatePinned(size_t bytes) override;
   void CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) override;
   void* NativeStream(Stream stream) override { return StreamOf(stream); }
@@ -136,6 +137,7 @@ class CudaBackend final : public Backend {
   bool LtGemmWidened(Tensor x, const WeightView& w, Tensor out, bool* x_in_scratch);
 
   int device_;
+  size_t used_at_start_ = 0;  // device memory in use when Init began (context, others)
   int sm_count_;
   BackendCaps caps_;
   cudaStream_t compute_ = nullptr;

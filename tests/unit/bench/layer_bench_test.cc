@@ -12,6 +12,7 @@
 #include "common/bench/bench_report.h"
 #include "common/bench/layer_bench.h"
 #include "common/bench/synthetic_model.h"
+#include "common/plan/pack_placement.h"
 #include "tests/support/run_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -22,6 +23,9 @@ using ::testing::HasSubstr;
 using testing::RunProcess;
 using testing::TempDir;
 
+// The backend the placement callback measures on (the CPU backend of each test).
+CpuBackend* backend_for_place = nullptr;
+
 LayerBenchOptions SmallOptions() {
   LayerBenchOptions o;
   o.prefill_tokens = 32;
@@ -29,8 +33,16 @@ LayerBenchOptions SmallOptions() {
   o.iters = 2;
   o.compute_layers = 2;
   o.pipeline_passes = 2;
-  o.gpu_layers = 1;
-  o.pinned_layers = 1;
+  o.pipeline_tiers = {1, 1, -1, -1};
+  o.place = [](const std::string& dir, int32_t layers, const BenchTiers& t,
+               const EngineOptions& engine) -> StatusOr<PackModelOptions> {
+    PackPlacementRequest r;
+    r.num_layers = layers;
+    r.overrides = {t.gpu_layers, t.pinned_layers, t.prefetch_ssd, t.prefetch_h2d, std::nullopt};
+    r.engine = engine;
+    STRATA_ASSIGN_OR_RETURN(PackPlacement p, PlacePack(*backend_for_place, dir, r));
+    return p.options;
+  };
   return o;
 }
 
@@ -46,6 +58,7 @@ TEST(LayerBench, MeasuresEveryStageCeilingAndThePipelinedRun) {
   const ModelConfig config = *SyntheticConfig("tiny", 4);
   ASSERT_TRUE(WriteSyntheticPack(config, "tiny", PackDType::kBF16, dir.File("pack"), 3).ok());
   CpuBackend backend;
+  backend_for_place = &backend;
   const LayerBenchOptions o = SmallOptions();
   StatusOr<LayerBenchReport> r = RunLayerBench(backend, dir.File("pack"), o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -105,17 +118,17 @@ TEST(LayerBench, RejectsOptionsThatDoNotFitThePack) {
   ASSERT_TRUE(WriteSyntheticPack(*SyntheticConfig("tiny", 2), "tiny", PackDType::kBF16,
                                  dir.File("pack"), 3).ok());
   CpuBackend backend;
+  backend_for_place = &backend;
   LayerBenchOptions o = SmallOptions();
   o.layers = 3;
   StatusOr<LayerBenchReport> r = RunLayerBench(backend, dir.File("pack"), o);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("more than the 2 layers"));
   o.layers = -1;
-  o.gpu_layers = 2;
-  o.pinned_layers = 1;
+  o.pipeline_tiers = {2, 1, -1, -1};
   r = RunLayerBench(backend, dir.File("pack"), o);
   ASSERT_FALSE(r.ok());
-  EXPECT_THAT(r.status().message(), HasSubstr("--gpu-layers plus --pinned-layers"));
+  EXPECT_THAT(r.status().message(), HasSubstr("is more than the 2 layers"));
   o = SmallOptions();
   o.iters = 0;
   EXPECT_EQ(RunLayerBench(backend, dir.File("pack"), o).status().code(), StatusCode::kInvalidArgument);

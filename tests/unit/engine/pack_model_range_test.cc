@@ -11,6 +11,7 @@
 #include "common/engine/pack_model.h"
 #include "common/storage/pack.h"
 #include "common/storage/pack_writer.h"
+#include "tests/support/layer_homes.h"
 #include "tests/support/reference_fixture.h"
 #include "tests/support/stage_chain.h"
 #include "tests/support/temp_dir.h"
@@ -34,14 +35,9 @@ TEST(PackModelRange, RunsOnlyItsSliceOfLayers) {
     f.put('\x7f');
   }
   CpuBackend backend;
-  PackModelOptions o;
-  o.first_layer = 3;
-  o.num_layers = 2;
-  o.gpu_layers = 0;
-  o.pinned_layers = 1;
-  o.prefetch_ssd = 1;
-  o.prefetch_h2d = 1;
-  o.verify_streamed = true;
+  PackModelOptions o = AllOnGpu(3, 2);
+  o.streaming.homes = {{Tier::kPinned, 0, 0}, {Tier::kSsd, 0, 8192}};
+  o.streaming.verify_streamed = true;
   o.engine.max_batch_tokens = 16;
   o.engine.max_seq_len = 16;
   StatusOr<std::unique_ptr<PackModel>> m = PackModel::Open(backend, po.out_dir, o);
@@ -64,8 +60,7 @@ TEST(PackModelRange, RunsOnlyItsSliceOfLayers) {
   EXPECT_NE(out, in);
 
   // The whole pack reads layer 0 and finds it corrupt.
-  o.first_layer = 0;
-  o.num_layers = -1;
+  o = AllOnGpu(0, 6);
   StatusOr<std::unique_ptr<PackModel>> whole = PackModel::Open(backend, po.out_dir, o);
   ASSERT_FALSE(whole.ok());
   EXPECT_THAT(whole.status().message(), HasSubstr("layer.0"));

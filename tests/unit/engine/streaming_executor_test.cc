@@ -1,12 +1,15 @@
 // The streaming executor on the CPU backend over a real pack of the tiny checkpoint: output
-// is bit-identical to the all-resident model for every tier mix and prefetch distance,
-// memory stays inside the budgets, corruption is caught and named, and each pass records
-// its stage timings.
+// is bit-identical to the all-resident model for every mix of homes (split layers too), GPU
+// slot count, ring size and chunk size; it allocates exactly what it reports; corruption is
+// caught and named; and each pass records its stage timings.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <tuple>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -17,6 +20,7 @@
 #include "common/engine/streaming_executor.h"
 #include "common/storage/mapped_pack.h"
 #include "common/storage/pack_writer.h"
+#include "tests/support/layer_homes.h"
 #include "tests/support/reference_fixture.h"
 #include "tests/support/temp_dir.h"
 
@@ -89,12 +93,17 @@ struct Streamed {
   std::unique_ptr<LlamaModel> model;
 };
 
+// `spec`: one letter per layer (tests/support/layer_homes.h); `tune` adjusts the options.
 StatusOr<Streamed> MakeStreamed(CpuBackend& backend, const MappedPack& mapped,
-                                const StreamingOptions& options, const EngineOptions& engine,
-                                const ReaderOptions& reader_options = {}) {
+                                const std::string& spec, const EngineOptions& engine,
+                                const std::function<void(StreamingOptions&)>& tune = {},
+                                ReaderOptions reader_options = {}) {
   Streamed s;
+  reader_options.max_reads = 64;
   STRATA_ASSIGN_OR_RETURN(s.reader, ExtentReader::Open(mapped.pack().data_path(), reader_options));
   s.source = std::make_unique<PackLayerSource>(mapped.pack(), *s.reader);
+  StreamingOptions options = Streaming(spec, *s.source);
+  if (tune) tune(options);
   STRATA_ASSIGN_OR_RETURN(s.executor, StreamingExecutor::Create(backend, *s.source, options));
   const LlamaWeights& w = mapped.weights();
   STRATA_ASSIGN_OR_RETURN(s.model, LlamaModel::Create(backend, mapped.pack().config(),
@@ -103,13 +112,7 @@ StatusOr<Streamed> MakeStreamed(CpuBackend& backend, const MappedPack& mapped,
   return s;
 }
 
-std::vector<Tier> Tiers(const std::string& spec) {  // "gps..." -> gpu, pinned, ssd
-  std::vector<Tier> t;
-  for (char c : spec) t.push_back(c == 'g' ? Tier::kGpu : c == 'p' ? Tier::kPinned : Tier::kSsd);
-  return t;
-}
-
-TEST_F(StreamingTest, BitIdenticalForEveryTierMixAndPrefetchDistance) {
+TEST_F(StreamingTest, BitIdenticalForEveryMixOfHomesSlotsAndRing) {
   StatusOr<MappedPack> mapped = MappedPack::Open(PackDir());
   ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
   CpuBackend backend;
@@ -121,18 +124,22 @@ TEST_F(StreamingTest, BitIdenticalForEveryTierMixAndPrefetchDistance) {
     ASSERT_TRUE(resident.ok());
     ASSERT_TRUE(Run(**resident, &want_logits, &want_ids).ok());
   }
-  const std::string mixes[] = {"gggggg", "pppppp", "ssssss", "ggppss", "gpsgps", "sspgss", "psssss"};
-  const std::pair<int32_t, int32_t> distances[] = {{0, 0}, {1, 1}, {2, 1}, {5, 3}, {0, 4}, {9, 9}};
+  const std::string mixes[] = {"gggggg", "pppppp", "ssssss", "hhhhhh", "ggppss", "gpsgps",
+                               "sspgss", "psssss", "ghshph", "xyzxyz", "gxpyhz"};
+  // (GPU slots, ring chunks, chunk bytes)
+  const std::tuple<int32_t, int32_t, size_t> shapes[] = {
+      {1, 1, 4096}, {1, 3, 8192}, {2, 4, 8192}, {3, 2, 16384}, {2, 64, 4096}, {9, 9, 1 << 20}};
   for (const std::string& mix : mixes) {
-    for (const auto& [d_ssd, d_h2d] : distances) {
-      SCOPED_TRACE("tiers " + mix + " prefetch ssd " + std::to_string(d_ssd) + " h2d " +
-                   std::to_string(d_h2d));
-      StreamingOptions so;
-      so.tiers = Tiers(mix);
-      so.prefetch_ssd = d_ssd;
-      so.prefetch_h2d = d_h2d;
-      so.verify_streamed = true;
-      StatusOr<Streamed> s = MakeStreamed(backend, *mapped, so, Options());
+    for (const auto& [slots, ring, chunk] : shapes) {
+      SCOPED_TRACE("homes " + mix + " gpu slots " + std::to_string(slots) + " ring " +
+                   std::to_string(ring) + " chunk " + std::to_string(chunk));
+      StatusOr<Streamed> s = MakeStreamed(backend, *mapped, mix, Options(),
+                                          [&](StreamingOptions& so) {
+        so.gpu_slots = slots;
+        so.staging_chunks = ring;
+        so.chunk_bytes = chunk;
+        so.verify_streamed = true;
+      });
       ASSERT_TRUE(s.ok()) << s.status().ToString();
       std::vector<float> logits;
       std::vector<int32_t> ids;
@@ -148,8 +155,6 @@ TEST_F(StreamingTest, EveryReadPathGivesTheSameOutput) {
   StatusOr<MappedPack> mapped = MappedPack::Open(PackDir());
   ASSERT_TRUE(mapped.ok());
   CpuBackend backend;
-  StreamingOptions so;
-  so.tiers = Tiers("ssssss");
   std::vector<float> first;
   for (bool uring : {true, false}) {
     for (bool direct : {true, false}) {
@@ -158,7 +163,7 @@ TEST_F(StreamingTest, EveryReadPathGivesTheSameOutput) {
       ro.allow_direct = direct;
       ro.block_bytes = 64 << 10;
       ro.queue_depth = 3;
-      StatusOr<Streamed> s = MakeStreamed(backend, *mapped, so, Options(), ro);
+      StatusOr<Streamed> s = MakeStreamed(backend, *mapped, "shssss", Options(), {}, ro);
       ASSERT_TRUE(s.ok()) << s.status().ToString();
       std::vector<float> logits;
       std::vector<int32_t> ids;
@@ -183,49 +188,78 @@ class CountingBackend final : public CpuBackend {
   size_t device_bytes = 0, pinned_bytes = 0;
 };
 
-TEST_F(StreamingTest, MemoryStaysInsideBudgets) {
+TEST_F(StreamingTest, AllocatesWhatItReports) {
   StatusOr<Pack> pack = Pack::Open(PackDir());
   ASSERT_TRUE(pack.ok());
   const size_t layer = pack->layer_extent(0).bytes;
   StatusOr<std::unique_ptr<ExtentReader>> reader = ExtentReader::Open(pack->data_path());
   ASSERT_TRUE(reader.ok());
   PackLayerSource source(*pack, **reader);
-  // 2 GPU layers + 2 GPU slots; 1 pinned layer + 3 pinned slots.
-  StreamingOptions so;
-  so.tiers = Tiers("ggpsss");
-  so.prefetch_ssd = 2;
-  so.prefetch_h2d = 1;
-  so.gpu_budget = 4 * layer;
-  so.pinned_budget = 4 * layer;
+  // 2 GPU layers + 2 GPU slots; 1 pinned layer + a half-pinned one + a ring of 3 chunks.
+  StreamingOptions so = Streaming("gghpss", source, 2, 3);
   CountingBackend backend;
   StatusOr<std::unique_ptr<StreamingExecutor>> e = StreamingExecutor::Create(backend, source, so);
   ASSERT_TRUE(e.ok()) << e.status().ToString();
+  const size_t half = so.homes[2].pinned_bytes;
   EXPECT_EQ((*e)->gpu_bytes(), 4 * layer);
-  EXPECT_EQ((*e)->pinned_bytes(), 4 * layer);
+  EXPECT_EQ((*e)->pinned_bytes(), layer + half + 3 * kTestChunkBytes);
+  EXPECT_EQ((*e)->ssd_bytes_per_pass(), 2 * layer + (layer - half));
   EXPECT_EQ((*e)->gpu_slots(), 2);
-  EXPECT_EQ((*e)->pinned_slots(), 3);
-  EXPECT_LE(backend.device_bytes, so.gpu_budget);
-  // Pinned: the budget, plus nothing else (resident GPU layers load through the slots).
-  EXPECT_LE(backend.pinned_bytes, so.pinned_budget);
+  EXPECT_EQ((*e)->staging_chunks(), 3);
+  // Nothing beyond what it reports, not even to load the GPU layers (they pass the ring).
+  EXPECT_EQ(backend.device_bytes, (*e)->gpu_bytes());
+  EXPECT_EQ(backend.pinned_bytes, (*e)->pinned_bytes());
 
-  so.gpu_budget = 4 * layer - 1;
-  StatusOr<std::unique_ptr<StreamingExecutor>> over = StreamingExecutor::Create(backend, source, so);
-  EXPECT_EQ(over.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_THAT(over.status().message(), HasSubstr("GPU memory"));
-  so.gpu_budget = 0;
-  so.pinned_budget = 3 * layer;
-  over = StreamingExecutor::Create(backend, source, so);
-  EXPECT_EQ(over.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_THAT(over.status().message(), HasSubstr("pinned memory"));
+  // GPU prefixes on every streamed layer: resident on the GPU, and the slots hold the rest.
+  CountingBackend split_backend;
+  StreamingOptions split = Streaming("ggxyzx", source, 2, 3);
+  StatusOr<std::unique_ptr<StreamingExecutor>> s =
+      StreamingExecutor::Create(split_backend, source, split);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  size_t prefixes = 0, largest_rest = 0, pinned = 3 * kTestChunkBytes;
+  for (size_t l = 2; l < 6; ++l) {
+    prefixes += split.homes[l].gpu_bytes;
+    largest_rest = std::max(largest_rest, layer - split.homes[l].gpu_bytes);
+    pinned += split.homes[l].tier == Tier::kPinned ? layer - split.homes[l].gpu_bytes
+                                                   : split.homes[l].pinned_bytes;
+  }
+  EXPECT_EQ((*s)->gpu_bytes(), 2 * layer + prefixes + 2 * largest_rest);
+  EXPECT_EQ((*s)->pinned_bytes(), pinned);
+  EXPECT_EQ(split_backend.device_bytes, (*s)->gpu_bytes());
+  EXPECT_EQ(split_backend.pinned_bytes, (*s)->pinned_bytes());
+}
+
+TEST_F(StreamingTest, RefusesOptionsThatCannotRun) {
+  StatusOr<Pack> pack = Pack::Open(PackDir());
+  ASSERT_TRUE(pack.ok());
+  StatusOr<std::unique_ptr<ExtentReader>> reader = ExtentReader::Open(pack->data_path());
+  ASSERT_TRUE(reader.ok());
+  PackLayerSource source(*pack, **reader);
+  CpuBackend backend;
+  const auto refused = [&](StreamingOptions so, const std::string& why) {
+    StatusOr<std::unique_ptr<StreamingExecutor>> e = StreamingExecutor::Create(backend, source, so);
+    EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument) << why;
+    EXPECT_THAT(e.status().message(), HasSubstr(why));
+  };
+  refused(Streaming("gggg", source), "names 4 layers");
+  refused(Streaming("ggggsp", source, 0), "GPU staging slot");
+  refused(Streaming("ggggsp", source, 1, 0), "staging ring");
+  refused(Streaming("ggggsp", source, 1, 2, 1000), "multiple of 4096");
+  refused(Streaming("ggggsp", source, 1, 17), "takes 16");
+  StreamingOptions odd = Streaming("gggghp", source);
+  odd.homes[4].pinned_bytes += 100;
+  refused(odd, "pinned part");
+  StreamingOptions cut = Streaming("ggggxp", source);
+  cut.homes[4].gpu_bytes += 100;
+  refused(cut, "does not end between two tensors");
 }
 
 TEST_F(StreamingTest, RecordsStageTimingsPerLayer) {
   StatusOr<MappedPack> mapped = MappedPack::Open(PackDir());
   ASSERT_TRUE(mapped.ok());
   CpuBackend backend;
-  StreamingOptions so;
-  so.tiers = Tiers("gpssps");
-  StatusOr<Streamed> s = MakeStreamed(backend, *mapped, so, Options());
+  const std::string spec = "gphzps";
+  StatusOr<Streamed> s = MakeStreamed(backend, *mapped, spec, Options());
   ASSERT_TRUE(s.ok());
   std::vector<float> logits;
   std::vector<int32_t> ids;
@@ -235,10 +269,10 @@ TEST_F(StreamingTest, RecordsStageTimingsPerLayer) {
   EXPECT_GT(t.wall_ms, 0.0);
   for (size_t l = 0; l < 6; ++l) {
     EXPECT_GT(t.layers[l].compute_ms, 0.0f) << "layer " << l;
-    if (so.tiers[l] == Tier::kSsd) {
+    if (spec[l] == 's' || spec[l] == 'h' || spec[l] == 'z') {
       EXPECT_GT(t.layers[l].ssd_read_ms, 0.0f) << "layer " << l;
     }
-    if (so.tiers[l] == Tier::kGpu) {
+    if (spec[l] == 'g') {
       EXPECT_EQ(t.layers[l].h2d_ms, 0.0f) << "layer " << l;
     }
   }
@@ -266,19 +300,20 @@ TEST_F(StreamingTest, CorruptLayerIsNamedAtLoadOrWhenStreamed) {
   ASSERT_TRUE(reader.ok());
   PackLayerSource source(*pack, **reader);
 
-  StreamingOptions resident;
-  resident.tiers = Tiers("ggggpp");
-  StatusOr<std::unique_ptr<StreamingExecutor>> e =
-      StreamingExecutor::Create(backend, source, resident);
-  EXPECT_EQ(e.status().code(), StatusCode::kDataLoss);
-  EXPECT_THAT(e.status().message(), HasSubstr("layer.3"));
+  // Every home with resident bytes is checked whole at load: GPU, pinned, split.
+  for (const std::string spec : {"gggggg", "ppppss", "ssshss", "sssxss", "sssyss"}) {
+    StatusOr<std::unique_ptr<StreamingExecutor>> e =
+        StreamingExecutor::Create(backend, source, Streaming(spec, source));
+    EXPECT_EQ(e.status().code(), StatusCode::kDataLoss) << spec;
+    EXPECT_THAT(e.status().message(), HasSubstr("layer.3")) << spec;
+  }
 
   StatusOr<MappedPack> good = MappedPack::Open(PackDir());  // ends from the intact pack
   ASSERT_TRUE(good.ok());
-  StreamingOptions streamed;
-  streamed.tiers = Tiers("ssssss");
+  StreamingOptions streamed = Streaming("ssssss", source);
   streamed.verify_streamed = true;
-  e = StreamingExecutor::Create(backend, source, streamed);
+  StatusOr<std::unique_ptr<StreamingExecutor>> e =
+      StreamingExecutor::Create(backend, source, streamed);
   ASSERT_TRUE(e.ok());
   const LlamaWeights& w = good->weights();
   StatusOr<std::unique_ptr<LlamaModel>> model = LlamaModel::Create(

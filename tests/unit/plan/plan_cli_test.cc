@@ -46,7 +46,20 @@ TEST(CliPlan, SeedAnalysisAsJson) {
   const nlohmann::json j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j.at("workers").size(), 1u);
   const nlohmann::json& w = j.at("workers")[0];
-  EXPECT_EQ(w.at("tiers").at("ssd"), 80);
+  const nlohmann::json& placement = w.at("placement");
+  EXPECT_EQ(placement.at("tiers").at("ssd"), 80);
+  EXPECT_EQ(placement.at("tiers").at("gpu"), 0);
+  EXPECT_EQ(placement.at("tiers").at("pinned"), 0);
+  EXPECT_EQ(placement.at("spread_pinned_bytes"), 0);
+  EXPECT_EQ(placement.at("ssd_bytes_per_pass").get<size_t>(),
+            80 * placement.at("layer_bytes").get<size_t>());
+  EXPECT_GE(placement.at("gpu_slots").get<int>(), 1);
+  EXPECT_LE(placement.at("gpu_slots").get<int>(), 2);
+  EXPECT_GE(placement.at("staging_chunks").get<int>(), 1);
+  for (const char* memory : {"gpu_bytes", "pinned_bytes"}) {
+    EXPECT_LE(placement.at(memory).at("total").get<size_t>(),
+              placement.at(memory).at("budget").get<size_t>());
+  }
   EXPECT_EQ(w.at("prefill").at("prefetch_ssd").at("ideal"), 2);
   EXPECT_EQ(w.at("prefill").at("prefetch_h2d").at("ideal"), 1);
   EXPECT_EQ(w.at("decode").at("prefetch_ssd").at("ideal"), 78);
@@ -65,12 +78,46 @@ TEST(CliPlan, SeedAnalysisAsText) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("80 layers of 0.786 GiB over 1 worker"));
   EXPECT_THAT(r.out, HasSubstr("every layer forced to ssd"));
-  // Prefill: 80 × 172.92 ms of compute; distances 2/2 and 1/1; decode 78 capped to 4.
+  // Prefill: 80 × 172.92 ms of compute; ideal distances 2 and 1 (prefill), 78 and 9
+  // (decode), capped by the placement: its ring holds no whole layer, its GPU slots one
+  // copy ahead.
   EXPECT_THAT(r.out, HasSubstr("13833.60"));
-  EXPECT_THAT(r.out, HasSubstr("2/2"));
-  EXPECT_THAT(r.out, HasSubstr("78/4"));
-  EXPECT_THAT(r.out, HasSubstr("9/4"));
+  EXPECT_THAT(r.out, HasSubstr(" 2/0 "));
+  EXPECT_THAT(r.out, HasSubstr(" 78/0 "));
+  EXPECT_THAT(r.out, HasSubstr(" 9/1 "));
   EXPECT_THAT(r.out, HasSubstr("end to end: latency"));
+}
+
+// The Done criterion: `strata plan --nodes 1` with its defaults (fp8 Llama 3.1 70B
+// on one RTX 5080 node) keeps layers on the GPU and decodes a token in at most 2 s.
+TEST(CliPlan, SeedNodeDefaultsKeepLayersOnTheGpu) {
+  const ProcessResult r = Strata({"plan", "--nodes", "1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.at("workers").size(), 1u);
+  const nlohmann::json& placement = j.at("workers")[0].at("placement");
+  EXPECT_GE(placement.at("tiers").at("gpu").get<int>(), 12);
+  EXPECT_LE(j.at("decode").at("latency_ms").get<double>(), 2000.0);
+  EXPECT_EQ(placement.at("embedding"), "host");
+  for (const char* memory : {"gpu_bytes", "pinned_bytes"}) {
+    EXPECT_LE(placement.at(memory).at("total").get<size_t>(),
+              placement.at(memory).at("budget").get<size_t>());
+  }
+}
+
+TEST(CliPlan, PrefetchFlagsSizeTheSlotsAndTheRing) {
+  const ProcessResult r =
+      Strata(With(kSeedFlags, {"--prefetch-h2d", "3", "--prefetch-ssd", "2", "--json"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  const nlohmann::json& placement = j.at("workers")[0].at("placement");
+  EXPECT_EQ(placement.at("gpu_slots"), 4);
+  // Two layers' reads (2 × 844001280 bytes) in 16 MiB chunks.
+  EXPECT_EQ(placement.at("staging_chunks"), 101);
+  EXPECT_EQ(j.at("options").at("prefetch_h2d"), 3);
+  EXPECT_EQ(j.at("options").at("prefetch_ssd"), 2);
+  EXPECT_EQ(j.at("workers")[0].at("decode").at("prefetch_h2d").at("capped"), 3);
+  EXPECT_EQ(j.at("workers")[0].at("decode").at("prefetch_ssd").at("capped"), 2);
 }
 
 TEST(CliPlan, ClusterFile) {
@@ -129,6 +176,10 @@ TEST(CliPlan, BadFlagsAreOneLineErrors) {
   const ProcessResult r = Strata({"plan", "--ssd-gbps", "-1"});
   EXPECT_EQ(r.exit_code, 2);  // a usage error, from CLI11
   EXPECT_THAT(r.err, HasSubstr("--ssd-gbps"));
+  // --max-prefetch is gone: --prefetch-ssd and --prefetch-h2d replace it.
+  const ProcessResult gone = Strata({"plan", "--max-prefetch", "4"});
+  EXPECT_EQ(gone.exit_code, 2);
+  EXPECT_THAT(gone.err, HasSubstr("--max-prefetch"));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 namespace strata::testing {
 
+constexpr size_t kMiB = size_t{1} << 20;
 constexpr size_t kGiB = size_t{1} << 30;
 
 // seed-measurements.md: one Llama 3.1 70B layer (8-bit) on an RTX 5080.
@@ -22,6 +23,7 @@ inline WorkerSpec SeedWorker(size_t gpu_mem = 16 * kGiB, size_t pinned_mem = 48 
   return w;
 }
 
+// The seed's layers only: no ends, no KV cache, no scratch.
 inline ModelSpec SeedModel(int32_t layers = 80) {
   ModelSpec m;
   m.layers = layers;
@@ -35,5 +37,8 @@ inline ClusterSpec SeedCluster(size_t workers, int32_t layers = 80) {
   for (size_t w = 0; w < workers; ++w) c.workers.push_back(SeedWorker());
   return c;
 }
+
+// One layer's extent as a stage holds it: rounded up to the pack's 4 KiB pages.
+inline size_t PageRounded(size_t bytes) { return (bytes + 4095) / 4096 * 4096; }
 
 }  // namespace strata::testing

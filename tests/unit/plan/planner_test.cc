@@ -1,6 +1,9 @@
 // The planner on whole clusters: heterogeneous splits are optimal (brute force over every
-// split), budgets hold, tiers go GPU -> pinned -> SSD and are as resident as the budgets
-// allow, end-to-end totals add up, and bad or impossible inputs are errors that say why.
+// split), each worker's placement holds its budgets and is as resident as they allow, tiers
+// go GPU -> pinned -> SSD, end-to-end totals add up, and bad or impossible inputs are errors
+// that say why.
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <random>
 #include <tuple>
@@ -16,16 +19,20 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing::kGiB;
+using testing::kMiB;
+using testing::PageRounded;
 using testing::SeedCluster;
 using testing::SeedWorker;
 
-// Three unlike workers and a 12-layer model with ends, KV cache and a link.
+// Three unlike workers and a 12-layer model with ends, KV cache, scratch and a link.
 ClusterSpec Heterogeneous() {
   ClusterSpec c = SeedCluster(0, 12);
   c.model.first_end_bytes = 1 * kGiB;
   c.model.last_end_bytes = kGiB / 2;
   c.model.activation_bytes_per_token = 32768;
   c.model.kv_bytes_per_token_per_layer = 8192;
+  c.model.scratch_bytes_per_token = 65536;
+  c.model.scratch_fixed_bytes = 64 * kMiB;
   c.workload.kv_tokens = 16384;
   c.link = LinkSpec{1.25, 0.05};
   c.workers.push_back(SeedWorker(6 * kGiB, 4 * kGiB));   // small memory
@@ -48,7 +55,7 @@ struct Best {
   }
 };
 
-// Every split of the layers, each worker's pass from FitLayers and EstimatePhase.
+// Every split of the layers, each worker's pass from PlaceStage and EstimatePhase.
 Best BruteForce(const ClusterSpec& c, const PlanOptions& options, Phase phase) {
   Best best;
   std::vector<int32_t> split;
@@ -59,13 +66,13 @@ Best BruteForce(const ClusterSpec& c, const PlanOptions& options, Phase phase) {
       Best b{0, 0, 0};
       bool fits = true;
       for (size_t w = 0; w < c.workers.size() && fits; ++w) {
-        StatusOr<Residency> r =
-            FitLayers(c, w, split[w], {options.max_prefetch, options.force_tier});
-        fits = r.ok();
+        StatusOr<Placement> p = PlaceStage(StageShapeOf(c, w, split[w]), c.workers[w],
+                                           c.workload, options.overrides);
+        fits = p.ok();
         if (!fits) break;
-        const double t = EstimatePhase(c, w, *r, phase).pipelined_ms;
+        const double t = EstimatePhase(c, w, *p, phase).pipelined_ms;
         b.pace = std::max(b.pace, t);
-        b.other_pace = std::max(b.other_pace, EstimatePhase(c, w, *r, other).pipelined_ms);
+        b.other_pace = std::max(b.other_pace, EstimatePhase(c, w, *p, other).pipelined_ms);
         b.sum += t;
       }
       if (fits) best = std::min(best, b);
@@ -83,47 +90,81 @@ Best BruteForce(const ClusterSpec& c, const PlanOptions& options, Phase phase) {
   return best;
 }
 
-// Memory recomputed from the plan's tiers and slots, against the budgets; slot counts as
-// the executor sizes them; no layer could move to a faster tier.
+// Memory recomputed from each worker's placement (placement.h says what each budget
+// covers), against the budgets; slot counts as the rule chooses them; no layer could move
+// to a faster tier and the pinned budget is used up before the SSD is read.
 void ExpectWithinBudgetsAndMostResident(const ClusterSpec& c, const ClusterPlan& plan) {
+  const PlacementOverrides& o = plan.options.overrides;
   int32_t next_layer = 0;
   for (size_t w = 0; w < plan.workers.size(); ++w) {
     SCOPED_TRACE("worker " + std::to_string(w));
-    const WorkerPlan& p = plan.workers[w];
-    const Residency& r = p.residency;
-    EXPECT_EQ(p.first_layer, next_layer);
-    next_layer += p.layers();
-    const size_t b = c.model.layer_bytes;
-    const size_t slot = (b + 4095) / 4096 * 4096;
-    const int32_t streamed = r.pinned_layers + r.ssd_layers;
-    EXPECT_EQ(r.gpu_slots, streamed == 0 ? 0 : std::min(streamed, r.prefetch_h2d + 1));
-    EXPECT_EQ(r.pinned_slots, r.ssd_layers == 0 ? 0 : std::min(r.ssd_layers, r.prefetch_ssd + 1));
-    size_t other = c.model.kv_bytes_per_token_per_layer * c.workload.kv_tokens * p.layers();
-    if (w == 0) other += c.model.first_end_bytes;
-    if (w + 1 == plan.workers.size()) other += c.model.last_end_bytes;
-    const size_t gpu = r.gpu_layers * b + r.gpu_slots * slot + other;
-    const size_t pinned = r.pinned_layers * b + r.pinned_slots * slot;
-    EXPECT_EQ(gpu, r.gpu_used);
-    EXPECT_EQ(pinned, r.pinned_used);
-    EXPECT_LE(gpu, c.workers[w].gpu_mem);
-    EXPECT_LE(pinned, c.workers[w].pinned_mem);
-    // One more GPU layer (with the slots the rest would still need) would not fit.
-    if (streamed > 0) {
-      const int32_t rest = streamed - 1;
-      const size_t more = (r.gpu_layers + 1) * b +
-                          (rest == 0 ? 0 : std::min(rest, r.prefetch_h2d + 1)) * slot + other;
-      EXPECT_GT(more, c.workers[w].gpu_mem);
+    const WorkerPlan& wp = plan.workers[w];
+    const Placement& p = wp.placement;
+    const WorkerSpec& budgets = c.workers[w];
+    EXPECT_EQ(wp.first_layer, next_layer);
+    next_layer += wp.layers();
+    const size_t b = PageRounded(c.model.layer_bytes);
+    EXPECT_EQ(p.layer_bytes, b);
+    const int32_t streamed = p.layers - p.gpu_layers;
+    EXPECT_EQ(p.gpu_layers + p.pinned_layers + p.ssd_layers(), p.layers);
+    EXPECT_GE(p.pinned_layers, 0);
+    EXPECT_GE(p.ssd_layers(), 0);
+    if (streamed == 0) {
+      EXPECT_EQ(p.gpu_slots, 0);
+    } else if (o.prefetch_h2d >= 0) {
+      EXPECT_EQ(p.gpu_slots, std::min(streamed, o.prefetch_h2d + 1));
+    } else {
+      EXPECT_GE(p.gpu_slots, 1);
+      EXPECT_LE(p.gpu_slots, std::min(streamed, 2));
     }
-    if (r.ssd_layers > 0) {
-      const int32_t rest = r.ssd_layers - 1;
-      const size_t more =
-          (r.pinned_layers + 1) * b + (rest == 0 ? 0 : std::min(rest, r.prefetch_ssd + 1)) * slot;
-      EXPECT_GT(more, c.workers[w].pinned_mem);
+    const bool embeds = w == 0 && c.model.first_end_bytes > 0;
+    const bool has_head = w + 1 == plan.workers.size();
+    if (p.embed_on_gpu) {
+      EXPECT_TRUE(embeds);
+    }
+    const size_t runtime =
+        c.model.kv_bytes_per_token_per_layer * static_cast<size_t>(c.workload.kv_tokens) *
+            static_cast<size_t>(p.layers) +
+        c.model.scratch_bytes_per_token * static_cast<size_t>(c.workload.prefill_chunk_tokens) +
+        c.model.scratch_fixed_bytes;
+    const size_t head = has_head ? c.model.last_end_bytes : 0;
+    const size_t gpu_fixed = runtime + head + (p.embed_on_gpu ? c.model.first_end_bytes : 0);
+    const size_t gpu = static_cast<size_t>(p.gpu_layers + p.gpu_slots) * b + gpu_fixed;
+    const size_t gather = embeds && !p.embed_on_gpu
+                              ? c.model.activation_bytes_per_token *
+                                    static_cast<size_t>(c.workload.prefill_chunk_tokens)
+                              : 0;
+    const size_t pinned = static_cast<size_t>(p.pinned_layers) * b + p.spread_pinned_bytes +
+                          static_cast<size_t>(p.staging_chunks) * kStagingChunkBytes + gather;
+    EXPECT_EQ(gpu, p.gpu.total());
+    EXPECT_EQ(pinned, p.pinned.total());
+    EXPECT_LE(gpu, budgets.gpu_mem);
+    EXPECT_LE(pinned, budgets.pinned_mem);
+    if (p.ssd_layers() > 0) {
+      EXPECT_GE(p.staging_chunks, 1);
+    }
+    if (!o.force_tier && streamed > 0) {
+      // One more GPU layer (with the slots the rest would still need) would not fit.
+      const size_t more = gpu_fixed + static_cast<size_t>(p.gpu_layers + 1 +
+                                                          std::min(streamed - 1, p.gpu_slots)) * b;
+      EXPECT_GT(more, budgets.gpu_mem);
+    }
+    if (!o.force_tier && p.ssd_layers() > 0) {
+      // Whole pinned layers or spread prefixes, not both; what the ring leaves is pinned.
+      EXPECT_EQ(p.pinned_layers, 0);
+      const size_t cap = static_cast<size_t>(p.ssd_layers()) * (b - 4096);
+      EXPECT_TRUE(p.spread_pinned_bytes == cap || pinned + 4096 > budgets.pinned_mem)
+          << "spread " << p.spread_pinned_bytes << " of " << budgets.pinned_mem;
+    }
+    if (o.force_tier == Tier::kSsd) {
+      EXPECT_EQ(p.ssd_layers(), p.layers);
+      EXPECT_EQ(p.spread_pinned_bytes, 0u);
     }
     // GPU, then pinned, then SSD.
-    const std::vector<Tier> tiers = p.tiers();
-    ASSERT_EQ(tiers.size(), static_cast<size_t>(p.layers()));
-    EXPECT_TRUE(std::is_sorted(tiers.begin(), tiers.end()));
+    const std::vector<LayerHome> homes = p.homes();
+    ASSERT_EQ(homes.size(), static_cast<size_t>(wp.layers()));
+    const auto by_tier = [](const LayerHome& a, const LayerHome& z) { return a.tier < z.tier; };
+    EXPECT_TRUE(std::is_sorted(homes.begin(), homes.end(), by_tier));
   }
   EXPECT_EQ(next_layer, c.model.layers);
 }
@@ -153,12 +194,18 @@ TEST(PlanCluster, HeterogeneousSplitIsOptimalForEitherObjective) {
 
 TEST(PlanCluster, RandomClustersStayWithinBudgetsAndMatchBruteForce) {
   std::mt19937 rng(11);
+  int planned = 0;
   for (int trial = 0; trial < 60; ++trial) {
     SCOPED_TRACE("trial " + std::to_string(trial));
     ClusterSpec c = SeedCluster(0, 4 + static_cast<int32_t>(rng() % 9));
     c.model.layer_bytes = kGiB / 4 + rng() % (kGiB / 2);
     c.model.first_end_bytes = rng() % kGiB;
     c.model.last_end_bytes = rng() % kGiB;
+    c.model.activation_bytes_per_token = 4096 * (rng() % 16);
+    c.model.kv_bytes_per_token_per_layer = 1024 * (rng() % 8);
+    c.model.scratch_bytes_per_token = 1024 * (rng() % 64);
+    c.model.scratch_fixed_bytes = kMiB * (rng() % 256);
+    c.workload.kv_tokens = static_cast<int64_t>(rng() % 8192);
     const size_t workers = 1 + rng() % 3;
     for (size_t w = 0; w < workers; ++w) {
       WorkerSpec worker = SeedWorker(kGiB * (2 + rng() % 8), kGiB * (rng() % 8));
@@ -169,7 +216,9 @@ TEST(PlanCluster, RandomClustersStayWithinBudgetsAndMatchBruteForce) {
       c.workers.push_back(worker);
     }
     PlanOptions options;
-    options.max_prefetch = 1 + static_cast<int32_t>(rng() % 4);
+    if (rng() % 3 == 0) options.overrides.prefetch_h2d = static_cast<int32_t>(rng() % 4);
+    if (rng() % 3 == 0) options.overrides.prefetch_ssd = static_cast<int32_t>(rng() % 8);
+    if (rng() % 6 == 0) options.overrides.force_tier = Tier::kSsd;
     StatusOr<ClusterPlan> plan = PlanCluster(c, options);
     const Best best = BruteForce(c, options, Phase::kDecode);
     if (!plan.ok()) {
@@ -177,10 +226,12 @@ TEST(PlanCluster, RandomClustersStayWithinBudgetsAndMatchBruteForce) {
       EXPECT_EQ(best.pace, 1e300) << plan.status().message();
       continue;
     }
+    ++planned;
     EXPECT_DOUBLE_EQ(plan->decode.pace_ms, best.pace);
     EXPECT_DOUBLE_EQ(plan->prefill.pace_ms, best.other_pace);
     ExpectWithinBudgetsAndMostResident(c, *plan);
   }
+  EXPECT_GT(planned, 30);  // most of them fit: the test is not vacuous
 }
 
 TEST(PlanCluster, TotalsAddWorkersAndHops) {
@@ -214,9 +265,14 @@ TEST(PlanCluster, EverythingOnTheGpuNeedsNoSlots) {
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   for (const WorkerPlan& p : plan->workers) {
     EXPECT_EQ(p.layers(), 4);
-    EXPECT_EQ(p.residency.gpu_layers, 4);
-    EXPECT_EQ(p.residency.gpu_slots + p.residency.pinned_slots, 0);
-    EXPECT_EQ(p.residency.prefetch_ssd + p.residency.prefetch_h2d, 0);
+    EXPECT_EQ(p.placement.gpu_layers, 4);
+    EXPECT_EQ(p.placement.gpu_slots, 0);
+    EXPECT_EQ(p.placement.gpu.staging, 0u);
+    // Nothing is read per pass; one ring chunk loads the layers at start-up.
+    EXPECT_EQ(p.placement.ssd_bytes_per_pass(), 0u);
+    EXPECT_EQ(p.placement.staging_chunks, 1);
+    EXPECT_EQ(p.placement.pinned.layers, 0u);
+    EXPECT_EQ(p.decode.prefetch_ssd.ideal + p.decode.prefetch_h2d.ideal, 0);
     EXPECT_EQ(p.decode.bottleneck, Stage::kCompute);
     EXPECT_DOUBLE_EQ(p.decode.pipelined_ms, 4 * 2.45);
   }
@@ -225,18 +281,31 @@ TEST(PlanCluster, EverythingOnTheGpuNeedsNoSlots) {
 TEST(PlanCluster, ForcedTiers) {
   ClusterSpec c = SeedCluster(1, 10);
   PlanOptions options;
-  options.force_tier = Tier::kPinned;
+  options.overrides.force_tier = Tier::kPinned;
   StatusOr<ClusterPlan> plan = PlanCluster(c, options);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  EXPECT_EQ(plan->workers[0].residency.pinned_layers, 10);
+  EXPECT_EQ(plan->workers[0].placement.pinned_layers, 10);
   EXPECT_EQ(plan->workers[0].decode.bottleneck, Stage::kH2d);
 
-  options.force_tier = Tier::kGpu;
-  c.model.layers = 30;  // 25 GB: more than the GPU's 16 GiB
+  // Every layer of both workers read from the SSD, nothing spread over pinned memory.
+  c = SeedCluster(2, 10);
+  options.overrides.force_tier = Tier::kSsd;
+  plan = PlanCluster(c, options);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  for (const WorkerPlan& p : plan->workers) {
+    EXPECT_EQ(p.placement.ssd_layers(), p.layers());
+    EXPECT_EQ(p.placement.spread_pinned_bytes, 0u);
+    EXPECT_EQ(p.placement.ssd_bytes_per_pass(), p.layers() * PageRounded(844'000'000));
+    EXPECT_EQ(p.decode.bottleneck, Stage::kSsd);
+  }
+  ExpectWithinBudgetsAndMostResident(c, *plan);
+
+  options.overrides.force_tier = Tier::kGpu;
+  c = SeedCluster(1, 30);  // 25 GB: more than the GPU's 16 GiB
   plan = PlanCluster(c, options);
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_THAT(plan.status().message(), HasSubstr("GPU-resident layers"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("do not fit on 1 worker"));
 }
 
 TEST(PlanCluster, BadInputsAreInvalidArgumentsNamingTheField) {
@@ -261,30 +330,46 @@ TEST(PlanCluster, BadInputsAreInvalidArgumentsNamingTheField) {
   c.model.layer_bytes = 0;
   EXPECT_THAT(error(c), HasSubstr("layer_bytes"));
   c = SeedCluster(1, 8);
+  c.model.scratch_fixed_bytes = size_t{1} << 52;
+  EXPECT_THAT(error(c), HasSubstr("scratch_fixed_bytes"));
+  c = SeedCluster(1, 8);
   c.link = LinkSpec{0, 1};
   EXPECT_THAT(error(c), HasSubstr("link: gbps"));
+  // Layer counts are per worker: the planner chooses them.
   PlanOptions options;
-  options.max_prefetch = 0;
-  EXPECT_THAT(error(SeedCluster(1, 8), options), HasSubstr("max prefetch"));
+  options.overrides.gpu_layers = 2;
+  EXPECT_THAT(error(SeedCluster(1, 8), options), HasSubstr("per worker"));
+  options = {};
+  options.overrides.pinned_layers = 0;
+  EXPECT_THAT(error(SeedCluster(1, 8), options), HasSubstr("per worker"));
+  options = {};
+  options.overrides.prefetch_h2d = -2;
+  EXPECT_THAT(error(SeedCluster(1, 8), options), HasSubstr("must be >= 0"));
+  options = {};
+  options.overrides.prefetch_ssd = 5000;
+  EXPECT_THAT(error(SeedCluster(1, 8), options), HasSubstr("above 1024"));
 }
 
 TEST(PlanCluster, ModelThatDoesNotFitSaysWhereAndWhat) {
-  // The GPU cannot hold even the two staging slots of one streamed layer.
+  // The GPU cannot hold even the one staging slot of one streamed layer.
   ClusterSpec c = SeedCluster(2, 8);
   c.workers[1].gpu_mem = kGiB / 2;
   StatusOr<ClusterPlan> plan = PlanCluster(c, PlanOptions{});
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.status().code(), StatusCode::kResourceExhausted);
   EXPECT_THAT(plan.status().message(), HasSubstr("worker 1 (seed)"));
-  EXPECT_THAT(plan.status().message(), HasSubstr("GPU staging slots"));
-  EXPECT_THAT(plan.status().message(), HasSubstr("more GPU memory"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("GPU budget must be at least"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("one GPU staging slot"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("--gpu-mem"));
 
-  // Pinned memory too small for the SSD staging slots.
+  // Pinned memory too small for one chunk of the staging ring.
   c = SeedCluster(1, 80);
-  c.workers[0].pinned_mem = kGiB / 2;
+  c.workers[0].pinned_mem = kMiB;
   plan = PlanCluster(c, PlanOptions{});
   ASSERT_FALSE(plan.ok());
-  EXPECT_THAT(plan.status().message(), HasSubstr("pinned staging slots"));
+  EXPECT_EQ(plan.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_THAT(plan.status().message(), HasSubstr("pinned budget at least"));
+  EXPECT_THAT(plan.status().message(), HasSubstr("one staging chunk"));
 
   // Every worker holds some layers, but the KV cache grows with each: not all 80 fit.
   c = SeedCluster(2, 80);

@@ -19,7 +19,7 @@ TEST(SelfBench, MeasuresEveryFigureThePlannerUses) {
   o.out_dir = dir.File("pack");
   ASSERT_TRUE(WritePack(o).ok());
   CpuBackend backend;
-  StatusOr<control::v1::Capabilities> caps = MeasureCapabilities(backend, o.out_dir, 1 << 20);
+  StatusOr<control::v1::Capabilities> caps = MeasureCapabilities(backend, o.out_dir, 0, 1 << 20);
   ASSERT_TRUE(caps.ok()) << caps.status().ToString();
   EXPECT_EQ(caps->backend(), "cpu");
   EXPECT_EQ(caps->gpu_bytes(), 0u);

@@ -14,6 +14,7 @@
 #include "common/engine/generator.h"
 #include "common/engine/pack_model.h"
 #include "common/storage/pack_writer.h"
+#include "tests/support/layer_homes.h"
 #include "tests/support/reference_fixture.h"
 #include "tests/support/temp_dir.h"
 #include "worker/stage.h"
@@ -62,6 +63,8 @@ class StageTest : public ::testing::TestWithParam<Transport> {
     a.set_first_layer(first);
     a.set_num_layers(n);
     a.set_gpu_layers(n);
+    a.set_staging_chunks(1);
+    a.set_chunk_bytes(1 << 20);
     a.set_max_batch_tokens(kMaxBatch);
     a.set_max_seq_len(128);
     a.set_kv_slots(2);
@@ -135,7 +138,7 @@ class StageTest : public ::testing::TestWithParam<Transport> {
 
   // The single-process greedy ids for `prompt`, on the first stage's backend.
   std::vector<int32_t> Reference(const std::vector<int32_t>& prompt) {
-    PackModelOptions o;
+    PackModelOptions o = testing::AllOnGpu(0, 6);
     o.engine.max_batch_tokens = kMaxBatch;
     o.engine.max_seq_len = 128;
     std::unique_ptr<PackModel> m =

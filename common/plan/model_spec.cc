@@ -1,0 +1,38 @@
+// ModelSpecFor (see model_spec.h).
+#include "common/plan/model_spec.h"
+
+#include "common/engine/llama_model.h"
+
+namespace strata {
+namespace {
+
+constexpr size_t kBf16Bytes = 2;
+constexpr size_t kF32Bytes = 4;
+
+}  // namespace
+
+ModelSpec ModelSpecFor(const ModelConfig& config, size_t layer_bytes) {
+  const auto hidden = static_cast<size_t>(config.hidden_size);
+  const auto vocab = static_cast<size_t>(config.vocab_size);
+  ModelSpec m;
+  m.layers = static_cast<int32_t>(config.num_layers);
+  m.layer_bytes = layer_bytes;
+  m.first_end_bytes = vocab * hidden * kBf16Bytes;
+  m.last_end_bytes = vocab * hidden * kBf16Bytes + hidden * kBf16Bytes;
+  m.activation_bytes_per_token = hidden * kF32Bytes;
+  m.kv_bytes_per_token_per_layer = 2 * static_cast<size_t>(config.kv_dim()) * kF32Bytes;
+  // The engine's scratch without a KV cache: a fixed part (logits rows, RoPE table) and a
+  // part per batch token, from two sizes of the same allocation.
+  ModelConfig no_layers = config;
+  no_layers.num_layers = 0;
+  EngineOptions one;
+  one.max_batch_tokens = 1;
+  EngineOptions two = one;
+  two.max_batch_tokens = 2;
+  const size_t at_one = LlamaModel::MemoryBytes(no_layers, one);
+  m.scratch_bytes_per_token = LlamaModel::MemoryBytes(no_layers, two) - at_one;
+  m.scratch_fixed_bytes = at_one;
+  return m;
+}
+
+}  // namespace strata

@@ -1,0 +1,124 @@
+// PlacePack and ExecutionOptions (see pack_placement.h).
+#include "common/plan/pack_placement.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace strata {
+namespace {
+
+// A budget no model reaches, for host memory (the CPU backend) when none is given; far
+// under the planner's 1 PiB sanity cap.
+constexpr size_t kUnlimitedBytes = size_t{1} << 48;
+
+size_t AvailableHostBytes() {
+  const long pages = sysconf(_SC_AVPHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
+}
+
+StageShape ShapeOf(const Backend& backend, const Pack& pack, int32_t first, int32_t count,
+                   const EngineOptions& engine) {
+  const int64_t pack_layers = pack.config().num_layers;
+  StageShape s;
+  s.layers = count;
+  for (int32_t l = first; l < first + count; ++l) {
+    s.layer_bytes = std::max<size_t>(s.layer_bytes, pack.layer_extent(l).bytes);
+  }
+  ModelConfig config = pack.config();
+  config.num_layers = count;
+  if (first == 0) {
+    s.embed_bytes = pack.embed_extent().bytes;
+    s.embed_gather_bytes = LlamaModel::PinnedBytes(config, engine, /*embed_on_host=*/true);
+  }
+  if (first + count == pack_layers) {
+    s.head_bytes = pack.final_norm_extent().bytes + pack.lm_head_extent().bytes;
+  }
+  s.runtime_gpu_bytes = LlamaModel::MemoryBytes(config, engine) + backend.caps().workspace_bytes;
+  return s;
+}
+
+WorkerSpec SpeedsOf(const StageEstimate& e, size_t layer_bytes) {
+  WorkerSpec w;
+  const auto gbps = [&](double ms) { return static_cast<double>(layer_bytes) / (ms * 1e6); };
+  w.ssd_gbps = gbps(std::max(e.ssd_ms, 1e-6));
+  w.h2d_gbps = gbps(std::max(e.h2d_ms, 1e-6));
+  // Prefill is extrapolated linearly from one decode token: an upper bound that only
+  // breaks ties between placements of equal decode time.
+  w.decode_ms = e.compute_ms;
+  w.prefill_ms = e.compute_ms;
+  w.prefill_tokens = 1;
+  return w;
+}
+
+}  // namespace
+
+StatusOr<PackPlacement> PlacePack(Backend& backend, const std::string& dir,
+                                  const PackPlacementRequest& request) {
+  STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(dir));
+  const int64_t pack_layers = pack.config().num_layers;
+  const int64_t first = request.first_layer;
+  const int64_t count = request.num_layers < 0 ? pack_layers - first : request.num_layers;
+  if (first < 0 || first >= pack_layers || count < 1 || first + count > pack_layers) {
+    return InvalidArgument("layer range [" + std::to_string(first) + ", " +
+                           std::to_string(first + count) + ") is not inside the " +
+                           std::to_string(pack_layers) + " layers of pack " + dir);
+  }
+  PackPlacement out;
+  out.shape = ShapeOf(backend, pack, static_cast<int32_t>(first), static_cast<int32_t>(count),
+                      request.engine);
+  out.workload.prefill_chunk_tokens = request.engine.max_batch_tokens;
+  out.workload.decode_batch = request.decode_batch;
+  const size_t device = backend.caps().memory_bytes;
+  size_t gpu_mem = request.gpu_mem;
+  if (gpu_mem == 0) {
+    gpu_mem = device == 0 ? kUnlimitedBytes
+                          : static_cast<size_t>(static_cast<double>(device) * kDefaultGpuMemShare);
+  }
+  const size_t pinned_mem =
+      request.pinned_mem != 0 ? request.pinned_mem : AvailableHostBytes() / 2;
+
+  // Stage times matter only when something streams: place with nominal ones first (a layer
+  // read in 1 s, copied in 10 ms, computed in 1 ms) and measure only if needed.
+  out.worker = SpeedsOf({1000, 10, 1}, out.shape.layer_bytes);
+  out.worker.gpu_mem = gpu_mem;
+  out.worker.pinned_mem = pinned_mem;
+  STRATA_ASSIGN_OR_RETURN(out.placement, PlaceStage(out.shape, out.worker, out.workload,
+                                                    request.overrides));
+  if (out.placement.streamed_layers() > 0) {
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<ExtentReader> reader,
+                            ExtentReader::Open(pack.data_path(), request.reader));
+    STRATA_ASSIGN_OR_RETURN(out.measured,
+                            MeasureLayerStages(backend, pack, *reader,
+                                               static_cast<int32_t>(first)));
+    out.worker = SpeedsOf(*out.measured, out.shape.layer_bytes);
+    out.worker.gpu_mem = gpu_mem;
+    out.worker.pinned_mem = pinned_mem;
+    STRATA_ASSIGN_OR_RETURN(out.placement, PlaceStage(out.shape, out.worker, out.workload,
+                                                      request.overrides));
+  }
+  out.options = ExecutionOptions(out.placement, static_cast<int32_t>(first), request.engine,
+                                 request.reader, request.verify_streamed);
+  return out;
+}
+
+PackModelOptions ExecutionOptions(const Placement& placement, int32_t first_layer,
+                                  const EngineOptions& engine, const ReaderOptions& reader,
+                                  bool verify_streamed) {
+  PackModelOptions o;
+  o.first_layer = first_layer;
+  o.num_layers = placement.layers;
+  o.streaming.homes = placement.homes();
+  o.streaming.gpu_slots = placement.gpu_slots;
+  o.streaming.staging_chunks = placement.staging_chunks;
+  o.streaming.chunk_bytes = placement.chunk_bytes;
+  o.streaming.verify_streamed = verify_streamed;
+  o.embed_on_gpu = placement.embed_on_gpu;
+  o.reader = reader;
+  o.engine = engine;
+  return o;
+}
+
+}  // namespace strata
