@@ -49,9 +49,10 @@ Status ValidateOptions(const DiskSweepOptions& o) {
   return OkStatus();
 }
 
-// One reader configuration: [0, bytes) as consecutive chunks, up to max_reads in flight, each
-// into its own slice of `ring` (max_reads chunks). Cold: the file's pages are dropped first.
-StatusOr<ReaderSweepPoint> MeasureReader(const std::string& path, uint64_t bytes,
+// One reader configuration: [from, from + bytes) as consecutive chunks, up to max_reads in
+// flight, each into its own slice of `ring` (max_reads chunks). Cold: the file's pages are
+// dropped first.
+StatusOr<ReaderSweepPoint> MeasureReader(const std::string& path, uint64_t from, uint64_t bytes,
                                          const DiskSweepOptions& o, int queue_depth,
                                          size_t block_bytes, std::byte* ring) {
   ReaderOptions ro;
@@ -71,7 +72,8 @@ StatusOr<ReaderSweepPoint> MeasureReader(const std::string& path, uint64_t bytes
       const uint64_t slot = free_slots.back();
       free_slots.pop_back();
       const size_t len = static_cast<size_t>(std::min<uint64_t>(o.chunk_bytes, bytes - next));
-      STRATA_RETURN_IF_ERROR(reader->Submit(slot, next, len, ring + slot * o.chunk_bytes));
+      STRATA_RETURN_IF_ERROR(
+          reader->Submit(slot, from + next, len, ring + slot * o.chunk_bytes));
       next += len;
     }
     const ReadCompletion done = reader->WaitAny();
@@ -87,15 +89,15 @@ StatusOr<ReaderSweepPoint> MeasureReader(const std::string& path, uint64_t bytes
   return point;
 }
 
-// A sequential buffered read of [0, bytes) in `block` preads through `buf`.
-StatusOr<double> MeasureBuffered(const std::string& path, uint64_t bytes, size_t block,
-                                 std::byte* buf) {
+// A sequential buffered read of [from, from + bytes) in `block` preads through `buf`.
+StatusOr<double> MeasureBuffered(const std::string& path, uint64_t from, uint64_t bytes,
+                                 size_t block, std::byte* buf) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("cannot open", path, errno);
   const Clock::time_point start = Clock::now();
   for (uint64_t off = 0; off < bytes;) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(block, bytes - off));
-    const ssize_t got = ::pread(fd, buf, want, static_cast<off_t>(off));
+    const ssize_t got = ::pread(fd, buf, want, static_cast<off_t>(from + off));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) {
       const int err = got < 0 ? errno : 0;
@@ -134,12 +136,22 @@ StatusOr<DiskSweepResult> RunDiskSweep(const std::string& path, uint64_t bytes,
                            std::to_string(r.file_bytes));
   }
 
+  // Each cold measurement reads the next window of the file, wrapping around at its end, so
+  // that a cache below the page cache (a virtual disk's host, a controller) serves no re-read
+  // while the file lasts.
+  uint64_t cursor = 0;
+  const auto next_window = [&] {
+    if (cursor + r.bytes > r.file_bytes) cursor = 0;
+    const uint64_t from = cursor;
+    cursor += r.bytes;
+    return from;
+  };
   const size_t ring_bytes = options.chunk_bytes * static_cast<size_t>(options.max_reads);
   STRATA_ASSIGN_OR_RETURN(AlignedBuffer ring, AllocateTouched(ring_bytes, "the read ring"));
   for (int qd : options.queue_depths) {
     for (size_t block : options.block_bytes) {
-      STRATA_ASSIGN_OR_RETURN(ReaderSweepPoint p,
-                              MeasureReader(path, r.bytes, options, qd, block, ring.get()));
+      STRATA_ASSIGN_OR_RETURN(ReaderSweepPoint p, MeasureReader(path, next_window(), r.bytes,
+                                                                options, qd, block, ring.get()));
       if (r.reader.empty() || p.gbps > r.best().gbps) r.best_reader = r.reader.size();
       r.reader.push_back(std::move(p));
     }
@@ -148,13 +160,14 @@ StatusOr<DiskSweepResult> RunDiskSweep(const std::string& path, uint64_t bytes,
   STRATA_ASSIGN_OR_RETURN(AlignedBuffer buf,
                           AllocateTouched(options.buffered_block_bytes, "the buffered read"));
   STRATA_RETURN_IF_ERROR(EvictFilePages(path));
-  STRATA_ASSIGN_OR_RETURN(r.resident_before_cold, ResidentFraction(path, r.bytes));
-  STRATA_ASSIGN_OR_RETURN(r.buffered_cold_gbps, MeasureBuffered(path, r.bytes,
-                                                                options.buffered_block_bytes,
-                                                                buf.get()));
-  STRATA_ASSIGN_OR_RETURN(r.buffered_warm_gbps, MeasureBuffered(path, r.bytes,
-                                                                options.buffered_block_bytes,
-                                                                buf.get()));
+  const uint64_t from = next_window();
+  STRATA_ASSIGN_OR_RETURN(r.resident_before_cold, ResidentFraction(path, from + r.bytes));
+  STRATA_ASSIGN_OR_RETURN(r.buffered_cold_gbps,
+                          MeasureBuffered(path, from, r.bytes, options.buffered_block_bytes,
+                                          buf.get()));
+  STRATA_ASSIGN_OR_RETURN(r.buffered_warm_gbps,
+                          MeasureBuffered(path, from, r.bytes, options.buffered_block_bytes,
+                                          buf.get()));
   return r;
 }
 

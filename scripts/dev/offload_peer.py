@@ -269,12 +269,14 @@ def placement(model):
     return out
 
 
-def timed_run(torch, model, ids, decode_tokens, gpu, kwargs):
+def timed_run(torch, model, ids, decode_tokens, gpu, kwargs, before_pass=lambda: None):
+    """Prefill, then greedy decode steps; `before_pass` runs (untimed) before each pass."""
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     free_before, total = torch.cuda.mem_get_info()
     sampler = GpuSampler(gpu, max_s=1800)
     with torch.no_grad():
+        before_pass()
         t0 = time.perf_counter()
         out = model(input_ids=ids, use_cache=True, **kwargs)
         torch.cuda.synchronize()
@@ -282,6 +284,7 @@ def timed_run(torch, model, ids, decode_tokens, gpu, kwargs):
         steps = []
         for _ in range(decode_tokens):
             nxt = out.logits[:, -1:].argmax(-1)
+            before_pass()
             t0 = time.perf_counter()
             out = model(input_ids=nxt, past_key_values=out.past_key_values, use_cache=True,
                         **kwargs)
@@ -327,13 +330,22 @@ def cmd_hf(a):
             "placement": where, "disk_bytes": where.get("disk", {}).get("bytes", 0),
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
                          "accelerate": accelerate.__version__}}
+    # cold: the page cache is emptied before the prefill AND before every decode step, so the
+    # modules Accelerate put on disk are read from the disk on every pass, as its budgets
+    # say (without it, the page cache keeps them after the first pass: host memory beyond
+    # max_memory["cpu"]). warm: nothing is evicted, the page cache serves its disk tier.
+    def evict_all():
+        return evict([a.model, a.offload_dir])
+
     for cache in ("cold", "warm"):
         record = dict(base, cache=cache)
         if cache == "cold":
-            files, size = evict([a.model, a.offload_dir])
+            files, size = evict_all()
             record.update(evicted_files=files, evicted_bytes=size,
-                          cached_after_evict=cached_fraction([a.model, a.offload_dir]))
-        record.update(timed_run(torch, model, ids, a.decode_tokens, a.gpu, kwargs))
+                          cached_after_evict=cached_fraction([a.model, a.offload_dir]),
+                          evicted_before_every_pass=True)
+        record.update(timed_run(torch, model, ids, a.decode_tokens, a.gpu, kwargs,
+                                evict_all if cache == "cold" else (lambda: None)))
         write_record(a.res, f"hf_bf16_{cache}", record)
 
 
@@ -503,8 +515,8 @@ def cmd_table(a):
         "",
         f"Disk: best {fmt(best)} GB/s ({disk['best']['how']}; buffered cold "
         f"{fmt(disk['buffered']['cold_gb_per_s'])}, warm {fmt(disk['buffered']['warm_gb_per_s'])} "
-        f"GB/s) by `strata bench-disk` over the first {disk['bytes'] / 2**30:.2f} GiB of the bf16 "
-        f"pack's weights.bin."
+        f"GB/s) by `strata bench-disk` over windows of {disk['bytes'] / 2**30:.2f} GiB of the "
+        f"bf16 pack's weights.bin, each measurement its own window."
         if disk else "Disk: bench-disk not run.",
         "vs Accelerate cold: Accelerate's cold bf16 time / this row's time (above 1 = faster).",
         "disk bound: bytes that must cross the disk per token / best disk GB/s — Strata: the SSD "
@@ -513,11 +525,15 @@ def cmd_table(a):
         "(warm runs may beat it: the page cache serves what the disk would).",
         "peak GPU GB: nvidia-smi memory.used sampled every 100 ms during the run (whole device, "
         "CUDA contexts included); Accelerate falls back to torch's max reserved without it.",
-        "Budgets: Accelerate max_memory covers everything it places on the GPU; Strata --gpu-mem "
-        "covers its layers and staging slots, the embedding, head and KV cache come on top.",
-        "Cold: the files were evicted with posix_fadvise(DONTNEED) first (best effort; the share "
-        "still cached afterwards is `cached_after_evict` in each run's JSON). Strata reads the "
-        "layers with O_DIRECT, so its cold and warm runs differ only where it reads buffered.",
+        "Budgets: Accelerate's max_memory covers the modules it places; Strata's --gpu-mem and "
+        "--pinned-mem cover the whole process (layers, staging, LM head, KV cache, activations, "
+        "workspace; pinned layers, staging ring, embedding rows).",
+        "Cold: the files were evicted with posix_fadvise(DONTNEED) (best effort; the share still "
+        "cached afterwards is `cached_after_evict` in each run's JSON) — for Accelerate before "
+        "the prefill and before every decode step, so its disk tier is read from the disk on "
+        "every pass as its budget says; warm: the page cache keeps its disk tier after the first "
+        "pass (host memory beyond its CPU budget). Strata reads the layers with O_DIRECT on "
+        "every pass, so its cold and warm runs differ only where it reads buffered.",
     ]
     text = "\n".join(lines + notes) + "\n"
     with open(a.md, "w") as f:
