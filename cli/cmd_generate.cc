@@ -106,17 +106,20 @@ void PrintStats(LoadedModel& m, const GenerateResult& r, size_t prompt_tokens) {
     std::fprintf(stderr, "predicted decode pass %.3f ms (%s-bound) from the measured stages\n",
                  decode.ms, std::string(StageName(decode.bottleneck)).c_str());
   }
-  std::fprintf(stderr, "%5s %6s %10s %10s %10s %10s %10s\n", "layer", "tier", "pinned MB",
-               "ssd_read", "h2d", "compute", "wait");
+  // Where each layer's bytes live: gpu MB (the whole layer, or a streamed layer's GPU
+  // prefix), pinned MB; the rest is read from the SSD.
+  std::fprintf(stderr, "%5s %6s %10s %10s %10s %10s %10s %10s\n", "layer", "tier", "gpu MB",
+               "pinned MB", "ssd_read", "h2d", "compute", "wait");
   for (size_t l = 0; l < e.last_pass().layers.size(); ++l) {
     const LayerTiming& t = e.last_pass().layers[l];
     const LayerHome& h = e.options().homes[l];
-    const double pinned_mb =
-        h.tier == Tier::kPinned ? static_cast<double>(p.layer_bytes) / 1e6
-                                : static_cast<double>(h.pinned_bytes) / 1e6;
-    std::fprintf(stderr, "%5zu %6s %10.1f %8.3fms %8.3fms %8.3fms %8.3fms\n", l,
-                 std::string(TierName(h.tier)).c_str(), pinned_mb, t.ssd_read_ms, t.h2d_ms,
-                 t.compute_ms, t.wait_ms);
+    const size_t gpu = h.tier == Tier::kGpu ? p.layer_bytes : h.gpu_bytes;
+    const size_t pinned = h.tier == Tier::kPinned ? p.layer_bytes - h.gpu_bytes
+                                                  : h.pinned_bytes;
+    std::fprintf(stderr, "%5zu %6s %10.1f %10.1f %8.3fms %8.3fms %8.3fms %8.3fms\n", l,
+                 std::string(TierName(h.tier)).c_str(), static_cast<double>(gpu) / 1e6,
+                 static_cast<double>(pinned) / 1e6, t.ssd_read_ms, t.h2d_ms, t.compute_ms,
+                 t.wait_ms);
   }
 }
 

@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/plan_report.h"
 #include "common/plan/cluster_file.h"
+#include "common/plan/model_spec.h"
 #include "common/plan/plan_json.h"
 #include "common/plan/presets.h"
 #include "common/util/byte_size.h"
@@ -70,7 +72,9 @@ StatusOr<ClusterSpec> ClusterFromFlags(const PlanFlags& f, const CLI::App& cmd, 
   };
   STRATA_RETURN_IF_ERROR(size("--gpu-mem", f.gpu_mem, node.gpu_mem));
   STRATA_RETURN_IF_ERROR(size("--pinned-mem", f.pinned_mem, node.pinned_mem));
-  STRATA_RETURN_IF_ERROR(size("--layer-bytes", f.layer_bytes, cluster.model.layer_bytes));
+  size_t layer_bytes = cluster.model.layer_bytes;
+  STRATA_RETURN_IF_ERROR(size("--layer-bytes", f.layer_bytes, layer_bytes));
+  cluster.model = WithLayerBytes(std::move(cluster.model), layer_bytes);
   STRATA_RETURN_IF_ERROR(size("--first-end-bytes", f.first_end_bytes,
                               cluster.model.first_end_bytes));
   STRATA_RETURN_IF_ERROR(size("--last-end-bytes", f.last_end_bytes,

@@ -31,16 +31,23 @@ std::string PaceText(const PhaseTotals& t) {
   return Format("%s @%zu", std::string(StageName(t.pace_stage)).c_str(), t.pace_worker);
 }
 
+// "k x P MB": the first k streamed layers keep P MB each on the GPU; "-" for none.
+std::string Prefixes(const Placement& p) {
+  if (p.gpu_prefix_layers == 0) return "-";
+  return Format("%dx%.0fMB", p.gpu_prefix_layers, static_cast<double>(p.gpu_prefix_bytes) / 1e6);
+}
+
 std::string WorkersTable(const ClusterSpec& cluster, const ClusterPlan& plan) {
-  std::string out = Format("%-14s %-9s %5s %6s %5s %11s %10s %6s %17s %17s\n", "worker", "layers",
-                           "gpu", "pinned", "ssd", "ssd GiB/pass", "slots g/r", "embed",
-                           "GPU GiB used/of", "pinned GiB used/of");
+  std::string out = Format("%-14s %-9s %5s %6s %5s %12s %11s %10s %6s %17s %17s\n", "worker",
+                           "layers", "gpu", "pinned", "ssd", "gpu prefixes", "ssd GiB/pass",
+                           "slots g/r", "embed", "GPU GiB used/of", "pinned GiB used/of");
   for (size_t w = 0; w < plan.workers.size(); ++w) {
     const WorkerPlan& p = plan.workers[w];
     const Placement& r = p.placement;
-    out += Format("%-14s %-9s %5d %6d %5d %11.2f %10s %6s %17s %17s\n",
+    out += Format("%-14s %-9s %5d %6d %5d %12s %11.2f %10s %6s %17s %17s\n",
                   WorkerName(plan, w).c_str(), LayerRange(p).c_str(), r.gpu_layers,
-                  r.pinned_layers, r.ssd_layers(), Gib(r.ssd_bytes_per_pass()),
+                  r.pinned_layers, r.ssd_layers(), Prefixes(r).c_str(),
+                  Gib(r.ssd_bytes_per_pass()),
                   Format("%d/%d", r.gpu_slots, r.staging_chunks).c_str(),
                   w == 0 ? (r.embed_on_gpu ? "gpu" : "host") : "-",
                   Format("%.2f/%.2f", Gib(r.gpu.total()), Gib(cluster.workers[w].gpu_mem)).c_str(),
@@ -81,13 +88,19 @@ std::string PlacementSummary(const Placement& p, const WorkerSpec& budgets) {
     return Format("layers %.3f + staging %.3f + ends %.3f + runtime %.3f = %.3f GiB", Gib(m.layers),
                   Gib(m.staging), Gib(m.ends), Gib(m.runtime), Gib(m.total()));
   };
+  const std::string prefixes =
+      p.gpu_prefix_layers == 0
+          ? ""
+          : Format("; the first %d streamed keep %.1f MB each on the GPU", p.gpu_prefix_layers,
+                   static_cast<double>(p.gpu_prefix_bytes) / 1e6);
   std::string out = Format(
       "placement: %d layers: %d gpu, %d pinned, %d read from the SSD (%.3f GiB of their bytes "
-      "pinned, spread evenly); %.3f GB from the SSD per pass; %d GPU slot%s, a ring of %d "
-      "chunks of %zu MiB; embedding %s\n",
+      "pinned, spread so each reads the same)%s; %.3f GB from the SSD per pass; %d GPU slot%s "
+      "of %.1f MB, a ring of %d chunks of %zu MiB; embedding %s\n",
       p.layers, p.gpu_layers, p.pinned_layers, p.ssd_layers(), Gib(p.spread_pinned_bytes),
-      static_cast<double>(p.ssd_bytes_per_pass()) / 1e9, p.gpu_slots, p.gpu_slots == 1 ? "" : "s",
-      p.staging_chunks, p.chunk_bytes >> 20, p.embed_on_gpu ? "on the GPU" : "gathered from host memory");
+      prefixes.c_str(), static_cast<double>(p.ssd_bytes_per_pass()) / 1e9, p.gpu_slots,
+      p.gpu_slots == 1 ? "" : "s", static_cast<double>(p.slot_bytes()) / 1e6, p.staging_chunks,
+      p.chunk_bytes >> 20, p.embed_on_gpu ? "on the GPU" : "gathered from host memory");
   out += "  GPU    " + memory(p.gpu) + Format(" of %.3f GiB\n", Gib(budgets.gpu_mem));
   out += "  pinned " + memory(p.pinned) + Format(" of %.3f GiB", Gib(budgets.pinned_mem));
   return out;
@@ -104,8 +117,9 @@ std::string PlanText(const ClusterSpec& cluster, const ClusterPlan& plan) {
   out += WorkersTable(cluster, plan);
   out += PhaseTable(plan, Phase::kPrefill);
   out += PhaseTable(plan, Phase::kDecode);
-  out += "\nssd: layers read (partly) from the SSD every pass, their pinned prefixes spread "
-         "evenly; slots g/r: GPU staging slots / SSD staging ring chunks of " +
+  out += "\nssd: layers read (partly) from the SSD every pass, pinned bytes spread so each "
+         "reads the same; gpu prefixes: the first k streamed layers keep their first MB on the "
+         "GPU (k x MB); slots g/r: GPU staging slots / SSD staging ring chunks of " +
          Format("%zu MiB", kStagingChunkBytes >> 20) +
          "; embed: the embedding table on the GPU or gathered from host memory. D i/c: "
          "prefetch distance ideal (ceil(transfer / compute)) / what the placement gives\n";

@@ -317,12 +317,14 @@ void Cluster::MaybePlan() {
     w.loaded = false;
     w.ready = false;
     spdlog::info("epoch {}: stage {} = {}: layers [{}, {}), {} gpu, {} pinned, the rest from "
-                 "the SSD with {:.3f} GB of them pinned; {} GPU slots, a ring of {} chunks; "
-                 "embedding on the {}",
+                 "the SSD with {:.3f} GB of them pinned; the first {} streamed keep {:.1f} MB "
+                 "each on the GPU; {} GPU slots, a ring of {} chunks; embedding on the {}",
                  epoch_, stage, w.name, w.assignment.first_layer(),
                  w.assignment.first_layer() + w.assignment.num_layers(),
                  w.assignment.gpu_layers(), w.assignment.pinned_layers(),
                  static_cast<double>(w.assignment.spread_pinned_bytes()) / 1e9,
+                 w.assignment.gpu_prefix_layers(),
+                 static_cast<double>(w.assignment.gpu_prefix_bytes()) / 1e6,
                  w.assignment.gpu_slots(), w.assignment.staging_chunks(),
                  w.assignment.embed_on_gpu() ? "GPU" : "host");
     pb::CoordinatorMessage message;

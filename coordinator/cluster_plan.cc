@@ -2,6 +2,8 @@
 #include "coordinator/cluster_plan.h"
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include "common/plan/model_spec.h"
 
@@ -11,6 +13,18 @@ namespace {
 // What a host-memory (CPU) worker is planned with, for its "GPU" and, when it names none, its
 // pinned memory: 256 TiB, far above any model, under the planner's 1 PiB sanity cap.
 constexpr size_t kHostMemoryBudget = size_t{1} << 48;
+
+// The model as the workers' packs hold it: the split points of the writer's layout for their
+// dtype (none for a dtype this build does not know), below the largest registered layer
+// extent (the packs' own figure, which the planner keeps).
+ModelSpec PackedModel(const std::vector<control::v1::Registration>& workers,
+                      const ModelConfig& config, uint64_t layer_bytes) {
+  const std::optional<PackDType> dtype =
+      workers.empty() ? std::nullopt : ParsePackDType(workers.front().pack().dtype());
+  ModelSpec model = ModelSpecFor(config, dtype.value_or(PackDType::kBF16));
+  if (!dtype) model.layer_split_points.clear();
+  return WithLayerBytes(std::move(model), layer_bytes);
+}
 
 }  // namespace
 
@@ -40,7 +54,7 @@ ClusterSpec MakeClusterSpec(const std::vector<control::v1::Registration>& worker
     spec.workers.push_back(std::move(w));
     layer_bytes = std::max(layer_bytes, registration.pack().layer_bytes());
   }
-  spec.model = ModelSpecFor(config, layer_bytes);
+  spec.model = PackedModel(workers, config, layer_bytes);
   spec.workload.prefill_chunk_tokens = limits.max_batch_tokens;
   spec.workload.decode_batch = limits.kv_slots;
   spec.workload.kv_tokens = int64_t{limits.kv_slots} * limits.max_seq_len;
@@ -60,6 +74,8 @@ control::v1::Assignment MakeAssignment(const ClusterPlan& plan, int32_t stage, u
   a.set_gpu_layers(p.gpu_layers);
   a.set_pinned_layers(p.pinned_layers);
   a.set_spread_pinned_bytes(p.spread_pinned_bytes);
+  a.set_gpu_prefix_bytes(p.gpu_prefix_bytes);
+  a.set_gpu_prefix_layers(p.gpu_prefix_layers);
   a.set_gpu_slots(p.gpu_slots);
   a.set_staging_chunks(p.staging_chunks);
   a.set_chunk_bytes(p.chunk_bytes);

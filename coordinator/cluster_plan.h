@@ -1,6 +1,7 @@
 // The planner's view of a registered cluster: a ClusterSpec built from the workers'
-// Capabilities and the model (sizes from the config and the packs' largest layer), and the
-// Assignment each stage gets from the resulting plan. Thread-safety: pure functions.
+// Capabilities and the model (sizes from the config and the packs' largest layer, split
+// points from the pack writer's layout for the packs' dtype), and the Assignment each stage
+// gets from the resulting plan. Thread-safety: pure functions.
 #pragma once
 
 #include <vector>

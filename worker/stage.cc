@@ -23,7 +23,8 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
   if (a.num_stages() < 1 || a.stage() < 0 || a.stage() >= a.num_stages() ||
       a.num_layers() < 1 || a.max_batch_tokens() < 1 || a.kv_slots() < 1 ||
       a.max_seq_len() < 1 || a.gpu_layers() < 0 || a.pinned_layers() < 0 ||
-      a.gpu_layers() + a.pinned_layers() > a.num_layers() || a.gpu_slots() < 0 ||
+      a.gpu_layers() + a.pinned_layers() > a.num_layers() || a.gpu_prefix_layers() < 0 ||
+      a.gpu_prefix_layers() > a.num_layers() - a.gpu_layers() || a.gpu_slots() < 0 ||
       a.staging_chunks() < 0) {
     return InvalidArgument("assignment out of range: stage " + std::to_string(a.stage()) + " of " +
                            std::to_string(a.num_stages()) + ", " + std::to_string(a.num_layers()) +
@@ -37,6 +38,8 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
   placement.gpu_layers = a.gpu_layers();
   placement.pinned_layers = a.pinned_layers();
   placement.spread_pinned_bytes = a.spread_pinned_bytes();
+  placement.gpu_prefix_bytes = a.gpu_prefix_bytes();
+  placement.gpu_prefix_layers = a.gpu_prefix_layers();
   placement.gpu_slots = a.gpu_slots();
   placement.staging_chunks = a.staging_chunks();
   placement.chunk_bytes = a.chunk_bytes();
@@ -44,6 +47,14 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
   for (int32_t l = 0; l < a.num_layers() && a.first_layer() + l < pack.config().num_layers; ++l) {
     placement.layer_bytes =
         std::max<size_t>(placement.layer_bytes, pack.layer_extent(a.first_layer() + l).bytes);
+  }
+  // The executor checks that the prefix ends between two tensors; it must be inside a layer
+  // for the placement's arithmetic.
+  if (placement.gpu_prefix_layers > 0 && placement.gpu_prefix_bytes >= placement.layer_bytes) {
+    return InvalidArgument("assignment out of range: a GPU prefix of " +
+                           std::to_string(placement.gpu_prefix_bytes) +
+                           " bytes is not inside the stage's " +
+                           std::to_string(placement.layer_bytes) + "-byte layers");
   }
   EngineOptions engine;
   engine.max_batch_tokens = a.max_batch_tokens();

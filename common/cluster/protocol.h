@@ -10,8 +10,9 @@ namespace strata::cluster {
 // Bump on any change to strata_control.proto or to the meaning of a field that an older
 // peer would misread; a worker of another version is refused at registration.
 // 2: Connect goes to every stage (the last too), for links whose ends join together (NCCL).
-// 3: an Assignment carries the whole placement (spread pinned bytes, slots, ring, embedding
-//    home) instead of prefetch distances; Capabilities.gpu_bytes excludes the workspace.
+// 3: an Assignment carries the whole placement (spread pinned bytes, GPU prefixes, slots,
+//    ring, embedding home) instead of prefetch distances; Capabilities.gpu_bytes excludes
+//    the workspace.
 inline constexpr uint32_t kProtocolVersion = 3;
 
 // How often workers send Heartbeat, and how many may be missed before the worker is lost.

@@ -12,6 +12,7 @@
 namespace strata {
 
 // Parses `text`; `source` names it in messages. The result is validated (ValidateCluster).
+// A file gives no layer split points (it has no pack layout): its stages get no GPU prefixes.
 StatusOr<ClusterSpec> ParseClusterJson(std::string_view text, std::string_view source);
 
 StatusOr<ClusterSpec> LoadClusterFile(const std::string& path);

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "common/storage/pack_format.h"
+
 namespace strata {
 namespace {
 
@@ -61,6 +63,8 @@ Status ValidateCluster(const ClusterSpec& cluster) {
     return InvalidArgument("model: layer_bytes must be positive (one decoder layer's bytes)");
   }
   STRATA_RETURN_IF_ERROR(RequireSize("model", "layer_bytes", m.layer_bytes));
+  STRATA_RETURN_IF_ERROR(ValidateSplitPoints(m.layer_split_points, m.layer_bytes)
+                             .WithContext("model: layer_split_points"));
   STRATA_RETURN_IF_ERROR(RequireSize("model", "first_end_bytes", m.first_end_bytes));
   STRATA_RETURN_IF_ERROR(RequireSize("model", "last_end_bytes", m.last_end_bytes));
   STRATA_RETURN_IF_ERROR(
@@ -105,6 +109,19 @@ Status ValidateCluster(const ClusterSpec& cluster) {
   }
   for (size_t w = 0; w < cluster.workers.size(); ++w) {
     STRATA_RETURN_IF_ERROR(ValidateWorker(cluster, w));
+  }
+  return OkStatus();
+}
+
+Status ValidateSplitPoints(const std::vector<size_t>& points, size_t layer_bytes) {
+  for (size_t i = 0; i < points.size(); ++i) {
+    const size_t p = points[i];
+    if (p == 0 || p >= layer_bytes || p % kPackAlignment != 0 || (i > 0 && p <= points[i - 1])) {
+      return InvalidArgument("split point " + std::to_string(i) + " (" + std::to_string(p) +
+                             ") must be a multiple of " + std::to_string(kPackAlignment) +
+                             " above the previous one and below the layer's " +
+                             std::to_string(layer_bytes) + " bytes");
+    }
   }
   return OkStatus();
 }

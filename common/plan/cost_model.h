@@ -30,6 +30,9 @@ struct WorkerSpec {
 struct ModelSpec {
   int32_t layers = 0;
   size_t layer_bytes = 0;       // one decoder layer's weights in the pack's dtype
+  // Where a layer's extent may be cut without cutting a tensor (ExtentSplitPoints of the
+  // pack's layout): ascending multiples of 4096 below layer_bytes. Empty: no GPU prefixes.
+  std::vector<size_t> layer_split_points;
   size_t first_end_bytes = 0;   // token embedding, GPU-resident on the first worker
   size_t last_end_bytes = 0;    // final norm and LM head, GPU-resident on the last worker
   size_t activation_bytes_per_token = 0;    // hidden state sent from one worker to the next
@@ -61,6 +64,10 @@ struct ClusterSpec {
 // Checks every field: positive finite bandwidths and times, at least one layer per worker,
 // sizes that do not overflow. The message names the worker and field and what to do.
 Status ValidateCluster(const ClusterSpec& cluster);
+
+// Checks a layer's split points: strictly ascending multiples of 4096, each in
+// (0, layer_bytes). The message says which point is wrong (the caller names the field).
+Status ValidateSplitPoints(const std::vector<size_t>& points, size_t layer_bytes);
 
 enum class Phase : uint8_t { kPrefill, kDecode };
 std::string_view PhaseName(Phase phase);  // "prefill", "decode"

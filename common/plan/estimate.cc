@@ -41,8 +41,9 @@ PhaseEstimate EstimatePhase(const ClusterSpec& cluster, size_t w, const Placemen
   }
   const int32_t streamed = placement.streamed_layers();
   if (streamed > 0) {
+    // The largest copy: a slot's bytes.
     e.prefetch_h2d.ideal =
-        IdealPrefetch(TransferMs(placement.layer_bytes, worker.h2d_gbps), compute);
+        IdealPrefetch(TransferMs(placement.slot_bytes(), worker.h2d_gbps), compute);
     e.prefetch_h2d.capped =
         std::min({e.prefetch_h2d.ideal, placement.gpu_slots - 1, streamed});
   }

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "common/storage/pack_format.h"
+
 namespace strata {
 namespace {
 
@@ -26,6 +28,10 @@ StageShape ShapeOf(const Backend& backend, const Pack& pack, int32_t first, int3
   s.layers = count;
   for (int32_t l = first; l < first + count; ++l) {
     s.layer_bytes = std::max<size_t>(s.layer_bytes, pack.layer_extent(l).bytes);
+  }
+  // The layers are alike: the first one's cuts stand for all (the executor checks each).
+  for (const uint64_t point : ExtentSplitPoints(pack.layer_extent(first))) {
+    s.split_points.push_back(point);
   }
   ModelConfig config = pack.config();
   config.num_layers = count;

@@ -1,9 +1,10 @@
-// From flags to a running PackModel on this machine: a pack range's StageShape (its extents,
-// the engine's memory for the engine options, the backend's workspace), the budgets (given,
-// or the defaults below), the stage times measured on the backend when streaming makes them
-// matter, PlaceStage, and the PackModelOptions that execute the result. The one path for
-// `strata generate`, `strata bench` and the worker's self-benchmark; a cluster worker
-// executes the placement its assignment carries through ExecutionOptions.
+// From flags to a running PackModel on this machine: a pack range's StageShape (its extents
+// and where a layer may be cut between tensors, the engine's memory for the engine options,
+// the backend's workspace), the budgets (given, or the defaults below), the stage times
+// measured on the backend when streaming makes them matter, PlaceStage, and the
+// PackModelOptions that execute the result. The one path for `strata generate`, `strata
+// bench` and the worker's self-benchmark; a cluster worker executes the placement its
+// assignment carries through ExecutionOptions.
 // Thread-safety: uses the backend from the calling thread only.
 #pragma once
 

@@ -20,10 +20,93 @@ struct Choice {
   int32_t gpu_layers = 0;
   int32_t pinned_layers = 0;
   size_t spread_pinned_bytes = 0;
+  size_t gpu_prefix_bytes = 0;
+  int32_t gpu_prefix_layers = 0;
   int32_t gpu_slots = 0;
   int32_t staging_chunks = 0;
   bool embed_on_gpu = false;
 };
+
+// Bytes off the GPU of streamed layers [from, to), counted from the first streamed layer,
+// when the first `prefixed` of them keep `prefix` bytes on the GPU.
+size_t OffGpuBytes(size_t layer_bytes, size_t prefix, int32_t prefixed, int32_t from, int32_t to) {
+  const int32_t with_prefix = std::max(0, std::min(to, prefixed) - from);
+  return static_cast<size_t>(to - from) * layer_bytes -
+         static_cast<size_t>(with_prefix) * prefix;
+}
+
+// A GPU slot holds a streamed layer's bytes off the GPU: less the prefix only when every one
+// of the `streamed` layers keeps it.
+size_t SlotBytes(size_t layer_bytes, size_t prefix, int32_t prefixed, int32_t streamed) {
+  return layer_bytes - (prefixed > 0 && prefixed == streamed ? prefix : 0);
+}
+
+// How SpreadPrefix places `total` pinned bytes over `ssd` layers, the first `prefixed` of
+// them with `gpu_prefix` bytes on the GPU: `lift` pages on each layer without the prefix,
+// then `level` pages on each of the layers from `from` on, and one more on those in
+// [from, extra_end).
+struct SpreadShape {
+  size_t lift = 0;
+  int32_t from = 0;
+  size_t level = 0;
+  int32_t extra_end = 0;
+};
+
+SpreadShape ShapeSpread(size_t total, int32_t ssd, int32_t prefixed, size_t gpu_prefix) {
+  const size_t pages = total / kPackAlignment;
+  const auto plain = static_cast<size_t>(ssd - prefixed);
+  const size_t lift = gpu_prefix / kPackAlignment;
+  if (pages < plain * lift) {  // short of the lift: only the layers without the prefix get any
+    return {0, prefixed, pages / plain, prefixed + static_cast<int32_t>(pages % plain)};
+  }
+  const size_t level = pages - plain * lift;
+  const auto n = static_cast<size_t>(ssd);
+  return {lift, 0, level / n, static_cast<int32_t>(level % n)};
+}
+
+// Calls fn(home, count) for `p`'s streamed layers in layer order, grouped into at most five
+// runs of equal homes: the pinned layers with and without the GPU prefix, then the SSD layers
+// cut where the prefix ends and where the spread's extra page ends.
+template <typename Fn>
+void ForEachStreamedRun(const Placement& p, const Fn& fn) {
+  const size_t prefix = p.gpu_prefix_bytes;
+  const int32_t pinned_prefixed = std::min(p.gpu_prefix_layers, p.pinned_layers);
+  if (pinned_prefixed > 0) fn(LayerHome{Tier::kPinned, prefix, 0}, pinned_prefixed);
+  if (p.pinned_layers > pinned_prefixed) {
+    fn(LayerHome{Tier::kPinned, 0, 0}, p.pinned_layers - pinned_prefixed);
+  }
+  const int32_t ssd = p.ssd_layers();
+  if (ssd <= 0) return;
+  const int32_t prefixed = std::clamp(p.gpu_prefix_layers - p.pinned_layers, 0, ssd);
+  std::array<int32_t, 4> cuts = {
+      0, prefixed, ShapeSpread(p.spread_pinned_bytes, ssd, prefixed, prefix).extra_end, ssd};
+  std::sort(cuts.begin(), cuts.end());
+  for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+    if (cuts[i] == cuts[i + 1]) continue;
+    const size_t gpu = cuts[i] < prefixed ? prefix : 0;
+    fn(LayerHome{Tier::kSsd, gpu,
+                 SpreadPrefix(p.spread_pinned_bytes, ssd, cuts[i], p.layer_bytes, prefixed,
+                              prefix)},
+       cuts[i + 1] - cuts[i]);
+  }
+}
+
+// The bytes of the streamed layers' homes by where they live between passes.
+struct StreamedBytes {
+  size_t pinned = 0;  // pinned layers less their prefixes, and the SSD layers' pinned parts
+  size_t ssd = 0;     // read from the SSD every pass
+};
+
+StreamedBytes CountStreamed(const Placement& p) {
+  StreamedBytes b;
+  ForEachStreamedRun(p, [&](const LayerHome& h, int32_t count) {
+    const size_t off_gpu = p.layer_bytes - h.gpu_bytes;
+    const size_t pinned = h.tier == Tier::kPinned ? off_gpu : h.pinned_bytes;
+    b.pinned += static_cast<size_t>(count) * pinned;
+    b.ssd += static_cast<size_t>(count) * (off_gpu - pinned);
+  });
+  return b;
+}
 
 Placement Tally(const StageShape& s, const Choice& c) {
   Placement p;
@@ -32,25 +115,51 @@ Placement Tally(const StageShape& s, const Choice& c) {
   p.gpu_layers = c.gpu_layers;
   p.pinned_layers = c.pinned_layers;
   p.spread_pinned_bytes = c.spread_pinned_bytes;
+  p.gpu_prefix_layers = c.gpu_prefix_layers;
+  p.gpu_prefix_bytes = c.gpu_prefix_layers > 0 ? c.gpu_prefix_bytes : 0;
   p.gpu_slots = p.streamed_layers() > 0 ? std::min(c.gpu_slots, p.streamed_layers()) : 0;
   p.staging_chunks = c.staging_chunks;
   p.embed_on_gpu = c.embed_on_gpu && s.embed_bytes > 0;
-  const auto layers = [&](int32_t n) { return static_cast<size_t>(n) * s.layer_bytes; };
-  p.gpu.layers = layers(p.gpu_layers);
-  p.gpu.staging = layers(p.gpu_slots);
+  p.gpu.layers = static_cast<size_t>(p.gpu_layers) * s.layer_bytes +
+                 static_cast<size_t>(p.gpu_prefix_layers) * p.gpu_prefix_bytes;
+  p.gpu.staging = static_cast<size_t>(p.gpu_slots) * p.slot_bytes();
   p.gpu.ends = s.head_bytes + (p.embed_on_gpu ? s.embed_bytes : 0);
   p.gpu.runtime = s.runtime_gpu_bytes;
-  p.pinned.layers = layers(p.pinned_layers) + p.spread_pinned_bytes;
+  p.pinned.layers = CountStreamed(p).pinned;
   p.pinned.staging = static_cast<size_t>(p.staging_chunks) * p.chunk_bytes;
   p.pinned.runtime = s.embed_bytes > 0 && !p.embed_on_gpu ? s.embed_gather_bytes : 0;
   return p;
 }
 
-// Whether anything is loaded to the GPU through the staging ring at start-up or read from
-// the SSD every pass: then the ring needs at least one chunk.
+// Whether anything is loaded to the GPU through the staging ring at start-up: whole layers,
+// GPU prefixes, the ends.
+bool Loads(const StageShape& s, const Choice& c) {
+  return c.gpu_layers > 0 || c.gpu_prefix_layers > 0 || s.head_bytes > 0 || c.embed_on_gpu;
+}
+
+// Whether anything is loaded or read from the SSD every pass: then the ring needs at least
+// one chunk.
 bool NeedsRing(const StageShape& s, const Choice& c) {
-  return c.gpu_layers > 0 || s.head_bytes > 0 || c.embed_on_gpu ||
-         c.gpu_layers + c.pinned_layers < s.layers;
+  return Loads(s, c) || c.gpu_layers + c.pinned_layers < s.layers;
+}
+
+// The GPU prefix that keeps the most bytes on the GPU within `leftover`: split point P on
+// the first k of the `streamed` layers costs k × P, less P for each of the `slots` when k is
+// every streamed layer (the slots then hold only the rest of a layer); ties go to fewer
+// layers.
+void ChoosePrefix(const StageShape& s, int32_t streamed, int32_t slots, size_t leftover,
+                  Choice* c) {
+  size_t best = 0;
+  for (const size_t p : s.split_points) {
+    auto k = static_cast<int32_t>(std::min(static_cast<size_t>(streamed), leftover / p));
+    if (static_cast<size_t>(streamed - slots) * p <= leftover) k = streamed;
+    const size_t kept = static_cast<size_t>(k) * p;
+    if (kept > best || (kept == best && k < c->gpu_prefix_layers)) {
+      best = kept;
+      c->gpu_prefix_bytes = p;
+      c->gpu_prefix_layers = k;
+    }
+  }
 }
 
 // Ring chunks that hold `prefetch_ssd` layers' reads (at least one).
@@ -80,10 +189,12 @@ Status CheckOverrides(const StageShape& s, const PlacementOverrides& o) {
   return OkStatus();
 }
 
-// The candidate for `slots` GPU slots and the embedding on the GPU or not, filling each
-// budget by the rules and the overrides; nullopt when it does not fit.
+// The candidate for `slots` GPU slots, the embedding on the GPU or not and GPU prefixes or
+// not, filling each budget by the rules and the overrides; nullopt when it does not fit (or,
+// asked for prefixes, when there are none to place: the candidate without them is that one).
 std::optional<Placement> Fill(const StageShape& s, const WorkerSpec& w,
-                              const PlacementOverrides& o, int32_t slots, bool embed_on_gpu) {
+                              const PlacementOverrides& o, int32_t slots, bool embed_on_gpu,
+                              bool prefixes) {
   Choice c;
   c.gpu_slots = slots;
   c.embed_on_gpu = embed_on_gpu;
@@ -106,14 +217,23 @@ std::optional<Placement> Fill(const StageShape& s, const WorkerSpec& w,
   // when nothing else fits; on ties it stays on the host (Better: fewer GPU bytes).
 
   const int32_t streamed = s.layers - c.gpu_layers;
+  if (prefixes) {
+    // They spend the GPU memory the whole layers and slots leave; not when the GPU's layers
+    // are given or a tier is forced.
+    if (o.gpu_layers >= 0 || o.force_tier) return std::nullopt;
+    ChoosePrefix(s, streamed, std::min(slots, streamed), w.gpu_mem - gpu_total(c.gpu_layers),
+                 &c);
+    if (c.gpu_prefix_layers == 0) return std::nullopt;
+  }
+  const auto off_gpu = [&](int32_t from, int32_t to) {
+    return OffGpuBytes(s.layer_bytes, c.gpu_prefix_bytes, c.gpu_prefix_layers, from, to);
+  };
   const size_t gather = s.embed_bytes > 0 && !embed_on_gpu ? s.embed_gather_bytes : 0;
   const size_t chunk = kStagingChunkBytes;
   if (o.pinned_layers >= 0 || o.force_tier) {
     c.pinned_layers = o.pinned_layers >= 0 ? o.pinned_layers
                       : *o.force_tier == Tier::kPinned ? streamed : 0;
-  } else if (static_cast<size_t>(streamed) * s.layer_bytes + gather +
-                 (c.gpu_layers > 0 || s.head_bytes > 0 || embed_on_gpu ? chunk : 0) <=
-             w.pinned_mem) {
+  } else if (off_gpu(0, streamed) + gather + (Loads(s, c) ? chunk : 0) <= w.pinned_mem) {
     c.pinned_layers = streamed;
   }
   const int32_t ssd = streamed - c.pinned_layers;
@@ -124,33 +244,36 @@ std::optional<Placement> Fill(const StageShape& s, const WorkerSpec& w,
     } else if (ssd > 0) {
       // A shorter ring only lets the disk idle while the copy path is blocked: shrink it to
       // the pinned memory left (down to one chunk) rather than refuse the stage.
-      const size_t held = static_cast<size_t>(c.pinned_layers) * s.layer_bytes + gather;
+      const size_t held = off_gpu(0, c.pinned_layers) + gather;
       const size_t room = w.pinned_mem > held ? (w.pinned_mem - held) / chunk : 0;
-      const int32_t want = StagingChunks(w, s.layer_bytes, std::min(slots, streamed));
+      const size_t copy =
+          SlotBytes(s.layer_bytes, c.gpu_prefix_bytes, c.gpu_prefix_layers, streamed);
+      const int32_t want = StagingChunks(w, copy, std::min(slots, streamed));
       c.staging_chunks =
           static_cast<int32_t>(std::clamp<size_t>(room, 1, static_cast<size_t>(want)));
     }
   }
   const size_t pinned_fixed =
-      static_cast<size_t>(c.pinned_layers) * s.layer_bytes + gather +
-      static_cast<size_t>(c.staging_chunks) * chunk;
+      off_gpu(0, c.pinned_layers) + gather + static_cast<size_t>(c.staging_chunks) * chunk;
   if (pinned_fixed > w.pinned_mem) return std::nullopt;
   const bool spread = ssd > 0 && o.pinned_layers < 0 && !o.force_tier;
   if (spread) {
-    const size_t most = static_cast<size_t>(ssd) * (s.layer_bytes - kPackAlignment);
+    // Every SSD layer keeps a page to read.
+    const size_t most =
+        off_gpu(c.pinned_layers, streamed) - static_cast<size_t>(ssd) * kPackAlignment;
     c.spread_pinned_bytes = std::min(AlignDown(w.pinned_mem - pinned_fixed), most);
   }
   return Tally(s, c);
 }
 
-// Adds `count` streamed layers with `ssd_bytes` read from the SSD to `p`; returns the time of
-// one, and in *pace the stage that sets it. With one GPU slot a layer's copy and compute take
-// turns, so they pace together (counted as the copy).
-double AddStreamed(const WorkerSpec& w, const Placement& placement, size_t ssd_bytes,
+// Adds `count` streamed layers that each copy `copy_bytes` and read `ssd_bytes` of them from
+// the SSD to `p`; returns the time of one, and in *pace the stage that sets it. With one GPU
+// slot a layer's copy and compute take turns, so they pace together (counted as the copy).
+double AddStreamed(const WorkerSpec& w, int32_t gpu_slots, size_t copy_bytes, size_t ssd_bytes,
                    double compute_ms, double count, PassPrediction* p, Stage* pace) {
   const double ssd = ssd_bytes > 0 ? TransferMs(ssd_bytes, w.ssd_gbps) : 0;
-  const double h2d = TransferMs(placement.layer_bytes, w.h2d_gbps);
-  const double copy = placement.gpu_slots == 1 ? h2d + compute_ms : h2d;
+  const double h2d = TransferMs(copy_bytes, w.h2d_gbps);
+  const double copy = gpu_slots == 1 ? h2d + compute_ms : h2d;
   p->ssd_ms += count * ssd;
   p->h2d_ms += count * h2d;
   p->compute_ms += count * compute_ms;
@@ -228,38 +351,34 @@ std::string OverrideMessage(const StageShape& s, const WorkerSpec& w,
 
 }  // namespace
 
-size_t Placement::ssd_bytes_per_pass() const {
-  return static_cast<size_t>(ssd_layers()) * layer_bytes - spread_pinned_bytes;
+size_t Placement::slot_bytes() const {
+  return SlotBytes(layer_bytes, gpu_prefix_bytes, gpu_prefix_layers, streamed_layers());
 }
 
-size_t SpreadPrefix(size_t total, int32_t ssd_layers, int32_t i, size_t layer_bytes) {
+size_t Placement::ssd_bytes_per_pass() const { return CountStreamed(*this).ssd; }
+
+size_t SpreadPrefix(size_t total, int32_t ssd_layers, int32_t i, size_t layer_bytes,
+                    int32_t prefixed, size_t gpu_prefix) {
   if (ssd_layers <= 0) return 0;
-  const size_t pages = total / kPackAlignment;
-  const size_t n = static_cast<size_t>(ssd_layers);
-  const size_t mine = pages / n + (static_cast<size_t>(i) < pages % n ? 1 : 0);
-  return std::min(mine * kPackAlignment, layer_bytes - kPackAlignment);
+  const SpreadShape spread = ShapeSpread(total, ssd_layers, prefixed, gpu_prefix);
+  const bool has_prefix = i < prefixed;
+  size_t pages = has_prefix ? 0 : spread.lift;
+  if (i >= spread.from) pages += spread.level + (i < spread.extra_end ? 1 : 0);
+  const size_t off_gpu = layer_bytes - (has_prefix ? gpu_prefix : 0);
+  return std::min(pages * kPackAlignment, off_gpu - kPackAlignment);
 }
 
 std::vector<LayerHome> Placement::homes() const {
-  std::vector<LayerHome> h(static_cast<size_t>(layers));
-  for (int32_t l = 0; l < layers; ++l) {
-    LayerHome& home = h[static_cast<size_t>(l)];
-    if (l < gpu_layers) {
-      home.tier = Tier::kGpu;
-    } else if (l < gpu_layers + pinned_layers) {
-      home.tier = Tier::kPinned;
-    } else {
-      home.tier = Tier::kSsd;
-      home.pinned_bytes = SpreadPrefix(spread_pinned_bytes, ssd_layers(),
-                                       l - gpu_layers - pinned_layers, layer_bytes);
-    }
-  }
+  std::vector<LayerHome> h(static_cast<size_t>(gpu_layers), LayerHome{Tier::kGpu, 0, 0});
+  ForEachStreamedRun(*this, [&](const LayerHome& home, int32_t count) {
+    h.insert(h.end(), static_cast<size_t>(count), home);
+  });
   return h;
 }
 
-int32_t StagingChunks(const WorkerSpec& worker, size_t layer_bytes, int32_t gpu_slots) {
+int32_t StagingChunks(const WorkerSpec& worker, size_t copy_bytes, int32_t gpu_slots) {
   const double blocked_ms =
-      TransferMs(layer_bytes, worker.h2d_gbps) + (gpu_slots == 1 ? worker.decode_ms : 0);
+      TransferMs(copy_bytes, worker.h2d_gbps) + (gpu_slots == 1 ? worker.decode_ms : 0);
   const double bytes = worker.ssd_gbps * 1e6 * blocked_ms;
   const double chunks = std::ceil(bytes / static_cast<double>(kStagingChunkBytes));
   return static_cast<int32_t>(
@@ -271,28 +390,19 @@ PassPrediction PredictPass(const Placement& p, const WorkerSpec& worker,
   PassPrediction out;
   const double c = ComputeMs(worker, workload, phase);
   std::array<double, 3> paced{};  // pass time by the stage that paces it
-  const auto add = [&](size_t ssd_bytes, int32_t count) {
-    if (count <= 0) return;
-    Stage pace = Stage::kCompute;
-    const double ms = AddStreamed(worker, p, ssd_bytes, c, count, &out, &pace);
-    paced[static_cast<size_t>(pace)] += count * ms;
-    out.ms += count * ms;
-  };
   // GPU layers compute only.
   out.compute_ms += p.gpu_layers * c;
   out.serial_ms += p.gpu_layers * c;
   out.ms += p.gpu_layers * c;
   paced[static_cast<size_t>(Stage::kCompute)] += p.gpu_layers * c;
-  add(0, p.pinned_layers);
-  const int32_t ssd = p.ssd_layers();
-  if (ssd > 0) {
-    // Spread prefixes come in two sizes, a page apart: the first `n_large` layers' is larger.
-    const size_t pages = p.spread_pinned_bytes / kPackAlignment;
-    const auto n_large = static_cast<int32_t>(pages % static_cast<size_t>(ssd));
-    add(p.layer_bytes - SpreadPrefix(p.spread_pinned_bytes, ssd, 0, p.layer_bytes), n_large);
-    add(p.layer_bytes - SpreadPrefix(p.spread_pinned_bytes, ssd, ssd - 1, p.layer_bytes),
-        ssd - n_large);
-  }
+  ForEachStreamedRun(p, [&](const LayerHome& h, int32_t count) {
+    const size_t copy = p.layer_bytes - h.gpu_bytes;
+    const size_t read = h.tier == Tier::kSsd ? copy - h.pinned_bytes : 0;
+    Stage pace = Stage::kCompute;
+    const double ms = AddStreamed(worker, p.gpu_slots, copy, read, c, count, &out, &pace);
+    paced[static_cast<size_t>(pace)] += count * ms;
+    out.ms += count * ms;
+  });
   out.bottleneck = Stage::kCompute;
   for (Stage s : {Stage::kH2d, Stage::kSsd}) {
     if (paced[static_cast<size_t>(s)] > paced[static_cast<size_t>(out.bottleneck)]) {
@@ -308,6 +418,8 @@ StatusOr<Placement> PlaceStage(const StageShape& shape, const WorkerSpec& worker
     return InvalidArgument("a stage needs at least one layer of a positive multiple of " +
                            std::to_string(kPackAlignment) + " bytes");
   }
+  STRATA_RETURN_IF_ERROR(ValidateSplitPoints(shape.split_points, shape.layer_bytes)
+                             .WithContext("the stage's layer split points"));
   STRATA_RETURN_IF_ERROR(CheckOverrides(shape, o));
   std::vector<int32_t> slot_options = {1, 2};
   if (o.prefetch_h2d >= 0) slot_options = {o.prefetch_h2d + 1};
@@ -315,8 +427,10 @@ StatusOr<Placement> PlaceStage(const StageShape& shape, const WorkerSpec& worker
   for (bool embed_on_gpu : {false, true}) {
     if (embed_on_gpu && shape.embed_bytes == 0) continue;
     for (int32_t slots : slot_options) {
-      std::optional<Placement> p = Fill(shape, worker, o, slots, embed_on_gpu);
-      if (p && (!best || Better(*p, *best, worker, workload))) best = p;
+      for (bool prefixes : {false, true}) {
+        std::optional<Placement> p = Fill(shape, worker, o, slots, embed_on_gpu, prefixes);
+        if (p && (!best || Better(*p, *best, worker, workload))) best = p;
+      }
     }
   }
   if (!best) {
@@ -334,6 +448,7 @@ StageShape StageShapeOf(const ClusterSpec& cluster, size_t w, int32_t layers) {
   StageShape s;
   s.layers = layers;
   s.layer_bytes = (m.layer_bytes + kPackAlignment - 1) / kPackAlignment * kPackAlignment;
+  s.split_points = m.layer_split_points;
   if (w == 0) {
     s.embed_bytes = m.first_end_bytes;
     s.embed_gather_bytes =

@@ -10,8 +10,8 @@
 namespace strata {
 
 nlohmann::json PlanToJson(const ClusterSpec& cluster, const ClusterPlan& plan);
-// One stage's placement: tiers, spread, slots, ring, and each memory by part against its
-// budget (`budgets`' gpu_mem and pinned_mem).
+// One stage's placement: tiers, spread, GPU prefixes, slots, ring, and each memory by part
+// against its budget (`budgets`' gpu_mem and pinned_mem).
 nlohmann::json PlacementToJson(const Placement& placement, const WorkerSpec& budgets);
 
 }  // namespace strata

@@ -8,9 +8,10 @@
 namespace strata {
 
 // Llama 3.1 70B in a pack of `dtype`: 80 layers of 0.844 GB (fp8, measured) or 1.71 GB
-// (bf16); the embedding and LM head stay bf16 in both (128256 × 8192 × 2 bytes each);
-// activations (8192 fp32 per token) and the KV cache (8 KV heads × 128 × K and V, fp32)
-// as the engine keeps them.
+// (bf16), cut between tensors where the pack writer's layout puts them (its split points
+// below those bytes); the embedding and LM head stay bf16 in both (128256 × 8192 × 2 bytes
+// each); activations (8192 fp32 per token) and the KV cache (8 KV heads × 128 × K and V,
+// fp32) as the engine keeps them.
 ModelSpec Llama31_70B(PackDType dtype);
 
 // One RTX 5080 node (16 GiB): 90% of it for the model, as the engine's default budget;

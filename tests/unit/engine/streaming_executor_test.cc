@@ -1,7 +1,8 @@
 // The streaming executor on the CPU backend over a real pack of the tiny checkpoint: output
 // is bit-identical to the all-resident model for every mix of homes (split layers too), GPU
-// slot count, ring size and chunk size; it allocates exactly what it reports; corruption is
-// caught and named; and each pass records its stage timings.
+// slot count, ring size and chunk size, and for PlacePack's GPU prefixes; it allocates
+// exactly what it reports (and a placement what it predicts); corruption is caught and
+// named; and each pass records its stage timings.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,7 +18,9 @@
 #include "common/backend/cpu/cpu_backend.h"
 #include "common/engine/llama_model.h"
 #include "common/engine/pack_layer_source.h"
+#include "common/engine/pack_model.h"
 #include "common/engine/streaming_executor.h"
+#include "common/plan/pack_placement.h"
 #include "common/storage/mapped_pack.h"
 #include "common/storage/pack_writer.h"
 #include "tests/support/layer_homes.h"
@@ -327,6 +330,56 @@ TEST_F(StreamingTest, CorruptLayerIsNamedAtLoadOrWhenStreamed) {
   // The failed pass left nothing in flight: the next pass fails the same way, not worse.
   st = Run(**model, &logits, &ids);
   EXPECT_EQ(st.code(), StatusCode::kDataLoss);
+}
+
+// PlacePack on a GPU budget that leaves 0.6 of a layer beside two whole layers and one slot:
+// the rest of the budget becomes GPU prefixes, the executor takes exactly the memory placed,
+// and the output is the resident model's, bit for bit.
+TEST_F(StreamingTest, PlacedGpuPrefixesRunBitIdentical) {
+  StatusOr<MappedPack> mapped = MappedPack::Open(PackDir());
+  ASSERT_TRUE(mapped.ok());
+  CpuBackend backend;
+  std::vector<float> want_logits;
+  std::vector<int32_t> want_ids;
+  {
+    StatusOr<std::unique_ptr<LlamaModel>> resident =
+        LlamaModel::CreateResident(backend, mapped->pack().config(), mapped->weights(), Options());
+    ASSERT_TRUE(resident.ok());
+    ASSERT_TRUE(Run(**resident, &want_logits, &want_ids).ok());
+  }
+  PackPlacementRequest r;
+  r.engine = Options();
+  r.gpu_mem = size_t{1} << 40;  // everything resident: the stage's shape
+  r.pinned_mem = size_t{1} << 30;
+  StatusOr<PackPlacement> resident = PlacePack(backend, PackDir(), r);
+  ASSERT_TRUE(resident.ok()) << resident.status().ToString();
+  const StageShape& s = resident->shape;
+  ASSERT_GE(s.split_points.size(), 5u);
+  r.overrides.prefetch_h2d = 0;  // one GPU slot: a prefix shortens each copy it is on
+  r.gpu_mem = s.runtime_gpu_bytes + s.head_bytes + 3 * s.layer_bytes + s.layer_bytes * 6 / 10;
+  // The gather buffer, one ring chunk and a layer's bytes spread over the SSD layers.
+  r.pinned_mem = s.embed_gather_bytes + kStagingChunkBytes + s.layer_bytes;
+  StatusOr<PackPlacement> placed = PlacePack(backend, PackDir(), r);
+  ASSERT_TRUE(placed.ok()) << placed.status().ToString();
+  const Placement& p = placed->placement;
+  EXPECT_EQ(p.gpu_layers, 2);
+  EXPECT_GT(p.gpu_prefix_layers, 0);
+  EXPECT_GT(p.ssd_layers(), 0);
+  EXPECT_GT(p.spread_pinned_bytes, 0u);
+  EXPECT_LE(p.gpu.total(), r.gpu_mem);
+
+  StatusOr<std::unique_ptr<PackModel>> m = PackModel::Open(backend, PackDir(), placed->options);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const StreamingExecutor& e = (*m)->executor();
+  EXPECT_EQ(e.gpu_bytes(), p.gpu.layers + p.gpu.staging);
+  EXPECT_EQ(e.pinned_bytes(), p.pinned.layers + p.pinned.staging);
+  EXPECT_EQ(e.ssd_bytes_per_pass(), p.ssd_bytes_per_pass());
+  std::vector<float> logits;
+  std::vector<int32_t> ids;
+  ASSERT_TRUE(Run((*m)->model(), &logits, &ids).ok());
+  EXPECT_EQ(ids, want_ids);
+  ASSERT_EQ(logits.size(), want_logits.size());
+  EXPECT_EQ(std::memcmp(logits.data(), want_logits.data(), logits.size() * sizeof(float)), 0);
 }
 
 }  // namespace

@@ -1,14 +1,18 @@
 // PlaceStage's rules over random stages and workers: every placement holds both budgets and
-// adds up (counts, homes, memory); a refusal means that not even the smallest placement fits
+// adds up (counts, homes, memory, GPU prefixes at split points within the GPU memory the
+// whole layers and slots leave); a refusal means that not even the smallest placement fits
 // and says what each budget must be; the chosen placement is never slower than the naive
 // whole-layer fills that fit the same budgets; overrides are honoured or refused clearly;
-// and the seed node (the Done criterion) keeps layers on its GPU and decodes a
-// token in at most 2 s.
+// GPU prefixes spend what whole layers leave of the GPU budget, shrinking the slots when
+// every streamed layer has one; and the seed node (the Done criterion) keeps layers
+// on its GPU and decodes a token in at most 2 s.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -49,11 +53,25 @@ class Random {
   std::mt19937_64 rng_;
 };
 
-// Layers 1..80 of 1 MiB..2 GB (in pages); ends, gather and runtime bytes random, often 0.
+// 5..12 ascending split points of a layer of `layer_bytes`, in pages, below its end.
+std::vector<size_t> RandomSplitPoints(Random& r, size_t layer_bytes) {
+  const auto pages = static_cast<int32_t>(layer_bytes / kPage);
+  std::vector<size_t> points;
+  for (int32_t i = r.Int(5, 12); i > 0; --i) {
+    points.push_back(static_cast<size_t>(r.Int(1, pages - 1)) * kPage);
+  }
+  std::sort(points.begin(), points.end());
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+  return points;
+}
+
+// Layers 1..80 of 1 MiB..2 GB (in pages), mostly with split points; ends, gather and runtime
+// bytes random, often 0.
 StageShape RandomShape(Random& r) {
   StageShape s;
   s.layers = r.Int(1, 80);
   s.layer_bytes = std::max(kPage, r.Bytes(1.0 * kMiB, 2e9) / kPage * kPage);
+  if (r.Chance(0.7)) s.split_points = RandomSplitPoints(r, s.layer_bytes);
   if (r.Chance(0.6)) {
     s.embed_bytes = r.Bytes(1.0 * kMiB, 4.0 * kGiB);
     if (r.Chance(0.8)) s.embed_gather_bytes = r.Bytes(4096, 512.0 * kMiB);
@@ -128,9 +146,10 @@ bool MinimalFits(const StageShape& s, const WorkerSpec& w) {
 }
 
 std::string Describe(const StageShape& s, const WorkerSpec& w, const PlacementOverrides& o) {
-  return "shape: " + std::to_string(s.layers) + " x " + std::to_string(s.layer_bytes) +
-         " embed " + std::to_string(s.embed_bytes) + " gather " +
-         std::to_string(s.embed_gather_bytes) + " head " + std::to_string(s.head_bytes) +
+  return "shape: " + std::to_string(s.layers) + " x " + std::to_string(s.layer_bytes) + " (" +
+         std::to_string(s.split_points.size()) + " split points) embed " +
+         std::to_string(s.embed_bytes) + " gather " + std::to_string(s.embed_gather_bytes) +
+         " head " + std::to_string(s.head_bytes) +
          " runtime " + std::to_string(s.runtime_gpu_bytes) + "; budgets gpu " +
          std::to_string(w.gpu_mem) + " pinned " + std::to_string(w.pinned_mem) + "; speeds ssd " +
          std::to_string(w.ssd_gbps) + " h2d " + std::to_string(w.h2d_gbps) + " decode " +
@@ -138,6 +157,70 @@ std::string Describe(const StageShape& s, const WorkerSpec& w, const PlacementOv
          " pinned " + std::to_string(o.pinned_layers) + " ssd " + std::to_string(o.prefetch_ssd) +
          " h2d " + std::to_string(o.prefetch_h2d) + " force " +
          (o.force_tier ? std::string(TierName(*o.force_tier)) : "-");
+}
+
+// GPU prefixes: none when the GPU's layers are given or a tier forced; else a split point on
+// the first k streamed layers, costing k × P (less the slots' P when k is every streamed
+// layer) of the GPU memory the whole layers and slots leave, and no other split point keeps
+// more bytes there (ties: fewer layers).
+void ExpectGpuPrefixes(const StageShape& s, const WorkerSpec& w, const PlacementOverrides& o,
+                       const Placement& p) {
+  const int32_t k = p.gpu_prefix_layers;
+  const size_t prefix = p.gpu_prefix_bytes;
+  const int32_t streamed = p.streamed_layers();
+  ASSERT_GE(k, 0);
+  ASSERT_LE(k, streamed);
+  if (k == 0) {
+    EXPECT_EQ(prefix, 0u);
+    return;
+  }
+  EXPECT_LT(o.gpu_layers, 0);
+  EXPECT_FALSE(o.force_tier.has_value());
+  EXPECT_TRUE(std::binary_search(s.split_points.begin(), s.split_points.end(), prefix))
+      << prefix << " is not a split point";
+  const size_t whole = p.gpu.ends + p.gpu.runtime +
+                       static_cast<size_t>(p.gpu_layers + p.gpu_slots) * s.layer_bytes;
+  ASSERT_LE(whole, w.gpu_mem);
+  const size_t leftover = w.gpu_mem - whole;
+  const auto cost = [&](int32_t layers, size_t point) {
+    return static_cast<size_t>(layers - (layers == streamed ? p.gpu_slots : 0)) * point;
+  };
+  EXPECT_LE(cost(k, prefix), leftover);
+  const size_t kept = static_cast<size_t>(k) * prefix;
+  for (const size_t point : s.split_points) {
+    int32_t most = streamed;
+    while (most > 0 && cost(most, point) > leftover) --most;
+    const size_t could = static_cast<size_t>(most) * point;
+    EXPECT_LE(could, kept) << "split point " << point << " on " << most << " layers";
+    if (could == kept) {
+      EXPECT_GE(most, k) << "a tie goes to fewer layers";
+    }
+  }
+}
+
+// The spread makes every SSD layer read the same, within a page; until it has lifted the
+// layers without the GPU prefix to those with it, only they get pinned bytes.
+void ExpectEvenReads(const Placement& p, const std::vector<LayerHome>& homes) {
+  size_t least = SIZE_MAX, most = 0, prefixed_pinned = 0, plain_most = 0;
+  bool any_prefixed = false;
+  for (const LayerHome& h : homes) {
+    if (h.tier != Tier::kSsd) continue;
+    const size_t read = p.layer_bytes - h.gpu_bytes - h.pinned_bytes;
+    least = std::min(least, read);
+    most = std::max(most, read);
+    if (h.gpu_bytes > 0) {
+      any_prefixed = true;
+      prefixed_pinned += h.pinned_bytes;
+    } else {
+      plain_most = std::max(plain_most, h.pinned_bytes);
+    }
+  }
+  if (least == SIZE_MAX) return;
+  if (!any_prefixed || prefixed_pinned > 0) {
+    EXPECT_LE(most - least, kPage);
+  } else {
+    EXPECT_LE(plain_most, p.gpu_prefix_bytes);
+  }
 }
 
 // Everything a placement must satisfy, whatever chose it.
@@ -155,11 +238,15 @@ void ExpectValid(const StageShape& s, const WorkerSpec& w, const PlacementOverri
   EXPECT_LE(p.gpu.total(), w.gpu_mem);
   EXPECT_LE(p.pinned.total(), w.pinned_mem);
   const size_t b = s.layer_bytes;
-  EXPECT_EQ(p.gpu.layers, static_cast<size_t>(p.gpu_layers) * b);
-  EXPECT_EQ(p.gpu.staging, static_cast<size_t>(p.gpu_slots) * b);
+  const size_t prefix = p.gpu_prefix_bytes;
+  const int32_t prefixed = p.gpu_prefix_layers;
+  const size_t slot = b - (prefixed > 0 && prefixed == p.streamed_layers() ? prefix : 0);
+  EXPECT_EQ(p.slot_bytes(), slot);
+  EXPECT_EQ(p.gpu.layers,
+            static_cast<size_t>(p.gpu_layers) * b + static_cast<size_t>(prefixed) * prefix);
+  EXPECT_EQ(p.gpu.staging, static_cast<size_t>(p.gpu_slots) * slot);
   EXPECT_EQ(p.gpu.ends, s.head_bytes + (p.embed_on_gpu ? s.embed_bytes : 0));
   EXPECT_EQ(p.gpu.runtime, s.runtime_gpu_bytes);
-  EXPECT_EQ(p.pinned.layers, static_cast<size_t>(p.pinned_layers) * b + p.spread_pinned_bytes);
   EXPECT_EQ(p.chunk_bytes, kStagingChunkBytes);
   EXPECT_EQ(p.pinned.staging, static_cast<size_t>(p.staging_chunks) * p.chunk_bytes);
   EXPECT_EQ(p.pinned.ends, 0u);
@@ -167,6 +254,7 @@ void ExpectValid(const StageShape& s, const WorkerSpec& w, const PlacementOverri
   if (p.embed_on_gpu) {
     EXPECT_GT(s.embed_bytes, 0u);
   }
+  ExpectGpuPrefixes(s, w, o, p);
   // The spread: whole pages, less than the SSD layers' bytes.
   EXPECT_EQ(p.spread_pinned_bytes % kPage, 0u);
   if (p.ssd_layers() > 0) {
@@ -174,27 +262,37 @@ void ExpectValid(const StageShape& s, const WorkerSpec& w, const PlacementOverri
   } else {
     EXPECT_EQ(p.spread_pinned_bytes, 0u);
   }
-  // Homes agree with the counts: GPU, pinned, SSD in order; the prefixes add up.
+  // Homes agree with the counts: GPU, pinned, SSD in order, the first streamed layers with
+  // the GPU prefix; the pinned parts and the reads add up exactly.
   const std::vector<LayerHome> homes = p.homes();
   ASSERT_EQ(homes.size(), static_cast<size_t>(p.layers));
-  size_t prefixes = 0, read = 0;
+  size_t spread = 0, pinned = 0, read = 0;
   for (int32_t l = 0; l < p.layers; ++l) {
     const LayerHome& h = homes[static_cast<size_t>(l)];
     const Tier want = l < p.gpu_layers                     ? Tier::kGpu
                       : l < p.gpu_layers + p.pinned_layers ? Tier::kPinned
                                                            : Tier::kSsd;
     EXPECT_EQ(h.tier, want) << "layer " << l;
-    if (h.tier != Tier::kSsd) {
-      EXPECT_EQ(h.pinned_bytes, 0u);
+    if (h.tier == Tier::kGpu) {
+      EXPECT_EQ(h.gpu_bytes + h.pinned_bytes, 0u);
       continue;
     }
-    EXPECT_LT(h.pinned_bytes, b);
+    EXPECT_EQ(h.gpu_bytes, l - p.gpu_layers < prefixed ? prefix : 0) << "layer " << l;
+    if (h.tier == Tier::kPinned) {
+      EXPECT_EQ(h.pinned_bytes, 0u);
+      pinned += b - h.gpu_bytes;
+      continue;
+    }
+    EXPECT_LE(h.gpu_bytes + h.pinned_bytes + kPage, b) << "layer " << l;
     EXPECT_EQ(h.pinned_bytes % kPage, 0u);
-    prefixes += h.pinned_bytes;
-    read += b - h.pinned_bytes;
+    spread += h.pinned_bytes;
+    pinned += h.pinned_bytes;
+    read += b - h.gpu_bytes - h.pinned_bytes;
   }
-  EXPECT_EQ(prefixes, p.spread_pinned_bytes);
+  EXPECT_EQ(spread, p.spread_pinned_bytes);
+  EXPECT_EQ(pinned, p.pinned.layers);
   EXPECT_EQ(read, p.ssd_bytes_per_pass());
+  ExpectEvenReads(p, homes);
   // Streaming needs GPU slots; reading needs a ring.
   EXPECT_EQ(p.gpu_slots >= 1, p.streamed_layers() > 0);
   EXPECT_LE(p.gpu_slots, p.streamed_layers());
@@ -274,7 +372,7 @@ void ExpectJustifiedRefusal(const StageShape& s, const WorkerSpec& w,
 
 TEST(PlaceStage, RandomPlacementsRespectBudgetsAndAddUp) {
   Random r(20240611);
-  int placed = 0, refused = 0;
+  int placed = 0, refused = 0, prefixed = 0, slots_shrunk = 0;
   for (int trial = 0; trial < 4000; ++trial) {
     const StageShape s = RandomShape(r);
     const WorkerSpec w = RandomWorker(r, s);
@@ -287,13 +385,17 @@ TEST(PlaceStage, RandomPlacementsRespectBudgetsAndAddUp) {
       ExpectJustifiedRefusal(s, w, o, p.status());
     } else {
       ++placed;
+      prefixed += p->gpu_prefix_layers > 0;
+      slots_shrunk += p->gpu_prefix_layers > 0 && p->gpu_prefix_layers == p->streamed_layers();
       ExpectValid(s, w, o, *p);
     }
     if (::testing::Test::HasFailure()) break;  // one case's failures are enough to read
   }
-  // Both outcomes are exercised.
+  // Both outcomes are exercised, and GPU prefixes on some or all streamed layers.
   EXPECT_GT(placed, 800);
   EXPECT_GT(refused, 800);
+  EXPECT_GT(prefixed, 300) << slots_shrunk;
+  EXPECT_GT(slots_shrunk, 20) << prefixed;
 }
 
 TEST(PlaceStage, NeverRefusesABudgetTheSmallestPlacementFits) {
@@ -435,6 +537,8 @@ TEST(PlaceStage, SeedNodeKeepsLayersOnTheGpuAndDecodesATokenInTwoSeconds) {
   const Placement& p = plan->workers[0].placement;
   EXPECT_GE(p.gpu_layers, 12);
   EXPECT_LE(plan->decode.latency_ms, 2000.0);
+  // What the whole layers and slots leave of the GPU keeps prefixes of the next layers.
+  EXPECT_GT(p.gpu_prefix_layers, 0);
   // The rest streams from the SSD with most of the pinned budget spread over it.
   EXPECT_EQ(p.gpu_layers + p.ssd_layers(), 80);
   EXPECT_GT(p.spread_pinned_bytes, 40 * kGiB);
@@ -632,6 +736,114 @@ TEST(PlaceStage, TightPinnedBudgetsShrinkTheRingOrMoveTheEmbedding) {
   EXPECT_THAT(p.status().message(), HasSubstr("pinned budget at least 80.00 MiB"));
 }
 
+// Layers of 1000 pages cut at `cuts` (in pages), 64 MiB of runtime bytes; a worker whose
+// stream, not its compute, paces a pass and whose pinned memory holds the ring only, so every
+// streamed layer is read; its GPU holds the runtime bytes and `gpu_layers` layers more.
+StageShape CutShape(int32_t layers, const std::vector<size_t>& cuts) {
+  StageShape s;
+  s.layers = layers;
+  s.layer_bytes = 1000 * kPage;
+  for (size_t pages : cuts) s.split_points.push_back(pages * kPage);
+  s.runtime_gpu_bytes = 64 * kMiB;
+  return s;
+}
+WorkerSpec StreamBound(const StageShape& s, double gpu_layers) {
+  WorkerSpec w = SeedWorker(0, kStagingChunkBytes);
+  w.decode_ms = 0.01;
+  w.gpu_mem = s.runtime_gpu_bytes +
+              static_cast<size_t>(gpu_layers * static_cast<double>(s.layer_bytes));
+  return w;
+}
+
+TEST(PlaceStage, GpuPrefixesSpendWhatWholeLayersAndSlotsLeave) {
+  const StageShape s = CutShape(10, {150, 400, 600, 850});
+  // Three whole layers and a slot, and 0.6 of a layer and a little left.
+  WorkerSpec w = StreamBound(s, 4.6);
+  w.gpu_mem += 1000;
+  StatusOr<Placement> p = PlaceStage(s, w, WorkloadSpec{}, {});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ExpectValid(s, w, {}, *p);
+  EXPECT_EQ(p->gpu_layers, 3);
+  EXPECT_EQ(p->gpu_slots, 1);
+  // The largest split point within the 600 pages left, on one layer (150 pages on four keep
+  // as much: a tie goes to fewer layers); the slot still holds a whole layer.
+  EXPECT_EQ(p->gpu_prefix_bytes, 600 * kPage);
+  EXPECT_EQ(p->gpu_prefix_layers, 1);
+  EXPECT_EQ(p->slot_bytes(), s.layer_bytes);
+  EXPECT_EQ(p->homes()[3].gpu_bytes, 600 * kPage);
+  EXPECT_EQ(p->homes()[4].gpu_bytes, 0u);
+  // Against the same stage with nothing to cut at: as many whole layers, 600 pages fewer
+  // read per pass, a faster decode.
+  StageShape uncut = s;
+  uncut.split_points.clear();
+  StatusOr<Placement> whole = PlaceStage(uncut, w, WorkloadSpec{}, {});
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(whole->gpu_layers, 3);
+  EXPECT_EQ(whole->gpu_prefix_layers, 0);
+  EXPECT_EQ(p->ssd_bytes_per_pass(), whole->ssd_bytes_per_pass() - 600 * kPage);
+  EXPECT_LT(PredictPass(*p, w, WorkloadSpec{}, Phase::kDecode).ms,
+            PredictPass(*whole, w, WorkloadSpec{}, Phase::kDecode).ms);
+}
+
+TEST(PlaceStage, GpuPrefixesOnEveryStreamedLayerShrinkTheSlots) {
+  const StageShape s = CutShape(4, {100, 300, 700});
+  // One whole layer and one slot, and 0.6 of a layer left.
+  const WorkerSpec w = StreamBound(s, 2.6);
+  PlacementOverrides o;
+  o.prefetch_h2d = 0;  // one GPU slot
+  StatusOr<Placement> p = PlaceStage(s, w, WorkloadSpec{}, o);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ExpectValid(s, w, o, *p);
+  EXPECT_EQ(p->gpu_layers, 1);
+  // 300 pages on each of the 3 streamed layers keep 900 pages on the GPU, more than the 600
+  // left, because the slot now holds only the other 700 of a layer.
+  EXPECT_EQ(p->gpu_prefix_bytes, 300 * kPage);
+  EXPECT_EQ(p->gpu_prefix_layers, 3);
+  EXPECT_EQ(p->slot_bytes(), 700 * kPage);
+  EXPECT_EQ(p->gpu.staging, 700 * kPage);
+  EXPECT_EQ(p->gpu.layers, 1000 * kPage + 900 * kPage);
+  EXPECT_EQ(p->gpu.total(), w.gpu_mem);
+  EXPECT_EQ(p->ssd_bytes_per_pass(), 3 * 700 * kPage);
+}
+
+TEST(PlaceStage, GpuPrefixesFollowTheGpuLayersWhenTheyAreGiven) {
+  const StageShape s = CutShape(10, {150, 400, 600, 850});
+  WorkerSpec w = StreamBound(s, 4.6);
+  w.pinned_mem += 2 * s.layer_bytes;
+  // Given GPU layers or a forced tier: whole layers only, as asked.
+  PlacementOverrides o;
+  o.gpu_layers = 3;
+  StatusOr<Placement> p = PlaceStage(s, w, WorkloadSpec{}, o);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->gpu_prefix_layers, 0);
+  o = {};
+  o.force_tier = Tier::kSsd;
+  p = PlaceStage(s, w, WorkloadSpec{}, o);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->gpu_prefix_layers, 0);
+  // Given pinned layers: the rest is chosen around them, prefixes too (the first pinned
+  // layer keeps 600 pages on the GPU and copies the other 400).
+  o = {};
+  o.pinned_layers = 2;
+  p = PlaceStage(s, w, WorkloadSpec{}, o);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->gpu_prefix_layers, 1);
+  ExpectValid(s, w, o, *p);
+}
+
+TEST(PlaceStage, SplitPointsThatAreNotCutsAreRefused) {
+  StageShape s = CutShape(4, {100, 300});
+  const WorkerSpec w = StreamBound(s, 2.6);
+  for (const std::vector<size_t>& bad :
+       {std::vector<size_t>{0}, {300 * kPage, 100 * kPage}, {100 * kPage + 1}, {1000 * kPage}}) {
+    s.split_points = bad;
+    StatusOr<Placement> p = PlaceStage(s, w, WorkloadSpec{}, {});
+    ASSERT_FALSE(p.ok());
+    EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(p.status().message(), HasSubstr("split point"));
+  }
+}
+
 TEST(PlaceStage, SpreadPrefixIsEvenInPages) {
   // 10 pages over 4 layers: 3, 3, 2, 2.
   EXPECT_EQ(SpreadPrefix(10 * kPage, 4, 0, 100 * kPage), 3 * kPage);
@@ -641,6 +853,28 @@ TEST(PlaceStage, SpreadPrefixIsEvenInPages) {
   // Never the whole layer.
   EXPECT_EQ(SpreadPrefix(100 * kPage, 1, 0, 10 * kPage), 9 * kPage);
   EXPECT_EQ(SpreadPrefix(5 * kPage, 0, 0, 10 * kPage), 0u);
+}
+
+TEST(PlaceStage, SpreadPrefixLiftsTheLayersWithoutAGpuPrefixFirst) {
+  // 4 layers of 100 pages, the first 2 with 10 pages on the GPU. 14 pages: the other two get
+  // 7 each (short of the 10 that would make every layer read 90).
+  const size_t layer = 100 * kPage;
+  const auto spread = [&](size_t pages, int32_t i) {
+    return SpreadPrefix(pages * kPage, 4, i, layer, 2, 10 * kPage) / kPage;
+  };
+  EXPECT_EQ(spread(14, 0), 0u);
+  EXPECT_EQ(spread(14, 1), 0u);
+  EXPECT_EQ(spread(14, 2), 7u);
+  EXPECT_EQ(spread(14, 3), 7u);
+  // 27 pages: 10 each to lift them, the 7 left spread over all four (2, 2, 2, 1): every layer
+  // reads 88 or 89 pages.
+  EXPECT_EQ(spread(27, 0), 2u);
+  EXPECT_EQ(spread(27, 1), 2u);
+  EXPECT_EQ(spread(27, 2), 12u);
+  EXPECT_EQ(spread(27, 3), 11u);
+  // Everything but a page of each to read.
+  EXPECT_EQ(spread(2 * 89 + 2 * 99, 0), 89u);
+  EXPECT_EQ(spread(2 * 89 + 2 * 99, 3), 99u);
 }
 
 TEST(PlaceStage, StagingRingKeepsTheDiskBusyWhileTheCopyPathIsBlocked) {

@@ -7,11 +7,16 @@
 #include <functional>
 #include <random>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/bench/synthetic_model.h"
+#include "common/plan/model_spec.h"
 #include "common/plan/planner.h"
+#include "common/plan/presets.h"
 #include "tests/unit/plan/plan_test_util.h"
 
 namespace strata {
@@ -24,9 +29,11 @@ using testing::PageRounded;
 using testing::SeedCluster;
 using testing::SeedWorker;
 
-// Three unlike workers and a 12-layer model with ends, KV cache, scratch and a link.
+// Three unlike workers and a 12-layer model with ends, KV cache, scratch, split points and a
+// link.
 ClusterSpec Heterogeneous() {
   ClusterSpec c = SeedCluster(0, 12);
+  c.model.layer_split_points = {64 * kMiB, 200 * kMiB, 500 * kMiB, 700 * kMiB};
   c.model.first_end_bytes = 1 * kGiB;
   c.model.last_end_bytes = kGiB / 2;
   c.model.activation_bytes_per_token = 32768;
@@ -129,12 +136,25 @@ void ExpectWithinBudgetsAndMostResident(const ClusterSpec& c, const ClusterPlan&
         c.model.scratch_fixed_bytes;
     const size_t head = has_head ? c.model.last_end_bytes : 0;
     const size_t gpu_fixed = runtime + head + (p.embed_on_gpu ? c.model.first_end_bytes : 0);
-    const size_t gpu = static_cast<size_t>(p.gpu_layers + p.gpu_slots) * b + gpu_fixed;
+    // The first gpu_prefix_layers streamed layers keep a split point's bytes on the GPU; the
+    // slots hold the rest of a layer when all do.
+    const size_t prefix = p.gpu_prefix_bytes;
+    const int32_t prefixed = p.gpu_prefix_layers;
+    EXPECT_TRUE(prefixed == 0 || std::count(c.model.layer_split_points.begin(),
+                                            c.model.layer_split_points.end(), prefix) == 1);
+    const size_t slot = b - (prefixed > 0 && prefixed == streamed ? prefix : 0);
+    const size_t gpu = static_cast<size_t>(p.gpu_layers) * b +
+                       static_cast<size_t>(prefixed) * prefix +
+                       static_cast<size_t>(p.gpu_slots) * slot + gpu_fixed;
     const size_t gather = embeds && !p.embed_on_gpu
                               ? c.model.activation_bytes_per_token *
                                     static_cast<size_t>(c.workload.prefill_chunk_tokens)
                               : 0;
-    const size_t pinned = static_cast<size_t>(p.pinned_layers) * b + p.spread_pinned_bytes +
+    const auto off_gpu = [&](int32_t from, int32_t to) {  // streamed layers [from, to)
+      return static_cast<size_t>(to - from) * b -
+             static_cast<size_t>(std::max(0, std::min(to, prefixed) - from)) * prefix;
+    };
+    const size_t pinned = off_gpu(0, p.pinned_layers) + p.spread_pinned_bytes +
                           static_cast<size_t>(p.staging_chunks) * kStagingChunkBytes + gather;
     EXPECT_EQ(gpu, p.gpu.total());
     EXPECT_EQ(pinned, p.pinned.total());
@@ -152,7 +172,8 @@ void ExpectWithinBudgetsAndMostResident(const ClusterSpec& c, const ClusterPlan&
     if (!o.force_tier && p.ssd_layers() > 0) {
       // Whole pinned layers or spread prefixes, not both; what the ring leaves is pinned.
       EXPECT_EQ(p.pinned_layers, 0);
-      const size_t cap = static_cast<size_t>(p.ssd_layers()) * (b - 4096);
+      const size_t cap =
+          off_gpu(p.pinned_layers, streamed) - static_cast<size_t>(p.ssd_layers()) * 4096;
       EXPECT_TRUE(p.spread_pinned_bytes == cap || pinned + 4096 > budgets.pinned_mem)
           << "spread " << p.spread_pinned_bytes << " of " << budgets.pinned_mem;
     }
@@ -206,6 +227,12 @@ TEST(PlanCluster, RandomClustersStayWithinBudgetsAndMatchBruteForce) {
     c.model.scratch_bytes_per_token = 1024 * (rng() % 64);
     c.model.scratch_fixed_bytes = kMiB * (rng() % 256);
     c.workload.kv_tokens = static_cast<int64_t>(rng() % 8192);
+    if (rng() % 2 == 0) {  // cut like a layer's tensors: at a few ascending pages
+      for (size_t at = 4096 * (1 + rng() % 8192); at < c.model.layer_bytes;
+           at += 4096 * (1 + rng() % 32768)) {
+        c.model.layer_split_points.push_back(at);
+      }
+    }
     const size_t workers = 1 + rng() % 3;
     for (size_t w = 0; w < workers; ++w) {
       WorkerSpec worker = SeedWorker(kGiB * (2 + rng() % 8), kGiB * (rng() % 8));
@@ -333,6 +360,9 @@ TEST(PlanCluster, BadInputsAreInvalidArgumentsNamingTheField) {
   c.model.scratch_fixed_bytes = size_t{1} << 52;
   EXPECT_THAT(error(c), HasSubstr("scratch_fixed_bytes"));
   c = SeedCluster(1, 8);
+  c.model.layer_split_points = {8192, 8192};
+  EXPECT_THAT(error(c), HasSubstr("model: layer_split_points: split point 1 (8192)"));
+  c = SeedCluster(1, 8);
   c.link = LinkSpec{0, 1};
   EXPECT_THAT(error(c), HasSubstr("link: gbps"));
   // Layer counts are per worker: the planner chooses them.
@@ -348,6 +378,30 @@ TEST(PlanCluster, BadInputsAreInvalidArgumentsNamingTheField) {
   options = {};
   options.overrides.prefetch_ssd = 5000;
   EXPECT_THAT(error(SeedCluster(1, 8), options), HasSubstr("above 1024"));
+}
+
+TEST(PlanCluster, ModelSpecCutsLayersWhereThePackWriterDoes) {
+  const ModelConfig config = *SyntheticConfig("llama-3.1-70b", 80, 128256);
+  // bf16: 8 tensors after the first; fp8: their 7 projections' scales too.
+  for (const auto& [dtype, cuts] :
+       {std::pair{PackDType::kBF16, 8u}, std::pair{PackDType::kFP8, 15u}}) {
+    SCOPED_TRACE(PackDTypeName(dtype));
+    const ModelSpec m = ModelSpecFor(config, dtype);
+    const PackExtent layer = PlanPack(config, dtype).extents[1];
+    EXPECT_EQ(m.layer_bytes, layer.bytes);
+    const std::vector<uint64_t> points = ExtentSplitPoints(layer);
+    EXPECT_EQ(m.layer_split_points, std::vector<size_t>(points.begin(), points.end()));
+    EXPECT_EQ(m.layer_split_points.size(), cuts);
+    // A registered (or measured) layer size keeps the points below it.
+    const ModelSpec registered = WithLayerBytes(m, m.layer_split_points[3] + 1);
+    EXPECT_EQ(registered.layer_split_points,
+              std::vector<size_t>(points.begin(), points.begin() + 4));
+  }
+  // The presets: the seed's measured bytes, cut where the writer's layout is below them.
+  const ModelSpec seed = Llama31_70B(PackDType::kFP8);
+  EXPECT_EQ(seed.layer_bytes, 844'000'000u);
+  EXPECT_GE(seed.layer_split_points.size(), 13u);
+  EXPECT_TRUE(ValidateSplitPoints(seed.layer_split_points, seed.layer_bytes).ok());
 }
 
 TEST(PlanCluster, ModelThatDoesNotFitSaysWhereAndWhat) {

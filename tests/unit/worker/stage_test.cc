@@ -1,8 +1,9 @@
 // Worker stages in one process: a 2-stage and a 3-stage pipeline produce exactly the greedy
-// ids of the single-process model over a prompt and decode steps, a prompt split into chunks
-// samples only once it is complete, and bad steps fail with errors naming the step, the stage
-// and the sequence. Over UCX on loopback (TCP) with CPU backends everywhere; and, in builds
-// with NCCL, over NCCL between two GPUs (skipped with fewer).
+// ids of the single-process model over a prompt and decode steps, as does a stage whose
+// assignment keeps GPU prefixes (and bad prefixes are refused clearly), a prompt split into
+// chunks samples only once it is complete, and bad steps fail with errors naming the step,
+// the stage and the sequence. Over UCX on loopback (TCP) with CPU backends everywhere; and,
+// in builds with NCCL, over NCCL between two GPUs (skipped with fewer).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -13,6 +14,8 @@
 #include "common/backend/cpu/cpu_backend.h"
 #include "common/engine/generator.h"
 #include "common/engine/pack_model.h"
+#include "common/storage/pack.h"
+#include "common/storage/pack_format.h"
 #include "common/storage/pack_writer.h"
 #include "tests/support/layer_homes.h"
 #include "tests/support/reference_fixture.h"
@@ -186,6 +189,64 @@ TEST_P(StageTest, PipelinesOfTwoAndThreeStagesGiveTheSingleProcessGreedyIds) {
     EXPECT_EQ(got, want) << cuts.size() + 1 << " stages";
     for (auto& s : stages) s->CloseSequence(7);
   }
+}
+
+TEST_P(StageTest, AnAssignmentsGpuPrefixesAreExecuted) {
+  const std::vector<int32_t>& prompt = testing::ReferenceCases()[1].input_ids;
+  const std::vector<int32_t> want = Reference(prompt);
+  const std::vector<uint64_t> cuts =
+      ExtentSplitPoints(Pack::Open(dir_->File("pack"))->layer_extent(0));
+  ASSERT_GE(cuts.size(), 3u);
+  // One stage of all 6 layers: 1 on the GPU, 2 pinned, 3 read from the SSD with 2 pages of
+  // them pinned; the first 4 streamed layers keep the bytes before the third cut on the GPU.
+  control::v1::Assignment a = Assign(0, 1, 0, 6);
+  a.set_gpu_layers(1);
+  a.set_pinned_layers(2);
+  a.set_spread_pinned_bytes(2 * 4096);
+  a.set_gpu_prefix_bytes(cuts[2]);
+  a.set_gpu_prefix_layers(4);
+  a.set_gpu_slots(1);
+  a.set_staging_chunks(2);
+  a.set_chunk_bytes(8192);
+  StageOptions so;
+  so.pack_dir = dir_->File("pack");
+  so.link.bind_host = "127.0.0.1";
+  StatusOr<std::unique_ptr<Stage>> made = Stage::Create(*backends_.at(0), a, so);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  std::vector<std::unique_ptr<Stage>> stages;
+  stages.push_back(std::move(made).value());
+  ASSERT_TRUE(stages[0]->Connect("").ok());
+  ASSERT_TRUE(stages[0]->OpenSequence(Open(4, static_cast<int32_t>(prompt.size()))).ok());
+  StepOutput out = Run(stages, Step(1, 4, 0, prompt));
+  ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+  ASSERT_EQ(out.tokens.size(), 1u);
+  std::vector<int32_t> got = {out.tokens[0].second};
+  for (int32_t i = 0; i < kDecodeSteps; ++i) {
+    out = Run(stages, Step(2 + i, 4, static_cast<int32_t>(prompt.size()) + i, {got.back()}));
+    ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+    ASSERT_EQ(out.tokens.size(), 1u);
+    got.push_back(out.tokens[0].second);
+  }
+  EXPECT_EQ(got, want);
+
+  // More prefixed layers than streamed ones, a negative count, a prefix past the layer or
+  // between the bytes of a tensor.
+  const auto refused = [&](const control::v1::Assignment& bad, const std::string& why) {
+    StatusOr<std::unique_ptr<Stage>> st = Stage::Create(*backends_.at(0), bad, so);
+    EXPECT_EQ(st.status().code(), StatusCode::kInvalidArgument) << why;
+    EXPECT_THAT(st.status().message(), HasSubstr(why));
+  };
+  control::v1::Assignment bad = a;
+  bad.set_gpu_prefix_layers(6);
+  refused(bad, "assignment out of range");
+  bad.set_gpu_prefix_layers(-1);
+  refused(bad, "assignment out of range");
+  bad = a;
+  bad.set_gpu_prefix_bytes(uint64_t{1} << 40);
+  refused(bad, "is not inside the stage's");
+  bad = a;
+  bad.set_gpu_prefix_bytes(cuts[2] + 4096 == cuts[3] ? cuts[2] + 2048 : cuts[2] + 4096);
+  refused(bad, "does not end between two tensors");
 }
 
 TEST_P(StageTest, AChunkedPromptSamplesOnlyWhenComplete) {
