@@ -36,8 +36,8 @@ struct BenchFlags {
   bool fp8_activations = false;
   bool json = false;
   std::string json_file;
-  int32_t queue_depth = 8;
-  int64_t block_kib = 1024;
+  int32_t queue_depth = ReaderOptions{}.queue_depth;
+  int64_t block_kib = static_cast<int64_t>(ReaderOptions{}.block_bytes >> 10);
   LayerBenchOptions bench;
 };
 

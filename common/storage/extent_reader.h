@@ -28,7 +28,8 @@
 namespace strata {
 
 struct ReaderOptions {
-  int queue_depth = 8;                   // blocks in flight, 1..4096
+  int queue_depth = 32;                  // blocks in flight, 1..4096 (32 x 1 MiB: best or
+                                         // near it on the disks measured, docs/benchmarks.md)
   size_t block_bytes = size_t{1} << 20;  // a multiple of ExtentReader::kAlignment
   int max_reads = 16;                    // reads submitted and not yet returned by WaitAny/Poll
   bool allow_io_uring = true;

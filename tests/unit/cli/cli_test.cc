@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -134,6 +135,52 @@ TEST(CliGenerate, PackGivesTheCheckpointsIdsAndLogitsForEveryTierMix) {
   ASSERT_EQ(stats.exit_code, 0) << stats.err;
   EXPECT_THAT(stats.err, ::testing::HasSubstr("ssd_read"));
   EXPECT_THAT(stats.err, ::testing::HasSubstr("tokens/s"));
+}
+
+// The figure after `label` in a refusal ("... at least 19.70 MiB (...") as a --gpu-mem value,
+// one hundredth of its unit above it so the two-decimal rounding cannot fall below it.
+std::string StatedMinimum(const std::string& err, const std::string& label) {
+  const size_t at = err.find(label);
+  EXPECT_NE(at, std::string::npos) << err;
+  if (at == std::string::npos) return "0";
+  std::istringstream in(err.substr(at + label.size()));
+  double value = 0;
+  std::string unit;
+  in >> value >> unit;  // "19.70" "MiB"
+  return std::to_string(value + 0.01) + unit.substr(0, 1);
+}
+
+// A budget the old whole-layer rules refused (two GPU staging slots and pinned slots of whole
+// layers beside the GPU's ends) runs when some placement fits: exactly at the minimum each
+// budget's refusal states, with the unconstrained model's ids and logits; below it, the
+// refusal states that minimum.
+TEST(CliGenerate, RunsAtTheMinimumBudgetsItStates) {
+  TempDir tmp;
+  const std::string pack = tmp.File("pack");
+  ASSERT_EQ(Strata({"pack", "--model", TinyModelDir(), "--out", pack}).exit_code, 0);
+  const ReferenceCase& c = ReferenceCases()[1];
+  const auto generate = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"generate", "--model", pack, "--prompt", c.prompt,
+                                     "--max-tokens", "8", "--json",
+                                     "--dump-logits", tmp.File("logits")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Strata(args);
+  };
+  const ProcessResult want = generate({});
+  ASSERT_EQ(want.exit_code, 0) << want.err;
+  const std::string want_logits = ReadAll(tmp.File("logits"));
+
+  const ProcessResult refused = generate({"--gpu-mem", "1M", "--pinned-mem", "1M"});
+  ExpectOneLineError(refused, "do not fit");
+  const std::string gpu = StatedMinimum(refused.err, "GPU budget must be at least ");
+  const std::string pinned = StatedMinimum(refused.err, "pinned budget at least ");
+  const ProcessResult tight = generate({"--gpu-mem", gpu, "--pinned-mem", pinned, "--stats"});
+  ASSERT_EQ(tight.exit_code, 0) << tight.err;
+  EXPECT_EQ(nlohmann::json::parse(tight.out).at("output_ids"),
+            nlohmann::json::parse(want.out).at("output_ids"));
+  EXPECT_TRUE(ReadAll(tmp.File("logits")) == want_logits) << "logits differ";
+  EXPECT_THAT(tight.err, ::testing::HasSubstr("1 GPU slot"));
+  EXPECT_THAT(tight.err, ::testing::HasSubstr("a ring of 1 chunks"));
 }
 
 TEST(CliErrors, TierFlagsNeedAPack) {
