@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "common/cluster/assignment_placement.h"
 #include "common/plan/model_spec.h"
 
 namespace strata::coordinator {
@@ -70,16 +71,7 @@ control::v1::Assignment MakeAssignment(const ClusterPlan& plan, int32_t stage, u
   a.set_num_stages(static_cast<int32_t>(plan.workers.size()));
   a.set_first_layer(w.first_layer);
   a.set_num_layers(w.layers());
-  const Placement& p = w.placement;
-  a.set_gpu_layers(p.gpu_layers);
-  a.set_pinned_layers(p.pinned_layers);
-  a.set_spread_pinned_bytes(p.spread_pinned_bytes);
-  a.set_gpu_prefix_bytes(p.gpu_prefix_bytes);
-  a.set_gpu_prefix_layers(p.gpu_prefix_layers);
-  a.set_gpu_slots(p.gpu_slots);
-  a.set_staging_chunks(p.staging_chunks);
-  a.set_chunk_bytes(p.chunk_bytes);
-  a.set_embed_on_gpu(p.embed_on_gpu);
+  cluster::WritePlacement(w.placement, a);
   a.set_max_batch_tokens(limits.max_batch_tokens);
   a.set_max_seq_len(limits.max_seq_len);
   a.set_kv_slots(limits.kv_slots);

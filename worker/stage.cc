@@ -7,6 +7,7 @@
 #include <future>
 #include <string>
 
+#include "common/cluster/assignment_placement.h"
 #include "common/plan/pack_placement.h"
 
 namespace strata::worker {
@@ -22,10 +23,7 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
                                                const StageOptions& options) {
   if (a.num_stages() < 1 || a.stage() < 0 || a.stage() >= a.num_stages() ||
       a.num_layers() < 1 || a.max_batch_tokens() < 1 || a.kv_slots() < 1 ||
-      a.max_seq_len() < 1 || a.gpu_layers() < 0 || a.pinned_layers() < 0 ||
-      a.gpu_layers() + a.pinned_layers() > a.num_layers() || a.gpu_prefix_layers() < 0 ||
-      a.gpu_prefix_layers() > a.num_layers() - a.gpu_layers() || a.gpu_slots() < 0 ||
-      a.staging_chunks() < 0) {
+      a.max_seq_len() < 1) {
     return InvalidArgument("assignment out of range: stage " + std::to_string(a.stage()) + " of " +
                            std::to_string(a.num_stages()) + ", " + std::to_string(a.num_layers()) +
                            " layers, max_batch_tokens " + std::to_string(a.max_batch_tokens()) +
@@ -33,29 +31,12 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
   }
   std::unique_ptr<Stage> s(new Stage(a, backend));
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(options.pack_dir));
-  Placement placement;
-  placement.layers = a.num_layers();
-  placement.gpu_layers = a.gpu_layers();
-  placement.pinned_layers = a.pinned_layers();
-  placement.spread_pinned_bytes = a.spread_pinned_bytes();
-  placement.gpu_prefix_bytes = a.gpu_prefix_bytes();
-  placement.gpu_prefix_layers = a.gpu_prefix_layers();
-  placement.gpu_slots = a.gpu_slots();
-  placement.staging_chunks = a.staging_chunks();
-  placement.chunk_bytes = a.chunk_bytes();
-  placement.embed_on_gpu = a.embed_on_gpu();
-  for (int32_t l = 0; l < a.num_layers() && a.first_layer() + l < pack.config().num_layers; ++l) {
-    placement.layer_bytes =
-        std::max<size_t>(placement.layer_bytes, pack.layer_extent(a.first_layer() + l).bytes);
+  STRATA_RETURN_IF_ERROR(pack.LayerRange(a.first_layer(), a.num_layers()).status());
+  size_t layer_bytes = 0;
+  for (int32_t l = a.first_layer(); l < a.first_layer() + a.num_layers(); ++l) {
+    layer_bytes = std::max<size_t>(layer_bytes, pack.layer_extent(l).bytes);
   }
-  // The executor checks that the prefix ends between two tensors; it must be inside a layer
-  // for the placement's arithmetic.
-  if (placement.gpu_prefix_layers > 0 && placement.gpu_prefix_bytes >= placement.layer_bytes) {
-    return InvalidArgument("assignment out of range: a GPU prefix of " +
-                           std::to_string(placement.gpu_prefix_bytes) +
-                           " bytes is not inside the stage's " +
-                           std::to_string(placement.layer_bytes) + "-byte layers");
-  }
+  STRATA_ASSIGN_OR_RETURN(const Placement placement, cluster::ReadPlacement(a, layer_bytes));
   EngineOptions engine;
   engine.max_batch_tokens = a.max_batch_tokens();
   engine.max_seq_len = a.max_seq_len();

@@ -13,12 +13,7 @@ StatusOr<std::unique_ptr<PackModel>> PackModel::Open(Backend& backend, const std
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(dir));
   const int64_t pack_layers = pack.config().num_layers;
   const int64_t first = options.first_layer;
-  const int64_t count = options.num_layers < 0 ? pack_layers - first : options.num_layers;
-  if (first < 0 || first >= pack_layers || count < 1 || first + count > pack_layers) {
-    return InvalidArgument("layer range [" + std::to_string(first) + ", " +
-                           std::to_string(first + count) + ") is not inside the " +
-                           std::to_string(pack_layers) + " layers of pack " + dir);
-  }
+  STRATA_ASSIGN_OR_RETURN(const int64_t count, pack.LayerRange(first, options.num_layers));
   ModelConfig config = pack.config();
   config.num_layers = count;
   std::unique_ptr<PackModel> m(new PackModel(std::move(pack)));

@@ -64,14 +64,8 @@ WorkerSpec SpeedsOf(const StageEstimate& e, size_t layer_bytes) {
 StatusOr<PackPlacement> PlacePack(Backend& backend, const std::string& dir,
                                   const PackPlacementRequest& request) {
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(dir));
-  const int64_t pack_layers = pack.config().num_layers;
   const int64_t first = request.first_layer;
-  const int64_t count = request.num_layers < 0 ? pack_layers - first : request.num_layers;
-  if (first < 0 || first >= pack_layers || count < 1 || first + count > pack_layers) {
-    return InvalidArgument("layer range [" + std::to_string(first) + ", " +
-                           std::to_string(first + count) + ") is not inside the " +
-                           std::to_string(pack_layers) + " layers of pack " + dir);
-  }
+  STRATA_ASSIGN_OR_RETURN(const int64_t count, pack.LayerRange(first, request.num_layers));
   PackPlacement out;
   out.shape = ShapeOf(backend, pack, static_cast<int32_t>(first), static_cast<int32_t>(count),
                       request.engine);

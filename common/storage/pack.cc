@@ -109,6 +109,17 @@ const PackExtent& Pack::layer_extent(int64_t layer) const {
   return extents()[static_cast<size_t>(1 + layer)];
 }
 
+StatusOr<int32_t> Pack::LayerRange(int64_t first, int64_t count) const {
+  const int64_t layers = config().num_layers;
+  if (count < 0) count = layers - first;
+  if (first < 0 || first >= layers || count < 1 || first + count > layers) {
+    return InvalidArgument("layer range [" + std::to_string(first) + ", " +
+                           std::to_string(first + count) + ") is not inside the " +
+                           std::to_string(layers) + " layers of pack " + dir_);
+  }
+  return static_cast<int32_t>(count);
+}
+
 StatusOr<LlamaLayerWeights> Pack::BindLayer(int64_t layer, const std::byte* extent_base) const {
   return BindLayerSplit(layer, nullptr, 0, extent_base);
 }

@@ -47,6 +47,10 @@ class Pack {
   // needs float alignment; it is never dereferenced, so device memory is fine). fp8 views
   // carry their scales. Errors (kInvalidArgument): a null or misaligned base, a layer out of
   // range.
+  // The number of layers in [first, first + count) (count -1: to the last layer), or
+  // kInvalidArgument naming the pack when the range is empty or not inside it.
+  StatusOr<int32_t> LayerRange(int64_t first, int64_t count) const;
+
   StatusOr<LlamaLayerWeights> BindLayer(int64_t layer, const std::byte* extent_base) const;
   // The same over an extent cut at `split` (one of ExtentSplitPoints): the arrays before it
   // at `prefix_base` + their offset, the others at `rest_base` + (their offset - split).

@@ -243,7 +243,7 @@ TEST_P(StageTest, AnAssignmentsGpuPrefixesAreExecuted) {
   refused(bad, "assignment out of range");
   bad = a;
   bad.set_gpu_prefix_bytes(uint64_t{1} << 40);
-  refused(bad, "is not inside the stage's");
+  refused(bad, "not inside its");
   bad = a;
   bad.set_gpu_prefix_bytes(cuts[2] + 4096 == cuts[3] ? cuts[2] + 2048 : cuts[2] + 4096);
   refused(bad, "does not end between two tensors");
