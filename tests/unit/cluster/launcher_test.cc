@@ -46,7 +46,11 @@ TEST_F(LauncherTest, UpServesAndDownStopsEverything) {
   httplib::Result done = client.Post(
       "/v1/completions", R"({"prompt": "Once upon a time", "max_tokens": 4, "temperature": 0})",
       "application/json");
-  ASSERT_TRUE(done);
+  ASSERT_TRUE(done) << "no answer to /v1/completions (" << httplib::to_string(done.error())
+                    << ")\n" << cli::LogTail(dir.File("up.log"), 20) << "\ncoordinator:\n"
+                    << cli::LogTail(dir.File("run") + "/coordinator.log", 30) << "\nworker 0:\n"
+                    << cli::LogTail(dir.File("run") + "/worker-0.log", 30) << "\nworker 1:\n"
+                    << cli::LogTail(dir.File("run") + "/worker-1.log", 30);
   EXPECT_EQ(done->status, 200) << done->body;
 
   // `down` waits for the launcher to be gone; this process reaps it meanwhile.
