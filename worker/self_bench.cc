@@ -59,7 +59,8 @@ StatusOr<control::v1::Capabilities> MeasureCapabilities(Backend& backend,
   {
     STRATA_ASSIGN_OR_RETURN(std::unique_ptr<ExtentReader> reader,
                             ExtentReader::Open(pack.data_path()));
-    STRATA_ASSIGN_OR_RETURN(e, MeasureLayerStages(backend, pack, *reader, r.first_layer));
+    STRATA_ASSIGN_OR_RETURN(e, MeasureLayerStages(backend, pack, *reader, r.first_layer,
+                                                      kStagingChunkBytes));
   }
   STRATA_ASSIGN_OR_RETURN(PackPlacement placed, PlacePack(backend, pack_dir, r));
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<PackModel> m,

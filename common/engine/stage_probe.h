@@ -4,6 +4,7 @@
 // Thread-safety: uses the backend and reader from the calling thread only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "common/backend/backend.h"
@@ -18,9 +19,13 @@ struct StageEstimate {
   double compute_ms = 0;
 };
 
-// Times pack layer `layer`; the reader must have no read pending. Errors: the read's, a
-// corrupt extent (kDataLoss), memory (kResourceExhausted).
+// Times pack layer `layer`, staging it through one pinned buffer of `chunk_bytes` (the
+// executor's read size), so the probe needs no more pinned memory than one staging chunk;
+// the layer itself is held in device memory while its compute is timed. The reader must have
+// no read pending. Errors: the read's, a corrupt extent (kDataLoss), memory
+// (kResourceExhausted).
 StatusOr<StageEstimate> MeasureLayerStages(Backend& backend, const Pack& pack,
-                                           ExtentReader& reader, int32_t layer);
+                                           ExtentReader& reader, int32_t layer,
+                                           size_t chunk_bytes);
 
 }  // namespace strata

@@ -92,7 +92,7 @@ StatusOr<PackPlacement> PlacePack(Backend& backend, const std::string& dir,
                             ExtentReader::Open(pack.data_path(), request.reader));
     STRATA_ASSIGN_OR_RETURN(out.measured,
                             MeasureLayerStages(backend, pack, *reader,
-                                               static_cast<int32_t>(first)));
+                                               static_cast<int32_t>(first), kStagingChunkBytes));
     out.worker = SpeedsOf(*out.measured, out.shape.layer_bytes);
     out.worker.gpu_mem = gpu_mem;
     out.worker.pinned_mem = pinned_mem;
