@@ -40,6 +40,12 @@ void AddClusterCommand(CLI::App& app, CommandRunner& run) {
       ->capture_default_str()->check(CLI::Range(1, 4096));
   up->add_option("--max-batch-tokens", o->max_batch_tokens, "Tokens per pipeline step")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  up->add_option("--api-key-file", o->api_key_file,
+                 "File holding the API key clients must send (Authorization: Bearer KEY)")
+      ->check(CLI::ExistingFile);
+  up->add_option("--served-model-name", o->served_model_names,
+                 "The model's name in the API (repeat for aliases); default: the checkpoint "
+                 "directory's name");
   up->add_option("--run-dir", o->run_dir, "Logs, token, pid file and packs")->capture_default_str();
   up->callback([o, &run] { run = [o] { return RunLocalCluster(*o); }; });
 

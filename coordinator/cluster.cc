@@ -217,17 +217,33 @@ Status Cluster::Submit(const std::shared_ptr<Generation>& generation) {
     if (!error_.empty() && error_ != lost_worker_) message += "; " + error_;
     return Unavailable(message + "; retry when GET /health says ready");
   }
+  if (scheduler_.queued() >= static_cast<size_t>(options_.max_queued_requests)) {
+    return ResourceExhausted(
+        "the server is at capacity: all " + std::to_string(options_.kv_slots) +
+        " sequence slots are busy and " + std::to_string(options_.max_queued_requests) +
+        " requests already wait (--max-queued-requests); retry after a moment");
+  }
   scheduler_.Submit(generation);
   return OkStatus();
 }
 
-bool Cluster::Await(const std::shared_ptr<Generation>& generation, Clock::time_point deadline) {
+Cluster::Progress Cluster::AwaitProgress(const std::shared_ptr<Generation>& generation,
+                                         size_t have, Clock::time_point until) {
   std::unique_lock lock(mu_);
-  if (generation->done_cv.wait_until(lock, deadline, [&] { return generation->done; })) {
-    return true;
+  generation->changed_cv.wait_until(
+      lock, until, [&] { return generation->done || generation->output.size() > have; });
+  Progress progress;
+  progress.done = generation->done;
+  if (generation->output.size() > have) {
+    progress.ids.assign(generation->output.begin() + static_cast<std::ptrdiff_t>(have),
+                        generation->output.end());
   }
-  scheduler_.Abandon(generation, Unavailable("the request timed out"));
-  return false;
+  return progress;
+}
+
+void Cluster::Cancel(const std::shared_ptr<Generation>& generation, const Status& why) {
+  std::lock_guard lock(mu_);
+  scheduler_.Abandon(generation, why);
 }
 
 ClusterHealth Cluster::Health() const {
@@ -241,6 +257,7 @@ ClusterHealth Cluster::Health() const {
   health.error = error_;
   health.queued = scheduler_.queued();
   health.open_sequences = scheduler_.open_sequences();
+  health.pipeline_passes = scheduler_.pipeline_passes();
   health.planned_prefill = planned_prefill_;
   health.planned_decode = planned_decode_;
   for (const auto& [id, w] : workers_) {

@@ -53,6 +53,8 @@ struct ClusterOptions {
   int32_t max_batch_tokens = 512;
   int32_t max_seq_len = 4096;
   int32_t kv_slots = 8;
+  // Requests waiting for a KV slot; one more is refused (HTTP 429). 0: none wait.
+  int32_t max_queued_requests = 32;
   std::string transport = "ucx";
   std::optional<LinkSpec> link;  // the hop between workers, for the plan's predictions
   std::chrono::milliseconds heartbeat_interval = cluster::kHeartbeatInterval;
@@ -82,6 +84,7 @@ struct ClusterHealth {
   std::string error;        // why the cluster is not serving, when something went wrong
   size_t queued = 0;
   size_t open_sequences = 0;
+  uint64_t pipeline_passes = 0;  // steps sent since start, each a pass over every stage
   std::vector<WorkerSummary> workers;  // by stage when assigned, else by name
   // What the current epoch's plan predicts (compute, transfers and, with a link, hops).
   std::optional<PhaseTotals> planned_prefill, planned_decode;
@@ -103,12 +106,21 @@ class Cluster : private StageSender {
   void OnMessage(const std::string& worker_id, const control::v1::WorkerMessage& message);
   void OnStreamEnded(const std::string& worker_id, const std::string& why);
 
-  // Queues a validated generation; kUnavailable naming the state when not serving.
+  // Queues a validated generation; kUnavailable naming the state when not serving,
+  // kResourceExhausted when max_queued_requests already wait.
   Status Submit(const std::shared_ptr<Generation>& generation);
-  // Waits until `generation` is done or `deadline`; on the deadline it is abandoned (its
-  // sequence closed) and false is returned.
-  bool Await(const std::shared_ptr<Generation>& generation,
-             std::chrono::steady_clock::time_point deadline);
+  // Waits until `generation` has more than `have` output ids, is done, or `until` passes.
+  // Returns the ids past `have` (possibly none) and whether it is done.
+  struct Progress {
+    std::vector<int32_t> ids;
+    bool done = false;
+  };
+  Progress AwaitProgress(const std::shared_ptr<Generation>& generation, size_t have,
+                         std::chrono::steady_clock::time_point until);
+  // Ends `generation` early with `why` (its client left, its time ran out, a stop string):
+  // no more of its steps are scheduled and its sequence is closed on every stage within one
+  // step. No-op once done.
+  void Cancel(const std::shared_ptr<Generation>& generation, const Status& why);
 
   // Fails every queued and running request and refuses new ones (the coordinator is
   // stopping); idempotent.

@@ -52,12 +52,27 @@ Status ValidateConfig(const CoordinatorConfig& config, const ModelInfo& model) {
   if (c.kv_slots < 1 || c.kv_slots > 4096) {
     return InvalidArgument("--kv-slots must be from 1 to 4096, got " + std::to_string(c.kv_slots));
   }
+  if (c.max_queued_requests < 0 || c.max_queued_requests > 1000000) {
+    return InvalidArgument("--max-queued-requests must be from 0 to 1000000, got " +
+                           std::to_string(c.max_queued_requests));
+  }
+  for (const std::string& name : config.served_model_names) {
+    if (name.empty() || name.size() > 256 ||
+        name.find_first_of(" \t\r\n\"") != std::string::npos) {
+      return InvalidArgument("--served-model-name '" + name +
+                             "': give a non-empty name without spaces or quotes, at most 256 "
+                             "characters");
+    }
+  }
+  if (config.http.api_key && config.http.api_key->empty()) {
+    return InvalidArgument("the API key is empty");
+  }
   if (c.transport != "ucx" && c.transport != "nccl") {
     return InvalidArgument("--transport " + c.transport +
                            ": expected ucx (any hosts, host-memory staging) or nccl (GPU to GPU, "
                            "a GPU per worker)");
   }
-  if (config.request_timeout.count() <= 0) {
+  if (config.http.completions.request_timeout.count() <= 0) {
     return InvalidArgument("--request-timeout-s must be positive");
   }
   if (config.cluster_token.empty()) return InvalidArgument("the cluster token is empty");
@@ -78,6 +93,7 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig conf
       ParseHostPort(config.control_address, "--control", control_host, control_port));
   STRATA_RETURN_IF_ERROR(ParseHostPort(config.http_address, "--http", http_host, http_port));
 
+  if (!config.served_model_names.empty()) model.names = config.served_model_names;
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(model)));
   c->cluster_ = std::make_unique<Cluster>(c->config_.cluster, c->model_);
   c->service_ = std::make_unique<ControlService>(*c->cluster_, c->config_.cluster_token,
@@ -99,10 +115,9 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig conf
   }
   c->control_host_ = control_host;
 
-  HttpOptions http_options;
-  http_options.max_seq_len = c->config_.cluster.max_seq_len;
-  http_options.request_timeout = c->config_.request_timeout;
-  c->http_ = std::make_unique<HttpApi>(*c->cluster_, c->model_, http_options);
+  HttpOptions http_options = c->config_.http;
+  http_options.completions.max_seq_len = c->config_.cluster.max_seq_len;
+  c->http_ = std::make_unique<HttpApi>(*c->cluster_, c->model_, std::move(http_options));
   STRATA_ASSIGN_OR_RETURN(c->http_port_, c->http_->Bind(http_host, http_port));
   c->http_host_ = http_host;
   c->http_thread_ = std::thread([http = c->http_.get()] { http->Serve(); });

@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -25,8 +27,11 @@ struct CoordinatorConfig {
   std::string http_address = "127.0.0.1:8000";   // HOST:PORT; port 0 picks one
   std::string control_address = "0.0.0.0:7070";  // HOST:PORT; port 0 picks one
   std::string cluster_token;
+  // Replaces the model's served names (the first is the name, the rest aliases).
+  std::vector<std::string> served_model_names;
   ClusterOptions cluster;
-  std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
+  // The API's options; http.completions.max_seq_len is taken from cluster.max_seq_len.
+  HttpOptions http;
   // A control stream that sends no Registration within this is closed.
   std::chrono::milliseconds registration_timeout{std::chrono::seconds(10)};
 };

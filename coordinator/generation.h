@@ -1,7 +1,8 @@
 // One completion request as the scheduler runs it: the prompt's ids and limits going in,
 // the generated ids, finish reason or error coming out. The HTTP handler that submitted it
-// waits on `done_cv` under the Cluster's lock; the scheduler fills the results and sets
-// `done` under that same lock. Thread-safety: guarded by the Cluster's mutex.
+// waits on `changed_cv` under the Cluster's lock; the scheduler appends each sampled id and
+// finally sets `done` under that same lock, notifying `changed_cv` every time (a stream
+// sends each token as it comes). Thread-safety: guarded by the Cluster's mutex.
 #pragma once
 
 #include <condition_variable>
@@ -23,7 +24,7 @@ struct Generation {
   std::string finish_reason;    // "stop" | "length" once done without error
   Status error;                 // not OK when the request failed
   bool done = false;
-  std::condition_variable done_cv;
+  std::condition_variable changed_cv;  // a new id in `output`, or `done`
 };
 
 }  // namespace strata::coordinator

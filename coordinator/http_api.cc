@@ -4,10 +4,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <random>
 #include <thread>
 
-#include "coordinator/completion_request.h"
+#include "common/cluster/cluster_token.h"
 
 namespace strata::coordinator {
 
@@ -16,7 +15,11 @@ using Json = nlohmann::json;
 namespace {
 
 constexpr size_t kMaxBodyBytes = size_t{16} << 20;
+// httplib closes a connection after 5 requests by default; clients (the openai SDKs) keep
+// theirs open, so allow many before a reconnect.
+constexpr size_t kMaxRequestsPerConnection = 10000;
 constexpr const char* kJson = "application/json";
+constexpr const char* kMethods[] = {"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
 
 int64_t UnixSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -24,39 +27,46 @@ int64_t UnixSeconds() {
       .count();
 }
 
-// 64 bits from the OS for a request without a seed.
-uint64_t RandomSeed() {
-  std::random_device device;
-  return (uint64_t{device()} << 32) ^ device();
+Json LinkJson(const control::v1::LinkStats& l) {
+  return Json{{"messages", l.messages()},
+              {"payload_bytes", l.payload_bytes()},
+              {"mean_ms", l.messages() > 0 ? 1e3 * l.seconds_total() / l.messages() : 0.0},
+              {"max_ms", 1e3 * l.seconds_max()},
+              {"last_ms", 1e3 * l.seconds_last()}};
 }
 
-void SendError(httplib::Response& response, const ApiError& error) {
-  response.status = error.http_status;
-  response.set_content(error.ToJson(), kJson);
+Json PhaseJson(const PhaseTotals& t) {
+  return Json{{"tokens_per_pass", t.tokens_per_pass},
+              {"latency_ms", t.latency_ms},
+              {"pace_ms", t.pace_ms},
+              {"tokens_per_s_single", t.tokens_per_s_single},
+              {"tokens_per_s_pipelined", t.tokens_per_s_pipelined}};
 }
 
-// The HTTP status and error type for a generation that failed with `status`.
-ApiError ServerError(const Status& status) {
-  ApiError e;
-  e.message = status.message();
-  e.type = "server_error";
-  if (status.code() == StatusCode::kUnavailable) {
-    e.http_status = 503;
-    e.code = "cluster_unavailable";
-  } else {
-    e.http_status = 500;
-    e.code = "worker_error";
-  }
-  return e;
+// Why the cluster does not serve, in one line.
+std::string NotReadyReason(const ClusterHealth& h) {
+  std::string reason = "the cluster is " + std::string(ClusterStateName(h.state)) + " (" +
+                       std::to_string(h.registered) + " of " + std::to_string(h.expected) +
+                       " workers registered)";
+  if (!h.lost_worker.empty()) reason += "; " + h.lost_worker;
+  if (!h.error.empty() && h.error != h.lost_worker) reason += "; " + h.error;
+  return reason;
 }
 
 }  // namespace
 
 HttpApi::HttpApi(Cluster& cluster, const ModelInfo& model, HttpOptions options)
-    : cluster_(cluster), model_(model), options_(options), started_unix_s_(UnixSeconds()) {
+    : cluster_(cluster),
+      model_(model),
+      options_(std::move(options)),
+      started_unix_s_(UnixSeconds()),
+      completions_(cluster, model, options_.completions) {
   const auto threads = static_cast<size_t>(options_.threads);
   server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_.set_payload_max_length(kMaxBodyBytes);
+  server_.set_read_timeout(options_.read_timeout);
+  server_.set_keep_alive_timeout(options_.keep_alive_timeout.count());
+  server_.set_keep_alive_max_count(kMaxRequestsPerConnection);
   // httplib's default sets SO_REUSEPORT, which lets a second process bind the same port and
   // silently take half the connections; SO_REUSEADDR alone makes that a bind error while a
   // restart still rebinds at once.
@@ -64,12 +74,46 @@ HttpApi::HttpApi(Cluster& cluster, const ModelInfo& model, HttpOptions options)
     const int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  server_.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
-    Completions(req, res);
+
+  const auto completions = [this](Endpoint endpoint) {
+    return [this, endpoint](const httplib::Request& req, httplib::Response& res) {
+      if (Authorized(req, res)) completions_.Handle(endpoint, req, res);
+    };
+  };
+  Route("/v1/completions", "POST", completions(Endpoint::kCompletions));
+  Route("/v1/chat/completions", "POST", completions(Endpoint::kChatCompletions));
+  Route("/v1/models", "GET", [this](const httplib::Request& req, httplib::Response& res) {
+    if (Authorized(req, res)) Models(res);
   });
-  server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) { Health(res); });
-  server_.Get("/v1/models",
-              [this](const httplib::Request&, httplib::Response& res) { Models(res); });
+  Route("/v1/cluster", "GET", [this](const httplib::Request& req, httplib::Response& res) {
+    if (Authorized(req, res)) ClusterStatus(res);
+  });
+  Route("/health", "GET", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"status":"ok"})", kJson);
+  });
+  Route("/ready", "GET", [this](const httplib::Request&, httplib::Response& res) { Ready(res); });
+  // A known path with another method: 405 naming the methods it has (OPTIONS: 204).
+  for (const auto& [path, allowed] : allowed_methods_) {
+    for (const std::string method : kMethods) {
+      if (allowed.find(method) != std::string::npos) continue;
+      const auto answer = [path, allowed, method](const httplib::Request&, httplib::Response& res) {
+        res.set_header("Allow", allowed);
+        if (method == "OPTIONS") {
+          res.status = 204;
+          return;
+        }
+        SendError(res, ApiError{405, method + " is not allowed on " + path + "; use " + allowed,
+                                "invalid_request_error", "", "method_not_allowed", 0});
+      };
+      if (method == "GET") server_.Get(path, answer);
+      if (method == "POST") server_.Post(path, answer);
+      if (method == "PUT") server_.Put(path, answer);
+      if (method == "DELETE") server_.Delete(path, answer);
+      if (method == "PATCH") server_.Patch(path, answer);
+      if (method == "OPTIONS") server_.Options(path, answer);
+    }
+  }
+
   server_.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown exception";
@@ -80,19 +124,56 @@ HttpApi::HttpApi(Cluster& cluster, const ModelInfo& model, HttpOptions options)
         } catch (...) {
         }
         spdlog::error("{} {}: {}", req.method, req.path, what);
-        SendError(res, ApiError{500, "internal error: " + what, "server_error", "", ""});
+        SendError(res, ApiError{500, "internal error: " + what, "server_error", "", "", 0});
       });
-  server_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  server_.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
+    if (res.status == 400 && HttpServer::ReadTimedOut()) {
+      res.status = 408;
+      res.set_header("Connection", "close");
+    }
     std::string message = "HTTP " + std::to_string(res.status) + " for " + req.method + " " +
                           req.path;
-    if (res.status == 404) message = "no route " + req.method + " " + req.path +
-                                     "; this server has POST /v1/completions, GET /v1/models "
-                                     "and GET /health";
+    if (res.status == 404) {
+      message = "no route " + req.method + " " + req.path + "; this server has";
+      for (const auto& [path, allowed] : allowed_methods_) message += " " + allowed + " " + path + ",";
+      message.back() = '.';
+    }
+    if (res.status == 408) {
+      message = "the request did not arrive complete within " +
+                Json(std::chrono::duration<double>(options_.read_timeout).count()).dump() +
+                " s; send the headers and the whole body without pausing";
+    }
     if (res.status == 413) message = "the request body is larger than 16 MiB";
-    res.set_content(ApiError{res.status, message, "invalid_request_error", "", ""}.ToJson(),
+    res.set_content(ApiError{res.status, message, "invalid_request_error", "", "", 0}.ToJson(),
                     kJson);
   });
+}
+
+void HttpApi::Route(const std::string& path, const std::string& method,
+                    httplib::Server::Handler handler) {
+  std::string& allowed = allowed_methods_[path];
+  allowed += (allowed.empty() ? "" : ", ") + method;
+  if (method == "GET") server_.Get(path, std::move(handler));
+  if (method == "POST") server_.Post(path, std::move(handler));
+}
+
+bool HttpApi::Authorized(const httplib::Request& request, httplib::Response& response) const {
+  if (!options_.api_key) return true;
+  const std::string header = request.get_header_value("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  const bool ok = header.size() > kBearer.size() && header.compare(0, kBearer.size(), kBearer) == 0 &&
+                  cluster::TokensEqual(std::string_view(header).substr(kBearer.size()),
+                                       *options_.api_key);
+  if (ok) return true;
+  SendError(response,
+            ApiError{401,
+                     header.empty() ? "no API key: send the header Authorization: Bearer KEY"
+                                    : "the API key is not valid: send the key the server was "
+                                      "started with (--api-key-file) as Authorization: Bearer KEY",
+                     "invalid_request_error", "", "invalid_api_key", 0});
+  response.set_header("WWW-Authenticate", "Bearer");
+  return false;
 }
 
 StatusOr<int> HttpApi::Bind(const std::string& host, int port) {
@@ -114,77 +195,23 @@ void HttpApi::WaitUntilServing() const {
 
 void HttpApi::Stop() { server_.stop(); }
 
-void HttpApi::Completions(const httplib::Request& request, httplib::Response& response) {
-  ApiError error;
-  std::optional<CompletionRequest> parsed = ParseCompletionRequest(request.body, model_.name, error);
-  if (!parsed) return SendError(response, error);
-  CompletionRequest& r = *parsed;
-
-  StatusOr<std::vector<int32_t>> prompt_ids = model_.tokenizer->Encode(r.prompt, true);
-  if (!prompt_ids.ok()) {
-    return SendError(response, ApiError{400, "prompt: " + prompt_ids.status().message(),
-                                        "invalid_request_error", "prompt", ""});
+void HttpApi::Ready(httplib::Response& response) const {
+  const ClusterHealth h = cluster_.Health();
+  if (h.state == ClusterState::kServing) {
+    response.set_content(Json{{"status", "ready"}, {"epoch", h.epoch}}.dump(), kJson);
+    return;
   }
-  const auto prompt_len = static_cast<int64_t>(prompt_ids->size());
-  if (prompt_len + r.max_tokens > options_.max_seq_len) {
-    return SendError(
-        response,
-        ApiError{400,
-                 "the prompt is " + std::to_string(prompt_len) + " tokens and max_tokens is " +
-                     std::to_string(r.max_tokens) + ": together more than the " +
-                     std::to_string(options_.max_seq_len) +
-                     " tokens a sequence may hold (--max-seq-len); shorten the prompt or "
-                     "lower max_tokens",
-                 "invalid_request_error", "max_tokens", "context_length_exceeded"});
-  }
-  if (!r.has_seed) r.sampling.seed = RandomSeed();
-
-  auto generation = std::make_shared<Generation>();
-  generation->prompt = std::move(*prompt_ids);
-  generation->max_tokens = r.max_tokens;
-  generation->sampling = r.sampling;
-  const Status submitted = cluster_.Submit(generation);
-  if (!submitted.ok()) return SendError(response, ServerError(submitted));
-  const auto deadline = std::chrono::steady_clock::now() + options_.request_timeout;
-  if (!cluster_.Await(generation, deadline)) {
-    const double seconds = std::chrono::duration<double>(options_.request_timeout).count();
-    return SendError(response,
-                     ApiError{504,
-                              "the request did not finish within " + Json(seconds).dump() +
-                                  " s (--request-timeout-s); the cluster may be overloaded or "
-                                  "a worker stuck: check GET /health and the worker logs",
-                              "server_error", "", "timeout"});
-  }
-  // Done: the scheduler no longer touches `generation`.
-  if (!generation->error.ok()) return SendError(response, ServerError(generation->error));
-
-  const StatusOr<std::string> text =
-      model_.tokenizer->Decode(generation->output, /*skip_special_tokens=*/true);
-  if (!text.ok()) {
-    return SendError(response, ServerError(Internal("decoding the output: " +
-                                                    text.status().message())));
-  }
-  const auto completion_tokens = static_cast<int64_t>(generation->output.size());
-  Json choice = {{"index", 0},
-                 {"text", *text},
-                 {"finish_reason", generation->finish_reason},
-                 {"logprobs", nullptr}};
-  if (r.return_token_ids) choice["token_ids"] = generation->output;
-  Json body = {{"id", "cmpl-" + std::to_string(started_unix_s_) + "-" +
-                          std::to_string(next_request_number_++)},
-               {"object", "text_completion"},
-               {"created", UnixSeconds()},
-               {"model", model_.name},
-               {"choices", Json::array({choice})},
-               {"usage",
-                {{"prompt_tokens", prompt_len},
-                 {"completion_tokens", completion_tokens},
-                 {"total_tokens", prompt_len + completion_tokens}}}};
-  if (r.return_token_ids) body["prompt_token_ids"] = generation->prompt;
-  response.set_content(body.dump(), kJson);
+  response.status = 503;
+  response.set_header("Retry-After", std::to_string(kRetryAfterUnavailableS));
+  response.set_content(Json{{"status", "not_ready"},
+                            {"state", std::string(ClusterStateName(h.state))},
+                            {"epoch", h.epoch},
+                            {"reason", NotReadyReason(h)}}
+                           .dump(),
+                       kJson);
 }
 
-void HttpApi::Health(httplib::Response& response) const {
+void HttpApi::ClusterStatus(httplib::Response& response) const {
   const ClusterHealth h = cluster_.Health();
   const bool ready = h.state == ClusterState::kServing;
   Json workers = Json::array();
@@ -194,16 +221,8 @@ void HttpApi::Health(httplib::Response& response) const {
       entry["stage"] = w.stage;
       entry["layers"] = {w.first_layer, w.first_layer + w.num_layers};
     }
-    // Per-hop timing of its links (what Prometheus will scrape, until then here).
-    const auto link = [](const control::v1::LinkStats& l) {
-      return Json{{"messages", l.messages()},
-                  {"payload_bytes", l.payload_bytes()},
-                  {"mean_ms", l.messages() > 0 ? 1e3 * l.seconds_total() / l.messages() : 0.0},
-                  {"max_ms", 1e3 * l.seconds_max()},
-                  {"last_ms", 1e3 * l.seconds_last()}};
-    };
-    if (w.sent.messages() > 0) entry["sent"] = link(w.sent);
-    if (w.received.messages() > 0) entry["received"] = link(w.received);
+    if (w.sent.messages() > 0) entry["sent"] = LinkJson(w.sent);
+    if (w.received.messages() > 0) entry["received"] = LinkJson(w.received);
     workers.push_back(std::move(entry));
   }
   Json body = {{"status", ready ? "ready" : (h.lost_worker.empty() ? "starting" : "degraded")},
@@ -213,30 +232,29 @@ void HttpApi::Health(httplib::Response& response) const {
                {"workers_expected", h.expected},
                {"queued_requests", h.queued},
                {"open_sequences", h.open_sequences},
+               {"pipeline_passes", h.pipeline_passes},
                {"workers", std::move(workers)}};
+  if (!ready) body["reason"] = NotReadyReason(h);
   if (!h.lost_worker.empty()) body["lost_worker"] = h.lost_worker;
   if (!h.error.empty()) body["error"] = h.error;
   if (h.planned_prefill && h.planned_decode) {
-    const auto phase = [](const PhaseTotals& t) {
-      return Json{{"tokens_per_pass", t.tokens_per_pass},
-                  {"latency_ms", t.latency_ms},
-                  {"pace_ms", t.pace_ms},
-                  {"tokens_per_s_single", t.tokens_per_s_single},
-                  {"tokens_per_s_pipelined", t.tokens_per_s_pipelined}};
-    };
-    body["plan"] = {{"prefill", phase(*h.planned_prefill)}, {"decode", phase(*h.planned_decode)}};
+    body["plan"] = {{"prefill", PhaseJson(*h.planned_prefill)},
+                    {"decode", PhaseJson(*h.planned_decode)}};
   }
-  response.status = ready ? 200 : 503;
   response.set_content(body.dump(), kJson);
 }
 
 void HttpApi::Models(httplib::Response& response) const {
-  const Json model = {{"id", model_.name},
-                      {"object", "model"},
-                      {"created", started_unix_s_},
-                      {"owned_by", "strata"},
-                      {"max_model_len", options_.max_seq_len}};
-  response.set_content(Json{{"object", "list"}, {"data", Json::array({model})}}.dump(), kJson);
+  Json data = Json::array();
+  for (const std::string& name : model_.names) {
+    data.push_back({{"id", name},
+                    {"object", "model"},
+                    {"created", started_unix_s_},
+                    {"owned_by", "strata"},
+                    {"root", model_.name()},
+                    {"max_model_len", options_.completions.max_seq_len}});
+  }
+  response.set_content(Json{{"object", "list"}, {"data", std::move(data)}}.dump(), kJson);
 }
 
 }  // namespace strata::coordinator

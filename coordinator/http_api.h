@@ -1,28 +1,36 @@
-// The OpenAI-compatible HTTP API on cpp-httplib: POST /v1/completions (non-streaming),
-// GET /v1/models and GET /health. A completion is tokenized (BOS as the tokenizer's
-// post-processor adds it), validated against --max-seq-len, submitted to the Cluster and
-// waited for up to the request timeout (then 504). Errors are OpenAI-style JSON bodies; the
-// server keeps serving after any bad input.
-// Thread-safety: httplib runs handlers on its thread pool; the handlers share only the
-// Cluster (thread-safe) and immutable state. Bind and Serve from one thread, Stop from any.
+// The OpenAI-compatible HTTP API on cpp-httplib (through HttpServer: keep-alive without
+// added latency, pipelining, 408 for a stalled body):
+//   POST /v1/completions, POST /v1/chat/completions  (CompletionService; streaming or not)
+//   GET  /v1/models    the served model, its aliases, max_model_len
+//   GET  /v1/cluster   the cluster's detailed state (workers, stages, links, plan, counters)
+//   GET  /health       the process is alive: always 200 while it runs
+//   GET  /ready        200 once a plan is assigned and every stage is ready, else 503 + reason
+// With an API key every /v1/ route needs `Authorization: Bearer KEY` (401 otherwise, the key
+// compared in constant time and never echoed); /health and /ready stay open. A known route
+// with another method is a 405 with Allow; an unknown route a 404 listing the routes. Every
+// error is OpenAI's {"error": {...}}; the server keeps serving after any bad input.
+// Thread-safety: httplib runs handlers on its thread pool; they share only the Cluster
+// (thread-safe) and immutable state. Bind and Serve from one thread, Stop from any.
 #pragma once
 
-#include <httplib.h>
-
-#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "coordinator/cluster.h"
+#include "coordinator/completion_service.h"
+#include "coordinator/http_server.h"
 #include "coordinator/model_info.h"
 
 namespace strata::coordinator {
 
 struct HttpOptions {
-  int32_t max_seq_len = 4096;
-  std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
-  int32_t threads = 64;  // requests handled at once (each waits for its completion)
+  CompletionLimits completions;
+  std::optional<std::string> api_key;  // set: /v1/ routes need it as a bearer token
+  int32_t threads = 256;  // connections served at once (each holds a thread while open)
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};  // headers and body
+  std::chrono::seconds keep_alive_timeout{30};  // an idle connection is closed after this
 };
 
 class HttpApi {
@@ -38,16 +46,19 @@ class HttpApi {
   void Stop();
 
  private:
-  void Completions(const httplib::Request& request, httplib::Response& response);
-  void Health(httplib::Response& response) const;
+  void Route(const std::string& path, const std::string& method, httplib::Server::Handler handler);
+  bool Authorized(const httplib::Request& request, httplib::Response& response) const;
+  void Ready(httplib::Response& response) const;
+  void ClusterStatus(httplib::Response& response) const;
   void Models(httplib::Response& response) const;
 
   Cluster& cluster_;
   const ModelInfo& model_;
   const HttpOptions options_;
   const int64_t started_unix_s_;
-  std::atomic<uint64_t> next_request_number_{1};
-  httplib::Server server_;
+  CompletionService completions_;
+  HttpServer server_;
+  std::map<std::string, std::string> allowed_methods_;  // path -> "GET, POST"
 };
 
 }  // namespace strata::coordinator

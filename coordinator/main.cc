@@ -10,6 +10,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 
@@ -18,10 +19,14 @@
 
 namespace {
 
+// The API key's environment variable (--api-key-file wins over it).
+constexpr const char* kApiKeyEnv = "STRATA_API_KEY";
+
 struct Flags {
   std::string model_dir;
   std::string token_file;
-  double request_timeout_s = 600;
+  std::string api_key_file;
+  double request_timeout_s = 0;  // set from CompletionLimits' default
   double link_gbps = 0;        // 0: hops not modelled
   double link_latency_ms = 0;
 };
@@ -34,10 +39,24 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
     spdlog::warn("cluster token file {} is readable by others than its owner; chmod 600 it",
                  flags.token_file);
   }
+  if (!flags.api_key_file.empty()) {
+    STRATA_ASSIGN_OR_RETURN(config.http.api_key, cluster::ReadTokenFile(flags.api_key_file, "API key"));
+    if (stat(flags.api_key_file.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+      spdlog::warn("API key file {} is readable by others than its owner; chmod 600 it",
+                   flags.api_key_file);
+    }
+  } else if (const char* env = std::getenv(kApiKeyEnv); env != nullptr && *env != '\0') {
+    config.http.api_key = env;
+  }
+  if (!config.http.api_key && config.http_address.rfind("127.", 0) != 0 &&
+      config.http_address.rfind("[::1]", 0) != 0 && config.http_address.rfind("localhost", 0) != 0) {
+    spdlog::warn("the HTTP API on {} is open to anyone who can reach it: give --api-key-file "
+                 "(or {}) to require a key", config.http_address, kApiKeyEnv);
+  }
   if (!(flags.request_timeout_s > 0) || flags.request_timeout_s > 86400) {
     return InvalidArgument("--request-timeout-s must be from 0 to 86400 seconds");
   }
-  config.request_timeout = std::chrono::milliseconds(
+  config.http.completions.request_timeout = std::chrono::milliseconds(
       static_cast<int64_t>(flags.request_timeout_s * 1000));
   if (flags.link_gbps != 0 || flags.link_latency_ms != 0) {
     if (!(flags.link_gbps > 0 && flags.link_gbps < 1e6) ||
@@ -49,7 +68,8 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
   }
   STRATA_ASSIGN_OR_RETURN(coordinator::ModelInfo model,
                           coordinator::LoadModelInfo(flags.model_dir));
-  spdlog::info("model {}: {} layers, hidden {}, vocabulary {}{}", model.name,
+  spdlog::info("model {}: {} layers, hidden {}, vocabulary {}{}",
+               config.served_model_names.empty() ? model.name() : config.served_model_names.front(),
                model.config.num_layers, model.config.hidden_size, model.config.vocab_size,
                model.dtype.empty() ? "" : ", pack " + model.dtype);
 
@@ -88,6 +108,8 @@ int main(int argc, char** argv) {
   CLI::App app{"strata-coordinator: plans a Strata cluster and serves its OpenAI-compatible API"};
   strata::coordinator::CoordinatorConfig config;
   Flags flags;
+  flags.request_timeout_s =
+      std::chrono::duration<double>(config.http.completions.request_timeout).count();
   app.add_option("--model", flags.model_dir,
                  "Strata pack directory (manifest.json, tokenizer.json) or Hugging Face "
                  "directory (config.json, tokenizer.json)")
@@ -112,6 +134,17 @@ int main(int argc, char** argv) {
   app.add_option("--kv-slots", config.cluster.kv_slots,
                  "sequences open at once on the workers; more requests queue")
       ->capture_default_str();
+  app.add_option("--max-queued-requests", config.cluster.max_queued_requests,
+                 "requests that may wait for a sequence slot; more get HTTP 429 with "
+                 "Retry-After")
+      ->capture_default_str();
+  app.add_option("--api-key-file", flags.api_key_file,
+                 std::string("file holding the API key clients must send as Authorization: "
+                             "Bearer KEY on /v1/ routes (else the environment variable ") +
+                     kApiKeyEnv + "; neither: no key)");
+  app.add_option("--served-model-name", config.served_model_names,
+                 "the model's name in the API (repeat for aliases; the first is the name "
+                 "responses carry); default: the checkpoint directory's name");
   app.add_option("--transport", config.cluster.transport,
                  "data plane between workers: ucx (any hosts, activations staged through host "
                  "memory) or nccl (GPU to GPU; every worker on a GPU of its own, CUDA backend)")

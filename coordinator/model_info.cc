@@ -39,6 +39,13 @@ Status AddGenerationStopIds(const fs::path& dir, std::vector<int32_t>& ids) {
   return OkStatus();
 }
 
+// A directory's last component ("/m/Llama-3.1-70B/" -> "Llama-3.1-70B").
+std::string DirectoryName(const std::string& dir) {
+  const fs::path normal = fs::path(dir).lexically_normal();
+  return normal.has_filename() ? normal.filename().string()
+                               : normal.parent_path().filename().string();
+}
+
 }  // namespace
 
 StatusOr<ModelInfo> LoadModelInfo(const std::string& dir) {
@@ -49,16 +56,17 @@ StatusOr<ModelInfo> LoadModelInfo(const std::string& dir) {
   }
   const fs::path root(dir);
   ModelInfo info;
-  const fs::path normal = fs::path(dir).lexically_normal();
-  info.name = normal.has_filename() ? normal.filename().string()
-                                    : normal.parent_path().filename().string();
+  const std::string dir_name = DirectoryName(dir);
   if (fs::exists(root / "manifest.json", ec)) {
     STRATA_ASSIGN_OR_RETURN(std::string text, ReadFileToString((root / "manifest.json").string()));
     STRATA_ASSIGN_OR_RETURN(PackManifest manifest, ParsePackManifest(text, "pack " + dir));
     info.config = std::move(manifest.config);
     info.dtype = std::string(PackDTypeName(manifest.dtype));
+    if (!manifest.source.empty()) info.names.push_back(DirectoryName(manifest.source));
+    if (info.names.empty() || info.names.front() != dir_name) info.names.push_back(dir_name);
   } else if (fs::exists(root / "config.json", ec)) {
     STRATA_ASSIGN_OR_RETURN(info.config, LoadModelConfig((root / "config.json").string()));
+    info.names.push_back(dir_name);
   } else {
     return NotFound(dir + " holds neither manifest.json (a Strata pack) nor config.json (a "
                           "Hugging Face model); give --model one of those");
@@ -69,6 +77,13 @@ StatusOr<ModelInfo> LoadModelInfo(const std::string& dir) {
   }
   STRATA_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::FromFile((root / "tokenizer.json").string()));
   info.tokenizer = std::make_shared<const Tokenizer>(std::move(tokenizer));
+  StatusOr<ChatTemplate> chat =
+      ChatTemplate::FromTokenizerConfig((root / "tokenizer_config.json").string());
+  if (chat.ok()) {
+    info.chat_template = std::make_shared<const ChatTemplate>(std::move(*chat));
+  } else {
+    info.chat_template_error = chat.status().message();
+  }
   for (int64_t id : info.config.eos_token_ids) info.stop_ids.push_back(static_cast<int32_t>(id));
   STRATA_RETURN_IF_ERROR(AddGenerationStopIds(root, info.stop_ids));
   return info;

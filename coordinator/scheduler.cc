@@ -32,7 +32,7 @@ void Scheduler::Abandon(const std::shared_ptr<Generation>& generation, const Sta
     queue_.erase(queued);
     generation->error = why;
     generation->done = true;
-    generation->done_cv.notify_all();
+    generation->changed_cv.notify_all();
     return;
   }
   for (auto& [id, seq] : sequences_) {
@@ -49,13 +49,13 @@ void Scheduler::FailAll(const Status& why) {
   for (auto& generation : queue_) {
     generation->error = why;
     generation->done = true;
-    generation->done_cv.notify_all();
+    generation->changed_cv.notify_all();
   }
   for (auto& [id, seq] : sequences_) {
     if (seq.finished) continue;
     seq.generation->error = why;
     seq.generation->done = true;
-    seq.generation->done_cv.notify_all();
+    seq.generation->changed_cv.notify_all();
   }
   queue_.clear();
   sequences_.clear();
@@ -97,6 +97,7 @@ void Scheduler::OnResult(const pb::StepResult& result) {
       continue;
     }
     seq.generation->output.push_back(token->token_id());
+    seq.generation->changed_cv.notify_all();
     const auto& stops = limits_.stop_ids;
     if (std::find(stops.begin(), stops.end(), token->token_id()) != stops.end()) {
       Finish(seq_id, seq, "stop");
@@ -209,6 +210,7 @@ bool Scheduler::SendOneStep() {
   }
   if (step.seqs_size() == 0) return false;
   const uint64_t step_id = next_step_id_++;
+  ++pipeline_passes_;
   step.set_epoch(epoch_);
   step.set_step_id(step_id);
   steps_.emplace(step_id, std::move(in_flight));
@@ -220,7 +222,7 @@ void Scheduler::Finish(uint64_t seq_id, Sequence& seq, const std::string& reason
   seq.finished = true;
   seq.generation->finish_reason = reason;
   seq.generation->done = true;
-  seq.generation->done_cv.notify_all();
+  seq.generation->changed_cv.notify_all();
   CloseIfQuiet(seq_id);
 }
 
@@ -228,7 +230,7 @@ void Scheduler::Fail(uint64_t seq_id, Sequence& seq, const Status& why) {
   seq.finished = true;
   seq.generation->error = why;
   seq.generation->done = true;
-  seq.generation->done_cv.notify_all();
+  seq.generation->changed_cv.notify_all();
   CloseIfQuiet(seq_id);
 }
 

@@ -45,8 +45,9 @@ class Scheduler {
 
   // Queues `generation` (validated by the caller) and schedules what can run.
   void Submit(std::shared_ptr<Generation> generation);
-  // Fails one generation with `why` (a timeout): dequeued, or its sequence closed once
-  // nothing of it is outstanding.
+  // Ends one generation with `why` (a timeout, a client gone, a stop string found by the
+  // caller): dequeued, or its sequence closed on every stage once none of its steps is
+  // outstanding (at the latest one step later), freeing its KV slot. No-op once done.
   void Abandon(const std::shared_ptr<Generation>& generation, const Status& why);
   // Fails every queued and running generation with `why` and stops serving; sends nothing
   // (the workers are reset by the Cluster).
@@ -60,6 +61,8 @@ class Scheduler {
   size_t queued() const { return queue_.size(); }
   size_t open_sequences() const { return sequences_.size(); }
   size_t steps_in_flight() const { return steps_.size(); }
+  // Steps sent since the coordinator started: each is one pass over every stage's layers.
+  uint64_t pipeline_passes() const { return pipeline_passes_; }
 
  private:
   struct Sequence {
@@ -89,6 +92,7 @@ class Scheduler {
   StageSender* sender_ = nullptr;  // null: not serving
   uint64_t next_seq_id_ = 1;       // unique over the coordinator's life, across epochs
   uint64_t next_step_id_ = 1;
+  uint64_t pipeline_passes_ = 0;
   std::deque<std::shared_ptr<Generation>> queue_;  // waiting for a KV slot, oldest first
   std::map<uint64_t, Sequence> sequences_;         // holding a KV slot, by id (oldest first)
   std::map<uint64_t, InFlightStep> steps_;         // sent to stage 0, not answered

@@ -190,6 +190,12 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
       std::to_string(o.workers), "--token-file", token_file, "--kv-slots",
       std::to_string(o.kv_slots), "--max-batch-tokens", std::to_string(o.max_batch_tokens),
       "--transport", o.transport};
+  if (!o.api_key_file.empty()) {
+    coordinator_argv.insert(coordinator_argv.end(), {"--api-key-file", o.api_key_file});
+  }
+  for (const std::string& name : o.served_model_names) {
+    coordinator_argv.insert(coordinator_argv.end(), {"--served-model-name", name});
+  }
   if (o.link_gbps > 0) {
     coordinator_argv.insert(coordinator_argv.end(),
                             {"--link-gbps", std::to_string(o.link_gbps), "--link-latency-ms",
@@ -205,7 +211,7 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
     status = start(argv, "worker-" + std::to_string(i) + ".log");
   }
 
-  // Ready when /health answers 200.
+  // Ready when /ready answers 200.
   httplib::Client client("127.0.0.1", o.http_port);
   client.set_connection_timeout(std::chrono::seconds(1));
   const auto deadline = std::chrono::steady_clock::now() + o.ready_timeout;
@@ -216,16 +222,16 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
       status = ChildDied(*dead);
       break;
     }
-    if (httplib::Result r = client.Get("/health"); r && r->status == 200) {
+    if (httplib::Result r = client.Get("/ready"); r && r->status == 200) {
       ready = true;
       break;
     } else if (r) {
       // The coordinator re-plans after a failed assignment; failing again under a new plan
       // is not going to pass (out of memory, two NCCL stages on one GPU): stop and say why.
-      const nlohmann::json health = nlohmann::json::parse(r->body, nullptr, false);
-      const std::string error = health.is_object() ? health.value("error", "") : "";
+      const nlohmann::json ready_json = nlohmann::json::parse(r->body, nullptr, false);
+      const std::string error = ready_json.is_object() ? ready_json.value("reason", "") : "";
       if (error.find("assignment failed") != std::string::npos) {
-        failed_epochs.insert(health.value("epoch", uint64_t{0}));
+        failed_epochs.insert(ready_json.value("epoch", uint64_t{0}));
         if (failed_epochs.size() >= 2) {
           status = FailedPrecondition("the cluster cannot start: " + error + "; logs in " +
                                       o.run_dir);
@@ -242,7 +248,7 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
     if (sigtimedwait(&signals, nullptr, &wait) > 0) status = Unavailable("interrupted before the cluster was ready");
   }
   if (ready) {
-    std::printf("strata cluster: ready with %d worker%s\n  API      http://%s  (POST /v1/completions, GET /health)\n"
+    std::printf("strata cluster: ready with %d worker%s\n  API      http://%s  (POST /v1/chat/completions, /v1/completions; GET /v1/models, /ready)\n"
                 "  control  %s\n  logs     %s\nstop with Ctrl-C or `strata cluster down`\n",
                 o.workers, o.workers == 1 ? "" : "s", http.c_str(), control.c_str(), o.run_dir.c_str());
     std::fflush(stdout);

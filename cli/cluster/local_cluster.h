@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "common/util/status.h"
 
@@ -26,6 +27,8 @@ struct LocalClusterOptions {
   std::string run_dir;          // logs, token, pid file, packs made here
   int32_t kv_slots = 8;
   int32_t max_batch_tokens = 512;
+  std::string api_key_file;                     // empty: the API takes no key
+  std::vector<std::string> served_model_names;  // empty: the checkpoint directory's name
   std::chrono::seconds ready_timeout{600};
 };
 

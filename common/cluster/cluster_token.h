@@ -13,7 +13,8 @@ namespace strata::cluster {
 // The file's content without surrounding whitespace. Errors name the path: unreadable
 // (kNotFound / kFailedPrecondition), empty or with whitespace or control characters inside
 // (kInvalidArgument), readable by others than the owner is allowed but logged by callers.
-StatusOr<std::string> ReadTokenFile(const std::string& path);
+// `what` names the secret in messages ("cluster token", "API key").
+StatusOr<std::string> ReadTokenFile(const std::string& path, std::string_view what = "cluster token");
 
 // Equality that takes the same time wherever the strings first differ.
 bool TokensEqual(std::string_view a, std::string_view b);

@@ -34,8 +34,8 @@ inline constexpr uint64_t kPackAlignment = 4096;
 inline constexpr std::string_view kPackManifestFile = "manifest.json";
 inline constexpr std::string_view kPackDataFile = "weights.bin";
 // Copied from the Hugging Face directory when present, so the pack also serves tokenization.
-inline constexpr std::array<std::string_view, 3> kPackCopiedFiles = {
-    "tokenizer.json", "tokenizer_config.json", "generation_config.json"};
+inline constexpr std::array<std::string_view, 4> kPackCopiedFiles = {
+    "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"};
 
 // The pack's weight dtype. kBF16: every tensor BF16. kFP8: the seven projections of each
 // layer F8_E4M3 with one float32 scale per output row; norms, embedding and head BF16.

@@ -91,7 +91,8 @@ class TestCluster {
     for (auto it = children_.rbegin(); it != children_.rend(); ++it) it->Stop(std::chrono::seconds(10));
   }
 
-  // True once /health answers 200; false after `timeout` or when a process exits (logged).
+  // True once /ready answers 200 (/health is liveness only); false after `timeout` or when a
+  // process exits (logged).
   bool WaitReady(std::chrono::seconds timeout) {
     httplib::Client client("127.0.0.1", http_port_);
     client.set_connection_timeout(std::chrono::seconds(1));
@@ -103,7 +104,7 @@ class TestCluster {
           return false;
         }
       }
-      if (httplib::Result r = client.Get("/health"); r && r->status == 200) return true;
+      if (httplib::Result r = client.Get("/ready"); r && r->status == 200) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     ADD_FAILURE() << "cluster not ready\n" << Logs();
@@ -123,6 +124,13 @@ class TestCluster {
   nlohmann::json Health() const {
     httplib::Client client("127.0.0.1", http_port_);
     httplib::Result r = client.Get("/health");
+    return r ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
+  }
+
+  // GET /v1/cluster's body (the cluster's state: workers, plan, `pipeline_passes`), or null.
+  nlohmann::json ClusterState() const {
+    httplib::Client client("127.0.0.1", http_port_);
+    httplib::Result r = client.Get("/v1/cluster");
     return r ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
   }
 

@@ -175,7 +175,7 @@ TEST_F(ClusterTest, ALostWorkerFailsItsRequestsAtOnce) {
   EXPECT_LT(seconds, 15.0);
   EXPECT_THAT(body.dump(), HasSubstr("worker-1"));
   httplib::Client client("127.0.0.1", cluster.http_port());
-  httplib::Result health = client.Get("/health");
+  httplib::Result health = client.Get("/ready");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 503);
 }

@@ -38,7 +38,7 @@ TEST_F(LauncherTest, UpServesAndDownStopsEverything) {
   bool ready = false;
   for (auto deadline = std::chrono::steady_clock::now() + 120s;
        !ready && up->Running() && std::chrono::steady_clock::now() < deadline;) {
-    httplib::Result r = client.Get("/health");
+    httplib::Result r = client.Get("/ready");
     ready = r && r->status == 200;
     if (!ready) std::this_thread::sleep_for(200ms);
   }

@@ -13,8 +13,7 @@
 #include <memory>
 #include <vector>
 
-#include "coordinator/coordinator.h"
-#include "tests/unit/coordinator/fake_worker.h"
+#include "tests/unit/coordinator/coordinator_fixture.h"
 
 namespace strata::coordinator {
 namespace {
@@ -22,83 +21,15 @@ namespace {
 namespace pb = control::v1;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::FakeDataPlane;
+using testing::CoordinatorTest;
 using testing::FakeWorker;
 using testing::FakeWorkerOptions;
+using testing::kEot;
+using testing::kModelDir;
+using testing::kToken;
+using testing::Limits;
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
-
-constexpr const char* kToken = "s3cret-cluster-token";
-constexpr int32_t kEot = 128009;  // <|eot_id|>, a stop id of the fixture
-const std::string kModelDir = std::string(STRATA_TEST_FIXTURES) + "/tiny-llama31";
-
-struct Limits {
-  int32_t max_batch_tokens = 512;
-  int32_t kv_slots = 8;
-  int32_t max_seq_len = 256;
-  std::chrono::milliseconds request_timeout = 30s;
-  std::optional<LinkSpec> link = std::nullopt;
-};
-
-class CoordinatorTest : public ::testing::Test {
- protected:
-  void Start(int32_t workers, Limits limits = {}) {
-    StatusOr<ModelInfo> model = LoadModelInfo(kModelDir);
-    ASSERT_TRUE(model.ok()) << model.status().ToString();
-    config_ = model->config;
-    CoordinatorConfig config;
-    config.http_address = "127.0.0.1:0";
-    config.control_address = "127.0.0.1:0";
-    config.cluster_token = kToken;
-    config.cluster.expected_workers = workers;
-    config.cluster.max_batch_tokens = limits.max_batch_tokens;
-    config.cluster.kv_slots = limits.kv_slots;
-    config.cluster.max_seq_len = limits.max_seq_len;
-    config.cluster.heartbeat_interval = 50ms;
-    config.cluster.missed_heartbeats_for_loss = 20;  // lost after 1 s of silence
-    config.request_timeout = limits.request_timeout;
-    config.cluster.link = limits.link;
-    config.registration_timeout = 300ms;
-    auto started = Coordinator::Start(std::move(config), std::move(*model));
-    ASSERT_TRUE(started.ok()) << started.status().ToString();
-    coordinator_ = std::move(*started);
-    http_ = std::make_unique<httplib::Client>("127.0.0.1", coordinator_->http_port());
-    http_->set_read_timeout(60, 0);
-  }
-
-  FakeWorkerOptions Options(const std::string& name) {
-    FakeWorkerOptions o;
-    o.name = name;
-    o.token = kToken;
-    o.pack = testing::PackIdentityFor(config_);
-    return o;
-  }
-  FakeWorker& Add(FakeWorkerOptions options) {
-    workers_.push_back(
-        std::make_unique<FakeWorker>(coordinator_->control_port(), std::move(options), &plane_));
-    return *workers_.back();
-  }
-  // Registers workers with these names and waits until the cluster serves.
-  void StartServing(const std::vector<std::string>& names) {
-    for (const std::string& name : names) ASSERT_TRUE(Add(Options(name)).WaitForAnswer(10s));
-    ASSERT_TRUE(coordinator_->cluster().WaitForState(ClusterState::kServing, 10s));
-  }
-
-  httplib::Result Complete(const Json& body) {
-    return http_->Post("/v1/completions", body.dump(), "application/json");
-  }
-  Json Health(int& status) {
-    const auto res = http_->Get("/health");
-    status = res ? res->status : -1;
-    return res ? Json::parse(res->body) : Json();
-  }
-
-  ModelConfig config_;
-  std::unique_ptr<Coordinator> coordinator_;
-  std::unique_ptr<httplib::Client> http_;
-  FakeDataPlane plane_;
-  std::vector<std::unique_ptr<FakeWorker>> workers_;  // destroyed before the coordinator
-};
 
 // --- registration ----------------------------------------------------------------------
 

@@ -221,6 +221,7 @@ void FakeWorker::RunStep(const pb::Step& step) {
   }
   cv_.notify_all();
   lock.unlock();
+  if (options_.step_time.count() > 0) std::this_thread::sleep_for(options_.step_time);
   Write(reply);
 }
 

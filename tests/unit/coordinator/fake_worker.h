@@ -43,6 +43,8 @@ struct FakeWorkerOptions {
   uint32_t protocol_version = cluster::kProtocolVersion;
   std::string token;
   control::v1::PackIdentity pack;
+  // The last stage takes this long for each step (a slow model).
+  std::chrono::milliseconds step_time{0};
   // The last stage's n-th sampled token (n from 0) for a sequence.
   std::function<int32_t(uint64_t seq_id, int32_t n)> token_for = [](uint64_t, int32_t n) {
     return 500 + n;

@@ -15,6 +15,7 @@
 namespace strata::coordinator {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
@@ -27,9 +28,10 @@ void WriteText(const std::string& path, const std::string& text) {
 TEST(ModelInfoTest, ReadsAHuggingFaceDirectory) {
   const StatusOr<ModelInfo> info = LoadModelInfo(kFixture);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
-  EXPECT_EQ(info->name, "tiny-llama31");
+  EXPECT_THAT(info->names, ElementsAre("tiny-llama31"));
   EXPECT_EQ(info->config.num_layers, 6);
   EXPECT_TRUE(info->dtype.empty());
+  ASSERT_NE(info->chat_template, nullptr) << info->chat_template_error;
   EXPECT_THAT(info->stop_ids, UnorderedElementsAre(128001, 128008, 128009));
   const auto ids = info->tokenizer->Encode("Hello", true);
   ASSERT_TRUE(ids.ok());
@@ -44,13 +46,18 @@ TEST(ModelInfoTest, ReadsAPackManifestWithoutWeightsAndAddsGenerationStopIds) {
   strata::testing::TempDir dir("coordinator_pack");
   const std::string pack = dir.File("my-pack");
   std::filesystem::create_directories(pack);
-  WriteText(pack + "/manifest.json", PackManifestToJson(PlanPack(config, PackDType::kFP8)));
+  PackManifest manifest = PlanPack(config, PackDType::kFP8);
+  manifest.source = "/models/Llama-3.1-70B-Instruct/";
+  WriteText(pack + "/manifest.json", PackManifestToJson(manifest));
   std::filesystem::copy_file(kFixture + "/tokenizer.json", pack + "/tokenizer.json");
   WriteText(pack + "/generation_config.json", R"({"eos_token_id": [128009, 128001]})");
   const StatusOr<ModelInfo> info = LoadModelInfo(pack + "/");
   ASSERT_TRUE(info.ok()) << info.status().ToString();
-  EXPECT_EQ(info->name, "my-pack");
+  // Served as the checkpoint it was made from, the pack's own name an alias.
+  EXPECT_THAT(info->names, ElementsAre("Llama-3.1-70B-Instruct", "my-pack"));
   EXPECT_EQ(info->dtype, "fp8");
+  EXPECT_EQ(info->chat_template, nullptr);
+  EXPECT_THAT(info->chat_template_error, HasSubstr("tokenizer_config.json"));
   EXPECT_EQ(info->config.num_layers, 6);
   EXPECT_THAT(info->stop_ids, UnorderedElementsAre(128001, 128009));
 }
