@@ -15,7 +15,7 @@ STRATA_DEB_PACKAGES=(
   libucx-dev           # the data plane between workers (UCX ucp)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # the control plane
   libcpp-httplib-dev   # the coordinator's HTTP API
-  iproute2 curl        # the cluster tests' network namespaces; the demo's request
+  iproute2 curl jq     # the cluster tests' network namespaces; the demo's requests
   libgtest-dev libgmock-dev  # tests
 )
 
@@ -23,6 +23,10 @@ missing=()
 for p in "${STRATA_DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# node and npm for the openai_client test: Debian's only where none is on PATH, so a newer
+# node (e.g. NodeSource's) stays.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "strata: installing ${missing[*]}" >&2
   sudo_cmd=()
@@ -30,4 +34,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
+fi
+
+# The official openai client for the openai_client test, pinned by
+# tests/client/package-lock.json (npm runs only when it is missing: offline once installed).
+root=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] ||
+  echo "strata: node $(node --version) is older than the openai client supports (20)" >&2
+if [ ! -d "$root/tests/client/node_modules/openai" ]; then
+  echo "strata: installing the openai npm client into tests/client/node_modules" >&2
+  npm ci --prefix "$root/tests/client" --no-audit --no-fund >/dev/null
 fi

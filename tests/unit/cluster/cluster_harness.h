@@ -120,13 +120,6 @@ class TestCluster {
     return {r->status, nlohmann::json::parse(r->body, nullptr, false)};
   }
 
-  // GET /health's body (whatever its status).
-  nlohmann::json Health() const {
-    httplib::Client client("127.0.0.1", http_port_);
-    httplib::Result r = client.Get("/health");
-    return r ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
-  }
-
   // GET /v1/cluster's body (the cluster's state: workers, plan, `pipeline_passes`), or null.
   nlohmann::json ClusterState() const {
     httplib::Client client("127.0.0.1", http_port_);

@@ -112,11 +112,11 @@ TEST_F(ClusterTest, FourConcurrentRequestsThroughThreeWorkersGetWhatTheyGetAlone
     EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
   }
 
-  // Every hop's timing reaches /health with the next heartbeats: stage 0 sent, stage 1 both
+  // Every hop's timing reaches /v1/cluster with the next heartbeats: stage 0 sent, stage 1 both
   // ways, stage 2 received, the same messages on both ends of a link once all are counted.
   json workers;
   const auto counted = [&] {
-    workers = cluster.Health()["workers"];
+    workers = cluster.ClusterState()["workers"];
     return workers.size() == 3 && workers[0].contains("sent") && workers[1].contains("sent") &&
            workers[2].contains("received") &&
            workers[1]["received"]["messages"] == workers[0]["sent"]["messages"] &&

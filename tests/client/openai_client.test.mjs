@@ -1,0 +1,412 @@
+// The official `openai` npm client against a real 2-worker cluster on the tiny fixture,
+// started with `strata cluster up` as a user starts it: streaming and non-streaming chat
+// completions agree token for token (greedy), stop strings cut the text where they begin
+// (streaming or not), a wrong or missing API key is a 401 the SDK maps to
+// AuthenticationError, and /v1/models names the checkpoint directory. The fixture's weights are
+// random, so texts are compared with each other, never with fixed strings.
+//
+// Run by ctest (tests/CMakeLists.txt, `openai_client`), or by hand:
+//   STRATA_CLI_PATH=build/cli/strata node --test tests/client/openai_client.test.mjs
+// Needs tests/client/node_modules (scripts/deps.sh runs `npm ci` there).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+let OpenAI;
+try {
+  ({ default: OpenAI } = await import('openai'));
+} catch (e) {
+  if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+  throw new Error(
+    `the openai npm package is not installed in ${path.join(here, 'node_modules')}: run ` +
+      'scripts/deps.sh (it runs `npm ci --prefix tests/client`)',
+  );
+}
+
+const MODEL = 'tiny-llama31';  // the checkpoint directory's name: the served model name
+const READY_TIMEOUT_MS = 120_000;
+const DOWN_TIMEOUT_MS = 70_000;  // `cluster down` itself waits up to 60 s for the launcher
+
+const cliPath = process.env.STRATA_CLI_PATH;
+const fixtures = process.env.STRATA_TEST_FIXTURES || path.resolve(here, '..', 'fixtures');
+
+// A TCP port on 127.0.0.1 nobody listens on right now (another process may take it before
+// the coordinator binds it; unlikely, and the start then fails with the coordinator's log).
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// 'timed out' after `ms`, for Promise.race; does not keep the process alive.
+const timeout = (ms) => new Promise((resolve) => setTimeout(resolve, ms, 'timed out').unref());
+
+function tail(file, lines = 60) {
+  try {
+    const text = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+    return text.slice(-lines).join('\n');
+  } catch (e) {
+    return `(cannot read: ${e.message})`;
+  }
+}
+
+// One cluster, started by `strata cluster up` in a run directory of its own.
+class LocalCluster {
+  constructor() {
+    this.runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-openai-'));
+    this.keyFile = path.join(this.runDir, 'key');
+    this.launcher = null;
+    this.launcherOutput = '';
+    this.launcherExit = null;  // a promise of 'exited with code N' / 'killed by SIGX'
+    this.exited = null;        // the description once it exited
+    this.port = 0;
+    this.key = '';
+    this.stopping = null;
+  }
+
+  get baseURL() {
+    return `http://127.0.0.1:${this.port}/v1`;
+  }
+
+  // The launcher's output and the end of every log in the run directory.
+  logs() {
+    let text = `--- strata cluster up (${this.exited ?? 'running'})\n${this.launcherOutput.trimEnd()}\n`;
+    let names = [];
+    try {
+      names = fs.readdirSync(this.runDir).filter((n) => n.endsWith('.log')).sort();
+    } catch {}
+    if (!names.length) text += `(no logs in ${this.runDir})\n`;
+    for (const name of names) text += `--- ${path.join(this.runDir, name)}\n${tail(path.join(this.runDir, name))}\n`;
+    return text;
+  }
+
+  async start() {
+    if (!cliPath) throw new Error('STRATA_CLI_PATH is not set: give the path of the built `strata` binary (ctest sets it)');
+    const model = path.join(fixtures, MODEL);
+    if (!fs.existsSync(path.join(model, 'config.json'))) {
+      throw new Error(`no fixture model at ${model} (STRATA_TEST_FIXTURES=${process.env.STRATA_TEST_FIXTURES ?? ''})`);
+    }
+    // The key is ours; read back once ready in case the launcher rewrote the file.
+    fs.writeFileSync(this.keyFile, `sk-strata-test-${crypto.randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
+    this.port = await freePort();
+    const argv = ['cluster', 'up', '--model', model, '--workers', '2', '--http', String(this.port),
+                  '--run-dir', this.runDir, '--api-key-file', this.keyFile];
+    this.launcherOutput = `$ ${cliPath} ${argv.join(' ')}\n`;
+    this.launcher = spawn(cliPath, argv, {
+      env: { ...process.env, UCX_TLS: 'tcp' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const s of [this.launcher.stdout, this.launcher.stderr]) {
+      s.setEncoding('utf8');
+      s.on('data', (d) => { this.launcherOutput += d; });
+    }
+    this.launcherExit = new Promise((resolve) => {
+      this.launcher.on('error', (e) => { this.exited = `could not start: ${e.message}`; resolve(this.exited); });
+      this.launcher.on('exit', (code, signal) => {
+        this.exited = signal ? `killed by ${signal}` : `exited with code ${code}`;
+        resolve(this.exited);
+      });
+    });
+
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    let last = 'no answer yet';
+    for (;;) {
+      if (this.exited) {
+        throw new Error(`strata cluster up ${this.exited} before GET /ready answered 200\n${this.logs()}`);
+      }
+      try {
+        const r = await fetch(`http://127.0.0.1:${this.port}/ready`, { signal: AbortSignal.timeout(2000) });
+        const body = await r.text();
+        if (r.status === 200) break;
+        last = `${r.status} ${body.slice(0, 300)}`;
+      } catch (e) {
+        last = e.cause?.code ?? e.message;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`GET /ready did not answer 200 within ${READY_TIMEOUT_MS / 1000} s (last: ${last})\n${this.logs()}`);
+      }
+      await sleep(250);
+    }
+    this.key = fs.readFileSync(this.keyFile, 'utf8').trim();
+  }
+
+  // `strata cluster down`, then the launcher's exit; the launcher killed as a last resort.
+  // Resolves to what went wrong ('' when it stopped cleanly). Once: later calls share it.
+  stop() {
+    this.stopping ??= this.stopOnce();
+    return this.stopping;
+  }
+
+  async stopOnce() {
+    if (!this.launcher) return '';
+    if (this.exited) return this.key ? `strata cluster up ${this.exited} while the tests ran` : '';
+    const problems = [];
+    // Asynchronous: `down` waits for the launcher to be gone, and only this process's event
+    // loop reaps it (a zombie still counts as alive).
+    const down = spawn(cliPath, ['cluster', 'down', '--run-dir', this.runDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let downOutput = '';
+    for (const s of [down.stdout, down.stderr]) s.on('data', (d) => { downOutput += d; });
+    const downExit = new Promise((resolve) => {
+      down.on('error', (e) => resolve(`could not start: ${e.message}`));
+      down.on('exit', (code, signal) => resolve(signal ? `killed by ${signal}` : `exited with code ${code}`));
+    });
+    const downResult = await Promise.race([downExit, timeout(DOWN_TIMEOUT_MS)]);
+    if (downResult !== 'exited with code 0') {
+      problems.push(`strata cluster down ${downResult}: ${downOutput.trim()}`);
+      if (downResult === 'timed out') down.kill('SIGKILL');
+    }
+    let launcherResult = await Promise.race([this.launcherExit, timeout(15_000)]);
+    if (launcherResult === 'timed out') {
+      this.launcher.kill('SIGTERM');
+      launcherResult = await Promise.race([this.launcherExit, timeout(15_000)]);
+    }
+    if (launcherResult === 'timed out') {
+      this.launcher.kill('SIGKILL');
+      launcherResult = await Promise.race([this.launcherExit, timeout(5_000)]);
+      killLeftovers(this.runDir);
+    }
+    if (launcherResult !== 'exited with code 0') problems.push(`strata cluster up ${launcherResult}`);
+    return problems.join('\n');
+  }
+
+  removeRunDir() {
+    fs.rmSync(this.runDir, { recursive: true, force: true });
+  }
+}
+
+// The coordinator and workers of a launcher that had to be killed: every process whose
+// command line names this run directory (unique to this test), killed by its pid.
+function killLeftovers(runDir) {
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (Number(pid) !== process.pid && cmdline.split('\0').some((a) => a.startsWith(runDir + '/'))) {
+        process.kill(Number(pid), 'SIGKILL');
+      }
+    } catch {}
+  }
+}
+
+const cluster = new LocalCluster();
+let failed = false;
+
+// A test body whose first failure carries the cluster's logs (an error is annotated once:
+// the tests that share the streamed chat share its failure too).
+const annotated = new WeakSet();
+function withLogs(fn) {
+  return async (t) => {
+    try {
+      await fn(t);
+    } catch (e) {
+      if (e && typeof e === 'object' && typeof e.message === 'string' && !annotated.has(e)) {
+        annotated.add(e);
+        e.message += failed ? '\n(the logs are under the first failure)' : `\n${cluster.logs()}`;
+      }
+      failed = true;
+      throw e;
+    }
+  };
+}
+
+// Stopped on ctest's timeout or Ctrl-C too: the launcher stops the processes it started.
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    if (cluster.launcher && !cluster.exited) cluster.launcher.kill('SIGTERM');
+    process.exit(1);
+  });
+}
+
+function client(options = {}) {
+  return new OpenAI({ baseURL: cluster.baseURL, apiKey: cluster.key, maxRetries: 0, timeout: 60_000, ...options });
+}
+
+const chatRequest = {
+  model: MODEL,
+  messages: [
+    { role: 'system', content: 'You are terse.' },
+    { role: 'user', content: 'Say hello.' },
+  ],
+  max_tokens: 24,
+  temperature: 0,
+};
+
+// The streamed chat completion, made once and shared by the tests that compare with it.
+let streamedChat = null;
+function streamChat() {
+  streamedChat ??= (async () => {
+    const stream = await client().chat.completions.create({
+      ...chatRequest,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    return chunks;
+  })();
+  return streamedChat;
+}
+
+const finishReasons = ['stop', 'length'];
+
+describe('the openai npm client against a 2-worker strata cluster', () => {
+  // `after` stops the cluster also when this fails.
+  before(async () => {
+    try {
+      await cluster.start();
+    } catch (e) {
+      failed = true;
+      throw e;
+    }
+  }, { timeout: READY_TIMEOUT_MS + 30_000 });
+
+  after(async () => {
+    if (!cluster.key) failed = true;  // never ready
+    const problem = await cluster.stop();
+    if (problem) {
+      failed = true;
+      throw new Error(`the cluster did not stop cleanly: ${problem}\n${cluster.logs()}`);
+    }
+    if (failed) {
+      console.error(`kept the run directory ${cluster.runDir}`);
+    } else {
+      cluster.removeRunDir();
+    }
+  }, { timeout: DOWN_TIMEOUT_MS + 60_000 });
+
+  it('streams a chat completion: role first, text in several chunks, one finish, usage last', { timeout: 60_000 }, withLogs(async () => {
+    const chunks = await streamChat();
+    assert.ok(chunks.length > 0, 'no chunks');
+    for (const c of chunks) {
+      assert.equal(c.object, 'chat.completion.chunk', JSON.stringify(c));
+      assert.equal(c.id, chunks[0].id, 'every chunk carries the same id');
+      assert.equal(c.model, MODEL, JSON.stringify(c));
+    }
+    const withChoice = chunks.filter((c) => c.choices.length > 0);
+    assert.ok(withChoice.length > 0, 'no chunk has a choice');
+    assert.equal(withChoice[0].choices[0].delta.role, 'assistant', `first chunk: ${JSON.stringify(chunks[0])}`);
+    const content = withChoice.map((c) => c.choices[0].delta.content).filter((s) => typeof s === 'string' && s !== '');
+    assert.ok(content.length > 1, `expected more than one content chunk, got ${content.length}: ${JSON.stringify(chunks)}`);
+
+    const finishing = withChoice.filter((c) => c.choices[0].finish_reason != null);
+    assert.equal(finishing.length, 1, `chunks with a finish_reason: ${JSON.stringify(finishing)}`);
+    assert.ok(finishReasons.includes(finishing[0].choices[0].finish_reason), JSON.stringify(finishing[0]));
+
+    // include_usage: one more chunk, the last, with no choices and the usage.
+    const usageChunks = chunks.filter((c) => c.choices.length === 0);
+    assert.equal(usageChunks.length, 1, `chunks without choices: ${JSON.stringify(usageChunks)}`);
+    assert.equal(usageChunks[0], chunks.at(-1), 'the usage chunk comes last');
+    const { usage } = usageChunks[0];
+    assert.ok(usage, `no usage in ${JSON.stringify(usageChunks[0])}`);
+    assert.ok(usage.prompt_tokens > 0, JSON.stringify(usage));
+    assert.ok(usage.completion_tokens > 0, JSON.stringify(usage));
+    assert.ok(usage.completion_tokens <= chatRequest.max_tokens, JSON.stringify(usage));
+    assert.equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens, JSON.stringify(usage));
+    if (finishing[0].choices[0].finish_reason === 'length') {
+      assert.equal(usage.completion_tokens, chatRequest.max_tokens, JSON.stringify(usage));
+    }
+    for (const c of chunks.slice(0, -1)) assert.equal(c.usage ?? null, null, `usage before the last chunk: ${JSON.stringify(c)}`);
+  }));
+
+  it('answers the same chat completion unstreamed with exactly the streamed text', { timeout: 60_000 }, withLogs(async () => {
+    const chunks = await streamChat();
+    const streamedText = chunks.filter((c) => c.choices.length > 0).map((c) => c.choices[0].delta.content ?? '').join('');
+    const streamedFinish = chunks.find((c) => c.choices[0]?.finish_reason != null)?.choices[0].finish_reason;
+    const streamedUsage = chunks.at(-1)?.usage;
+
+    const r = await client().chat.completions.create(chatRequest);
+    assert.equal(r.object, 'chat.completion', JSON.stringify(r));
+    assert.equal(r.model, MODEL, JSON.stringify(r));
+    assert.equal(r.choices.length, 1, JSON.stringify(r));
+    assert.equal(r.choices[0].index, 0, JSON.stringify(r));
+    assert.equal(r.choices[0].message.role, 'assistant', JSON.stringify(r));
+    assert.equal(r.choices[0].message.content, streamedText, 'unstreamed and streamed texts differ (greedy)');
+    assert.equal(r.choices[0].finish_reason, streamedFinish, JSON.stringify(r));
+    assert.equal(r.usage.total_tokens, r.usage.prompt_tokens + r.usage.completion_tokens, JSON.stringify(r.usage));
+    if (streamedUsage) {
+      assert.equal(r.usage.prompt_tokens, streamedUsage.prompt_tokens, 'prompt tokens, unstreamed vs streamed');
+      assert.equal(r.usage.completion_tokens, streamedUsage.completion_tokens, 'completion tokens, unstreamed vs streamed');
+    }
+  }));
+
+  it('ends a completion before its stop string, streamed or not', { timeout: 60_000 }, withLogs(async () => {
+    const request = { model: MODEL, prompt: 'The capital of France is', max_tokens: 24, temperature: 0 };
+    const base = await client().completions.create(request);
+    assert.equal(base.object, 'text_completion', JSON.stringify(base));
+    const text = base.choices[0].text;
+    const at = pickStop(text);
+    assert.ok(at, `cannot pick a stop string from the completion's text ${JSON.stringify(text)} ` +
+                  '(printable ASCII, not at the start, its first occurrence)');
+    const expected = text.slice(0, at.index);
+
+    const stopped = await client().completions.create({ ...request, stop: [at.stop] });
+    assert.equal(stopped.choices[0].text, expected, `stop ${JSON.stringify(at.stop)} in ${JSON.stringify(text)}`);
+    assert.equal(stopped.choices[0].finish_reason, 'stop', JSON.stringify(stopped));
+    assert.ok(stopped.usage.completion_tokens <= base.usage.completion_tokens, JSON.stringify(stopped.usage));
+
+    const stream = await client().completions.create({ ...request, stop: [at.stop], stream: true });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const withChoice = chunks.filter((c) => c.choices.length > 0);
+    for (const c of chunks) assert.equal(c.object, 'text_completion', JSON.stringify(c));
+    assert.equal(withChoice.map((c) => c.choices[0].text).join(''), expected,
+                 `streamed, stop ${JSON.stringify(at.stop)} in ${JSON.stringify(text)}`);
+    const finishing = withChoice.filter((c) => c.choices[0].finish_reason != null);
+    assert.deepEqual(finishing.map((c) => c.choices[0].finish_reason), ['stop'], JSON.stringify(chunks));
+  }));
+
+  it('refuses a wrong API key and a missing one with 401, without echoing the key', { timeout: 60_000 }, withLogs(async () => {
+    const wrongKey = `sk-wrong-${crypto.randomBytes(16).toString('hex')}`;
+    const request = { ...chatRequest, max_tokens: 4 };
+    await assert.rejects(client({ apiKey: wrongKey }).chat.completions.create(request), (e) => {
+      assert.ok(e instanceof OpenAI.AuthenticationError, `expected AuthenticationError, got ${e?.constructor?.name}: ${e?.message}`);
+      assert.equal(e.status, 401);
+      assert.ok(!e.message.includes(wrongKey), `the error echoes the wrong key: ${e.message}`);
+      assert.ok(!JSON.stringify(e.error ?? null).includes(wrongKey), `the error body echoes the wrong key: ${JSON.stringify(e.error)}`);
+      return true;
+    });
+    // No Authorization header at all (the SDK needs some apiKey; a null header drops it).
+    await assert.rejects(client({ defaultHeaders: { Authorization: null } }).chat.completions.create(request), (e) => {
+      assert.ok(e instanceof OpenAI.AuthenticationError, `expected AuthenticationError, got ${e?.constructor?.name}: ${e?.message}`);
+      assert.equal(e.status, 401);
+      return true;
+    });
+  }));
+
+  it('lists the model under the name of the checkpoint directory', { timeout: 60_000 }, withLogs(async () => {
+    const page = await client().models.list();
+    const ids = page.data.map((m) => m.id);
+    assert.ok(ids.includes(MODEL), `models: ${JSON.stringify(page.data)}`);
+  }));
+});
+
+// A stop string of 3 (else 4, else 2) printable ASCII characters from the middle of `text`,
+// at least 2 characters in, whose first occurrence is there: {stop, index} or null.
+function pickStop(text) {
+  const printable = (s) => /^[\x20-\x7e]+$/.test(s);
+  const middle = Math.floor(text.length / 2);
+  for (const length of [3, 4, 2]) {
+    for (let d = 0; d < text.length; ++d) {
+      for (const index of [middle - d, middle + d]) {
+        if (index < 2 || index + length > text.length) continue;
+        const stop = text.slice(index, index + length);
+        if (printable(stop) && stop.trim() !== '' && text.indexOf(stop) === index) return { stop, index };
+      }
+    }
+  }
+  return null;
+}
