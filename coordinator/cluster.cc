@@ -217,10 +217,10 @@ Status Cluster::Submit(const std::shared_ptr<Generation>& generation) {
     if (!error_.empty() && error_ != lost_worker_) message += "; " + error_;
     return Unavailable(message + "; retry when GET /health says ready");
   }
-  if (scheduler_.queued() >= static_cast<size_t>(options_.max_queued_requests)) {
+  if (scheduler_.queued() >= static_cast<size_t>(options_.queue_limit())) {
     return ResourceExhausted(
         "the server is at capacity: all " + std::to_string(options_.kv_slots) +
-        " sequence slots are busy and " + std::to_string(options_.max_queued_requests) +
+        " sequence slots are busy and " + std::to_string(options_.queue_limit()) +
         " requests already wait (--max-queued-requests); retry after a moment");
   }
   scheduler_.Submit(generation);
@@ -237,6 +237,11 @@ Cluster::Progress Cluster::AwaitProgress(const std::shared_ptr<Generation>& gene
   if (generation->output.size() > have) {
     progress.ids.assign(generation->output.begin() + static_cast<std::ptrdiff_t>(have),
                         generation->output.end());
+    if (generation->logprobs) {
+      progress.logprobs.assign(
+          generation->output_logprobs.begin() + static_cast<std::ptrdiff_t>(have),
+          generation->output_logprobs.end());
+    }
   }
   return progress;
 }

@@ -48,13 +48,19 @@ class WorkerConnection {
   virtual void Close() = 0;
 };
 
+inline constexpr int32_t kQueuedRequestsPerSlot = 4;
+
 struct ClusterOptions {
   int32_t expected_workers = 1;
   int32_t max_batch_tokens = 512;
   int32_t max_seq_len = 4096;
   int32_t kv_slots = 8;
-  // Requests waiting for a KV slot; one more is refused (HTTP 429). 0: none wait.
-  int32_t max_queued_requests = 32;
+  // Requests waiting for a KV slot; one more is refused (HTTP 429). 0: none wait. Unset:
+  // kQueuedRequestsPerSlot per KV slot (a queue that drains within a few generations).
+  std::optional<int32_t> max_queued_requests;
+  int32_t queue_limit() const {
+    return max_queued_requests.value_or(kQueuedRequestsPerSlot * kv_slots);
+  }
   std::string transport = "ucx";
   std::optional<LinkSpec> link;  // the hop between workers, for the plan's predictions
   std::chrono::milliseconds heartbeat_interval = cluster::kHeartbeatInterval;
@@ -113,6 +119,7 @@ class Cluster : private StageSender {
   // Returns the ids past `have` (possibly none) and whether it is done.
   struct Progress {
     std::vector<int32_t> ids;
+    std::vector<SampledLogprobs> logprobs;  // theirs, when the generation reports them
     bool done = false;
   };
   Progress AwaitProgress(const std::shared_ptr<Generation>& generation, size_t have,

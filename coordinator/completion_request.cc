@@ -7,6 +7,8 @@
 #include <cmath>
 #include <limits>
 
+#include "common/cluster/protocol.h"
+
 namespace strata::coordinator {
 
 using Json = nlohmann::json;
@@ -65,6 +67,7 @@ class Parser {
   ApiError error_;
   bool saw_prompt_ = false;
   bool saw_stream_options_ = false;
+  bool saw_top_logprobs_ = false;
   std::string max_tokens_field_;
 };
 
@@ -102,6 +105,9 @@ std::optional<CompletionRequest> Parser::Parse(std::string_view body, ApiError& 
     }
     if (!chat() && !saw_prompt_) {
       return Bad("prompt", "prompt is required: the text to complete (or a list of token ids)");
+    }
+    if (saw_top_logprobs_ && !r_.logprobs) {
+      return Bad("top_logprobs", "top_logprobs needs logprobs: true");
     }
     if (saw_stream_options_ && !r_.stream) {
       return Bad("stream_options", "stream_options is only allowed with stream: true");
@@ -206,8 +212,21 @@ Parser::Field Parser::Read(const std::string& key, const Json& v) {
   if (key == "logit_bias") {
     return result(OnlyNeutral(key, v, v.is_object() && v.empty(), "only an empty object"));
   }
-  if (key == "logprobs") {
-    return result(OnlyNeutral(key, v, v.is_boolean() && !v.get<bool>(), "leave it out"));
+  if (key == "logprobs" && chat()) {
+    if (!v.is_boolean()) return result(Bad(key, "logprobs must be true or false"));
+    r_.logprobs = v.get<bool>();
+    return Field::kRead;
+  }
+  if ((key == "logprobs" && !chat()) || (key == "top_logprobs" && chat())) {
+    // Completions: `logprobs: N` asks for N alternatives; chat: `top_logprobs: N`.
+    if (!IsInt32Range(v, 0, cluster::kMaxTopLogprobs)) {
+      return result(Bad(key, key + " must be an integer from 0 to " +
+                                 std::to_string(cluster::kMaxTopLogprobs) + ", got " + v.dump()));
+    }
+    if (!chat()) r_.logprobs = true;
+    r_.top_logprobs = v.get<int32_t>();
+    if (chat() && r_.top_logprobs > 0) saw_top_logprobs_ = true;
+    return Field::kRead;
   }
   if (!chat()) {
     if (key == "echo") return result(OnlyNeutral(key, v, v == false, "only false"));
@@ -215,7 +234,6 @@ Parser::Field Parser::Read(const std::string& key, const Json& v) {
     if (key == "suffix") return result(OnlyNeutral(key, v, v == "", "only an empty string"));
     return Field::kUnknown;
   }
-  if (key == "top_logprobs") return result(OnlyNeutral(key, v, zero(v), "only 0"));
   if (key == "response_format") {
     return result(OnlyNeutral(key, v, v == Json{{"type", "text"}}, "only {\"type\": \"text\"}"));
   }

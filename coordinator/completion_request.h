@@ -45,6 +45,10 @@ struct CompletionRequest {
   bool stream = false;            // Server-Sent Events
   bool include_usage = false;     // stream_options.include_usage: a last chunk with usage
   bool return_token_ids = false;  // Strata's (and vLLM's) extension: ids in the response
+  // Log-probabilities of the generated tokens (completions: `logprobs: N`; chat: `logprobs:
+  // true` with `top_logprobs: N`), with the N most likely alternatives of each.
+  bool logprobs = false;
+  int32_t top_logprobs = 0;
 };
 
 // Parses a request body for `endpoint`. `model` must be one of `model_names` when present

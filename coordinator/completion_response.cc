@@ -33,9 +33,11 @@ CompletionResponse::CompletionResponse(Endpoint endpoint, std::string id, int64_
 
 std::string CompletionResponse::Whole(std::string_view text, std::string_view finish_reason,
                                       const Usage& usage, std::span<const int32_t> prompt_ids,
-                                      std::span<const int32_t> output_ids) const {
+                                      std::span<const int32_t> output_ids, Json logprobs) const {
   const bool chat = endpoint_ == Endpoint::kChatCompletions;
-  Json choice = {{"index", 0}, {"finish_reason", Reason(finish_reason)}, {"logprobs", nullptr}};
+  Json choice = {{"index", 0},
+                 {"finish_reason", Reason(finish_reason)},
+                 {"logprobs", std::move(logprobs)}};
   if (chat) {
     choice["message"] = {{"role", "assistant"}, {"content", text}};
   } else {
@@ -53,9 +55,12 @@ std::string CompletionResponse::Whole(std::string_view text, std::string_view fi
 }
 
 std::string CompletionResponse::ChunkEvent(std::string_view text, std::string_view finish_reason,
-                                           bool first, std::span<const int32_t> ids) const {
+                                           bool first, std::span<const int32_t> ids,
+                                           Json logprobs) const {
   const bool chat = endpoint_ == Endpoint::kChatCompletions;
-  Json choice = {{"index", 0}, {"finish_reason", Reason(finish_reason)}, {"logprobs", nullptr}};
+  Json choice = {{"index", 0},
+                 {"finish_reason", Reason(finish_reason)},
+                 {"logprobs", std::move(logprobs)}};
   if (chat) {
     Json delta = Json::object();
     if (first) delta["role"] = "assistant";

@@ -4,6 +4,8 @@
 // an error event). Thread-safety: immutable after construction.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -26,15 +28,16 @@ class CompletionResponse {
                      bool include_usage);
 
   // A whole response; `prompt_ids` / `output_ids` are added when not empty
-  // (return_token_ids).
+  // (return_token_ids); `logprobs` is the choice's (LogprobsJson; null when not asked for).
   std::string Whole(std::string_view text, std::string_view finish_reason, const Usage& usage,
-                    std::span<const int32_t> prompt_ids,
-                    std::span<const int32_t> output_ids) const;
+                    std::span<const int32_t> prompt_ids, std::span<const int32_t> output_ids,
+                    nlohmann::json logprobs) const;
 
-  // Stream events. The first chat chunk carries the assistant role; the last content chunk
-  // carries `finish_reason` (empty: null). `ids` are the ids behind `text` (return_token_ids).
+  // Stream events. The first chat chunk carries the assistant role; the last chunk carries
+  // `finish_reason` (empty: null). `ids` are the ids behind `text` (return_token_ids),
+  // `logprobs` theirs (null when not asked for).
   std::string ChunkEvent(std::string_view text, std::string_view finish_reason, bool first,
-                         std::span<const int32_t> ids) const;
+                         std::span<const int32_t> ids, nlohmann::json logprobs) const;
   std::string UsageEvent(const Usage& usage) const;  // with stream_options.include_usage
   static std::string DoneEvent();                     // data: [DONE]
   static std::string ErrorEvent(const ApiError& error);

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "coordinator/http_server.h"
+#include "coordinator/logprobs_json.h"
 #include "coordinator/output_text.h"
 
 namespace strata::coordinator {
@@ -40,11 +41,15 @@ struct CompletionService::Stream {
   OutputText text;
   Usage usage;
   bool return_token_ids = false;
+  std::optional<LogprobsJson> logprobs;  // set when the request asked for them
   Clock::time_point deadline;
   Clock::time_point last_write;
   size_t have = 0;        // output ids taken from the generation
   bool started = false;   // the first chunk (chat: the assistant role) is out
   bool ended = false;     // the last event is out; the generation needs no cancel
+  // Ids taken (and their logprobs) not yet in a chunk: their text may still be held back.
+  std::vector<int32_t> unsent_ids = {};
+  std::vector<SampledLogprobs> unsent_logprobs = {};
 };
 
 CompletionService::CompletionService(Cluster& cluster, const ModelInfo& model,
@@ -107,6 +112,8 @@ void CompletionService::Handle(Endpoint endpoint, const httplib::Request& reques
   generation->prompt = std::move(*prompt);
   generation->max_tokens = max_tokens;
   generation->sampling = r.sampling;
+  generation->logprobs = r.logprobs;
+  generation->top_logprobs = r.top_logprobs;
   const Status submitted = cluster_.Submit(generation);
   if (!submitted.ok()) return SendError(response, ServerError(submitted));
   CompletionResponse body(endpoint, NextId(endpoint), UnixSeconds(), model_.name(),
@@ -194,14 +201,22 @@ void CompletionService::Respond(const CompletionRequest& r,
       return SendError(response, Timeout());
     }
   }
+  // Done (or cancelled): the scheduler no longer touches `generation`.
   const std::string finish = out.stopped() ? "stop" : generation->finish_reason;
-  const std::span<const int32_t> ids(generation->output.data(), static_cast<size_t>(out.ids()));
+  const auto taken = static_cast<size_t>(out.ids());
+  const std::span<const int32_t> ids(generation->output.data(), taken);
   const Usage usage{static_cast<int64_t>(generation->prompt.size()), out.ids()};
+  nlohmann::json logprobs;
+  if (r.logprobs) {
+    logprobs = LogprobsJson(r.endpoint, *model_.tokenizer)
+                   .Next(ids, std::span(generation->output_logprobs.data(),
+                                        std::min(taken, generation->output_logprobs.size())));
+  }
   response.set_content(
       body.Whole(text, finish, usage,
                  r.return_token_ids ? std::span<const int32_t>(generation->prompt)
                                     : std::span<const int32_t>(),
-                 r.return_token_ids ? ids : std::span<const int32_t>()),
+                 r.return_token_ids ? ids : std::span<const int32_t>(), std::move(logprobs)),
       "application/json");
 }
 
@@ -214,6 +229,9 @@ void CompletionService::StartStream(const CompletionRequest& r,
       .text = OutputText(*model_.tokenizer, r.stop),
       .usage = {},
       .return_token_ids = r.return_token_ids,
+      .logprobs = r.logprobs ? std::optional<LogprobsJson>(
+                                   std::in_place, r.endpoint, *model_.tokenizer)
+                             : std::nullopt,
       .deadline = Clock::now() + limits_.request_timeout,
       .last_write = Clock::now(),
   });
@@ -236,23 +254,23 @@ bool CompletionService::StreamSome(Stream& s, httplib::DataSink& sink) {
   if (!s.started) {
     s.started = true;
     if (s.body.endpoint() == Endpoint::kChatCompletions) {
-      events += s.body.ChunkEvent("", "", /*first=*/true, {});
+      events += s.body.ChunkEvent("", "", /*first=*/true, {}, nullptr);
     }
   }
   const Cluster::Progress p = cluster_.AwaitProgress(
       s.generation, s.have,
       std::min(s.deadline, Clock::now() + limits_.client_check_interval));
   std::string text;
-  std::vector<int32_t> ids;
   std::optional<ApiError> failure;
-  for (int32_t id : p.ids) {
-    StatusOr<std::string> piece = s.text.Push(id);
+  for (size_t i = 0; i < p.ids.size(); ++i) {
+    StatusOr<std::string> piece = s.text.Push(p.ids[i]);
     if (!piece.ok()) {
       failure = ServerError(Internal("decoding the output: " + piece.status().message()));
       break;
     }
     text += *piece;
-    ids.push_back(id);
+    s.unsent_ids.push_back(p.ids[i]);
+    if (s.logprobs && i < p.logprobs.size()) s.unsent_logprobs.push_back(p.logprobs[i]);
     if (s.text.stopped()) break;
   }
   s.have += p.ids.size();
@@ -273,14 +291,26 @@ bool CompletionService::StreamSome(Stream& s, httplib::DataSink& sink) {
     cluster_.Cancel(s.generation, DeadlineExceeded("the request timed out"));
     failure = Timeout();
   }
-  if (!text.empty()) {
-    events += s.body.ChunkEvent(text, "", false, s.return_token_ids ? ids : std::vector<int32_t>());
-  }
+  // A chunk carries the ids taken since the last one (and their logprobs).
+  const auto chunk = [&s](std::string_view piece, std::string_view reason) {
+    nlohmann::json logprobs;
+    if (s.logprobs && !s.unsent_ids.empty()) {
+      logprobs = s.logprobs->Next(s.unsent_ids, s.unsent_logprobs);
+    }
+    std::string event = s.body.ChunkEvent(
+        piece, reason, false,
+        s.return_token_ids ? std::span<const int32_t>(s.unsent_ids) : std::span<const int32_t>(),
+        std::move(logprobs));
+    s.unsent_ids.clear();
+    s.unsent_logprobs.clear();
+    return event;
+  };
+  if (!text.empty()) events += chunk(text, "");
   s.usage.completion_tokens = s.text.ids();
   if (failure) {
     events += CompletionResponse::ErrorEvent(*failure);
   } else if (!finish.empty()) {
-    events += s.body.ChunkEvent("", finish, false, {});
+    events += chunk("", finish);
     if (s.body.include_usage()) events += s.body.UsageEvent(s.usage);
     events += CompletionResponse::DoneEvent();
   }

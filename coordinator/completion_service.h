@@ -23,6 +23,7 @@
 #include "coordinator/cluster.h"
 #include "coordinator/completion_request.h"
 #include "coordinator/completion_response.h"
+#include "coordinator/logprobs_json.h"
 #include "coordinator/model_info.h"
 
 namespace strata::coordinator {

@@ -52,9 +52,9 @@ Status ValidateConfig(const CoordinatorConfig& config, const ModelInfo& model) {
   if (c.kv_slots < 1 || c.kv_slots > 4096) {
     return InvalidArgument("--kv-slots must be from 1 to 4096, got " + std::to_string(c.kv_slots));
   }
-  if (c.max_queued_requests < 0 || c.max_queued_requests > 1000000) {
+  if (c.queue_limit() < 0 || c.queue_limit() > 1000000) {
     return InvalidArgument("--max-queued-requests must be from 0 to 1000000, got " +
-                           std::to_string(c.max_queued_requests));
+                           std::to_string(c.queue_limit()));
   }
   for (const std::string& name : config.served_model_names) {
     if (name.empty() || name.size() > 256 ||

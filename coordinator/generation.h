@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/engine/sampler.h"
@@ -15,12 +16,22 @@
 
 namespace strata::coordinator {
 
+// A sampled id's log-probability under the model's distribution and the most likely ids
+// with theirs (most likely first).
+struct SampledLogprobs {
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;
+};
+
 struct Generation {
   std::vector<int32_t> prompt;  // BOS included, never empty
   int32_t max_tokens = 16;
   SamplingParams sampling;
+  bool logprobs = false;     // report `output_logprobs`
+  int32_t top_logprobs = 0;  // alternatives per token (with logprobs)
 
   std::vector<int32_t> output;  // sampled ids, a stop id included when it ended the request
+  std::vector<SampledLogprobs> output_logprobs;  // one per output id, with logprobs
   std::string finish_reason;    // "stop" | "length" once done without error
   Status error;                 // not OK when the request failed
   bool done = false;

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <thread>
 
 #include "common/cluster/cluster_token.h"
@@ -161,10 +163,14 @@ void HttpApi::Route(const std::string& path, const std::string& method,
 bool HttpApi::Authorized(const httplib::Request& request, httplib::Response& response) const {
   if (!options_.api_key) return true;
   const std::string header = request.get_header_value("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  const bool ok = header.size() > kBearer.size() && header.compare(0, kBearer.size(), kBearer) == 0 &&
-                  cluster::TokensEqual(std::string_view(header).substr(kBearer.size()),
-                                       *options_.api_key);
+  // "Bearer KEY"; the scheme's case does not matter (RFC 9110 §11.1).
+  constexpr std::string_view kBearer = "bearer ";
+  const bool bearer =
+      header.size() > kBearer.size() &&
+      std::equal(kBearer.begin(), kBearer.end(), header.begin(),
+                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+  const bool ok = bearer && cluster::TokensEqual(std::string_view(header).substr(kBearer.size()),
+                                                 *options_.api_key);
   if (ok) return true;
   SendError(response,
             ApiError{401,

@@ -136,8 +136,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-queued-requests", config.cluster.max_queued_requests,
                  "requests that may wait for a sequence slot; more get HTTP 429 with "
-                 "Retry-After")
-      ->capture_default_str();
+                 "Retry-After (default: " +
+                     std::to_string(strata::coordinator::kQueuedRequestsPerSlot) + " per KV slot)");
   app.add_option("--api-key-file", flags.api_key_file,
                  std::string("file holding the API key clients must send as Authorization: "
                              "Bearer KEY on /v1/ routes (else the environment variable ") +

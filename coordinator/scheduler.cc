@@ -97,6 +97,13 @@ void Scheduler::OnResult(const pb::StepResult& result) {
       continue;
     }
     seq.generation->output.push_back(token->token_id());
+    if (seq.generation->logprobs) {
+      SampledLogprobs& lp = seq.generation->output_logprobs.emplace_back();
+      lp.logprob = token->logprob();
+      for (const pb::TokenLogprob& alt : token->top_logprobs()) {
+        lp.top.emplace_back(alt.token_id(), alt.logprob());
+      }
+    }
     seq.generation->changed_cv.notify_all();
     const auto& stops = limits_.stop_ids;
     if (std::find(stops.begin(), stops.end(), token->token_id()) != stops.end()) {
@@ -158,6 +165,8 @@ void Scheduler::OpenQueued() {
     sampling.set_top_k(generation->sampling.top_k);
     sampling.set_top_p(generation->sampling.top_p);
     sampling.set_seed(generation->sampling.seed);
+    sampling.set_logprobs(generation->logprobs);
+    sampling.set_top_logprobs(generation->top_logprobs);
     Sequence& seq = sequences_[seq_id];
     seq.generation = std::move(generation);
     seq.opens_pending = num_stages_;

@@ -284,10 +284,17 @@ void WorkerSession::Report(const StepOutput& out) {
   v1::StepResult* r = m.mutable_result();
   r->set_epoch(epoch_);
   r->set_step_id(out.step_id);
-  for (const auto& [seq, token] : out.tokens) {
+  for (const SampledToken& sampled : out.tokens) {
     v1::SampledToken* t = r->add_tokens();
-    t->set_seq_id(seq);
-    t->set_token_id(token);
+    t->set_seq_id(sampled.seq_id);
+    t->set_token_id(sampled.token);
+    // 0 and no list for a sequence without logprobs: proto3 then sends neither field.
+    t->set_logprob(sampled.logprobs.logprob);
+    for (const TokenLogprob& alt : sampled.logprobs.top) {
+      v1::TokenLogprob* a = t->add_top_logprobs();
+      a->set_token_id(alt.id);
+      a->set_logprob(alt.logprob);
+    }
   }
   Write(m);
 }

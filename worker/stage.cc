@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/cluster/assignment_placement.h"
+#include "common/cluster/protocol.h"
 #include "common/plan/pack_placement.h"
 
 namespace strata::worker {
@@ -108,12 +109,25 @@ Status Stage::OpenSequence(const control::v1::OpenSequence& open) {
     p.top_k = open.sampling().top_k();
     p.top_p = open.sampling().top_p();
     p.seed = open.sampling().seed();
-    if (Status st = ValidateSamplingParams(p); !st.ok()) {
+    const int32_t top_logprobs = open.sampling().top_logprobs();
+    Status st = ValidateSamplingParams(p);
+    if (st.ok() && (top_logprobs < 0 || top_logprobs > cluster::kMaxTopLogprobs)) {
+      st = InvalidArgument("top_logprobs must be in [0, " +
+                           std::to_string(cluster::kMaxTopLogprobs) + "], got " +
+                           std::to_string(top_logprobs));
+    }
+    if (st.ok() && top_logprobs > 0 && !open.sampling().logprobs()) {
+      st = InvalidArgument("top_logprobs (" + std::to_string(top_logprobs) +
+                           ") is only valid with logprobs");
+    }
+    if (!st.ok()) {
       model_->model().kv_cache().Release(*slot);
       return st;
     }
     seq.sampler.emplace(p);
     seq.greedy = p.temperature == 0.0f || p.top_k == 1;
+    seq.logprobs = open.sampling().logprobs();
+    seq.top_logprobs = top_logprobs;
   }
   sequences_.emplace(open.seq_id(), std::move(seq));
   return OkStatus();
@@ -203,26 +217,34 @@ StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
     STRATA_RETURN_IF_ERROR(output_->Send(header, hidden_out).WithContext(where));
     return out;
   }
-  // A step whose sampling sequences are all greedy takes the argmax on the backend and copies
-  // no logits (a sequence x vocabulary of floats) to the host.
-  bool all_greedy = true;
+  // A step whose sampling sequences are all greedy and want no log-probabilities takes the
+  // argmax on the backend and copies no logits (a sequence x vocabulary of floats) to the host.
+  bool argmax_on_backend = true;
   for (const transport::SeqSlice& slice : slices) {
     const Sequence& seq = sequences_.at(slice.seq_id);
-    if (slice.start_pos + slice.n_tokens >= seq.prompt_tokens && !seq.greedy) all_greedy = false;
+    if (slice.start_pos + slice.n_tokens >= seq.prompt_tokens && (!seq.greedy || seq.logprobs)) {
+      argmax_on_backend = false;
+    }
   }
   const Status run = model.ForwardStage(batch, hidden_in, nullptr, LogitsMode::kLastToken,
-                                        all_greedy ? nullptr : &logits_, memory,
-                                        all_greedy ? &greedy_ : nullptr);
+                                        argmax_on_backend ? nullptr : &logits_, memory,
+                                        argmax_on_backend ? &greedy_ : nullptr);
   if (input_ != nullptr) input_->Consumed();
   STRATA_RETURN_IF_ERROR(run.WithContext(where));
   const size_t vocab = static_cast<size_t>(model.config().vocab_size);
   for (size_t i = 0; i < slices.size(); ++i) {
     Sequence& seq = sequences_.at(slices[i].seq_id);
     if (slices[i].start_pos + slices[i].n_tokens < seq.prompt_tokens) continue;  // mid-prompt
-    const int32_t token =
-        all_greedy ? greedy_[i]
-                   : seq.sampler->Sample(std::span<const float>(logits_.data() + i * vocab, vocab));
-    out.tokens.emplace_back(slices[i].seq_id, token);
+    SampledToken& sampled = out.tokens.emplace_back();
+    sampled.seq_id = slices[i].seq_id;
+    if (argmax_on_backend) {
+      sampled.token = greedy_[i];
+      continue;
+    }
+    // A greedy sampler's ArgMax here is the backend's: the lowest id among equals.
+    const std::span<const float> row(logits_.data() + i * vocab, vocab);
+    sampled.token = seq.sampler->Sample(row);
+    if (seq.logprobs) sampled.logprobs = LogprobsOf(row, sampled.token, seq.top_logprobs);
   }
   return out;
 }

@@ -32,12 +32,19 @@ struct StageOptions {
   LinkSettings link;  // its transport is the assignment's
 };
 
+// A token sampled on the last stage, for a StepResult's SampledToken.
+struct SampledToken {
+  uint64_t seq_id = 0;
+  int32_t token = 0;
+  TokenLogprobs logprobs;  // with the sequence's Sampling.logprobs; else 0 and no list
+};
+
 // What a step produced: the tokens sampled on the last stage (for StepResult), or why the
 // step failed here (for StepFailed).
 struct StepOutput {
   uint64_t step_id = 0;
   Status status;
-  std::vector<std::pair<uint64_t, int32_t>> tokens;  // (sequence id, token id)
+  std::vector<SampledToken> tokens;
 };
 
 class Stage {
@@ -59,6 +66,8 @@ class Stage {
   // stage), at once: with NCCL both ends of a link must join together.
   Status Connect(const std::string& next_address);
 
+  // Takes a KV slot; the last stage also the sampling (errors: a bad sampling field, named,
+  // as kInvalidArgument — top_logprobs outside [0, kMaxTopLogprobs] or without logprobs).
   Status OpenSequence(const control::v1::OpenSequence& open);
   void CloseSequence(uint64_t seq_id);
 
@@ -78,6 +87,8 @@ class Stage {
     int32_t prompt_tokens = 0;
     std::optional<Sampler> sampler;  // last stage only
     bool greedy = false;             // its sampler takes the argmax
+    bool logprobs = false;           // report its tokens' log-probabilities (needs the logits)
+    int32_t top_logprobs = 0;        // and this many most likely ids with them
   };
 
   Stage(const control::v1::Assignment& assignment, Backend& backend);

@@ -13,7 +13,10 @@ namespace strata::cluster {
 // 3: an Assignment carries the whole placement (spread pinned bytes, GPU prefixes, slots,
 //    ring, embedding home) instead of prefetch distances; Capabilities.gpu_bytes excludes
 //    the workspace.
-inline constexpr uint32_t kProtocolVersion = 3;
+// 4: sampled tokens may carry log-probabilities (Sampling.logprobs, SampledToken.logprob).
+inline constexpr uint32_t kProtocolVersion = 4;
+// The most alternatives a sampled token's log-probabilities list (OpenAI's top_logprobs cap).
+inline constexpr int32_t kMaxTopLogprobs = 20;
 
 // How often workers send Heartbeat, and how many may be missed before the worker is lost.
 inline constexpr std::chrono::milliseconds kHeartbeatInterval{1000};

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 namespace strata {
@@ -41,6 +42,62 @@ int32_t ArgMax(std::span<const float> logits) {
   return static_cast<int32_t>(at < n ? at : 0);  // a NaN first logit: 0, as max_element
 }
 
+namespace {
+
+// `best` = the k best entries of `logits`, made by make(logit, id), best first by `better`. A
+// heap of the k best so far whose front is the worst of them: most logits fail one comparison
+// with it, so this is one pass over the vocabulary, not a sort of it.
+template <typename Entry, typename Make, typename Better>
+void SelectBestInto(std::span<const float> logits, size_t k, std::vector<Entry>& best, Make make,
+                    Better better) {
+  best.clear();
+  for (size_t i = 0; i < logits.size(); ++i) {
+    const Entry c = make(logits[i], static_cast<int32_t>(i));
+    if (best.size() < k) {
+      best.push_back(c);
+      std::push_heap(best.begin(), best.end(), better);
+    } else if (better(c, best.front())) {
+      std::pop_heap(best.begin(), best.end(), better);
+      best.back() = c;
+      std::push_heap(best.begin(), best.end(), better);
+    }
+  }
+  std::sort_heap(best.begin(), best.end(), better);  // best first
+}
+
+}  // namespace
+
+TokenLogprobs LogprobsOf(std::span<const float> logits, int32_t token, int32_t top_n) {
+  TokenLogprobs out;
+  const size_t vocab = logits.size();
+  if (vocab == 0) return out;
+  // log p_i = (l_i - max) - log(sum_j exp(l_j - max)): every exponent <= 0, so nothing
+  // overflows, and the largest term is 1, so the sum is >= 1 and its log is well conditioned.
+  const float top = logits[static_cast<size_t>(ArgMax(logits))];
+  double sum = 0.0;
+  for (size_t i = 0; i < vocab; ++i) sum += static_cast<double>(std::exp(logits[i] - top));
+  const double log_sum = std::log(sum);
+  const auto logprob = [&](float logit) {
+    return static_cast<float>(static_cast<double>(logit) - static_cast<double>(top) - log_sum);
+  };
+  out.logprob = token >= 0 && static_cast<size_t>(token) < vocab
+                    ? logprob(logits[static_cast<size_t>(token)])
+                    : -std::numeric_limits<float>::infinity();  // not in the vocabulary
+
+  // The top_n best (logit, id) by a heap whose front is the worst of them (as SelectBest);
+  // `logprob` holds the logit until the end.
+  const size_t k = std::min(static_cast<size_t>(std::max(top_n, 0)), vocab);
+  if (k == 0) return out;
+  out.top.reserve(k);
+  SelectBestInto(
+      logits, k, out.top, [](float logit, int32_t id) { return TokenLogprob{id, logit}; },
+      [](const TokenLogprob& a, const TokenLogprob& b) {
+        return a.logprob > b.logprob || (a.logprob == b.logprob && a.id < b.id);
+      });
+  for (TokenLogprob& t : out.top) t.logprob = logprob(t.logprob);
+  return out;
+}
+
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
 
 double Sampler::Uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
@@ -50,21 +107,8 @@ bool Sampler::Better(const Candidate& a, const Candidate& b) {
 }
 
 void Sampler::SelectBest(std::span<const float> logits, size_t k) {
-  // A heap of the k best so far whose top is the worst of them: most logits fail one
-  // comparison with it, so this is one pass over the vocabulary, not a sort of it.
-  best_.clear();
-  for (size_t i = 0; i < logits.size(); ++i) {
-    const Candidate c{logits[i], static_cast<int32_t>(i)};
-    if (best_.size() < k) {
-      best_.push_back(c);
-      std::push_heap(best_.begin(), best_.end(), Better);
-    } else if (Better(c, best_.front())) {
-      std::pop_heap(best_.begin(), best_.end(), Better);
-      best_.back() = c;
-      std::push_heap(best_.begin(), best_.end(), Better);
-    }
-  }
-  std::sort_heap(best_.begin(), best_.end(), Better);  // best first
+  SelectBestInto(
+      logits, k, best_, [](float logit, int32_t id) { return Candidate{logit, id}; }, Better);
 }
 
 int32_t Sampler::Sample(std::span<const float> logits) {

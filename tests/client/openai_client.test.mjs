@@ -2,7 +2,8 @@
 // started with `strata cluster up` as a user starts it: streaming and non-streaming chat
 // completions agree token for token (greedy), stop strings cut the text where they begin
 // (streaming or not), a wrong or missing API key is a 401 the SDK maps to
-// AuthenticationError, and /v1/models names the checkpoint directory. The fixture's weights are
+// AuthenticationError, /v1/models names the checkpoint directory, and a greedy completion's
+// log-probabilities put the sampled token first. The fixture's weights are
 // random, so texts are compared with each other, never with fixed strings.
 //
 // Run by ctest (tests/CMakeLists.txt, `openai_client`), or by hand:
@@ -367,6 +368,23 @@ describe('the openai npm client against a 2-worker strata cluster', () => {
                  `streamed, stop ${JSON.stringify(at.stop)} in ${JSON.stringify(text)}`);
     const finishing = withChoice.filter((c) => c.choices[0].finish_reason != null);
     assert.deepEqual(finishing.map((c) => c.choices[0].finish_reason), ['stop'], JSON.stringify(chunks));
+  }));
+
+  it('reports log-probabilities of a greedy chat completion: the sampled token is the most likely', { timeout: 60_000 }, withLogs(async () => {
+    const r = await client().chat.completions.create({ ...chatRequest, logprobs: true, top_logprobs: 3 });
+    const content = r.choices[0].logprobs?.content;
+    assert.ok(Array.isArray(content), JSON.stringify(r.choices[0]));
+    assert.equal(content.length, r.usage.completion_tokens, 'one entry per generated token');
+    for (const entry of content) {
+      assert.ok(entry.logprob <= 0, JSON.stringify(entry));
+      assert.equal(entry.top_logprobs.length, 3, JSON.stringify(entry));
+      // Greedy: the sampled token is the argmax, the first alternative (ties: the lower id).
+      assert.ok(Math.abs(entry.top_logprobs[0].logprob - entry.logprob) < 1e-6, JSON.stringify(entry));
+      assert.ok(entry.top_logprobs[0].logprob >= entry.top_logprobs[1].logprob, JSON.stringify(entry));
+      assert.ok(Array.isArray(entry.bytes), JSON.stringify(entry));
+    }
+    const plain = await client().chat.completions.create(chatRequest);
+    assert.equal(r.choices[0].message.content, plain.choices[0].message.content, 'logprobs changed the greedy text');
   }));
 
   it('refuses a wrong API key and a missing one with 401, without echoing the key', { timeout: 60_000 }, withLogs(async () => {

@@ -72,6 +72,28 @@ TEST(CompletionRequestTest, APromptIsTextTokenIdsOrAListOfOne) {
   EXPECT_THAT(r->stop, ElementsAre("x"));
 }
 
+TEST(CompletionRequestTest, LogprobsAreAskedForAsEachEndpointDoes) {
+  ApiError error;
+  auto r = Parse(R"({"prompt": "x", "logprobs": 3})", error);
+  ASSERT_TRUE(r.has_value()) << error.message;
+  EXPECT_TRUE(r->logprobs);
+  EXPECT_EQ(r->top_logprobs, 3);
+  r = Parse(R"({"prompt": "x", "logprobs": 0})", error);
+  ASSERT_TRUE(r.has_value()) << error.message;
+  EXPECT_TRUE(r->logprobs);
+  EXPECT_EQ(r->top_logprobs, 0);
+  r = Parse(R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true,
+                "top_logprobs": 20})",
+            error, Endpoint::kChatCompletions);
+  ASSERT_TRUE(r.has_value()) << error.message;
+  EXPECT_TRUE(r->logprobs);
+  EXPECT_EQ(r->top_logprobs, 20);
+  r = Parse(R"({"messages": [{"role": "user", "content": "x"}], "logprobs": false})", error,
+            Endpoint::kChatCompletions);
+  ASSERT_TRUE(r.has_value()) << error.message;
+  EXPECT_FALSE(r->logprobs);
+}
+
 TEST(CompletionRequestTest, ChatReadsMessagesAndItsOwnFields) {
   ApiError error;
   const auto r = Parse(
@@ -133,7 +155,15 @@ TEST(CompletionRequestTest, BadInputIsA400NamingTheField) {
       {R"({"prompt": "x", "stop": 5})", "stop", "a string or a list"},
       {R"({"prompt": "x", "unknown_field": [1]})", "unknown_field", "unknown field 'unknown_field'"},
       {R"({"prompt": "x", "frequency_penalty": 0.5})", "frequency_penalty", "not supported"},
-      {R"({"prompt": "x", "logprobs": 2})", "logprobs", "not supported"},
+      {R"({"prompt": "x", "logprobs": 21})", "logprobs", "from 0 to 20"},
+      {R"({"prompt": "x", "logprobs": true})", "logprobs", "from 0 to 20"},
+      {R"({"prompt": "x", "top_logprobs": 2})", "top_logprobs", "unknown field"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "logprobs": 1})", "logprobs",
+       "true or false", kChat},
+      {R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})", "top_logprobs",
+       "needs logprobs: true", kChat},
+      {R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 30})",
+       "top_logprobs", "from 0 to 20", kChat},
       {R"({"prompt": "x", "echo": true})", "echo", "not supported"},
       {R"({"prompt": "x", "messages": []})", "messages", "unknown field"},
       {R"({"prompt": "x", "max_completion_tokens": 3})", "max_completion_tokens", "unknown field"},

@@ -30,7 +30,7 @@ struct Limits {
   int32_t max_seq_len = 256;
   std::chrono::milliseconds request_timeout = 30s;
   std::optional<LinkSpec> link = std::nullopt;
-  int32_t max_queued_requests = 32;
+  std::optional<int32_t> max_queued_requests = std::nullopt;
   std::optional<std::string> api_key = std::nullopt;
   std::vector<std::string> served_model_names = {};
   std::chrono::milliseconds http_read_timeout = 10s;

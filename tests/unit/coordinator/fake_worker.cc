@@ -166,6 +166,9 @@ void FakeWorker::Handle(const pb::CoordinatorMessage& message) {
     case pb::CoordinatorMessage::kOpen:
       ++opens;
       prompt_tokens_[message.open().seq_id()] = message.open().prompt_tokens();
+      if (message.open().sampling().logprobs()) {
+        top_logprobs_[message.open().seq_id()] = message.open().sampling().top_logprobs();
+      }
       max_open = std::max(max_open, prompt_tokens_.size());
       reply.mutable_opened()->set_epoch(message.open().epoch());
       reply.mutable_opened()->set_seq_id(message.open().seq_id());
@@ -211,7 +214,17 @@ void FakeWorker::RunStep(const pb::Step& step) {
     if (seen >= prompt_tokens_[work.seq_id()]) {
       pb::SampledToken& token = *result.add_tokens();
       token.set_seq_id(work.seq_id());
-      token.set_token_id(options_.token_for(work.seq_id(), sampled_[work.seq_id()]++));
+      const int32_t n = sampled_[work.seq_id()]++;
+      token.set_token_id(options_.token_for(work.seq_id(), n));
+      if (const auto top = top_logprobs_.find(work.seq_id()); top != top_logprobs_.end()) {
+        // FakeLogprob(n, k): the sampled id's (k = 0), then k alternatives id + k.
+        token.set_logprob(FakeLogprob(n, 0));
+        for (int32_t k = 0; k < top->second; ++k) {
+          pb::TokenLogprob& alt = *token.add_top_logprobs();
+          alt.set_token_id(token.token_id() + k);
+          alt.set_logprob(FakeLogprob(n, k));
+        }
+      }
     }
   }
   if (hold_) {

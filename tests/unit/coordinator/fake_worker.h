@@ -51,6 +51,10 @@ struct FakeWorkerOptions {
   };
 };
 
+// The log-probability the fake reports for the n-th sampled token's k-th most likely id (the
+// sampled id is the most likely: k = 0).
+inline float FakeLogprob(int32_t n, int32_t k) { return -0.25f * static_cast<float>(n + 1 + 2 * k); }
+
 // The identity of a bf16 pack of `config`.
 control::v1::PackIdentity PackIdentityFor(const ModelConfig& config);
 
@@ -117,6 +121,7 @@ class FakeWorker {
   std::map<uint64_t, int32_t> prompt_tokens_;  // open sequences (last stage)
   std::map<uint64_t, int32_t> tokens_seen_;    // prompt and decode tokens run, by sequence
   std::map<uint64_t, int32_t> sampled_;        // tokens sampled so far, by sequence
+  std::map<uint64_t, int32_t> top_logprobs_;   // sequences that want logprobs: alternatives
 
   std::thread reader_;
   std::thread heartbeater_;

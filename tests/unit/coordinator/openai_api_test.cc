@@ -242,6 +242,68 @@ TEST_F(OpenAiApiTest, AStopStringAcrossTokensEndsTheTextBeforeItInBothModes) {
   EXPECT_EQ(WaitForStatus("open_sequences", 0, 5s) >= 0, true);
 }
 
+TEST_F(OpenAiApiTest, LogprobsComeInEachEndpointsShapeWholeAndStreamed) {
+  Serve();
+  const StatusOr<ModelInfo> model = LoadModelInfo(testing::kModelDir);
+  const auto token_text = [&](int32_t id) { return *model->tokenizer->Decode(std::vector{id}, false); };
+  for (const bool stream : {false, true}) {
+    SCOPED_TRACE(stream ? "streamed" : "whole");
+    // Completions: `logprobs: 2` = the sampled token's and 2 alternatives.
+    Json body = {{"prompt", "x"}, {"max_tokens", 3}, {"logprobs", 2}, {"stream", stream}};
+    Json lp;
+    const auto merge = [&](const Json& part) {
+      if (part.is_null()) return;
+      if (lp.is_null()) {
+        lp = part;
+        return;
+      }
+      for (const auto& [key, value] : part.items()) {
+        if (value.is_array()) lp[key].insert(lp[key].end(), value.begin(), value.end());
+      }
+    };
+    // The choice's logprobs of a request to `path`, chunks merged.
+    const auto collect = [&](const std::string& path) {
+      lp = nullptr;
+      if (stream) {
+        for (const Event& e : Stream(path, body)) {
+          if (e.data != "[DONE]") merge(Json::parse(e.data)["choices"][0]["logprobs"]);
+        }
+        return;
+      }
+      const auto res = Post(path, body);
+      ASSERT_TRUE(res && res->status == 200);
+      merge(Json::parse(res->body)["choices"][0]["logprobs"]);
+    };
+    collect("/v1/completions");
+    ASSERT_EQ(lp["tokens"].size(), 3u) << lp.dump();
+    for (int n = 0; n < 3; ++n) {
+      EXPECT_EQ(lp["tokens"][n], token_text(500 + n));
+      EXPECT_FLOAT_EQ(lp["token_logprobs"][n].get<float>(), testing::FakeLogprob(n, 0));
+      EXPECT_EQ(lp["top_logprobs"][n].size(), 2u);
+      EXPECT_FLOAT_EQ(lp["top_logprobs"][n][token_text(501 + n)].get<float>(),
+                      testing::FakeLogprob(n, 1));
+    }
+    EXPECT_EQ(lp["text_offset"][0], 0);
+    EXPECT_EQ(lp["text_offset"][1], token_text(500).size());
+
+    // Chat: `logprobs: true, top_logprobs: 1`.
+    body = {{"messages", kChat}, {"max_tokens", 2}, {"logprobs", true}, {"top_logprobs", 1},
+            {"stream", stream}};
+    collect("/v1/chat/completions");
+    ASSERT_EQ(lp["content"].size(), 2u) << lp.dump();
+    const Json& first = lp["content"][0];
+    EXPECT_EQ(first["token"], token_text(500));
+    EXPECT_FLOAT_EQ(first["logprob"].get<float>(), testing::FakeLogprob(0, 0));
+    EXPECT_EQ(first["bytes"].size(), token_text(500).size());
+    ASSERT_EQ(first["top_logprobs"].size(), 1u);
+    EXPECT_EQ(first["top_logprobs"][0]["token"], token_text(500));
+  }
+  // Not asked for: null.
+  const auto plain = Post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 1}});
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(Json::parse(plain->body)["choices"][0]["logprobs"].is_null());
+}
+
 TEST_F(OpenAiApiTest, APromptOfTokenIdsIsUsedAsGiven) {
   Serve();
   const auto res = Post("/v1/completions", {{"prompt", {11, 22, 33}}, {"max_tokens", 2},
@@ -274,6 +336,7 @@ TEST_F(OpenAiApiTest, AnApiKeyGuardsTheV1RoutesOnly) {
   EXPECT_EQ(http_->Get("/ready")->status, 200);
   const httplib::Headers good = {{"Authorization", "Bearer sk-strata-test-key"}};
   EXPECT_EQ(http_->Get("/v1/models", good)->status, 200);
+  EXPECT_EQ(http_->Get("/v1/models", {{"Authorization", "bearer sk-strata-test-key"}})->status, 200);
   const auto res = Post("/v1/completions", {{"prompt", "x"}, {"max_tokens", 1}}, good);
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200) << res->body;

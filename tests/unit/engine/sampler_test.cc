@@ -1,4 +1,5 @@
-// Sampler: greedy, seeds, top-k/top-p limits, and that sampling follows the distribution.
+// Sampler: greedy, seeds, top-k/top-p limits, and that sampling follows the distribution;
+// LogprobsOf against a plain log-softmax and sort, its top list's order and ties, and stability.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -117,6 +118,132 @@ TEST(Sampler, ValidationNamesTheField) {
   EXPECT_NE(ValidateSamplingParams({1.0f, 0, 0.0f, 0}).message().find("top_p"), std::string::npos);
   EXPECT_NE(ValidateSamplingParams({1.0f, 0, 1.5f, 0}).message().find("top_p"), std::string::npos);
   EXPECT_TRUE(ValidateSamplingParams({0.7f, 40, 0.9f, 0}).ok());
+}
+
+// Logits of N(0, 3), as a model's are roughly: many distinct values, a few large ones.
+std::vector<float> RandomLogits(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+// The straightforward reference: log-softmax in long double, every id.
+std::vector<double> LogSoftmax(const std::vector<float>& logits) {
+  long double z = 0;
+  for (float l : logits) z += std::exp(static_cast<long double>(l));
+  std::vector<double> out;
+  const long double log_z = std::log(z);
+  for (float l : logits) out.push_back(static_cast<double>(static_cast<long double>(l) - log_z));
+  return out;
+}
+
+// Every id, most likely first, lower id among equals: a whole sort.
+std::vector<int32_t> ByLikelihood(const std::vector<float>& logits) {
+  std::vector<int32_t> ids(logits.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+  std::stable_sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) {
+    return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)];
+  });
+  return ids;
+}
+
+TEST(Logprobs, MatchAPlainLogSoftmaxAndSortOnRandomLogits) {
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    const std::vector<float> logits = RandomLogits(1000, seed);
+    const std::vector<double> want = LogSoftmax(logits);
+    const std::vector<int32_t> order = ByLikelihood(logits);
+    const int32_t argmax = order[0];
+    ASSERT_EQ(argmax, ArgMax(logits));
+    // The argmax, the tenth most likely, the least likely and a few others.
+    for (int32_t token : {argmax, order[9], order[999], 0, 517, 999}) {
+      for (int32_t top_n : {0, 1, 5, 20}) {
+        const TokenLogprobs got = LogprobsOf(logits, token, top_n);
+        EXPECT_NEAR(got.logprob, want[static_cast<size_t>(token)], 1e-5)
+            << "seed " << seed << " token " << token;
+        ASSERT_EQ(got.top.size(), static_cast<size_t>(top_n));
+        for (size_t i = 0; i < got.top.size(); ++i) {
+          EXPECT_EQ(got.top[i].id, order[i]) << "seed " << seed << " rank " << i;
+          EXPECT_NEAR(got.top[i].logprob, want[static_cast<size_t>(order[i])], 1e-5);
+        }
+      }
+    }
+    // Not the argmax: less likely than the first of the list, which is the argmax's own value.
+    const TokenLogprobs tenth = LogprobsOf(logits, order[9], 3);
+    const TokenLogprobs first = LogprobsOf(logits, argmax, 3);
+    EXPECT_LT(tenth.logprob, tenth.top[0].logprob);
+    EXPECT_EQ(first.logprob, first.top[0].logprob);
+    EXPECT_EQ(tenth.top[0].logprob, first.top[0].logprob);
+  }
+}
+
+TEST(Logprobs, ExponentialsOverTheWholeVocabularySumToOne) {
+  const std::vector<float> logits = RandomLogits(1000, 7);
+  // A top_n past the vocabulary lists all of it.
+  const TokenLogprobs all = LogprobsOf(logits, 0, 5000);
+  ASSERT_EQ(all.top.size(), logits.size());
+  double sum = 0.0;
+  std::vector<bool> seen(logits.size());
+  for (const TokenLogprob& t : all.top) {
+    sum += std::exp(static_cast<double>(t.logprob));
+    seen[static_cast<size_t>(t.id)] = true;
+  }
+  EXPECT_NEAR(sum, 1.0, 1e-5);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), true), 1000);
+  for (size_t i = 1; i < all.top.size(); ++i) EXPECT_GE(all.top[i - 1].logprob, all.top[i].logprob);
+}
+
+TEST(Logprobs, TiesListTheLowerIdFirst) {
+  const std::vector<float> logits = {2.0f, 5.0f, 1.0f, 5.0f, 3.0f, 5.0f, 3.0f};
+  const TokenLogprobs got = LogprobsOf(logits, 5, 5);
+  std::vector<int32_t> ids;
+  for (const TokenLogprob& t : got.top) ids.push_back(t.id);
+  EXPECT_EQ(ids, (std::vector<int32_t>{1, 3, 5, 4, 6}));
+  EXPECT_EQ(got.top[0].logprob, got.top[1].logprob);
+  EXPECT_EQ(got.top[1].logprob, got.top[2].logprob);
+  EXPECT_EQ(got.logprob, got.top[0].logprob);
+  // Ties cut by the list's end: the lower ids stay.
+  const TokenLogprobs two = LogprobsOf(logits, 5, 2);
+  ASSERT_EQ(two.top.size(), 2u);
+  EXPECT_EQ(two.top[0].id, 1);
+  EXPECT_EQ(two.top[1].id, 3);
+  // Equal logits everywhere: log(1/n) for each, ids in order.
+  const TokenLogprobs flat = LogprobsOf(std::vector<float>(8, 0.25f), 6, 3);
+  EXPECT_NEAR(flat.logprob, -std::log(8.0), 1e-6);
+  ASSERT_EQ(flat.top.size(), 3u);
+  EXPECT_EQ(flat.top[2].id, 2);
+}
+
+TEST(Logprobs, TopZeroListsNothing) {
+  const std::vector<float> logits = RandomLogits(1000, 11);
+  const TokenLogprobs got = LogprobsOf(logits, 42, 0);
+  EXPECT_TRUE(got.top.empty());
+  EXPECT_NEAR(got.logprob, LogSoftmax(logits)[42], 1e-5);
+}
+
+TEST(Logprobs, StableForLogitsFarFromZero) {
+  // exp(1e4) overflows any float; shifting every logit changes no log-probability. Logits on
+  // a grid of 1/256 keep the shift exact in float (|l| < 2^14 leaves 10 fraction bits).
+  std::vector<float> logits = RandomLogits(1000, 13);
+  for (float& l : logits) l = std::round(l * 256.0f) / 256.0f;
+  const TokenLogprobs base = LogprobsOf(logits, 3, 4);
+  for (float shift : {1e4f, -1e4f}) {
+    std::vector<float> shifted = logits;
+    for (float& l : shifted) l += shift;
+    const TokenLogprobs got = LogprobsOf(shifted, 3, 4);
+    ASSERT_TRUE(std::isfinite(got.logprob)) << shift;
+    EXPECT_NEAR(got.logprob, base.logprob, 1e-6) << shift;
+    ASSERT_EQ(got.top.size(), 4u);
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(got.top[i].id, base.top[i].id) << shift;
+      EXPECT_NEAR(got.top[i].logprob, base.top[i].logprob, 1e-6) << shift;
+    }
+  }
+  // A near-certain token: its log-probability is a tiny negative number, not 0 or NaN.
+  const TokenLogprobs sure = LogprobsOf(std::vector<float>{0.0f, 30.0f, 0.0f}, 1, 1);
+  EXPECT_LT(sure.logprob, 0.0f);
+  EXPECT_NEAR(sure.logprob, -2.0 * std::exp(-30.0), 1e-15);
 }
 
 }  // namespace

@@ -1,12 +1,15 @@
 // Worker stages in one process: a 2-stage and a 3-stage pipeline produce exactly the greedy
 // ids of the single-process model over a prompt and decode steps, as does a stage whose
 // assignment keeps GPU prefixes (and bad prefixes are refused clearly), a prompt split into
-// chunks samples only once it is complete, and bad steps fail with errors naming the step,
-// the stage and the sequence. Over UCX on loopback (TCP) with CPU backends everywhere; and,
-// in builds with NCCL, over NCCL between two GPUs (skipped with fewer).
+// chunks samples only once it is complete, a sequence asking for log-probabilities gets the
+// log-softmax of the single-process logits with the same ids (and one not asking gets none),
+// and bad steps fail with errors naming the step, the stage and the sequence. Over UCX on
+// loopback (TCP) with CPU backends everywhere; and, in builds with NCCL, over NCCL between two
+// GPUs (skipped with fewer).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <future>
 
@@ -151,6 +154,36 @@ class StageTest : public ::testing::TestWithParam<Transport> {
     return std::move(Generate(m->model(), prompt, g)).value().output_ids;
   }
 
+  // The single-process logits (vocab) after `prompt` and after each of `ids` but the last:
+  // those from which ids were sampled, on the first stage's backend.
+  std::vector<std::vector<float>> ReferenceLogits(const std::vector<int32_t>& prompt,
+                                                  const std::vector<int32_t>& ids) {
+    PackModelOptions o = testing::AllOnGpu(0, 6);
+    o.engine.max_batch_tokens = kMaxBatch;
+    o.engine.max_seq_len = 128;
+    std::unique_ptr<PackModel> m =
+        std::move(PackModel::Open(*backends_.at(0), dir_->File("pack"), o)).value();
+    LlamaModel& model = m->model();
+    const int32_t slot = model.kv_cache().Acquire().value();
+    std::vector<std::vector<float>> out(1);
+    BatchLayout batch;
+    batch.Add(slot, 0, prompt.data(), static_cast<int32_t>(prompt.size()));
+    EXPECT_TRUE(model.Forward(batch, LogitsMode::kLastToken, &out.back()).ok());
+    for (size_t i = 0; i + 1 < ids.size(); ++i) {
+      batch.Clear();
+      batch.Add(slot, static_cast<int32_t>(prompt.size() + i), &ids[i], 1);
+      EXPECT_TRUE(model.Forward(batch, LogitsMode::kLastToken, &out.emplace_back()).ok());
+    }
+    return out;
+  }
+
+  static control::v1::OpenSequence OpenWithLogprobs(uint64_t id, int32_t prompt, int32_t top) {
+    control::v1::OpenSequence o = Open(id, prompt);
+    o.mutable_sampling()->set_logprobs(true);
+    o.mutable_sampling()->set_top_logprobs(top);
+    return o;
+  }
+
   static TempDir* dir_;
   std::vector<std::unique_ptr<Backend>> backends_;
 };
@@ -179,12 +212,12 @@ TEST_P(StageTest, PipelinesOfTwoAndThreeStagesGiveTheSingleProcessGreedyIds) {
     StepOutput out = Run(stages, Step(1, 7, 0, prompt));
     ASSERT_TRUE(out.status.ok()) << out.status.ToString();
     ASSERT_EQ(out.tokens.size(), 1u);
-    got.push_back(out.tokens[0].second);
+    got.push_back(out.tokens[0].token);
     for (int32_t i = 0; i < kDecodeSteps; ++i) {
       out = Run(stages, Step(2 + i, 7, static_cast<int32_t>(prompt.size()) + i, {got.back()}));
       ASSERT_TRUE(out.status.ok()) << out.status.ToString();
       ASSERT_EQ(out.tokens.size(), 1u);
-      got.push_back(out.tokens[0].second);
+      got.push_back(out.tokens[0].token);
     }
     EXPECT_EQ(got, want) << cuts.size() + 1 << " stages";
     for (auto& s : stages) s->CloseSequence(7);
@@ -220,12 +253,12 @@ TEST_P(StageTest, AnAssignmentsGpuPrefixesAreExecuted) {
   StepOutput out = Run(stages, Step(1, 4, 0, prompt));
   ASSERT_TRUE(out.status.ok()) << out.status.ToString();
   ASSERT_EQ(out.tokens.size(), 1u);
-  std::vector<int32_t> got = {out.tokens[0].second};
+  std::vector<int32_t> got = {out.tokens[0].token};
   for (int32_t i = 0; i < kDecodeSteps; ++i) {
     out = Run(stages, Step(2 + i, 4, static_cast<int32_t>(prompt.size()) + i, {got.back()}));
     ASSERT_TRUE(out.status.ok()) << out.status.ToString();
     ASSERT_EQ(out.tokens.size(), 1u);
-    got.push_back(out.tokens[0].second);
+    got.push_back(out.tokens[0].token);
   }
   EXPECT_EQ(got, want);
 
@@ -263,7 +296,115 @@ TEST_P(StageTest, AChunkedPromptSamplesOnlyWhenComplete) {
   StepOutput second = Run(stages, Step(2, 3, static_cast<int32_t>(half), {prompt.begin() + half, prompt.end()}));
   ASSERT_TRUE(second.status.ok()) << second.status.ToString();
   ASSERT_EQ(second.tokens.size(), 1u);
-  EXPECT_EQ(second.tokens[0].second, want[0]);
+  EXPECT_EQ(second.tokens[0].token, want[0]);
+}
+
+// log p = l - log sum exp(l), in long double: the reference against which the stage's are held.
+std::vector<double> LogSoftmax(const std::vector<float>& logits) {
+  const long double top = *std::max_element(logits.begin(), logits.end());
+  long double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<long double>(l) - top);
+  std::vector<double> out;
+  for (float l : logits) out.push_back(static_cast<double>(l - top - std::log(sum)));
+  return out;
+}
+
+TEST_P(StageTest, LogprobsAreTheReferenceLogSoftmaxAndChangeNoGreedyId) {
+  constexpr int32_t kTop = 5;
+  const std::vector<int32_t>& prompt = testing::ReferenceCases()[1].input_ids;
+  const int32_t n_prompt = static_cast<int32_t>(prompt.size());
+  const std::vector<int32_t> want = Reference(prompt);
+  const std::vector<std::vector<float>> logits = ReferenceLogits(prompt, want);
+  ASSERT_EQ(logits.size(), want.size());
+  std::vector<std::unique_ptr<Stage>> stages = Pipeline({3});
+  ASSERT_FALSE(stages.empty());
+
+  // Sequence 7 with logprobs and 5 alternatives, then 8 without (the argmax on the backend):
+  // each alone, over the prompt and decode steps.
+  for (const bool logprobs : {true, false}) {
+    const uint64_t seq = logprobs ? 7 : 8;
+    for (auto& s : stages) {
+      const control::v1::OpenSequence open =
+          logprobs ? OpenWithLogprobs(seq, n_prompt, kTop) : Open(seq, n_prompt);
+      ASSERT_TRUE(s->OpenSequence(open).ok());
+    }
+    std::vector<int32_t> got;
+    for (int32_t i = 0; i <= kDecodeSteps; ++i) {
+      const uint64_t step_id = seq * 100 + static_cast<uint64_t>(i);
+      const StepOutput out =
+          i == 0 ? Run(stages, Step(step_id, seq, 0, prompt))
+                 : Run(stages, Step(step_id, seq, n_prompt + i - 1, {got.back()}));
+      ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+      ASSERT_EQ(out.tokens.size(), 1u);
+      const SampledToken& t = out.tokens[0];
+      got.push_back(t.token);
+      if (!logprobs) {
+        EXPECT_EQ(t.logprobs.logprob, 0.0f) << "step " << i;
+        EXPECT_TRUE(t.logprobs.top.empty()) << "step " << i;
+        continue;
+      }
+      const std::vector<double> ref = LogSoftmax(logits[static_cast<size_t>(i)]);
+      EXPECT_NEAR(t.logprobs.logprob, ref[static_cast<size_t>(t.token)], 1e-3) << "step " << i;
+      EXPECT_LT(t.logprobs.logprob, 0.0f);
+      ASSERT_EQ(t.logprobs.top.size(), static_cast<size_t>(kTop)) << "step " << i;
+      EXPECT_EQ(t.logprobs.top[0].id, t.token) << "step " << i;  // greedy: the most likely
+      EXPECT_EQ(t.logprobs.top[0].logprob, t.logprobs.logprob);
+      for (size_t r = 0; r < t.logprobs.top.size(); ++r) {
+        const TokenLogprob& alt = t.logprobs.top[r];
+        EXPECT_NEAR(alt.logprob, ref[static_cast<size_t>(alt.id)], 1e-3)
+            << "step " << i << " rank " << r;
+        if (r > 0) {
+          EXPECT_LE(alt.logprob, t.logprobs.top[r - 1].logprob);
+        }
+      }
+      // Nothing outside the list is more likely than its last entry.
+      size_t above = 0;
+      for (double l : ref) above += l > t.logprobs.top.back().logprob + 1e-3 ? 1 : 0;
+      EXPECT_LT(above, static_cast<size_t>(kTop)) << "step " << i;
+    }
+    EXPECT_EQ(got, want) << (logprobs ? "with" : "without") << " logprobs";
+    for (auto& s : stages) s->CloseSequence(seq);
+  }
+
+  // Both in one step (the logits come to the host for 7): 8 still reports nothing.
+  for (auto& s : stages) {
+    ASSERT_TRUE(s->OpenSequence(OpenWithLogprobs(7, n_prompt, kTop)).ok());
+    ASSERT_TRUE(s->OpenSequence(Open(8, n_prompt)).ok());
+  }
+  control::v1::Step both = Step(2000, 7, 0, prompt);
+  *both.add_seqs() = Step(2000, 8, 0, prompt).seqs(0);
+  const StepOutput out = Run(stages, both);
+  ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+  ASSERT_EQ(out.tokens.size(), 2u);
+  EXPECT_EQ(out.tokens[0].seq_id, 7u);
+  EXPECT_EQ(out.tokens[0].logprobs.top.size(), static_cast<size_t>(kTop));
+  EXPECT_NEAR(out.tokens[0].logprobs.logprob,
+              LogSoftmax(logits[0])[static_cast<size_t>(out.tokens[0].token)], 1e-3);
+  EXPECT_EQ(out.tokens[1].seq_id, 8u);
+  EXPECT_EQ(out.tokens[1].logprobs.logprob, 0.0f);
+  EXPECT_TRUE(out.tokens[1].logprobs.top.empty());
+  for (auto& s : stages) {
+    s->CloseSequence(7);
+    s->CloseSequence(8);
+  }
+}
+
+TEST_P(StageTest, BadLogprobsFieldsAreRefusedByName) {
+  std::vector<std::unique_ptr<Stage>> stages = Pipeline({3});
+  ASSERT_FALSE(stages.empty());
+  Stage& last = *stages.back();
+  for (int32_t top : {-1, 21}) {
+    const Status st = last.OpenSequence(OpenWithLogprobs(1, 4, top));
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << top;
+    EXPECT_THAT(st.message(),
+                HasSubstr("top_logprobs must be in [0, 20], got " + std::to_string(top)));
+  }
+  control::v1::OpenSequence no_logprobs = Open(1, 4);
+  no_logprobs.mutable_sampling()->set_top_logprobs(3);
+  EXPECT_THAT(last.OpenSequence(no_logprobs).message(), HasSubstr("only valid with logprobs"));
+  // Refusals kept no KV slot: both of the stage's slots open, 20 alternatives included.
+  EXPECT_TRUE(last.OpenSequence(OpenWithLogprobs(1, 4, 20)).ok());
+  EXPECT_TRUE(last.OpenSequence(OpenWithLogprobs(2, 4, 0)).ok());
 }
 
 TEST_P(StageTest, BadStepsFailWithClearErrors) {
