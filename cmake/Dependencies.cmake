@@ -19,3 +19,5 @@ pkg_check_modules(GRPCPP REQUIRED IMPORTED_TARGET grpc++)
 find_program(STRATA_PROTOC protoc REQUIRED)
 find_program(STRATA_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # the coordinator's HTTP API
+# Prometheus metrics of the coordinator and the workers (prometheus-cpp-dev: core + pull).
+find_package(prometheus-cpp CONFIG REQUIRED)

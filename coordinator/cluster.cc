@@ -59,10 +59,12 @@ std::string_view ClusterStateName(ClusterState state) {
   return "?";
 }
 
-Cluster::Cluster(ClusterOptions options, const ModelInfo& model)
+Cluster::Cluster(ClusterOptions options, const ModelInfo& model, CoordinatorMetrics* metrics)
     : options_(std::move(options)),
       model_(model),
-      scheduler_(SchedulerLimits{options_.max_batch_tokens, options_.kv_slots, model.stop_ids}) {
+      metrics_(metrics),
+      scheduler_(SchedulerLimits{options_.max_batch_tokens, options_.kv_slots, model.stop_ids},
+                 metrics) {
   watchdog_ = std::thread([this] { Watchdog(); });
 }
 
@@ -124,6 +126,7 @@ StatusOr<std::string> Cluster::Register(const pb::Registration& registration,
   if (cluster_dtype_.empty()) cluster_dtype_ = registration.pack().dtype();
   spdlog::info("worker {} ({}, {}) registered: {}/{}", worker.name, id, caps.backend(),
                workers_.size(), options_.expected_workers);
+  if (metrics_ != nullptr) metrics_->WorkerUp(worker.name).Set(1);
 
   pb::CoordinatorMessage accepted;
   accepted.mutable_accepted()->set_worker_id(id);
@@ -217,7 +220,9 @@ Status Cluster::Submit(const std::shared_ptr<Generation>& generation) {
     if (!error_.empty() && error_ != lost_worker_) message += "; " + error_;
     return Unavailable(message + "; retry when GET /health says ready");
   }
-  if (scheduler_.queued() >= static_cast<size_t>(options_.queue_limit())) {
+  // A free slot takes the request at once; otherwise up to queue_limit() wait.
+  if (scheduler_.queued() + scheduler_.open_sequences() >=
+      static_cast<size_t>(options_.kv_slots) + static_cast<size_t>(options_.queue_limit())) {
     return ResourceExhausted(
         "the server is at capacity: all " + std::to_string(options_.kv_slots) +
         " sequence slots are busy and " + std::to_string(options_.queue_limit()) +
@@ -323,6 +328,11 @@ void Cluster::MaybePlan() {
   error_.clear();
   planned_prefill_ = plan->prefill;
   planned_decode_ = plan->decode;
+  if (metrics_ != nullptr) {
+    metrics_->plan_epoch().Set(static_cast<double>(epoch_));
+    metrics_->pass_predicted(Phase::kPrefill).Set(plan->prefill.latency_ms / 1e3);
+    metrics_->pass_predicted(Phase::kDecode).Set(plan->decode.latency_ms / 1e3);
+  }
   SetState(ClusterState::kLoading);
   spdlog::info("epoch {}: the plan predicts decode {:.2f} ms per step of {} sequences ({:.0f} "
                "tokens/s a step at a time, {:.0f} with a step per stage in flight); prefill "
@@ -410,6 +420,7 @@ void Cluster::LoseWorker(const std::string& worker_id, const std::string& why) {
   if (it == workers_.end()) return;
   const std::string label = Label(it->second);
   const bool assigned = it->second.stage >= 0;
+  if (metrics_ != nullptr) metrics_->WorkerUp(it->second.name).Set(0);
   workers_.erase(it);
   if (workers_.empty()) cluster_dtype_.clear();
   if (!assigned) {

@@ -98,7 +98,9 @@ struct ClusterHealth {
 
 class Cluster : private StageSender {
  public:
-  Cluster(ClusterOptions options, const ModelInfo& model);
+  // `metrics` (may be null; outlives the cluster) gets workers up, the plan's epoch and
+  // predictions, and the scheduler's counts and times.
+  Cluster(ClusterOptions options, const ModelInfo& model, CoordinatorMetrics* metrics = nullptr);
   ~Cluster() override;
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
@@ -164,6 +166,7 @@ class Cluster : private StageSender {
 
   const ClusterOptions options_;
   const ModelInfo& model_;
+  CoordinatorMetrics* const metrics_;
 
   mutable std::mutex mu_;
   mutable std::condition_variable state_cv_;

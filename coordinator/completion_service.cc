@@ -32,12 +32,70 @@ uint64_t RandomSeed() {
 Status ClientGone() { return FailedPrecondition("the client disconnected"); }
 Status StopStringFound() { return FailedPrecondition("a stop string ended the text"); }
 
+Outcome OutcomeOf(const ApiError& error) {
+  switch (error.http_status) {
+    case 401: return Outcome::kUnauthorized;
+    case 429: return Outcome::kRejected;
+    case 504: return Outcome::kTimeout;
+    default: return error.http_status < 500 ? Outcome::kInvalid : Outcome::kError;
+  }
+}
+
 }  // namespace
+
+// One request's timing and end, into the metrics: the time to its first token and between
+// tokens as they reach the handler, then its outcome, tokens and duration (once).
+class RequestRecord {
+ public:
+  RequestRecord(CoordinatorMetrics& metrics, Endpoint endpoint)
+      : metrics_(&metrics), endpoint_(endpoint), arrived_(Clock::now()) {}
+
+  // `n` more tokens arrived (several at once share the time since the last).
+  void Tokens(size_t n) {
+    if (n == 0) return;
+    const auto now = Clock::now();
+    const double since = std::chrono::duration<double>(now - (tokens_ == 0 ? arrived_ : last_)).count();
+    if (tokens_ == 0) {
+      metrics_->time_to_first_token(endpoint_).Observe(since);
+      for (size_t i = 1; i < n; ++i) metrics_->inter_token_latency(endpoint_).Observe(0);
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        metrics_->inter_token_latency(endpoint_).Observe(since / static_cast<double>(n));
+      }
+    }
+    tokens_ += n;
+    last_ = now;
+  }
+  void End(Outcome outcome, int32_t generated) {
+    if (ended_) return;
+    ended_ = true;
+    metrics_->Ended(endpoint_, outcome);
+    metrics_->generated_tokens().Increment(static_cast<double>(generated));
+    if (outcome == Outcome::kStop || outcome == Outcome::kLength) {
+      metrics_->request_duration(endpoint_).Observe(
+          std::chrono::duration<double>(Clock::now() - arrived_).count());
+    }
+  }
+  // Ends with the error's outcome and answers it.
+  void Reject(httplib::Response& response, const ApiError& error, int32_t generated = 0) {
+    End(OutcomeOf(error), generated);
+    SendError(response, error);
+  }
+  bool ended() const { return ended_; }
+
+ private:
+  CoordinatorMetrics* metrics_;
+  Endpoint endpoint_;
+  Clock::time_point arrived_, last_;
+  size_t tokens_ = 0;
+  bool ended_ = false;
+};
 
 // One streamed response: what the content provider carries between its calls.
 struct CompletionService::Stream {
   std::shared_ptr<Generation> generation;
   CompletionResponse body;
+  RequestRecord record;
   OutputText text;
   Usage usage;
   bool return_token_ids = false;
@@ -53,8 +111,12 @@ struct CompletionService::Stream {
 };
 
 CompletionService::CompletionService(Cluster& cluster, const ModelInfo& model,
-                                     CompletionLimits limits)
-    : cluster_(cluster), model_(model), limits_(limits), started_unix_s_(UnixSeconds()) {}
+                                     CompletionLimits limits, CoordinatorMetrics& metrics)
+    : cluster_(cluster),
+      model_(model),
+      limits_(limits),
+      metrics_(metrics),
+      started_unix_s_(UnixSeconds()) {}
 
 std::string CompletionService::NextId(Endpoint endpoint) {
   return std::string(endpoint == Endpoint::kChatCompletions ? "chatcmpl-" : "cmpl-") +
@@ -73,12 +135,13 @@ ApiError CompletionService::Timeout() const {
 void CompletionService::Handle(Endpoint endpoint, const httplib::Request& request,
                                httplib::Response& response) {
   ApiError error;
+  RequestRecord record(metrics_, endpoint);
   std::optional<CompletionRequest> parsed = ParseCompletionRequest(
       request.body, endpoint, model_.names, model_.tokenizer->vocab_size(), error);
-  if (!parsed) return SendError(response, error);
+  if (!parsed) return record.Reject(response, error);
   CompletionRequest& r = *parsed;
   std::optional<std::vector<int32_t>> prompt = PromptIds(r, error);
-  if (!prompt) return SendError(response, error);
+  if (!prompt) return record.Reject(response, error);
 
   const auto prompt_len = static_cast<int32_t>(prompt->size());
   const int32_t room = limits_.max_seq_len - prompt_len;
@@ -86,7 +149,7 @@ void CompletionService::Handle(Endpoint endpoint, const httplib::Request& reques
       r.max_tokens.value_or(endpoint == Endpoint::kChatCompletions ? room : kDefaultMaxTokens);
   const bool chat = endpoint == Endpoint::kChatCompletions;
   if (room < 1) {
-    return SendError(response,
+    return record.Reject(response,
                      ApiError{400,
                               "the prompt is " + std::to_string(prompt_len) +
                                   " tokens: it leaves no room to generate within the " +
@@ -96,7 +159,7 @@ void CompletionService::Handle(Endpoint endpoint, const httplib::Request& reques
                               "context_length_exceeded", 0});
   }
   if (max_tokens > room) {
-    return SendError(
+    return record.Reject(
         response,
         ApiError{400,
                  "the prompt is " + std::to_string(prompt_len) + " tokens and max_tokens is " +
@@ -115,11 +178,14 @@ void CompletionService::Handle(Endpoint endpoint, const httplib::Request& reques
   generation->logprobs = r.logprobs;
   generation->top_logprobs = r.top_logprobs;
   const Status submitted = cluster_.Submit(generation);
-  if (!submitted.ok()) return SendError(response, ServerError(submitted));
+  if (!submitted.ok()) return record.Reject(response, ServerError(submitted));
+  metrics_.prompt_tokens().Increment(static_cast<double>(prompt_len));
   CompletionResponse body(endpoint, NextId(endpoint), UnixSeconds(), model_.name(),
                           r.include_usage);
-  if (r.stream) return StartStream(r, std::move(generation), std::move(body), response);
-  Respond(r, generation, body, response);
+  if (r.stream) {
+    return StartStream(r, std::move(generation), std::move(body), std::move(record), response);
+  }
+  Respond(r, generation, body, record, response);
 }
 
 std::optional<std::vector<int32_t>> CompletionService::PromptIds(const CompletionRequest& r,
@@ -162,7 +228,8 @@ std::optional<std::vector<int32_t>> CompletionService::PromptIds(const Completio
 
 void CompletionService::Respond(const CompletionRequest& r,
                                 const std::shared_ptr<Generation>& generation,
-                                const CompletionResponse& body, httplib::Response& response) {
+                                const CompletionResponse& body, RequestRecord& record,
+                                httplib::Response& response) {
   OutputText out(*model_.tokenizer, r.stop);
   std::string text;
   size_t have = 0;
@@ -171,12 +238,13 @@ void CompletionService::Respond(const CompletionRequest& r,
     Cluster::Progress p = cluster_.AwaitProgress(
         generation, have, std::min(deadline, Clock::now() + limits_.client_check_interval));
     have += p.ids.size();
+    record.Tokens(p.ids.size());
     for (int32_t id : p.ids) {
       StatusOr<std::string> piece = out.Push(id);
       if (!piece.ok()) {
         cluster_.Cancel(generation, piece.status());
-        return SendError(response, ServerError(Internal("decoding the output: " +
-                                                        piece.status().message())));
+        return record.Reject(response, ServerError(Internal("decoding the output: " +
+                                                            piece.status().message())));
       }
       text += *piece;
       if (out.stopped()) break;
@@ -187,22 +255,25 @@ void CompletionService::Respond(const CompletionRequest& r,
     }
     if (p.done) {
       // Done: the scheduler no longer touches `generation`.
-      if (!generation->error.ok()) return SendError(response, ServerError(generation->error));
+      if (!generation->error.ok()) {
+        return record.Reject(response, ServerError(generation->error));
+      }
       text += out.Finish();
       break;
     }
     if (HttpServer::ClientGone()) {
       cluster_.Cancel(generation, ClientGone());
       spdlog::info("a client disconnected; its request was cancelled");
-      return;
+      return record.End(Outcome::kCancelled, out.ids());
     }
     if (Clock::now() >= deadline) {
       cluster_.Cancel(generation, DeadlineExceeded("the request timed out"));
-      return SendError(response, Timeout());
+      return record.Reject(response, Timeout());
     }
   }
   // Done (or cancelled): the scheduler no longer touches `generation`.
   const std::string finish = out.stopped() ? "stop" : generation->finish_reason;
+  record.End(finish == "stop" ? Outcome::kStop : Outcome::kLength, out.ids());
   const auto taken = static_cast<size_t>(out.ids());
   const std::span<const int32_t> ids(generation->output.data(), taken);
   const Usage usage{static_cast<int64_t>(generation->prompt.size()), out.ids()};
@@ -222,10 +293,12 @@ void CompletionService::Respond(const CompletionRequest& r,
 
 void CompletionService::StartStream(const CompletionRequest& r,
                                     std::shared_ptr<Generation> generation,
-                                    CompletionResponse body, httplib::Response& response) {
+                                    CompletionResponse body, RequestRecord record,
+                                    httplib::Response& response) {
   auto s = std::shared_ptr<Stream>(new Stream{
       .generation = std::move(generation),
       .body = std::move(body),
+      .record = std::move(record),
       .text = OutputText(*model_.tokenizer, r.stop),
       .usage = {},
       .return_token_ids = r.return_token_ids,
@@ -243,7 +316,9 @@ void CompletionService::StartStream(const CompletionRequest& r,
       [this, s](size_t /*offset*/, httplib::DataSink& sink) { return StreamSome(*s, sink); },
       // Runs when the response is done with, also when the client left before the end.
       [this, s](bool /*success*/) {
-        if (!s->ended) cluster_.Cancel(s->generation, ClientGone());
+        if (s->ended) return;
+        cluster_.Cancel(s->generation, ClientGone());
+        s->record.End(Outcome::kCancelled, s->text.ids());
       });
 }
 
@@ -274,6 +349,7 @@ bool CompletionService::StreamSome(Stream& s, httplib::DataSink& sink) {
     if (s.text.stopped()) break;
   }
   s.have += p.ids.size();
+  s.record.Tokens(p.ids.size());
   std::string_view finish;
   if (failure) {
     cluster_.Cancel(s.generation, Internal(failure->message));
@@ -309,7 +385,9 @@ bool CompletionService::StreamSome(Stream& s, httplib::DataSink& sink) {
   s.usage.completion_tokens = s.text.ids();
   if (failure) {
     events += CompletionResponse::ErrorEvent(*failure);
+    s.record.End(OutcomeOf(*failure), s.text.ids());
   } else if (!finish.empty()) {
+    s.record.End(finish == "stop" ? Outcome::kStop : Outcome::kLength, s.text.ids());
     events += chunk("", finish);
     if (s.body.include_usage()) events += s.body.UsageEvent(s.usage);
     events += CompletionResponse::DoneEvent();

@@ -23,6 +23,7 @@
 #include "coordinator/cluster.h"
 #include "coordinator/completion_request.h"
 #include "coordinator/completion_response.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/logprobs_json.h"
 #include "coordinator/model_info.h"
 
@@ -37,9 +38,13 @@ struct CompletionLimits {
   std::chrono::milliseconds keep_alive_interval{std::chrono::seconds(15)};
 };
 
+class RequestRecord;
+
 class CompletionService {
  public:
-  CompletionService(Cluster& cluster, const ModelInfo& model, CompletionLimits limits);
+  // `metrics` gets every request's outcome, latencies and tokens.
+  CompletionService(Cluster& cluster, const ModelInfo& model, CompletionLimits limits,
+                    CoordinatorMetrics& metrics);
 
   void Handle(Endpoint endpoint, const httplib::Request& request, httplib::Response& response);
 
@@ -48,9 +53,10 @@ class CompletionService {
 
   std::optional<std::vector<int32_t>> PromptIds(const CompletionRequest& r, ApiError& error) const;
   void Respond(const CompletionRequest& r, const std::shared_ptr<Generation>& generation,
-               const CompletionResponse& body, httplib::Response& response);
+               const CompletionResponse& body, RequestRecord& record,
+               httplib::Response& response);
   void StartStream(const CompletionRequest& r, std::shared_ptr<Generation> generation,
-                   CompletionResponse body, httplib::Response& response);
+                   CompletionResponse body, RequestRecord record, httplib::Response& response);
   bool StreamSome(Stream& s, httplib::DataSink& sink);
   std::string NextId(Endpoint endpoint);
   ApiError Timeout() const;
@@ -58,6 +64,7 @@ class CompletionService {
   Cluster& cluster_;
   const ModelInfo& model_;
   const CompletionLimits limits_;
+  CoordinatorMetrics& metrics_;
   const int64_t started_unix_s_;
   std::atomic<uint64_t> next_request_number_{1};
 };

@@ -95,7 +95,11 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig conf
 
   if (!config.served_model_names.empty()) model.names = config.served_model_names;
   std::unique_ptr<Coordinator> c(new Coordinator(std::move(config), std::move(model)));
-  c->cluster_ = std::make_unique<Cluster>(c->config_.cluster, c->model_);
+  STRATA_ASSIGN_OR_RETURN(c->metrics_, metrics::MetricsServer::Start(c->config_.metrics_address,
+                                                                     "--metrics-address"));
+  c->coordinator_metrics_ = std::make_unique<CoordinatorMetrics>(c->metrics_->registry());
+  c->cluster_ =
+      std::make_unique<Cluster>(c->config_.cluster, c->model_, c->coordinator_metrics_.get());
   c->service_ = std::make_unique<ControlService>(*c->cluster_, c->config_.cluster_token,
                                                  c->config_.registration_timeout);
   grpc::ServerBuilder builder;
@@ -117,7 +121,8 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig conf
 
   HttpOptions http_options = c->config_.http;
   http_options.completions.max_seq_len = c->config_.cluster.max_seq_len;
-  c->http_ = std::make_unique<HttpApi>(*c->cluster_, c->model_, std::move(http_options));
+  c->http_ = std::make_unique<HttpApi>(*c->cluster_, c->model_, std::move(http_options),
+                                       *c->coordinator_metrics_);
   STRATA_ASSIGN_OR_RETURN(c->http_port_, c->http_->Bind(http_host, http_port));
   c->http_host_ = http_host;
   c->http_thread_ = std::thread([http = c->http_.get()] { http->Serve(); });

@@ -16,7 +16,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/metrics/metrics_server.h"
 #include "coordinator/cluster.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/control_service.h"
 #include "coordinator/http_api.h"
 #include "coordinator/model_info.h"
@@ -26,6 +28,7 @@ namespace strata::coordinator {
 struct CoordinatorConfig {
   std::string http_address = "127.0.0.1:8000";   // HOST:PORT; port 0 picks one
   std::string control_address = "0.0.0.0:7070";  // HOST:PORT; port 0 picks one
+  std::string metrics_address = "127.0.0.1:9400";  // GET /metrics; HOST:PORT, port 0 picks one
   std::string cluster_token;
   // Replaces the model's served names (the first is the name, the rest aliases).
   std::vector<std::string> served_model_names;
@@ -51,6 +54,8 @@ class Coordinator {
 
   int control_port() const { return control_port_; }
   int http_port() const { return http_port_; }
+  int metrics_port() const { return metrics_->port(); }
+  const std::string& metrics_host() const { return metrics_->host(); }
   const std::string& http_host() const { return http_host_; }
   const std::string& control_host() const { return control_host_; }
   Cluster& cluster() { return *cluster_; }
@@ -65,6 +70,8 @@ class Coordinator {
 
   const CoordinatorConfig config_;
   const ModelInfo model_;
+  std::unique_ptr<metrics::MetricsServer> metrics_;
+  std::unique_ptr<CoordinatorMetrics> coordinator_metrics_;
   std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -5,6 +5,7 @@
 // sends each token as it comes). Thread-safety: guarded by the Cluster's mutex.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <string>
@@ -29,6 +30,7 @@ struct Generation {
   SamplingParams sampling;
   bool logprobs = false;     // report `output_logprobs`
   int32_t top_logprobs = 0;  // alternatives per token (with logprobs)
+  std::chrono::steady_clock::time_point submitted_at;  // set by the scheduler on Submit
 
   std::vector<int32_t> output;  // sampled ids, a stop id included when it ended the request
   std::vector<SampledLogprobs> output_logprobs;  // one per output id, with logprobs

@@ -57,12 +57,14 @@ std::string NotReadyReason(const ClusterHealth& h) {
 
 }  // namespace
 
-HttpApi::HttpApi(Cluster& cluster, const ModelInfo& model, HttpOptions options)
+HttpApi::HttpApi(Cluster& cluster, const ModelInfo& model, HttpOptions options,
+                 CoordinatorMetrics& metrics)
     : cluster_(cluster),
       model_(model),
       options_(std::move(options)),
+      metrics_(metrics),
       started_unix_s_(UnixSeconds()),
-      completions_(cluster, model, options_.completions) {
+      completions_(cluster, model, options_.completions, metrics) {
   const auto threads = static_cast<size_t>(options_.threads);
   server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_.set_payload_max_length(kMaxBodyBytes);
@@ -79,7 +81,11 @@ HttpApi::HttpApi(Cluster& cluster, const ModelInfo& model, HttpOptions options)
 
   const auto completions = [this](Endpoint endpoint) {
     return [this, endpoint](const httplib::Request& req, httplib::Response& res) {
-      if (Authorized(req, res)) completions_.Handle(endpoint, req, res);
+      if (Authorized(req, res)) {
+        completions_.Handle(endpoint, req, res);
+      } else {
+        metrics_.Ended(endpoint, Outcome::kUnauthorized);
+      }
     };
   };
   Route("/v1/completions", "POST", completions(Endpoint::kCompletions));

@@ -35,7 +35,9 @@ struct HttpOptions {
 
 class HttpApi {
  public:
-  HttpApi(Cluster& cluster, const ModelInfo& model, HttpOptions options);
+  // `metrics` counts completion requests refused for their API key (the rest: CompletionService).
+  HttpApi(Cluster& cluster, const ModelInfo& model, HttpOptions options,
+          CoordinatorMetrics& metrics);
 
   // Binds host:port (port 0: any free port) and returns the bound port.
   StatusOr<int> Bind(const std::string& host, int port);
@@ -55,6 +57,7 @@ class HttpApi {
   Cluster& cluster_;
   const ModelInfo& model_;
   const HttpOptions options_;
+  CoordinatorMetrics& metrics_;
   const int64_t started_unix_s_;
   CompletionService completions_;
   HttpServer server_;

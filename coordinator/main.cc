@@ -86,6 +86,8 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
                coordinator->control_host().c_str(), coordinator->control_port());
   std::fprintf(stderr, "strata-coordinator: http listening on %s:%d\n",
                coordinator->http_host().c_str(), coordinator->http_port());
+  std::fprintf(stderr, "strata-coordinator: metrics listening on %s:%d\n",
+               coordinator->metrics_host().c_str(), coordinator->metrics_port());
   std::fflush(stderr);
 
   std::thread signal_waiter([&] {
@@ -115,6 +117,9 @@ int main(int argc, char** argv) {
                  "directory (config.json, tokenizer.json)")
       ->required();
   app.add_option("--http", config.http_address, "HTTP API address HOST:PORT (port 0: any)")
+      ->capture_default_str();
+  app.add_option("--metrics-address", config.metrics_address,
+                 "Prometheus metrics (GET /metrics) address HOST:PORT (port 0: any)")
       ->capture_default_str();
   app.add_option("--control", config.control_address,
                  "control-plane (gRPC) address workers register at, HOST:PORT (port 0: any)")

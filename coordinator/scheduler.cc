@@ -10,7 +10,8 @@ namespace strata::coordinator {
 
 namespace pb = control::v1;
 
-Scheduler::Scheduler(SchedulerLimits limits) : limits_(std::move(limits)) {}
+Scheduler::Scheduler(SchedulerLimits limits, CoordinatorMetrics* metrics)
+    : limits_(std::move(limits)), metrics_(metrics) {}
 
 void Scheduler::Start(uint64_t epoch, int32_t num_stages, StageSender* sender) {
   STRATA_CHECK(sender != nullptr && num_stages > 0);
@@ -21,6 +22,7 @@ void Scheduler::Start(uint64_t epoch, int32_t num_stages, StageSender* sender) {
 }
 
 void Scheduler::Submit(std::shared_ptr<Generation> generation) {
+  generation->submitted_at = std::chrono::steady_clock::now();
   queue_.push_back(std::move(generation));
   Schedule();
 }
@@ -33,6 +35,7 @@ void Scheduler::Abandon(const std::shared_ptr<Generation>& generation, const Sta
     generation->error = why;
     generation->done = true;
     generation->changed_cv.notify_all();
+    PublishCounts();
     return;
   }
   for (auto& [id, seq] : sequences_) {
@@ -61,6 +64,7 @@ void Scheduler::FailAll(const Status& why) {
   sequences_.clear();
   steps_.clear();
   sender_ = nullptr;
+  PublishCounts();
 }
 
 void Scheduler::OnOpened(const pb::SequenceOpened& opened, const std::string& worker) {
@@ -82,6 +86,11 @@ void Scheduler::OnResult(const pb::StepResult& result) {
   if (step_it == steps_.end()) return;  // failed or from before a reset: dropped
   const InFlightStep step = std::move(step_it->second);
   steps_.erase(step_it);
+  if (metrics_ != nullptr) {
+    metrics_->pass_seconds(step.prefill ? Phase::kPrefill : Phase::kDecode)
+        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - step.sent_at)
+                     .count());
+  }
   for (uint64_t seq_id : step.sampled_seq_ids) {
     const auto it = sequences_.find(seq_id);
     STRATA_CHECK(it != sequences_.end());  // a sequence stays while a step carries it
@@ -144,16 +153,29 @@ void Scheduler::OnFailed(const pb::StepFailed& failed, const std::string& worker
 }
 
 void Scheduler::Schedule() {
-  if (sender_ == nullptr) return;
-  OpenQueued();
-  while (static_cast<int32_t>(steps_.size()) < num_stages_ && SendOneStep()) {
+  if (sender_ != nullptr) {
+    OpenQueued();
+    while (static_cast<int32_t>(steps_.size()) < num_stages_ && SendOneStep()) {
+    }
   }
+  PublishCounts();
+}
+
+void Scheduler::PublishCounts() {
+  if (metrics_ == nullptr) return;
+  metrics_->requests_running().Set(static_cast<double>(sequences_.size()));
+  metrics_->requests_waiting().Set(static_cast<double>(queue_.size()));
 }
 
 void Scheduler::OpenQueued() {
   while (static_cast<int32_t>(sequences_.size()) < limits_.kv_slots && !queue_.empty()) {
     std::shared_ptr<Generation> generation = std::move(queue_.front());
     queue_.pop_front();
+    if (metrics_ != nullptr) {
+      metrics_->queue_time().Observe(std::chrono::duration<double>(
+                                         std::chrono::steady_clock::now() - generation->submitted_at)
+                                         .count());
+    }
     const uint64_t seq_id = next_seq_id_++;
     pb::CoordinatorMessage message;
     pb::OpenSequence& open = *message.mutable_open();
@@ -212,6 +234,7 @@ bool Scheduler::SendOneStep() {
     budget -= chunk;
     ++seq.steps_in_flight;
     in_flight.seq_ids.push_back(seq_id);
+    in_flight.prefill = true;
     if (seq.prompt_sent == prompt_len) {
       seq.awaiting_token = true;
       in_flight.sampled_seq_ids.push_back(seq_id);
@@ -220,6 +243,7 @@ bool Scheduler::SendOneStep() {
   if (step.seqs_size() == 0) return false;
   const uint64_t step_id = next_step_id_++;
   ++pipeline_passes_;
+  in_flight.sent_at = std::chrono::steady_clock::now();
   step.set_epoch(epoch_);
   step.set_step_id(step_id);
   steps_.emplace(step_id, std::move(in_flight));

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/proto/strata_control.pb.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/generation.h"
 
 namespace strata::coordinator {
@@ -36,7 +37,8 @@ struct SchedulerLimits {
 
 class Scheduler {
  public:
-  explicit Scheduler(SchedulerLimits limits);
+  // `metrics` (may be null) gets queue times, pass times and the running/waiting gauges.
+  explicit Scheduler(SchedulerLimits limits, CoordinatorMetrics* metrics = nullptr);
 
   // Serving begins on a pipeline of `num_stages` stages under `epoch`; `sender` must outlive
   // the serving period (until FailAll).
@@ -76,6 +78,8 @@ class Scheduler {
   struct InFlightStep {
     std::vector<uint64_t> seq_ids;      // every sequence in the step
     std::vector<uint64_t> sampled_seq_ids;  // those whose next token this step samples
+    std::chrono::steady_clock::time_point sent_at;
+    bool prefill = false;  // holds a prefill chunk
   };
 
   void Schedule();
@@ -85,8 +89,10 @@ class Scheduler {
   void Fail(uint64_t seq_id, Sequence& seq, const Status& why);
   void CloseIfQuiet(uint64_t seq_id);
   void Send(int32_t stage, const control::v1::CoordinatorMessage& message);
+  void PublishCounts();  // the running and waiting gauges
 
   SchedulerLimits limits_;
+  CoordinatorMetrics* const metrics_;
   uint64_t epoch_ = 0;
   int32_t num_stages_ = 0;
   StageSender* sender_ = nullptr;  // null: not serving

@@ -15,6 +15,8 @@ STRATA_DEB_PACKAGES=(
   libucx-dev           # the data plane between workers (UCX ucp)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # the control plane
   libcpp-httplib-dev   # the coordinator's HTTP API
+  prometheus-cpp-dev   # /metrics on the coordinator and the workers
+  prometheus           # the metrics test runs a real Prometheus server (and promtool)
   iproute2 curl jq     # the cluster tests' network namespaces; the demo's requests
   libgtest-dev libgmock-dev  # tests
 )

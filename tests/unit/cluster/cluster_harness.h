@@ -59,7 +59,8 @@ class TestCluster {
     // Port 0 for both: the coordinator picks free ports and prints them (no race with
     // other tests picking the same "free" port).
     Start({STRATA_COORDINATOR_PATH, "--model", FixturePackDir(), "--http", "127.0.0.1:0",
-           "--control", layout.coordinator_host + ":0", "--workers",
+           "--control", layout.coordinator_host + ":0", "--metrics-address", "127.0.0.1:0",
+           "--workers",
            std::to_string(layout.workers), "--token-file", token_file_, "--kv-slots", "4",
            "--max-batch-tokens", "64", "--max-seq-len", "256"},
           "coordinator.log");

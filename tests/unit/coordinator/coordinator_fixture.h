@@ -45,6 +45,7 @@ class CoordinatorTest : public ::testing::Test {
     CoordinatorConfig config;
     config.http_address = "127.0.0.1:0";
     config.control_address = "127.0.0.1:0";
+    config.metrics_address = "127.0.0.1:0";
     config.cluster_token = kToken;
     config.cluster.expected_workers = workers;
     config.cluster.max_batch_tokens = limits.max_batch_tokens;

@@ -148,6 +148,7 @@ TEST_F(CoordinatorTest, ASecondCoordinatorOnTheSamePortsFailsToStart) {
   CoordinatorConfig config;
   config.http_address = "127.0.0.1:" + std::to_string(coordinator_->http_port());
   config.control_address = "127.0.0.1:0";
+  config.metrics_address = "127.0.0.1:0";
   config.cluster_token = kToken;
   auto second = Coordinator::Start(std::move(config), std::move(*model));
   ASSERT_FALSE(second.ok());  // not a silent share of the port's connections
@@ -158,10 +159,22 @@ TEST_F(CoordinatorTest, ASecondCoordinatorOnTheSamePortsFailsToStart) {
   CoordinatorConfig control_clash;
   control_clash.http_address = "127.0.0.1:0";
   control_clash.control_address = "127.0.0.1:" + std::to_string(coordinator_->control_port());
+  control_clash.metrics_address = "127.0.0.1:0";
   control_clash.cluster_token = kToken;
   auto third = Coordinator::Start(std::move(control_clash), std::move(*model2));
   ASSERT_FALSE(third.ok());
   EXPECT_THAT(third.status().message(), HasSubstr("could not listen for workers"));
+  // And for the metrics port.
+  StatusOr<ModelInfo> model3 = LoadModelInfo(kModelDir);
+  ASSERT_TRUE(model3.ok());
+  CoordinatorConfig metrics_clash;
+  metrics_clash.http_address = "127.0.0.1:0";
+  metrics_clash.control_address = "127.0.0.1:0";
+  metrics_clash.metrics_address = "127.0.0.1:" + std::to_string(coordinator_->metrics_port());
+  metrics_clash.cluster_token = kToken;
+  auto fourth = Coordinator::Start(std::move(metrics_clash), std::move(*model3));
+  ASSERT_FALSE(fourth.ok());
+  EXPECT_THAT(fourth.status().message(), HasSubstr("--metrics-address"));
 }
 
 TEST_F(CoordinatorTest, AStreamThatNeverRegistersIsClosed) {
