@@ -40,6 +40,13 @@ void AddClusterCommand(CLI::App& app, CommandRunner& run) {
       ->capture_default_str()->check(CLI::Range(1, 4096));
   up->add_option("--max-batch-tokens", o->max_batch_tokens, "Tokens per pipeline step")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  up->add_option("--gpu-mem", o->worker_gpu_mem,
+                 "The workers' GPU budget (strata-worker --gpu-mem): a size (14G) or a "
+                 "comma-separated list taken in turn; a CPU worker plans against it as if it were "
+                 "a GPU's, streaming the layers beyond it");
+  up->add_option("--pinned-mem", o->worker_pinned_mem,
+                 "The workers' pinned host budget (strata-worker --pinned-mem): a size or a "
+                 "comma-separated list taken in turn");
   up->add_option("--api-key-file", o->api_key_file,
                  "File holding the API key clients must send (Authorization: Bearer KEY)")
       ->check(CLI::ExistingFile);

@@ -12,9 +12,12 @@
 #include "common/backend/backend_factory.h"
 #include "common/cluster/cluster_token.h"
 #include "common/cluster/pack_identity.h"
+#include "common/metrics/metrics_server.h"
+#include "common/plan/pack_placement.h"
 #include "common/util/byte_size.h"
 #include "worker/self_bench.h"
 #include "worker/session.h"
+#include "worker/worker_metrics.h"
 
 namespace {
 
@@ -32,6 +35,7 @@ struct Flags {
   uint16_t data_port = 0;
   double link_timeout_s = 10;
   double ssd_gbps = 0, h2d_gbps = 0, decode_ms = 0, prefill_ms = 0;
+  std::string metrics_address = "0.0.0.0:9401";
 };
 
 strata::Status RunWorker(const Flags& f) {
@@ -40,6 +44,13 @@ strata::Status RunWorker(const Flags& f) {
   STRATA_ASSIGN_OR_RETURN(size_t gpu_mem, ParseByteSize("--gpu-mem", f.gpu_mem));
   STRATA_ASSIGN_OR_RETURN(size_t pinned_mem, ParseByteSize("--pinned-mem", f.pinned_mem));
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(f.model));
+  // Listening before the self-benchmark, so a port in use fails at once and a launcher sees
+  // the address early.
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<metrics::MetricsServer> metrics_server,
+                          metrics::MetricsServer::Start(f.metrics_address, "--metrics-address"));
+  std::fprintf(stderr, "strata-worker: metrics listening on %s:%d\n",
+               metrics_server->host().c_str(), metrics_server->port());
+  std::fflush(stderr);
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend(f.backend, BackendOptions{f.fp8_activations}));
 
   worker::SessionOptions options;
@@ -58,6 +69,27 @@ strata::Status RunWorker(const Flags& f) {
                "prefill {:.3f} ms/layer ({} tokens)",
                caps.name(), caps.backend(), caps.ssd_gbps(), caps.h2d_gbps(),
                caps.decode_ms_per_layer(), caps.prefill_ms_per_layer(), caps.prefill_tokens());
+  // The GPU budget as the placement reads --gpu-mem (0: a share of the device).
+  const size_t device_bytes = backend->caps().memory_bytes;
+  const size_t gpu_budget =
+      gpu_mem != 0 || device_bytes == 0
+          ? gpu_mem
+          : static_cast<size_t>(static_cast<double>(device_bytes) * kDefaultGpuMemShare);
+  worker::WorkerMetrics worker_metrics(metrics_server->registry(), caps.name(), *backend,
+                                       device_bytes != 0 ? gpu_budget : 0);
+  worker::WorkerCeilings ceilings;
+  ceilings.disk_read_gbps = caps.ssd_gbps();
+  ceilings.h2d_gbps = caps.h2d_gbps();
+  if (Status st = worker::MeasureDeviceCeilings(*backend, pack.dtype() == PackDType::kFP8, ceilings);
+      !st.ok()) {
+    spdlog::warn("device ceilings not measured, left out of the metrics: {}", st.message());
+  }
+  worker_metrics.SetCeilings(ceilings);
+  if (ceilings.hbm_read_gbps) {
+    spdlog::info("device memory read {:.0f} GB/s, {} GEMM {:.0f} TFLOP/s", *ceilings.hbm_read_gbps,
+                 ceilings.gemm_dtype, ceilings.gemm_tflops.value_or(0));
+  }
+  options.metrics = &worker_metrics;
   options.stage.pack_dir = f.model;
   options.stage.link.advertised_host = f.data_host;
   options.stage.link.bind_host = f.data_bind;
@@ -124,6 +156,9 @@ int main(int argc, char** argv) {
   app.add_option("--h2d-gbps", f.h2d_gbps, "Override the measured pinned -> GPU GB/s");
   app.add_option("--decode-ms", f.decode_ms, "Override the measured decode ms per layer");
   app.add_option("--prefill-ms", f.prefill_ms, "Override the measured prefill ms per layer");
+  app.add_option("--metrics-address", f.metrics_address,
+                 "GET /metrics (Prometheus) on HOST:PORT (port 0: any free port)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   const strata::Status status = RunWorker(f);
   if (!status.ok()) {

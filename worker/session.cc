@@ -42,7 +42,7 @@ Status WorkerSession::Run() {
     waiting_logged = false;
     const Status ended = RunOnce(*stub);
     StopCompute();
-    stage_.reset();
+    DropStage();
     if (ended.code() == StatusCode::kFailedPrecondition) return ended;  // refused
     if (stop_ || shutdown_) break;
     spdlog::warn("session with the coordinator ended ({}); reconnecting", ended.message());
@@ -140,7 +140,7 @@ void WorkerSession::Handle(const v1::CoordinatorMessage& m) {
   switch (m.kind_case()) {
     case v1::CoordinatorMessage::kAssignment: {
       StopCompute();
-      stage_.reset();
+      DropStage();
       epoch_ = m.assignment().epoch();
       spdlog::info("assigned stage {} of {}: layers [{}, {}) ({} on the GPU, {} pinned)",
                    m.assignment().stage(), m.assignment().num_stages(), m.assignment().first_layer(),
@@ -153,6 +153,7 @@ void WorkerSession::Handle(const v1::CoordinatorMessage& m) {
         reply.mutable_assignment_failed()->set_error(stage.status().message());
       } else {
         stage_ = std::move(stage).value();
+        if (options_.metrics != nullptr) options_.metrics->Assigned(*stage_);
         reply.mutable_loaded()->set_epoch(epoch_);
         reply.mutable_loaded()->set_data_address(stage_->data_address());
       }
@@ -181,12 +182,17 @@ void WorkerSession::Handle(const v1::CoordinatorMessage& m) {
         opened->set_error("this worker holds no assignment");
       } else if (Status st = stage_->OpenSequence(m.open()); !st.ok()) {
         opened->set_error(st.message());
+      } else if (options_.metrics != nullptr) {
+        options_.metrics->SequencesChanged(*stage_);
       }
       Write(reply);
       return;
     }
     case v1::CoordinatorMessage::kClose:
-      if (stage_ != nullptr && m.close().epoch() == epoch_) stage_->CloseSequence(m.close().seq_id());
+      if (stage_ != nullptr && m.close().epoch() == epoch_) {
+        stage_->CloseSequence(m.close().seq_id());
+        if (options_.metrics != nullptr) options_.metrics->SequencesChanged(*stage_);
+      }
       return;
     case v1::CoordinatorMessage::kStep: {
       if (m.step().epoch() != epoch_) return;
@@ -200,7 +206,7 @@ void WorkerSession::Handle(const v1::CoordinatorMessage& m) {
     case v1::CoordinatorMessage::kReset:
       spdlog::warn("reset by the coordinator: {}", m.reset().reason());
       StopCompute();
-      stage_.reset();
+      DropStage();
       epoch_ = m.reset().epoch();
       return;
     case v1::CoordinatorMessage::kShutdown:
@@ -229,6 +235,11 @@ void WorkerSession::StopCompute() {
   steps_.clear();
 }
 
+void WorkerSession::DropStage() {
+  stage_.reset();
+  if (options_.metrics != nullptr) options_.metrics->Unassigned();
+}
+
 void WorkerSession::PublishLinkStats(const Stage* stage) {
   const transport::HopStats sent = stage != nullptr ? stage->sent_stats() : transport::HopStats{};
   const transport::HopStats received =
@@ -251,14 +262,21 @@ void WorkerSession::ComputeLoop() {
         step = std::move(steps_.front());
         steps_.pop_front();
       }
-      Report(stage.RunStep(step));
+      const StepOutput out = stage.RunStep(step);
+      if (out.status.ok() && options_.metrics != nullptr) options_.metrics->StepDone(stage, out);
+      Report(out);
       PublishLinkStats(&stage);
       continue;
     }
     StatusOr<std::optional<StepOutput>> got = stage.RunReceived(kReceivePoll);
     if (got.ok()) {
       link_error_logged = false;
-      if (got->has_value()) Report(**got);
+      if (got->has_value()) {
+        if ((*got)->status.ok() && options_.metrics != nullptr) {
+          options_.metrics->StepDone(stage, **got);
+        }
+        Report(**got);
+      }
       PublishLinkStats(&stage);
       continue;
     }

@@ -19,6 +19,7 @@
 #include "common/backend/backend.h"
 #include "common/proto/strata_control.grpc.pb.h"
 #include "worker/stage.h"
+#include "worker/worker_metrics.h"
 
 namespace strata::worker {
 
@@ -28,6 +29,7 @@ struct SessionOptions {
   control::v1::Capabilities capabilities;
   control::v1::PackIdentity pack;
   StageOptions stage;
+  WorkerMetrics* metrics = nullptr;  // outlives the session; null: none kept
 };
 
 class WorkerSession {
@@ -51,6 +53,8 @@ class WorkerSession {
   void StopCompute();
   void ComputeLoop();
   void Report(const StepOutput& out);
+  // Drops the stage (the compute thread stopped) and its metrics.
+  void DropStage();
   // The compute thread copies its stage's link counters here after each step; heartbeats
   // carry them (the stage itself may be replaced under the heartbeat thread).
   void PublishLinkStats(const Stage* stage);

@@ -203,6 +203,10 @@ StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
   }
   StepOutput out;
   out.step_id = step_id;
+  for (const transport::SeqSlice& slice : slices) {
+    out.prefill |= slice.start_pos < sequences_.at(slice.seq_id).prompt_tokens;
+    out.step_tokens += slice.n_tokens;
+  }
   LlamaModel& model = model_->model();
   const ActivationMemory memory =
       input_ != nullptr ? input_->memory()
@@ -251,6 +255,11 @@ StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
 
 transport::HopStats Stage::sent_stats() const {
   return output_ != nullptr ? output_->stats() : transport::HopStats{};
+}
+
+int32_t Stage::open_sequences() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int32_t>(sequences_.size());
 }
 
 transport::HopStats Stage::received_stats() const {

@@ -45,6 +45,8 @@ struct StepOutput {
   uint64_t step_id = 0;
   Status status;
   std::vector<SampledToken> tokens;
+  bool prefill = false;     // the step held a prefill chunk (some slice starts in its prompt)
+  int32_t step_tokens = 0;  // tokens the step ran through this stage's layers
 };
 
 class Stage {
@@ -81,6 +83,12 @@ class Stage {
   transport::HopStats sent_stats() const;
   transport::HopStats received_stats() const;
 
+  // The slice's layers: their homes (options().homes) and the last completed pass's timings
+  // (last_pass()); read on the thread that runs the steps.
+  const StreamingExecutor& executor() const { return model_->executor(); }
+  // Sequences open now (KV slots in use).
+  int32_t open_sequences() const;
+
  private:
   struct Sequence {
     int32_t kv_slot = 0;
@@ -103,7 +111,7 @@ class Stage {
   Backend& backend_;
   std::unique_ptr<PackModel> model_;
   transport::LinkLimits limits_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::map<uint64_t, Sequence> sequences_;  // open sequences by coordinator id
 
   std::unique_ptr<InputLink> input_;    // null on the first stage

@@ -101,6 +101,18 @@ ChildProcess* FirstExited(std::vector<ChildProcess>& children) {
   return nullptr;
 }
 
+// `count` distinct free loopback ports, none of them in `taken` (FreeLoopbackPort may hand
+// back a port it returned a moment ago).
+StatusOr<std::vector<int>> FreeLoopbackPorts(size_t count, std::set<int> taken) {
+  std::vector<int> ports;
+  for (int attempt = 0; ports.size() < count; ++attempt) {
+    if (attempt > 1000) return Internal("cannot find enough free ports on 127.0.0.1");
+    STRATA_ASSIGN_OR_RETURN(const int port, FreeLoopbackPort());
+    if (taken.insert(port).second) ports.push_back(port);
+  }
+  return ports;
+}
+
 Status ChildDied(const ChildProcess& c) {
   return Unavailable(c.name() + " " + c.exit_description() + " before the cluster was ready; the end of " +
                      c.log_path() + ":\n" + LogTail(c.log_path(), 15));
@@ -122,6 +134,25 @@ StatusOr<int> FreeLoopbackPort() {
   return static_cast<int>(ntohs(addr.sin_port));
 }
 
+std::string PrometheusConfig(const std::vector<MetricsTarget>& targets) {
+  std::string yml =
+      "# Written by `strata cluster up`: scrapes the coordinator and every worker of this run.\n"
+      "#   prometheus --config.file=prometheus.yml --storage.tsdb.path=DIR\n"
+      "# dashboards/ holds Grafana dashboards for these metrics.\n"
+      "global:\n"
+      "  scrape_interval: 1s\n"
+      "  evaluation_interval: 1s\n"
+      "scrape_configs:\n"
+      "  - job_name: strata\n"
+      "    honor_labels: true\n"
+      "    static_configs:\n";
+  for (const MetricsTarget& t : targets) {
+    yml += "      - targets: ['" + t.address + "']\n        labels:\n          role: " + t.role + "\n";
+    if (!t.worker.empty()) yml += "          worker: " + t.worker + "\n";
+  }
+  return yml;
+}
+
 std::string DefaultRunDir() {
   if (const char* d = std::getenv("STRATA_RUN_DIR"); d != nullptr && *d != '\0') return d;
   const char* tmp = std::getenv("TMPDIR");
@@ -132,18 +163,21 @@ std::string DefaultRunDir() {
 
 namespace {
 
-// "cuda:0,cuda:1" -> {"cuda:0", "cuda:1"}; worker i takes entry i modulo the count.
-StatusOr<std::vector<std::string>> SplitBackends(const std::string& list) {
-  std::vector<std::string> backends;
+// "cuda:0,cuda:1" -> {"cuda:0", "cuda:1"}; worker i takes entry i modulo the count. An empty
+// list stays empty (the flag is not passed).
+StatusOr<std::vector<std::string>> SplitPerWorker(const std::string& list, const std::string& flag,
+                                                  const std::string& entries) {
+  std::vector<std::string> values;
+  if (list.empty() && flag != "--backend") return values;
   size_t begin = 0;
   for (;;) {
     const size_t comma = list.find(',', begin);
-    backends.push_back(list.substr(begin, comma == std::string::npos ? comma : comma - begin));
-    if (backends.back().empty()) {
-      return InvalidArgument("--backend '" + list + "' has an empty entry; give cpu, cuda, "
-                             "cuda:N or a comma-separated list of them (one per worker, in turn)");
+    values.push_back(list.substr(begin, comma == std::string::npos ? comma : comma - begin));
+    if (values.back().empty()) {
+      return InvalidArgument(flag + " '" + list + "' has an empty entry; give " + entries +
+                             " or a comma-separated list of them (one per worker, in turn)");
     }
-    if (comma == std::string::npos) return backends;
+    if (comma == std::string::npos) return values;
     begin = comma + 1;
   }
 }
@@ -152,7 +186,12 @@ StatusOr<std::vector<std::string>> SplitBackends(const std::string& list) {
 
 Status RunLocalCluster(const LocalClusterOptions& o) {
   if (o.workers < 1) return InvalidArgument("--workers must be at least 1");
-  STRATA_ASSIGN_OR_RETURN(const std::vector<std::string> backends, SplitBackends(o.backend));
+  STRATA_ASSIGN_OR_RETURN(const std::vector<std::string> backends,
+                          SplitPerWorker(o.backend, "--backend", "cpu, cuda, cuda:N"));
+  STRATA_ASSIGN_OR_RETURN(const std::vector<std::string> gpu_mems,
+                          SplitPerWorker(o.worker_gpu_mem, "--gpu-mem", "a size (14G)"));
+  STRATA_ASSIGN_OR_RETURN(const std::vector<std::string> pinned_mems,
+                          SplitPerWorker(o.worker_pinned_mem, "--pinned-mem", "a size (48G)"));
   std::error_code ec;
   fs::create_directories(o.run_dir, ec);
   if (ec) return ErrnoError("cannot create run directory", o.run_dir, ec.value());
@@ -166,9 +205,18 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
   const std::string token_file = (fs::path(o.run_dir) / "token").string();
   STRATA_RETURN_IF_ERROR(WriteFileDurably(token_file, RandomToken() + "\n"));
   fs::permissions(token_file, fs::perms::owner_read | fs::perms::owner_write, ec);
-  STRATA_ASSIGN_OR_RETURN(int control_port, FreeLoopbackPort());
-  const std::string control = "127.0.0.1:" + std::to_string(control_port);
+  // The control port, then the coordinator's and each worker's metrics port.
+  STRATA_ASSIGN_OR_RETURN(const std::vector<int> ports,
+                          FreeLoopbackPorts(2 + static_cast<size_t>(o.workers), {o.http_port}));
+  const std::string control = "127.0.0.1:" + std::to_string(ports[0]);
   const std::string http = "127.0.0.1:" + std::to_string(o.http_port);
+  std::vector<MetricsTarget> metrics = {{"127.0.0.1:" + std::to_string(ports[1]), "coordinator", ""}};
+  for (int32_t i = 0; i < o.workers; ++i) {
+    metrics.push_back({"127.0.0.1:" + std::to_string(ports[2 + static_cast<size_t>(i)]), "worker",
+                       "worker-" + std::to_string(i)});
+  }
+  const std::string prometheus_yml = (fs::path(o.run_dir) / "prometheus.yml").string();
+  STRATA_RETURN_IF_ERROR(WriteFileDurably(prometheus_yml, PrometheusConfig(metrics)));
 
   // Signals come to this thread through sigtimedwait; children get an empty mask.
   sigset_t signals;
@@ -189,7 +237,7 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
       coordinator_bin, "--model", pack, "--http", http, "--control", control, "--workers",
       std::to_string(o.workers), "--token-file", token_file, "--kv-slots",
       std::to_string(o.kv_slots), "--max-batch-tokens", std::to_string(o.max_batch_tokens),
-      "--transport", o.transport};
+      "--transport", o.transport, "--metrics-address", metrics[0].address};
   if (!o.api_key_file.empty()) {
     coordinator_argv.insert(coordinator_argv.end(), {"--api-key-file", o.api_key_file});
   }
@@ -203,11 +251,17 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
   }
   Status status = start(coordinator_argv, "coordinator.log");
   for (int32_t i = 0; status.ok() && i < o.workers; ++i) {
+    const MetricsTarget& m = metrics[1 + static_cast<size_t>(i)];
     std::vector<std::string> argv = {worker_bin, "--coordinator", control, "--model", pack,
-                                     "--token-file", token_file, "--name",
-                                     "worker-" + std::to_string(i), "--backend",
-                                     backends[static_cast<size_t>(i) % backends.size()]};
+                                     "--token-file", token_file, "--name", m.worker, "--backend",
+                                     backends[static_cast<size_t>(i) % backends.size()],
+                                     "--metrics-address", m.address};
     if (o.fp8_activations) argv.push_back("--fp8-activations");
+    const size_t n = static_cast<size_t>(i);
+    if (!gpu_mems.empty()) argv.insert(argv.end(), {"--gpu-mem", gpu_mems[n % gpu_mems.size()]});
+    if (!pinned_mems.empty()) {
+      argv.insert(argv.end(), {"--pinned-mem", pinned_mems[n % pinned_mems.size()]});
+    }
     status = start(argv, "worker-" + std::to_string(i) + ".log");
   }
 
@@ -248,9 +302,17 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
     if (sigtimedwait(&signals, nullptr, &wait) > 0) status = Unavailable("interrupted before the cluster was ready");
   }
   if (ready) {
+    std::string worker_metrics;
+    for (size_t i = 1; i < metrics.size(); ++i) {
+      worker_metrics += (i > 1 ? ", " : "") + metrics[i].address;
+    }
     std::printf("strata cluster: ready with %d worker%s\n  API      http://%s  (POST /v1/chat/completions, /v1/completions; GET /v1/models, /ready)\n"
-                "  control  %s\n  logs     %s\nstop with Ctrl-C or `strata cluster down`\n",
-                o.workers, o.workers == 1 ? "" : "s", http.c_str(), control.c_str(), o.run_dir.c_str());
+                "  control  %s\n  metrics  http://%s/metrics (coordinator); workers %s\n"
+                "           prometheus --config.file=%s  (dashboards/ for Grafana)\n"
+                "  logs     %s\nstop with Ctrl-C or `strata cluster down`\n",
+                o.workers, o.workers == 1 ? "" : "s", http.c_str(), control.c_str(),
+                metrics[0].address.c_str(), worker_metrics.c_str(), prometheus_yml.c_str(),
+                o.run_dir.c_str());
     std::fflush(stdout);
     for (;;) {
       timespec wait{1, 0};

@@ -1,9 +1,10 @@
 // `strata cluster up`: a whole cluster on this machine — packs the model if it is a Hugging
 // Face directory, writes a fresh cluster token, starts strata-coordinator and N
-// strata-workers as child processes (logs in the run directory), waits until the coordinator
-// reports ready, prints the endpoints, and stops everything on SIGINT/SIGTERM (which
-// `strata cluster down` sends). Thread-safety: one launcher per run directory (a pid file
-// guards it).
+// strata-workers as child processes (logs in the run directory), each serving Prometheus
+// metrics on a free loopback port, writes a prometheus.yml that scrapes them all into the run
+// directory, waits until the coordinator reports ready, prints the endpoints, and stops
+// everything on SIGINT/SIGTERM (which `strata cluster down` sends). Thread-safety: one
+// launcher per run directory (a pid file guards it).
 #pragma once
 
 #include <chrono>
@@ -27,6 +28,10 @@ struct LocalClusterOptions {
   std::string run_dir;          // logs, token, pid file, packs made here
   int32_t kv_slots = 8;
   int32_t max_batch_tokens = 512;
+  // The workers' --gpu-mem and --pinned-mem: one size, or a comma-separated list taken in turn
+  // like `backend`; empty: not passed (the worker's default).
+  std::string worker_gpu_mem;
+  std::string worker_pinned_mem;
   std::string api_key_file;                     // empty: the API takes no key
   std::vector<std::string> served_model_names;  // empty: the checkpoint directory's name
   std::chrono::seconds ready_timeout{600};
@@ -36,6 +41,18 @@ struct LocalClusterOptions {
 // directory, binaries not found, packing, a process that exits before the cluster is ready
 // (with the tail of its log), not ready within the timeout.
 Status RunLocalCluster(const LocalClusterOptions& options);
+
+// One process's metrics endpoint, for prometheus.yml.
+struct MetricsTarget {
+  std::string address;  // HOST:PORT
+  std::string role;     // coordinator or worker
+  std::string worker;   // the worker's --name; empty for the coordinator
+};
+
+// A Prometheus configuration scraping `targets` every second (one job, `strata`; each target
+// labelled `role` and, for workers, `worker`; honor_labels so the workers' own `worker`
+// label is kept as it is).
+std::string PrometheusConfig(const std::vector<MetricsTarget>& targets);
 
 // Stops the launcher of `run_dir` and waits for it (up to `timeout`).
 Status StopLocalCluster(const std::string& run_dir, std::chrono::seconds timeout);

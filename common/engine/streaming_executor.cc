@@ -105,6 +105,7 @@ Status StreamingExecutor::Setup() {
     gpu_prefix_[i] = h.gpu_bytes;
     pinned_part_[i] = h.tier == Tier::kPinned ? bytes - h.gpu_bytes : h.pinned_bytes;
     slot = std::max(slot, bytes - h.gpu_bytes);
+    h2d_bytes_per_pass_ += bytes - h.gpu_bytes;
     resident_gpu += gpu_prefix_[i];
     resident_pinned += pinned_part_[i];
     loads |= gpu_prefix_[i] > 0;

@@ -63,6 +63,8 @@ class StreamingExecutor final : public LayerFeed {
   size_t gpu_bytes() const { return gpu_bytes_; }        // resident layers, prefixes, slots
   size_t pinned_bytes() const { return pinned_bytes_; }  // pinned layers and parts + ring
   size_t ssd_bytes_per_pass() const { return ssd_bytes_per_pass_; }
+  // Bytes copied to GPU staging slots per pass: every streamed layer's extent past its prefix.
+  size_t h2d_bytes_per_pass() const { return h2d_bytes_per_pass_; }
   int32_t staging_chunks() const { return static_cast<int32_t>(ring_.size()); }
   int32_t gpu_slots() const { return static_cast<int32_t>(gpu_slot_weights_.size()); }
   const StreamingOptions& options() const { return options_; }
@@ -133,7 +135,7 @@ class StreamingExecutor final : public LayerFeed {
   std::vector<std::unique_ptr<BackendEvent>> ring_copied_;  // (staging_chunks)
   std::vector<LayerEvents> events_;                         // (n)
   std::unique_ptr<BackendEvent> pass_start_;
-  size_t gpu_bytes_ = 0, pinned_bytes_ = 0, ssd_bytes_per_pass_ = 0;
+  size_t gpu_bytes_ = 0, pinned_bytes_ = 0, ssd_bytes_per_pass_ = 0, h2d_bytes_per_pass_ = 0;
 
   // Per pass.
   int32_t next_read_ = 0;        // next chunk to read

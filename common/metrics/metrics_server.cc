@@ -1,7 +1,11 @@
 // MetricsServer and the shared buckets (see metrics_server.h).
 #include "common/metrics/metrics_server.h"
 
-#include <exception>
+#include <httplib.h>
+#include <prometheus/text_serializer.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
 
 namespace strata::metrics {
 
@@ -39,25 +43,46 @@ StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string&
     return InvalidArgument(flag + " " + address +
                            ": give HOST:PORT such as 0.0.0.0:9100 (port 0 picks a free one)");
   }
-  std::unique_ptr<MetricsServer> server(new MetricsServer());
-  server->registry_ = std::make_shared<prometheus::Registry>();
-  try {
-    // civetweb takes "HOST:PORT" (IPv6 as "[::1]:PORT"); port 0 binds any free port.
-    server->exposer_ = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/2);
-  } catch (const std::exception& e) {
-    return Unavailable("could not serve metrics on " + address + " (" + e.what() +
-                       "); is the port in use? Pick another " + flag);
-  }
-  server->exposer_->RegisterCollectable(server->registry_);
-  const std::vector<int> ports = server->exposer_->GetListeningPorts();
-  if (ports.empty()) return Unavailable("metrics on " + address + " listen on no port");
-  server->port_ = ports.front();
   std::string host = address.substr(0, colon);
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  const std::string port_text = address.substr(colon + 1);
+  char* end = nullptr;
+  const long port = std::strtol(port_text.c_str(), &end, 10);
+  if (*end != '\0' || port < 0 || port > 65535) {
+    return InvalidArgument(flag + " " + address + ": the port must be a number from 0 to 65535");
+  }
+  std::unique_ptr<MetricsServer> server(new MetricsServer());
+  server->registry_ = std::make_shared<prometheus::Registry>();
+  server->http_ = std::make_unique<httplib::Server>();
+  // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let a second process bind the
+  // port and quietly take half the scrapes instead of failing here.
+  server->http_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  prometheus::Registry* registry = server->registry_.get();
+  server->http_->Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
+    res.set_content(prometheus::TextSerializer().Serialize(registry->Collect()),
+                    "text/plain; version=0.0.4; charset=utf-8");
+  });
+  const int bound = port == 0 ? server->http_->bind_to_any_port(host)
+                              : (server->http_->bind_to_port(host, static_cast<int>(port))
+                                     ? static_cast<int>(port)
+                                     : -1);
+  if (bound <= 0) {
+    return Unavailable("could not serve metrics on " + address +
+                       "; is the port in use? Pick another " + flag);
+  }
+  server->port_ = bound;
   server->host_ = host;
+  httplib::Server* http = server->http_.get();
+  server->thread_ = std::thread([http] { http->listen_after_bind(); });
   return server;
 }
 
-MetricsServer::~MetricsServer() = default;
+MetricsServer::~MetricsServer() {
+  if (http_ != nullptr) http_->stop();
+  if (thread_.joinable()) thread_.join();
+}
 
 }  // namespace strata::metrics

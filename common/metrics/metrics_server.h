@@ -1,20 +1,28 @@
 // A process's Prometheus endpoint: one registry whose families the process creates once at
-// start-up, served in the text format at GET /metrics on --metrics-address:--metrics-port by
-// prometheus-cpp's pull exposer (its own threads). Metric handles (prometheus::Counter&,
+// start-up, served in the text format at GET /metrics on --metrics-address by a cpp-httplib
+// server on its own thread (prometheus-cpp's TextSerializer). Not prometheus-cpp's pull
+// exposer: civetweb (Debian's build) starts its threads with 100 KiB stacks, which glibc
+// refuses (EINVAL) in a process whose static TLS is larger — the worker's is ~170 KiB
+// (cuBLASLt 92 KiB, OpenBLAS 60 KiB, NCCL 12 KiB). Metric handles (prometheus::Counter&,
 // Gauge&, Histogram&) stay valid for the registry's life: hot paths only add or observe.
 // Naming follows Prometheus's guide: `strata_` prefix, base units (`_seconds`, `_bytes`,
 // `_total`), labels of bounded cardinality.
 // Thread-safety: registry() and the metrics are thread-safe (prometheus-cpp); Start once.
+// Scrapes run on the server's threads.
 #pragma once
 
-#include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/util/status.h"
+
+namespace httplib {
+class Server;
+}
 
 namespace strata::metrics {
 
@@ -42,7 +50,8 @@ class MetricsServer {
   MetricsServer() = default;
 
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<httplib::Server> http_;
+  std::thread thread_;  // http_'s accept loop
   std::string host_;
   int port_ = 0;
 };

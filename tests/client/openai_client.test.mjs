@@ -13,11 +13,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+
+import { freePort, sleep, timeout } from '../support/node_helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -38,24 +39,6 @@ const DOWN_TIMEOUT_MS = 70_000;  // `cluster down` itself waits up to 60 s for t
 
 const cliPath = process.env.STRATA_CLI_PATH;
 const fixtures = process.env.STRATA_TEST_FIXTURES || path.resolve(here, '..', 'fixtures');
-
-// A TCP port on 127.0.0.1 nobody listens on right now (another process may take it before
-// the coordinator binds it; unlikely, and the start then fails with the coordinator's log).
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-// 'timed out' after `ms`, for Promise.race; does not keep the process alive.
-const timeout = (ms) => new Promise((resolve) => setTimeout(resolve, ms, 'timed out').unref());
 
 function tail(file, lines = 60) {
   try {

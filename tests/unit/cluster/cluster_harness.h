@@ -81,7 +81,8 @@ class TestCluster {
            {std::string(STRATA_WORKER_PATH), std::string("--coordinator"), control,
             std::string("--model"), FixturePackDir(), std::string("--token-file"), worker_token,
             std::string("--name"), "worker-" + std::to_string(i), std::string("--data-host"),
-            data_host, std::string("--data-bind"), data_host}) {
+            data_host, std::string("--data-bind"), data_host, std::string("--metrics-address"),
+            std::string("127.0.0.1:0")}) {
         argv.push_back(a);
       }
       Start(argv, "worker-" + std::to_string(i) + ".log");

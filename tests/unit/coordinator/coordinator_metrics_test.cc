@@ -10,6 +10,7 @@
 #include <future>
 #include <regex>
 
+#include "tests/support/promtool.h"
 #include "tests/support/raw_http_client.h"
 #include "tests/unit/coordinator/coordinator_fixture.h"
 
@@ -128,25 +129,8 @@ TEST_F(CoordinatorMetricsTest, AHungUpStreamIsCancelledAndPromtoolFindsNothingTo
   EXPECT_EQ(Sample(text, "strata_requests_total{endpoint=\"chat\",outcome=\"cancelled\"}"), 1);
   EXPECT_EQ(Sample(text, "strata_time_to_first_token_seconds_count{endpoint=\"chat\"}"), 1);
 
-  // promtool reads the exposition from stdin and lists what breaks the naming rules.
-  const std::string file = ::testing::TempDir() + "/coordinator_metrics.txt";
-  {
-    std::FILE* f = std::fopen(file.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fwrite(text.data(), 1, text.size(), f);
-    std::fclose(f);
-  }
-  if (std::system("command -v promtool >/dev/null") != 0) {
-    GTEST_SKIP() << "promtool is not installed (scripts/deps.sh installs prometheus)";
-  }
-  const std::string command = "promtool check metrics < " + file + " 2>&1";
-  std::FILE* p = ::popen(command.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  std::string report;
-  char buffer[512];
-  while (std::fgets(buffer, sizeof(buffer), p) != nullptr) report += buffer;
-  EXPECT_EQ(::pclose(p), 0) << report;
-  EXPECT_EQ(report, "") << report;
+  // promtool lists what breaks Prometheus's naming rules.
+  EXPECT_EQ(strata::testing::PromtoolReport(text), "");
 }
 
 }  // namespace
