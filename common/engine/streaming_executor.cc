@@ -227,6 +227,8 @@ Status StreamingExecutor::BeginPass() {
   deferred_ = OkStatus();
   if (st.ok()) {
     backend_.RecordEvent(*pass_start_, Stream::kCompute);
+    pass_begun_ = Clock::now();
+    timing_reads_ = true;
     st = Pump(0);
   }
   if (!st.ok()) {
@@ -241,10 +243,14 @@ void StreamingExecutor::MarkReadDone(int32_t chunk) {
   const auto c = static_cast<size_t>(chunk);
   chunk_done_[c] = 1;
   // The disk serves queued reads one after another, so a read's own time runs from its
-  // submission or the previous completion, whichever came later.
+  // submission or the previous completion, whichever came later, and not from before its
+  // pass began: a read issued ahead (at the end of the last pass) that finished while the
+  // executor was between passes cost the pass nothing.
   const Clock::time_point now = Clock::now();
-  const Clock::time_point start = std::max(chunk_submitted_[c], last_read_done_);
-  current_.layers[static_cast<size_t>(chunks_[c].layer)].ssd_read_ms += MsBetween(start, now);
+  const Clock::time_point start = std::max({chunk_submitted_[c], last_read_done_, pass_begun_});
+  if (timing_reads_) {
+    current_.layers[static_cast<size_t>(chunks_[c].layer)].ssd_read_ms += MsBetween(start, now);
+  }
   last_read_done_ = now;
 }
 
@@ -389,6 +395,7 @@ void StreamingExecutor::Release(int32_t layer) {
 void StreamingExecutor::EndPass() {
   if (!in_pass_) return;
   in_pass_ = false;
+  timing_reads_ = false;
   if (released_ != n_) {
     Drain();
     return;

@@ -150,6 +150,8 @@ class StreamingExecutor final : public LayerFeed {
   std::vector<uint8_t> chunk_done_;                 // (chunks) read landed
   std::vector<Clock::time_point> chunk_submitted_;  // (chunks)
   Clock::time_point last_read_done_;                // when the latest read was seen done
+  Clock::time_point pass_begun_;                    // BeginPass of the pass in progress
+  bool timing_reads_ = false;  // between BeginPass and EndPass: reads seen done count
   std::vector<RingSlot> ring_;                      // (staging_chunks)
   std::vector<int32_t> gpu_slot_owner_;             // (G) layer last copied into it, or -1
   std::vector<LlamaLayerWeights> gpu_slot_weights_;  // (G) views of the layer in each slot

@@ -36,8 +36,8 @@ struct LayerHome {
 };
 
 struct LayerTiming {
-  float ssd_read_ms = 0;  // its chunks' reads, each from its start (submitted, or the previous
-                          // read seen done) to done
+  float ssd_read_ms = 0;  // its chunks' reads, each from its start (submitted, the previous
+                          // read seen done, or the pass's start, whichever is last) to done
   float h2d_ms = 0;       // copies into the GPU staging slot (pinned part and SSD chunks)
   float compute_ms = 0;   // the layer's ops on the compute stream
   float wait_ms = 0;      // host blocked in Acquire waiting for the layer
