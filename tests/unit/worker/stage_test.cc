@@ -20,6 +20,7 @@
 #include "common/storage/pack.h"
 #include "common/storage/pack_format.h"
 #include "common/storage/pack_writer.h"
+#include "tests/unit/worker/stage_messages.h"
 #include "tests/support/layer_homes.h"
 #include "tests/support/reference_fixture.h"
 #include "tests/support/temp_dir.h"
@@ -110,12 +111,7 @@ class StageTest : public ::testing::TestWithParam<Transport> {
   }
 
   static control::v1::OpenSequence Open(uint64_t id, int32_t prompt) {
-    control::v1::OpenSequence o;
-    o.set_epoch(1);
-    o.set_seq_id(id);
-    o.set_prompt_tokens(prompt);
-    o.mutable_sampling()->set_top_p(1.0f);
-    return o;
+    return testing::OpenGreedy(id, prompt);
   }
 
   // Pushes one step through every stage; returns the last stage's output.
@@ -132,14 +128,7 @@ class StageTest : public ::testing::TestWithParam<Transport> {
 
   static control::v1::Step Step(uint64_t step_id, uint64_t seq, int32_t start,
                                 const std::vector<int32_t>& tokens) {
-    control::v1::Step s;
-    s.set_epoch(1);
-    s.set_step_id(step_id);
-    control::v1::SeqWork* w = s.add_seqs();
-    w->set_seq_id(seq);
-    w->set_start_pos(start);
-    for (int32_t t : tokens) w->add_tokens(t);
-    return s;
+    return testing::OneSequenceStep(step_id, seq, start, tokens);
   }
 
   // The single-process greedy ids for `prompt`, on the first stage's backend.

@@ -23,6 +23,7 @@
 #include "common/storage/pack.h"
 #include "common/storage/pack_writer.h"
 #include "common/metrics/metrics_server.h"
+#include "tests/unit/worker/stage_messages.h"
 #include "tests/support/promtool.h"
 #include "tests/support/raw_http_client.h"
 #include "tests/support/reference_fixture.h"
@@ -145,23 +146,11 @@ class WorkerMetricsTest : public ::testing::Test {
   }
 
   static control::v1::OpenSequence Open(uint64_t id, int32_t prompt) {
-    control::v1::OpenSequence o;
-    o.set_epoch(1);
-    o.set_seq_id(id);
-    o.set_prompt_tokens(prompt);
-    o.mutable_sampling()->set_top_p(1.0f);
-    return o;
+    return testing::OpenGreedy(id, prompt);
   }
 
   static control::v1::Step Step(uint64_t step_id, int32_t start, const std::vector<int32_t>& tokens) {
-    control::v1::Step s;
-    s.set_epoch(1);
-    s.set_step_id(step_id);
-    control::v1::SeqWork* w = s.add_seqs();
-    w->set_seq_id(7);
-    w->set_start_pos(start);
-    for (int32_t t : tokens) w->add_tokens(t);
-    return s;
+    return testing::OneSequenceStep(step_id, /*seq=*/7, start, tokens);
   }
 
   static TempDir* dir_;
