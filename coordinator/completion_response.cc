@@ -44,12 +44,9 @@ std::string CompletionResponse::Whole(std::string_view text, std::string_view fi
     choice["text"] = text;
   }
   if (!output_ids.empty()) choice["token_ids"] = output_ids;
-  Json body = {{"id", id_},
-               {"object", chat ? "chat.completion" : "text_completion"},
-               {"created", created_},
-               {"model", model_},
-               {"choices", Json::array({std::move(choice)})},
-               {"usage", UsageJson(usage)}};
+  Json body = Envelope(chat ? "chat.completion" : "text_completion",
+                       Json::array({std::move(choice)}));
+  body["usage"] = UsageJson(usage);
   if (!prompt_ids.empty()) body["prompt_token_ids"] = prompt_ids;
   return body.dump();
 }
@@ -70,23 +67,25 @@ std::string CompletionResponse::ChunkEvent(std::string_view text, std::string_vi
     choice["text"] = text;
   }
   if (!ids.empty()) choice["token_ids"] = ids;
-  Json chunk = {{"id", id_},
-                {"object", chat ? "chat.completion.chunk" : "text_completion"},
-                {"created", created_},
-                {"model", model_},
-                {"choices", Json::array({std::move(choice)})}};
+  Json chunk = Envelope(chat ? "chat.completion.chunk" : "text_completion",
+                        Json::array({std::move(choice)}));
   if (include_usage_) chunk["usage"] = nullptr;
   return Event(chunk);
 }
 
 std::string CompletionResponse::UsageEvent(const Usage& usage) const {
   const bool chat = endpoint_ == Endpoint::kChatCompletions;
-  return Event(Json{{"id", id_},
-                    {"object", chat ? "chat.completion.chunk" : "text_completion"},
-                    {"created", created_},
-                    {"model", model_},
-                    {"choices", Json::array()},
-                    {"usage", UsageJson(usage)}});
+  Json chunk = Envelope(chat ? "chat.completion.chunk" : "text_completion", Json::array());
+  chunk["usage"] = UsageJson(usage);
+  return Event(chunk);
+}
+
+Json CompletionResponse::Envelope(const char* object, Json choices) const {
+  return Json{{"id", id_},
+              {"object", object},
+              {"created", created_},
+              {"model", model_},
+              {"choices", std::move(choices)}};
 }
 
 std::string CompletionResponse::DoneEvent() { return "data: [DONE]\n\n"; }

@@ -47,6 +47,9 @@ class CompletionResponse {
   bool include_usage() const { return include_usage_; }
 
  private:
+  // {"id", "object", "created", "model", "choices"}: what every body and chunk starts with.
+  nlohmann::json Envelope(const char* object, nlohmann::json choices) const;
+
   const Endpoint endpoint_;
   const std::string id_;
   const int64_t created_;
