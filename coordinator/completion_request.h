@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/engine/sampler.h"
+#include "common/serving/sampling_params.h"
 #include "common/tokenizer/chat_template.h"
 #include "coordinator/api_error.h"
 

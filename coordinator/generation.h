@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/engine/sampler.h"
+#include "common/serving/sampling_params.h"
 #include "common/util/status.h"
 
 namespace strata::coordinator {

@@ -3,7 +3,8 @@
 
 #include <algorithm>
 
-#include "common/engine/tiers.h"
+#include "common/engine/pass_timing.h"
+#include "common/storage/tiers.h"
 #include "common/metrics/metrics_server.h"
 
 namespace strata::worker {

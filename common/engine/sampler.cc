@@ -8,20 +8,6 @@
 
 namespace strata {
 
-Status ValidateSamplingParams(const SamplingParams& p) {
-  if (!std::isfinite(p.temperature) || p.temperature < 0.0f) {
-    return InvalidArgument("temperature must be a finite number >= 0 (0 means greedy), got " +
-                           std::to_string(p.temperature));
-  }
-  if (p.top_k < 0) {
-    return InvalidArgument("top_k must be >= 0 (0 means no limit), got " + std::to_string(p.top_k));
-  }
-  if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) {
-    return InvalidArgument("top_p must be in (0, 1], got " + std::to_string(p.top_p));
-  }
-  return OkStatus();
-}
-
 int32_t ArgMax(std::span<const float> logits) {
   // The maximum through eight independent running maxima (the compiler keeps them in one
   // vector register; max_element's single chain is several times slower on a 128k

@@ -9,20 +9,10 @@
 #include <span>
 #include <vector>
 
+#include "common/serving/sampling_params.h"
 #include "common/util/status.h"
 
 namespace strata {
-
-struct SamplingParams {
-  float temperature = 0.0f;  // 0: greedy
-  int32_t top_k = 0;         // 0: no limit
-  float top_p = 1.0f;        // 1: no limit
-  uint64_t seed = 0;
-};
-
-// kInvalidArgument naming the field: temperature negative or not finite, top_k negative,
-// top_p outside (0, 1].
-Status ValidateSamplingParams(const SamplingParams& params);
 
 // Index of the largest logit; the lowest index among equals (as torch.argmax).
 int32_t ArgMax(std::span<const float> logits);

@@ -31,7 +31,8 @@
 #include "common/backend/backend.h"
 #include "common/engine/layer_feed.h"
 #include "common/engine/layer_source.h"
-#include "common/engine/tiers.h"
+#include "common/engine/pass_timing.h"
+#include "common/storage/tiers.h"
 #include "common/util/xxh3_stream.h"
 
 namespace strata {

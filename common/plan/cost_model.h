@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/engine/tiers.h"
+#include "common/storage/tiers.h"
 #include "common/util/status.h"
 
 namespace strata {

@@ -31,7 +31,7 @@
 #include <optional>
 #include <vector>
 
-#include "common/engine/tiers.h"
+#include "common/storage/tiers.h"
 #include "common/plan/cost_model.h"
 
 namespace strata {

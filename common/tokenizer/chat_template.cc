@@ -7,15 +7,15 @@
 #include <optional>
 #include <utility>
 
-#include "common/tokenizer/jinja/chat_context.h"
-#include "common/tokenizer/jinja/template.h"
+#include "common/tokenizer/chat_context.h"
+#include "common/jinja/template.h"
 #include "common/util/file.h"
 
 namespace strata {
 
 struct ChatTemplate::Impl {
   jinja::Template tmpl;
-  jinja::SpecialTokens tokens;
+  ChatSpecialTokens tokens;
 };
 
 namespace {
@@ -24,7 +24,7 @@ constexpr std::string_view kPrefix = "chat template";
 
 struct ChatConfig {
   std::optional<std::string> template_source;  // nullopt: the config has none
-  jinja::SpecialTokens tokens;
+  ChatSpecialTokens tokens;
 };
 
 // A special token: a string, an AddedToken object {"content": ...}, or absent/null.
@@ -176,7 +176,7 @@ StatusOr<ChatTemplate> ChatTemplate::FromTemplate(std::string_view jinja_source,
 
 StatusOr<std::string> ChatTemplate::Render(std::span<const ChatMessage> messages,
                                            bool add_generation_prompt) const {
-  jinja::Context context = jinja::MakeChatContext(messages, add_generation_prompt, impl_->tokens);
+  jinja::Context context = MakeChatContext(messages, add_generation_prompt, impl_->tokens);
   StatusOr<std::string> text = impl_->tmpl.Render(context);
   if (!text.ok()) return text.status().WithContext(kPrefix);
   return text;

@@ -8,9 +8,9 @@
 #include <string>
 
 #include "common/tokenizer/chat_template.h"
-#include "common/tokenizer/jinja/chat_context.h"
-#include "common/tokenizer/jinja/json.h"
-#include "common/tokenizer/jinja/template.h"
+#include "common/tokenizer/chat_context.h"
+#include "common/jinja/json.h"
+#include "common/jinja/template.h"
 #include "common/util/file.h"
 
 namespace strata {
@@ -47,10 +47,10 @@ jinja::Context ContextFromJson(const nlohmann::ordered_json& json) {
 jinja::Context ChatContext(const nlohmann::ordered_json& json) {
   StatusOr<std::vector<ChatMessage>> messages = ParseChatMessages(json["messages"].dump(), "case");
   EXPECT_TRUE(messages.ok()) << messages.status().ToString();
-  jinja::SpecialTokens tokens;
+  ChatSpecialTokens tokens;
   tokens.bos = json["bos_token"].get<std::string>();
   tokens.eos = json["eos_token"].get<std::string>();
-  return jinja::MakeChatContext(*messages, json["add_generation_prompt"].get<bool>(), tokens);
+  return MakeChatContext(*messages, json["add_generation_prompt"].get<bool>(), tokens);
 }
 
 void ExpectMatches(const StatusOr<std::string>& got, const nlohmann::ordered_json& want,
