@@ -2,19 +2,20 @@
 # Images of Strata on Debian 12: strata-coordinator, strata-worker and the strata CLI in one
 # image (the Helm chart runs the coordinator and the workers from it). Two variants:
 #
-#   docker build --target runtime-cuda -t REGISTRY/strata:0.1.0-cuda .   # GPU workers (default)
-#   docker build --target runtime-cpu  -t REGISTRY/strata:0.1.0-cpu  .   # coordinator, CPU workers
+#   docker build -t REGISTRY/strata:0.1.0 .                            # CUDA (GPU workers)
+#   docker build --build-arg VARIANT=cpu -t REGISTRY/strata:0.1.0-cpu . # no CUDA
 #
 # The CUDA variant adds NVIDIA's CUDA repository for Debian 12: nvcc, cuBLASLt and NCCL to
 # build, and only their runtime libraries (cudart, cuBLASLt, NCCL) in the final image. The
 # driver comes from the node (the NVIDIA container toolkit mounts it), so the image runs on
-# any driver new enough for CUDA_VERSION. Both variants build for Hopper and consumer
-# Blackwell GPUs (CMAKE_CUDA_ARCHITECTURES "90;120"; pass --build-arg CUDA_ARCHITECTURES=89 for
-# Ada). Runtime stages install exactly the Debian packages that own the binaries' shared
-# libraries (scripts/runtime-packages), run as an unprivileged user and need no writable
-# root filesystem.
+# any driver new enough for CUDA_VERSION. It builds for Hopper and consumer Blackwell GPUs
+# (--build-arg CUDA_ARCHITECTURES="89;90;120" adds Ada). The final stage installs exactly the
+# Debian packages that own the binaries' shared libraries (scripts/runtime-packages), runs as
+# an unprivileged user and needs no writable root filesystem.
 
 ARG DEBIAN_IMAGE=debian:12-slim
+# cuda or cpu: which build stage the final image takes its binaries from.
+ARG VARIANT=cuda
 
 # --- build: Debian's toolchain and libraries (scripts/deps.sh --build) and the source ------
 FROM ${DEBIAN_IMAGE} AS source
@@ -30,7 +31,8 @@ ARG CMAKE_ARGS=""
 RUN STRATA_BUILD_DIR=/build scripts/build -DCMAKE_BUILD_TYPE=Release -DSTRATA_BUILD_TESTS=OFF -DSTRATA_CUDA=OFF ${CMAKE_ARGS} \
  && mkdir -p /out/bin \
  && cp /build/cli/strata /build/coordinator/strata-coordinator /build/worker/strata-worker /out/bin/ \
- && scripts/runtime-packages /out/bin/* > /out/runtime-packages
+ && scripts/runtime-packages /out/bin/* > /out/runtime-packages \
+ && mkdir -p /out/rootfs
 
 FROM source AS build-cuda
 # CUDA 13.0's packages (cuda-nvcc-13-0 and the rest); 12.8 is the oldest that targets
@@ -49,34 +51,27 @@ RUN STRATA_BUILD_DIR=/build scripts/build -DCMAKE_BUILD_TYPE=Release -DSTRATA_BU
       -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES}" ${CMAKE_ARGS} \
  && mkdir -p /out/bin \
  && cp /build/cli/strata /build/coordinator/strata-coordinator /build/worker/strata-worker /out/bin/ \
- && scripts/runtime-packages /out/bin/* > /out/runtime-packages
+ && scripts/runtime-packages /out/bin/* > /out/runtime-packages \
+ && mkdir -p /out/rootfs/usr/share/keyrings /out/rootfs/etc/apt/sources.list.d \
+ && cp /usr/share/keyrings/cuda-archive-keyring.gpg /out/rootfs/usr/share/keyrings/ \
+ && cp /etc/apt/sources.list.d/cuda-debian12-x86_64.list /out/rootfs/etc/apt/sources.list.d/
 
 # --- runtime: the binaries, the packages their libraries come from, an unprivileged user ----
-FROM ${DEBIAN_IMAGE} AS runtime-cpu
-ENV DEBIAN_FRONTEND=noninteractive
-COPY --from=build-cpu /out/runtime-packages /usr/share/strata/runtime-packages
-RUN apt-get update \
- && xargs -a /usr/share/strata/runtime-packages apt-get install -y --no-install-recommends \
- && rm -rf /var/lib/apt/lists/* \
- && useradd --uid 10001 --user-group --no-create-home --home-dir /tmp strata
-COPY --from=build-cpu /out/bin/ /usr/local/bin/
-USER 10001:10001
-# Control plane, HTTP API and metrics of the coordinator; data plane and metrics of a worker.
-EXPOSE 7070 8000 9400 7400 9401
-CMD ["strata", "--help"]
+FROM build-${VARIANT} AS build
 
-FROM ${DEBIAN_IMAGE} AS runtime-cuda
+FROM ${DEBIAN_IMAGE} AS runtime
 ENV DEBIAN_FRONTEND=noninteractive
 # The NVIDIA container toolkit mounts the node's driver into containers that get a GPU.
 ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
-COPY --from=build-cuda /usr/share/keyrings/cuda-archive-keyring.gpg /usr/share/keyrings/
-COPY --from=build-cuda /etc/apt/sources.list.d/cuda-debian12-x86_64.list /etc/apt/sources.list.d/
-COPY --from=build-cuda /out/runtime-packages /usr/share/strata/runtime-packages
+# The CUDA variant's apt source and key (nothing for cpu), then the packages.
+COPY --from=build /out/rootfs/ /
+COPY --from=build /out/runtime-packages /usr/share/strata/runtime-packages
 RUN apt-get update \
  && xargs -a /usr/share/strata/runtime-packages apt-get install -y --no-install-recommends \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --user-group --no-create-home --home-dir /tmp strata
-COPY --from=build-cuda /out/bin/ /usr/local/bin/
+COPY --from=build /out/bin/ /usr/local/bin/
 USER 10001:10001
+# Control plane, HTTP API and metrics of the coordinator; data plane and metrics of a worker.
 EXPOSE 7070 8000 9400 7400 9401
 CMD ["strata", "--help"]
