@@ -35,7 +35,7 @@ func loadChart(dir string) (*chart, error) {
 	}
 	c.metadata = map[string]interface{}{}
 	for k, v := range meta {
-		c.metadata[strings.ToUpper(k[:1])+k[1:]] = v
+		c.metadata[metadataField(k)] = v
 	}
 	name, _ := meta["name"].(string)
 	if name == "" {
@@ -67,6 +67,18 @@ func loadChart(dir string) (*chart, error) {
 		return nil, fmt.Errorf("%s has no templates/", dir)
 	}
 	return c, nil
+}
+
+// metadataField is the name Helm's chart metadata gives a top-level Chart.yaml key:
+// capitalised, and apiVersion as APIVersion.
+func metadataField(key string) string {
+	switch key {
+	case "":
+		return key
+	case "apiVersion":
+		return "APIVersion"
+	}
+	return strings.ToUpper(key[:1]) + key[1:]
 }
 
 // walkFollowingLinks calls visit with every regular file under dir (path relative to the

@@ -5,14 +5,23 @@
 //
 //	strata-helm-render --chart DIR [-f VALUES.yaml]... [--release-name NAME] [--namespace NS] [--notes]
 //
-// Implemented (templates must keep to it): values from values.yaml merged with each -f file
-// in order (maps merge, anything else replaces, null deletes), validated against
-// values.schema.json; .Values, .Release, .Chart, .Template, .Capabilities (KubeVersion only),
-// .Files (Get, GetBytes, Glob; symlinks followed); sprig's functions without env/expandenv;
-// include, tpl, required, fail, toYaml, fromYaml, toJson, fromJson, lookup (always empty,
-// as in `helm template`). Output: "---\n# Source: CHART/templates/PATH\n" and the text of
-// each template that renders non-blank, in path order; --notes prints NOTES.txt instead.
-// Exit 1 with "Error: ..." on a chart, values or template error; 2 on a usage error.
+// What is implemented (templates must keep to it):
+//   - values: values.yaml merged with each -f file in order (maps merge, anything else
+//     replaces, null deletes; numbers are float64, as Helm loads them), validated against
+//     values.schema.json when the chart has one;
+//   - objects: .Values; .Release (Name, Namespace, Service, IsInstall, IsUpgrade, Revision);
+//     .Chart (Chart.yaml with Helm's field names: Name, Version, AppVersion, APIVersion, ...);
+//     .Template (Name, BasePath); .Capabilities (KubeVersion Version/Major/Minor = v1.30.0,
+//     APIVersions.Has always false); .Files (Get, GetBytes, Glob with path.Match patterns,
+//     over every file outside templates/ but Chart.yaml, values.yaml and values.schema.json,
+//     symlinked directories followed; .helmignore is not read);
+//   - functions: sprig's without env and expandenv, and Helm's include, tpl, required, fail,
+//     toYaml, fromYaml, toJson, fromJson, lookup (always empty, as in `helm template`).
+//
+// Output: every template but _* partials and NOTES.txt, in path order, split into its YAML
+// documents; each non-blank one as "---\n# Source: CHART/templates/PATH\n" and its text.
+// --notes prints the rendered NOTES.txt instead. Unlike Helm, objects are not re-ordered by
+// kind. Exit 1 with "Error: ..." on a chart, values or template error; 2 on a usage error.
 package main
 
 import (
@@ -60,14 +69,5 @@ func run(chartDir string, files []string, release, namespace string, notes bool)
 	if err := validateValues(c, values); err != nil {
 		return "", err
 	}
-	top := map[string]interface{}{
-		"Values":  values,
-		"Chart":   c.metadata,
-		"Files":   c.files,
-		"Release": map[string]interface{}{"Name": release, "Namespace": namespace, "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1},
-		"Capabilities": map[string]interface{}{
-			"KubeVersion": map[string]interface{}{"Version": "v1.30.0", "Major": "1", "Minor": "30"},
-		},
-	}
-	return render(c, top, notes)
+	return render(c, topObjects(c, values, release, namespace), notes)
 }

@@ -1,5 +1,6 @@
-// Tests of the renderer on throw-away charts: value merging, the Helm built-ins, .Files
-// through a symlink, schema errors, output order and blank templates.
+// Tests of the renderer on throw-away charts: value merging, the Helm built-ins and objects,
+// toYaml's formatting, .Files through a symlink, schema and values-file errors, output order,
+// documents and blank templates.
 package main
 
 import (
@@ -89,8 +90,12 @@ func TestRequiredAndFailKeepTheirMessage(t *testing.T) {
 	for tmpl, want := range map[string]string{
 		`{{ required "image.repository is required" .Values.image }}`: "execution error at (demo/templates/t.yaml:1:3): image.repository is required",
 		`{{ if true }}{{ fail "workers must be positive" }}{{ end }}`: "execution error at (demo/templates/t.yaml:1:16): workers must be positive",
+		`x: {{ include "demo.image" . }}`:                             "execution error at (demo/templates/t.yaml:1:6): image.tag is required",
 	} {
-		dir := writeChart(t, map[string]string{"templates/t.yaml": tmpl})
+		dir := writeChart(t, map[string]string{
+			"templates/_helpers.tpl": `{{ define "demo.image" }}{{ required "image.tag is required" .Values.tag }}{{ end }}`,
+			"templates/t.yaml":       tmpl,
+		})
 		_, err := run(dir, nil, "rel", "ns", false)
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: error %v, want %q", tmpl, err, want)
@@ -162,6 +167,82 @@ func TestOutputInPathOrderWithoutBlanksPartialsOrNotes(t *testing.T) {
 	notes, err := run(dir, nil, "rel", "ns", true)
 	if err != nil || notes != "Hello rel\n" {
 		t.Fatalf("notes %q, %v", notes, err)
+	}
+}
+
+func TestChartAndCapabilities(t *testing.T) {
+	dir := writeChart(t, map[string]string{
+		"templates/t.yaml": `api: {{ .Chart.APIVersion }}
+kube: {{ .Capabilities.KubeVersion.Version }}
+monitoring: {{ .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}
+base: {{ .Template.BasePath }}
+`,
+	})
+	out, err := run(dir, nil, "rel", "ns", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "api: v2\nkube: v1.30.0\nmonitoring: false\nbase: demo/templates\n"; !strings.Contains(out, want) {
+		t.Fatalf("output:\n%s\nwant it to contain:\n%s", out, want)
+	}
+}
+
+func TestToYamlWritesWhatJSONHolds(t *testing.T) {
+	dir := writeChart(t, map[string]string{
+		"values.yaml":      "v: {size: 10737418240, ratio: 0.5, port: \"8080\", text: \"a\\nb\", B: [{x: 1}], a: null}\n",
+		"templates/t.yaml": "{{ toYaml .Values.v }}\n",
+	})
+	out, err := run(dir, nil, "rel", "ns", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "B:\n  - x: 1\na: null\nport: \"8080\"\nratio: 0.5\nsize: 10737418240\ntext: |-\n  a\n  b\n"
+	if !strings.HasSuffix(out, want) {
+		t.Fatalf("output:\n%s\nwant it to end with:\n%s", out, want)
+	}
+}
+
+func TestFromYamlShapesValuesAsJSON(t *testing.T) {
+	dir := writeChart(t, map[string]string{
+		"templates/t.yaml": `n: {{ (fromYaml "n: 1000000").n }}
+bad: {{ hasKey (fromYaml "- a") "Error" }}
+`,
+	})
+	out, err := run(dir, nil, "rel", "ns", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "n: 1e+06\nbad: true\n") {
+		t.Fatalf("output:\n%s", out)
+	}
+}
+
+func TestValuesFileErrorsNameTheFile(t *testing.T) {
+	dir := writeChart(t, map[string]string{"templates/t.yaml": "x: 1\n"})
+	bad := writeValues(t, "a: [1,\n")
+	if _, err := run(dir, []string{bad}, "rel", "ns", false); err == nil || !strings.HasPrefix(err.Error(), bad+": ") {
+		t.Errorf("unparsable values: error %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "none.yaml")
+	if _, err := run(dir, []string{missing}, "rel", "ns", false); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("missing values file: error %v", err)
+	}
+	if _, err := run(t.TempDir(), nil, "rel", "ns", false); err == nil || !strings.Contains(err.Error(), "Chart.yaml") {
+		t.Errorf("not a chart: error %v", err)
+	}
+}
+
+func TestEachDocumentHasItsSource(t *testing.T) {
+	dir := writeChart(t, map[string]string{
+		"templates/multi.yaml": "{{- range list \"a\" \"b\" }}\n---\nname: {{ . }}\n{{- end }}\n---\n\n",
+	})
+	out, err := run(dir, nil, "rel", "ns", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "---\n# Source: demo/templates/multi.yaml\nname: a\n---\n# Source: demo/templates/multi.yaml\nname: b\n"
+	if out != want {
+		t.Fatalf("output:\n%q\nwant:\n%q", out, want)
 	}
 }
 

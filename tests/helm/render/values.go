@@ -4,14 +4,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
 
 	"github.com/xeipuuv/gojsonschema"
-	"gopkg.in/yaml.v3"
 )
 
 // readValues parses a YAML values file into JSON-shaped values: numbers become float64, as
@@ -21,24 +19,21 @@ func readValues(path string) (map[string]interface{}, error) {
 	if err != nil {
 		return nil, err
 	}
-	var parsed interface{}
-	if err := yaml.Unmarshal(raw, &parsed); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	if parsed == nil {
-		return map[string]interface{}{}, nil
-	}
-	asJSON, err := json.Marshal(parsed)
+	parsed, err := parseYAML(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
-	var values map[string]interface{}
-	if err := json.Unmarshal(asJSON, &values); err != nil {
+	switch values := parsed.(type) {
+	case map[string]interface{}:
+		return values, nil
+	case nil:
+		return map[string]interface{}{}, nil
+	default:
 		return nil, fmt.Errorf("%s: the top level must be a map of values", path)
 	}
-	return values, nil
 }
 
+// mergedValues is the chart's values with each file merged over them in order.
 func mergedValues(c *chart, files []string) (map[string]interface{}, error) {
 	values := deepCopy(c.values).(map[string]interface{})
 	for _, f := range files {
@@ -51,6 +46,8 @@ func mergedValues(c *chart, files []string) (map[string]interface{}, error) {
 	return values, nil
 }
 
+// mergeInto merges src into dst as Helm does: maps recursively, anything else replaces, and
+// a null deletes the key.
 func mergeInto(dst, src map[string]interface{}) {
 	for k, v := range src {
 		if v == nil {
