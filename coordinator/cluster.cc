@@ -18,6 +18,7 @@ namespace {
 
 constexpr size_t kMaxNameBytes = 256;     // a worker's name, as it reports it
 constexpr size_t kMaxAddressBytes = 512;  // a data-plane address
+constexpr size_t kMaxReasonBytes = 256;   // a Leaving's reason
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -82,6 +83,29 @@ void Cluster::Stop() {
   stop_cv_.notify_all();
 }
 
+void Cluster::Drain() {
+  std::lock_guard lock(mu_);
+  draining_ = true;
+  // Queued requests start again, unless a stage already told to go is leaving the pipeline.
+  const bool stage_leaving = std::any_of(workers_.begin(), workers_.end(), [](const auto& w) {
+    return w.second.shutdown_sent && w.second.stage >= 0;
+  });
+  if (!stage_leaving) scheduler_.Hold(false);
+}
+
+void Cluster::FailRemaining(const Status& why) {
+  std::lock_guard lock(mu_);
+  scheduler_.FailAll(why);
+}
+
+bool Cluster::ShutDownWorkers(const std::string& reason, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  for (auto& [id, w] : workers_) {
+    if (!w.shutdown_sent) SendShutdown(w, reason);
+  }
+  return state_cv_.wait_for(lock, timeout, [&] { return workers_.empty(); });
+}
+
 StatusOr<std::string> Cluster::Register(const pb::Registration& registration,
                                         std::shared_ptr<WorkerConnection> connection) {
   const pb::Capabilities& caps = registration.capabilities();
@@ -139,6 +163,11 @@ StatusOr<std::string> Cluster::Register(const pb::Registration& registration,
 
 void Cluster::OnMessage(const std::string& worker_id, const pb::WorkerMessage& message) {
   std::lock_guard lock(mu_);
+  Dispatch(worker_id, message);
+  if (leavers_ > 0) ReleaseLeavers();
+}
+
+void Cluster::Dispatch(const std::string& worker_id, const pb::WorkerMessage& message) {
   const auto it = workers_.find(worker_id);
   if (it == workers_.end()) return;  // already lost
   Worker& worker = it->second;
@@ -195,6 +224,9 @@ void Cluster::OnMessage(const std::string& worker_id, const pb::WorkerMessage& m
         scheduler_.OnFailed(message.failed(), Label(worker));
       }
       return;
+    case pb::WorkerMessage::kLeaving:
+      OnLeaving(worker, message.leaving().reason().substr(0, kMaxReasonBytes));
+      return;
     case pb::WorkerMessage::kRegistration:
     case pb::WorkerMessage::KIND_NOT_SET:
       spdlog::warn("{} sent an unexpected message (kind {}); dropped", Label(worker),
@@ -211,7 +243,12 @@ void Cluster::OnStreamEnded(const std::string& worker_id, const std::string& why
 Status Cluster::Submit(const std::shared_ptr<Generation>& generation) {
   std::lock_guard lock(mu_);
   if (stopping_) return Unavailable("the coordinator is shutting down");
-  if (state_ != ClusterState::kServing) {
+  if (draining_) {
+    return Unavailable("the coordinator is draining: it finishes the requests it accepted and "
+                       "takes no new ones; retry on another replica or once it has restarted");
+  }
+  // A graceful leave holds the queue: the request waits until the cluster serves again.
+  if (state_ != ClusterState::kServing && !holding_) {
     std::string message = "the cluster is not ready (state " +
                           std::string(ClusterStateName(state_)) + ", " +
                           std::to_string(workers_.size()) + " of " +
@@ -254,6 +291,7 @@ Cluster::Progress Cluster::AwaitProgress(const std::shared_ptr<Generation>& gene
 void Cluster::Cancel(const std::shared_ptr<Generation>& generation, const Status& why) {
   std::lock_guard lock(mu_);
   scheduler_.Abandon(generation, why);
+  if (leavers_ > 0) ReleaseLeavers();
 }
 
 ClusterHealth Cluster::Health() const {
@@ -265,6 +303,8 @@ ClusterHealth Cluster::Health() const {
   health.expected = options_.expected_workers;
   health.lost_worker = lost_worker_;
   health.error = error_;
+  health.draining = draining_;
+  health.leaving = leaving_;
   health.queued = scheduler_.queued();
   health.open_sequences = scheduler_.open_sequences();
   health.pipeline_passes = scheduler_.pipeline_passes();
@@ -295,6 +335,50 @@ bool Cluster::WaitForState(ClusterState state, std::chrono::milliseconds timeout
 
 void Cluster::SendToStage(int32_t stage, const pb::CoordinatorMessage& message) {
   workers_.at(pipeline_.at(static_cast<size_t>(stage))).connection->Send(message);
+}
+
+// A worker asks to leave. Serving on it, the scheduler is held until its open sequences
+// finish; otherwise it is told to go at once. A draining coordinator keeps it to the end.
+void Cluster::OnLeaving(Worker& worker, const std::string& reason) {
+  if (worker.leaving || worker.shutdown_sent) return;
+  if (draining_) {
+    spdlog::info("{} is leaving ({}); the drain lets what runs finish, then shuts every worker "
+                 "down", Label(worker), reason);
+    return;
+  }
+  worker.leaving = true;
+  ++leavers_;
+  if (state_ == ClusterState::kServing && worker.stage >= 0) {
+    holding_ = true;
+    leaving_ = Label(worker) + " is leaving (" + reason +
+               "): its open sequences finish, new ones wait in the queue until the cluster "
+               "serves again";
+    scheduler_.Hold(true);
+    spdlog::info("epoch {}: {}; {} open, {} queued", epoch_, leaving_,
+                 scheduler_.open_sequences(), scheduler_.queued());
+  } else {
+    spdlog::info("{} is leaving ({}); nothing runs on it", Label(worker), reason);
+  }
+}
+
+// Tells leaving workers to go once nothing runs on them: at once when the cluster does not
+// serve or the worker holds no stage, else when the last open sequence has closed.
+void Cluster::ReleaseLeavers() {
+  if (draining_) return;  // the drain shuts every worker down at its end
+  const bool busy = state_ == ClusterState::kServing && scheduler_.open_sequences() > 0;
+  for (auto& [id, w] : workers_) {
+    if (!w.leaving || w.shutdown_sent || (busy && w.stage >= 0)) continue;
+    spdlog::info("{} may leave: nothing runs on it", Label(w));
+    SendShutdown(w, "released after Leaving: none of its sequences is open");
+  }
+}
+
+void Cluster::SendShutdown(Worker& worker, const std::string& reason) {
+  if (worker.leaving) --leavers_;
+  worker.shutdown_sent = true;
+  pb::CoordinatorMessage message;
+  message.mutable_shutdown()->set_reason(reason);
+  worker.connection->Send(message);
 }
 
 // With every expected worker registered and nothing assigned: plans under a new epoch and
@@ -409,42 +493,74 @@ void Cluster::MaybeServe() {
   }
   lost_worker_.clear();
   error_.clear();
+  holding_ = false;
+  leaving_.clear();
   SetState(ClusterState::kServing);
   spdlog::info("epoch {}: serving on {} stage{}", epoch_, pipeline_.size(),
                pipeline_.size() == 1 ? "" : "s");
   scheduler_.Start(epoch_, static_cast<int32_t>(pipeline_.size()), this);
 }
 
+// A worker's stream ended (or it is dropped). After its Shutdown that is a graceful leave:
+// the queue is kept. Otherwise it is lost: every request fails.
 void Cluster::LoseWorker(const std::string& worker_id, const std::string& why) {
   const auto it = workers_.find(worker_id);
   if (it == workers_.end()) return;
   const std::string label = Label(it->second);
   const bool assigned = it->second.stage >= 0;
+  const bool left = it->second.shutdown_sent;
+  if (it->second.leaving && !left) --leavers_;
   if (metrics_ != nullptr) metrics_->WorkerUp(it->second.name).Set(0);
   workers_.erase(it);
   if (workers_.empty()) cluster_dtype_.clear();
+  state_cv_.notify_all();
   if (!assigned) {
-    spdlog::warn("{} left before it was assigned: {}", label, why);
+    if (left) {
+      spdlog::info("{} left", label);
+    } else {
+      spdlog::warn("{} left before it was assigned: {}", label, why);
+    }
     return;
   }
-  lost_worker_ = label + " was lost: " + why;
-  error_ = lost_worker_;
-  spdlog::error("epoch {}: {}; failing its requests, resetting the others, re-planning when {} "
-                "workers are registered",
-                epoch_, lost_worker_, options_.expected_workers);
-  scheduler_.FailAll(Unavailable(lost_worker_ + "; the cluster is degraded and re-plans when "
-                                                "the worker rejoins"));
+  std::string reason;
+  if (left) {
+    reason = label + " left";
+    if (holding_) {
+      leaving_ = reason + "; queued requests wait for a worker to register and the cluster to "
+                          "serve again";
+    }
+    if (draining_) {
+      spdlog::info("epoch {}: {}", epoch_, reason);
+    } else {
+      spdlog::info("epoch {}: {}; resetting the others, {} queued requests kept, re-planning "
+                   "when {} workers are registered",
+                   epoch_, reason, scheduler_.queued(), options_.expected_workers);
+    }
+    scheduler_.Suspend();
+  } else {
+    lost_worker_ = label + " was lost: " + why;
+    error_ = lost_worker_;
+    reason = lost_worker_;
+    holding_ = false;
+    leaving_.clear();
+    spdlog::error("epoch {}: {}; failing its requests, resetting the others, re-planning when "
+                  "{} workers are registered",
+                  epoch_, lost_worker_, options_.expected_workers);
+    scheduler_.FailAll(Unavailable(lost_worker_ + "; the cluster is degraded and re-plans when "
+                                                  "the worker rejoins"));
+  }
   pb::CoordinatorMessage reset;
   reset.mutable_reset()->set_epoch(epoch_);
-  reset.mutable_reset()->set_reason(lost_worker_);
+  reset.mutable_reset()->set_reason(reason);
   for (auto& [id, w] : workers_) {
     w.stage = -1;
     w.loaded = false;
     w.ready = false;
-    w.connection->Send(reset);
+    if (!w.shutdown_sent) w.connection->Send(reset);
   }
   pipeline_.clear();
   SetState(ClusterState::kWaitingForWorkers);
+  if (leavers_ > 0) ReleaseLeavers();
   MaybePlan();
 }
 

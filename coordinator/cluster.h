@@ -5,6 +5,7 @@
 //   loading --(every Loaded: Connect to every stage but the last)--> connecting
 //   connecting --(Ready from every stage but the last)--> serving
 //   any --(a worker lost: stream ended, heartbeats missed, AssignmentFailed)--> waiting
+//   any --(a worker that said Leaving left after its Shutdown)--> waiting, the queue kept
 //
 // The pipeline orders workers by name, digits compared as numbers (worker-2 before
 // worker-10; ties: registration order), so a worker that rejoins under its name takes its
@@ -13,6 +14,11 @@
 // request fails at once naming the worker, survivors get Reset, and the cluster is planned
 // again under a new epoch when N workers are registered. Messages of another epoch are
 // dropped.
+// A graceful leave (Leaving from a serving stage) holds the scheduler: no sequence is opened,
+// new requests queue, the open ones finish; then the leaving worker gets Shutdown, and when
+// its stream ends the survivors get Reset while the queue is kept for the next plan. A drain
+// (the coordinator stopping) refuses new requests, lets the accepted ones run (a hold is
+// lifted), and ends with Shutdown to every worker.
 // Thread-safety: every public method may be called from any thread (one mutex).
 #pragma once
 
@@ -88,6 +94,8 @@ struct ClusterHealth {
   int32_t expected = 0;
   std::string lost_worker;  // the last loss since serving, until serving again ("" if none)
   std::string error;        // why the cluster is not serving, when something went wrong
+  bool draining = false;    // the coordinator is stopping: no new requests
+  std::string leaving;      // a worker's graceful leave holds new sequences ("" if none)
   size_t queued = 0;
   size_t open_sequences = 0;
   uint64_t pipeline_passes = 0;  // steps sent since start, each a pass over every stage
@@ -135,6 +143,16 @@ class Cluster : private StageSender {
   // stopping); idempotent.
   void Stop();
 
+  // The coordinator drains: new requests are refused (kUnavailable saying so), accepted ones
+  // run on (a graceful leave's hold is lifted, so queued ones start), a worker that says
+  // Leaving is kept until ShutDownWorkers. Idempotent.
+  void Drain();
+  // Fails every queued and running request with `why`; the workers stay (a drain's end).
+  void FailRemaining(const Status& why);
+  // Sends every worker Shutdown with `reason` and waits up to `timeout` for their streams to
+  // end; false if some did not.
+  bool ShutDownWorkers(const std::string& reason, std::chrono::milliseconds timeout);
+
   ClusterHealth Health() const;
   // For tests and launchers: waits until the state is `state` or `timeout` passes.
   bool WaitForState(ClusterState state, std::chrono::milliseconds timeout) const;
@@ -151,10 +169,16 @@ class Cluster : private StageSender {
     std::string data_address;
     bool loaded = false;
     bool ready = false;
+    bool leaving = false;        // it sent Leaving
+    bool shutdown_sent = false;  // told to go: its stream's end is a graceful leave
     control::v1::LinkStats sent, received;  // from the last heartbeat
   };
 
   void SendToStage(int32_t stage, const control::v1::CoordinatorMessage& message) override;
+  void Dispatch(const std::string& worker_id, const control::v1::WorkerMessage& message);
+  void OnLeaving(Worker& worker, const std::string& reason);
+  void ReleaseLeavers();
+  void SendShutdown(Worker& worker, const std::string& reason);
   void MaybePlan();
   void OnLoaded(Worker& worker, const control::v1::Loaded& loaded);
   void OnReady(Worker& worker);
@@ -181,6 +205,13 @@ class Cluster : private StageSender {
   std::optional<PhaseTotals> planned_prefill_, planned_decode_;  // the current epoch's plan
   Scheduler scheduler_;
 
+  // A graceful leave: the queue is held (new requests queue while not serving) until the
+  // cluster serves again; `leaving_` says who and why; leavers_ counts the workers that said
+  // Leaving and were not yet told to go.
+  bool holding_ = false;
+  std::string leaving_;
+  int32_t leavers_ = 0;
+  bool draining_ = false;  // Drain was called: no new requests
   bool stopping_ = false;  // Stop was called: no new requests; the watchdog ends
   std::condition_variable stop_cv_;
   std::thread watchdog_;  // marks workers lost whose heartbeats stopped

@@ -100,6 +100,7 @@ struct CompletionService::Stream {
   Usage usage;
   bool return_token_ids = false;
   std::optional<LogprobsJson> logprobs;  // set when the request asked for them
+  OpenAnswers::Ticket ticket;  // open until the response is done with
   Clock::time_point deadline;
   Clock::time_point last_write;
   size_t have = 0;        // output ids taken from the generation
@@ -179,11 +180,13 @@ void CompletionService::Handle(Endpoint endpoint, const httplib::Request& reques
   generation->top_logprobs = r.top_logprobs;
   const Status submitted = cluster_.Submit(generation);
   if (!submitted.ok()) return record.Reject(response, ServerError(submitted));
+  OpenAnswers::Ticket ticket(answers_);
   metrics_.prompt_tokens().Increment(static_cast<double>(prompt_len));
   CompletionResponse body(endpoint, NextId(endpoint), UnixSeconds(), model_.name(),
                           r.include_usage);
   if (r.stream) {
-    return StartStream(r, std::move(generation), std::move(body), std::move(record), response);
+    return StartStream(r, std::move(generation), std::move(body), std::move(record),
+                       std::move(ticket), response);
   }
   Respond(r, generation, body, record, response);
 }
@@ -294,7 +297,7 @@ void CompletionService::Respond(const CompletionRequest& r,
 void CompletionService::StartStream(const CompletionRequest& r,
                                     std::shared_ptr<Generation> generation,
                                     CompletionResponse body, RequestRecord record,
-                                    httplib::Response& response) {
+                                    OpenAnswers::Ticket ticket, httplib::Response& response) {
   auto s = std::shared_ptr<Stream>(new Stream{
       .generation = std::move(generation),
       .body = std::move(body),
@@ -305,6 +308,7 @@ void CompletionService::StartStream(const CompletionRequest& r,
       .logprobs = r.logprobs ? std::optional<LogprobsJson>(
                                    std::in_place, r.endpoint, *model_.tokenizer)
                              : std::nullopt,
+      .ticket = std::move(ticket),
       .deadline = Clock::now() + limits_.request_timeout,
       .last_write = Clock::now(),
   });

@@ -4,7 +4,8 @@
 // streamed as Server-Sent Events while tokens arrive. Text goes out through OutputText
 // (whole UTF-8 characters, stop strings). A client that disconnects, a request past its
 // timeout and a stop string each end the generation on the cluster at once (its sequence
-// closed, its KV slot freed within one step).
+// closed, its KV slot freed within one step). Accepted requests are counted until answered
+// (answers()), for a drain.
 // Thread-safety: Handle runs concurrently on the HTTP threads; shared state is the Cluster
 // (thread-safe) and immutable members.
 #pragma once
@@ -26,6 +27,7 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/logprobs_json.h"
 #include "coordinator/model_info.h"
+#include "coordinator/open_answers.h"
 
 namespace strata::coordinator {
 
@@ -47,6 +49,8 @@ class CompletionService {
                     CoordinatorMetrics& metrics);
 
   void Handle(Endpoint endpoint, const httplib::Request& request, httplib::Response& response);
+  // The requests accepted and not yet answered to the end.
+  OpenAnswers& answers() { return answers_; }
 
  private:
   struct Stream;
@@ -56,7 +60,8 @@ class CompletionService {
                const CompletionResponse& body, RequestRecord& record,
                httplib::Response& response);
   void StartStream(const CompletionRequest& r, std::shared_ptr<Generation> generation,
-                   CompletionResponse body, RequestRecord record, httplib::Response& response);
+                   CompletionResponse body, RequestRecord record, OpenAnswers::Ticket ticket,
+                   httplib::Response& response);
   bool StreamSome(Stream& s, httplib::DataSink& sink);
   std::string NextId(Endpoint endpoint);
   ApiError Timeout() const;
@@ -67,6 +72,7 @@ class CompletionService {
   CoordinatorMetrics& metrics_;
   const int64_t started_unix_s_;
   std::atomic<uint64_t> next_request_number_{1};
+  OpenAnswers answers_;
 };
 
 }  // namespace strata::coordinator

@@ -7,6 +7,22 @@
 
 namespace strata::coordinator {
 
+namespace {
+
+// After a drain's timeout fails what is left, the most its handlers get to write the errors
+// out (a handler sees its failure at once; a client that does not read can hold it longer).
+constexpr std::chrono::seconds kAnswerGrace{2};
+// The most a drain waits for the workers' streams to end once they were told to shut down.
+constexpr std::chrono::seconds kWorkersLeaveTimeout{5};
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
 Status ParseHostPort(const std::string& address, const std::string& flag, std::string& host,
                      int& port) {
   const size_t colon = address.rfind(':');
@@ -130,7 +146,10 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig conf
   return c;
 }
 
-Coordinator::~Coordinator() { Shutdown(); }
+Coordinator::~Coordinator() {
+  Shutdown();  // a drain in progress sees its requests fail and ends at once
+  if (drain_thread_.joinable()) drain_thread_.join();
+}
 
 void Coordinator::Wait() {
   std::unique_lock lock(mu_);
@@ -153,6 +172,57 @@ void Coordinator::Shutdown() {
     grpc_server_->Wait();
   }
   stopped_cv_.notify_all();
+}
+
+void Coordinator::Drain(std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    if (draining_) {
+      spdlog::warn("stopping now: the drain is cut short, the requests left fail");
+      cluster_->FailRemaining(Unavailable("the coordinator was stopped during its drain; retry "
+                                          "on another replica or once it has restarted"));
+      return;
+    }
+    draining_ = true;
+  }
+  cluster_->Drain();
+  const ClusterHealth h = cluster_->Health();
+  spdlog::info("draining: {} running, {} queued; stopping within {:.1f} s (--drain-timeout-s), "
+               "at once on a second signal",
+               h.open_sequences, h.queued, std::chrono::duration<double>(timeout).count());
+  drain_thread_ = std::thread([this, deadline = Clock::now() + timeout] { FinishDrain(deadline); });
+}
+
+// Waits for every accepted request to be answered (failing what is left at `deadline`), tells
+// the workers to shut down, and stops.
+void Coordinator::FinishDrain(Clock::time_point deadline) {
+  const Clock::time_point start = Clock::now();
+  const size_t open = http_->WaitAllAnswered(deadline);
+  if (open > 0) {
+    spdlog::warn("drain timeout: {} accepted requests unfinished after {:.1f} s fail with 503",
+                 open, SecondsSince(start));
+  }
+  // Fails what is left (none when every request was answered; the scheduler forgets them).
+  cluster_->FailRemaining(Unavailable(
+      "the coordinator's drain timeout (--drain-timeout-s) passed before the request finished; "
+      "retry on another replica or once it has restarted"));
+  if (open > 0) {
+    if (const size_t cut = http_->WaitAllAnswered(Clock::now() + kAnswerGrace); cut > 0) {
+      spdlog::warn("{} answers were not written out within {} s and are cut off", cut,
+                   kAnswerGrace.count());
+    }
+  } else {
+    spdlog::info("drained: every accepted request answered in {:.1f} s", SecondsSince(start));
+  }
+  const int32_t workers = cluster_->Health().registered;
+  if (!cluster_->ShutDownWorkers("the coordinator is stopping", kWorkersLeaveTimeout)) {
+    spdlog::warn("some workers' streams did not end within {} s of their Shutdown",
+                 kWorkersLeaveTimeout.count());
+  }
+  spdlog::info("drain ended after {:.1f} s: {} workers told to shut down; stopping",
+               SecondsSince(start), workers);
+  Shutdown();
 }
 
 }  // namespace strata::coordinator

@@ -1,7 +1,8 @@
 // strata-coordinator assembled: the model, the Cluster, the gRPC control server and the
-// HTTP API, started and stopped together. main.cc and the tests build one of these.
-// Thread-safety: Start, then the accessors from any thread; Shutdown once (the destructor
-// calls it).
+// HTTP API, started and stopped together. main.cc and the tests build one of these. It stops
+// at once (Shutdown) or after a drain (Drain: what was accepted finishes first).
+// Thread-safety: Start, then the accessors from any thread; Drain and Shutdown from any
+// thread (the destructor cuts a drain short and shuts down).
 #pragma once
 
 #include <chrono>
@@ -60,13 +61,20 @@ class Coordinator {
   const std::string& control_host() const { return control_host_; }
   Cluster& cluster() { return *cluster_; }
 
-  // Blocks until Shutdown is called from another thread.
+  // Blocks until Shutdown is called from another thread or a drain has ended.
   void Wait();
   // Stops HTTP, then ends every control stream; idempotent.
   void Shutdown();
+  // Begins a drain and returns at once: new completions get 503 and /ready 503 "draining";
+  // the accepted ones (running and queued) run until answered or `timeout` passes, when
+  // those left fail with 503; then every worker is told to shut down and the coordinator
+  // stops (Wait returns). Called again during the drain, it cuts it short: what is left
+  // fails at once.
+  void Drain(std::chrono::milliseconds timeout);
 
  private:
   Coordinator(CoordinatorConfig config, ModelInfo model);
+  void FinishDrain(std::chrono::steady_clock::time_point deadline);
 
   const CoordinatorConfig config_;
   const ModelInfo model_;
@@ -84,6 +92,8 @@ class Coordinator {
   std::mutex mu_;
   std::condition_variable stopped_cv_;
   bool stopped_ = false;
+  bool draining_ = false;     // Drain was called (guarded by mu_)
+  std::thread drain_thread_;  // FinishDrain
 };
 
 }  // namespace strata::coordinator

@@ -45,14 +45,32 @@ Json PhaseJson(const PhaseTotals& t) {
               {"tokens_per_s_pipelined", t.tokens_per_s_pipelined}};
 }
 
-// Why the cluster does not serve, in one line.
+// Ready: serving, not draining, no worker leaving.
+bool TakesRequests(const ClusterHealth& h) {
+  return h.state == ClusterState::kServing && !h.draining && h.leaving.empty();
+}
+
+// Why the cluster does not take requests, in one line.
 std::string NotReadyReason(const ClusterHealth& h) {
+  if (h.draining) {
+    return "draining: the coordinator is stopping; it finishes the " +
+           std::to_string(h.open_sequences + h.queued) +
+           " requests it accepted and takes no new ones";
+  }
+  if (!h.leaving.empty()) return h.leaving;
   std::string reason = "the cluster is " + std::string(ClusterStateName(h.state)) + " (" +
                        std::to_string(h.registered) + " of " + std::to_string(h.expected) +
                        " workers registered)";
   if (!h.lost_worker.empty()) reason += "; " + h.lost_worker;
   if (!h.error.empty() && h.error != h.lost_worker) reason += "; " + h.error;
   return reason;
+}
+
+// /v1/cluster's one-word status.
+std::string_view StatusWord(const ClusterHealth& h) {
+  if (h.draining) return "draining";
+  if (TakesRequests(h)) return "ready";
+  return h.lost_worker.empty() && h.leaving.empty() ? "starting" : "degraded";
 }
 
 }  // namespace
@@ -209,7 +227,7 @@ void HttpApi::Stop() { server_.stop(); }
 
 void HttpApi::Ready(httplib::Response& response) const {
   const ClusterHealth h = cluster_.Health();
-  if (h.state == ClusterState::kServing) {
+  if (TakesRequests(h)) {
     response.set_content(Json{{"status", "ready"}, {"epoch", h.epoch}}.dump(), kJson);
     return;
   }
@@ -225,7 +243,7 @@ void HttpApi::Ready(httplib::Response& response) const {
 
 void HttpApi::ClusterStatus(httplib::Response& response) const {
   const ClusterHealth h = cluster_.Health();
-  const bool ready = h.state == ClusterState::kServing;
+  const bool ready = TakesRequests(h);
   Json workers = Json::array();
   for (const WorkerSummary& w : h.workers) {
     Json entry = {{"id", w.id}, {"name", w.name}, {"backend", w.backend}};
@@ -237,8 +255,9 @@ void HttpApi::ClusterStatus(httplib::Response& response) const {
     if (w.received.messages() > 0) entry["received"] = LinkJson(w.received);
     workers.push_back(std::move(entry));
   }
-  Json body = {{"status", ready ? "ready" : (h.lost_worker.empty() ? "starting" : "degraded")},
+  Json body = {{"status", std::string(StatusWord(h))},
                {"state", std::string(ClusterStateName(h.state))},
+               {"draining", h.draining},
                {"epoch", h.epoch},
                {"workers_registered", h.registered},
                {"workers_expected", h.expected},
@@ -247,6 +266,7 @@ void HttpApi::ClusterStatus(httplib::Response& response) const {
                {"pipeline_passes", h.pipeline_passes},
                {"workers", std::move(workers)}};
   if (!ready) body["reason"] = NotReadyReason(h);
+  if (!h.leaving.empty()) body["leaving"] = h.leaving;
   if (!h.lost_worker.empty()) body["lost_worker"] = h.lost_worker;
   if (!h.error.empty()) body["error"] = h.error;
   if (h.planned_prefill && h.planned_decode) {

@@ -5,6 +5,7 @@
 //   GET  /v1/cluster   the cluster's detailed state (workers, stages, links, plan, counters)
 //   GET  /health       the process is alive: always 200 while it runs
 //   GET  /ready        200 once a plan is assigned and every stage is ready, else 503 + reason
+//                      (also while the coordinator drains or a worker is leaving)
 // With an API key every /v1/ route needs `Authorization: Bearer KEY` (401 otherwise, the key
 // compared in constant time and never echoed); /health and /ready stay open. A known route
 // with another method is a 405 with Allow; an unknown route a 404 listing the routes. Every
@@ -46,6 +47,11 @@ class HttpApi {
   // Returns once Serve accepts connections (so a Stop that follows is not lost).
   void WaitUntilServing() const;
   void Stop();
+  // Waits until every accepted completion is answered to its end or `until` passes; returns
+  // how many are still open.
+  size_t WaitAllAnswered(std::chrono::steady_clock::time_point until) {
+    return completions_.answers().WaitAllAnswered(until);
+  }
 
  private:
   void Route(const std::string& path, const std::string& method, httplib::Server::Handler handler);

@@ -1,20 +1,23 @@
 // strata-coordinator: loads the model's config and tokenizer, waits for --workers workers to
 // register on the control address, plans the pipeline and serves the OpenAI-compatible HTTP
 // API. Prints "strata-coordinator: control listening on HOST:PORT" and "... http listening
-// on HOST:PORT" to stderr once both listen (so launchers can read picked ports); SIGINT or
-// SIGTERM shut it down. Errors: one line on stderr and exit code 1 (usage: exit 2).
+// on HOST:PORT" to stderr once both listen (so launchers can read picked ports). SIGINT or
+// SIGTERM drains it (Coordinator::Drain, up to --drain-timeout-s; a second signal cuts the
+// drain short), then it exits 0. Errors: one line on stderr and exit code 1 (usage: exit 2).
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <csignal>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <thread>
 
 #include "common/cluster/cluster_token.h"
+#include "common/cluster/drain_timeout.h"
+#include "common/cluster/stop_signals.h"
 #include "coordinator/coordinator.h"
 
 namespace {
@@ -27,6 +30,7 @@ struct Flags {
   std::string token_file;
   std::string api_key_file;
   double request_timeout_s = 0;  // set from CompletionLimits' default
+  double drain_timeout_s = strata::cluster::kDefaultDrainTimeoutS;
   double link_gbps = 0;        // 0: hops not modelled
   double link_latency_ms = 0;
 };
@@ -58,6 +62,8 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
   }
   config.http.completions.request_timeout = std::chrono::milliseconds(
       static_cast<int64_t>(flags.request_timeout_s * 1000));
+  STRATA_ASSIGN_OR_RETURN(const std::chrono::milliseconds drain_timeout,
+                          cluster::DrainTimeout(flags.drain_timeout_s));
   if (flags.link_gbps != 0 || flags.link_latency_ms != 0) {
     if (!(flags.link_gbps > 0 && flags.link_gbps < 1e6) ||
         !(flags.link_latency_ms >= 0 && flags.link_latency_ms < 1e4)) {
@@ -73,12 +79,8 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
                model.config.num_layers, model.config.hidden_size, model.config.vocab_size,
                model.dtype.empty() ? "" : ", pack " + model.dtype);
 
-  // Signals are taken by one thread with sigwait; every other thread blocks them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<cluster::StopSignals> signals,
+                          cluster::StopSignals::Install());
 
   STRATA_ASSIGN_OR_RETURN(auto coordinator,
                           coordinator::Coordinator::Start(std::move(config), std::move(model)));
@@ -90,14 +92,17 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
                coordinator->metrics_host().c_str(), coordinator->metrics_port());
   std::fflush(stderr);
 
+  // The first signal begins the drain, a second one cuts it short.
+  std::atomic<bool> stopped{false};
   std::thread signal_waiter([&] {
-    int signal_number = 0;
-    sigwait(&signals, &signal_number);
-    spdlog::info("signal {}: shutting down", signal_number);
-    coordinator->Shutdown();
+    for (int sig = signals->Next(); sig != 0 && !stopped; sig = signals->Next()) {
+      spdlog::info("signal {}", sig);
+      coordinator->Drain(drain_timeout);
+    }
   });
   coordinator->Wait();
-  // Shut down by the signal thread: it has returned from Shutdown or is about to.
+  stopped = true;
+  signals->Wake();
   signal_waiter.join();
   return OkStatus();
 }
@@ -161,6 +166,11 @@ int main(int argc, char** argv) {
                  "the hop's one-way latency in ms, for the plan's predictions");
   app.add_option("--request-timeout-s", flags.request_timeout_s,
                  "a completion that takes longer fails with HTTP 504")
+      ->capture_default_str();
+  app.add_option("--drain-timeout-s", flags.drain_timeout_s,
+                 "on SIGTERM/SIGINT: the most seconds the accepted requests get to finish (new "
+                 "ones get HTTP 503) before the rest fail and the workers are told to shut "
+                 "down (0: no waiting)")
       ->capture_default_str();
   try {
     app.parse(argc, argv);

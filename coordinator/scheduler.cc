@@ -18,7 +18,19 @@ void Scheduler::Start(uint64_t epoch, int32_t num_stages, StageSender* sender) {
   epoch_ = epoch;
   num_stages_ = num_stages;
   sender_ = sender;
+  held_ = false;
   Schedule();
+}
+
+void Scheduler::Hold(bool hold) {
+  held_ = hold;
+  Schedule();
+}
+
+void Scheduler::Suspend() {
+  STRATA_CHECK(sequences_.empty() && steps_.empty());
+  sender_ = nullptr;
+  PublishCounts();
 }
 
 void Scheduler::Submit(std::shared_ptr<Generation> generation) {
@@ -168,7 +180,7 @@ void Scheduler::PublishCounts() {
 }
 
 void Scheduler::OpenQueued() {
-  while (static_cast<int32_t>(sequences_.size()) < limits_.kv_slots && !queue_.empty()) {
+  while (!held_ && static_cast<int32_t>(sequences_.size()) < limits_.kv_slots && !queue_.empty()) {
     std::shared_ptr<Generation> generation = std::move(queue_.front());
     queue_.pop_front();
     if (metrics_ != nullptr) {

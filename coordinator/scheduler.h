@@ -5,7 +5,8 @@
 // to max_batch_tokens tokens, and up to num_stages steps are in flight so every stage is
 // busy. Prefill chunks of one sequence may ride consecutive in-flight steps (every stage
 // runs steps in order); its decode waits for the previous token. A sequence is closed on
-// every stage once it is finished and none of its steps or opens are outstanding.
+// every stage once it is finished and none of its steps or opens are outstanding. While held
+// (a worker is leaving) no sequence is opened: queued generations wait, open ones run on.
 // Thread-safety: none; the Cluster calls every method under its lock.
 #pragma once
 
@@ -40,8 +41,8 @@ class Scheduler {
   // `metrics` (may be null) gets queue times, pass times and the running/waiting gauges.
   explicit Scheduler(SchedulerLimits limits, CoordinatorMetrics* metrics = nullptr);
 
-  // Serving begins on a pipeline of `num_stages` stages under `epoch`; `sender` must outlive
-  // the serving period (until FailAll).
+  // Serving begins on a pipeline of `num_stages` stages under `epoch`, not held; `sender` must
+  // outlive the serving period (until FailAll or Suspend).
   void Start(uint64_t epoch, int32_t num_stages, StageSender* sender);
   bool serving() const { return sender_ != nullptr; }
 
@@ -54,6 +55,12 @@ class Scheduler {
   // Fails every queued and running generation with `why` and stops serving; sends nothing
   // (the workers are reset by the Cluster).
   void FailAll(const Status& why);
+  // Held: opens no sequence (queued generations wait; open ones run to their end). Released:
+  // opens what the slots allow.
+  void Hold(bool hold);
+  // Stops serving with no sequence open (the pipeline is gone after a graceful leave),
+  // keeping the queue for the next Start.
+  void Suspend();
 
   // Worker messages of the current epoch; `worker` names the sender in errors.
   void OnOpened(const control::v1::SequenceOpened& opened, const std::string& worker);
@@ -96,6 +103,7 @@ class Scheduler {
   uint64_t epoch_ = 0;
   int32_t num_stages_ = 0;
   StageSender* sender_ = nullptr;  // null: not serving
+  bool held_ = false;              // open no sequence (Hold)
   uint64_t next_seq_id_ = 1;       // unique over the coordinator's life, across epochs
   uint64_t next_step_id_ = 1;
   uint64_t pipeline_passes_ = 0;

@@ -1,16 +1,22 @@
 // strata-worker: one node of a Strata cluster. Serves its slice of the model from its own
-// pack as the coordinator assigns it (see worker/session.h). Exits 0 when told to shut down
-// or on SIGINT/SIGTERM, 1 with a one-line error when it cannot start or is refused.
+// pack as the coordinator assigns it (see worker/session.h). SIGINT/SIGTERM is a graceful
+// leave: the worker asks the coordinator to release it (Leaving), serves its open sequences
+// to their end, and exits when told to shut down, after --drain-timeout-s at the latest, or
+// at once on a second signal. Exits 0 then, 1 with a one-line error when it cannot start or
+// is refused.
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <csignal>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <thread>
 
 #include "common/backend/backend_factory.h"
 #include "common/cluster/cluster_token.h"
+#include "common/cluster/drain_timeout.h"
+#include "common/cluster/stop_signals.h"
 #include "common/cluster/pack_identity.h"
 #include "common/metrics/metrics_server.h"
 #include "common/plan/pack_placement.h"
@@ -34,12 +40,18 @@ struct Flags {
   std::string data_bind = "0.0.0.0";
   uint16_t data_port = 0;
   double link_timeout_s = 10;
+  double drain_timeout_s = strata::cluster::kDefaultDrainTimeoutS;
   double ssd_gbps = 0, h2d_gbps = 0, decode_ms = 0, prefill_ms = 0;
   std::string metrics_address = "0.0.0.0:9401";
 };
 
 strata::Status RunWorker(const Flags& f) {
   using namespace strata;
+  STRATA_ASSIGN_OR_RETURN(const std::chrono::milliseconds drain_timeout,
+                          cluster::DrainTimeout(f.drain_timeout_s));
+  // From here a signal waits for the waiter below (one during start-up stops it at once).
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<cluster::StopSignals> signals,
+                          cluster::StopSignals::Install());
   STRATA_ASSIGN_OR_RETURN(std::string token, cluster::ReadTokenFile(f.token_file));
   STRATA_ASSIGN_OR_RETURN(size_t gpu_mem, ParseByteSize("--gpu-mem", f.gpu_mem));
   STRATA_ASSIGN_OR_RETURN(size_t pinned_mem, ParseByteSize("--pinned-mem", f.pinned_mem));
@@ -101,21 +113,27 @@ strata::Status RunWorker(const Flags& f) {
       std::chrono::milliseconds(static_cast<int64_t>(f.link_timeout_s * 1000));
 
   worker::WorkerSession session(*backend, std::move(options));
-  // SIGINT/SIGTERM are blocked in every thread and taken by this one, which stops the session.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
+  // The first signal makes the session leave; the drain timeout or a second signal stops it.
+  std::atomic<bool> finished{false};
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    if (sig != 0) {
-      spdlog::info("signal {}: stopping", sig);
-      session.RequestStop();
+    const int sig = signals->Next();
+    if (finished) return;
+    spdlog::info("signal {}: leaving once the coordinator releases this worker (at most {:.1f} "
+                 "s, --drain-timeout-s; at once on a second signal)",
+                 sig, std::chrono::duration<double>(drain_timeout).count());
+    session.Leave("signal " + std::to_string(sig));
+    const int second = signals->Next(drain_timeout);
+    if (finished) return;
+    if (second != 0) {
+      spdlog::warn("signal {}: stopping now", second);
+    } else {
+      spdlog::warn("not released within --drain-timeout-s: stopping now");
     }
+    session.RequestStop();
   });
   const Status status = session.Run();
-  pthread_kill(waiter.native_handle(), SIGTERM);  // wake the waiter if no signal came
+  finished = true;
+  signals->Wake();  // the waiter, if it still waits
   waiter.join();
   return status;
 }
@@ -125,12 +143,6 @@ strata::Status RunWorker(const Flags& f) {
 int main(int argc, char** argv) {
   spdlog::set_default_logger(std::make_shared<spdlog::logger>(
       "strata-worker", std::make_shared<spdlog::sinks::stderr_sink_mt>()));
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
   CLI::App app{"strata-worker: serve a slice of a Llama model as the coordinator assigns it"};
   Flags f;
   app.add_option("--coordinator", f.coordinator, "Coordinator control address host:port")
@@ -151,6 +163,10 @@ int main(int argc, char** argv) {
   app.add_option("--data-port", f.data_port, "Data-plane port (0: any free port)");
   app.add_option("--link-timeout-s", f.link_timeout_s,
                  "Data plane: connecting, joining an NCCL link, a send's completion")
+      ->capture_default_str();
+  app.add_option("--drain-timeout-s", f.drain_timeout_s,
+                 "On SIGTERM: the most seconds to wait for the coordinator to release this "
+                 "worker once its sequences finish (0: leave at once)")
       ->capture_default_str();
   app.add_option("--ssd-gbps", f.ssd_gbps, "Override the measured SSD read GB/s");
   app.add_option("--h2d-gbps", f.h2d_gbps, "Override the measured pinned -> GPU GB/s");

@@ -29,6 +29,18 @@ void WorkerSession::RequestStop() {
   if (context_ != nullptr) context_->TryCancel();
 }
 
+void WorkerSession::Leave(const std::string& reason) {
+  leaving_ = true;
+  std::lock_guard<std::mutex> lock(write_mu_);
+  if (stream_ == nullptr) {  // no session: nothing to finish
+    stop_ = true;
+    return;
+  }
+  v1::WorkerMessage m;
+  m.mutable_leaving()->set_reason(reason);
+  stream_->Write(m);
+}
+
 Status WorkerSession::Run() {
   auto channel = grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials());
   std::unique_ptr<v1::Coordinator::Stub> stub = v1::Coordinator::NewStub(channel);
@@ -45,6 +57,11 @@ Status WorkerSession::Run() {
     DropStage();
     if (ended.code() == StatusCode::kFailedPrecondition) return ended;  // refused
     if (stop_ || shutdown_) break;
+    if (leaving_) {
+      spdlog::warn("session with the coordinator ended while leaving ({}); not reconnecting",
+                   ended.message());
+      break;
+    }
     spdlog::warn("session with the coordinator ended ({}); reconnecting", ended.message());
     std::this_thread::sleep_for(kReconnectDelay);
   }

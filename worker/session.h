@@ -5,7 +5,9 @@
 // first stage, activations from the previous stage on the others — reporting sampled tokens
 // (last stage) or failures. A heartbeat thread keeps the coordinator informed. A session that
 // ends (coordinator restart, network) drops the stage and reconnects; a refusal ends Run.
-// Thread-safety: Run on one thread; RequestStop from any thread (signal handlers use a flag).
+// Leave asks the coordinator to release the worker (Leaving) and keeps serving until its
+// Shutdown comes; a leaving worker does not reconnect.
+// Thread-safety: Run on one thread; Leave and RequestStop from any thread.
 #pragma once
 
 #include <atomic>
@@ -41,6 +43,9 @@ class WorkerSession {
   // (kFailedPrecondition with its reason).
   Status Run();
   void RequestStop();
+  // Sends Leaving (`reason` for the coordinator's log) and serves on until the coordinator's
+  // Shutdown; Run then returns OK. Without a session it stops at once.
+  void Leave(const std::string& reason);
 
  private:
   using Stream = grpc::ClientReaderWriter<control::v1::WorkerMessage, control::v1::CoordinatorMessage>;
@@ -63,6 +68,7 @@ class WorkerSession {
   Backend& backend_;
   SessionOptions options_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> leaving_{false};  // Leave was called: no reconnecting
   bool shutdown_ = false;
 
   std::mutex write_mu_;

@@ -14,7 +14,9 @@ namespace strata::cluster {
 //    ring, embedding home) instead of prefetch distances; Capabilities.gpu_bytes excludes
 //    the workspace.
 // 4: sampled tokens may carry log-probabilities (Sampling.logprobs, SampledToken.logprob).
-inline constexpr uint32_t kProtocolVersion = 4;
+// 5: a stopping worker sends Leaving and waits for Shutdown (an older coordinator would drop
+//    Leaving, and the worker would wait out its drain timeout).
+inline constexpr uint32_t kProtocolVersion = 5;
 // The most alternatives a sampled token's log-probabilities list (OpenAI's top_logprobs cap).
 inline constexpr int32_t kMaxTopLogprobs = 20;
 

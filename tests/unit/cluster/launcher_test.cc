@@ -64,11 +64,12 @@ TEST_F(LauncherTest, UpServesAndDownStopsEverything) {
   const ProcessResult stopped = down.get();
   EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
   EXPECT_EQ(up->exit_description(), "exited with code 0");
-  // The coordinator was stopped by its signal (the launcher reaps every child before it
-  // exits). Not checked through its port: parallel tests may bind the freed port at once.
+  // The coordinator was stopped by its signal, through its drain (the launcher reaps every
+  // child before it exits). Not checked through its port: parallel tests may bind the freed
+  // port at once.
   std::ifstream log(dir.File("run") + "/coordinator.log");
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-  EXPECT_THAT(text, HasSubstr("shutting down"));
+  EXPECT_THAT(text, HasSubstr("drain ended"));
 }
 
 TEST_F(LauncherTest, AClusterWhoseEveryPlanFailsStopsWithTheReason) {

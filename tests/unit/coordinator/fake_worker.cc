@@ -97,8 +97,13 @@ bool FakeWorker::WaitUntil(const std::function<bool(FakeWorker&)>& done,
 }
 
 void FakeWorker::HoldSteps(bool hold) {
-  std::lock_guard lock(mu_);
-  hold_ = hold;
+  std::vector<pb::WorkerMessage> release;
+  {
+    std::lock_guard lock(mu_);
+    hold_ = hold;
+    if (!hold) release.swap(held_results_);
+  }
+  for (const pb::WorkerMessage& result : release) Write(result);
 }
 
 void FakeWorker::StopHeartbeats() {
@@ -109,6 +114,12 @@ void FakeWorker::StopHeartbeats() {
 void FakeWorker::Drop() {
   plane_->Detach(this);
   context_.TryCancel();
+}
+
+void FakeWorker::Leave() {
+  pb::WorkerMessage leaving;
+  leaving.mutable_leaving()->set_reason("signal 15");
+  Write(leaving);
 }
 
 void FakeWorker::ReadLoop() {
@@ -186,6 +197,10 @@ void FakeWorker::Handle(const pb::CoordinatorMessage& message) {
       plane_->Detach(this);
       stage_ = -1;
       break;
+    case pb::CoordinatorMessage::kShutdown:
+      shut_down = true;
+      Drop();
+      break;
     default:
       break;
   }
@@ -229,6 +244,7 @@ void FakeWorker::RunStep(const pb::Step& step) {
   }
   if (hold_) {
     ++held_steps;
+    held_results_.push_back(std::move(reply));
     cv_.notify_all();
     return;
   }

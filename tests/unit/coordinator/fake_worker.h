@@ -2,8 +2,9 @@
 // that registers, answers Assignment with Loaded, Connect with Ready, OpenSequence with
 // SequenceOpened, and passes Steps down an in-process "data plane" (FakeDataPlane) to the
 // fake last stage, which answers StepResult with deterministic tokens. It records what it
-// receives so tests can check it, can hold steps unanswered, stop heartbeating or drop its
-// stream. Thread-safety: every method may be called from any thread.
+// receives so tests can check it, can hold steps unanswered, stop heartbeating, drop its
+// stream or leave (Leaving; on Shutdown it ends its stream, as strata-worker exits).
+// Thread-safety: every method may be called from any thread.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -72,9 +73,11 @@ class FakeWorker {
   // Waits until `done` holds over this worker's state (checked on every message).
   bool WaitUntil(const std::function<bool(FakeWorker&)>& done, std::chrono::milliseconds timeout);
 
-  void HoldSteps(bool hold);  // last stage: record steps but do not answer them
+  // Last stage: hold its step results back; released, it sends those it held, in order.
+  void HoldSteps(bool hold);
   void StopHeartbeats();
   void Drop();  // cancels the stream, as a crashed worker's connection ends
+  void Leave();  // sends Leaving, as strata-worker on SIGTERM
 
   // What it received (call from WaitUntil's predicate or after it).
   std::vector<control::v1::Assignment> assignments;
@@ -85,6 +88,7 @@ class FakeWorker {
   int32_t opens = 0;
   size_t max_open = 0;  // most sequences open at once
   int32_t held_steps = 0;
+  bool shut_down = false;  // got Shutdown (and ended its stream)
   bool ended = false;
 
   const std::string& name() const { return options_.name; }
@@ -114,6 +118,7 @@ class FakeWorker {
   uint32_t heartbeat_ms_ = 0;
   bool heartbeats_ = true;
   bool hold_ = false;
+  std::vector<control::v1::WorkerMessage> held_results_;
   bool stopping_ = false;
   int32_t stage_ = -1;
   int32_t num_stages_ = 0;
