@@ -1,6 +1,7 @@
 // A real cluster for tests: strata-coordinator and N strata-workers as processes (started
 // with the launcher's ChildProcess, logs in a temporary directory) on the tiny fixture's
-// pack, with helpers to wait until it serves and to post completions.
+// pack, with helpers to wait until it serves, to post completions and to start a worker
+// again under its name.
 // Thread-safety: one thread starts and stops a cluster; Complete may run concurrently.
 #pragma once
 
@@ -9,6 +10,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -49,44 +51,54 @@ struct ClusterLayout {
   std::vector<std::vector<std::string>> worker_prefix;
   std::vector<std::string> worker_data_host;
   std::string worker_token;  // empty: the cluster's
+  int kv_slots = 4;
+  std::vector<std::string> coordinator_args;  // more flags for the coordinator
 };
 
 class TestCluster {
  public:
-  explicit TestCluster(const ClusterLayout& layout) : dir_("cluster") {
+  explicit TestCluster(const ClusterLayout& layout) : layout_(layout), dir_("cluster") {
     token_file_ = dir_.File("token");
     WriteText(token_file_, "test-cluster-token\n");
     // Port 0 for both: the coordinator picks free ports and prints them (no race with
     // other tests picking the same "free" port).
-    Start({STRATA_COORDINATOR_PATH, "--model", FixturePackDir(), "--http", "127.0.0.1:0",
-           "--control", layout.coordinator_host + ":0", "--metrics-address", "127.0.0.1:0",
-           "--workers",
-           std::to_string(layout.workers), "--token-file", token_file_, "--kv-slots", "4",
-           "--max-batch-tokens", "64", "--max-seq-len", "256"},
-          "coordinator.log");
+    std::vector<std::string> argv = {
+        STRATA_COORDINATOR_PATH, "--model", FixturePackDir(), "--http", "127.0.0.1:0",
+        "--control", layout.coordinator_host + ":0", "--metrics-address", "127.0.0.1:0",
+        "--workers", std::to_string(layout.workers), "--token-file", token_file_,
+        "--kv-slots", std::to_string(layout.kv_slots), "--max-batch-tokens", "64",
+        "--max-seq-len", "256"};
+    argv.insert(argv.end(), layout.coordinator_args.begin(), layout.coordinator_args.end());
+    Start(argv, "coordinator.log");
     http_port_ = PrintedPort("http");
-    const std::string control =
-        layout.coordinator_host + ":" + std::to_string(PrintedPort("control"));
-    std::string worker_token = token_file_;
+    control_ = layout.coordinator_host + ":" + std::to_string(PrintedPort("control"));
+    worker_token_ = token_file_;
     if (!layout.worker_token.empty()) {
-      worker_token = dir_.File("worker_token");
-      WriteText(worker_token, layout.worker_token + "\n");
+      worker_token_ = dir_.File("worker_token");
+      WriteText(worker_token_, layout.worker_token + "\n");
     }
-    for (int i = 0; i < layout.workers; ++i) {
-      std::vector<std::string> argv;
-      if (i < static_cast<int>(layout.worker_prefix.size())) argv = layout.worker_prefix[i];
-      const std::string data_host =
-          i < static_cast<int>(layout.worker_data_host.size()) ? layout.worker_data_host[i] : "127.0.0.1";
-      for (const std::string& a :
-           {std::string(STRATA_WORKER_PATH), std::string("--coordinator"), control,
-            std::string("--model"), FixturePackDir(), std::string("--token-file"), worker_token,
-            std::string("--name"), "worker-" + std::to_string(i), std::string("--data-host"),
-            data_host, std::string("--data-bind"), data_host, std::string("--metrics-address"),
-            std::string("127.0.0.1:0")}) {
-        argv.push_back(a);
-      }
-      Start(argv, "worker-" + std::to_string(i) + ".log");
+    for (int i = 0; i < layout.workers; ++i) StartWorker(i);
+  }
+
+  // Starts worker i ("worker-<i>"), again if it ran before (a restart under its name); its log
+  // gets a suffix per start. The new process is the last of children().
+  void StartWorker(int i) {
+    std::vector<std::string> argv;
+    if (i < static_cast<int>(layout_.worker_prefix.size())) argv = layout_.worker_prefix[i];
+    const std::string data_host = i < static_cast<int>(layout_.worker_data_host.size())
+                                      ? layout_.worker_data_host[i]
+                                      : "127.0.0.1";
+    for (const std::string& a :
+         {std::string(STRATA_WORKER_PATH), std::string("--coordinator"), control_,
+          std::string("--model"), FixturePackDir(), std::string("--token-file"), worker_token_,
+          std::string("--name"), "worker-" + std::to_string(i), std::string("--data-host"),
+          data_host, std::string("--data-bind"), data_host, std::string("--metrics-address"),
+          std::string("127.0.0.1:0")}) {
+      argv.push_back(a);
     }
+    const int starts = ++worker_starts_[i];
+    Start(argv, "worker-" + std::to_string(i) + (starts > 1 ? "." + std::to_string(starts) : "") +
+                    ".log");
   }
 
   ~TestCluster() {
@@ -128,6 +140,11 @@ class TestCluster {
     httplib::Result r = client.Get("/v1/cluster");
     return r ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
   }
+  // A number of GET /v1/cluster (`open_sequences`, `queued_requests`, ...); -1 if absent.
+  int64_t Field(const char* name) const {
+    const nlohmann::json state = ClusterState();
+    return state.is_object() && state.contains(name) ? state[name].get<int64_t>() : -1;
+  }
 
   int http_port() const { return http_port_; }
   std::vector<cli::ChildProcess>& children() { return children_; }  // [0] the coordinator
@@ -167,8 +184,12 @@ class TestCluster {
     children_.push_back(std::move(c).value());
   }
 
+  const ClusterLayout layout_;
   TempDir dir_;
   std::string token_file_;
+  std::string worker_token_;
+  std::string control_;  // the coordinator's control address
+  std::map<int, int> worker_starts_;  // by worker index
   int http_port_ = 0;
   std::vector<cli::ChildProcess> children_;
 };

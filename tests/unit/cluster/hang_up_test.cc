@@ -7,9 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <thread>
 
 #include "tests/support/raw_http_client.h"
+#include "tests/support/eventually.h"
 #include "tests/unit/cluster/cluster_harness.h"
 
 namespace strata::testing {
@@ -20,21 +20,6 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr int kLongTokens = 240;  // the harness's --max-seq-len is 256
-
-int64_t Field(const TestCluster& cluster, const char* name) {
-  const json state = cluster.ClusterState();
-  return state.is_object() && state.contains(name) ? state[name].get<int64_t>() : -1;
-}
-
-// Waits until GET /v1/cluster's `name` is `value`; false after `timeout`.
-bool WaitFor(const TestCluster& cluster, const char* name, int64_t value,
-             std::chrono::milliseconds timeout) {
-  for (const auto until = Clock::now() + timeout; Clock::now() < until;) {
-    if (Field(cluster, name) == value) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return false;
-}
 
 std::string PostBytes(const json& body) {
   const std::string text = body.dump();
@@ -56,7 +41,7 @@ TEST(HangUpTest, ClientsThatHangUpFreeTheirSlotsAndTheNextRequestRunsAtOnce) {
   // Alone, a generation of kLongTokens takes a pass per token (a prefill pass that samples
   // the first, then one decode pass for each of the others): the yardstick.
   const int64_t long_passes = kLongTokens;
-  const int64_t before = Field(cluster, "pipeline_passes");
+  const int64_t before = cluster.Field("pipeline_passes");
   const json long_request = {{"prompt", "x"}, {"max_tokens", kLongTokens}};
   std::vector<std::unique_ptr<RawHttpClient>> clients;
   for (int i = 0; i < 4; ++i) {
@@ -65,13 +50,15 @@ TEST(HangUpTest, ClientsThatHangUpFreeTheirSlotsAndTheNextRequestRunsAtOnce) {
     clients.push_back(std::make_unique<RawHttpClient>(cluster.http_port()));
     ASSERT_TRUE(clients.back()->Send(PostBytes(body)));
   }
-  ASSERT_TRUE(WaitFor(cluster, "open_sequences", 4, 5s)) << cluster.Logs();
+  ASSERT_TRUE(Eventually([&] { return cluster.Field("open_sequences") == 4; }, 5s))
+      << cluster.Logs();
   const auto hung_up = Clock::now();
   clients.clear();  // every client closes its connection
-  ASSERT_TRUE(WaitFor(cluster, "open_sequences", 0, 5s)) << cluster.Logs();
+  ASSERT_TRUE(Eventually([&] { return cluster.Field("open_sequences") == 0; }, 5s))
+      << cluster.Logs();
   const double freed_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - hung_up).count();
-  const int64_t passes = Field(cluster, "pipeline_passes") - before;
+  const int64_t passes = cluster.Field("pipeline_passes") - before;
   std::printf("4 clients hung up: slots free after %.0f ms; %lld passes ran (one long "
               "generation alone takes %lld)\n",
               freed_ms, static_cast<long long>(passes), static_cast<long long>(long_passes));
