@@ -44,6 +44,10 @@ inline const std::string& FixturePackDir() {
   return pack;
 }
 
+// The most tokens a generation may ask for within the harness's --max-seq-len (256) after a
+// short prompt: long enough to be still running while a test acts.
+inline constexpr int kLongTokens = 240;
+
 struct ClusterLayout {
   int workers = 2;
   std::string coordinator_host = "127.0.0.1";  // control and HTTP bind address

@@ -159,7 +159,7 @@ TEST_F(ClusterTest, ALostWorkerFailsItsRequestsAtOnce) {
   TestCluster cluster(layout);
   ASSERT_TRUE(cluster.WaitReady(kReady));
   json long_request = Greedy(ReferenceCases()[0].prompt);
-  long_request["max_tokens"] = 240;  // as long as the context allows: still running when killed
+  long_request["max_tokens"] = kLongTokens;  // still running when killed
   std::future<std::pair<int, json>> pending =
       std::async(std::launch::async, [&] { return cluster.Complete(long_request); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -25,7 +25,6 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-constexpr int kLongTokens = 240;  // the harness's --max-seq-len is 256
 constexpr auto kReady = 120s;
 
 json Greedy(const std::string& prompt, int max_tokens) {

@@ -19,8 +19,6 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-constexpr int kLongTokens = 240;  // the harness's --max-seq-len is 256
-
 std::string PostBytes(const json& body) {
   const std::string text = body.dump();
   return "POST /v1/completions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"

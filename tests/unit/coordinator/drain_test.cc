@@ -53,6 +53,13 @@ class DrainTest : public CoordinatorTest {
     EXPECT_TRUE(workers_.back()->WaitUntil([](FakeWorker& f) { return f.held_steps > 0; }, 10s));
     return running;
   }
+  // Posts a completion that waits in the queue behind the running one (one KV slot), and
+  // returns once it is queued.
+  std::future<Reply> PostQueued() {
+    std::future<Reply> queued = Post({{"prompt", "queued"}, {"max_tokens", 2}});
+    EXPECT_TRUE(Eventually([&] { return Queued() == 1; }));
+    return queued;
+  }
   std::future<Reply> Post(const Json& body) {
     return std::async(std::launch::async, [this, body] {
       httplib::Client client("127.0.0.1", coordinator_->http_port());
@@ -77,8 +84,7 @@ class DrainTest : public CoordinatorTest {
 TEST_F(DrainTest, ADrainFinishesWhatWasAcceptedRefusesNewRequestsThenShutsTheWorkersDown) {
   auto running = StartRunning({"w"}, Limits{.kv_slots = 1});
   FakeWorker& w = *workers_[0];
-  auto queued = Post({{"prompt", "queued"}, {"max_tokens", 2}});
-  ASSERT_TRUE(Eventually([&] { return Queued() == 1; }));
+  auto queued = PostQueued();
 
   coordinator_->Drain(30s);
   const auto refused = Complete({{"prompt", "too late"}});
@@ -136,8 +142,7 @@ TEST_F(DrainTest, ALeavingWorkerFinishesItsSequencesThenGoesAndTheQueueWaitsForI
   auto running = StartRunning({"head", "tail"}, Limits{.kv_slots = 1});
   FakeWorker& head = *workers_[0];
   FakeWorker& tail = *workers_[1];
-  auto queued = Post({{"prompt", "queued"}, {"max_tokens", 2}});
-  ASSERT_TRUE(Eventually([&] { return Queued() == 1; }));
+  auto queued = PostQueued();
 
   tail.Leave();
   int status = 0;
@@ -175,8 +180,7 @@ TEST_F(DrainTest, ALeavingWorkerFinishesItsSequencesThenGoesAndTheQueueWaitsForI
 TEST_F(DrainTest, ALeavingWorkerLostBeforeItsShutdownIsALossAndFailsTheQueue) {
   auto running = StartRunning({"head", "tail"}, Limits{.kv_slots = 1});
   FakeWorker& tail = *workers_[1];
-  auto queued = Post({{"prompt", "queued"}, {"max_tokens", 2}});
-  ASSERT_TRUE(Eventually([&] { return Queued() == 1; }));
+  auto queued = PostQueued();
   tail.Leave();
   ASSERT_TRUE(Eventually([&] { return !coordinator_->cluster().Health().leaving.empty(); }));
   tail.Drop();  // its own drain timeout passed: it went without its Shutdown
