@@ -9,7 +9,7 @@
 #include <random>
 #include <thread>
 
-#include "common/backend/cuda/cuda_check.h"
+#include "common/backend/device_check.h"
 #include "common/transport/nccl/nccl_transport.h"
 #include "common/transport/ucx/ucx_transport.h"
 

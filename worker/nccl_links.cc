@@ -9,7 +9,7 @@
 
 #include <cuda_runtime.h>
 
-#include "common/backend/cuda/cuda_check.h"
+#include "common/backend/device_check.h"
 #include "common/transport/nccl/nccl_transport.h"
 
 namespace strata::worker {

@@ -27,6 +27,8 @@ struct BackendCaps {
   size_t workspace_bytes = 0;  // device memory the backend holds for itself (GEMM workspace,
                                // scratch), allocated at creation
   int device = -1;             // CUDA device index (-1: not a CUDA backend)
+  std::string device_id;       // the device's identity, the same in every process (CUDA: its
+                               // UUID, 32 hex digits); empty: the host
 };
 
 // Backend memory released by its deleter when the buffer is dropped.
@@ -53,6 +55,22 @@ enum class Stream : uint8_t { kCompute, kCopy };
 class BackendEvent {
  public:
   virtual ~BackendEvent() = default;
+};
+
+// A queue of work beside the backend's compute and copy streams, for a library that issues
+// its own work on the device (a data-plane link's NCCL sends and receives), ordered with the
+// backend's streams by events. Created once at setup. On a backend whose work runs as it is
+// issued (the CPU) there is no queue: native() is null and Record/Wait do nothing.
+class BackendStream {
+ public:
+  virtual ~BackendStream() = default;
+  // The native queue for the library's calls (a cudaStream_t on CUDA).
+  virtual void* native() const = 0;
+  // Records `event` after the work issued to this stream so far.
+  virtual void Record(BackendEvent& event) = 0;
+  // Work issued to this stream after this call starts only once `event` has completed; the
+  // host does not block.
+  virtual void Wait(BackendEvent& event) = 0;
 };
 
 // One weight of a MatMulShared call and the tensor its product goes to.
@@ -91,6 +109,9 @@ class Backend {
   // Enqueues a copy to device memory `dst` from host or device memory `src` on `stream`;
   // `src` must stay untouched until an event recorded on `stream` after it has completed.
   virtual void CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) = 0;
+  // A new stream of its own on the device (released with the returned object, after the work
+  // issued to it has finished).
+  virtual std::unique_ptr<BackendStream> CreateStream() = 0;
   // The native queue behind `stream` (a cudaStream_t on CUDA) for libraries that issue their
   // own work in order with the backend's (NCCL); nullptr where there is none (the CPU).
   virtual void* NativeStream(Stream /*stream*/) { return nullptr; }

@@ -15,6 +15,7 @@
 #include <span>
 #include <vector>
 
+#include "common/backend/activation_memory.h"
 #include "common/backend/backend.h"
 #include "common/engine/kv_cache.h"
 #include "common/engine/layer_feed.h"
@@ -49,12 +50,6 @@ struct EndWeights {
   // the table costs no device memory. The embeddings are bit-identical either way.
   bool embed_on_host = false;
 };
-
-// Where a pipeline stage's activations live. kHost: host memory, copied in and out
-// synchronously. kDevice: the backend's device memory, ordered by its compute stream —
-// hidden_in must be ready for work issued to that stream afterwards, hidden_out is written by
-// work issued to it, and ForwardStage returns without waiting for that work.
-enum class ActivationMemory : uint8_t { kHost, kDevice };
 
 class LlamaModel {
  public:

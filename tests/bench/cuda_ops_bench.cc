@@ -32,8 +32,8 @@
 #include <benchmark/benchmark.h>
 
 #include "common/backend/cuda/cuda_backend.h"
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/gemv.h"
+#include "common/backend/device_check.h"
 #include "common/engine/llama_model.h"
 #include "tests/bench/read_ceiling.h"
 

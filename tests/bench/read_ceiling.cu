@@ -1,7 +1,7 @@
 // The read-only bandwidth kernel (see read_ceiling.h).
 #include "tests/bench/read_ceiling.h"
 
-#include "common/backend/cuda/cuda_check.h"
+#include "common/backend/device_check.h"
 #include "common/util/check.h"
 
 namespace strata::bench {

@@ -69,7 +69,17 @@ namespace {
 struct CpuEvent final : BackendEvent {
   std::chrono::steady_clock::time_point when;
 };
+
+struct CpuStream final : BackendStream {
+  void* native() const override { return nullptr; }
+  void Record(BackendEvent& event) override {
+    static_cast<CpuEvent&>(event).when = std::chrono::steady_clock::now();
+  }
+  void Wait(BackendEvent&) override {}  // recorded work is already done
+};
 }  // namespace
+
+std::unique_ptr<BackendStream> CpuBackend::CreateStream() { return std::make_unique<CpuStream>(); }
 
 std::unique_ptr<BackendEvent> CpuBackend::CreateEvent() { return std::make_unique<CpuEvent>(); }
 

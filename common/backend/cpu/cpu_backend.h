@@ -23,6 +23,8 @@ class CpuBackend : public Backend {
   // Page-aligned, so O_DIRECT reads can land in it.
   StatusOr<DeviceBuffer> AllocatePinned(size_t bytes) override;
   void CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) override;
+  // No queue: work runs as it is issued (see BackendStream).
+  std::unique_ptr<BackendStream> CreateStream() override;
   std::unique_ptr<BackendEvent> CreateEvent() override;
   void RecordEvent(BackendEvent& event, Stream stream) override;
   void StreamWaitEvent(Stream, BackendEvent&) override {}  // streams run in issue order

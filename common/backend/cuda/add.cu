@@ -1,8 +1,8 @@
 // Residual add: x += y, grid-stride over n elements.
 #include <algorithm>
 
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/elementwise_ops.h"
+#include "common/backend/device_check.h"
 
 namespace strata::cuda {
 namespace {

@@ -1,8 +1,8 @@
 // Row argmax for greedy sampling on the GPU (see elementwise_ops.h): one block per row, each
 // thread keeps the best (value, index) of a strided slice, then a shared-memory tree keeps
 // the larger value and, among equals, the lower index — the CPU ArgMax's choice.
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/elementwise_ops.h"
+#include "common/backend/device_check.h"
 
 namespace strata::cuda {
 namespace {

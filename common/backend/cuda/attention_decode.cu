@@ -12,7 +12,7 @@
 #include <cmath>
 
 #include "common/backend/cuda/attention.h"
-#include "common/backend/cuda/cuda_check.h"
+#include "common/backend/device_check.h"
 #include "common/util/check.h"
 
 namespace strata::cuda {

@@ -2,8 +2,8 @@
 #include <algorithm>
 
 #include "common/backend/cuda/batch_rows.h"
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/device_dtype.cuh"
+#include "common/backend/device_check.h"
 
 namespace strata::cuda {
 namespace {

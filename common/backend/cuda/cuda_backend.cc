@@ -14,10 +14,11 @@
 #include "common/backend/cuda/attention.h"
 #include "common/backend/cuda/batch_rows.h"
 #include "common/backend/cuda/create_cuda_backend.h"
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/elementwise_ops.h"
 #include "common/backend/cuda/gemm_convert.h"
 #include "common/backend/cuda/gemv.h"
+#include "common/backend/device_check.h"
+#include "common/util/hex.h"
 
 namespace strata::cuda {
 namespace {
@@ -56,6 +57,28 @@ struct CudaEvent final : BackendEvent {
 };
 
 cudaEvent_t EventOf(BackendEvent& event) { return static_cast<CudaEvent&>(event).event; }
+
+class CudaStream final : public BackendStream {
+ public:
+  explicit CudaStream(int device) {
+    STRATA_CUDA_CHECK(cudaSetDevice(device));
+    STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  }
+  ~CudaStream() override {
+    cudaStreamSynchronize(stream_);  // what was issued may still use its caller's memory
+    cudaStreamDestroy(stream_);
+  }
+  void* native() const override { return stream_; }
+  void Record(BackendEvent& event) override {
+    STRATA_CUDA_CHECK(cudaEventRecord(EventOf(event), stream_));
+  }
+  void Wait(BackendEvent& event) override {
+    STRATA_CUDA_CHECK(cudaStreamWaitEvent(stream_, EventOf(event), 0));
+  }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
 
 // Device kernels load whole elements: a weight (and its scales) must be element-aligned.
 void CheckAligned(const WeightView& w) {
@@ -107,6 +130,7 @@ CudaBackend::CudaBackend(int device, const cudaDeviceProp& props)
   caps_.fp8_weights = props.major * 10 + props.minor >= 89;
   caps_.memory_bytes = props.totalGlobalMem;
   caps_.device = device;
+  caps_.device_id = HexString(std::as_bytes(std::span(props.uuid.bytes)));
 }
 
 Status CudaBackend::Init() {
@@ -217,6 +241,10 @@ void CudaBackend::Synchronize() {
 void CudaBackend::CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) {
   WroteDevice(dst, bytes);
   STRATA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, StreamOf(stream)));
+}
+
+std::unique_ptr<BackendStream> CudaBackend::CreateStream() {
+  return std::make_unique<CudaStream>(device_);
 }
 
 std::unique_ptr<BackendEvent> CudaBackend::CreateEvent() {

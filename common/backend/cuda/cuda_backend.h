@@ -1,7 +1,8 @@
 // CudaBackend: the Backend on one CUDA device.
 //  * Two non-blocking streams: compute (every op, and the synchronous copies, so they see
-//    the ops before them) and copy (CopyToDeviceAsync on Stream::kCopy). BackendEvents are
-//    cudaEvents with timing enabled.
+//    the ops before them) and copy (CopyToDeviceAsync on Stream::kCopy); CreateStream makes
+//    more for libraries such as NCCL. BackendEvents are cudaEvents with timing enabled.
+//    caps().device_id is the GPU's UUID.
 //  * Activations and the KV cache are fp32; weights stay in device memory in their storage
 //    dtype (bf16, fp16, fp32, fp8 e4m3 with per-row scales).
 //  * MatMul: up to kGemvMaxRows rows go to the GEMV kernels (gemv.h); more to cuBLASLt
@@ -60,6 +61,7 @@ class CudaBackend final : public Backend {
   size_t DeviceBytesInUse() override;
   StatusOr<DeviceBuffer> AllocatePinned(size_t bytes) override;
   void CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) override;
+  std::unique_ptr<BackendStream> CreateStream() override;
   void* NativeStream(Stream stream) override { return StreamOf(stream); }
   std::unique_ptr<BackendEvent> CreateEvent() override;
   void RecordEvent(BackendEvent& event, Stream stream) override;

@@ -6,8 +6,8 @@
 #include <string>
 
 #include "common/backend/cuda/cuda_backend.h"
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/probe_kernels.h"
+#include "common/backend/device_check.h"
 
 namespace strata::cuda {
 namespace {

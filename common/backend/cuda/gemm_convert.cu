@@ -3,8 +3,8 @@
 // scaled, saturating cast — no host round trip.
 #include <algorithm>
 
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/gemm_convert.h"
+#include "common/backend/device_check.h"
 #include "common/util/check.h"
 
 namespace strata::cuda {

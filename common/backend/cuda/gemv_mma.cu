@@ -16,8 +16,8 @@
 // fp32 partial sums that a second kernel adds (in a fixed order: results are deterministic).
 #include <algorithm>
 
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/gemv.h"
+#include "common/backend/device_check.h"
 #include "common/util/check.h"
 
 namespace strata::cuda {

@@ -2,9 +2,9 @@
 // every row of x accumulated from the same weight load, then warp-shuffle sums.
 #include <algorithm>
 
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/device_dtype.cuh"
 #include "common/backend/cuda/gemv.h"
+#include "common/backend/device_check.h"
 #include "common/util/check.h"
 
 namespace strata::cuda {

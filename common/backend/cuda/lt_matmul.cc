@@ -3,7 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/backend/cuda/cublas_check.h"
+#include "common/backend/device_check.h"
 #include "common/util/check.h"
 
 namespace strata::cuda {

@@ -1,9 +1,9 @@
 // RMSNorm: one block per row; a block-wide sum of squares by warp shuffles, then a scaled
 // write (and optionally the same values rounded to bf16, for a GEMM that follows). fp32
 // math, as the CPU reference.
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/device_dtype.cuh"
 #include "common/backend/cuda/elementwise_ops.h"
+#include "common/backend/device_check.h"
 
 namespace strata::cuda {
 namespace {

@@ -2,8 +2,8 @@
 // float(position) * inv_freq in fp32, as Hugging Face computes it.
 #include <algorithm>
 
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/elementwise_ops.h"
+#include "common/backend/device_check.h"
 
 namespace strata::cuda {
 namespace {

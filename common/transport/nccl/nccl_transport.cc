@@ -5,7 +5,7 @@
 #include <cstring>
 #include <thread>
 
-#include "common/backend/cuda/cuda_check.h"
+#include "common/backend/device_check.h"
 
 namespace strata::transport {
 namespace {

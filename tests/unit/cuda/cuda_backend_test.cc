@@ -36,6 +36,9 @@ TEST(CudaBackend, FactoryAndCapabilities) {
   EXPECT_EQ(caps.name.rfind("cuda:0 (", 0), 0u) << caps.name;
   EXPECT_TRUE(caps.async_copy && caps.pinned_host);
   EXPECT_GT(caps.memory_bytes, size_t{1} << 30);
+  EXPECT_EQ(caps.device_id.size(), 32u) << caps.device_id;  // the GPU's UUID
+  EXPECT_EQ(caps.device_id.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_TRUE(CpuBackend().caps().device_id.empty());
 
   StatusOr<std::unique_ptr<Backend>> missing = CreateBackend("cuda:999");
   ASSERT_FALSE(missing.ok());
@@ -88,6 +91,40 @@ TEST(CudaBackend, AsyncCopyOnTheCopyStreamWithEvents) {
   EXPECT_GT(ms, 0.0f);
   std::printf("pinned -> device: %.1f MiB in %.3f ms = %.1f GB/s\n", kBytes / 1048576.0, ms,
               kBytes / (ms * 1e6));
+}
+
+// A stream of the caller's (a link's) is ordered with the backend's own by events; the CPU's
+// has no queue: its work has run when it is issued.
+TEST(CudaBackend, StreamsOfItsOwnAreOrderedByEvents) {
+  auto gpu = MakeCudaBackend();
+  ASSERT_NE(gpu, nullptr);
+  constexpr size_t kBytes = 8 << 20;
+  StatusOr<DeviceBuffer> pinned = gpu->AllocatePinned(kBytes);
+  ASSERT_TRUE(pinned.ok()) << pinned.status().ToString();
+  for (size_t i = 0; i < kBytes; ++i) pinned->get()[i] = static_cast<std::byte>(i * 7 % 253);
+  StatusOr<DeviceBuffer> dev = gpu->Allocate(kBytes);
+  ASSERT_TRUE(dev.ok());
+  const std::unique_ptr<BackendStream> stream = gpu->CreateStream();
+  ASSERT_NE(stream->native(), nullptr);
+  auto copied = gpu->CreateEvent(), passed = gpu->CreateEvent();
+  gpu->CopyToDeviceAsync(dev->get(), pinned->get(), kBytes, Stream::kCopy);
+  gpu->RecordEvent(*copied, Stream::kCopy);
+  stream->Wait(*copied);    // the stream's work follows the copy,
+  stream->Record(*passed);  // and the compute stream follows the stream's
+  gpu->StreamWaitEvent(Stream::kCompute, *passed);
+  std::vector<std::byte> back(kBytes);
+  gpu->CopyToHost(back.data(), dev->get(), kBytes);
+  EXPECT_EQ(std::memcmp(back.data(), pinned->get(), kBytes), 0);
+  gpu->WaitEvent(*passed);
+  EXPECT_TRUE(gpu->EventDone(*passed));
+
+  CpuBackend cpu;
+  const std::unique_ptr<BackendStream> none = cpu.CreateStream();
+  EXPECT_EQ(none->native(), nullptr);
+  auto event = cpu.CreateEvent();
+  none->Wait(*event);
+  none->Record(*event);
+  EXPECT_TRUE(cpu.EventDone(*event));
 }
 
 TEST(CudaBackend, EmbedMatchesCpu) {

@@ -11,8 +11,8 @@
 #include <gtest/gtest.h>
 
 #include "common/backend/cpu/cpu_ops.h"
-#include "common/backend/cuda/cuda_check.h"
 #include "common/backend/cuda/elementwise_ops.h"
+#include "common/backend/device_check.h"
 #include "common/engine/rope.h"
 #include "common/model/dtype.h"
 

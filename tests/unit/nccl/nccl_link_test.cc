@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/backend/cuda/cuda_check.h"
+#include "common/backend/device_check.h"
 #include "common/transport/nccl/nccl_transport.h"
 
 namespace strata::transport {
