@@ -1,15 +1,17 @@
-// RunGpuHop (see bench_transport_gpu.h).
+// RunGpuHop (see bench_transport_gpu.h): one CUDA backend per GPU, the links of the
+// transport under test between them, and the ceiling's direct copy.
 #include "cli/bench_transport_gpu.h"
 
 #include <cuda_runtime.h>
 
 #include <chrono>
-#include <cstring>
 #include <functional>
 #include <random>
 #include <thread>
 
+#include "common/backend/backend_factory.h"
 #include "common/backend/device_check.h"
+#include "common/transport/local_link.h"
 #include "common/transport/nccl/nccl_transport.h"
 #include "common/transport/ucx/ucx_transport.h"
 
@@ -20,38 +22,76 @@ using namespace strata::transport;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTimeout = std::chrono::seconds(30);
 
-// Memory of one side, freed with it.
-struct DeviceMemory {
-  void* p = nullptr;
-  DeviceMemory(int device, size_t bytes) {
-    STRATA_CUDA_CHECK(cudaSetDevice(device));
-    STRATA_CUDA_CHECK(cudaMalloc(&p, bytes));
-  }
-  ~DeviceMemory() { cudaFree(p); }
-  std::byte* get() const { return static_cast<std::byte*>(p); }
-};
-struct PinnedMemory {
-  void* p = nullptr;
-  explicit PinnedMemory(size_t bytes) {
-    STRATA_CUDA_CHECK(cudaHostAlloc(&p, bytes, cudaHostAllocPortable));  // pinned for both GPUs
-  }
-  ~PinnedMemory() { cudaFreeHost(p); }
-  std::byte* get() const { return static_cast<std::byte*>(p); }
-};
-struct CudaStream {
-  cudaStream_t s = nullptr;
-  explicit CudaStream(int device) {
-    STRATA_CUDA_CHECK(cudaSetDevice(device));
-    STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  }
-  ~CudaStream() { cudaStreamDestroy(s); }
+// One GPU's end of the ping-pong: its backend, its transport, and its move of a message to
+// the other side and its wait for the one coming back.
+struct Side {
+  int device = 0;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Transport> transport;
+  DeviceBuffer receive_buffer;  // (max_payload_bytes) in the transport's memory
+  DeviceBuffer staged_send;     // ucx-staged: (max_payload_bytes) pinned, the payload sent
+  DeviceBuffer arrived;         // (max_payload_bytes) device: where a received payload is
+  std::unique_ptr<ActivationSender> sender;      // to the other side
+  std::unique_ptr<ActivationReceiver> receiver;  // from the other side
+  ReceivedMessage on_device;  // ucx-staged: the last message, its payload in `arrived`
+  std::function<Status(const MessageHeader&, const std::byte* device_payload)> send;
+  std::function<StatusOr<const ReceivedMessage*>()> receive;  // payload in `arrived`
 };
 
-// One side's move of a message to the other, and its wait for the one coming back.
-struct Side {
-  std::function<Status(const MessageHeader&, const std::byte* device_payload)> send;
-  std::function<StatusOr<const ReceivedMessage*>()> receive;  // payload left in device memory
-};
+Status MakeSide(const GpuHopOptions& o, int device, const LinkLimits& limits, Side& s) {
+  s.device = device;
+  STRATA_ASSIGN_OR_RETURN(s.backend, CreateBackend("cuda:" + std::to_string(device)));
+  LinkOptions options;
+  options.timeout = kTimeout;
+  if (o.transport == "nccl") {
+    STRATA_ASSIGN_OR_RETURN(s.transport, CreateNcclTransport(*s.backend, options));
+  } else {
+    s.transport = CreateUcxTransport({"127.0.0.1", 0, "127.0.0.1"}, options);
+  }
+  const size_t bytes = limits.max_payload_bytes();
+  STRATA_ASSIGN_OR_RETURN(s.receive_buffer,
+                          AllocateLinkBuffer(*s.backend, s.transport->memory(), bytes));
+  if (s.transport->memory() == ActivationMemory::kDevice) return OkStatus();
+  STRATA_ASSIGN_OR_RETURN(s.staged_send, s.backend->AllocatePinned(bytes));
+  STRATA_ASSIGN_OR_RETURN(s.arrived, s.backend->Allocate(bytes));
+  return OkStatus();
+}
+
+// The side's send and receive: NCCL moves device memory itself; ucx-staged copies to pinned
+// host memory before the send and from it after the receive, as a ucx worker does.
+void BindSide(Side& s) {
+  Side* side = &s;
+  if (s.transport->memory() == ActivationMemory::kDevice) {
+    s.send = [side](const MessageHeader& h, const std::byte* payload) -> Status {
+      STRATA_ASSIGN_OR_RETURN(const uint64_t ticket, side->sender->Send(h, payload));
+      return side->sender->WaitSent(ticket);
+    };
+    s.receive = [side]() -> StatusOr<const ReceivedMessage*> {
+      STRATA_ASSIGN_OR_RETURN(const ReceivedMessage* m, side->receiver->Receive(kTimeout));
+      side->backend->Synchronize();  // the compute stream waited for the payload
+      side->receiver->Consumed();
+      return m;
+    };
+    return;
+  }
+  s.send = [side](const MessageHeader& h, const std::byte* payload) -> Status {
+    side->backend->CopyToHost(side->staged_send.get(), payload, h.payload_bytes);
+    STRATA_ASSIGN_OR_RETURN(const uint64_t ticket, side->sender->Send(h, side->staged_send.get()));
+    return side->sender->WaitSent(ticket);
+  };
+  s.receive = [side]() -> StatusOr<const ReceivedMessage*> {
+    STRATA_ASSIGN_OR_RETURN(const ReceivedMessage* m, side->receiver->Receive(kTimeout));
+    side->backend->CopyToDevice(side->arrived.get(), m->payload.data(), m->payload.size());
+    side->on_device.header = m->header;
+    side->on_device.payload = std::span<const std::byte>(side->arrived.get(), m->payload.size());
+    return &side->on_device;
+  };
+}
+
+// Where a side's received payloads are in device memory.
+std::byte* Arrived(const Side& s) {
+  return s.arrived != nullptr ? s.arrived.get() : s.receive_buffer.get();
+}
 
 // The ping-pong: side a sends and times until the echo is back in its device memory.
 StatusOr<std::vector<double>> PingPong(const GpuHopOptions& o, const LinkLimits& limits,
@@ -86,134 +126,23 @@ StatusOr<std::vector<double>> PingPong(const GpuHopOptions& o, const LinkLimits&
   return one_way_us;
 }
 
-// One rank's side of an NCCL ping-pong on `comm`: sends and receives on one stream; a receive
-// returns once the payload is in device memory. Each call makes the rank's GPU current.
-struct NcclSide {
-  std::unique_ptr<NcclSender> sender;
-  std::unique_ptr<NcclReceiver> receiver;
-  Side side;
-};
-
-StatusOr<NcclSide> MakeNcclSide(NcclComm& comm, const LinkLimits& limits, cudaStream_t stream,
-                                std::byte* receive_buffer) {
-  const int device = comm.device();
-  LinkOptions options;
-  options.timeout = kTimeout;
-  NcclSide s;
-  const int peer = 1 - comm.rank();
-  STRATA_ASSIGN_OR_RETURN(s.sender, NcclSender::Create(comm, peer, limits, options));
-  STRATA_ASSIGN_OR_RETURN(
-      s.receiver, NcclReceiver::Create(comm, peer, limits, options,
-                                       std::span(receive_buffer, limits.max_payload_bytes())));
-  NcclSender* sender = s.sender.get();
-  NcclReceiver* receiver = s.receiver.get();
-  s.side.send = [sender, stream, device](const MessageHeader& h,
-                                         const std::byte* payload) -> Status {
-    STRATA_CUDA_CHECK(cudaSetDevice(device));
-    STRATA_ASSIGN_OR_RETURN(const uint64_t ticket, sender->Send(h, payload, stream));
-    return sender->WaitSent(ticket);
-  };
-  s.side.receive = [receiver, stream, device]() -> StatusOr<const ReceivedMessage*> {
-    STRATA_CUDA_CHECK(cudaSetDevice(device));
-    STRATA_ASSIGN_OR_RETURN(const ReceivedMessage* m, receiver->Receive(stream, kTimeout));
-    STRATA_CUDA_CHECK(cudaStreamSynchronize(stream));
-    return m;
-  };
-  return s;
-}
-
-StatusOr<std::vector<double>> RunNccl(const GpuHopOptions& o, const LinkLimits& limits,
-                                      const std::byte* a_payload, std::byte* a_buffer,
-                                      std::byte* b_buffer) {
-  STRATA_ASSIGN_OR_RETURN(const std::string id, CreateNcclUniqueIdHex());
-  StatusOr<std::unique_ptr<NcclComm>> comm_b = Internal("not joined");
-  std::thread join_b([&] { comm_b = NcclComm::Init(id, 2, 1, o.device_b, kTimeout); });
-  StatusOr<std::unique_ptr<NcclComm>> comm_a = NcclComm::Init(id, 2, 0, o.device_a, kTimeout);
-  join_b.join();
-  STRATA_RETURN_IF_ERROR(comm_a.status());
-  STRATA_RETURN_IF_ERROR(comm_b.status());
-  CudaStream stream_a(o.device_a), stream_b(o.device_b);
-  STRATA_ASSIGN_OR_RETURN(NcclSide a, MakeNcclSide(**comm_a, limits, stream_a.s, a_buffer));
-  STRATA_ASSIGN_OR_RETURN(NcclSide b, MakeNcclSide(**comm_b, limits, stream_b.s, b_buffer));
-  return PingPong(o, limits, a.side, a_payload, b.side);
-}
-
-// Side of a staged ping-pong: device -> pinned -> UCX -> pinned -> device, as a ucx worker.
-struct StagedSide {
-  std::unique_ptr<PinnedMemory> send_stage, receive_stage;
-  std::unique_ptr<ActivationSender> sender;
-  std::unique_ptr<ActivationReceiver> receiver;
-  ReceivedMessage on_device;  // the last message, its payload in the side's device buffer
-  Side side;
-};
-
-StatusOr<std::vector<double>> RunUcxStaged(const GpuHopOptions& o, const LinkLimits& limits,
-                                           const std::byte* a_payload, std::byte* a_buffer,
-                                           std::byte* b_buffer) {
-  const size_t bytes = limits.max_payload_bytes();
-  LinkOptions options;
-  options.timeout = kTimeout;
-  StagedSide sides[2];
-  for (StagedSide& s : sides) {
-    s.send_stage = std::make_unique<PinnedMemory>(bytes);
-    s.receive_stage = std::make_unique<PinnedMemory>(bytes);
-  }
-  // sides[0] = a receives from b, sides[1] = b receives from a.
-  for (int i = 0; i < 2; ++i) {
-    STRATA_ASSIGN_OR_RETURN(
-        UcxListening listening,
-        ListenUcx("127.0.0.1:0", limits, options, std::span(sides[i].receive_stage->get(), bytes)));
-    sides[i].receiver = std::move(listening.receiver);
-    STRATA_ASSIGN_OR_RETURN(sides[1 - i].sender,
-                            ConnectUcx("127.0.0.1:" + std::to_string(listening.port), limits,
-                                       options));
-  }
-  const int devices[2] = {o.device_a, o.device_b};
-  std::byte* buffers[2] = {a_buffer, b_buffer};
-  for (int i = 0; i < 2; ++i) {
-    StagedSide* s = &sides[i];
-    const int device = devices[i];
-    std::byte* device_buffer = buffers[i];
-    s->side.send = [s, device](const MessageHeader& h, const std::byte* payload) -> Status {
-      STRATA_CUDA_CHECK(cudaSetDevice(device));
-      STRATA_CUDA_CHECK(cudaMemcpy(s->send_stage->get(), payload, h.payload_bytes,
-                                   cudaMemcpyDeviceToHost));
-      STRATA_ASSIGN_OR_RETURN(const uint64_t ticket, s->sender->Send(h, s->send_stage->get()));
-      return s->sender->WaitSent(ticket);
-    };
-    s->side.receive = [s, device, device_buffer]() -> StatusOr<const ReceivedMessage*> {
-      STRATA_ASSIGN_OR_RETURN(const ReceivedMessage* m, s->receiver->Receive(kTimeout));
-      STRATA_CUDA_CHECK(cudaSetDevice(device));
-      STRATA_CUDA_CHECK(cudaMemcpy(device_buffer, m->payload.data(), m->payload.size(),
-                                   cudaMemcpyHostToDevice));
-      s->on_device.header = m->header;
-      s->on_device.payload = std::span<const std::byte>(device_buffer, m->payload.size());
-      return &s->on_device;
-    };
-  }
-  return PingPong(o, limits, sides[0].side, a_payload, sides[1].side);
-}
-
-// The ceiling: a direct copy of `bytes` from a to b, mean over `iters`.
-double PeerCopyUs(const GpuHopOptions& o, const std::byte* src, std::byte* dst, size_t bytes) {
-  CudaStream stream(o.device_a);
-  cudaEvent_t start = nullptr, end = nullptr;
-  STRATA_CUDA_CHECK(cudaEventCreate(&start));
-  STRATA_CUDA_CHECK(cudaEventCreate(&end));
+// The ceiling: a direct copy of `bytes` from a to b on a stream of a's, mean over `iters`.
+double PeerCopyUs(const GpuHopOptions& o, Side& a, const std::byte* src, std::byte* dst,
+                  size_t bytes) {
+  const std::unique_ptr<BackendStream> stream = a.backend->CreateStream();
+  const auto native = static_cast<cudaStream_t>(stream->native());
+  const std::unique_ptr<BackendEvent> start = a.backend->CreateEvent();
+  const std::unique_ptr<BackendEvent> end = a.backend->CreateEvent();
   for (int i = 0; i < o.warmup; ++i) {
-    STRATA_CUDA_CHECK(cudaMemcpyPeerAsync(dst, o.device_b, src, o.device_a, bytes, stream.s));
+    STRATA_CUDA_CHECK(cudaMemcpyPeerAsync(dst, o.device_b, src, o.device_a, bytes, native));
   }
-  STRATA_CUDA_CHECK(cudaEventRecord(start, stream.s));
+  stream->Record(*start);
   for (int i = 0; i < o.iters; ++i) {
-    STRATA_CUDA_CHECK(cudaMemcpyPeerAsync(dst, o.device_b, src, o.device_a, bytes, stream.s));
+    STRATA_CUDA_CHECK(cudaMemcpyPeerAsync(dst, o.device_b, src, o.device_a, bytes, native));
   }
-  STRATA_CUDA_CHECK(cudaEventRecord(end, stream.s));
-  STRATA_CUDA_CHECK(cudaEventSynchronize(end));
-  float ms = 0;
-  STRATA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, end));
-  cudaEventDestroy(start);
-  cudaEventDestroy(end);
-  return 1e3 * ms / o.iters;
+  stream->Record(*end);
+  a.backend->WaitEvent(*end);
+  return 1e3 * a.backend->ElapsedMs(*start, *end) / o.iters;
 }
 
 bool EnablePeerAccess(int from, int to) {
@@ -231,7 +160,11 @@ StatusOr<GpuHopResult> RunGpuHop(const GpuHopOptions& o) {
   if (o.transport != "nccl" && o.transport != "ucx-staged") {
     return InvalidArgument("GPU hop transport must be nccl or ucx-staged, not " + o.transport);
   }
-  const int visible = VisibleCudaDevices();
+  int visible = 0;
+  if (cudaGetDeviceCount(&visible) != cudaSuccess) {
+    cudaGetLastError();
+    visible = 0;
+  }
   if (visible < 2 || o.device_a == o.device_b || o.device_a < 0 || o.device_b < 0 ||
       o.device_a >= visible || o.device_b >= visible) {
     return FailedPrecondition("--transport " + o.transport + " needs two different GPUs; this "
@@ -245,20 +178,29 @@ StatusOr<GpuHopResult> RunGpuHop(const GpuHopOptions& o) {
 
   GpuHopResult r;
   r.peer_access = EnablePeerAccess(o.device_a, o.device_b) && EnablePeerAccess(o.device_b, o.device_a);
-  DeviceMemory a_payload(o.device_a, limits.max_payload_bytes());
-  DeviceMemory a_buffer(o.device_a, limits.max_payload_bytes());
-  DeviceMemory b_buffer(o.device_b, limits.max_payload_bytes());
-  STRATA_CUDA_CHECK(cudaSetDevice(o.device_a));
-  STRATA_CUDA_CHECK(cudaMemcpy(a_payload.get(), payload.data(), bytes, cudaMemcpyHostToDevice));
+  Side a, b;
+  STRATA_RETURN_IF_ERROR(MakeSide(o, o.device_a, limits, a));
+  STRATA_RETURN_IF_ERROR(MakeSide(o, o.device_b, limits, b));
+  STRATA_ASSIGN_OR_RETURN(DeviceBuffer a_payload, a.backend->Allocate(limits.max_payload_bytes()));
+  a.backend->CopyToDevice(a_payload.get(), payload.data(), bytes);
+  const size_t buffer_bytes = limits.max_payload_bytes();
   STRATA_ASSIGN_OR_RETURN(
-      r.one_way_us,
-      o.transport == "nccl" ? RunNccl(o, limits, a_payload.get(), a_buffer.get(), b_buffer.get())
-                            : RunUcxStaged(o, limits, a_payload.get(), a_buffer.get(), b_buffer.get()));
-  std::vector<std::byte> back(bytes);
-  STRATA_CUDA_CHECK(cudaSetDevice(o.device_a));
-  STRATA_CUDA_CHECK(cudaMemcpy(back.data(), a_buffer.get(), bytes, cudaMemcpyDeviceToHost));
-  r.verified = back == payload;
-  r.peer_copy_us = PeerCopyUs(o, a_payload.get(), b_buffer.get(), bytes);
+      LocalLink forward, ConnectLocalLink(*a.transport, *b.transport, limits,
+                                          std::span(b.receive_buffer.get(), buffer_bytes)));
+  STRATA_ASSIGN_OR_RETURN(
+      LocalLink back, ConnectLocalLink(*b.transport, *a.transport, limits,
+                                       std::span(a.receive_buffer.get(), buffer_bytes)));
+  a.sender = std::move(forward.sender);
+  b.receiver = std::move(forward.receiver);
+  b.sender = std::move(back.sender);
+  a.receiver = std::move(back.receiver);
+  BindSide(a);
+  BindSide(b);
+  STRATA_ASSIGN_OR_RETURN(r.one_way_us, PingPong(o, limits, a, a_payload.get(), b));
+  std::vector<std::byte> echoed(bytes);
+  a.backend->CopyToHost(echoed.data(), Arrived(a), bytes);
+  r.verified = echoed == payload;
+  r.peer_copy_us = PeerCopyUs(o, a, a_payload.get(), Arrived(b), bytes);
   return r;
 }
 

@@ -22,6 +22,7 @@
 #if STRATA_HAVE_NCCL
 #include "cli/bench_transport_gpu.h"
 #endif
+#include "common/transport/local_link.h"
 #include "common/transport/loopback/loopback_transport.h"
 #include "common/transport/ucx/ucx_transport.h"
 
@@ -68,26 +69,12 @@ Summary Summarize(std::vector<double> us) {
   return s;
 }
 
-// One direction of the ping-pong.
-struct Link {
-  std::unique_ptr<ActivationSender> sender;
-  std::unique_ptr<ActivationReceiver> receiver;
-};
-
-StatusOr<Link> MakeLink(const std::string& transport, const LinkLimits& limits,
-                        std::span<std::byte> receive_buffer) {
+// The host transport under test; both directions of the ping-pong are its links.
+std::unique_ptr<Transport> MakeHostTransport(const std::string& transport) {
   LinkOptions options;
   options.timeout = std::chrono::seconds(30);
-  if (transport == "loopback") {
-    STRATA_ASSIGN_OR_RETURN(LoopbackLink l, CreateLoopbackLink(limits, options, receive_buffer));
-    return Link{std::move(l.sender), std::move(l.receiver)};
-  }
-  STRATA_ASSIGN_OR_RETURN(UcxListening listening,
-                          ListenUcx("127.0.0.1:0", limits, options, receive_buffer));
-  STRATA_ASSIGN_OR_RETURN(
-      std::unique_ptr<ActivationSender> sender,
-      ConnectUcx("127.0.0.1:" + std::to_string(listening.port), limits, options));
-  return Link{std::move(sender), std::move(listening.receiver)};
+  if (transport == "loopback") return CreateLoopbackTransport(options);
+  return CreateUcxTransport({"127.0.0.1", 0, "127.0.0.1"}, options);
 }
 
 struct ShapeResult {
@@ -135,8 +122,11 @@ StatusOr<ShapeResult> RunShape(const Flags& f, ActivationDtype dtype, int rows) 
   for (std::byte& b : payload) b = static_cast<std::byte>(rng());
   std::vector<std::byte> forward_buffer(limits.max_payload_bytes());
   std::vector<std::byte> back_buffer(limits.max_payload_bytes());
-  STRATA_ASSIGN_OR_RETURN(Link forward, MakeLink(f.transport, limits, forward_buffer));
-  STRATA_ASSIGN_OR_RETURN(Link back, MakeLink(f.transport, limits, back_buffer));
+  const std::unique_ptr<Transport> transport = MakeHostTransport(f.transport);
+  STRATA_ASSIGN_OR_RETURN(LocalLink forward,
+                          ConnectLocalLink(*transport, *transport, limits, forward_buffer));
+  STRATA_ASSIGN_OR_RETURN(LocalLink back,
+                          ConnectLocalLink(*transport, *transport, limits, back_buffer));
   const auto timeout = std::chrono::seconds(30);
   const int total = f.warmup + f.iters;
 

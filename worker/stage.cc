@@ -50,36 +50,47 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
   s->limits_ = {a.max_batch_tokens(), static_cast<int32_t>(config.hidden_size),
                 transport::ActivationDtype::kF32, std::min(a.kv_slots(), a.max_batch_tokens())};
   STRATA_RETURN_IF_ERROR(transport::ValidateLimits(s->limits_));
-  LinkSettings link = options.link;
+  if (s->first() && s->last()) return s;
+  transport::LinkSettings link = options.link;
   link.transport = a.transport();
+  STRATA_ASSIGN_OR_RETURN(s->transport_, transport::CreateTransport(backend, link));
+  const ActivationMemory memory = s->transport_->memory();
+  const size_t bytes = s->limits_.max_payload_bytes();
   if (!s->first()) {
-    STRATA_ASSIGN_OR_RETURN(s->input_, CreateInputLink(backend, s->limits_, link));
+    STRATA_ASSIGN_OR_RETURN(s->input_buffer_,
+                            transport::AllocateLinkBuffer(backend, memory, bytes));
+    STRATA_ASSIGN_OR_RETURN(
+        transport::Listening listening,
+        s->transport_->Listen(s->limits_, std::span(s->input_buffer_.get(), bytes)));
+    s->input_ = std::move(listening.receiver);
+    s->input_address_ = std::move(listening.address);
   }
   if (!s->last()) {
-    STRATA_ASSIGN_OR_RETURN(s->output_, CreateOutputLink(backend, s->limits_, link));
+    STRATA_ASSIGN_OR_RETURN(s->output_buffers_, SendBuffers::Allocate(backend, memory, bytes));
   }
   return s;
 }
 
-const std::string& Stage::data_address() const {
-  static const std::string kNone;
-  return input_ != nullptr ? input_->address() : kNone;
-}
+const std::string& Stage::data_address() const { return input_address_; }
 
 Status Stage::Connect(const std::string& next_address) {
-  if (output_ == nullptr && !next_address.empty()) {
+  if (last() && !next_address.empty()) {
     return InvalidArgument("the last stage was given a next stage to connect to (" +
                            next_address.substr(0, 64) + ")");
   }
-  if (output_ != nullptr && next_address.empty()) {
+  if (!last() && next_address.empty()) {
     return InvalidArgument("stage " + std::to_string(assignment_.stage()) +
                            " was given no address for the next stage");
   }
   // Both ends at once: a middle stage's NCCL links each wait for their other ends.
   std::future<Status> opened_output;
-  if (output_ != nullptr) {
+  if (!last()) {
     opened_output = std::async(std::launch::async, [&] {
-      return output_->Open(next_address).WithContext("connecting to the next stage");
+      StatusOr<std::unique_ptr<transport::ActivationSender>> sender =
+          transport_->Connect(next_address, limits_);
+      if (!sender.ok()) return sender.status().WithContext("connecting to the next stage");
+      output_ = std::move(sender).value();
+      return OkStatus();
     });
   }
   Status input = input_ != nullptr
@@ -209,16 +220,17 @@ StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
   }
   LlamaModel& model = model_->model();
   const ActivationMemory memory =
-      input_ != nullptr ? input_->memory()
-                        : (output_ != nullptr ? output_->memory() : ActivationMemory::kHost);
+      transport_ != nullptr ? transport_->memory() : ActivationMemory::kHost;
   if (!last()) {
-    STRATA_ASSIGN_OR_RETURN(float* hidden_out, output_->NextBuffer());
+    STRATA_ASSIGN_OR_RETURN(float* hidden_out, output_buffers_.Next(*output_));
     const Status run = model.ForwardStage(batch, hidden_in, hidden_out, LogitsMode::kLastToken,
                                           nullptr, memory);
     if (input_ != nullptr) input_->Consumed();
     STRATA_RETURN_IF_ERROR(run.WithContext(where));
     const transport::MessageHeader header = transport::ActivationsHeader(limits_, step_id, slices);
-    STRATA_RETURN_IF_ERROR(output_->Send(header, hidden_out).WithContext(where));
+    StatusOr<uint64_t> ticket = output_->Send(header, hidden_out);
+    if (!ticket.ok()) return ticket.status().WithContext(where);
+    output_buffers_.Sent(*ticket);
     return out;
   }
   // A step whose sampling sequences are all greedy and want no log-probabilities takes the

@@ -1,11 +1,18 @@
 // Stage: one worker's pipeline stage under an Assignment — its slice of the pack's layers as
 // a PackModel, the open sequences (KV slot each; on the last stage, the sampler), and the
-// data-plane links of the assignment's transport (stage_links.h): an input link from the
+// data-plane links of the assignment's transport (common/transport): an input link from the
 // previous stage (every stage but the first) and an output link to the next (every stage but
 // the last). It turns a Step (first stage) or a received activation message into activations
 // sent on, or sampled tokens (last stage).
 //
-// Activations are (tokens, hidden) fp32 in the links' buffers, allocated once at Create.
+// Set-up takes two steps because both ends of a link must exist before either can join it:
+// Create listens (the input link's address is known from then on) and allocates the links'
+// buffers; Connect, when the coordinator says so, opens the input link and connects the
+// output link to the next stage's address at once (for NCCL both ends of a link join
+// together, within the link timeout).
+// Activations are (tokens, hidden) fp32 in the links' buffers, in the transport's memory
+// (transport::AllocateLinkBuffer), allocated once at Create: one receive buffer, two send
+// buffers (send_buffers.h).
 // Thread-safety: OpenSequence/CloseSequence (control thread) and Run* (compute thread) may
 // run concurrently; a mutex orders them. Connect before the first Run*.
 #pragma once
@@ -23,13 +30,14 @@
 #include "common/engine/sampler.h"
 #include "common/proto/strata_control.pb.h"
 #include "common/transport/transport.h"
-#include "worker/stage_links.h"
+#include "common/transport/transport_factory.h"
+#include "worker/send_buffers.h"
 
 namespace strata::worker {
 
 struct StageOptions {
   std::string pack_dir;
-  LinkSettings link;  // its transport is the assignment's
+  transport::LinkSettings link;  // its transport is the assignment's
 };
 
 // A token sampled on the last stage, for a StepResult's SampledToken.
@@ -114,8 +122,13 @@ class Stage {
   mutable std::mutex mu_;
   std::map<uint64_t, Sequence> sequences_;  // open sequences by coordinator id
 
-  std::unique_ptr<InputLink> input_;    // null on the first stage
-  std::unique_ptr<OutputLink> output_;  // null on the last stage
+  // The links; none on a pipeline of one stage.
+  std::unique_ptr<transport::Transport> transport_;
+  DeviceBuffer input_buffer_;  // (max_batch_tokens, hidden) the input link's, before it
+  std::unique_ptr<transport::ActivationReceiver> input_;  // null on the first stage
+  std::string input_address_;                             // empty on the first stage
+  SendBuffers output_buffers_;                            // empty on the last stage
+  std::unique_ptr<transport::ActivationSender> output_;   // from Connect; null on the last
   std::vector<float> logits_;           // (sequences in a batch, vocab), last stage
   std::vector<int32_t> greedy_;         // (sequences in a batch) argmax ids, last stage
 };

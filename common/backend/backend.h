@@ -112,9 +112,6 @@ class Backend {
   // A new stream of its own on the device (released with the returned object, after the work
   // issued to it has finished).
   virtual std::unique_ptr<BackendStream> CreateStream() = 0;
-  // The native queue behind `stream` (a cudaStream_t on CUDA) for libraries that issue their
-  // own work in order with the backend's (NCCL); nullptr where there is none (the CPU).
-  virtual void* NativeStream(Stream /*stream*/) { return nullptr; }
   virtual std::unique_ptr<BackendEvent> CreateEvent() = 0;
   virtual void RecordEvent(BackendEvent& event, Stream stream) = 0;
   // Work issued to `stream` after this call starts only once `event` has completed; the host

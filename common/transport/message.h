@@ -82,6 +82,8 @@ struct LinkLimits {
   size_t max_payload_bytes() const;
   // Bytes of the largest encoded header.
   size_t max_header_bytes() const { return kHeaderFixedBytes + kSeqSliceBytes * max_seqs; }
+
+  bool operator==(const LinkLimits&) const = default;
 };
 
 Status ValidateLimits(const LinkLimits& limits);

@@ -1,4 +1,5 @@
-// HopRecorder and the encoding half of ActivationSender.
+// HopRecorder, the encoding half of ActivationSender, link buffers, and the checks every
+// transport makes.
 #include "common/transport/transport.h"
 
 #include <algorithm>
@@ -43,11 +44,21 @@ StatusOr<uint64_t> ActivationSender::SendError(uint64_t step_id, std::string_vie
   h.kind = MessageKind::kError;
   h.step_id = step_id;
   const std::string_view clipped = text.substr(0, kMaxErrorTextBytes);
-  std::copy(clipped.begin(), clipped.end(), error_text_.begin());
   h.payload_bytes = clipped.size();
-  STRATA_ASSIGN_OR_RETURN(const uint64_t ticket, Send(h, error_text_.data()));
+  STRATA_ASSIGN_OR_RETURN(const void* staged, StageErrorText(clipped));
+  STRATA_ASSIGN_OR_RETURN(const uint64_t ticket, Send(h, staged));
   error_ticket_ = ticket;
   return ticket;
+}
+
+StatusOr<const void*> ActivationSender::StageErrorText(std::string_view text) {
+  std::copy(text.begin(), text.end(), error_text_.begin());
+  return error_text_.data();
+}
+
+StatusOr<DeviceBuffer> AllocateLinkBuffer(Backend& backend, ActivationMemory memory, size_t bytes) {
+  return memory == ActivationMemory::kDevice ? backend.Allocate(bytes)
+                                             : backend.AllocatePinned(bytes);
 }
 
 Status CheckReceiveBuffer(std::span<std::byte> buffer, const LinkLimits& limits) {
@@ -57,6 +68,11 @@ Status CheckReceiveBuffer(std::span<std::byte> buffer, const LinkLimits& limits)
                            " bytes is smaller than the link's largest payload, " +
                            std::to_string(limits.max_payload_bytes()) + " bytes");
   }
+  return OkStatus();
+}
+
+Status CheckOptions(const LinkOptions& options) {
+  if (options.max_in_flight <= 0) return InvalidArgument("max_in_flight must be positive");
   return OkStatus();
 }
 

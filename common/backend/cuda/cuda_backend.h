@@ -62,7 +62,6 @@ class CudaBackend final : public Backend {
   StatusOr<DeviceBuffer> AllocatePinned(size_t bytes) override;
   void CopyToDeviceAsync(void* dst, const void* src, size_t bytes, Stream stream) override;
   std::unique_ptr<BackendStream> CreateStream() override;
-  void* NativeStream(Stream stream) override { return StreamOf(stream); }
   std::unique_ptr<BackendEvent> CreateEvent() override;
   void RecordEvent(BackendEvent& event, Stream stream) override;
   void StreamWaitEvent(Stream stream, BackendEvent& event) override;

@@ -1,8 +1,10 @@
-// The loopback link: a ring of in-flight slots shared by the two halves under one mutex.
+// The loopback link: a ring of in-flight slots shared by the two halves under one mutex;
+// the transport keeps the links listened on and not yet connected, by address.
 #include "common/transport/loopback/loopback_transport.h"
 
 #include <condition_variable>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -158,17 +160,54 @@ class LoopbackReceiver final : public ActivationReceiver {
   HopRecorder receive_stats_;
 };
 
+class LoopbackTransport final : public Transport {
+ public:
+  explicit LoopbackTransport(const LinkOptions& options) : options_(options) {}
+
+  ActivationMemory memory() const override { return ActivationMemory::kHost; }
+
+  StatusOr<Listening> Listen(const LinkLimits& limits, std::span<std::byte> buffer) override {
+    STRATA_RETURN_IF_ERROR(CheckReceiveBuffer(buffer, limits));
+    STRATA_RETURN_IF_ERROR(CheckOptions(options_));
+    auto ch = std::make_shared<Channel>(limits, options_);
+    std::lock_guard lock(mu_);
+    Listening listening{std::make_unique<LoopbackReceiver>(ch, buffer),
+                        "loopback:" + std::to_string(next_link_++)};
+    listening_[listening.address] = ch;
+    return listening;
+  }
+
+  StatusOr<std::unique_ptr<ActivationSender>> Connect(std::string_view address,
+                                                      const LinkLimits& limits) override {
+    std::shared_ptr<Channel> ch;
+    {
+      std::lock_guard lock(mu_);
+      const auto it = listening_.find(std::string(address));
+      if (it != listening_.end()) {
+        ch = it->second.lock();
+        listening_.erase(it);  // one sender per link
+      }
+    }
+    if (ch == nullptr) {
+      return Unavailable("loopback link: no receiver listens at '" + std::string(address) + "'");
+    }
+    if (!(ch->limits == limits)) {
+      return InvalidArgument("loopback link: the sender's limits differ from the receiver's");
+    }
+    return std::unique_ptr<ActivationSender>(std::make_unique<LoopbackSender>(ch));
+  }
+
+ private:
+  const LinkOptions options_;
+  std::mutex mu_;
+  uint64_t next_link_ = 0;                                      // guarded by mu_
+  std::map<std::string, std::weak_ptr<Channel>> listening_;  // guarded by mu_; by address
+};
+
 }  // namespace
 
-StatusOr<LoopbackLink> CreateLoopbackLink(const LinkLimits& limits, const LinkOptions& options,
-                                          std::span<std::byte> receive_buffer) {
-  STRATA_RETURN_IF_ERROR(CheckReceiveBuffer(receive_buffer, limits));
-  if (options.max_in_flight <= 0) return InvalidArgument("max_in_flight must be positive");
-  auto ch = std::make_shared<Channel>(limits, options);
-  LoopbackLink link;
-  link.sender = std::make_unique<LoopbackSender>(ch);
-  link.receiver = std::make_unique<LoopbackReceiver>(ch, receive_buffer);
-  return link;
+std::unique_ptr<Transport> CreateLoopbackTransport(const LinkOptions& options) {
+  return std::make_unique<LoopbackTransport>(options);
 }
 
 }  // namespace strata::transport

@@ -1,4 +1,5 @@
-// UcxSender and UcxReceiver: the tag protocol of ucx_transport.h on a UcxWorker.
+// UcxSender and UcxReceiver: the tag protocol of ucx_transport.h on a UcxWorker; UcxTransport
+// makes them.
 #include "common/transport/ucx/ucx_transport.h"
 
 #include <cstring>
@@ -423,27 +424,42 @@ class UcxReceiver final : public ActivationReceiver {
   Part payload_part_;
 };
 
+class UcxTransport final : public Transport {
+ public:
+  UcxTransport(const UcxSettings& settings, const LinkOptions& options)
+      : settings_(settings), options_(options) {}
+
+  ActivationMemory memory() const override { return ActivationMemory::kHost; }
+
+  StatusOr<Listening> Listen(const LinkLimits& limits, std::span<std::byte> buffer) override {
+    STRATA_RETURN_IF_ERROR(CheckReceiveBuffer(buffer, limits));
+    const std::string bind_address = settings_.bind_host + ":" + to_string(settings_.port);
+    STRATA_ASSIGN_OR_RETURN(const SocketAddress addr, ResolveAddress(bind_address));
+    auto receiver = std::make_unique<UcxReceiver>(bind_address, limits, options_, buffer);
+    STRATA_ASSIGN_OR_RETURN(const uint16_t port, receiver->Listen(addr));
+    return Listening{std::move(receiver), settings_.advertised_host + ":" + to_string(port)};
+  }
+
+  StatusOr<std::unique_ptr<ActivationSender>> Connect(std::string_view address,
+                                                      const LinkLimits& limits) override {
+    STRATA_RETURN_IF_ERROR(ValidateLimits(limits));
+    STRATA_RETURN_IF_ERROR(CheckOptions(options_));
+    STRATA_ASSIGN_OR_RETURN(const SocketAddress addr, ResolveAddress(address));
+    auto sender = std::make_unique<UcxSender>(std::string(address), limits, options_);
+    STRATA_RETURN_IF_ERROR(sender->Connect(addr));
+    return std::unique_ptr<ActivationSender>(std::move(sender));
+  }
+
+ private:
+  const UcxSettings settings_;
+  const LinkOptions options_;
+};
+
 }  // namespace
 
-StatusOr<UcxListening> ListenUcx(std::string_view bind_address, const LinkLimits& limits,
-                                 const LinkOptions& options, std::span<std::byte> receive_buffer) {
-  STRATA_RETURN_IF_ERROR(CheckReceiveBuffer(receive_buffer, limits));
-  STRATA_ASSIGN_OR_RETURN(const SocketAddress addr, ResolveAddress(bind_address));
-  auto receiver =
-      std::make_unique<UcxReceiver>(std::string(bind_address), limits, options, receive_buffer);
-  STRATA_ASSIGN_OR_RETURN(const uint16_t port, receiver->Listen(addr));
-  return UcxListening{std::move(receiver), port};
-}
-
-StatusOr<std::unique_ptr<ActivationSender>> ConnectUcx(std::string_view address,
-                                                       const LinkLimits& limits,
-                                                       const LinkOptions& options) {
-  STRATA_RETURN_IF_ERROR(ValidateLimits(limits));
-  if (options.max_in_flight <= 0) return InvalidArgument("max_in_flight must be positive");
-  STRATA_ASSIGN_OR_RETURN(const SocketAddress addr, ResolveAddress(address));
-  auto sender = std::make_unique<UcxSender>(std::string(address), limits, options);
-  STRATA_RETURN_IF_ERROR(sender->Connect(addr));
-  return std::unique_ptr<ActivationSender>(std::move(sender));
+std::unique_ptr<Transport> CreateUcxTransport(const UcxSettings& settings,
+                                              const LinkOptions& options) {
+  return std::make_unique<UcxTransport>(settings, options);
 }
 
 }  // namespace strata::transport

@@ -12,28 +12,22 @@
 
 #include <cstdint>
 #include <memory>
-#include <span>
-#include <string_view>
+#include <string>
 
 #include "common/transport/transport.h"
 
 namespace strata::transport {
 
-struct UcxListening {
-  std::unique_ptr<ActivationReceiver> receiver;
-  uint16_t port = 0;  // the bound port (the one asked for, or the one picked for port 0)
+struct UcxSettings {
+  std::string bind_host = "0.0.0.0";          // where receivers listen ("0.0.0.0": everywhere)
+  uint16_t port = 0;                          // 0: a free port per link
+  std::string advertised_host = "127.0.0.1";  // the host part of a receiver's address
 };
 
-// Listens on `bind_address` ("host:port"; port 0 picks a free port, "0.0.0.0:P" every
-// interface) and accepts one sender; later connection requests are rejected.
-// `receive_buffer` (limits.max_payload_bytes()) must outlive the receiver.
-StatusOr<UcxListening> ListenUcx(std::string_view bind_address, const LinkLimits& limits,
-                                 const LinkOptions& options, std::span<std::byte> receive_buffer);
-
-// Connects to a receiver's "host:port" and waits (up to options.timeout) until the
-// connection is established; kUnavailable when it cannot be.
-StatusOr<std::unique_ptr<ActivationSender>> ConnectUcx(std::string_view address,
-                                                       const LinkLimits& limits,
-                                                       const LinkOptions& options);
+// Listen binds bind_host:port and accepts one sender (later connection requests are
+// rejected); the address is "advertised_host:<bound port>". Connect takes a receiver's
+// "host:port" and waits (up to the link timeout) until the connection is established.
+std::unique_ptr<Transport> CreateUcxTransport(const UcxSettings& settings,
+                                              const LinkOptions& options);
 
 }  // namespace strata::transport

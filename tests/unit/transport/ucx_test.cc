@@ -1,6 +1,7 @@
-// UCX specifics: a sender process killed mid-link fails the receiver quickly (no hang), a
-// connect to a port nobody listens on fails within the timeout, a second sender is refused,
-// and host:port parsing. The peer process is this test binary re-run with a helper test.
+// UCX specifics beyond the conformance suite: a sender process killed mid-link fails the
+// receiver quickly (no hang), a connect to a port nobody listens on fails within the timeout,
+// a second sender is refused, a busy port cannot be listened on, and host:port parsing. The
+// peer process is this test binary re-run with a helper test.
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -28,12 +30,16 @@ const bool kUcxOverTcp = [] { return setenv("UCX_TLS", "tcp", 1) == 0; }();
 const LinkLimits kLimits{4, 64, ActivationDtype::kF32, 1};
 constexpr char kPeerAddressVar[] = "STRATA_TEST_UCX_PEER";
 
+std::unique_ptr<Transport> Ucx(uint16_t port = 0, LinkOptions options = {}) {
+  return CreateUcxTransport({"127.0.0.1", port, "127.0.0.1"}, options);
+}
+
 // Run only as the child of PeerProcessKilled: connects, sends one message, then waits to be
 // killed (never closing the link itself).
 TEST(UcxPeerHelper, DISABLED_SendOneAndHang) {
   const char* address = std::getenv(kPeerAddressVar);
   ASSERT_NE(address, nullptr);
-  StatusOr<std::unique_ptr<ActivationSender>> sender = ConnectUcx(address, kLimits, {});
+  StatusOr<std::unique_ptr<ActivationSender>> sender = Ucx()->Connect(address, kLimits);
   ASSERT_TRUE(sender.ok()) << sender.status().ToString();
   const MessageHeader h = ActivationsHeader(kLimits, 77, {{1, 0, 1}});
   std::vector<std::byte> payload(h.payload_bytes, std::byte{7});
@@ -46,10 +52,9 @@ TEST(UcxPeerHelper, DISABLED_SendOneAndHang) {
 TEST(Ucx, PeerProcessKilledFailsTheReceiverQuickly) {
   ASSERT_TRUE(kUcxOverTcp);
   std::vector<std::byte> buffer(kLimits.max_payload_bytes());
-  StatusOr<UcxListening> listening = ListenUcx("127.0.0.1:0", kLimits, {}, buffer);
+  StatusOr<Listening> listening = Ucx()->Listen(kLimits, buffer);
   ASSERT_TRUE(listening.ok()) << listening.status().ToString();
-  const std::string env = std::string(kPeerAddressVar) + "=127.0.0.1:" +
-                          std::to_string(listening->port);
+  const std::string env = std::string(kPeerAddressVar) + "=" + listening->address;
   std::vector<std::string> args = {"/proc/self/exe",
                                    "--gtest_filter=UcxPeerHelper.DISABLED_SendOneAndHang",
                                    "--gtest_also_run_disabled_tests"};
@@ -92,21 +97,21 @@ TEST(Ucx, ConnectWithNobodyListeningFailsWithinTheTimeout) {
   options.timeout = 3s;
   const Clock::time_point start = Clock::now();
   StatusOr<std::unique_ptr<ActivationSender>> sender =
-      ConnectUcx("127.0.0.1:" + std::to_string(UnusedPort()), kLimits, options);
+      Ucx(0, options)->Connect("127.0.0.1:" + std::to_string(UnusedPort()), kLimits);
   EXPECT_EQ(sender.status().code(), StatusCode::kUnavailable);
   EXPECT_LT(Clock::now() - start, 6s);
 }
 
 TEST(Ucx, ASecondSenderIsRefused) {
   std::vector<std::byte> buffer(kLimits.max_payload_bytes());
-  StatusOr<UcxListening> listening = ListenUcx("127.0.0.1:0", kLimits, {}, buffer);
+  StatusOr<Listening> listening = Ucx()->Listen(kLimits, buffer);
   ASSERT_TRUE(listening.ok()) << listening.status().ToString();
-  const std::string address = "127.0.0.1:" + std::to_string(listening->port);
-  StatusOr<std::unique_ptr<ActivationSender>> first = ConnectUcx(address, kLimits, {});
+  StatusOr<std::unique_ptr<ActivationSender>> first = Ucx()->Connect(listening->address, kLimits);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   LinkOptions options;
   options.timeout = 3s;
-  StatusOr<std::unique_ptr<ActivationSender>> second = ConnectUcx(address, kLimits, options);
+  StatusOr<std::unique_ptr<ActivationSender>> second =
+      Ucx(0, options)->Connect(listening->address, kLimits);
   EXPECT_FALSE(second.ok());
   // The first link is unaffected.
   const MessageHeader h = ActivationsHeader(kLimits, 1, {{1, 0, 1}});
@@ -117,10 +122,11 @@ TEST(Ucx, ASecondSenderIsRefused) {
 
 TEST(Ucx, ListeningOnABusyPortFails) {
   std::vector<std::byte> a(kLimits.max_payload_bytes()), b(kLimits.max_payload_bytes());
-  StatusOr<UcxListening> first = ListenUcx("127.0.0.1:0", kLimits, {}, a);
+  StatusOr<Listening> first = Ucx()->Listen(kLimits, a);
   ASSERT_TRUE(first.ok());
-  StatusOr<UcxListening> second =
-      ListenUcx("127.0.0.1:" + std::to_string(first->port), kLimits, {}, b);
+  const uint16_t port = static_cast<uint16_t>(
+      std::stoi(first->address.substr(first->address.rfind(':') + 1)));
+  StatusOr<Listening> second = Ucx(port)->Listen(kLimits, b);
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
 }
 
