@@ -132,6 +132,8 @@ async function checkRendering(objects, values) {
   assert.ok(startupSeconds >= values.coordinator.startupSeconds, `startup probe allows ${startupSeconds} s`);
   const cflags = flagsOf(coordinator);
   assert.equal(cflags.get('--workers'), String(values.workers));
+  assert.equal(cflags.get('--drain-timeout-s'), String(values.coordinator.drainTimeoutSeconds));
+  assert.equal(flagsOf(worker).get('--drain-timeout-s'), String(values.worker.drainTimeoutSeconds));
 
   // Both pods: non-root, read-only root, no service-account token, grace covering the drain.
   for (const [w, c, v] of [[deployment, coordinator, values.coordinator], [statefulset, worker, values.worker]]) {
