@@ -191,6 +191,8 @@ async function checkRendering(objects, values) {
   assert.ok(control, `the workers dial ${controlHost}: no such Service`);
   assert.equal(controlHost, `${control.metadata.name}.inference.svc`);
   assert.equal(control.spec.publishNotReadyAddresses, true, 'the control Service must publish the not-ready coordinator');
+  assert.equal(find(objects, 'Service', deployment.metadata.name).spec.publishNotReadyAddresses, true,
+    'the API Service publishes the one coordinator while it is not ready (503s with a reason, not refused connections)');
   assert.equal(String(control.spec.ports[0].port), controlPort);
   assert.ok(coordinator.ports.some((p) => p.name === control.spec.ports[0].targetPort));
   // Each Service selects the pods it serves and names ports they have.
