@@ -17,7 +17,7 @@
 #include "common/bench/bench_report.h"
 #include "common/bench/layer_bench.h"
 #include "common/bench/synthetic_model.h"
-#include "common/plan/pack_placement.h"
+#include "common/engine/pack_placement.h"
 #include "common/storage/durable_file.h"
 
 namespace strata::cli {
@@ -72,7 +72,7 @@ StatusOr<std::string> PrepareSynthetic(const BenchFlags& f, std::string* temp_di
   std::optional<ModelConfig> config = SyntheticConfig(f.synthetic, layers);
   if (!config) {
     std::string names;
-    for (std::string_view n : SyntheticPresetNames()) names += (names.empty() ? "" : ", ") + std::string(n);
+    for (std::string_view n : LlamaPresetNames()) names += (names.empty() ? "" : ", ") + std::string(n);
     return InvalidArgument("unknown --synthetic model '" + f.synthetic + "'; choose one of " + names);
   }
   const PackDType dtype = *ParsePackDType(f.dtype);
@@ -118,7 +118,7 @@ Status RunBench(const BenchFlags& f) {
                           OpenBackend(f.backend, BackendOptions{f.fp8_activations}));
   Backend& b = *backend;
   options.place = [&b, &options](const std::string& dir, int32_t layers, const BenchTiers& t,
-                                 const EngineOptions& engine) -> StatusOr<PackModelOptions> {
+                                 const ServingLimits& engine) -> StatusOr<PackModelOptions> {
     PackPlacementRequest r;
     r.num_layers = layers;
     r.overrides = {t.gpu_layers, t.pinned_layers, t.prefetch_ssd, t.prefetch_h2d, std::nullopt};

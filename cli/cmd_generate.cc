@@ -91,7 +91,7 @@ void PrintStats(LoadedModel& m, const GenerateResult& r, size_t prompt_tokens) {
   const size_t pinned_allocated =
       e.pinned_bytes() + (m.pack->embed_on_gpu() || m.pack->first_layer() != 0
                               ? 0
-                              : LlamaModel::PinnedBytes(m.model().config(),
+                              : ForwardPinnedBytes(m.model().config(),
                                                         m.model().options(), true));
   std::fprintf(stderr,
                "memory: GPU predicted %.3f GiB, measured %.3f GiB in use on the device (since "
@@ -139,7 +139,8 @@ Status RunGenerate(const GenerateFlags& f) {
                            "--max-tokens exceeds the model's " +
                            std::to_string(config.max_position_embeddings) + " positions");
   }
-  EngineOptions engine;
+  ServingLimits engine;
+  engine.kv_slots = 1;  // one prompt
   engine.max_seq_len = static_cast<int32_t>(context);
   engine.max_batch_tokens = static_cast<int32_t>(std::min<size_t>(kPrefillChunk, prompt.size()));
   STRATA_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(f.model, engine));

@@ -28,7 +28,7 @@ StatusOr<ModelConfig> LoadConfigOf(const std::string& dir) {
 
 namespace {
 
-StatusOr<LoadedModel> LoadCheckpoint(const ModelFlags& f, const EngineOptions& engine,
+StatusOr<LoadedModel> LoadCheckpoint(const ModelFlags& f, const ServingLimits& engine,
                                      LoadedModel m) {
   if (f.backend != "cpu") {
     return InvalidArgument("--backend " + f.backend + " runs Strata packs; create one with " +
@@ -48,7 +48,7 @@ StatusOr<LoadedModel> LoadCheckpoint(const ModelFlags& f, const EngineOptions& e
 
 }  // namespace
 
-StatusOr<LoadedModel> LoadModel(const ModelFlags& f, const EngineOptions& engine) {
+StatusOr<LoadedModel> LoadModel(const ModelFlags& f, const ServingLimits& engine) {
   LoadedModel m;
   STRATA_ASSIGN_OR_RETURN(m.backend,
                           CreateBackend(f.backend, BackendOptions{f.fp8_activations}));

@@ -13,7 +13,7 @@
 #include "common/engine/llama_model.h"
 #include "common/engine/pack_model.h"
 #include "common/model/checkpoint.h"
-#include "common/plan/pack_placement.h"
+#include "common/engine/pack_placement.h"
 #include "common/util/status.h"
 
 namespace strata::cli {
@@ -44,6 +44,6 @@ bool IsPack(const std::string& dir);
 StatusOr<ModelConfig> LoadConfigOf(const std::string& dir);
 // Errors: the backend's; --backend cuda or tier flags with an HF directory
 // (kInvalidArgument, saying to pack it); the loaders'.
-StatusOr<LoadedModel> LoadModel(const ModelFlags& flags, const EngineOptions& engine);
+StatusOr<LoadedModel> LoadModel(const ModelFlags& flags, const ServingLimits& engine);
 
 }  // namespace strata::cli

@@ -19,7 +19,7 @@
 #include "common/cluster/stop_signals.h"
 #include "common/cluster/pack_identity.h"
 #include "common/metrics/metrics_server.h"
-#include "common/plan/pack_placement.h"
+#include "common/engine/pack_placement.h"
 #include "common/util/byte_size.h"
 #include "worker/self_bench.h"
 #include "worker/session.h"

@@ -8,7 +8,7 @@
 
 #include "common/engine/pack_model.h"
 #include "common/engine/stage_probe.h"
-#include "common/plan/pack_placement.h"
+#include "common/engine/pack_placement.h"
 
 namespace strata::worker {
 namespace {
@@ -78,15 +78,14 @@ StatusOr<control::v1::Capabilities> MeasureCapabilities(Backend& backend,
 
   control::v1::Capabilities caps;
   caps.set_backend(backend.caps().name);
-  // The planner's GPU budget: the worker's, less what the backend holds for itself.
-  const size_t device = backend.caps().memory_bytes;
-  const size_t budget =
-      gpu_bytes != 0 ? gpu_bytes
-                     : static_cast<size_t>(static_cast<double>(device) * kDefaultGpuMemShare);
+  // The planner's budgets: the worker's or their defaults; the GPU's less what the backend
+  // holds for itself, 0 (no limit) on a backend computing in host memory.
+  const MemoryBudgets budgets = ResolveBudgets(backend, gpu_bytes, pinned_bytes);
   const size_t workspace = backend.caps().workspace_bytes;
-  caps.set_gpu_bytes(device == 0 && gpu_bytes == 0 ? 0
-                                                   : budget > workspace ? budget - workspace : 1);
-  caps.set_pinned_bytes(pinned_bytes);
+  caps.set_gpu_bytes(backend.caps().memory_bytes == 0 && gpu_bytes == 0 ? 0
+                     : budgets.gpu > workspace                          ? budgets.gpu - workspace
+                                                                        : 1);
+  caps.set_pinned_bytes(budgets.pinned);
   caps.set_ssd_gbps(bytes / (std::max(e.ssd_ms, 1e-3) * 1e-3) / 1e9);
   caps.set_h2d_gbps(bytes / (std::max(e.h2d_ms, 1e-3) * 1e-3) / 1e9);
   caps.set_decode_ms_per_layer(e.compute_ms);

@@ -15,9 +15,8 @@
 namespace strata::worker {
 
 // Measures on a one-layer model over a middle layer of the pack (so no embedding or head is
-// loaded). The registered gpu_bytes is the planner's budget: `gpu_bytes` (0: the default
-// share of the device's memory; 0 on the CPU backend) less the backend's workspace;
-// pinned_bytes as given.
+// loaded). The registered budgets are the planner's: ResolveBudgets of the flags (0: the
+// defaults), the GPU's less the backend's workspace (0, no limit, on the CPU backend).
 StatusOr<control::v1::Capabilities> MeasureCapabilities(Backend& backend,
                                                         const std::string& pack_dir,
                                                         size_t gpu_bytes, size_t pinned_bytes);

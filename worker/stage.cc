@@ -9,7 +9,7 @@
 
 #include "common/cluster/assignment_placement.h"
 #include "common/cluster/protocol.h"
-#include "common/plan/pack_placement.h"
+#include "common/engine/pack_placement.h"
 
 namespace strata::worker {
 
@@ -38,7 +38,7 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
     layer_bytes = std::max<size_t>(layer_bytes, pack.layer_extent(l).bytes);
   }
   STRATA_ASSIGN_OR_RETURN(const Placement placement, cluster::ReadPlacement(a, layer_bytes));
-  EngineOptions engine;
+  ServingLimits engine;
   engine.max_batch_tokens = a.max_batch_tokens();
   engine.max_seq_len = a.max_seq_len();
   engine.kv_slots = a.kv_slots();

@@ -39,8 +39,8 @@ double PrefillFlops(const ModelConfig& c, int64_t t) {
   return 2.0 * td * params + 2.0 * static_cast<double>(c.q_dim()) * td * (td + 1.0);
 }
 
-EngineOptions EngineFor(const LayerBenchOptions& o) {
-  EngineOptions e;
+ServingLimits EngineFor(const LayerBenchOptions& o) {
+  ServingLimits e;
   e.max_batch_tokens = std::max(o.prefill_tokens, o.decode_kv);
   e.max_seq_len = std::max(o.prefill_tokens, o.decode_kv + o.iters + o.pipeline_passes + 2);
   e.kv_slots = 1;

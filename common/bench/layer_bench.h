@@ -31,10 +31,10 @@ struct BenchTiers {
   int32_t prefetch_h2d = -1;
 };
 
-// How a run's layers are placed: the caller's placement rules (common/plan/pack_placement.h),
+// How a run's layers are placed: the caller's placement rules (common/engine/pack_placement.h),
 // given the pack, its first `layers` layers, the tiers asked for and the engine options.
 using PlaceBenchRange = std::function<StatusOr<PackModelOptions>(
-    const std::string& dir, int32_t layers, const BenchTiers& tiers, const EngineOptions& engine)>;
+    const std::string& dir, int32_t layers, const BenchTiers& tiers, const ServingLimits& engine)>;
 
 struct LayerBenchOptions {
   int32_t prefill_tokens = 2048;  // 1a: tokens of one prefill chunk

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/model/config.h"
+#include "common/model/llama_presets.h"
 #include "common/storage/pack_format.h"
 #include "common/storage/pack_writer.h"
 #include "common/util/status.h"
@@ -21,13 +22,12 @@ namespace strata {
 
 inline constexpr int64_t kSyntheticVocab = 4096;
 
-// "llama-3.1-70b", "llama-3.1-8b", "tiny" (hidden 256, for CPU runs and tests).
-std::vector<std::string_view> SyntheticPresetNames();
-// The preset's config with `layers` decoder layers and `vocab` tokens (default
-// kSyntheticVocab; a real tokenizer's size for a pack that serves text); nullopt for an
-// unknown name.
-std::optional<ModelConfig> SyntheticConfig(std::string_view preset, int64_t layers,
-                                           int64_t vocab = kSyntheticVocab);
+// LlamaPresetConfig (common/model/llama_presets.h) with the benchmark's vocabulary by
+// default (a real tokenizer's size for a pack that serves text).
+inline std::optional<ModelConfig> SyntheticConfig(std::string_view preset, int64_t layers,
+                                                  int64_t vocab = kSyntheticVocab) {
+  return LlamaPresetConfig(preset, layers, vocab);
+}
 
 // Writes (crash-safely, as strata pack does) a pack of random weights for `config` to `dir`,
 // replacing a pack already there. The manifest's source reads "synthetic:<preset>".

@@ -3,13 +3,9 @@
 
 #include <string>
 
-namespace strata {
+#include "common/model/forward_memory.h"
 
-size_t KvCache::Bytes(const ModelConfig& config, int32_t num_layers, int32_t slots,
-                      int32_t max_seq_len) {
-  return static_cast<size_t>(int64_t{slots} * max_seq_len * config.kv_dim()) * sizeof(float) * 2 *
-         static_cast<size_t>(num_layers);
-}
+namespace strata {
 
 StatusOr<KvCache> KvCache::Create(Backend& backend, const ModelConfig& config, int32_t num_layers,
                                   int32_t slots, int32_t max_seq_len) {
@@ -22,7 +18,7 @@ StatusOr<KvCache> KvCache::Create(Backend& backend, const ModelConfig& config, i
   const size_t tensor_bytes = static_cast<size_t>(rows * config.kv_dim()) * sizeof(float);
   KvCache cache;
   STRATA_ASSIGN_OR_RETURN(cache.storage_,
-                          backend.Allocate(Bytes(config, num_layers, slots, max_seq_len)));
+                          backend.Allocate(KvCacheBytes(config, num_layers, slots, max_seq_len)));
   std::byte* p = cache.storage_.get();
   for (int32_t i = 0; i < num_layers; ++i) {
     KvLayer l;

@@ -16,13 +16,11 @@ namespace strata {
 
 class KvCache {
  public:
-  // Allocates the cache for `num_layers` layers; kResourceExhausted when it does not fit.
+  // Allocates the cache for `num_layers` layers (KvCacheBytes, common/model/forward_memory.h);
+  // kResourceExhausted when it does not fit.
   static StatusOr<KvCache> Create(Backend& backend, const ModelConfig& config, int32_t num_layers,
                                   int32_t slots, int32_t max_seq_len);
 
-  // Bytes Create allocates.
-  static size_t Bytes(const ModelConfig& config, int32_t num_layers, int32_t slots,
-                      int32_t max_seq_len);
 
   KvCache(KvCache&&) noexcept = default;
   KvCache& operator=(KvCache&&) noexcept = default;

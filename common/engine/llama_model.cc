@@ -3,6 +3,7 @@
 #include "common/engine/llama_model.h"
 
 #include <algorithm>
+#include <array>
 #include <string>
 
 #include "common/engine/rope.h"
@@ -10,8 +11,6 @@
 
 namespace strata {
 namespace {
-
-constexpr int64_t kMinLogitsRows = 8;
 
 std::string SeqContext(size_t i, const SeqSpan& s) {
   return "batch sequence " + std::to_string(i) + " (KV slot " + std::to_string(s.kv_slot) + ")";
@@ -51,13 +50,8 @@ void GatherRows(const WeightView& table, std::span<const int32_t> ids, float* ds
 StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(Backend& backend,
                                                          const ModelConfig& config,
                                                          const EndWeights& ends, LayerFeed& feed,
-                                                         const EngineOptions& options) {
-  if (options.max_batch_tokens <= 0 || options.max_seq_len <= 0 || options.kv_slots <= 0) {
-    return InvalidArgument("engine options must be positive: max_batch_tokens=" +
-                           std::to_string(options.max_batch_tokens) +
-                           " max_seq_len=" + std::to_string(options.max_seq_len) +
-                           " kv_slots=" + std::to_string(options.kv_slots));
-  }
+                                                         const ServingLimits& options) {
+  STRATA_RETURN_IF_ERROR(ValidateServingLimits(options));
   STRATA_ASSIGN_OR_RETURN(KvCache kv, KvCache::Create(backend, config,
                                                       static_cast<int32_t>(config.num_layers),
                                                       options.kv_slots, options.max_seq_len));
@@ -72,7 +66,7 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(Backend& backend,
 StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::CreateResident(Backend& backend,
                                                                  const ModelConfig& config,
                                                                  LlamaWeights weights,
-                                                                 const EngineOptions& options) {
+                                                                 const ServingLimits& options) {
   if (static_cast<int64_t>(weights.layers.size()) != config.num_layers) {
     return InvalidArgument("weights hold " + std::to_string(weights.layers.size()) +
                            " layers but the config has " + std::to_string(config.num_layers));
@@ -86,7 +80,7 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::CreateResident(Backend& backen
 }
 
 LlamaModel::LlamaModel(Backend& backend, const ModelConfig& config, const EndWeights& ends,
-                       LayerFeed& feed, const EngineOptions& options, KvCache kv)
+                       LayerFeed& feed, const ServingLimits& options, KvCache kv)
     : backend_(backend),
       config_(config),
       ends_(ends),
@@ -98,48 +92,20 @@ LlamaModel::~LlamaModel() {
   if (embed_gather_copied_ != nullptr) backend_.WaitEvent(*embed_gather_copied_);
 }
 
-std::vector<LlamaModel::ScratchPart> LlamaModel::ScratchParts(const ModelConfig& c,
-                                                              const EngineOptions& o) {
-  const int64_t t = o.max_batch_tokens;
-  const int64_t logits_rows = std::max<int64_t>(o.kv_slots, kMinLogitsRows);
-  return {
-      {&Scratch::x, t, c.hidden_size},           {&Scratch::xn, t, c.hidden_size},
-      {&Scratch::q, t, c.q_dim()},               {&Scratch::k, t, c.kv_dim()},
-      {&Scratch::v, t, c.kv_dim()},              {&Scratch::attn, t, c.q_dim()},
-      {&Scratch::gate, t, c.intermediate_size},  {&Scratch::up, t, c.intermediate_size},
-      {&Scratch::proj, t, c.hidden_size},        {&Scratch::logits, logits_rows, c.vocab_size},
-      {&Scratch::inv_freq, 1, c.head_dim / 2},
-  };
-}
-
-size_t LlamaModel::ScratchPartBytes(const ScratchPart& p) {
-  constexpr size_t kAlign = 256;
-  return (static_cast<size_t>(p.rows * p.cols) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
-}
-
-size_t LlamaModel::MemoryBytes(const ModelConfig& config, const EngineOptions& options) {
-  size_t total = KvCache::Bytes(config, static_cast<int32_t>(config.num_layers), options.kv_slots,
-                                options.max_seq_len);
-  for (const ScratchPart& p : ScratchParts(config, options)) total += ScratchPartBytes(p);
-  return total;
-}
-
-size_t LlamaModel::PinnedBytes(const ModelConfig& config, const EngineOptions& options,
-                               bool embed_on_host) {
-  if (!embed_on_host) return 0;
-  return static_cast<size_t>(options.max_batch_tokens) * static_cast<size_t>(config.hidden_size) *
-         sizeof(float);
-}
-
 Status LlamaModel::AllocateScratch() {
-  const std::vector<ScratchPart> parts = ScratchParts(config_, options_);
+  // Scratch's tensors in Activation order.
+  constexpr std::array<Tensor Scratch::*, kActivationCount> kTensors = {
+      &Scratch::x,    &Scratch::xn,   &Scratch::q,    &Scratch::k,      &Scratch::v,
+      &Scratch::attn, &Scratch::gate, &Scratch::up,   &Scratch::proj,   &Scratch::logits,
+      &Scratch::inv_freq};
+  const std::array<ActivationShape, kActivationCount> shapes = ActivationShapes(config_, options_);
   size_t total = 0;
-  for (const ScratchPart& p : parts) total += ScratchPartBytes(p);
+  for (const ActivationShape& shape : shapes) total += ActivationBytes(shape);
   STRATA_ASSIGN_OR_RETURN(s_.storage, backend_.Allocate(total));
   std::byte* cursor = s_.storage.get();
-  for (const ScratchPart& p : parts) {
-    s_.*p.tensor = Tensor{cursor, DType::kF32, p.rows, p.cols};
-    cursor += ScratchPartBytes(p);
+  for (size_t i = 0; i < kActivationCount; ++i) {
+    s_.*kTensors[i] = Tensor{cursor, DType::kF32, shapes[i].rows, shapes[i].cols};
+    cursor += ActivationBytes(shapes[i]);
   }
   const std::vector<float> inv_freq = RopeInvFreq(config_);
   backend_.CopyToDevice(s_.inv_freq.data, inv_freq.data(), inv_freq.size() * sizeof(float));
@@ -148,7 +114,7 @@ Status LlamaModel::AllocateScratch() {
 
 Status LlamaModel::AllocateEmbedGather() {
   STRATA_ASSIGN_OR_RETURN(embed_gather_,
-                          backend_.AllocatePinned(PinnedBytes(config_, options_, true)));
+                          backend_.AllocatePinned(ForwardPinnedBytes(config_, options_, true)));
   embed_gather_copied_ = backend_.CreateEvent();
   return OkStatus();
 }

@@ -20,16 +20,12 @@
 #include "common/engine/kv_cache.h"
 #include "common/engine/layer_feed.h"
 #include "common/model/config.h"
+#include "common/model/forward_memory.h"
 #include "common/model/llama_weights.h"
+#include "common/serving/serving_limits.h"
 #include "common/util/status.h"
 
 namespace strata {
-
-struct EngineOptions {
-  int32_t max_batch_tokens = 512;  // tokens per forward; longer prompts are chunked
-  int32_t max_seq_len = 4096;      // KV-cache positions per sequence
-  int32_t kv_slots = 1;            // sequences that can be live at once
-};
 
 enum class LogitsMode {
   kLastToken,  // one row per sequence: its last token in the batch
@@ -58,25 +54,20 @@ class LlamaModel {
   // that is not (vocab, hidden) (kInvalidArgument); memory (kResourceExhausted).
   static StatusOr<std::unique_ptr<LlamaModel>> Create(Backend& backend, const ModelConfig& config,
                                                       const EndWeights& ends, LayerFeed& feed,
-                                                      const EngineOptions& options);
+                                                      const ServingLimits& options);
   // All layers resident (views into `weights`, e.g. a memory-mapped checkpoint); the model
   // owns the feed.
   static StatusOr<std::unique_ptr<LlamaModel>> CreateResident(Backend& backend,
                                                               const ModelConfig& config,
                                                               LlamaWeights weights,
-                                                              const EngineOptions& options);
+                                                              const ServingLimits& options);
   // Waits for the last copy out of the host embedding's gather buffer before freeing it.
   ~LlamaModel();
 
-  // Device bytes Create allocates for these options: the KV cache and the activations.
-  static size_t MemoryBytes(const ModelConfig& config, const EngineOptions& options);
-  // Pinned host bytes Create allocates: the host embedding's gather buffer
-  // (max_batch_tokens, hidden) fp32 when `embed_on_host`, else 0.
-  static size_t PinnedBytes(const ModelConfig& config, const EngineOptions& options,
-                            bool embed_on_host);
+  // It allocates ForwardDeviceBytes and ForwardPinnedBytes (common/model/forward_memory.h).
 
   const ModelConfig& config() const { return config_; }
-  const EngineOptions& options() const { return options_; }
+  const ServingLimits& options() const { return options_; }
   KvCache& kv_cache() { return kv_; }
 
   // Runs `batch` through all layers, appends its tokens to each sequence's KV cache and
@@ -107,7 +98,8 @@ class LlamaModel {
   void set_layer_observer(LayerObserver observer) { observer_ = std::move(observer); }
 
  private:
-  // Activations for up to max_batch_tokens tokens, carved from one buffer.
+  // Activations for up to max_batch_tokens tokens, carved from one buffer in the order and
+  // shapes of ActivationShapes.
   struct Scratch {
     DeviceBuffer storage;
     Tensor x;       // (T, hidden) residual stream
@@ -123,16 +115,8 @@ class LlamaModel {
     Tensor inv_freq;  // (1, head_dim / 2)
   };
 
-  struct ScratchPart {
-    Tensor Scratch::*tensor;
-    int64_t rows, cols;
-  };
-  static std::vector<ScratchPart> ScratchParts(const ModelConfig& config,
-                                               const EngineOptions& options);
-  static size_t ScratchPartBytes(const ScratchPart& part);
-
   LlamaModel(Backend& backend, const ModelConfig& config, const EndWeights& ends,
-             LayerFeed& feed, const EngineOptions& options, KvCache kv);
+             LayerFeed& feed, const ServingLimits& options, KvCache kv);
   Status Validate(const BatchLayout& batch) const;
   Status AllocateScratch();
   Status AllocateEmbedGather();
@@ -151,7 +135,7 @@ class LlamaModel {
   EndWeights ends_;
   LayerFeed& feed_;
   std::unique_ptr<LayerFeed> owned_feed_;  // set by CreateResident
-  EngineOptions options_;
+  ServingLimits options_;
   KvCache kv_;
   Scratch s_;
   // Host embedding only (else empty): the batch's rows in fp32, and an event recorded after

@@ -29,7 +29,7 @@ struct PackModelOptions {
   StreamingOptions streaming;  // homes of the range's layers, slots, ring
   bool embed_on_gpu = false;   // else the table stays in host memory (a map of the pack)
   ReaderOptions reader;        // max_reads is raised to the ring's size when below it
-  EngineOptions engine;
+  ServingLimits engine;
 };
 
 class PackModel {

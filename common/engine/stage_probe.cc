@@ -76,7 +76,7 @@ StatusOr<StageEstimate> MeasureLayerStages(Backend& backend, const Pack& pack,
                static_cast<double>(piece_bytes);
 
   STRATA_ASSIGN_OR_RETURN(LlamaLayerWeights weights, pack.BindLayer(layer, device.get()));
-  EngineOptions tiny;
+  ServingLimits tiny;
   tiny.max_batch_tokens = 1;
   tiny.max_seq_len = 1;
   double ms[2] = {0, 0};

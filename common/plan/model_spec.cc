@@ -4,7 +4,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/engine/llama_model.h"
+#include "common/model/forward_memory.h"
 
 namespace strata {
 namespace {
@@ -38,12 +38,12 @@ ModelSpec ModelSpecFor(const ModelConfig& config, PackDType dtype) {
   // part per batch token, from two sizes of the same allocation.
   ModelConfig no_layers = config;
   no_layers.num_layers = 0;
-  EngineOptions one;
+  ServingLimits one;
   one.max_batch_tokens = 1;
-  EngineOptions two = one;
+  ServingLimits two = one;
   two.max_batch_tokens = 2;
-  const size_t at_one = LlamaModel::MemoryBytes(no_layers, one);
-  m.scratch_bytes_per_token = LlamaModel::MemoryBytes(no_layers, two) - at_one;
+  const size_t at_one = ForwardDeviceBytes(no_layers, one);
+  m.scratch_bytes_per_token = ForwardDeviceBytes(no_layers, two) - at_one;
   m.scratch_fixed_bytes = at_one;
   return m;
 }

@@ -1,7 +1,7 @@
 // The planner's view of a Llama model (ModelSpec) from its config and pack dtype: a layer's
 // bytes and split points from the pack writer's layout (PlanPack), the ends in bf16 (as
 // every pack dtype keeps them), activations and the KV cache in fp32 as the engine keeps
-// them, and the engine's scratch memory as LlamaModel::MemoryBytes allocates it. One home
+// them, and the engine's scratch memory as ForwardDeviceBytes gives it. One home
 // for these figures: the coordinator plans with it, `strata plan`'s presets are built with
 // it. Thread-safety: pure functions.
 #pragma once

@@ -1,7 +1,7 @@
 // The seed figures (see presets.h).
 #include "common/plan/presets.h"
 
-#include "common/bench/synthetic_model.h"
+#include "common/model/llama_presets.h"
 #include "common/plan/model_spec.h"
 
 namespace strata {
@@ -17,7 +17,7 @@ constexpr size_t kGiB = size_t{1} << 30;
 ModelSpec Llama31_70B(PackDType dtype) {
   // The seed's measured layer bytes (the seed analysis reproduces its figures from them);
   // the split points of the writer's layout below them.
-  return WithLayerBytes(ModelSpecFor(*SyntheticConfig("llama-3.1-70b", 80, kVocab), dtype),
+  return WithLayerBytes(ModelSpecFor(*LlamaPresetConfig("llama-3.1-70b", 80, kVocab), dtype),
                         dtype == PackDType::kFP8 ? kFp8LayerBytes : kBf16LayerBytes);
 }
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # usage (repository root, GPU machine): scripts/dev/gpu_cluster_checks.sh
 # Results go to $OUT (default ./out). With the device bundle: STRATA_BIN_DIR=/tmp/s/bin.
-# On a machine with two GPUs: the GPU tests of the NCCL links and stages, per-hop
-# latency NCCL vs UCX staged, and fixture exactness of 2-worker clusters over both transports.
+# Every GPU test binary (CUDA backend, NCCL links and stages: the two-GPU ones skip on one
+# GPU), per-hop latency, and fixture exactness of multi-worker clusters against one process.
+# With two GPUs: NCCL and UCX links across them; with one, UCX between workers sharing it
+# (NCCL refuses two ranks on one device).
 set -u
 export NCCL_NVLS_ENABLE=0
 root=$PWD
@@ -12,15 +14,18 @@ S=${STRATA_BIN_DIR:-/tmp/s/bin}   # strata, strata-worker, strata-coordinator, t
 OUT=${OUT:-$root/out}; mkdir -p "$OUT"
 { nvidia-smi -L; nvidia-smi topo -m; nproc; free -g; } > $OUT/a_env.txt 2>&1
 {
-  timeout 120 $S/strata_nccl_test; echo "nccl_test rc=$?"
-  timeout 180 $S/strata_worker_test --gtest_filter='Nccl/*:Ucx/*'; echo "worker_test rc=$?"
+  for t in strata_cuda_test strata_nccl_test strata_worker_test strata_transport_test; do
+    timeout 300 $S/$t --gtest_brief=1; echo "$t rc=$?"
+  done
 } > $OUT/a_tests.txt 2>&1
 {
-  for t in nccl ucx-staged; do
-    echo "== $t"; timeout 120 $S/strata bench-transport --transport $t --iters 300 --warmup 30
+  gpus=$(nvidia-smi -L | wc -l)
+  if [ "$gpus" -ge 2 ]; then links="nccl ucx-staged"; pair=""; else links="ucx-staged"; pair="--device-b 0"; fi
+  for t in $links; do
+    echo "== $t"; timeout 120 $S/strata bench-transport --transport $t --iters 300 --warmup 30 $pair
   done
-  echo "== ucx-staged UCX_TLS=tcp"; UCX_TLS=tcp timeout 120 $S/strata bench-transport --transport ucx-staged --iters 300 --warmup 30
-  echo "== nccl json"; timeout 120 $S/strata bench-transport --transport nccl --iters 300 --warmup 30 --json
+  echo "== ucx-staged UCX_TLS=tcp"; UCX_TLS=tcp timeout 120 $S/strata bench-transport --transport ucx-staged --iters 300 --warmup 30 $pair
+  [ "$gpus" -ge 2 ] && { echo "== nccl json"; timeout 120 $S/strata bench-transport --transport nccl --iters 300 --warmup 30 --json; }
 } > $OUT/a_hops.txt 2>&1
 # Fixture exactness: 2 workers on 2 GPUs, both transports, vs single-process on GPU 0.
 fx=/tmp/fxpack
@@ -31,7 +36,12 @@ $S/strata pack --model $root/tests/fixtures/tiny-llama31 --out $fx --dtype bf16 
     $S/strata generate --model $fx --backend cuda:0 --prompt "$p" --max-tokens 24 --json > $f
   done
   port=8300
-  for cfg in "2 nccl cuda:0,cuda:1" "3 nccl cuda:0,cuda:1,cuda:0" "2 ucx cuda:0,cuda:1"; do
+  if [ "$(nvidia-smi -L | wc -l)" -ge 2 ]; then
+    configs=("2 nccl cuda:0,cuda:1" "3 nccl cuda:0,cuda:1,cuda:0" "2 ucx cuda:0,cuda:1")
+  else
+    configs=("2 ucx cuda:0,cuda:0" "3 ucx cuda:0,cuda:0,cuda:0")
+  fi
+  for cfg in "${configs[@]}"; do
     set -- $cfg
     port=$((port+1))
     rd=/tmp/run_fx_$1_$2
@@ -48,4 +58,8 @@ $S/strata pack --model $root/tests/fixtures/tiny-llama31 --out $fx --dtype bf16 
     grep -h -i "error\|warn\|plan predicts" $rd/*.log | grep -v "control stream was cancelled\|left before" | head -8 | cut -c1-300
   done
 } > $OUT/a_fixture.txt 2>&1
+# The whole-layer figures of a 70B-shape layer, both dtypes, ceilings from the same run.
+for d in bf16 fp8; do
+  echo "== $d"; timeout 300 $S/strata bench --synthetic llama-3.1-70b --layers 4 --iters 10 --dtype $d --backend cuda:0
+done > $OUT/a_bench.txt 2>&1
 echo done

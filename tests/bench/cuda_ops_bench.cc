@@ -437,7 +437,7 @@ StatusOr<std::unique_ptr<EngineBench>> MakeEngineBench(DType dtype, int32_t max_
     }
     weights.layers.push_back(lw);
   }
-  EngineOptions options;
+  ServingLimits options;
   options.max_batch_tokens = max_batch_tokens;
   options.max_seq_len = max_seq_len;
   options.kv_slots = kv_slots;

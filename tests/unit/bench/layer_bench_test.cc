@@ -12,7 +12,7 @@
 #include "common/bench/bench_report.h"
 #include "common/bench/layer_bench.h"
 #include "common/bench/synthetic_model.h"
-#include "common/plan/pack_placement.h"
+#include "common/engine/pack_placement.h"
 #include "tests/support/run_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -35,7 +35,7 @@ LayerBenchOptions SmallOptions() {
   o.pipeline_passes = 2;
   o.pipeline_tiers = {1, 1, -1, -1};
   o.place = [](const std::string& dir, int32_t layers, const BenchTiers& t,
-               const EngineOptions& engine) -> StatusOr<PackModelOptions> {
+               const ServingLimits& engine) -> StatusOr<PackModelOptions> {
     PackPlacementRequest r;
     r.num_layers = layers;
     r.overrides = {t.gpu_layers, t.pinned_layers, t.prefetch_ssd, t.prefetch_h2d, std::nullopt};

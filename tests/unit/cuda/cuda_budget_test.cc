@@ -9,7 +9,7 @@
 
 #include "common/bench/synthetic_model.h"
 #include "common/engine/generator.h"
-#include "common/plan/pack_placement.h"
+#include "common/engine/pack_placement.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/cuda/cuda_test_util.h"
 

@@ -164,8 +164,8 @@ std::unique_ptr<ModelWeights> LoadRandomWeights(Backend& gpu, bool fp8) {
   return t;
 }
 
-EngineOptions Options() {
-  EngineOptions o;
+ServingLimits Options() {
+  ServingLimits o;
   o.max_batch_tokens = 128;
   o.max_seq_len = 128;
   o.kv_slots = 6;

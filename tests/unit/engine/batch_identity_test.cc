@@ -8,7 +8,7 @@ namespace strata::testing {
 namespace {
 
 std::vector<float> LastLogitsAlone(const ReferenceCase& c) {
-  EngineOptions o;
+  ServingLimits o;
   o.max_batch_tokens = 64;
   o.max_seq_len = 64;
   auto tiny = LoadTinyModel(o);
@@ -22,7 +22,7 @@ std::vector<float> LastLogitsAlone(const ReferenceCase& c) {
 
 TEST(BatchIdentity, BatchedSequencesMatchTheirSoloRuns) {
   const auto& cases = ReferenceCases();
-  EngineOptions o;
+  ServingLimits o;
   o.max_batch_tokens = 128;
   o.max_seq_len = 64;
   o.kv_slots = static_cast<int32_t>(cases.size());
@@ -49,7 +49,7 @@ TEST(BatchIdentity, ChunkedPrefillMatchesWholePrompt) {
   const ReferenceCase& c = ReferenceCases()[2];  // the longest plain prompt
   const std::vector<float> whole = LastLogitsAlone(c);
   for (int32_t chunk : {1, 3, 7, 16}) {
-    EngineOptions o;
+    ServingLimits o;
     o.max_batch_tokens = chunk;
     o.max_seq_len = 64;
     auto tiny = LoadTinyModel(o);
@@ -71,7 +71,7 @@ TEST(BatchIdentity, MixedPrefillAndDecodeInOneBatch) {
   const auto& cases = ReferenceCases();
   const ReferenceCase& a = cases[0];
   const ReferenceCase& b = cases[1];
-  EngineOptions o;
+  ServingLimits o;
   o.max_batch_tokens = 64;
   o.max_seq_len = 64;
   o.kv_slots = 2;
@@ -96,7 +96,7 @@ TEST(BatchIdentity, MixedPrefillAndDecodeInOneBatch) {
 }
 
 TEST(BatchValidation, RejectsBadBatchesWithoutChangingState) {
-  EngineOptions o;
+  ServingLimits o;
   o.max_batch_tokens = 8;
   o.max_seq_len = 10;
   auto tiny = LoadTinyModel(o);

@@ -16,7 +16,7 @@ namespace {
 
 std::vector<float> LastLogits(Backend& backend, const RandomLlama& m,
                               const std::vector<int32_t>& ids) {
-  EngineOptions o;
+  ServingLimits o;
   o.max_batch_tokens = o.max_seq_len = 128;
   StatusOr<std::unique_ptr<LlamaModel>> model =
       LlamaModel::CreateResident(backend, m.config, m.weights, o);

@@ -56,7 +56,7 @@ struct Stage {
   std::unique_ptr<LlamaModel> model;
 };
 
-std::unique_ptr<Stage> OpenStage(bool embed_on_host, const EngineOptions& options,
+std::unique_ptr<Stage> OpenStage(bool embed_on_host, const ServingLimits& options,
                                  int32_t num_layers = 6, bool head = true) {
   auto s = std::make_unique<Stage>();
   StatusOr<Checkpoint> ckpt = Checkpoint::Open(TinyModelDir());
@@ -103,7 +103,7 @@ std::vector<int32_t> ArgMaxRows(const std::vector<float>& logits, size_t vocab) 
 
 TEST(HostEmbedding, BatchedPrefillAndDecodeMatchDeviceEmbedding) {
   const auto& cases = ReferenceCases();
-  EngineOptions o;
+  ServingLimits o;
   o.max_batch_tokens = 128;
   o.max_seq_len = 64;
   o.kv_slots = static_cast<int32_t>(cases.size());
@@ -152,7 +152,7 @@ TEST(HostEmbedding, ChunkedPromptsMatchDeviceEmbedding) {
   const ReferenceCase& c = ReferenceCases()[2];  // the longest plain prompt
   const auto n = static_cast<int32_t>(c.input_ids.size());
   for (int32_t chunk : {1, 3, 7, 16}) {
-    EngineOptions o;
+    ServingLimits o;
     o.max_batch_tokens = chunk;
     o.max_seq_len = 64;
     auto device = OpenStage(false, o), host = OpenStage(true, o);
@@ -172,7 +172,7 @@ TEST(HostEmbedding, ChunkedPromptsMatchDeviceEmbedding) {
 
 TEST(HostEmbedding, FirstStageActivationsMatchDeviceEmbedding) {
   // The first pipeline stage: layers [0, 2), no head, activations out to host memory.
-  EngineOptions o;
+  ServingLimits o;
   o.max_batch_tokens = 16;
   o.max_seq_len = 16;
   auto device = OpenStage(false, o, 2, false), host = OpenStage(true, o, 2, false);
@@ -198,16 +198,16 @@ TEST(HostEmbedding, FirstStageActivationsMatchDeviceEmbedding) {
 }
 
 TEST(HostEmbedding, PinnedBytesIsTheGatherBufferCreateAllocates) {
-  EngineOptions o;
+  ServingLimits o;
   o.max_batch_tokens = 24;
   auto device = OpenStage(false, o), host = OpenStage(true, o);
   ASSERT_TRUE(device && host);
   const ModelConfig& config = host->model->config();
-  EXPECT_EQ(LlamaModel::PinnedBytes(config, o, false), 0u);
-  EXPECT_EQ(LlamaModel::PinnedBytes(config, o, true),
+  EXPECT_EQ(ForwardPinnedBytes(config, o, false), 0u);
+  EXPECT_EQ(ForwardPinnedBytes(config, o, true),
             24u * static_cast<size_t>(config.hidden_size) * sizeof(float));
   EXPECT_EQ(device->backend.pinned_bytes, 0u);
-  EXPECT_EQ(host->backend.pinned_bytes, LlamaModel::PinnedBytes(config, o, true));
+  EXPECT_EQ(host->backend.pinned_bytes, ForwardPinnedBytes(config, o, true));
 }
 
 TEST(HostEmbedding, RefusesAStageWithoutATable) {
@@ -220,14 +220,14 @@ TEST(HostEmbedding, RefusesAStageWithoutATable) {
   EndWeights ends;
   ends.embed_on_host = true;
   StatusOr<std::unique_ptr<LlamaModel>> model =
-      LlamaModel::Create(backend, ckpt->config(), ends, feed, EngineOptions{});
+      LlamaModel::Create(backend, ckpt->config(), ends, feed, ServingLimits{});
   ASSERT_EQ(model.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(model.status().message().find("embed_on_host"), std::string::npos)
       << model.status().message();
 
   ends.embed = weights->embed;
   ends.embed.cols /= 2;  // not (vocab, hidden)
-  model = LlamaModel::Create(backend, ckpt->config(), ends, feed, EngineOptions{});
+  model = LlamaModel::Create(backend, ckpt->config(), ends, feed, ServingLimits{});
   ASSERT_EQ(model.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(model.status().message().find("hidden"), std::string::npos)
       << model.status().message();

@@ -12,8 +12,8 @@
 namespace strata::testing {
 namespace {
 
-EngineOptions OptionsFor(const ReferenceCase& c, int32_t extra_tokens) {
-  EngineOptions o;
+ServingLimits OptionsFor(const ReferenceCase& c, int32_t extra_tokens) {
+  ServingLimits o;
   o.max_batch_tokens = static_cast<int32_t>(c.input_ids.size());
   o.max_seq_len = static_cast<int32_t>(c.input_ids.size()) + extra_tokens;
   return o;

@@ -20,7 +20,7 @@
 #include "common/engine/pack_layer_source.h"
 #include "common/engine/pack_model.h"
 #include "common/engine/streaming_executor.h"
-#include "common/plan/pack_placement.h"
+#include "common/engine/pack_placement.h"
 #include "common/storage/mapped_pack.h"
 #include "common/storage/pack_writer.h"
 #include "tests/support/layer_homes.h"
@@ -79,8 +79,8 @@ class StreamingTest : public ::testing::Test {
     return OkStatus();
   }
 
-  static EngineOptions Options() {
-    EngineOptions o;
+  static ServingLimits Options() {
+    ServingLimits o;
     o.max_batch_tokens = 64;
     o.max_seq_len = 64;
     return o;
@@ -98,7 +98,7 @@ struct Streamed {
 
 // `spec`: one letter per layer (tests/support/layer_homes.h); `tune` adjusts the options.
 StatusOr<Streamed> MakeStreamed(CpuBackend& backend, const MappedPack& mapped,
-                                const std::string& spec, const EngineOptions& engine,
+                                const std::string& spec, const ServingLimits& engine,
                                 const std::function<void(StreamingOptions&)>& tune = {},
                                 ReaderOptions reader_options = {}) {
   Streamed s;
@@ -406,7 +406,7 @@ TEST(Fp8Pack, LastLogitsKeepCosineWithReference) {
   CpuBackend backend;
   double worst = 1.0;
   for (const ReferenceCase& c : ReferenceCases()) {
-    EngineOptions e;
+    ServingLimits e;
     e.max_batch_tokens = e.max_seq_len = 64;
     StatusOr<std::unique_ptr<LlamaModel>> model =
         LlamaModel::CreateResident(backend, mapped->pack().config(), mapped->weights(), e);

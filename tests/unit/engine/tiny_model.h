@@ -18,7 +18,7 @@ struct TinyModel {
   std::unique_ptr<LlamaModel> model;
 };
 
-inline std::unique_ptr<TinyModel> LoadTinyModel(const EngineOptions& options) {
+inline std::unique_ptr<TinyModel> LoadTinyModel(const ServingLimits& options) {
   auto t = std::make_unique<TinyModel>();
   StatusOr<Checkpoint> ckpt = Checkpoint::Open(TinyModelDir());
   EXPECT_TRUE(ckpt.ok()) << ckpt.status().ToString();

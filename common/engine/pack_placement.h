@@ -23,13 +23,23 @@ namespace strata {
 // CUDA context and other processes.
 inline constexpr double kDefaultGpuMemShare = 0.9;
 
+// A stage's memory budgets: each given one, or its default — the GPU kDefaultGpuMemShare of
+// the device's memory (no limit on a backend computing in host memory), pinned memory half
+// the host memory available now. The one rule `strata generate`, `strata bench` and the
+// worker (which reports them to the coordinator) resolve a 0 flag by.
+struct MemoryBudgets {
+  size_t gpu = 0;
+  size_t pinned = 0;
+};
+MemoryBudgets ResolveBudgets(const Backend& backend, size_t gpu_mem, size_t pinned_mem);
+
 struct PackPlacementRequest {
   int32_t first_layer = 0;
   int32_t num_layers = -1;  // -1: to the pack's last layer
-  size_t gpu_mem = 0;       // 0: kDefaultGpuMemShare of the device (no budget on host memory)
-  size_t pinned_mem = 0;    // 0: half the host memory available now
+  size_t gpu_mem = 0;       // 0: the default (ResolveBudgets)
+  size_t pinned_mem = 0;    // 0: the default (ResolveBudgets)
   PlacementOverrides overrides;
-  EngineOptions engine;
+  ServingLimits engine;
   ReaderOptions reader;
   bool verify_streamed = false;
   int32_t decode_batch = 1;  // sequences per decode step the prediction assumes
@@ -52,7 +62,7 @@ StatusOr<PackPlacement> PlacePack(Backend& backend, const std::string& dir,
 // The PackModelOptions that execute `placement` over pack layers
 // [first_layer, first_layer + placement.layers).
 PackModelOptions ExecutionOptions(const Placement& placement, int32_t first_layer,
-                                  const EngineOptions& engine, const ReaderOptions& reader,
+                                  const ServingLimits& engine, const ReaderOptions& reader,
                                   bool verify_streamed);
 
 }  // namespace strata

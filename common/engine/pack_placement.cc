@@ -1,11 +1,12 @@
 // PlacePack and ExecutionOptions (see pack_placement.h).
-#include "common/plan/pack_placement.h"
+#include "common/engine/pack_placement.h"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <limits>
 
+#include "common/model/forward_memory.h"
 #include "common/storage/pack_format.h"
 
 namespace strata {
@@ -22,7 +23,7 @@ size_t AvailableHostBytes() {
 }
 
 StageShape ShapeOf(const Backend& backend, const Pack& pack, int32_t first, int32_t count,
-                   const EngineOptions& engine) {
+                   const ServingLimits& engine) {
   const int64_t pack_layers = pack.config().num_layers;
   StageShape s;
   s.layers = count;
@@ -37,12 +38,12 @@ StageShape ShapeOf(const Backend& backend, const Pack& pack, int32_t first, int3
   config.num_layers = count;
   if (first == 0) {
     s.embed_bytes = pack.embed_extent().bytes;
-    s.embed_gather_bytes = LlamaModel::PinnedBytes(config, engine, /*embed_on_host=*/true);
+    s.embed_gather_bytes = ForwardPinnedBytes(config, engine, /*embed_on_host=*/true);
   }
   if (first + count == pack_layers) {
     s.head_bytes = pack.final_norm_extent().bytes + pack.lm_head_extent().bytes;
   }
-  s.runtime_gpu_bytes = LlamaModel::MemoryBytes(config, engine) + backend.caps().workspace_bytes;
+  s.runtime_gpu_bytes = ForwardDeviceBytes(config, engine) + backend.caps().workspace_bytes;
   return s;
 }
 
@@ -61,6 +62,16 @@ WorkerSpec SpeedsOf(const StageEstimate& e, size_t layer_bytes) {
 
 }  // namespace
 
+MemoryBudgets ResolveBudgets(const Backend& backend, size_t gpu_mem, size_t pinned_mem) {
+  const size_t device = backend.caps().memory_bytes;
+  MemoryBudgets b;
+  b.gpu = gpu_mem != 0  ? gpu_mem
+          : device == 0 ? kUnlimitedBytes
+                        : static_cast<size_t>(static_cast<double>(device) * kDefaultGpuMemShare);
+  b.pinned = pinned_mem != 0 ? pinned_mem : AvailableHostBytes() / 2;
+  return b;
+}
+
 StatusOr<PackPlacement> PlacePack(Backend& backend, const std::string& dir,
                                   const PackPlacementRequest& request) {
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(dir));
@@ -71,20 +82,13 @@ StatusOr<PackPlacement> PlacePack(Backend& backend, const std::string& dir,
                       request.engine);
   out.workload.prefill_chunk_tokens = request.engine.max_batch_tokens;
   out.workload.decode_batch = request.decode_batch;
-  const size_t device = backend.caps().memory_bytes;
-  size_t gpu_mem = request.gpu_mem;
-  if (gpu_mem == 0) {
-    gpu_mem = device == 0 ? kUnlimitedBytes
-                          : static_cast<size_t>(static_cast<double>(device) * kDefaultGpuMemShare);
-  }
-  const size_t pinned_mem =
-      request.pinned_mem != 0 ? request.pinned_mem : AvailableHostBytes() / 2;
+  const MemoryBudgets budgets = ResolveBudgets(backend, request.gpu_mem, request.pinned_mem);
 
   // Stage times matter only when something streams: place with nominal ones first (a layer
   // read in 1 s, copied in 10 ms, computed in 1 ms) and measure only if needed.
   out.worker = SpeedsOf({1000, 10, 1}, out.shape.layer_bytes);
-  out.worker.gpu_mem = gpu_mem;
-  out.worker.pinned_mem = pinned_mem;
+  out.worker.gpu_mem = budgets.gpu;
+  out.worker.pinned_mem = budgets.pinned;
   STRATA_ASSIGN_OR_RETURN(out.placement, PlaceStage(out.shape, out.worker, out.workload,
                                                     request.overrides));
   if (out.placement.streamed_layers() > 0) {
@@ -94,8 +98,8 @@ StatusOr<PackPlacement> PlacePack(Backend& backend, const std::string& dir,
                             MeasureLayerStages(backend, pack, *reader,
                                                static_cast<int32_t>(first), kStagingChunkBytes));
     out.worker = SpeedsOf(*out.measured, out.shape.layer_bytes);
-    out.worker.gpu_mem = gpu_mem;
-    out.worker.pinned_mem = pinned_mem;
+    out.worker.gpu_mem = budgets.gpu;
+    out.worker.pinned_mem = budgets.pinned;
     STRATA_ASSIGN_OR_RETURN(out.placement, PlaceStage(out.shape, out.worker, out.workload,
                                                       request.overrides));
   }
@@ -105,7 +109,7 @@ StatusOr<PackPlacement> PlacePack(Backend& backend, const std::string& dir,
 }
 
 PackModelOptions ExecutionOptions(const Placement& placement, int32_t first_layer,
-                                  const EngineOptions& engine, const ReaderOptions& reader,
+                                  const ServingLimits& engine, const ReaderOptions& reader,
                                   bool verify_streamed) {
   PackModelOptions o;
   o.first_layer = first_layer;
