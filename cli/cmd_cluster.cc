@@ -36,10 +36,14 @@ void AddClusterCommand(CLI::App& app, CommandRunner& run) {
   up->add_option("--link-latency-ms", o->link_latency_ms, "The hop's one-way latency in ms");
   up->add_option("--dtype", o->dtype, "Pack dtype when --model is a Hugging Face directory")
       ->capture_default_str()->check(CLI::IsMember({"bf16", "fp8"}));
-  up->add_option("--kv-slots", o->kv_slots, "Sequences served at once")
-      ->capture_default_str()->check(CLI::Range(1, 4096));
-  up->add_option("--max-batch-tokens", o->max_batch_tokens, "Tokens per pipeline step")
-      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  // The coordinator checks them against the model too (ValidateServingLimits).
+  up->add_option("--kv-slots", o->limits.kv_slots, "Sequences served at once")
+      ->capture_default_str()->check(CLI::Range(1, kMaxKvSlots));
+  up->add_option("--max-batch-tokens", o->limits.max_batch_tokens, "Tokens per pipeline step")
+      ->capture_default_str()->check(CLI::Range(1, kMaxBatchTokensLimit));
+  up->add_option("--max-seq-len", o->limits.max_seq_len,
+                 "Most tokens a sequence holds: prompt plus max_tokens")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   up->add_option("--gpu-mem", o->worker_gpu_mem,
                  "The workers' GPU budget (strata-worker --gpu-mem): a size (14G) or a "
                  "comma-separated list taken in turn; a CPU worker plans against it as if it were "

@@ -14,9 +14,9 @@
 
 #include "cli/commands.h"
 #include "cli/loaded_model.h"
-#include "cli/model_files.h"
 #include "cli/plan_report.h"
 #include "common/engine/generator.h"
+#include "common/loader/model_directory.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/util/file.h"
 
@@ -38,19 +38,18 @@ struct GenerateFlags {
   bool stats = false;
 };
 
-constexpr int32_t kPrefillChunk = 512;
-
-StatusOr<std::vector<int32_t>> PromptIds(const GenerateFlags& f, const Tokenizer& tokenizer) {
-  if (f.chat_file.empty()) return tokenizer.Encode(f.prompt, /*add_special_tokens=*/true);
+StatusOr<std::vector<int32_t>> PromptIds(const GenerateFlags& f, const ModelDirectory& m) {
+  if (f.chat_file.empty()) return m.tokenizer->Encode(f.prompt, /*add_special_tokens=*/true);
   STRATA_ASSIGN_OR_RETURN(std::string text, ReadFileToString(f.chat_file));
   STRATA_ASSIGN_OR_RETURN(std::vector<ChatMessage> messages, ParseChatMessages(text, f.chat_file));
-  const std::string config =
-      (std::filesystem::path(f.model.model) / "tokenizer_config.json").string();
-  STRATA_ASSIGN_OR_RETURN(ChatTemplate chat, ChatTemplate::FromTokenizerConfig(config));
+  if (m.chat_template == nullptr) {
+    return InvalidArgument("--chat-file needs the model's chat template: " +
+                           m.chat_template_error);
+  }
   STRATA_ASSIGN_OR_RETURN(std::string rendered,
-                          chat.Render(messages, /*add_generation_prompt=*/true));
+                          m.chat_template->Render(messages, /*add_generation_prompt=*/true));
   // The template writes BOS itself, so the post-processor must not add another.
-  return tokenizer.Encode(rendered, /*add_special_tokens=*/false);
+  return m.tokenizer->Encode(rendered, /*add_special_tokens=*/false);
 }
 
 Status WriteLogits(const std::string& path, const std::vector<float>& logits) {
@@ -124,15 +123,16 @@ void PrintStats(LoadedModel& m, const GenerateResult& r, size_t prompt_tokens) {
 }
 
 Status RunGenerate(const GenerateFlags& f) {
-  STRATA_ASSIGN_OR_RETURN(const ModelConfig config, LoadConfigOf(f.model.model));
-  STRATA_ASSIGN_OR_RETURN(Tokenizer tokenizer, LoadTokenizer(f.model.model));
-  STRATA_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptIds(f, tokenizer));
+  STRATA_ASSIGN_OR_RETURN(const ModelDirectory dir, LoadModelDirectory(f.model.model));
+  const ModelConfig& config = dir.config;
+  const Tokenizer& tokenizer = *dir.tokenizer;
+  STRATA_ASSIGN_OR_RETURN(std::vector<int32_t> prompt, PromptIds(f, dir));
 
   GenerateOptions options;
   options.max_tokens = f.max_tokens;
   options.sampling = {f.temperature, f.top_k, f.top_p,
                       f.seed_given ? f.seed : std::random_device{}()};
-  STRATA_ASSIGN_OR_RETURN(options.stop_ids, LoadStopIds(f.model.model, config));
+  options.stop_ids = dir.stop_ids;
   const int64_t context = static_cast<int64_t>(prompt.size()) + std::max(f.max_tokens, 1);
   if (context > config.max_position_embeddings) {
     return InvalidArgument("prompt (" + std::to_string(prompt.size()) + " tokens) plus " +
@@ -142,7 +142,7 @@ Status RunGenerate(const GenerateFlags& f) {
   ServingLimits engine;
   engine.kv_slots = 1;  // one prompt
   engine.max_seq_len = static_cast<int32_t>(context);
-  engine.max_batch_tokens = static_cast<int32_t>(std::min<size_t>(kPrefillChunk, prompt.size()));
+  engine.max_batch_tokens = static_cast<int32_t>(std::min<size_t>(ServingLimits{}.max_batch_tokens, prompt.size()));
   STRATA_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(f.model, engine));
 
   StreamDecoder stream(tokenizer, /*skip_special_tokens=*/true);
@@ -172,7 +172,7 @@ Status RunGenerate(const GenerateFlags& f) {
         {"input_ids", prompt},
         {"output_ids", result.output_ids},
         {"text", text},
-        {"finish_reason", result.finish_reason == FinishReason::kStop ? "stop" : "length"}};
+        {"finish_reason", FinishReasonName(result.finish_reason)}};
     std::printf("%s\n", out.dump().c_str());
   } else {
     std::printf("%s\n", stream.Flush().c_str());

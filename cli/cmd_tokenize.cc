@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "cli/model_files.h"
+#include "common/loader/model_directory.h"
 
 namespace strata::cli {
 
@@ -23,7 +23,7 @@ void AddTokenizeCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_option("text", flags->text, "Text to tokenize")->required();
   cmd->callback([flags, &run] {
     run = [flags]() -> Status {
-      STRATA_ASSIGN_OR_RETURN(Tokenizer tokenizer, LoadTokenizer(flags->model));
+      STRATA_ASSIGN_OR_RETURN(Tokenizer tokenizer, LoadTokenizerOf(flags->model));
       STRATA_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
                               tokenizer.Encode(flags->text, /*add_special_tokens=*/!flags->no_bos));
       std::printf("%s\n", nlohmann::json(ids).dump().c_str());

@@ -5,26 +5,10 @@
 
 #include "common/util/byte_size.h"
 #include "common/backend/backend_factory.h"
+#include "common/loader/model_directory.h"
 #include "common/storage/pack.h"
 
 namespace strata::cli {
-
-bool IsPack(const std::string& dir) {
-  std::error_code ec;
-  return std::filesystem::exists(std::filesystem::path(dir) / "manifest.json", ec);
-}
-
-StatusOr<ModelConfig> LoadConfigOf(const std::string& dir) {
-  if (IsPack(dir)) {
-    STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(dir));
-    return pack.config();
-  }
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) {
-    return NotFound("model directory " + dir + " does not exist");
-  }
-  return LoadModelConfig((std::filesystem::path(dir) / "config.json").string());
-}
 
 namespace {
 
@@ -52,7 +36,7 @@ StatusOr<LoadedModel> LoadModel(const ModelFlags& f, const ServingLimits& engine
   LoadedModel m;
   STRATA_ASSIGN_OR_RETURN(m.backend,
                           CreateBackend(f.backend, BackendOptions{f.fp8_activations}));
-  if (!IsPack(f.model)) return LoadCheckpoint(f, engine, std::move(m));
+  if (!IsPackDirectory(f.model)) return LoadCheckpoint(f, engine, std::move(m));
   PackPlacementRequest r;
   r.overrides.gpu_layers = f.gpu_layers;
   r.overrides.pinned_layers = f.pinned_layers;

@@ -39,9 +39,6 @@ struct LoadedModel {
   LlamaModel& model() { return pack ? pack->model() : *resident; }
 };
 
-bool IsPack(const std::string& dir);
-// config.json of an HF directory, or the config in a pack's manifest.
-StatusOr<ModelConfig> LoadConfigOf(const std::string& dir);
 // Errors: the backend's; --backend cuda or tier flags with an HF directory
 // (kInvalidArgument, saying to pack it); the loaders'.
 StatusOr<LoadedModel> LoadModel(const ModelFlags& flags, const ServingLimits& engine);

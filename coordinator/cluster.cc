@@ -60,11 +60,11 @@ std::string_view ClusterStateName(ClusterState state) {
   return "?";
 }
 
-Cluster::Cluster(ClusterOptions options, const ModelInfo& model, CoordinatorMetrics* metrics)
+Cluster::Cluster(ClusterOptions options, const ModelDirectory& model, CoordinatorMetrics* metrics)
     : options_(std::move(options)),
       model_(model),
       metrics_(metrics),
-      scheduler_(SchedulerLimits{options_.max_batch_tokens, options_.kv_slots, model.stop_ids},
+      scheduler_(options_.limits, model.stop_ids,
                  metrics) {
   watchdog_ = std::thread([this] { Watchdog(); });
 }
@@ -259,9 +259,9 @@ Status Cluster::Submit(const std::shared_ptr<Generation>& generation) {
   }
   // A free slot takes the request at once; otherwise up to queue_limit() wait.
   if (scheduler_.queued() + scheduler_.open_sequences() >=
-      static_cast<size_t>(options_.kv_slots) + static_cast<size_t>(options_.queue_limit())) {
+      static_cast<size_t>(options_.limits.kv_slots) + static_cast<size_t>(options_.queue_limit())) {
     return ResourceExhausted(
-        "the server is at capacity: all " + std::to_string(options_.kv_slots) +
+        "the server is at capacity: all " + std::to_string(options_.limits.kv_slots) +
         " sequence slots are busy and " + std::to_string(options_.queue_limit()) +
         " requests already wait (--max-queued-requests); retry after a moment");
   }
@@ -397,7 +397,7 @@ void Cluster::MaybePlan() {
   });
   std::vector<pb::Registration> registrations;
   for (const std::string& id : order) registrations.push_back(workers_.at(id).registration);
-  const PlanLimits limits{options_.max_batch_tokens, options_.max_seq_len, options_.kv_slots};
+  const ServingLimits& limits = options_.limits;
   const StatusOr<ClusterPlan> plan =
       PlanCluster(MakeClusterSpec(registrations, model_.config, limits, options_.link),
                   PlanOptions{});

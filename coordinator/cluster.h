@@ -38,8 +38,9 @@
 #include "common/plan/cost_model.h"
 #include "common/plan/planner.h"
 #include "common/proto/strata_control.pb.h"
+#include "common/serving/serving_limits.h"
 #include "coordinator/generation.h"
-#include "coordinator/model_info.h"
+#include "common/loader/model_directory.h"
 #include "coordinator/scheduler.h"
 
 namespace strata::coordinator {
@@ -58,14 +59,12 @@ inline constexpr int32_t kQueuedRequestsPerSlot = 4;
 
 struct ClusterOptions {
   int32_t expected_workers = 1;
-  int32_t max_batch_tokens = 512;
-  int32_t max_seq_len = 4096;
-  int32_t kv_slots = 8;
+  ServingLimits limits;
   // Requests waiting for a KV slot; one more is refused (HTTP 429). 0: none wait. Unset:
   // kQueuedRequestsPerSlot per KV slot (a queue that drains within a few generations).
   std::optional<int32_t> max_queued_requests;
   int32_t queue_limit() const {
-    return max_queued_requests.value_or(kQueuedRequestsPerSlot * kv_slots);
+    return max_queued_requests.value_or(kQueuedRequestsPerSlot * limits.kv_slots);
   }
   std::string transport = "ucx";
   std::optional<LinkSpec> link;  // the hop between workers, for the plan's predictions
@@ -108,7 +107,7 @@ class Cluster : private StageSender {
  public:
   // `metrics` (may be null; outlives the cluster) gets workers up, the plan's epoch and
   // predictions, and the scheduler's counts and times.
-  Cluster(ClusterOptions options, const ModelInfo& model, CoordinatorMetrics* metrics = nullptr);
+  Cluster(ClusterOptions options, const ModelDirectory& model, CoordinatorMetrics* metrics = nullptr);
   ~Cluster() override;
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
@@ -189,7 +188,7 @@ class Cluster : private StageSender {
   void Watchdog();
 
   const ClusterOptions options_;
-  const ModelInfo& model_;
+  const ModelDirectory& model_;
   CoordinatorMetrics* const metrics_;
 
   mutable std::mutex mu_;

@@ -30,7 +30,7 @@ ModelSpec PackedModel(const std::vector<control::v1::Registration>& workers,
 }  // namespace
 
 ClusterSpec MakeClusterSpec(const std::vector<control::v1::Registration>& workers,
-                            const ModelConfig& config, const PlanLimits& limits,
+                            const ModelConfig& config, const ServingLimits& limits,
                             const std::optional<LinkSpec>& link) {
   ClusterSpec spec;
   spec.link = link;
@@ -63,7 +63,7 @@ ClusterSpec MakeClusterSpec(const std::vector<control::v1::Registration>& worker
 }
 
 control::v1::Assignment MakeAssignment(const ClusterPlan& plan, int32_t stage, uint64_t epoch,
-                                       const PlanLimits& limits, const std::string& transport) {
+                                       const ServingLimits& limits, const std::string& transport) {
   const WorkerPlan& w = plan.workers[static_cast<size_t>(stage)];
   control::v1::Assignment a;
   a.set_epoch(epoch);

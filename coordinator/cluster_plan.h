@@ -9,25 +9,20 @@
 #include "common/model/config.h"
 #include "common/plan/planner.h"
 #include "common/proto/strata_control.pb.h"
+#include "common/serving/serving_limits.h"
 
 namespace strata::coordinator {
-
-struct PlanLimits {
-  int32_t max_batch_tokens = 512;  // the prefill chunk the plan balances for
-  int32_t max_seq_len = 4096;
-  int32_t kv_slots = 8;  // the decode batch; the KV cache holds kv_slots * max_seq_len
-};
 
 // `workers` in pipeline order. A worker with gpu_bytes 0 computes in host memory: it gets a
 // budget large enough that all its layers are "gpu" (resident) tier, and since nothing is
 // then streamed, missing transfer rates are set to 1 GB/s so the spec validates. `link`,
 // when given, models the activation hops (measure it with `strata bench-transport`).
 ClusterSpec MakeClusterSpec(const std::vector<control::v1::Registration>& workers,
-                            const ModelConfig& config, const PlanLimits& limits,
+                            const ModelConfig& config, const ServingLimits& limits,
                             const std::optional<LinkSpec>& link = std::nullopt);
 
 // Stage `stage`'s assignment from `plan` (epoch, limits and transport filled in).
 control::v1::Assignment MakeAssignment(const ClusterPlan& plan, int32_t stage, uint64_t epoch,
-                                       const PlanLimits& limits, const std::string& transport);
+                                       const ServingLimits& limits, const std::string& transport);
 
 }  // namespace strata::coordinator

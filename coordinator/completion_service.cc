@@ -111,7 +111,7 @@ struct CompletionService::Stream {
   std::vector<SampledLogprobs> unsent_logprobs = {};
 };
 
-CompletionService::CompletionService(Cluster& cluster, const ModelInfo& model,
+CompletionService::CompletionService(Cluster& cluster, const ModelDirectory& model,
                                      CompletionLimits limits, CoordinatorMetrics& metrics)
     : cluster_(cluster),
       model_(model),

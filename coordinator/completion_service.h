@@ -20,19 +20,20 @@
 #include <string>
 #include <vector>
 
+#include "common/serving/serving_limits.h"
 #include "coordinator/api_error.h"
 #include "coordinator/cluster.h"
 #include "coordinator/completion_request.h"
 #include "coordinator/completion_response.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/logprobs_json.h"
-#include "coordinator/model_info.h"
+#include "common/loader/model_directory.h"
 #include "coordinator/open_answers.h"
 
 namespace strata::coordinator {
 
 struct CompletionLimits {
-  int32_t max_seq_len = 4096;
+  int32_t max_seq_len = ServingLimits{}.max_seq_len;  // the cluster's (Coordinator sets it)
   std::chrono::milliseconds request_timeout{std::chrono::minutes(10)};
   // How often a waiting handler checks that its client is still connected.
   std::chrono::milliseconds client_check_interval{100};
@@ -45,7 +46,7 @@ class RequestRecord;
 class CompletionService {
  public:
   // `metrics` gets every request's outcome, latencies and tokens.
-  CompletionService(Cluster& cluster, const ModelInfo& model, CompletionLimits limits,
+  CompletionService(Cluster& cluster, const ModelDirectory& model, CompletionLimits limits,
                     CoordinatorMetrics& metrics);
 
   void Handle(Endpoint endpoint, const httplib::Request& request, httplib::Response& response);
@@ -67,7 +68,7 @@ class CompletionService {
   ApiError Timeout() const;
 
   Cluster& cluster_;
-  const ModelInfo& model_;
+  const ModelDirectory& model_;
   const CompletionLimits limits_;
   CoordinatorMetrics& metrics_;
   const int64_t started_unix_s_;

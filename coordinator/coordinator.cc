@@ -48,26 +48,14 @@ Status ParseHostPort(const std::string& address, const std::string& flag, std::s
   return OkStatus();
 }
 
-Status ValidateConfig(const CoordinatorConfig& config, const ModelInfo& model) {
+Status ValidateConfig(const CoordinatorConfig& config, const ModelDirectory& model) {
   const ClusterOptions& c = config.cluster;
   if (c.expected_workers < 1 || c.expected_workers > model.config.num_layers) {
     return InvalidArgument("--workers must be from 1 to the model's " +
                            std::to_string(model.config.num_layers) + " layers, got " +
                            std::to_string(c.expected_workers));
   }
-  if (c.max_batch_tokens < 1 || c.max_batch_tokens > (1 << 20)) {
-    return InvalidArgument("--max-batch-tokens must be from 1 to 1048576, got " +
-                           std::to_string(c.max_batch_tokens));
-  }
-  if (c.max_seq_len < 2 || c.max_seq_len > model.config.max_position_embeddings) {
-    return InvalidArgument("--max-seq-len must be from 2 to the model's " +
-                           std::to_string(model.config.max_position_embeddings) +
-                           " positions (max_position_embeddings), got " +
-                           std::to_string(c.max_seq_len));
-  }
-  if (c.kv_slots < 1 || c.kv_slots > 4096) {
-    return InvalidArgument("--kv-slots must be from 1 to 4096, got " + std::to_string(c.kv_slots));
-  }
+  STRATA_RETURN_IF_ERROR(ValidateServingLimits(c.limits, model.config.max_position_embeddings));
   if (c.queue_limit() < 0 || c.queue_limit() > 1000000) {
     return InvalidArgument("--max-queued-requests must be from 0 to 1000000, got " +
                            std::to_string(c.queue_limit()));
@@ -95,11 +83,11 @@ Status ValidateConfig(const CoordinatorConfig& config, const ModelInfo& model) {
   return OkStatus();
 }
 
-Coordinator::Coordinator(CoordinatorConfig config, ModelInfo model)
+Coordinator::Coordinator(CoordinatorConfig config, ModelDirectory model)
     : config_(std::move(config)), model_(std::move(model)) {}
 
 StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig config,
-                                                          ModelInfo model) {
+                                                          ModelDirectory model) {
   STRATA_RETURN_IF_ERROR(ValidateConfig(config, model));
   std::string control_host;
   std::string http_host;
@@ -136,7 +124,7 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig conf
   c->control_host_ = control_host;
 
   HttpOptions http_options = c->config_.http;
-  http_options.completions.max_seq_len = c->config_.cluster.max_seq_len;
+  http_options.completions.max_seq_len = c->config_.cluster.limits.max_seq_len;
   c->http_ = std::make_unique<HttpApi>(*c->cluster_, c->model_, std::move(http_options),
                                        *c->coordinator_metrics_);
   STRATA_ASSIGN_OR_RETURN(c->http_port_, c->http_->Bind(http_host, http_port));

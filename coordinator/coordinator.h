@@ -22,7 +22,7 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/control_service.h"
 #include "coordinator/http_api.h"
-#include "coordinator/model_info.h"
+#include "common/loader/model_directory.h"
 
 namespace strata::coordinator {
 
@@ -45,12 +45,12 @@ Status ParseHostPort(const std::string& address, const std::string& flag, std::s
                      int& port);
 
 // Checks the limits against each other and the model (kInvalidArgument naming the flag).
-Status ValidateConfig(const CoordinatorConfig& config, const ModelInfo& model);
+Status ValidateConfig(const CoordinatorConfig& config, const ModelDirectory& model);
 
 class Coordinator {
  public:
   // Validates `config`, listens on both addresses and starts serving.
-  static StatusOr<std::unique_ptr<Coordinator>> Start(CoordinatorConfig config, ModelInfo model);
+  static StatusOr<std::unique_ptr<Coordinator>> Start(CoordinatorConfig config, ModelDirectory model);
   ~Coordinator();
 
   int control_port() const { return control_port_; }
@@ -73,11 +73,11 @@ class Coordinator {
   void Drain(std::chrono::milliseconds timeout);
 
  private:
-  Coordinator(CoordinatorConfig config, ModelInfo model);
+  Coordinator(CoordinatorConfig config, ModelDirectory model);
   void FinishDrain(std::chrono::steady_clock::time_point deadline);
 
   const CoordinatorConfig config_;
-  const ModelInfo model_;
+  const ModelDirectory model_;
   std::unique_ptr<metrics::MetricsServer> metrics_;
   std::unique_ptr<CoordinatorMetrics> coordinator_metrics_;
   std::unique_ptr<Cluster> cluster_;

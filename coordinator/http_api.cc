@@ -75,7 +75,7 @@ std::string_view StatusWord(const ClusterHealth& h) {
 
 }  // namespace
 
-HttpApi::HttpApi(Cluster& cluster, const ModelInfo& model, HttpOptions options,
+HttpApi::HttpApi(Cluster& cluster, const ModelDirectory& model, HttpOptions options,
                  CoordinatorMetrics& metrics)
     : cluster_(cluster),
       model_(model),

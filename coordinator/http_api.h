@@ -22,7 +22,7 @@
 #include "coordinator/cluster.h"
 #include "coordinator/completion_service.h"
 #include "coordinator/http_server.h"
-#include "coordinator/model_info.h"
+#include "common/loader/model_directory.h"
 
 namespace strata::coordinator {
 
@@ -37,7 +37,7 @@ struct HttpOptions {
 class HttpApi {
  public:
   // `metrics` counts completion requests refused for their API key (the rest: CompletionService).
-  HttpApi(Cluster& cluster, const ModelInfo& model, HttpOptions options,
+  HttpApi(Cluster& cluster, const ModelDirectory& model, HttpOptions options,
           CoordinatorMetrics& metrics);
 
   // Binds host:port (port 0: any free port) and returns the bound port.
@@ -61,7 +61,7 @@ class HttpApi {
   void Models(httplib::Response& response) const;
 
   Cluster& cluster_;
-  const ModelInfo& model_;
+  const ModelDirectory& model_;
   const HttpOptions options_;
   CoordinatorMetrics& metrics_;
   const int64_t started_unix_s_;

@@ -72,8 +72,8 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
     }
     config.cluster.link = LinkSpec{flags.link_gbps, flags.link_latency_ms};
   }
-  STRATA_ASSIGN_OR_RETURN(coordinator::ModelInfo model,
-                          coordinator::LoadModelInfo(flags.model_dir));
+  STRATA_ASSIGN_OR_RETURN(ModelDirectory model,
+                          LoadModelDirectory(flags.model_dir));
   spdlog::info("model {}: {} layers, hidden {}, vocabulary {}{}",
                config.served_model_names.empty() ? model.name() : config.served_model_names.front(),
                model.config.num_layers, model.config.hidden_size, model.config.vocab_size,
@@ -135,13 +135,13 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", flags.token_file,
                  "file holding the shared cluster token workers must present")
       ->required();
-  app.add_option("--max-batch-tokens", config.cluster.max_batch_tokens,
+  app.add_option("--max-batch-tokens", config.cluster.limits.max_batch_tokens,
                  "tokens per pipeline step (prefill chunk and decode batch)")
       ->capture_default_str();
-  app.add_option("--max-seq-len", config.cluster.max_seq_len,
+  app.add_option("--max-seq-len", config.cluster.limits.max_seq_len,
                  "most tokens a sequence holds: prompt plus max_tokens")
       ->capture_default_str();
-  app.add_option("--kv-slots", config.cluster.kv_slots,
+  app.add_option("--kv-slots", config.cluster.limits.kv_slots,
                  "sequences open at once on the workers; more requests queue")
       ->capture_default_str();
   app.add_option("--max-queued-requests", config.cluster.max_queued_requests,

@@ -4,14 +4,16 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/serving/finish_rule.h"
 #include "common/util/check.h"
 
 namespace strata::coordinator {
 
 namespace pb = control::v1;
 
-Scheduler::Scheduler(SchedulerLimits limits, CoordinatorMetrics* metrics)
-    : limits_(std::move(limits)), metrics_(metrics) {}
+Scheduler::Scheduler(const ServingLimits& limits, std::vector<int32_t> stop_ids,
+                     CoordinatorMetrics* metrics)
+    : limits_(limits), stop_ids_(std::move(stop_ids)), metrics_(metrics) {}
 
 void Scheduler::Start(uint64_t epoch, int32_t num_stages, StageSender* sender) {
   STRATA_CHECK(sender != nullptr && num_stages > 0);
@@ -126,12 +128,10 @@ void Scheduler::OnResult(const pb::StepResult& result) {
       }
     }
     seq.generation->changed_cv.notify_all();
-    const auto& stops = limits_.stop_ids;
-    if (std::find(stops.begin(), stops.end(), token->token_id()) != stops.end()) {
-      Finish(seq_id, seq, "stop");
-    } else if (static_cast<int32_t>(seq.generation->output.size()) >=
-               seq.generation->max_tokens) {
-      Finish(seq_id, seq, "length");
+    if (const std::optional<FinishReason> finish =
+            FinishAfter(token->token_id(), static_cast<int32_t>(seq.generation->output.size()),
+                        seq.generation->max_tokens, stop_ids_)) {
+      Finish(seq_id, seq, std::string(FinishReasonName(*finish)));
     }
   }
   for (uint64_t seq_id : step.seq_ids) {

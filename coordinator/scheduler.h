@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/proto/strata_control.pb.h"
+#include "common/serving/serving_limits.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/generation.h"
 
@@ -30,16 +31,13 @@ class StageSender {
   virtual void SendToStage(int32_t stage, const control::v1::CoordinatorMessage& message) = 0;
 };
 
-struct SchedulerLimits {
-  int32_t max_batch_tokens = 512;  // tokens per step
-  int32_t kv_slots = 8;            // sequences open at once
-  std::vector<int32_t> stop_ids;   // a sampled id among these ends the generation ("stop")
-};
-
 class Scheduler {
  public:
   // `metrics` (may be null) gets queue times, pass times and the running/waiting gauges.
-  explicit Scheduler(SchedulerLimits limits, CoordinatorMetrics* metrics = nullptr);
+  // Steps of at most limits.max_batch_tokens tokens over at most limits.kv_slots sequences;
+  // a sampled id among `stop_ids` ends a generation (FinishAfter).
+  Scheduler(const ServingLimits& limits, std::vector<int32_t> stop_ids,
+            CoordinatorMetrics* metrics = nullptr);
 
   // Serving begins on a pipeline of `num_stages` stages under `epoch`, not held; `sender` must
   // outlive the serving period (until FailAll or Suspend).
@@ -98,7 +96,8 @@ class Scheduler {
   void Send(int32_t stage, const control::v1::CoordinatorMessage& message);
   void PublishCounts();  // the running and waiting gauges
 
-  SchedulerLimits limits_;
+  const ServingLimits limits_;
+  const std::vector<int32_t> stop_ids_;
   CoordinatorMetrics* const metrics_;
   uint64_t epoch_ = 0;
   int32_t num_stages_ = 0;

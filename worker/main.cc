@@ -18,6 +18,7 @@
 #include "common/cluster/drain_timeout.h"
 #include "common/cluster/stop_signals.h"
 #include "common/cluster/pack_identity.h"
+#include "common/loader/model_directory.h"
 #include "common/metrics/metrics_server.h"
 #include "common/engine/pack_placement.h"
 #include "common/util/byte_size.h"
@@ -55,6 +56,12 @@ strata::Status RunWorker(const Flags& f) {
   STRATA_ASSIGN_OR_RETURN(std::string token, cluster::ReadTokenFile(f.token_file));
   STRATA_ASSIGN_OR_RETURN(size_t gpu_mem, ParseByteSize("--gpu-mem", f.gpu_mem));
   STRATA_ASSIGN_OR_RETURN(size_t pinned_mem, ParseByteSize("--pinned-mem", f.pinned_mem));
+  STRATA_ASSIGN_OR_RETURN(const ModelDirectory model, OpenModelDirectory(f.model));
+  if (!model.is_pack) {
+    return InvalidArgument("--model " + f.model + " is a Hugging Face directory; a worker serves "
+                           "a Strata pack: make one with `strata pack --model " + f.model +
+                           " --out PACK_DIR`");
+  }
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(f.model));
   // Listening before the self-benchmark, so a port in use fails at once and a launcher sees
   // the address early.

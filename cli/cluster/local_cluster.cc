@@ -236,7 +236,9 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
   std::vector<std::string> coordinator_argv = {
       coordinator_bin, "--model", pack, "--http", http, "--control", control, "--workers",
       std::to_string(o.workers), "--token-file", token_file, "--kv-slots",
-      std::to_string(o.kv_slots), "--max-batch-tokens", std::to_string(o.max_batch_tokens),
+      std::to_string(o.limits.kv_slots), "--max-batch-tokens",
+      std::to_string(o.limits.max_batch_tokens), "--max-seq-len",
+      std::to_string(o.limits.max_seq_len),
       "--transport", o.transport, "--metrics-address", metrics[0].address};
   if (!o.api_key_file.empty()) {
     coordinator_argv.insert(coordinator_argv.end(), {"--api-key-file", o.api_key_file});

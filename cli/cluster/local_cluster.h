@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/serving/serving_limits.h"
 #include "common/util/status.h"
 
 namespace strata::cli {
@@ -26,8 +27,7 @@ struct LocalClusterOptions {
   double link_latency_ms = 0;
   std::string dtype = "bf16";   // when packing
   std::string run_dir;          // logs, token, pid file, packs made here
-  int32_t kv_slots = 8;
-  int32_t max_batch_tokens = 512;
+  ServingLimits limits;  // passed to the coordinator
   // The workers' --gpu-mem and --pinned-mem: one size, or a comma-separated list taken in turn
   // like `backend`; empty: not passed (the worker's default).
   std::string worker_gpu_mem;

@@ -85,8 +85,9 @@ StatusOr<GenerateResult> Generate(LlamaModel& model, std::span<const int32_t> pr
     }
     result.output_ids.push_back(id);
     if (on_token) on_token(id);
-    if (std::find(options.stop_ids.begin(), options.stop_ids.end(), id) != options.stop_ids.end()) {
-      result.finish_reason = FinishReason::kStop;
+    if (const std::optional<FinishReason> finish =
+            FinishAfter(id, i + 1, options.max_tokens, options.stop_ids)) {
+      result.finish_reason = *finish;
       break;
     }
   }

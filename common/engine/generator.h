@@ -10,6 +10,7 @@
 
 #include "common/engine/llama_model.h"
 #include "common/engine/sampler.h"
+#include "common/serving/finish_rule.h"
 #include "common/util/status.h"
 
 namespace strata {
@@ -17,10 +18,8 @@ namespace strata {
 struct GenerateOptions {
   int32_t max_tokens = 32;
   SamplingParams sampling;
-  std::vector<int64_t> stop_ids;  // generation ends after emitting any of these
+  std::vector<int32_t> stop_ids;  // generation ends after emitting any of these (FinishAfter)
 };
-
-enum class FinishReason { kStop, kLength };
 
 struct GenerateResult {
   std::vector<int32_t> output_ids;

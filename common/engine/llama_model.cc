@@ -51,7 +51,7 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Create(Backend& backend,
                                                          const ModelConfig& config,
                                                          const EndWeights& ends, LayerFeed& feed,
                                                          const ServingLimits& options) {
-  STRATA_RETURN_IF_ERROR(ValidateServingLimits(options));
+  STRATA_RETURN_IF_ERROR(ValidateServingLimits(options, config.max_position_embeddings));
   STRATA_ASSIGN_OR_RETURN(KvCache kv, KvCache::Create(backend, config,
                                                       static_cast<int32_t>(config.num_layers),
                                                       options.kv_slots, options.max_seq_len));

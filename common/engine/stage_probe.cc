@@ -79,6 +79,7 @@ StatusOr<StageEstimate> MeasureLayerStages(Backend& backend, const Pack& pack,
   ServingLimits tiny;
   tiny.max_batch_tokens = 1;
   tiny.max_seq_len = 1;
+  tiny.kv_slots = 1;
   double ms[2] = {0, 0};
   for (int32_t layers = 0; layers <= 1; ++layers) {
     ModelConfig config = pack.config();

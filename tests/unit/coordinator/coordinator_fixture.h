@@ -39,7 +39,7 @@ struct Limits {
 class CoordinatorTest : public ::testing::Test {
  protected:
   void Start(int32_t workers, Limits limits = {}) {
-    StatusOr<ModelInfo> model = LoadModelInfo(kModelDir);
+    StatusOr<ModelDirectory> model = LoadModelDirectory(kModelDir);
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     config_ = model->config;
     CoordinatorConfig config;
@@ -48,9 +48,7 @@ class CoordinatorTest : public ::testing::Test {
     config.metrics_address = "127.0.0.1:0";
     config.cluster_token = kToken;
     config.cluster.expected_workers = workers;
-    config.cluster.max_batch_tokens = limits.max_batch_tokens;
-    config.cluster.kv_slots = limits.kv_slots;
-    config.cluster.max_seq_len = limits.max_seq_len;
+    config.cluster.limits = {limits.max_batch_tokens, limits.max_seq_len, limits.kv_slots};
     config.cluster.heartbeat_interval = 50ms;
     config.cluster.missed_heartbeats_for_loss = 20;  // lost after 1 s of silence
     config.http.completions.request_timeout = limits.request_timeout;

@@ -143,7 +143,7 @@ TEST_F(CoordinatorTest, AssignsContiguousRangesByNameChainsConnectsAndServes) {
 
 TEST_F(CoordinatorTest, ASecondCoordinatorOnTheSamePortsFailsToStart) {
   Start(1);
-  StatusOr<ModelInfo> model = LoadModelInfo(kModelDir);
+  StatusOr<ModelDirectory> model = LoadModelDirectory(kModelDir);
   ASSERT_TRUE(model.ok());
   CoordinatorConfig config;
   config.http_address = "127.0.0.1:" + std::to_string(coordinator_->http_port());
@@ -154,7 +154,7 @@ TEST_F(CoordinatorTest, ASecondCoordinatorOnTheSamePortsFailsToStart) {
   ASSERT_FALSE(second.ok());  // not a silent share of the port's connections
   EXPECT_THAT(second.status().message(), HasSubstr("could not listen"));
   // The same for the control port.
-  StatusOr<ModelInfo> model2 = LoadModelInfo(kModelDir);
+  StatusOr<ModelDirectory> model2 = LoadModelDirectory(kModelDir);
   ASSERT_TRUE(model2.ok());
   CoordinatorConfig control_clash;
   control_clash.http_address = "127.0.0.1:0";
@@ -165,7 +165,7 @@ TEST_F(CoordinatorTest, ASecondCoordinatorOnTheSamePortsFailsToStart) {
   ASSERT_FALSE(third.ok());
   EXPECT_THAT(third.status().message(), HasSubstr("could not listen for workers"));
   // And for the metrics port.
-  StatusOr<ModelInfo> model3 = LoadModelInfo(kModelDir);
+  StatusOr<ModelDirectory> model3 = LoadModelDirectory(kModelDir);
   ASSERT_TRUE(model3.ok());
   CoordinatorConfig metrics_clash;
   metrics_clash.http_address = "127.0.0.1:0";

@@ -136,7 +136,7 @@ TEST_F(OpenAiApiTest, AChatCompletionHasOpenAIsShape) {
   EXPECT_EQ(choice["finish_reason"], "length");
   EXPECT_EQ(choice["token_ids"], Json({500, 501, 502, 503, 504}));
   const std::vector<int32_t> ids = {500, 501, 502, 503, 504};
-  const StatusOr<std::string> text = LoadModelInfo(testing::kModelDir)->tokenizer->Decode(ids, true);
+  const StatusOr<std::string> text = LoadModelDirectory(testing::kModelDir)->tokenizer->Decode(ids, true);
   EXPECT_EQ(choice["message"]["content"], *text);
   // The prompt is the chat template's rendering: BOS from the template, once.
   const Json prompt = j["prompt_token_ids"];
@@ -207,7 +207,7 @@ TEST_F(OpenAiApiTest, AStreamSendsTokensAsTheyAreProduced) {
 
 TEST_F(OpenAiApiTest, AStopStringAcrossTokensEndsTheTextBeforeItInBothModes) {
   FakeWorker& worker = Serve();
-  const StatusOr<ModelInfo> model = LoadModelInfo(testing::kModelDir);
+  const StatusOr<ModelDirectory> model = LoadModelDirectory(testing::kModelDir);
   const Tokenizer& tokenizer = *model->tokenizer;
   const auto decode = [&](std::vector<int32_t> ids) { return *tokenizer.Decode(ids, true); };
   // The fake's tokens are 500, 501, ...; a stop string across the 3rd and 4th.
@@ -244,7 +244,7 @@ TEST_F(OpenAiApiTest, AStopStringAcrossTokensEndsTheTextBeforeItInBothModes) {
 
 TEST_F(OpenAiApiTest, LogprobsComeInEachEndpointsShapeWholeAndStreamed) {
   Serve();
-  const StatusOr<ModelInfo> model = LoadModelInfo(testing::kModelDir);
+  const StatusOr<ModelDirectory> model = LoadModelDirectory(testing::kModelDir);
   const auto token_text = [&](int32_t id) { return *model->tokenizer->Decode(std::vector{id}, false); };
   for (const bool stream : {false, true}) {
     SCOPED_TRACE(stream ? "streamed" : "whole");

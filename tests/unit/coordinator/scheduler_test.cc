@@ -57,7 +57,9 @@ std::shared_ptr<Generation> MakeGeneration(int32_t prompt_len, int32_t max_token
 class SchedulerTest : public ::testing::Test {
  protected:
   void StartWith(int32_t max_batch_tokens, int32_t kv_slots, int32_t stages) {
-    scheduler_ = std::make_unique<Scheduler>(SchedulerLimits{max_batch_tokens, kv_slots, {kStop}});
+    scheduler_ = std::make_unique<Scheduler>(
+        ServingLimits{.max_batch_tokens = max_batch_tokens, .kv_slots = kv_slots},
+        std::vector<int32_t>{kStop});
     stages_ = stages;
     scheduler_->Start(/*epoch=*/7, stages, &sender_);
   }
