@@ -19,6 +19,7 @@
 #include "common/bench/synthetic_model.h"
 #include "common/engine/pack_placement.h"
 #include "common/storage/durable_file.h"
+#include "common/util/temp_root.h"
 
 namespace strata::cli {
 namespace {
@@ -78,8 +79,7 @@ StatusOr<std::string> PrepareSynthetic(const BenchFlags& f, std::string* temp_di
   const PackDType dtype = *ParsePackDType(f.dtype);
   std::string dir = f.dir;
   if (dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    dir = (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/var/tmp") /
+    dir = (fs::path(TempRoot()) /
            ("strata-bench-" + f.synthetic + "-" + f.dtype + "-" + std::to_string(::getpid())))
               .string();
     if (!f.keep) *temp_dir = dir;

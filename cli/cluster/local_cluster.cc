@@ -21,6 +21,7 @@
 #include "common/storage/pack.h"
 #include "common/storage/pack_writer.h"
 #include "common/util/file.h"
+#include "common/util/temp_root.h"
 
 namespace strata::cli {
 namespace {
@@ -155,10 +156,7 @@ std::string PrometheusConfig(const std::vector<MetricsTarget>& targets) {
 
 std::string DefaultRunDir() {
   if (const char* d = std::getenv("STRATA_RUN_DIR"); d != nullptr && *d != '\0') return d;
-  const char* tmp = std::getenv("TMPDIR");
-  return (fs::path(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") /
-          ("strata-cluster-" + std::to_string(::getuid())))
-      .string();
+  return (fs::path(TempRoot()) / ("strata-cluster-" + std::to_string(::getuid()))).string();
 }
 
 namespace {

@@ -61,7 +61,7 @@ Status StopLocalCluster(const std::string& run_dir, std::chrono::seconds timeout
 // may take it in the short window before it is used).
 StatusOr<int> FreeLoopbackPort();
 
-// The default run directory: $STRATA_RUN_DIR, else $TMPDIR or /tmp, /strata-cluster-<uid>.
+// The default run directory: $STRATA_RUN_DIR, else strata-cluster-<uid> under TempRoot().
 std::string DefaultRunDir();
 
 }  // namespace strata::cli

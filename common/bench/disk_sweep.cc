@@ -15,17 +15,17 @@
 #include "common/bench/page_cache.h"
 #include "common/storage/durable_file.h"
 #include "common/storage/extent_reader.h"
+#include "common/util/direct_io.h"
 
 namespace strata {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr uint64_t kAlign = ExtentReader::kAlignment;
 
 using AlignedBuffer = std::unique_ptr<std::byte, decltype(&std::free)>;
 
 StatusOr<AlignedBuffer> AllocateTouched(size_t bytes, const std::string& what) {
-  AlignedBuffer buf(static_cast<std::byte*>(std::aligned_alloc(kAlign, bytes)), &std::free);
+  AlignedBuffer buf(static_cast<std::byte*>(std::aligned_alloc(kDirectIoAlignment, bytes)), &std::free);
   if (buf == nullptr) {
     return ResourceExhausted("cannot allocate " + std::to_string(bytes) + " bytes for " + what);
   }
@@ -40,7 +40,7 @@ double GBps(uint64_t bytes, Clock::time_point start) {
 
 Status ValidateOptions(const DiskSweepOptions& o) {
   const bool ok = !o.queue_depths.empty() && !o.block_bytes.empty() && o.chunk_bytes > 0 &&
-                  o.chunk_bytes % kAlign == 0 && o.max_reads >= 1 && o.buffered_block_bytes > 0;
+                  o.chunk_bytes % kDirectIoAlignment == 0 && o.max_reads >= 1 && o.buffered_block_bytes > 0;
   if (!ok) {
     return InvalidArgument("disk sweep options: at least one queue depth and block size, a chunk "
                            "that is a positive multiple of 4096, max_reads >= 1 and a positive "
@@ -129,7 +129,7 @@ StatusOr<DiskSweepResult> RunDiskSweep(const std::string& path, uint64_t bytes,
   r.path = path;
   r.file_bytes = static_cast<uint64_t>(st.st_size);
   r.options = options;
-  r.bytes = bytes / kAlign * kAlign;  // O_DIRECT reads whole 4096-byte blocks
+  r.bytes = bytes / kDirectIoAlignment * kDirectIoAlignment;  // O_DIRECT reads whole 4096-byte blocks
   if (r.bytes == 0 || bytes > r.file_bytes) {
     return InvalidArgument("disk sweep of " + std::to_string(bytes) + " bytes of " + path +
                            ": needs at least 4096 bytes and at most the file's " +

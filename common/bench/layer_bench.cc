@@ -9,6 +9,7 @@
 #include "common/bench/raw_read.h"
 #include "common/engine/pack_model.h"
 #include "common/storage/pack.h"
+#include "common/util/direct_io.h"
 
 namespace strata {
 namespace {
@@ -163,7 +164,7 @@ Status MeasureCeilings(Backend& backend, const Pack& pack, const LayerBenchOptio
   const uint64_t first = pack.layer_extent(0).offset;
   const PackExtent& last = pack.layer_extent(layers - 1);
   uint64_t span = std::min(last.offset + last.bytes - first, o.raw_read_max_bytes);
-  span -= span % ExtentReader::kAlignment;
+  span -= span % kDirectIoAlignment;
   const size_t block = std::min<size_t>(kRawReadBlock, span);
   STRATA_ASSIGN_OR_RETURN(RawReadResult one, MeasureRawRead(pack.data_path(), first, span, 1, block));
   STRATA_ASSIGN_OR_RETURN(RawReadResult four,

@@ -13,11 +13,11 @@
 #include <vector>
 
 #include "common/storage/durable_file.h"
+#include "common/util/direct_io.h"
 
 namespace strata {
 namespace {
 
-constexpr uint64_t kAlign = 4096;
 
 // Reads [first, last) of `fd` through `buf` (block_bytes, aligned); OK or the failure.
 Status ReadRange(int fd, const std::string& path, uint64_t first, uint64_t last, std::byte* buf,
@@ -42,8 +42,8 @@ Status ReadRange(int fd, const std::string& path, uint64_t first, uint64_t last,
 
 StatusOr<RawReadResult> MeasureRawRead(const std::string& path, uint64_t offset, uint64_t bytes,
                                        int threads, size_t block_bytes) {
-  if (threads < 1 || bytes == 0 || block_bytes == 0 || offset % kAlign != 0 ||
-      bytes % kAlign != 0 || block_bytes % kAlign != 0) {
+  if (threads < 1 || bytes == 0 || block_bytes == 0 || offset % kDirectIoAlignment != 0 ||
+      bytes % kDirectIoAlignment != 0 || block_bytes % kDirectIoAlignment != 0) {
     return InvalidArgument("raw read of " + path +
                            ": offset, bytes and block must be multiples of 4096, threads >= 1");
   }
@@ -57,7 +57,7 @@ StatusOr<RawReadResult> MeasureRawRead(const std::string& path, uint64_t offset,
 
   std::vector<std::unique_ptr<std::byte, decltype(&std::free)>> buffers;
   for (int t = 0; t < threads; ++t) {
-    buffers.emplace_back(static_cast<std::byte*>(std::aligned_alloc(kAlign, block_bytes)), &std::free);
+    buffers.emplace_back(static_cast<std::byte*>(std::aligned_alloc(kDirectIoAlignment, block_bytes)), &std::free);
     if (buffers.back() == nullptr) {
       ::close(fd);
       return ResourceExhausted("cannot allocate read buffers for the raw read of " + path);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string>
 
+#include "common/util/direct_io.h"
 #include "common/util/xxh3_stream.h"
 
 namespace strata {
@@ -25,7 +26,7 @@ StatusOr<std::unique_ptr<PackModel>> PackModel::Open(Backend& backend, const std
                                                  static_cast<int32_t>(count));
 
   // The stage with the first layer embeds; the one with the last layer has the head.
-  const size_t chunk = std::max(options.streaming.chunk_bytes, ExtentReader::kAlignment);
+  const size_t chunk = std::max(options.streaming.chunk_bytes, kDirectIoAlignment);
   EndWeights ends;
   if (first == 0) {
     m->embed_on_gpu_ = options.embed_on_gpu;

@@ -7,6 +7,7 @@
 
 #include "common/engine/layer_feed.h"
 #include "common/engine/llama_model.h"
+#include "common/util/direct_io.h"
 #include "common/util/xxh3_stream.h"
 
 namespace strata {
@@ -45,7 +46,7 @@ StatusOr<StageEstimate> MeasureLayerStages(Backend& backend, const Pack& pack,
                                            size_t chunk_bytes) {
   StageEstimate est;
   const PackExtent& extent = pack.layer_extent(layer);
-  const size_t piece_bytes = std::min(std::max(chunk_bytes, ExtentReader::kAlignment),
+  const size_t piece_bytes = std::min(std::max(chunk_bytes, kDirectIoAlignment),
                                       static_cast<size_t>(extent.bytes));
   STRATA_ASSIGN_OR_RETURN(DeviceBuffer staging, backend.AllocatePinned(piece_bytes));
   STRATA_ASSIGN_OR_RETURN(DeviceBuffer device, backend.Allocate(extent.bytes));

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/storage/pack_format.h"
+#include "common/util/direct_io.h"
 
 namespace strata {
 namespace {
@@ -53,10 +54,10 @@ Status StreamingExecutor::Validate() const {
       }
     }
     if (h.tier == Tier::kSsd && (h.gpu_bytes + h.pinned_bytes >= extent ||
-                                 h.pinned_bytes % kPackAlignment != 0)) {
+                                 h.pinned_bytes % kDirectIoAlignment != 0)) {
       return InvalidArgument(LayerName(l) + ": a pinned part of " +
                              std::to_string(h.pinned_bytes) + " bytes must be a multiple of " +
-                             std::to_string(kPackAlignment) + " that leaves bytes of its " +
+                             std::to_string(kDirectIoAlignment) + " that leaves bytes of its " +
                              std::to_string(extent) + "-byte extent to read");
     }
     streams |= h.tier != Tier::kGpu;
@@ -67,9 +68,9 @@ Status StreamingExecutor::Validate() const {
     return InvalidArgument("streamed layers need at least one GPU staging slot");
   }
   if ((reads || loads) && (options_.staging_chunks < 1 || options_.chunk_bytes == 0 ||
-                           options_.chunk_bytes % kPackAlignment != 0)) {
+                           options_.chunk_bytes % kDirectIoAlignment != 0)) {
     return InvalidArgument("reading layers needs a staging ring of at least one chunk of a "
-                           "positive multiple of " + std::to_string(kPackAlignment) +
+                           "positive multiple of " + std::to_string(kDirectIoAlignment) +
                            " bytes (got " + std::to_string(options_.staging_chunks) +
                            " chunks of " + std::to_string(options_.chunk_bytes) + " bytes)");
   }
@@ -116,7 +117,7 @@ Status StreamingExecutor::Setup() {
     }
     chunk_count_[i] = static_cast<int32_t>(chunks_.size()) - first_chunk_[i];
   }
-  slot_bytes_ = (slot + kPackAlignment - 1) / kPackAlignment * kPackAlignment;
+  slot_bytes_ = (slot + kDirectIoAlignment - 1) / kDirectIoAlignment * kDirectIoAlignment;
   const size_t g = stream_order_.empty()
                        ? 0
                        : std::min(stream_order_.size(), static_cast<size_t>(options_.gpu_slots));

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "common/storage/pack_format.h"
+#include "common/util/direct_io.h"
 
 namespace strata {
 namespace {
@@ -116,9 +117,9 @@ Status ValidateCluster(const ClusterSpec& cluster) {
 Status ValidateSplitPoints(const std::vector<size_t>& points, size_t layer_bytes) {
   for (size_t i = 0; i < points.size(); ++i) {
     const size_t p = points[i];
-    if (p == 0 || p >= layer_bytes || p % kPackAlignment != 0 || (i > 0 && p <= points[i - 1])) {
+    if (p == 0 || p >= layer_bytes || p % kDirectIoAlignment != 0 || (i > 0 && p <= points[i - 1])) {
       return InvalidArgument("split point " + std::to_string(i) + " (" + std::to_string(p) +
-                             ") must be a multiple of " + std::to_string(kPackAlignment) +
+                             ") must be a multiple of " + std::to_string(kDirectIoAlignment) +
                              " above the previous one and below the layer's " +
                              std::to_string(layer_bytes) + " bytes");
     }

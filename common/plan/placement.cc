@@ -9,11 +9,12 @@
 
 #include "common/storage/pack_format.h"
 #include "common/util/byte_size.h"
+#include "common/util/direct_io.h"
 
 namespace strata {
 namespace {
 
-size_t AlignDown(size_t bytes) { return bytes / kPackAlignment * kPackAlignment; }
+size_t AlignDown(size_t bytes) { return bytes / kDirectIoAlignment * kDirectIoAlignment; }
 
 // A placement before its memory is added up: the choices only.
 struct Choice {
@@ -53,9 +54,9 @@ struct SpreadShape {
 };
 
 SpreadShape ShapeSpread(size_t total, int32_t ssd, int32_t prefixed, size_t gpu_prefix) {
-  const size_t pages = total / kPackAlignment;
+  const size_t pages = total / kDirectIoAlignment;
   const auto plain = static_cast<size_t>(ssd - prefixed);
-  const size_t lift = gpu_prefix / kPackAlignment;
+  const size_t lift = gpu_prefix / kDirectIoAlignment;
   if (pages < plain * lift) {  // short of the lift: only the layers without the prefix get any
     return {0, prefixed, pages / plain, prefixed + static_cast<int32_t>(pages % plain)};
   }
@@ -260,7 +261,7 @@ std::optional<Placement> Fill(const StageShape& s, const WorkerSpec& w,
   if (spread) {
     // Every SSD layer keeps a page to read.
     const size_t most =
-        off_gpu(c.pinned_layers, streamed) - static_cast<size_t>(ssd) * kPackAlignment;
+        off_gpu(c.pinned_layers, streamed) - static_cast<size_t>(ssd) * kDirectIoAlignment;
     c.spread_pinned_bytes = std::min(AlignDown(w.pinned_mem - pinned_fixed), most);
   }
   return Tally(s, c);
@@ -365,7 +366,7 @@ size_t SpreadPrefix(size_t total, int32_t ssd_layers, int32_t i, size_t layer_by
   size_t pages = has_prefix ? 0 : spread.lift;
   if (i >= spread.from) pages += spread.level + (i < spread.extra_end ? 1 : 0);
   const size_t off_gpu = layer_bytes - (has_prefix ? gpu_prefix : 0);
-  return std::min(pages * kPackAlignment, off_gpu - kPackAlignment);
+  return std::min(pages * kDirectIoAlignment, off_gpu - kDirectIoAlignment);
 }
 
 std::vector<LayerHome> Placement::homes() const {
@@ -414,9 +415,9 @@ PassPrediction PredictPass(const Placement& p, const WorkerSpec& worker,
 
 StatusOr<Placement> PlaceStage(const StageShape& shape, const WorkerSpec& worker,
                                const WorkloadSpec& workload, const PlacementOverrides& o) {
-  if (shape.layers < 1 || shape.layer_bytes == 0 || shape.layer_bytes % kPackAlignment != 0) {
+  if (shape.layers < 1 || shape.layer_bytes == 0 || shape.layer_bytes % kDirectIoAlignment != 0) {
     return InvalidArgument("a stage needs at least one layer of a positive multiple of " +
-                           std::to_string(kPackAlignment) + " bytes");
+                           std::to_string(kDirectIoAlignment) + " bytes");
   }
   STRATA_RETURN_IF_ERROR(ValidateSplitPoints(shape.split_points, shape.layer_bytes)
                              .WithContext("the stage's layer split points"));
@@ -447,7 +448,7 @@ StageShape StageShapeOf(const ClusterSpec& cluster, size_t w, int32_t layers) {
   const WorkloadSpec& load = cluster.workload;
   StageShape s;
   s.layers = layers;
-  s.layer_bytes = (m.layer_bytes + kPackAlignment - 1) / kPackAlignment * kPackAlignment;
+  s.layer_bytes = (m.layer_bytes + kDirectIoAlignment - 1) / kDirectIoAlignment * kDirectIoAlignment;
   s.split_points = m.layer_split_points;
   if (w == 0) {
     s.embed_bytes = m.first_end_bytes;

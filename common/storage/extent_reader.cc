@@ -14,6 +14,7 @@
 #include "common/storage/read_engine.h"
 #include "common/storage/uring_engine.h"
 #include "common/util/check.h"
+#include "common/util/direct_io.h"
 
 namespace strata {
 namespace {
@@ -31,11 +32,11 @@ Status OpenError(const std::string& path, int err) {
 Status ProbeDirect(int fd, const std::string& path, uint64_t file_size, bool* works) {
   *works = true;
   if (file_size == 0) return OkStatus();
-  void* buf = std::aligned_alloc(ExtentReader::kAlignment, ExtentReader::kAlignment);
+  void* buf = std::aligned_alloc(kDirectIoAlignment, kDirectIoAlignment);
   STRATA_CHECK(buf != nullptr);
   ssize_t n;
   do {
-    n = ::pread(fd, buf, ExtentReader::kAlignment, 0);
+    n = ::pread(fd, buf, kDirectIoAlignment, 0);
   } while (n < 0 && errno == EINTR);
   const int err = errno;
   std::free(buf);
@@ -52,7 +53,7 @@ Status ProbeDirect(int fd, const std::string& path, uint64_t file_size, bool* wo
 StatusOr<std::unique_ptr<ExtentReader>> ExtentReader::Open(const std::string& path,
                                                            const ReaderOptions& options) {
   if (options.queue_depth < 1 || options.queue_depth > 4096 || options.max_reads < 1 ||
-      options.block_bytes == 0 || options.block_bytes % kAlignment != 0 ||
+      options.block_bytes == 0 || options.block_bytes % kDirectIoAlignment != 0 ||
       options.block_bytes > kMaxBlockBytes) {
     return InvalidArgument("reader options for " + path + ": queue_depth must be 1..4096, " +
                            "max_reads at least 1, block_bytes a multiple of 4096 up to 1 GiB");
@@ -115,8 +116,8 @@ Status ExtentReader::Submit(uint64_t tag, uint64_t file_offset, size_t bytes, st
     return "read of " + std::to_string(bytes) + " bytes at offset " + std::to_string(file_offset) +
            " of " + path_;
   };
-  if (dst == nullptr || reinterpret_cast<uintptr_t>(dst) % kAlignment != 0 ||
-      file_offset % kAlignment != 0 || bytes % kAlignment != 0 || bytes == 0) {
+  if (dst == nullptr || reinterpret_cast<uintptr_t>(dst) % kDirectIoAlignment != 0 ||
+      file_offset % kDirectIoAlignment != 0 || bytes % kDirectIoAlignment != 0 || bytes == 0) {
     return InvalidArgument(what() + ": the buffer, offset and length must be non-zero multiples " +
                            "of 4096 (the buffer's address too)");
   }

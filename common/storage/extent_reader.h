@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/util/direct_io.h"
 #include "common/util/status.h"
 
 namespace strata {
@@ -30,7 +31,7 @@ namespace strata {
 struct ReaderOptions {
   int queue_depth = 32;                  // blocks in flight, 1..4096 (32 x 1 MiB: best or
                                          // near it on the disks measured, docs/benchmarks.md)
-  size_t block_bytes = size_t{1} << 20;  // a multiple of ExtentReader::kAlignment
+  size_t block_bytes = size_t{1} << 20;  // a multiple of kDirectIoAlignment
   int max_reads = 16;                    // reads submitted and not yet returned by WaitAny/Poll
   bool allow_io_uring = true;
   bool allow_direct = true;
@@ -46,9 +47,8 @@ class ReadEngine;
 
 class ExtentReader {
  public:
-  // O_DIRECT needs offsets, lengths and buffers aligned; every path demands the same.
-  static constexpr size_t kAlignment = 4096;
-
+  // Offsets, lengths and buffers are multiples of kDirectIoAlignment on every path (O_DIRECT
+  // needs it; the others demand the same so a caller never depends on the path chosen).
   // Opens `path` and picks the best allowed path. Errors: options out of range
   // (kInvalidArgument); the file missing (kNotFound) or unreadable.
   static StatusOr<std::unique_ptr<ExtentReader>> Open(const std::string& path,

@@ -10,6 +10,7 @@
 
 #include "common/storage/durable_file.h"
 #include "common/util/check.h"
+#include "common/util/direct_io.h"
 
 namespace strata {
 
@@ -52,7 +53,7 @@ Status PackDataWriter::Append(const void* data, size_t bytes) {
 
 Status PackDataWriter::PadTo(uint64_t offset) {
   STRATA_CHECK(offset >= offset_);
-  static constexpr std::byte kZeros[4096] = {};
+  static constexpr std::byte kZeros[kDirectIoAlignment] = {};
   while (offset_ < offset) {
     STRATA_RETURN_IF_ERROR(Append(kZeros, std::min<uint64_t>(sizeof kZeros, offset - offset_)));
   }

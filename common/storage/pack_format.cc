@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "common/util/check.h"
+#include "common/util/direct_io.h"
 
 namespace strata {
 
@@ -117,7 +118,7 @@ PackManifest PlanPack(const ModelConfig& config, PackDType dtype) {
   m.dtype = dtype;
   m.config = config;
   m.data_file = std::string(kPackDataFile);
-  m.alignment = kPackAlignment;
+  m.alignment = kDirectIoAlignment;
   uint64_t offset = 0;
   for (const ExtentId& id : PackExtentOrder(config.num_layers)) {
     PackExtent e;

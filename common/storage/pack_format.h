@@ -7,7 +7,7 @@
 //   weights.bin     the extents back to back: embed, layer.0 .. layer.{L-1}, final_norm, lm_head
 //   tokenizer.json, tokenizer_config.json, generation_config.json   (copied when present)
 // Every extent, and every tensor and scale array inside one, starts at a multiple of
-// kPackAlignment from the start of weights.bin; every extent's length is a multiple of it
+// kDirectIoAlignment from the start of weights.bin; every extent's length is a multiple of it
 // (zero padding). A decoder layer's nine tensors form one extent, so one read fetches a layer.
 // lm_head is always its own extent, a copy of the embedding when the model ties them, so a
 // worker that owns only the last stage reads the head alone.
@@ -25,12 +25,12 @@
 #include "common/model/config.h"
 #include "common/model/dtype.h"
 #include "common/model/llama_weights.h"
+#include "common/util/direct_io.h"
 
 namespace strata {
 
 inline constexpr std::string_view kPackFormatName = "strata-pack";
 inline constexpr int64_t kPackVersion = 1;
-inline constexpr uint64_t kPackAlignment = 4096;
 inline constexpr std::string_view kPackManifestFile = "manifest.json";
 inline constexpr std::string_view kPackDataFile = "weights.bin";
 // Copied from the Hugging Face directory when present, so the pack also serves tokenization.
@@ -71,7 +71,7 @@ struct PackManifest {
   ModelConfig config;
   std::string data_file;  // always kPackDataFile in packs this build writes
   uint64_t data_bytes = 0;
-  uint64_t alignment = kPackAlignment;
+  uint64_t alignment = kDirectIoAlignment;
   std::string source;  // the Hugging Face directory it was made from; informational
   std::vector<PackExtent> extents;
 };
@@ -125,9 +125,9 @@ std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType d
 // A checksum as the manifest spells it: 16 lowercase hex digits.
 std::string ChecksumHex(uint64_t xxh3);
 
-// The smallest multiple of kPackAlignment that is >= n.
+// The smallest multiple of kDirectIoAlignment that is >= n.
 constexpr uint64_t AlignUp(uint64_t n) {
-  return (n + kPackAlignment - 1) / kPackAlignment * kPackAlignment;
+  return (n + kDirectIoAlignment - 1) / kDirectIoAlignment * kDirectIoAlignment;
 }
 
 // The manifest the writer produces for `config` (checksums zero, source empty): the extents

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "common/util/direct_io.h"
+
 namespace strata {
 namespace {
 
@@ -35,7 +37,7 @@ std::optional<std::pair<std::string, std::string>> FindOverlap(std::vector<Range
 
 // Whether [offset, offset + bytes) is aligned and lies inside [0, limit).
 bool AlignedInside(uint64_t offset, uint64_t bytes, uint64_t limit) {
-  return offset % kPackAlignment == 0 && offset <= limit && bytes <= limit - offset;
+  return offset % kDirectIoAlignment == 0 && offset <= limit && bytes <= limit - offset;
 }
 
 // The extent's tensors, checked, in ExtentTensorSpecs order.
@@ -116,9 +118,9 @@ StatusOr<std::vector<PackExtent>> ValidatePackManifest(const PackManifest& m,
     return DataLoss(where + ": data_file is \"" + m.data_file + "\", expected \"" +
                     std::string(kPackDataFile) + "\"" + kRecreate);
   }
-  if (m.alignment != kPackAlignment) {
+  if (m.alignment != kDirectIoAlignment) {
     return DataLoss(where + ": alignment is " + std::to_string(m.alignment) + ", expected " +
-                    std::to_string(kPackAlignment) + kRecreate);
+                    std::to_string(kDirectIoAlignment) + kRecreate);
   }
   if (data_file_size != m.data_bytes) {
     return DataLoss(
@@ -140,7 +142,7 @@ StatusOr<std::vector<PackExtent>> ValidatePackManifest(const PackManifest& m,
     }
     std::optional<PackExtent>& slot = found[CanonicalExtentIndex(*id, num_layers)];
     if (slot) return DataLoss(where + ": extent " + e.name + " is listed twice" + kRecreate);
-    if (e.bytes == 0 || e.bytes % kPackAlignment != 0 ||
+    if (e.bytes == 0 || e.bytes % kDirectIoAlignment != 0 ||
         !AlignedInside(e.offset, e.bytes, m.data_bytes)) {
       return DataLoss(
           where + ": " + DescribeExtent(e.name) + " at offset " + std::to_string(e.offset) + " (" +

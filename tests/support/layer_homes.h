@@ -13,6 +13,7 @@
 #include "common/engine/pack_model.h"
 #include "common/engine/streaming_executor.h"
 #include "common/storage/pack_format.h"
+#include "common/util/direct_io.h"
 
 namespace strata::testing {
 
@@ -27,7 +28,7 @@ inline std::vector<LayerHome> Homes(const std::string& spec, const LayerSource& 
     const auto layer = static_cast<int32_t>(l);
     const size_t extent = source.extent_bytes(layer);
     const std::vector<uint64_t> cuts = source.SplitPoints(layer);
-    const auto half = [](size_t bytes) { return bytes / 2 / kPackAlignment * kPackAlignment; };
+    const auto half = [](size_t bytes) { return bytes / 2 / kDirectIoAlignment * kDirectIoAlignment; };
     h.tier = c == 'g' ? Tier::kGpu : c == 'p' || c == 'y' ? Tier::kPinned : Tier::kSsd;
     if (c == 'h') h.pinned_bytes = half(extent);
     if (c == 'x' || c == 'y') h.gpu_bytes = cuts[cuts.size() / 2];

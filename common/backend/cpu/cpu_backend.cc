@@ -12,6 +12,7 @@
 #include <new>
 
 #include "common/backend/cpu/cpu_ops.h"
+#include "common/util/direct_io.h"
 
 namespace strata {
 namespace {
@@ -19,7 +20,6 @@ namespace {
 constexpr size_t kWeightScratchFloats = size_t{4} << 20;  // 16 MiB of converted weight rows
 constexpr int64_t kQueryBlock = 64;                        // query rows per attention GEMM
 constexpr size_t kAlignment = 64;
-constexpr size_t kPageAlignment = 4096;
 
 void ReleaseAligned(void* p) { std::free(p); }
 
@@ -50,7 +50,7 @@ StatusOr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
 }
 
 StatusOr<DeviceBuffer> CpuBackend::AllocatePinned(size_t bytes) {
-  return AllocateAligned(bytes, kPageAlignment);
+  return AllocateAligned(bytes, kDirectIoAlignment);
 }
 
 void CpuBackend::CopyToDevice(void* dst, const void* src, size_t bytes) {

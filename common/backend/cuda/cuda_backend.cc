@@ -18,6 +18,7 @@
 #include "common/backend/cuda/gemm_convert.h"
 #include "common/backend/cuda/gemv.h"
 #include "common/backend/device_check.h"
+#include "common/util/direct_io.h"
 #include "common/util/hex.h"
 
 namespace strata::cuda {
@@ -34,7 +35,6 @@ constexpr int64_t kArgMaxRows = 1024;  // rows per ArgMaxRows launch
 // H200 beyond the buffers; docs/benchmarks.md, placement under budgets).
 constexpr size_t kLazyKernelBytes = size_t{32} << 20;
 constexpr size_t kMinBatchTableInts = 4096;
-constexpr size_t kHostAlignment = 4096;
 
 std::string MiB(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
@@ -206,8 +206,8 @@ StatusOr<DeviceBuffer> CudaBackend::AllocatePinned(size_t bytes) {
   // allocations from a pool at sub-page offsets, and O_DIRECT reads need 4 KiB alignment.
   STRATA_CUDA_CHECK(cudaSetDevice(device_));
   const size_t rounded =
-      (std::max<size_t>(bytes, 1) + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-  void* p = std::aligned_alloc(kHostAlignment, rounded);
+      (std::max<size_t>(bytes, 1) + kDirectIoAlignment - 1) / kDirectIoAlignment * kDirectIoAlignment;
+  void* p = std::aligned_alloc(kDirectIoAlignment, rounded);
   if (p == nullptr) {
     return ResourceExhausted("cannot allocate " + std::to_string(bytes) +
                              " bytes of host memory; lower the pinned tier or staging sizes");
