@@ -4,7 +4,8 @@
 # Those declarations are the one record of the include graph: the target `strata_layering`
 # (built with everything) reads every #include "common/..." / "cli/..." / "worker/..." /
 # "coordinator/..." of each folder and fails the build on one the folder did not declare
-# (cmake/check_layering.cmake), so an upward include does not build.
+# (cmake/check_layering.cmake), so an upward include does not build; it also fails when the
+# graph those includes draw differs from the one docs/architecture.md shows.
 
 # strata_layer(NAME [SOURCES files...] [USES folders...] [PUBLIC libs...] [PRIVATE libs...])
 # Library strata_NAME from common/NAME/ (an INTERFACE library when it has no sources), linked
@@ -83,9 +84,11 @@ function(strata_add_layering_check)
   set(stamp ${CMAKE_BINARY_DIR}/layering.stamp)
   add_custom_command(OUTPUT ${stamp}
     COMMAND ${CMAKE_COMMAND} -DROOT=${PROJECT_SOURCE_DIR} -DRULES=${rules_file}
+      -DDOC=${PROJECT_SOURCE_DIR}/docs/architecture.md
       -P ${PROJECT_SOURCE_DIR}/cmake/check_layering.cmake
     COMMAND ${CMAKE_COMMAND} -E touch ${stamp}
     DEPENDS ${sources} ${rules_file} ${PROJECT_SOURCE_DIR}/cmake/check_layering.cmake
+      ${PROJECT_SOURCE_DIR}/docs/architecture.md
     COMMENT "Checking the include graph against the declared layers")
   add_custom_target(strata_layering ALL DEPENDS ${stamp})
 endfunction()
