@@ -20,17 +20,23 @@ Status ErrnoStatus(const std::string& what, const std::string& path, int err) {
   return Internal(msg);
 }
 
-}  // namespace
-
-StatusOr<std::string> ReadFileToString(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// `path` opened read-only, its status in `st`; the descriptor is the caller's to close.
+StatusOr<int> OpenForReading(const std::string& path, struct stat& st) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus("cannot open", path, errno);
-  struct stat st {};
   if (::fstat(fd, &st) != 0) {
-    int err = errno;
+    const int err = errno;
     ::close(fd);
     return ErrnoStatus("cannot stat", path, err);
   }
+  return fd;
+}
+
+}  // namespace
+
+StatusOr<std::string> ReadFileToString(const std::string& path) {
+  struct stat st {};
+  STRATA_ASSIGN_OR_RETURN(const int fd, OpenForReading(path, st));
   if (S_ISDIR(st.st_mode)) {
     ::close(fd);
     return InvalidArgument(path + " is a directory, expected a file");
@@ -55,14 +61,8 @@ StatusOr<std::string> ReadFileToString(const std::string& path) {
 }
 
 StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("cannot open", path, errno);
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return ErrnoStatus("cannot stat", path, err);
-  }
+  STRATA_ASSIGN_OR_RETURN(const int fd, OpenForReading(path, st));
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
     return InvalidArgument(path + " is not a regular file");
