@@ -47,7 +47,7 @@ $S/strata pack --model $root/tests/fixtures/tiny-llama31 --out $fx --dtype bf16 
     rd=/tmp/run_fx_$1_$2
     $S/strata cluster up --model $fx --workers $1 --backend $3 --transport $2 --http $port --run-dir $rd > /tmp/up_$port.txt 2>&1 &
     upid=$!
-    for i in $(seq 120); do curl -sf localhost:$port/health >/dev/null && break; kill -0 $upid 2>/dev/null || break; sleep 1; done
+    for i in $(seq 120); do curl -sf localhost:$port/ready >/dev/null && break; kill -0 $upid 2>/dev/null || break; sleep 1; done
     echo "== fixture: $cfg"; cat /tmp/up_$port.txt
     for p in "The capital of France is" "Once upon a time" "def fib(n):"; do
       f=/tmp/ref_$(echo "$p" | md5sum | cut -c1-8).json

@@ -37,7 +37,7 @@ for t in $transports; do
   {
     $S/strata cluster up --model $pack --workers 2 --backend $backends --transport $t --http $port --run-dir $rd --kv-slots 16 --max-batch-tokens 2048 $link > /tmp/up70_$t.txt 2>&1 &
     upid=$!
-    for i in $(seq 240); do curl -sf localhost:$port/health >/dev/null && break; kill -0 $upid 2>/dev/null || break; sleep 1; done
+    for i in $(seq 240); do curl -sf localhost:$port/ready >/dev/null && break; kill -0 $upid 2>/dev/null || break; sleep 1; done
     echo "== $t ($link)"; cat /tmp/up70_$t.txt
     python3 scripts/dev/pipeline_bench.py $port plan
     python3 scripts/dev/pipeline_bench.py $port decode 1 16 >/dev/null  # warm-up
