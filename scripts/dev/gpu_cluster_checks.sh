@@ -14,7 +14,7 @@ S=${STRATA_BIN_DIR:-/tmp/s/bin}   # strata, strata-worker, strata-coordinator, t
 OUT=${OUT:-$root/out}; mkdir -p "$OUT"
 { nvidia-smi -L; nvidia-smi topo -m; nproc; free -g; } > $OUT/a_env.txt 2>&1
 {
-  for t in strata_cuda_test strata_nccl_test strata_worker_test strata_transport_test; do
+  for t in strata_cuda_test strata_nccl_test strata_worker_test; do
     timeout 300 $S/$t --gtest_brief=1; echo "$t rc=$?"
   done
 } > $OUT/a_tests.txt 2>&1
