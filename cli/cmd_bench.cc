@@ -40,6 +40,7 @@ struct BenchFlags {
   int32_t queue_depth = ReaderOptions{}.queue_depth;
   int64_t block_kib = static_cast<int64_t>(ReaderOptions{}.block_bytes >> 10);
   LayerBenchOptions bench;
+  bool verify_streamed = kVerifyStreamedByDefault;
 };
 
 // "auto": CUDA where a GPU answers, else the CPU.
@@ -117,13 +118,15 @@ Status RunBench(const BenchFlags& f) {
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
                           OpenBackend(f.backend, BackendOptions{f.fp8_activations}));
   Backend& b = *backend;
-  options.place = [&b, &options](const std::string& dir, int32_t layers, const BenchTiers& t,
+  const bool verify_streamed = f.verify_streamed;
+  options.place = [&b, &options, verify_streamed](const std::string& dir, int32_t layers, const BenchTiers& t,
                                  const ServingLimits& engine) -> StatusOr<PackModelOptions> {
     PackPlacementRequest r;
     r.num_layers = layers;
     r.overrides = {t.gpu_layers, t.pinned_layers, t.prefetch_ssd, t.prefetch_h2d, std::nullopt};
     r.engine = engine;
     r.reader = options.reader;
+    r.verify_streamed = verify_streamed;
     STRATA_ASSIGN_OR_RETURN(PackPlacement p, PlacePack(b, dir, r));
     return p.options;
   };
@@ -182,6 +185,8 @@ void AddBenchCommand(CLI::App& app, CommandRunner& run) {
       ->capture_default_str()->check(CLI::Range(1, 4096));
   cmd->add_option("--block-kib", f->block_kib, "SSD reader: block size in KiB (multiple of 4)")
       ->capture_default_str()->check(CLI::Range(4, 1 << 20));
+  cmd->add_flag("--verify-streamed,!--no-verify-streamed", f->verify_streamed,
+                "Pipelined run: check each streamed layer against its checksum (default on)");
   cmd->add_flag("--json", f->json, "Print the report as JSON");
   cmd->add_option("--json-file", f->json_file, "Also write the JSON report to this file");
   cmd->callback([f, &run] { run = [f] { return RunBench(*f); }; });

@@ -229,6 +229,8 @@ void AddGenerateCommand(CLI::App& app, CommandRunner& run) {
                   "Pack: layers the GPU copies run ahead, GPU slots - 1 (default: 0 or 1, "
                   "whichever is predicted faster)")
       ->check(CLI::Range(0, 1024));
+  cmd->add_flag("--verify-streamed,!--no-verify-streamed", f->model.verify_streamed,
+                "Pack: check each streamed layer against its checksum (default on)");
   cmd->add_flag("--stats", f->stats, "Print prefill/decode rates and per-layer stage times");
   cmd->callback([f, prompt, chat, seed, &run] {
     f->seed_given = seed->count() > 0;

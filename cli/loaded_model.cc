@@ -42,6 +42,7 @@ StatusOr<LoadedModel> LoadModel(const ModelFlags& f, const ServingLimits& engine
   r.overrides.pinned_layers = f.pinned_layers;
   r.overrides.prefetch_ssd = f.prefetch_ssd;
   r.overrides.prefetch_h2d = f.prefetch_h2d;
+  r.verify_streamed = f.verify_streamed;
   if (!f.gpu_mem.empty()) {
     STRATA_ASSIGN_OR_RETURN(r.gpu_mem, ParseByteSize("--gpu-mem", f.gpu_mem));
   }

@@ -28,6 +28,7 @@ struct ModelFlags {
   std::string pinned_mem;
   int32_t prefetch_ssd = -1;   // -1: chosen from measured stage times
   int32_t prefetch_h2d = -1;
+  bool verify_streamed = kVerifyStreamedByDefault;
 };
 
 struct LoadedModel {

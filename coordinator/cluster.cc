@@ -18,7 +18,7 @@ namespace {
 
 constexpr size_t kMaxNameBytes = 256;     // a worker's name, as it reports it
 constexpr size_t kMaxAddressBytes = 512;  // a data-plane address
-constexpr size_t kMaxReasonBytes = 256;   // a Leaving's reason
+constexpr size_t kMaxReasonBytes = 1024;  // a reason a worker sends: a Leaving's, a fault's
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -222,6 +222,11 @@ void Cluster::Dispatch(const std::string& worker_id, const pb::WorkerMessage& me
     case pb::WorkerMessage::kFailed:
       if (message.failed().epoch() == epoch_ && state_ == ClusterState::kServing) {
         scheduler_.OnFailed(message.failed(), Label(worker));
+      }
+      if (message.failed().worker_fault()) {
+        worker.connection->Close();
+        LoseWorker(worker_id, "a fault of its own: " +
+                                  message.failed().error().substr(0, kMaxReasonBytes));
       }
       return;
     case pb::WorkerMessage::kLeaving:

@@ -33,6 +33,7 @@ struct Flags {
   std::string model;
   std::string backend = "cpu";
   bool fp8_activations = false;
+  bool verify_streamed = strata::kVerifyStreamedByDefault;
   std::string token_file;
   std::string name;
   std::string gpu_mem = "0";
@@ -110,6 +111,7 @@ strata::Status RunWorker(const Flags& f) {
   }
   options.metrics = &worker_metrics;
   options.stage.pack_dir = f.model;
+  options.stage.verify_streamed = f.verify_streamed;
   options.stage.link.advertised_host = f.data_host;
   options.stage.link.bind_host = f.data_bind;
   options.stage.link.port = f.data_port;
@@ -158,6 +160,9 @@ int main(int argc, char** argv) {
   app.add_option("--backend", f.backend, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_flag("--fp8-activations", f.fp8_activations,
                "CUDA, fp8 packs: prefill GEMMs in fp8 (W8A8) instead of W8A16");
+  app.add_flag("--verify-streamed,!--no-verify-streamed", f.verify_streamed,
+               "Check each streamed layer against the pack's checksum (default on); a mismatch "
+               "or unreadable extent fails the step and stops this worker");
   app.add_option("--token-file", f.token_file, "File holding the cluster token")->required();
   app.add_option("--name", f.name, "Name in the coordinator's logs and errors (default: data host)");
   app.add_option("--gpu-mem", f.gpu_mem, "The worker's GPU budget: layers, staging, ends, KV cache, activations, workspace "

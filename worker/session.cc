@@ -55,6 +55,7 @@ Status WorkerSession::Run() {
     const Status ended = RunOnce(*stub);
     StopCompute();
     DropStage();
+    if (faulted_) return fault_;
     if (ended.code() == StatusCode::kFailedPrecondition) return ended;  // refused
     if (stop_ || shutdown_) break;
     if (leaving_) {
@@ -166,6 +167,7 @@ void WorkerSession::Handle(const v1::CoordinatorMessage& m) {
       StatusOr<std::unique_ptr<Stage>> stage = Stage::Create(backend_, m.assignment(), options_.stage);
       if (!stage.ok()) {
         spdlog::error("cannot load the assignment: {}", stage.status().message());
+        NoteFault(stage.status());  // the coordinator drops a worker whose assignment failed
         reply.mutable_assignment_failed()->set_epoch(epoch_);
         reply.mutable_assignment_failed()->set_error(stage.status().message());
       } else {
@@ -305,6 +307,16 @@ void WorkerSession::ComputeLoop() {
   }
 }
 
+bool WorkerSession::NoteFault(const Status& status) {
+  if (status.code() != StatusCode::kDataLoss) return false;
+  if (!faulted_) {
+    fault_ = DataLoss(status.message() + "; this worker stops so as never to serve wrong numbers: "
+                      "repair or re-create its pack (strata pack) and start it again");
+    faulted_ = true;
+  }
+  return true;
+}
+
 void WorkerSession::Report(const StepOutput& out) {
   v1::WorkerMessage m;
   if (!out.status.ok()) {
@@ -312,6 +324,10 @@ void WorkerSession::Report(const StepOutput& out) {
     m.mutable_failed()->set_epoch(epoch_);
     m.mutable_failed()->set_step_id(out.step_id);
     m.mutable_failed()->set_error(out.status.message());
+    if (NoteFault(out.status)) {
+      m.mutable_failed()->set_worker_fault(true);
+      compute_stop_ = true;  // no step after this one: the coordinator drops the worker
+    }
     Write(m);
     return;
   }

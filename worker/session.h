@@ -58,6 +58,9 @@ class WorkerSession {
   void StopCompute();
   void ComputeLoop();
   void Report(const StepOutput& out);
+  // True (and the session marked faulted) when `status` is a fault of this worker's own data:
+  // kDataLoss, a pack extent unreadable or not matching its checksum.
+  bool NoteFault(const Status& status);
   // Drops the stage (the compute thread stopped) and its metrics.
   void DropStage();
   // The compute thread copies its stage's link counters here after each step; heartbeats
@@ -70,6 +73,11 @@ class WorkerSession {
   std::atomic<bool> stop_{false};
   std::atomic<bool> leaving_{false};  // Leave was called: no reconnecting
   bool shutdown_ = false;
+  // A step failed on this worker's own data (kDataLoss: a streamed extent unreadable or not
+  // matching its checksum): reported with worker_fault, after which the session ends and Run
+  // returns `fault_` instead of reconnecting, so the worker never serves wrong numbers.
+  std::atomic<bool> faulted_{false};
+  Status fault_;  // set by the compute thread before faulted_
 
   std::mutex write_mu_;
   Stream* stream_ = nullptr;  // the live session's stream, guarded by write_mu_

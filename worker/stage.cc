@@ -44,7 +44,7 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
   engine.kv_slots = a.kv_slots();
   STRATA_ASSIGN_OR_RETURN(
       s->model_, PackModel::Open(backend, options.pack_dir,
-                                 ExecutionOptions(placement, a.first_layer(), engine, {}, false)));
+                                 ExecutionOptions(placement, a.first_layer(), engine, {}, options.verify_streamed)));
 
   const ModelConfig& config = s->model_->model().config();
   s->limits_ = {a.max_batch_tokens(), static_cast<int32_t>(config.hidden_size),

@@ -27,6 +27,7 @@
 
 #include "common/backend/backend.h"
 #include "common/engine/pack_model.h"
+#include "common/engine/pack_placement.h"
 #include "common/engine/sampler.h"
 #include "common/proto/strata_control.pb.h"
 #include "common/transport/transport.h"
@@ -37,6 +38,7 @@ namespace strata::worker {
 
 struct StageOptions {
   std::string pack_dir;
+  bool verify_streamed = kVerifyStreamedByDefault;  // checksum every streamed layer
   transport::LinkSettings link;  // its transport is the assignment's
 };
 

@@ -112,9 +112,10 @@ std::string LayerBenchText(const LayerBenchReport& r) {
   s += OverlapText("Decode", r.decode_overlap);
   if (r.has_pipeline) {
     s += Format("\nPipelined run: %d layers (%d GPU, %d pinned, %d SSD), %d GPU slots, a ring of "
-                "%d chunks; %d timed passes per mode after one warm-up\n",
+                "%d chunks, streamed layers %s; %d timed passes per mode after one warm-up\n",
                 r.layers, r.pipeline_gpu, r.pipeline_pinned, r.pipeline_ssd,
-                r.pipeline_gpu_slots, r.pipeline_staging_chunks, o.pipeline_passes);
+                r.pipeline_gpu_slots, r.pipeline_staging_chunks,
+                r.pipeline_verified ? "verified" : "not verified", o.pipeline_passes);
     s += "| mode | pass ms | achieved ms/layer | predicted ms/layer | ratio | overlap | ssd ms | "
          "h2d ms | compute ms |\n";
     s += "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
@@ -167,6 +168,7 @@ nlohmann::json LayerBenchJson(const LayerBenchReport& r) {
                      {"ssd_layers", r.pipeline_ssd},
                      {"gpu_slots", r.pipeline_gpu_slots},
                      {"staging_chunks", r.pipeline_staging_chunks},
+                     {"verified", r.pipeline_verified},
                      {"prefill", PipelineJson(r.pipeline_prefill)},
                      {"decode", PipelineJson(r.pipeline_decode)}};
   }

@@ -271,6 +271,7 @@ Status RunPipeline(Backend& backend, const std::string& dir, const LayerBenchOpt
   r.has_pipeline = true;
   r.pipeline_gpu_slots = pm->executor().gpu_slots();
   r.pipeline_staging_chunks = pm->executor().staging_chunks();
+  r.pipeline_verified = so.verify_streamed;
   std::vector<Tier> tiers;
   for (const LayerHome& h : so.homes) {
     tiers.push_back(h.tier);

@@ -91,6 +91,7 @@ struct LayerBenchReport {
   OverlapAnalysis prefill_overlap, decode_overlap;
   int32_t pipeline_gpu = 0, pipeline_pinned = 0, pipeline_ssd = 0;
   int32_t pipeline_gpu_slots = 0, pipeline_staging_chunks = 0;
+  bool pipeline_verified = false;  // streamed layers checked against their checksums
   bool has_pipeline = false;
   PipelineResult pipeline_prefill, pipeline_decode;
 };

@@ -18,8 +18,10 @@ ReadId IdOf(uint64_t tag) {
   return {static_cast<int32_t>(tag >> 32), static_cast<int32_t>(tag & 0xffffffffu)};
 }
 
-Status ReadFailure(const ReadCompletion& c, int32_t first) {
-  return c.status.WithContext("reading layer " + std::to_string(first + IdOf(c.tag).layer));
+// A read that failed is the pack's data lost to this process, whatever the cause.
+Status ReadFailure(const ReadCompletion& c, int32_t first, const std::string& path) {
+  return DataLoss("reading layer " + std::to_string(first + IdOf(c.tag).layer) + " from " + path +
+                  ": " + c.status.message());
 }
 
 }  // namespace
@@ -64,14 +66,14 @@ Status PackLayerSource::SubmitRead(ReadId id, size_t offset, size_t bytes, std::
 
 StatusOr<ReadId> PackLayerSource::WaitRead() {
   const ReadCompletion c = reader_.WaitAny();
-  if (!c.status.ok()) return ReadFailure(c, first_);
+  if (!c.status.ok()) return ReadFailure(c, first_, pack_.data_path());
   return IdOf(c.tag);
 }
 
 StatusOr<bool> PackLayerSource::PollRead(ReadId* id) {
   ReadCompletion c;
   if (!reader_.Poll(&c)) return false;
-  if (!c.status.ok()) return ReadFailure(c, first_);
+  if (!c.status.ok()) return ReadFailure(c, first_, pack_.data_path());
   *id = IdOf(c.tag);
   return true;
 }

@@ -33,6 +33,13 @@ struct MemoryBudgets {
 };
 MemoryBudgets ResolveBudgets(const Backend& backend, size_t gpu_mem, size_t pinned_mem);
 
+// Whether streamed layers are checked against the pack's xxh3 as they arrive, unless a flag
+// says otherwise (--no-verify-streamed): on, so a corrupt or short read fails the step
+// (kDataLoss) instead of computing on wrong weights. The hash runs on the host thread that
+// orders the copies while the disk reads ahead, at well over an NVMe drive's bandwidth;
+// docs/benchmarks.md measures the cost.
+inline constexpr bool kVerifyStreamedByDefault = true;
+
 struct PackPlacementRequest {
   int32_t first_layer = 0;
   int32_t num_layers = -1;  // -1: to the pack's last layer
@@ -41,7 +48,7 @@ struct PackPlacementRequest {
   PlacementOverrides overrides;
   ServingLimits engine;
   ReaderOptions reader;
-  bool verify_streamed = false;
+  bool verify_streamed = kVerifyStreamedByDefault;
   int32_t decode_batch = 1;  // sequences per decode step the prediction assumes
 };
 

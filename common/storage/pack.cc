@@ -173,7 +173,7 @@ Status Pack::VerifyExtent(const PackExtent& extent, const std::byte* bytes) cons
 
 Status Pack::VerifyDigest(const PackExtent& extent, uint64_t got) const {
   if (got == extent.xxh3) return OkStatus();
-  return DataLoss("pack " + dir_ + ": " + DescribeExtent(extent.name) +
+  return DataLoss(data_path_ + ": " + DescribeExtent(extent.name) +
                   " checksum mismatch: expected " + ChecksumHex(extent.xxh3) + ", got " +
                   ChecksumHex(got) + "; the pack is corrupt — re-create it with strata pack");
 }

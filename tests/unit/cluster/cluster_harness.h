@@ -57,6 +57,8 @@ struct ClusterLayout {
   std::string worker_token;  // empty: the cluster's
   int kv_slots = 4;
   std::vector<std::string> coordinator_args;  // more flags for the coordinator
+  std::string pack;                           // empty: FixturePackDir()
+  std::vector<std::vector<std::string>> worker_args;  // per worker: more flags
 };
 
 class TestCluster {
@@ -67,7 +69,7 @@ class TestCluster {
     // Port 0 for both: the coordinator picks free ports and prints them (no race with
     // other tests picking the same "free" port).
     std::vector<std::string> argv = {
-        STRATA_COORDINATOR_PATH, "--model", FixturePackDir(), "--http", "127.0.0.1:0",
+        STRATA_COORDINATOR_PATH, "--model", pack(), "--http", "127.0.0.1:0",
         "--control", layout.coordinator_host + ":0", "--metrics-address", "127.0.0.1:0",
         "--workers", std::to_string(layout.workers), "--token-file", token_file_,
         "--kv-slots", std::to_string(layout.kv_slots), "--max-batch-tokens", "64",
@@ -94,11 +96,14 @@ class TestCluster {
                                       : "127.0.0.1";
     for (const std::string& a :
          {std::string(STRATA_WORKER_PATH), std::string("--coordinator"), control_,
-          std::string("--model"), FixturePackDir(), std::string("--token-file"), worker_token_,
+          std::string("--model"), pack(), std::string("--token-file"), worker_token_,
           std::string("--name"), "worker-" + std::to_string(i), std::string("--data-host"),
           data_host, std::string("--data-bind"), data_host, std::string("--metrics-address"),
           std::string("127.0.0.1:0")}) {
       argv.push_back(a);
+    }
+    if (i < static_cast<int>(layout_.worker_args.size())) {
+      argv.insert(argv.end(), layout_.worker_args[i].begin(), layout_.worker_args[i].end());
     }
     const int starts = ++worker_starts_[i];
     Start(argv, "worker-" + std::to_string(i) + (starts > 1 ? "." + std::to_string(starts) : "") +
@@ -151,6 +156,9 @@ class TestCluster {
   }
 
   int http_port() const { return http_port_; }
+  const std::string& pack() const {
+    return layout_.pack.empty() ? FixturePackDir() : layout_.pack;
+  }
   std::vector<cli::ChildProcess>& children() { return children_; }  // [0] the coordinator
   std::string Logs() const {
     std::string all;

@@ -23,6 +23,7 @@
 #include "common/engine/pack_placement.h"
 #include "common/storage/mapped_pack.h"
 #include "common/storage/pack_writer.h"
+#include "tests/support/flip_byte.h"
 #include "tests/support/layer_homes.h"
 #include "tests/support/reference_fixture.h"
 #include "tests/support/temp_dir.h"
@@ -279,16 +280,6 @@ TEST_F(StreamingTest, RecordsStageTimingsPerLayer) {
       EXPECT_EQ(t.layers[l].h2d_ms, 0.0f) << "layer " << l;
     }
   }
-}
-
-void FlipByte(const std::string& path, uint64_t offset) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(offset));
-  char c = 0;
-  f.read(&c, 1);
-  c = static_cast<char>(c ^ 0x5a);
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.write(&c, 1);
 }
 
 TEST_F(StreamingTest, CorruptLayerIsNamedAtLoadOrWhenStreamed) {

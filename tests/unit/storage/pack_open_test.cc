@@ -40,7 +40,7 @@ TEST(PackOpen, FlippedByteInLayer3IsReportedByItsChecksum) {
       continue;
     }
     EXPECT_EQ(s.code(), StatusCode::kDataLoss);
-    EXPECT_THAT(s.message(), HasSubstr("pack " + dir +
+    EXPECT_THAT(s.message(), HasSubstr(dir + "/weights.bin" +
                                        ": layer 3 (extent layer.3) checksum "
                                        "mismatch: expected " +
                                        ChecksumHex(e.xxh3) + ", got "));
