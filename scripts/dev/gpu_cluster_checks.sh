@@ -58,8 +58,14 @@ $S/strata pack --model $root/tests/fixtures/tiny-llama31 --out $fx --dtype bf16 
     grep -h -i "error\|warn\|plan predicts" $rd/*.log | grep -v "control stream was cancelled\|left before" | head -8 | cut -c1-300
   done
 } > $OUT/a_fixture.txt 2>&1
-# The whole-layer figures of a 70B-shape layer, both dtypes, ceilings from the same run.
+# The whole-layer figures of a 70B-shape layer, both dtypes, ceilings from the same run; the
+# pipelined run with and without checking streamed layers (the pack written once, kept).
 for d in bf16 fp8; do
-  echo "== $d"; timeout 300 $S/strata bench --synthetic llama-3.1-70b --layers 4 --iters 10 --dtype $d --backend cuda:0
+  for v in --verify-streamed --no-verify-streamed; do
+    echo "== $d $v"
+    timeout 300 $S/strata bench --synthetic llama-3.1-70b --layers 4 --iters 10 --dtype $d \
+      --backend cuda:0 --dir /var/tmp/bench-$d --keep $v
+  done
+  rm -rf /var/tmp/bench-$d
 done > $OUT/a_bench.txt 2>&1
 echo done
