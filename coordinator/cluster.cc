@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "common/cluster/pack_identity.h"
@@ -554,6 +555,21 @@ void Cluster::LoseWorker(const std::string& worker_id, const std::string& why) {
     scheduler_.FailAll(Unavailable(lost_worker_ + "; the cluster is degraded and re-plans when "
                                                   "the worker rejoins"));
   }
+  ResetWorkers(reason);
+}
+
+void Cluster::ResetPipeline(const std::string& why) {
+  error_ = why;
+  holding_ = true;
+  leaving_ = why + "; queued requests wait for the pipeline to be re-planned";
+  spdlog::error("epoch {}: {}; failing the running requests, resetting every worker and "
+                "re-planning ({} queued requests kept)",
+                epoch_, why, scheduler_.queued());
+  scheduler_.FailRunning(Unavailable(why + "; the cluster reset its pipeline: retry"));
+  ResetWorkers(why);
+}
+
+void Cluster::ResetWorkers(const std::string& reason) {
   pb::CoordinatorMessage reset;
   reset.mutable_reset()->set_epoch(epoch_);
   reset.mutable_reset()->set_reason(reason);
@@ -600,7 +616,22 @@ void Cluster::Watchdog() {
                                             .count()) +
                          " ms");
     }
+    if (state_ != ClusterState::kServing) continue;
+    const std::chrono::milliseconds prefill = StepDeadline(planned_prefill_);
+    const std::chrono::milliseconds decode = StepDeadline(planned_decode_);
+    if (const std::optional<uint64_t> step = scheduler_.OverdueStep(now, prefill, decode)) {
+      ResetPipeline("step " + std::to_string(*step) + " did not come back within its deadline (" +
+                    std::to_string(prefill.count()) + " ms for a prefill step, " +
+                    std::to_string(decode.count()) + " ms for a decode step: --step-timeout-s "
+                    "or 4x the plan's prediction): a stage is stuck or a message was lost");
+    }
   }
+}
+
+std::chrono::milliseconds Cluster::StepDeadline(const std::optional<PhaseTotals>& planned) const {
+  const double predicted_ms = planned ? kStepDeadlineSlack * planned->latency_ms : 0.0;
+  return std::max(options_.step_timeout,
+                  std::chrono::milliseconds(static_cast<int64_t>(std::ceil(predicted_ms))));
 }
 
 }  // namespace strata::coordinator

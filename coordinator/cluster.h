@@ -56,6 +56,8 @@ class WorkerConnection {
 };
 
 inline constexpr int32_t kQueuedRequestsPerSlot = 4;
+inline constexpr std::chrono::milliseconds kDefaultStepTimeout{10'000};
+inline constexpr double kStepDeadlineSlack = 4.0;
 
 struct ClusterOptions {
   int32_t expected_workers = 1;
@@ -68,6 +70,10 @@ struct ClusterOptions {
   }
   std::string transport = "ucx";
   std::optional<LinkSpec> link;  // the hop between workers, for the plan's predictions
+  // A step not answered within max(step_timeout, kStepDeadlineSlack x the plan's predicted
+  // pass latency for its kind) fails its sequences and resets the pipeline (a lost message, a
+  // stage stuck in compute); queued requests wait for the re-plan.
+  std::chrono::milliseconds step_timeout = kDefaultStepTimeout;
   std::chrono::milliseconds heartbeat_interval = cluster::kHeartbeatInterval;
   int32_t missed_heartbeats_for_loss = cluster::kMissedHeartbeatsForLoss;
 };
@@ -183,6 +189,12 @@ class Cluster : private StageSender {
   void OnReady(Worker& worker);
   void MaybeServe();
   void LoseWorker(const std::string& worker_id, const std::string& why);
+  // A step overran its deadline: its sequences fail, the queue waits, every worker is reset
+  // and the same workers are planned again under a new epoch.
+  void ResetPipeline(const std::string& why);
+  // Sends Reset (with `reason`) to every worker, forgets the pipeline and plans again.
+  void ResetWorkers(const std::string& reason);
+  std::chrono::milliseconds StepDeadline(const std::optional<PhaseTotals>& planned) const;
   void SetState(ClusterState state);
   std::string Label(const Worker& worker) const;
   void Watchdog();

@@ -116,6 +116,14 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig conf
   // gRPC binds with SO_REUSEPORT by default: a second coordinator on the port would quietly
   // take some of the workers. Off, that is a bind error.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Keepalive both ways (cluster/protocol.h), and the workers' pings allowed at their rate.
+  const int keepalive_ms = static_cast<int>(cluster::kKeepaliveInterval.count());
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_ms);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             static_cast<int>(cluster::kKeepaliveTimeout.count()));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, keepalive_ms / 2);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   c->grpc_server_ = builder.BuildAndStart();
   if (c->grpc_server_ == nullptr || c->control_port_ == 0) {
     return Unavailable("could not listen for workers on " + c->config_.control_address +

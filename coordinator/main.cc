@@ -30,6 +30,8 @@ struct Flags {
   std::string token_file;
   std::string api_key_file;
   double request_timeout_s = 0;  // set from CompletionLimits' default
+  double step_timeout_s = std::chrono::duration<double>(
+                              strata::coordinator::kDefaultStepTimeout).count();
   double drain_timeout_s = strata::cluster::kDefaultDrainTimeoutS;
   double link_gbps = 0;        // 0: hops not modelled
   double link_latency_ms = 0;
@@ -62,6 +64,12 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
   }
   config.http.completions.request_timeout = std::chrono::milliseconds(
       static_cast<int64_t>(flags.request_timeout_s * 1000));
+  if (!(flags.step_timeout_s >= 0.1) || flags.step_timeout_s > 3600) {
+    return InvalidArgument("--step-timeout-s must be from 0.1 to 3600 seconds, got " +
+                           std::to_string(flags.step_timeout_s));
+  }
+  config.cluster.step_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(flags.step_timeout_s * 1000));
   STRATA_ASSIGN_OR_RETURN(const std::chrono::milliseconds drain_timeout,
                           cluster::DrainTimeout(flags.drain_timeout_s));
   if (flags.link_gbps != 0 || flags.link_latency_ms != 0) {
@@ -166,6 +174,11 @@ int main(int argc, char** argv) {
                  "the hop's one-way latency in ms, for the plan's predictions");
   app.add_option("--request-timeout-s", flags.request_timeout_s,
                  "a completion that takes longer fails with HTTP 504")
+      ->capture_default_str();
+  app.add_option("--step-timeout-s", flags.step_timeout_s,
+                 "a pipeline step not answered within this (or 4x the plan's prediction, if "
+                 "longer) fails its requests with 503 and the pipeline is reset and re-planned "
+                 "(a lost message, a stage stuck in compute)")
       ->capture_default_str();
   app.add_option("--drain-timeout-s", flags.drain_timeout_s,
                  "on SIGTERM/SIGINT: the most seconds the accepted requests get to finish (new "

@@ -68,13 +68,32 @@ void Scheduler::FailAll(const Status& why) {
     generation->done = true;
     generation->changed_cv.notify_all();
   }
+  queue_.clear();
+  FailRunning(why);
+}
+
+std::optional<uint64_t> Scheduler::OverdueStep(std::chrono::steady_clock::time_point now,
+                                               std::chrono::milliseconds prefill,
+                                               std::chrono::milliseconds decode) const {
+  std::optional<uint64_t> oldest;
+  std::chrono::steady_clock::time_point oldest_sent;
+  for (const auto& [id, step] : steps_) {
+    if (now - step.sent_at <= (step.prefill ? prefill : decode)) continue;
+    if (!oldest || step.sent_at < oldest_sent) {
+      oldest = id;
+      oldest_sent = step.sent_at;
+    }
+  }
+  return oldest;
+}
+
+void Scheduler::FailRunning(const Status& why) {
   for (auto& [id, seq] : sequences_) {
     if (seq.finished) continue;
     seq.generation->error = why;
     seq.generation->done = true;
     seq.generation->changed_cv.notify_all();
   }
-  queue_.clear();
   sequences_.clear();
   steps_.clear();
   sender_ = nullptr;

@@ -10,10 +10,12 @@
 // Thread-safety: none; the Cluster calls every method under its lock.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +55,14 @@ class Scheduler {
   // Fails every queued and running generation with `why` and stops serving; sends nothing
   // (the workers are reset by the Cluster).
   void FailAll(const Status& why);
+  // Fails the running generations with `why` and stops serving, keeping the queue for the
+  // next Start (the Cluster resets the pipeline under a new epoch).
+  void FailRunning(const Status& why);
+  // The oldest step in flight longer than its deadline (`prefill` for a step holding a prompt
+  // chunk, else `decode`), if any.
+  std::optional<uint64_t> OverdueStep(std::chrono::steady_clock::time_point now,
+                                      std::chrono::milliseconds prefill,
+                                      std::chrono::milliseconds decode) const;
   // Held: opens no sequence (queued generations wait; open ones run to their end). Released:
   // opens what the slots allow.
   void Hold(bool hold);

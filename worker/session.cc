@@ -42,7 +42,13 @@ void WorkerSession::Leave(const std::string& reason) {
 }
 
 Status WorkerSession::Run() {
-  auto channel = grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;  // keepalive: cluster/protocol.h
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(cluster::kKeepaliveInterval.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(cluster::kKeepaliveTimeout.count()));
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  auto channel =
+      grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), args);
   std::unique_ptr<v1::Coordinator::Stub> stub = v1::Coordinator::NewStub(channel);
   bool waiting_logged = false;
   while (!stop_ && !shutdown_) {

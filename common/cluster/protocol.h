@@ -24,4 +24,11 @@ inline constexpr int32_t kMaxTopLogprobs = 20;
 inline constexpr std::chrono::milliseconds kHeartbeatInterval{1000};
 inline constexpr int kMissedHeartbeatsForLoss = 5;
 
+// gRPC (HTTP/2) keepalive on the control stream, both ends: a ping every kKeepaliveInterval,
+// the connection closed when one goes unanswered for kKeepaliveTimeout, so a dead peer or a
+// cut link ends the stream within their sum even where no TCP reset ever arrives (the worker
+// then reconnects; the coordinator, which would also miss the heartbeats, loses the worker).
+inline constexpr std::chrono::milliseconds kKeepaliveInterval{2000};
+inline constexpr std::chrono::milliseconds kKeepaliveTimeout{3000};
+
 }  // namespace strata::cluster

@@ -2,7 +2,9 @@
 // CPU workers return exactly the greedy ids of single-process `strata generate` and of the
 // Hugging Face reference; 4 concurrent requests through 3 workers each get the ids they get
 // alone; a worker with the wrong token is refused; a lost worker fails requests at once;
-// and a 3-worker cluster across three network namespaces serves the same ids.
+// a 3-worker cluster across three network namespaces serves the same ids, and when one of
+// their links is cut mid-request the request fails within the bound and the cluster heals
+// once the link is back.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -10,7 +12,9 @@
 #include <cstdlib>
 #include <future>
 #include <sstream>
+#include <thread>
 
+#include "tests/support/eventually.h"
 #include "tests/support/run_process.h"
 #include "tests/unit/cluster/cluster_harness.h"
 
@@ -207,6 +211,7 @@ class NetnsCluster {
       const std::string ns_end = "sv" + tag + "n" + std::to_string(i);
       const std::string ip = subnet + std::to_string(10 + i);
       namespaces_.push_back(ns);
+      host_ends_.push_back(host_end);
       if (!sh("ip netns add " + ns + " && ip link add " + host_end + " type veth peer name " + ns_end +
               " && ip link set " + ns_end + " netns " + ns + " && ip link set " + host_end +
               " master " + bridge_ + " up && ip netns exec " + ns + " ip addr add " + ip +
@@ -239,10 +244,17 @@ class NetnsCluster {
     if (!bridge_.empty()) RunProcess({"/bin/sh", "-c", "ip link del " + bridge_});
   }
   const ClusterLayout& layout() const { return layout_; }
+  // Cuts (or restores) worker i's only link, as a pulled cable would: no reset is sent.
+  bool SetLink(int i, bool up) {
+    return RunProcess({"/bin/sh", "-c", "ip link set " + host_ends_[static_cast<size_t>(i)] +
+                                            (up ? " up" : " down")})
+               .exit_code == 0;
+  }
 
  private:
   std::string bridge_;
   std::vector<std::string> namespaces_;
+  std::vector<std::string> host_ends_;  // the bridge's end of each namespace's veth
   ClusterLayout layout_;
 };
 
@@ -258,6 +270,41 @@ TEST_F(ClusterTest, ThreeWorkersInThreeNetworkNamespacesGiveTheSameIds) {
   auto [status, body] = cluster.Complete(Greedy(prompt));
   ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
   EXPECT_EQ(Ids(body), single);
+}
+
+TEST_F(ClusterTest, ACutLinkFailsTheRequestWithinTheBoundAndTheClusterHealsWhenItIsBack) {
+  NetnsCluster net;
+  std::string why;
+  ASSERT_TRUE(net.Create(&why))
+      << "cannot create network namespaces here (needs root and iproute2): " << why;
+  const std::string prompt = ReferenceCases()[1].prompt;
+  TestCluster cluster(net.layout());
+  ASSERT_TRUE(cluster.WaitReady(kReady));
+  auto [first_status, first] = cluster.Complete(Greedy(prompt));
+  ASSERT_EQ(first_status, 200) << first.dump() << "\n" << cluster.Logs();
+
+  json long_request = Greedy(prompt);
+  long_request["max_tokens"] = kLongTokens;  // still running when the link goes
+  const auto start = std::chrono::steady_clock::now();
+  std::future<std::pair<int, json>> pending =
+      std::async(std::launch::async, [&] { return cluster.Complete(long_request); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(net.SetLink(1, false));
+  // Lost by missed heartbeats (5 s) or the control stream's keepalive (2 s + 3 s).
+  ASSERT_EQ(pending.wait_for(std::chrono::seconds(12)), std::future_status::ready)
+      << cluster.Logs();
+  auto [status, body] = pending.get();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(12));
+  EXPECT_EQ(status, 503) << body.dump();
+  EXPECT_NE(cluster.ClusterState().value("status", ""), "ready");
+
+  ASSERT_TRUE(net.SetLink(1, true));
+  ASSERT_TRUE(Eventually([&] { return cluster.ClusterState().value("status", "") == "ready"; },
+                         std::chrono::seconds(60)))
+      << cluster.Logs();
+  auto [again_status, again] = cluster.Complete(Greedy(prompt));
+  ASSERT_EQ(again_status, 200) << again.dump() << "\n" << cluster.Logs();
+  EXPECT_EQ(Ids(again), Ids(first));
 }
 
 }  // namespace

@@ -34,6 +34,7 @@ struct Limits {
   std::optional<std::string> api_key = std::nullopt;
   std::vector<std::string> served_model_names = {};
   std::chrono::milliseconds http_read_timeout = 10s;
+  std::chrono::milliseconds step_timeout = 10s;
 };
 
 class CoordinatorTest : public ::testing::Test {
@@ -57,6 +58,7 @@ class CoordinatorTest : public ::testing::Test {
     config.served_model_names = limits.served_model_names;
     config.http.read_timeout = limits.http_read_timeout;
     config.cluster.link = limits.link;
+    config.cluster.step_timeout = limits.step_timeout;
     config.registration_timeout = 300ms;
     auto started = Coordinator::Start(std::move(config), std::move(*model));
     ASSERT_TRUE(started.ok()) << started.status().ToString();

@@ -406,6 +406,27 @@ TEST_F(CoordinatorTest, MissedHeartbeatsLoseTheWorker) {
   EXPECT_EQ(workers_[0]->final_status().error_code(), grpc::StatusCode::CANCELLED);
 }
 
+TEST_F(CoordinatorTest, AStepPastItsDeadlineFailsFastAndThePipelineIsReplanned) {
+  Start(1, Limits{.step_timeout = 300ms});
+  StartServing({"stuck"});
+  FakeWorker& stuck = *workers_[0];
+  const uint64_t epoch = coordinator_->cluster().Health().epoch;
+  stuck.HoldSteps(true);  // heartbeats go on: only the step is lost
+  const auto start = std::chrono::steady_clock::now();
+  const auto res = Complete({{"prompt", "never answered"}, {"max_tokens", 2}});
+  ASSERT_TRUE(res);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(res->status, 503) << res->body;
+  EXPECT_THAT(res->body, HasSubstr("did not come back within its deadline"));
+  // The same worker is reset and planned again under a new epoch, then serves.
+  stuck.HoldSteps(false);
+  ASSERT_TRUE(coordinator_->cluster().WaitForState(ClusterState::kServing, 10s));
+  EXPECT_GT(coordinator_->cluster().Health().epoch, epoch);
+  const auto again = Complete({{"prompt", "answered"}, {"max_tokens", 2}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 200) << again->body;
+}
+
 TEST_F(CoordinatorTest, ARequestPastItsTimeoutIsA504AndItsSequenceClosed) {
   Start(1, Limits{.request_timeout = 300ms});
   StartServing({"slow"});
