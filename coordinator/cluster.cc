@@ -501,6 +501,7 @@ void Cluster::MaybeServe() {
   error_.clear();
   holding_ = false;
   leaving_.clear();
+  recovering_ = false;
   SetState(ClusterState::kServing);
   spdlog::info("epoch {}: serving on {} stage{}", epoch_, pipeline_.size(),
                pipeline_.size() == 1 ? "" : "s");
@@ -549,11 +550,21 @@ void Cluster::LoseWorker(const std::string& worker_id, const std::string& why) {
     reason = lost_worker_;
     holding_ = false;
     leaving_.clear();
-    spdlog::error("epoch {}: {}; failing its requests, resetting the others, re-planning when "
-                  "{} workers are registered",
-                  epoch_, lost_worker_, options_.expected_workers);
-    scheduler_.FailAll(Unavailable(lost_worker_ + "; the cluster is degraded and re-plans when "
-                                                  "the worker rejoins"));
+    if (options_.recover && !draining_) {
+      const size_t resumed = scheduler_.RequeueRunning();
+      if (!recovering_) recovering_since_ = Clock::now();
+      recovering_ = true;
+      spdlog::error("epoch {}: {}; resetting the others; {} running requests resume (prefilled "
+                    "again) when {} workers are registered, or fail after {} ms",
+                    epoch_, lost_worker_, resumed, options_.expected_workers,
+                    options_.recover_timeout.count());
+    } else {
+      spdlog::error("epoch {}: {}; failing its requests, resetting the others, re-planning when "
+                    "{} workers are registered",
+                    epoch_, lost_worker_, options_.expected_workers);
+      scheduler_.FailAll(Unavailable(lost_worker_ + "; the cluster is degraded and re-plans "
+                                                    "when the worker rejoins"));
+    }
   }
   ResetWorkers(reason);
 }
@@ -615,6 +626,16 @@ void Cluster::Watchdog() {
                                             now - it->second.last_heard)
                                             .count()) +
                          " ms");
+    }
+    if (recovering_ && state_ != ClusterState::kServing &&
+        now - recovering_since_ > options_.recover_timeout) {
+      recovering_ = false;
+      spdlog::error("{}; no plan served within {} ms (--recover-timeout-s): failing the {} "
+                    "requests that waited to resume", lost_worker_,
+                    options_.recover_timeout.count(), scheduler_.queued());
+      scheduler_.FailAll(Unavailable(lost_worker_ + "; the cluster did not serve again within " +
+                                     std::to_string(options_.recover_timeout.count()) +
+                                     " ms to resume this request (--recover-timeout-s)"));
     }
     if (state_ != ClusterState::kServing) continue;
     const std::chrono::milliseconds prefill = StepDeadline(planned_prefill_);

@@ -58,6 +58,7 @@ class WorkerConnection {
 inline constexpr int32_t kQueuedRequestsPerSlot = 4;
 inline constexpr std::chrono::milliseconds kDefaultStepTimeout{10'000};
 inline constexpr double kStepDeadlineSlack = 4.0;
+inline constexpr std::chrono::milliseconds kDefaultRecoverTimeout{30'000};
 
 struct ClusterOptions {
   int32_t expected_workers = 1;
@@ -74,6 +75,11 @@ struct ClusterOptions {
   // pass latency for its kind) fails its sequences and resets the pipeline (a lost message, a
   // stage stuck in compute); queued requests wait for the re-plan.
   std::chrono::milliseconds step_timeout = kDefaultStepTimeout;
+  // A worker lost (not leaving): true, its running requests wait, at the head of the queue, to
+  // be resumed on the next plan (a restarted worker or a spare registering) and fail with 503
+  // only if the cluster does not serve again within recover_timeout; false, they fail at once.
+  bool recover = true;
+  std::chrono::milliseconds recover_timeout = kDefaultRecoverTimeout;
   std::chrono::milliseconds heartbeat_interval = cluster::kHeartbeatInterval;
   int32_t missed_heartbeats_for_loss = cluster::kMissedHeartbeatsForLoss;
 };
@@ -223,6 +229,9 @@ class Cluster : private StageSender {
   std::string leaving_;
   int32_t leavers_ = 0;
   bool draining_ = false;  // Drain was called: no new requests
+  // A lost worker's running requests wait to be resumed (ClusterOptions::recover) since then.
+  bool recovering_ = false;
+  std::chrono::steady_clock::time_point recovering_since_;
   bool stopping_ = false;  // Stop was called: no new requests; the watchdog ends
   std::condition_variable stop_cv_;
   std::thread watchdog_;  // marks workers lost whose heartbeats stopped

@@ -32,6 +32,8 @@ struct Flags {
   double request_timeout_s = 0;  // set from CompletionLimits' default
   double step_timeout_s = std::chrono::duration<double>(
                               strata::coordinator::kDefaultStepTimeout).count();
+  double recover_timeout_s = std::chrono::duration<double>(
+                                 strata::coordinator::kDefaultRecoverTimeout).count();
   double drain_timeout_s = strata::cluster::kDefaultDrainTimeoutS;
   double link_gbps = 0;        // 0: hops not modelled
   double link_latency_ms = 0;
@@ -70,6 +72,12 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
   }
   config.cluster.step_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(flags.step_timeout_s * 1000));
+  if (!(flags.recover_timeout_s >= 0.1) || flags.recover_timeout_s > 86400) {
+    return InvalidArgument("--recover-timeout-s must be from 0.1 to 86400 seconds, got " +
+                           std::to_string(flags.recover_timeout_s));
+  }
+  config.cluster.recover_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(flags.recover_timeout_s * 1000));
   STRATA_ASSIGN_OR_RETURN(const std::chrono::milliseconds drain_timeout,
                           cluster::DrainTimeout(flags.drain_timeout_s));
   if (flags.link_gbps != 0 || flags.link_latency_ms != 0) {
@@ -179,6 +187,14 @@ int main(int argc, char** argv) {
                  "a pipeline step not answered within this (or 4x the plan's prediction, if "
                  "longer) fails its requests with 503 and the pipeline is reset and re-planned "
                  "(a lost message, a stage stuck in compute)")
+      ->capture_default_str();
+  app.add_flag("--recover,!--no-recover", config.cluster.recover,
+               "when a worker is lost, keep its running requests and resume them (prefilled "
+               "again over their tokens so far) once the cluster serves again, instead of "
+               "failing them with 503 at once (default on)");
+  app.add_option("--recover-timeout-s", flags.recover_timeout_s,
+                 "with --recover: the most seconds those requests wait for the cluster to serve "
+                 "again (a restarted worker or a spare) before they fail with 503")
       ->capture_default_str();
   app.add_option("--drain-timeout-s", flags.drain_timeout_s,
                  "on SIGTERM/SIGINT: the most seconds the accepted requests get to finish (new "

@@ -35,6 +35,21 @@ void Scheduler::Suspend() {
   PublishCounts();
 }
 
+size_t Scheduler::RequeueRunning() {
+  size_t requeued = 0;
+  // sequences_ is ordered by seq id, the order they were opened: put them back last first.
+  for (auto it = sequences_.rbegin(); it != sequences_.rend(); ++it) {
+    if (it->second.finished) continue;
+    queue_.push_front(std::move(it->second.generation));
+    ++requeued;
+  }
+  sequences_.clear();
+  steps_.clear();
+  sender_ = nullptr;
+  PublishCounts();
+  return requeued;
+}
+
 void Scheduler::Submit(std::shared_ptr<Generation> generation) {
   generation->submitted_at = std::chrono::steady_clock::now();
   queue_.push_back(std::move(generation));
@@ -208,11 +223,14 @@ void Scheduler::OpenQueued() {
                                          .count());
     }
     const uint64_t seq_id = next_seq_id_++;
+    Sequence& seq = sequences_[seq_id];
+    seq.context = generation->prompt;  // and, when resumed, what it generated so far
+    seq.context.insert(seq.context.end(), generation->output.begin(), generation->output.end());
     pb::CoordinatorMessage message;
     pb::OpenSequence& open = *message.mutable_open();
     open.set_epoch(epoch_);
     open.set_seq_id(seq_id);
-    open.set_prompt_tokens(static_cast<int32_t>(generation->prompt.size()));
+    open.set_prompt_tokens(static_cast<int32_t>(seq.context.size()));
     pb::Sampling& sampling = *open.mutable_sampling();
     sampling.set_temperature(generation->sampling.temperature);
     sampling.set_top_k(generation->sampling.top_k);
@@ -220,7 +238,6 @@ void Scheduler::OpenQueued() {
     sampling.set_seed(generation->sampling.seed);
     sampling.set_logprobs(generation->logprobs);
     sampling.set_top_logprobs(generation->top_logprobs);
-    Sequence& seq = sequences_[seq_id];
     seq.generation = std::move(generation);
     seq.opens_pending = num_stages_;
     for (int32_t stage = 0; stage < num_stages_; ++stage) Send(stage, message);
@@ -237,7 +254,7 @@ bool Scheduler::SendOneStep() {
   for (auto& [seq_id, seq] : sequences_) {
     if (budget == 0) break;
     const Generation& g = *seq.generation;
-    const bool prompt_done = seq.prompt_sent == static_cast<int32_t>(g.prompt.size());
+    const bool prompt_done = seq.prompt_sent == static_cast<int32_t>(seq.context.size());
     if (seq.finished || seq.opens_pending > 0 || !prompt_done || seq.awaiting_token) continue;
     pb::SeqWork& work = *step.add_seqs();
     work.set_seq_id(seq_id);
@@ -251,15 +268,14 @@ bool Scheduler::SendOneStep() {
   }
   for (auto& [seq_id, seq] : sequences_) {
     if (budget == 0) break;
-    const Generation& g = *seq.generation;
-    const auto prompt_len = static_cast<int32_t>(g.prompt.size());
+    const auto prompt_len = static_cast<int32_t>(seq.context.size());
     if (seq.finished || seq.opens_pending > 0 || seq.prompt_sent == prompt_len) continue;
     const int32_t chunk = std::min(budget, prompt_len - seq.prompt_sent);
     pb::SeqWork& work = *step.add_seqs();
     work.set_seq_id(seq_id);
     work.set_start_pos(seq.prompt_sent);
     for (int32_t i = 0; i < chunk; ++i) {
-      work.add_tokens(g.prompt[static_cast<size_t>(seq.prompt_sent + i)]);
+      work.add_tokens(seq.context[static_cast<size_t>(seq.prompt_sent + i)]);
     }
     seq.prompt_sent += chunk;
     budget -= chunk;

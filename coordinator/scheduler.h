@@ -69,6 +69,12 @@ class Scheduler {
   // Stops serving with no sequence open (the pipeline is gone after a graceful leave),
   // keeping the queue for the next Start.
   void Suspend();
+  // Stops serving with the running generations put back at the head of the queue, in the
+  // order they were opened (the pipeline was lost): on the next Start each is opened again and
+  // prefilled over its prompt and the ids it has generated so far, then decodes on, so a
+  // greedy generation ends with exactly the ids it would have had without the loss. Returns
+  // how many were put back.
+  size_t RequeueRunning();
 
   // Worker messages of the current epoch; `worker` names the sender in errors.
   void OnOpened(const control::v1::SequenceOpened& opened, const std::string& worker);
@@ -84,6 +90,9 @@ class Scheduler {
  private:
   struct Sequence {
     std::shared_ptr<Generation> generation;
+    // What the sequence is prefilled with: the prompt, and after a requeue the ids generated
+    // before it (decoding continues from the last of them).
+    std::vector<int32_t> context;
     int32_t opens_pending = 0;    // SequenceOpened still to come
     int32_t prompt_sent = 0;      // prompt tokens already in steps
     int32_t steps_in_flight = 0;  // steps carrying this sequence not answered yet

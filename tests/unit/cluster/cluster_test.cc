@@ -1,7 +1,9 @@
 // Multi-process clusters on the tiny fixture, over gRPC and UCX (TCP): clusters of 1, 2 and 3
 // CPU workers return exactly the greedy ids of single-process `strata generate` and of the
 // Hugging Face reference; 4 concurrent requests through 3 workers each get the ids they get
-// alone; a worker with the wrong token is refused; a lost worker fails requests at once;
+// alone, also when a worker is killed mid-generation and restarted (the requests resume on the
+// new plan); a worker with the wrong token is refused; a lost worker fails requests at once
+// with --no-recover;
 // a 3-worker cluster across three network namespaces serves the same ids, and when one of
 // their links is cut mid-request the request fails within the bound and the cluster heals
 // once the link is back.
@@ -157,9 +159,43 @@ TEST_F(ClusterTest, AWorkerWithTheWrongTokenIsRefused) {
   EXPECT_THAT(log, ::testing::Not(HasSubstr("test-cluster-token")));
 }
 
+TEST_F(ClusterTest, AWorkerKilledMidGenerationAndRestartedLeavesFourRequestsTheirFaultFreeIds) {
+  ClusterLayout layout;
+  layout.workers = 2;
+  TestCluster cluster(layout);
+  ASSERT_TRUE(cluster.WaitReady(kReady));
+  std::vector<json> requests;
+  for (int i = 0; i < 4; ++i) {
+    json r = Greedy(ReferenceCases()[static_cast<size_t>(i % 3)].prompt);
+    r["max_tokens"] = 120 + 20 * i;  // long enough to be running when the worker dies
+    requests.push_back(r);
+  }
+  std::vector<std::vector<int32_t>> alone;
+  for (const json& r : requests) {
+    auto [status, body] = cluster.Complete(r);
+    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
+    alone.push_back(Ids(body));
+  }
+  std::vector<std::future<std::pair<int, json>>> futures;
+  for (const json& r : requests) {
+    futures.push_back(std::async(std::launch::async, [&cluster, r] { return cluster.Complete(r); }));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ::kill(cluster.children()[2].pid(), SIGKILL);
+  cluster.StartWorker(1);  // as a supervisor restarts it
+  for (size_t i = 0; i < futures.size(); ++i) {
+    auto [status, body] = futures[i].get();
+    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
+    EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
+  }
+  EXPECT_THAT(cli::LogTail(cluster.children()[0].log_path(), 200),
+              HasSubstr("running requests resume"));
+}
+
 TEST_F(ClusterTest, ALostWorkerFailsItsRequestsAtOnce) {
   ClusterLayout layout;
   layout.workers = 2;
+  layout.coordinator_args = {"--no-recover"};
   TestCluster cluster(layout);
   ASSERT_TRUE(cluster.WaitReady(kReady));
   json long_request = Greedy(ReferenceCases()[0].prompt);
@@ -278,7 +314,9 @@ TEST_F(ClusterTest, ACutLinkFailsTheRequestWithinTheBoundAndTheClusterHealsWhenI
   ASSERT_TRUE(net.Create(&why))
       << "cannot create network namespaces here (needs root and iproute2): " << why;
   const std::string prompt = ReferenceCases()[1].prompt;
-  TestCluster cluster(net.layout());
+  ClusterLayout layout = net.layout();
+  layout.coordinator_args = {"--no-recover"};  // fail within the bound, not resume
+  TestCluster cluster(layout);
   ASSERT_TRUE(cluster.WaitReady(kReady));
   auto [first_status, first] = cluster.Complete(Greedy(prompt));
   ASSERT_EQ(first_status, 200) << first.dump() << "\n" << cluster.Logs();

@@ -35,6 +35,8 @@ struct Limits {
   std::vector<std::string> served_model_names = {};
   std::chrono::milliseconds http_read_timeout = 10s;
   std::chrono::milliseconds step_timeout = 10s;
+  bool recover = true;
+  std::chrono::milliseconds recover_timeout = 30s;
 };
 
 class CoordinatorTest : public ::testing::Test {
@@ -59,6 +61,8 @@ class CoordinatorTest : public ::testing::Test {
     config.http.read_timeout = limits.http_read_timeout;
     config.cluster.link = limits.link;
     config.cluster.step_timeout = limits.step_timeout;
+    config.cluster.recover = limits.recover;
+    config.cluster.recover_timeout = limits.recover_timeout;
     config.registration_timeout = 300ms;
     auto started = Coordinator::Start(std::move(config), std::move(*model));
     ASSERT_TRUE(started.ok()) << started.status().ToString();

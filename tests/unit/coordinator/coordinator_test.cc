@@ -353,7 +353,7 @@ TEST_F(CoordinatorTest, FourConcurrentRequestsAllComplete) {
 // --- failure ---------------------------------------------------------------------------
 
 TEST_F(CoordinatorTest, ALostWorkerFailsItsRequestAtOnceAndTheClusterReplansOnRejoin) {
-  Start(2, Limits{.request_timeout = 60s});
+  Start(2, Limits{.request_timeout = 60s, .recover = false});
   StartServing({"head", "tail"});
   FakeWorker& head = *workers_[0];
   FakeWorker& tail = *workers_[1];
@@ -392,6 +392,64 @@ TEST_F(CoordinatorTest, ALostWorkerFailsItsRequestAtOnceAndTheClusterReplansOnRe
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 200) << again->body;
   EXPECT_EQ(Health(status)["status"], "ready");
+}
+
+TEST_F(CoordinatorTest, ALostWorkersRunningRequestResumesOnTheNextPlanFromItsTokensSoFar) {
+  Start(2, Limits{.request_timeout = 60s});
+  StartServing({"head", "tail"});
+  FakeWorker& tail = *workers_[1];
+  tail.HoldSteps(true);
+  auto pending = std::async(std::launch::async, [this] {
+    return Complete({{"prompt", "resume me"}, {"max_tokens", 6}, {"return_token_ids", true}});
+  });
+  ASSERT_TRUE(tail.WaitUntil([](FakeWorker& w) { return w.held_steps > 0; }, 10s));
+  const control::v1::SeqWork prompt = tail.steps.at(0).seqs(0);
+  tail.HoldSteps(false);  // the prefill's token (500) goes out...
+  tail.HoldSteps(true);   // ...and at most a few more before the next is held
+  ASSERT_TRUE(tail.WaitUntil([](FakeWorker& w) { return w.held_steps > 0; }, 10s));
+  tail.Drop();
+  ASSERT_TRUE(coordinator_->cluster().WaitForState(ClusterState::kWaitingForWorkers, 10s));
+  EXPECT_EQ(pending.wait_for(300ms), std::future_status::timeout);  // waiting, not failed
+
+  FakeWorker& again = Add(Options("tail"));
+  ASSERT_TRUE(again.WaitForAnswer(10s));
+  const auto res = pending.get();
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const std::vector<int32_t> ids =
+      Json::parse(res->body)["choices"][0]["token_ids"].get<std::vector<int32_t>>();
+  ASSERT_EQ(ids.size(), 6u);
+  // The new pipeline prefilled the prompt and the ids generated before the loss, in one
+  // sequence from position 0, then decoded on from there.
+  ASSERT_FALSE(again.steps.empty());
+  const control::v1::SeqWork& resumed = again.steps[0].seqs(0);
+  EXPECT_EQ(resumed.start_pos(), 0);
+  const int before = resumed.tokens_size() - prompt.tokens_size();
+  ASSERT_GE(before, 1);
+  for (int i = 0; i < resumed.tokens_size(); ++i) {
+    const int32_t expected = i < prompt.tokens_size() ? prompt.tokens(i)
+                                                      : ids[static_cast<size_t>(i - prompt.tokens_size())];
+    EXPECT_EQ(resumed.tokens(i), expected) << i;
+  }
+  EXPECT_EQ(ids[0], 500);  // the fake's first sampled id, from before the loss
+}
+
+TEST_F(CoordinatorTest, RequestsWaitingToResumeFailWhenNoPlanServesWithinTheRecoverTimeout) {
+  Start(2, Limits{.request_timeout = 60s, .recover_timeout = 500ms});
+  StartServing({"head", "tail"});
+  FakeWorker& tail = *workers_[1];
+  tail.HoldSteps(true);
+  auto pending = std::async(std::launch::async, [this] {
+    return Complete({{"prompt", "nobody comes back"}, {"max_tokens", 4}});
+  });
+  ASSERT_TRUE(tail.WaitUntil([](FakeWorker& w) { return w.held_steps > 0; }, 10s));
+  const auto dropped_at = std::chrono::steady_clock::now();
+  tail.Drop();
+  const auto res = pending.get();
+  ASSERT_TRUE(res);
+  EXPECT_LT(std::chrono::steady_clock::now() - dropped_at, 3s);
+  EXPECT_EQ(res->status, 503) << res->body;
+  EXPECT_THAT(res->body, HasSubstr("--recover-timeout-s"));
 }
 
 TEST_F(CoordinatorTest, MissedHeartbeatsLoseTheWorker) {

@@ -178,7 +178,7 @@ TEST_F(DrainTest, ALeavingWorkerFinishesItsSequencesThenGoesAndTheQueueWaitsForI
 }
 
 TEST_F(DrainTest, ALeavingWorkerLostBeforeItsShutdownIsALossAndFailsTheQueue) {
-  auto running = StartRunning({"head", "tail"}, Limits{.kv_slots = 1});
+  auto running = StartRunning({"head", "tail"}, Limits{.kv_slots = 1, .recover = false});
   FakeWorker& tail = *workers_[1];
   auto queued = PostQueued();
   tail.Leave();

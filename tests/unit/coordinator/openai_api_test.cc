@@ -406,7 +406,7 @@ TEST_F(OpenAiApiTest, AClientThatHangsUpCancelsItsRequestWithinAStep) {
 }
 
 TEST_F(OpenAiApiTest, AWorkerLostMidStreamEndsTheStreamWithAnErrorEvent) {
-  FakeWorker& worker = Serve({}, /*step_time=*/30ms);
+  FakeWorker& worker = Serve(Limits{.recover = false}, /*step_time=*/30ms);
   int seen = 0;
   const auto start = Clock::now();
   const std::vector<Event> events =
