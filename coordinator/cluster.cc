@@ -135,11 +135,19 @@ StatusOr<std::string> Cluster::Register(const pb::Registration& registration,
       break;
     }
   }
-  if (static_cast<int32_t>(workers_.size()) >= options_.expected_workers) {
+  const auto spares = static_cast<int32_t>(std::count_if(
+      workers_.begin(), workers_.end(),
+      [](const auto& entry) { return entry.second.registration.spare(); }));
+  if (registration.spare() && spares >= kMaxSpareWorkers) {
+    return FailedPrecondition("the cluster already has " + std::to_string(kMaxSpareWorkers) +
+                              " spare workers, the most it keeps");
+  }
+  if (!registration.spare() &&
+      static_cast<int32_t>(workers_.size()) - spares >= options_.expected_workers) {
     return FailedPrecondition("the cluster already has its " +
                               std::to_string(options_.expected_workers) +
                               " workers; start the coordinator with a larger --workers to add "
-                              "one");
+                              "one, or this worker with --spare to keep it as a standby");
   }
   const std::string id = "w" + std::to_string(next_worker_number_);
   Worker& worker = workers_[id];
@@ -322,6 +330,7 @@ ClusterHealth Cluster::Health() const {
     s.name = w.name;
     s.backend = w.registration.capabilities().backend();
     s.stage = w.stage;
+    s.spare = w.registration.spare();
     s.first_layer = w.stage >= 0 ? w.assignment.first_layer() : 0;
     s.num_layers = w.stage >= 0 ? w.assignment.num_layers() : 0;
     s.sent = w.sent;
@@ -391,11 +400,20 @@ void Cluster::SendShutdown(Worker& worker, const std::string& reason) {
 // sends each stage its Assignment.
 void Cluster::MaybePlan() {
   if (state_ != ClusterState::kWaitingForWorkers ||
-      static_cast<int32_t>(workers_.size()) != options_.expected_workers) {
+      static_cast<int32_t>(workers_.size()) < options_.expected_workers) {
     return;
   }
+  // --workers of the registered, the regular ones first and spares in the order they came;
+  // then the pipeline in the order of their names.
   std::vector<std::string> order;
   for (const auto& [id, w] : workers_) order.push_back(id);
+  std::sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
+    const Worker& x = workers_.at(a);
+    const Worker& y = workers_.at(b);
+    if (x.registration.spare() != y.registration.spare()) return !x.registration.spare();
+    return x.order < y.order;
+  });
+  order.resize(static_cast<size_t>(options_.expected_workers));
   std::sort(order.begin(), order.end(), [&](const std::string& a, const std::string& b) {
     const Worker& x = workers_.at(a);
     const Worker& y = workers_.at(b);

@@ -59,6 +59,8 @@ inline constexpr int32_t kQueuedRequestsPerSlot = 4;
 inline constexpr std::chrono::milliseconds kDefaultStepTimeout{10'000};
 inline constexpr double kStepDeadlineSlack = 4.0;
 inline constexpr std::chrono::milliseconds kDefaultRecoverTimeout{30'000};
+// Spare workers (Registration.spare) registered beyond --workers, at most.
+inline constexpr int32_t kMaxSpareWorkers = 64;
 
 struct ClusterOptions {
   int32_t expected_workers = 1;
@@ -92,6 +94,7 @@ struct WorkerSummary {
   std::string name;
   std::string backend;
   int32_t stage = -1;  // -1: not assigned in this epoch
+  bool spare = false;  // registered as a standby (--spare)
   int32_t first_layer = 0;
   int32_t num_layers = 0;
   // Its data-plane links, as its last heartbeat reported them.

@@ -247,6 +247,7 @@ void HttpApi::ClusterStatus(httplib::Response& response) const {
   Json workers = Json::array();
   for (const WorkerSummary& w : h.workers) {
     Json entry = {{"id", w.id}, {"name", w.name}, {"backend", w.backend}};
+    if (w.spare) entry["spare"] = true;
     if (w.stage >= 0) {
       entry["stage"] = w.stage;
       entry["layers"] = {w.first_layer, w.first_layer + w.num_layers};

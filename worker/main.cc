@@ -34,6 +34,7 @@ struct Flags {
   std::string backend = "cpu";
   bool fp8_activations = false;
   bool verify_streamed = strata::kVerifyStreamedByDefault;
+  bool spare = false;
   std::string token_file;
   std::string name;
   std::string gpu_mem = "0";
@@ -112,6 +113,7 @@ strata::Status RunWorker(const Flags& f) {
   options.metrics = &worker_metrics;
   options.stage.pack_dir = f.model;
   options.stage.verify_streamed = f.verify_streamed;
+  options.spare = f.spare;
   options.stage.link.advertised_host = f.data_host;
   options.stage.link.bind_host = f.data_bind;
   options.stage.link.port = f.data_port;
@@ -163,6 +165,10 @@ int main(int argc, char** argv) {
   app.add_flag("--verify-streamed,!--no-verify-streamed", f.verify_streamed,
                "Check each streamed layer against the pack's checksum (default on); a mismatch "
                "or unreadable extent fails the step and stops this worker");
+  app.add_flag("--spare", f.spare,
+               "Register as a standby: the coordinator accepts it beyond its --workers and plans "
+               "with it only when another worker is lost (then the interrupted requests resume "
+               "on it)");
   app.add_option("--token-file", f.token_file, "File holding the cluster token")->required();
   app.add_option("--name", f.name, "Name in the coordinator's logs and errors (default: data host)");
   app.add_option("--gpu-mem", f.gpu_mem, "The worker's GPU budget: layers, staging, ends, KV cache, activations, workspace "

@@ -90,6 +90,7 @@ Status WorkerSession::RunOnce(v1::Coordinator::Stub& stub) {
   *r->mutable_capabilities() = options_.capabilities;
   *r->mutable_pack() = options_.pack;
   r->set_data_host(options_.stage.link.advertised_host);
+  r->set_spare(options_.spare);
   Write(hello);
 
   Status ended = Unavailable("the coordinator closed the session");

@@ -30,6 +30,7 @@ struct SessionOptions {
   std::string token;
   control::v1::Capabilities capabilities;
   control::v1::PackIdentity pack;
+  bool spare = false;  // register as a standby (--spare)
   StageOptions stage;
   WorkerMetrics* metrics = nullptr;  // outlives the session; null: none kept
 };

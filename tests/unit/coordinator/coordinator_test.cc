@@ -434,6 +434,39 @@ TEST_F(CoordinatorTest, ALostWorkersRunningRequestResumesOnTheNextPlanFromItsTok
   EXPECT_EQ(ids[0], 500);  // the fake's first sampled id, from before the loss
 }
 
+TEST_F(CoordinatorTest, ASpareWaitsUnplannedAndTakesALostWorkersPlaceAtOnce) {
+  Start(2, Limits{.request_timeout = 60s});
+  StartServing({"head", "tail"});
+  FakeWorkerOptions standby = Options("spare");
+  standby.spare = true;
+  FakeWorker& spare = Add(standby);
+  ASSERT_TRUE(spare.WaitForAnswer(10s));
+  FakeWorkerOptions extra = Options("extra");
+  FakeWorker& refused = Add(extra);  // not a spare: beyond --workers
+  EXPECT_FALSE(refused.WaitForAnswer(10s));
+  EXPECT_THAT(refused.refused_reason(), HasSubstr("--spare"));
+  EXPECT_TRUE(spare.assignments.empty());
+  int ready = 0;
+  const Json state = Health(ready);
+  ASSERT_EQ(state["workers"].size(), 3u) << state.dump();
+  for (const Json& w : state["workers"]) {
+    EXPECT_EQ(w.value("spare", false), w["name"] == "spare") << state.dump();
+  }
+
+  FakeWorker& tail = *workers_[1];
+  tail.HoldSteps(true);
+  auto pending = std::async(std::launch::async, [this] {
+    return Complete({{"prompt", "carried on by the spare"}, {"max_tokens", 4}});
+  });
+  ASSERT_TRUE(tail.WaitUntil([](FakeWorker& w) { return w.held_steps > 0; }, 10s));
+  tail.Drop();
+  const auto res = pending.get();  // resumed on head + spare, nobody restarted
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  ASSERT_EQ(spare.assignments.size(), 1u);
+  EXPECT_EQ(spare.assignments[0].epoch(), 2u);
+}
+
 TEST_F(CoordinatorTest, RequestsWaitingToResumeFailWhenNoPlanServesWithinTheRecoverTimeout) {
   Start(2, Limits{.request_timeout = 60s, .recover_timeout = 500ms});
   StartServing({"head", "tail"});

@@ -48,6 +48,7 @@ FakeWorker::FakeWorker(int control_port, FakeWorkerOptions options, FakeDataPlan
   r.set_cluster_token(options_.token);
   *r.mutable_pack() = options_.pack;
   r.set_data_host("127.0.0.1");
+  r.set_spare(options_.spare);
   pb::Capabilities& caps = *r.mutable_capabilities();
   caps.set_name(options_.name);
   caps.set_backend("cpu");

@@ -44,6 +44,7 @@ struct FakeWorkerOptions {
   uint32_t protocol_version = cluster::kProtocolVersion;
   std::string token;
   control::v1::PackIdentity pack;
+  bool spare = false;  // registers as a standby
   // The last stage takes this long for each step (a slow model).
   std::chrono::milliseconds step_time{0};
   // The last stage's n-th sampled token (n from 0) for a sequence.
