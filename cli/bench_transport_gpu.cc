@@ -14,6 +14,7 @@
 #include "common/transport/local_link.h"
 #include "common/transport/nccl/nccl_transport.h"
 #include "common/transport/ucx/ucx_transport.h"
+#include "common/util/secret.h"
 
 namespace strata::cli {
 namespace {
@@ -38,7 +39,9 @@ struct Side {
   std::function<StatusOr<const ReceivedMessage*>()> receive;  // payload in `arrived`
 };
 
-Status MakeSide(const GpuHopOptions& o, int device, const LinkLimits& limits, Side& s) {
+// `token`: the UCX links' (one for both sides).
+Status MakeSide(const GpuHopOptions& o, int device, const LinkLimits& limits,
+                const std::string& token, Side& s) {
   s.device = device;
   STRATA_ASSIGN_OR_RETURN(s.backend, CreateBackend("cuda:" + std::to_string(device)));
   LinkOptions options;
@@ -46,7 +49,7 @@ Status MakeSide(const GpuHopOptions& o, int device, const LinkLimits& limits, Si
   if (o.transport == "nccl") {
     STRATA_ASSIGN_OR_RETURN(s.transport, CreateNcclTransport(*s.backend, options));
   } else {
-    s.transport = CreateUcxTransport({"127.0.0.1", 0, "127.0.0.1"}, options);
+    s.transport = CreateUcxTransport({"127.0.0.1", 0, "127.0.0.1", token}, options);
   }
   const size_t bytes = limits.max_payload_bytes();
   STRATA_ASSIGN_OR_RETURN(s.receive_buffer,
@@ -179,8 +182,9 @@ StatusOr<GpuHopResult> RunGpuHop(const GpuHopOptions& o) {
   GpuHopResult r;
   r.peer_access = EnablePeerAccess(o.device_a, o.device_b) && EnablePeerAccess(o.device_b, o.device_a);
   Side a, b;
-  STRATA_RETURN_IF_ERROR(MakeSide(o, o.device_a, limits, a));
-  STRATA_RETURN_IF_ERROR(MakeSide(o, o.device_b, limits, b));
+  const std::string token = RandomSecret();
+  STRATA_RETURN_IF_ERROR(MakeSide(o, o.device_a, limits, token, a));
+  STRATA_RETURN_IF_ERROR(MakeSide(o, o.device_b, limits, token, b));
   STRATA_ASSIGN_OR_RETURN(DeviceBuffer a_payload, a.backend->Allocate(limits.max_payload_bytes()));
   a.backend->CopyToDevice(a_payload.get(), payload.data(), bytes);
   const size_t buffer_bytes = limits.max_payload_bytes();

@@ -25,6 +25,7 @@
 #include "common/transport/local_link.h"
 #include "common/transport/loopback/loopback_transport.h"
 #include "common/transport/ucx/ucx_transport.h"
+#include "common/util/secret.h"
 
 namespace strata::cli {
 namespace {
@@ -69,12 +70,13 @@ Summary Summarize(std::vector<double> us) {
   return s;
 }
 
-// The host transport under test; both directions of the ping-pong are its links.
+// The host transport under test; both directions of the ping-pong are its links (so they
+// share its one-off token).
 std::unique_ptr<Transport> MakeHostTransport(const std::string& transport) {
   LinkOptions options;
   options.timeout = std::chrono::seconds(30);
   if (transport == "loopback") return CreateLoopbackTransport(options);
-  return CreateUcxTransport({"127.0.0.1", 0, "127.0.0.1"}, options);
+  return CreateUcxTransport({"127.0.0.1", 0, "127.0.0.1", RandomSecret()}, options);
 }
 
 struct ShapeResult {

@@ -19,5 +19,6 @@ pkg_check_modules(GRPCPP REQUIRED IMPORTED_TARGET grpc++)
 find_program(STRATA_PROTOC protoc REQUIRED)
 find_program(STRATA_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)  # the coordinator's HTTP API
+find_package(OpenSSL REQUIRED)  # TLS files checked at start-up; the HTTP API's TLS (libssl-dev)
 # Prometheus metrics of the coordinator and the workers (prometheus-cpp-dev: core + pull).
 find_package(prometheus-cpp CONFIG REQUIRED)

@@ -9,8 +9,8 @@
 #include <mutex>
 #include <thread>
 
-#include "common/cluster/cluster_token.h"
 #include "common/cluster/protocol.h"
+#include "common/util/secret.h"
 
 namespace strata::coordinator {
 
@@ -156,7 +156,7 @@ grpc::Status ControlService::Session(grpc::ServerContext* context, Stream* strea
     spdlog::warn("worker '{}' at {} refused: {}", name, peer, reason);
     return Refuse(stream, grpc::StatusCode::FAILED_PRECONDITION, reason);
   }
-  if (!cluster::TokensEqual(registration.cluster_token(), cluster_token_)) {
+  if (!SecretsEqual(registration.cluster_token(), cluster_token_)) {
     const std::string reason =
         "wrong cluster token: give the worker the same --token-file as the coordinator";
     spdlog::warn("worker '{}' at {} refused: {}", name, peer, reason);

@@ -21,6 +21,19 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The control plane's server credentials: TLS with `tls`'s certificate (and client
+// certificates required and verified against its ca, when it has one), else plain text.
+std::shared_ptr<grpc::ServerCredentials> ControlCredentials(
+    const std::optional<cluster::TlsPems>& tls) {
+  if (!tls) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options(
+      tls->ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                      : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = tls->ca;
+  options.pem_key_cert_pairs.push_back({tls->key, tls->cert});
+  return grpc::SslServerCredentials(options);
+}
+
 }  // namespace
 
 Status ParseHostPort(const std::string& address, const std::string& flag, std::string& host,
@@ -111,7 +124,7 @@ StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(CoordinatorConfig conf
                                     ? "[" + control_host + "]"
                                     : control_host;
   builder.AddListeningPort(grpc_host + ":" + std::to_string(control_port),
-                           grpc::InsecureServerCredentials(), &c->control_port_);
+                           ControlCredentials(c->config_.control_tls), &c->control_port_);
   builder.RegisterService(c->service_.get());
   // gRPC binds with SO_REUSEPORT by default: a second coordinator on the port would quietly
   // take some of the workers. Off, that is a bind error.

@@ -17,6 +17,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/cluster/tls_files.h"
 #include "common/metrics/metrics_server.h"
 #include "coordinator/cluster.h"
 #include "coordinator/coordinator_metrics.h"
@@ -28,9 +29,14 @@ namespace strata::coordinator {
 
 struct CoordinatorConfig {
   std::string http_address = "127.0.0.1:8000";   // HOST:PORT; port 0 picks one
-  std::string control_address = "0.0.0.0:7070";  // HOST:PORT; port 0 picks one
+  // The coordinator's cluster address (what workers are given as --coordinator); HOST:PORT,
+  // port 0 picks one.
+  std::string control_address = "127.0.0.1:7070";
   std::string metrics_address = "127.0.0.1:9400";  // GET /metrics; HOST:PORT, port 0 picks one
   std::string cluster_token;
+  // TLS (tls_files.h) on the control plane; with a ca, workers must present a certificate it
+  // verifies (mutual TLS). None: plain text.
+  std::optional<cluster::TlsPems> control_tls;
   // Replaces the model's served names (the first is the name, the rest aliases).
   std::vector<std::string> served_model_names;
   ClusterOptions cluster;

@@ -8,7 +8,7 @@
 #include <cctype>
 #include <thread>
 
-#include "common/cluster/cluster_token.h"
+#include "common/util/secret.h"
 
 namespace strata::coordinator {
 
@@ -193,8 +193,8 @@ bool HttpApi::Authorized(const httplib::Request& request, httplib::Response& res
       header.size() > kBearer.size() &&
       std::equal(kBearer.begin(), kBearer.end(), header.begin(),
                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
-  const bool ok = bearer && cluster::TokensEqual(std::string_view(header).substr(kBearer.size()),
-                                                 *options_.api_key);
+  const bool ok =
+      bearer && SecretsEqual(std::string_view(header).substr(kBearer.size()), *options_.api_key);
   if (ok) return true;
   SendError(response,
             ApiError{401,

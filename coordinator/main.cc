@@ -18,6 +18,7 @@
 #include "common/cluster/cluster_token.h"
 #include "common/cluster/drain_timeout.h"
 #include "common/cluster/stop_signals.h"
+#include "common/cluster/tls_files.h"
 #include "coordinator/coordinator.h"
 
 namespace {
@@ -29,6 +30,7 @@ struct Flags {
   std::string model_dir;
   std::string token_file;
   std::string api_key_file;
+  std::string tls_cert, tls_key, tls_ca;  // the control plane's TLS (cert and key: TLS on)
   double request_timeout_s = 0;  // set from CompletionLimits' default
   double step_timeout_s = std::chrono::duration<double>(
                               strata::coordinator::kDefaultStepTimeout).count();
@@ -42,6 +44,14 @@ struct Flags {
 strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& flags) {
   using namespace strata;
   STRATA_ASSIGN_OR_RETURN(config.cluster_token, cluster::ReadTokenFile(flags.token_file));
+  if (!flags.tls_cert.empty() || !flags.tls_key.empty() || !flags.tls_ca.empty()) {
+    if (flags.tls_cert.empty()) {
+      return InvalidArgument("--tls-key and --tls-ca need --tls-cert: the control plane's "
+                             "certificate");
+    }
+    STRATA_ASSIGN_OR_RETURN(config.control_tls, cluster::LoadTlsFiles("--tls", flags.tls_cert,
+                                                                       flags.tls_key, flags.tls_ca));
+  }
   struct stat st {};
   if (stat(flags.token_file.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     spdlog::warn("cluster token file {} is readable by others than its owner; chmod 600 it",
@@ -143,8 +153,16 @@ int main(int argc, char** argv) {
                  "Prometheus metrics (GET /metrics) address HOST:PORT (port 0: any)")
       ->capture_default_str();
   app.add_option("--control", config.control_address,
-                 "control-plane (gRPC) address workers register at, HOST:PORT (port 0: any)")
+                 "the coordinator's cluster address: where the control plane (gRPC) listens "
+                 "and workers register (their --coordinator), HOST:PORT (port 0: any)")
       ->capture_default_str();
+  app.add_option("--tls-cert", flags.tls_cert,
+                 "control plane over TLS: this coordinator's PEM certificate (chain), naming the "
+                 "host workers give as --coordinator");
+  app.add_option("--tls-key", flags.tls_key, "the private key (PEM) of --tls-cert");
+  app.add_option("--tls-ca", flags.tls_ca,
+                 "with --tls-cert: mutual TLS, workers must present a certificate these PEM CA "
+                 "certificate(s) verify (their --tls-cert)");
   app.add_option("--workers", config.cluster.expected_workers,
                  "workers the pipeline is planned over")
       ->capture_default_str();

@@ -23,11 +23,13 @@ STRATA_BUILD_PACKAGES=(
   libucx-dev           # the data plane between workers (UCX ucp)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # the control plane
   libcpp-httplib-dev   # the coordinator's HTTP API
+  libssl-dev           # TLS: the control plane's certificates checked at start-up
   prometheus-cpp-dev   # /metrics on the coordinator and the workers
 )
 STRATA_TEST_PACKAGES=(
   prometheus           # the metrics test runs a real Prometheus server (and promtool)
   iproute2 curl jq     # the cluster tests' network namespaces; the demo's requests
+  openssl              # the TLS tests make their certificates at test time
   libgtest-dev libgmock-dev  # tests
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev \
     golang-github-xeipuuv-gojsonschema-dev  # the Helm chart's offline renderer (tests/helm/render)

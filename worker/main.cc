@@ -17,16 +17,20 @@
 #include "common/cluster/cluster_token.h"
 #include "common/cluster/drain_timeout.h"
 #include "common/cluster/stop_signals.h"
+#include "common/cluster/tls_files.h"
 #include "common/cluster/pack_identity.h"
 #include "common/loader/model_directory.h"
 #include "common/metrics/metrics_server.h"
 #include "common/engine/pack_placement.h"
+#include "common/transport/transport_factory.h"
 #include "common/util/byte_size.h"
 #include "worker/self_bench.h"
 #include "worker/session.h"
 #include "worker/worker_metrics.h"
 
 namespace {
+
+constexpr int kDefaultMetricsPort = 9401;  // GET /metrics, on the data host unless told
 
 struct Flags {
   std::string coordinator = "127.0.0.1:7070";
@@ -39,13 +43,16 @@ struct Flags {
   std::string name;
   std::string gpu_mem = "0";
   std::string pinned_mem = "0";
-  std::string data_host = "127.0.0.1";
-  std::string data_bind = "0.0.0.0";
+  // This worker's cluster address: what the previous stage connects to, and by default where
+  // the data plane and the metrics listen.
+  std::string data_host = strata::transport::LinkSettings{}.advertised_host;
+  std::string data_bind;  // empty: data_host
   uint16_t data_port = 0;
   double link_timeout_s = 10;
   double drain_timeout_s = strata::cluster::kDefaultDrainTimeoutS;
   double ssd_gbps = 0, h2d_gbps = 0, decode_ms = 0, prefill_ms = 0;
-  std::string metrics_address = "0.0.0.0:9401";
+  std::string metrics_address;  // empty: data_host, port kDefaultMetricsPort
+  std::string tls_ca, tls_cert, tls_key;  // the control plane's TLS (any given: TLS on)
 };
 
 strata::Status RunWorker(const Flags& f) {
@@ -67,8 +74,13 @@ strata::Status RunWorker(const Flags& f) {
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(f.model));
   // Listening before the self-benchmark, so a port in use fails at once and a launcher sees
   // the address early.
+  const std::string metrics_address =
+      !f.metrics_address.empty()
+          ? f.metrics_address
+          : (f.data_host.find(':') != std::string::npos ? "[" + f.data_host + "]" : f.data_host) +
+                ":" + std::to_string(kDefaultMetricsPort);
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<metrics::MetricsServer> metrics_server,
-                          metrics::MetricsServer::Start(f.metrics_address, "--metrics-address"));
+                          metrics::MetricsServer::Start(metrics_address, "--metrics-address"));
   std::fprintf(stderr, "strata-worker: metrics listening on %s:%d\n",
                metrics_server->host().c_str(), metrics_server->port());
   std::fflush(stderr);
@@ -77,6 +89,14 @@ strata::Status RunWorker(const Flags& f) {
   worker::SessionOptions options;
   options.coordinator = f.coordinator;
   options.token = token;
+  if (!f.tls_ca.empty() || !f.tls_cert.empty() || !f.tls_key.empty()) {
+    if (f.tls_ca.empty()) {
+      return InvalidArgument("--tls-cert and --tls-key need --tls-ca: the CA certificate that "
+                             "verifies the coordinator's");
+    }
+    STRATA_ASSIGN_OR_RETURN(options.tls,
+                            cluster::LoadTlsFiles("--tls", f.tls_cert, f.tls_key, f.tls_ca));
+  }
   options.pack = cluster::IdentityOf(pack);
   STRATA_ASSIGN_OR_RETURN(options.capabilities,
                           worker::MeasureCapabilities(*backend, f.model, gpu_mem, pinned_mem));
@@ -115,8 +135,9 @@ strata::Status RunWorker(const Flags& f) {
   options.stage.verify_streamed = f.verify_streamed;
   options.spare = f.spare;
   options.stage.link.advertised_host = f.data_host;
-  options.stage.link.bind_host = f.data_bind;
+  options.stage.link.bind_host = f.data_bind.empty() ? f.data_host : f.data_bind;
   options.stage.link.port = f.data_port;
+  options.stage.link.token = token;
   if (!(f.link_timeout_s >= 0.1 && f.link_timeout_s <= 3600)) {
     return InvalidArgument("--link-timeout-s must be from 0.1 to 3600 seconds");
   }
@@ -174,10 +195,14 @@ int main(int argc, char** argv) {
   app.add_option("--gpu-mem", f.gpu_mem, "The worker's GPU budget: layers, staging, ends, KV cache, activations, workspace "
                  "(0: 90% of the device's memory)");
   app.add_option("--pinned-mem", f.pinned_mem, "Pinned host bytes (0: half the free memory)");
-  app.add_option("--data-host", f.data_host, "Address the previous stage reaches this one at")
+  app.add_option("--data-host", f.data_host,
+                 "This worker's cluster address: the previous stage reaches it there, and the "
+                 "data plane and metrics listen there unless --data-bind/--metrics-address say "
+                 "otherwise")
       ->capture_default_str();
-  app.add_option("--data-bind", f.data_bind, "Address the data-plane receiver listens on")
-      ->capture_default_str();
+  app.add_option("--data-bind", f.data_bind,
+                 "Address the data-plane receiver listens on (default: --data-host; 0.0.0.0: "
+                 "every interface, e.g. behind NAT or in a pod)");
   app.add_option("--data-port", f.data_port, "Data-plane port (0: any free port)");
   app.add_option("--link-timeout-s", f.link_timeout_s,
                  "Data plane: connecting, joining an NCCL link, a send's completion")
@@ -191,8 +216,15 @@ int main(int argc, char** argv) {
   app.add_option("--decode-ms", f.decode_ms, "Override the measured decode ms per layer");
   app.add_option("--prefill-ms", f.prefill_ms, "Override the measured prefill ms per layer");
   app.add_option("--metrics-address", f.metrics_address,
-                 "GET /metrics (Prometheus) on HOST:PORT (port 0: any free port)")
-      ->capture_default_str();
+                 "GET /metrics (Prometheus) on HOST:PORT (port 0: any free port; default: "
+                 "--data-host, port " + std::to_string(kDefaultMetricsPort) + ")");
+  app.add_option("--tls-ca", f.tls_ca,
+                 "Control plane over TLS: PEM CA certificate(s) that verify the coordinator's "
+                 "certificate, which must name the host of --coordinator");
+  app.add_option("--tls-cert", f.tls_cert,
+                 "With --tls-ca: this worker's PEM certificate, for a coordinator that requires "
+                 "client certificates (its --tls-ca)");
+  app.add_option("--tls-key", f.tls_key, "The private key (PEM) of --tls-cert");
   CLI11_PARSE(app, argc, argv);
   const strata::Status status = RunWorker(f);
   if (!status.ok()) {

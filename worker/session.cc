@@ -47,8 +47,10 @@ Status WorkerSession::Run() {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(cluster::kKeepaliveTimeout.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  auto channel =
-      grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(), args);
+  const std::shared_ptr<grpc::ChannelCredentials> credentials =
+      options_.tls ? grpc::SslCredentials({options_.tls->ca, options_.tls->key, options_.tls->cert})
+                   : grpc::InsecureChannelCredentials();
+  auto channel = grpc::CreateCustomChannel(options_.coordinator, credentials, args);
   std::unique_ptr<v1::Coordinator::Stub> stub = v1::Coordinator::NewStub(channel);
   bool waiting_logged = false;
   while (!stop_ && !shutdown_) {

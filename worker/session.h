@@ -15,10 +15,12 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "common/backend/backend.h"
+#include "common/cluster/tls_files.h"
 #include "common/proto/strata_control.grpc.pb.h"
 #include "worker/stage.h"
 #include "worker/worker_metrics.h"
@@ -28,6 +30,9 @@ namespace strata::worker {
 struct SessionOptions {
   std::string coordinator;  // "host:port"
   std::string token;
+  // The control plane's TLS: ca verifies the coordinator (whose certificate must name the host
+  // of `coordinator`), cert and key are this worker's own for mutual TLS. None: plain text.
+  std::optional<cluster::TlsPems> tls;
   control::v1::Capabilities capabilities;
   control::v1::PackIdentity pack;
   bool spare = false;  // register as a standby (--spare)

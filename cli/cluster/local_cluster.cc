@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <set>
 #include <thread>
 #include <vector>
@@ -21,6 +20,7 @@
 #include "common/storage/pack.h"
 #include "common/storage/pack_writer.h"
 #include "common/util/file.h"
+#include "common/util/secret.h"
 #include "common/util/temp_root.h"
 
 namespace strata::cli {
@@ -52,13 +52,6 @@ StatusOr<std::string> FindBinary(const std::string& name, const std::string& bui
     }
   }
   return NotFound(name + " not found beside " + dir.string() + " or on PATH; build it (scripts/build) or install it");
-}
-
-std::string RandomToken() {
-  std::random_device rd;
-  char hex[65];
-  for (int i = 0; i < 32; ++i) std::snprintf(hex + 2 * i, 3, "%02x", rd() & 0xFF);
-  return std::string(hex, 64);
 }
 
 // The pack to serve: `model` itself, or a pack of it in the run directory (made once).
@@ -201,7 +194,7 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
   STRATA_ASSIGN_OR_RETURN(std::string worker_bin, FindBinary("strata-worker", "worker"));
   STRATA_ASSIGN_OR_RETURN(std::string pack, EnsurePack(o));
   const std::string token_file = (fs::path(o.run_dir) / "token").string();
-  STRATA_RETURN_IF_ERROR(WriteFileDurably(token_file, RandomToken() + "\n"));
+  STRATA_RETURN_IF_ERROR(WriteFileDurably(token_file, RandomSecret() + "\n"));
   fs::permissions(token_file, fs::perms::owner_read | fs::perms::owner_write, ec);
   // The control port, then the coordinator's and each worker's metrics port.
   STRATA_ASSIGN_OR_RETURN(const std::vector<int> ports,

@@ -1,4 +1,4 @@
-// ReadTokenFile and TokensEqual (see cluster_token.h).
+// ReadTokenFile (see cluster_token.h).
 #include "common/cluster/cluster_token.h"
 
 #include "common/util/file.h"
@@ -22,13 +22,6 @@ StatusOr<std::string> ReadTokenFile(const std::string& path, std::string_view wh
     }
   }
   return token;
-}
-
-bool TokensEqual(std::string_view a, std::string_view b) {
-  unsigned diff = static_cast<unsigned>(a.size() ^ b.size());
-  const size_t n = a.size() < b.size() ? a.size() : b.size();
-  for (size_t i = 0; i < n; ++i) diff |= static_cast<unsigned>(a[i] ^ b[i]);
-  return diff == 0;
 }
 
 }  // namespace strata::cluster

@@ -1,5 +1,6 @@
-// The shared cluster token that authenticates workers to the coordinator: read from a file
-// (so it never shows in a process list), compared in constant time.
+// The shared cluster token that authenticates workers to the coordinator and to each other
+// (the data plane's hello): read from a file, so it never shows in a process list; compared
+// with SecretsEqual (common/util/secret.h).
 // Thread-safety: functions without shared state.
 #pragma once
 
@@ -15,8 +16,5 @@ namespace strata::cluster {
 // (kInvalidArgument), readable by others than the owner is allowed but logged by callers.
 // `what` names the secret in messages ("cluster token", "API key").
 StatusOr<std::string> ReadTokenFile(const std::string& path, std::string_view what = "cluster token");
-
-// Equality that takes the same time wherever the strings first differ.
-bool TokensEqual(std::string_view a, std::string_view b);
 
 }  // namespace strata::cluster

@@ -15,8 +15,8 @@ StatusOr<std::unique_ptr<Transport>> CreateTransport([[maybe_unused]] Backend& b
   options.timeout = settings.timeout;
   options.max_in_flight = 4;
   if (settings.transport == "ucx") {
-    return CreateUcxTransport({settings.bind_host, settings.port, settings.advertised_host},
-                              options);
+    return CreateUcxTransport(
+        {settings.bind_host, settings.port, settings.advertised_host, settings.token}, options);
   }
   if (settings.transport == "nccl") {
 #if STRATA_HAVE_NCCL

@@ -18,9 +18,11 @@ namespace strata::transport {
 // How a process makes its links (the worker's flags and the assignment's transport).
 struct LinkSettings {
   std::string transport = "ucx";              // "ucx" or "nccl"
-  std::string bind_host = "0.0.0.0";          // ucx: where a receiver listens
-  uint16_t port = 0;                          // ucx: 0 = any free port
   std::string advertised_host = "127.0.0.1";  // ucx: what the previous stage connects to
+  std::string bind_host = "127.0.0.1";        // ucx: where a receiver listens
+  uint16_t port = 0;                          // ucx: 0 = any free port
+  std::string token;  // ucx: the cluster token links present and require (link_hello.h); nccl
+                      // links are made through the control plane and need none
   std::chrono::milliseconds timeout{10000};   // connecting, joining, a send's completion
 };
 

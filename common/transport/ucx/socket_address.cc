@@ -1,6 +1,7 @@
 // Address parsing and resolution with getaddrinfo.
 #include "common/transport/ucx/socket_address.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 
@@ -14,6 +15,20 @@ uint16_t SocketAddress::port() const {
     return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
   }
   return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+}
+
+std::string SocketAddress::ToString() const {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (storage.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, host,
+              sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(port());
+  }
+  if (storage.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(port());
+  }
+  return "unknown address";
 }
 
 StatusOr<SocketAddress> ResolveAddress(std::string_view host_port) {

@@ -19,6 +19,8 @@ struct SocketAddress {
 
   const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
   uint16_t port() const;
+  // "1.2.3.4:80" or "[::1]:80" (for messages); "unknown address" for another family.
+  std::string ToString() const;
 };
 
 // kInvalidArgument for a malformed string or a host that does not resolve.

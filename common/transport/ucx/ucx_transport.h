@@ -5,6 +5,13 @@
 // payload straight into its buffer, so large payloads (rendezvous) land without a copy.
 // UCX reads its transports from the environment: UCX_TLS=tcp works everywhere (loopback,
 // network namespaces, nodes), and UCX_NET_DEVICES picks the interface.
+// Handshake (link_hello.h): the sender's first message is its hello (tag kHelloTag) with the
+// cluster token; the receiver answers one byte (tag kAcceptTag) once the token is its own, and
+// only then does Connect return and does the receiver deliver messages. A sender with no or a
+// wrong token, or none within the link timeout, is refused: logged on the receiving side (an
+// error naming its address and what it did wrong, never a token) and disconnected, and the
+// link waits for the next sender (up to kMaxWaitingSenders wait their turn while one is
+// checked). Messages a refused sender left behind are discarded, never delivered.
 // Peer loss (closed connection, process gone) fails the link through UCX's peer error
 // handling; a silent loss is bounded by every call's timeout and by TCP keepalive.
 // Thread-safety: as transport.h; each link runs one UCX progress thread of its own.
@@ -19,14 +26,17 @@
 namespace strata::transport {
 
 struct UcxSettings {
-  std::string bind_host = "0.0.0.0";          // where receivers listen ("0.0.0.0": everywhere)
-  uint16_t port = 0;                          // 0: a free port per link
-  std::string advertised_host = "127.0.0.1";  // the host part of a receiver's address
+  std::string bind_host;        // where receivers listen ("0.0.0.0": every interface)
+  uint16_t port = 0;            // 0: a free port per link
+  std::string advertised_host;  // the host part of a receiver's address
+  std::string token;            // the cluster token: presented by senders, required by receivers
+                                // (empty: a receiver accepts no sender)
 };
 
-// Listen binds bind_host:port and accepts one sender (later connection requests are
-// rejected); the address is "advertised_host:<bound port>". Connect takes a receiver's
-// "host:port" and waits (up to the link timeout) until the connection is established.
+// Listen binds bind_host:port and accepts one sender that presents `token` (later connection
+// requests are rejected); the address is "advertised_host:<bound port>". Connect takes a
+// receiver's "host:port" and waits (up to the link timeout) until the receiver has accepted
+// this sender's token.
 std::unique_ptr<Transport> CreateUcxTransport(const UcxSettings& settings,
                                               const LinkOptions& options);
 

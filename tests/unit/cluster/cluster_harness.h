@@ -156,6 +156,7 @@ class TestCluster {
   }
 
   int http_port() const { return http_port_; }
+  const std::string& control() const { return control_; }  // the coordinator's HOST:PORT
   const std::string& pack() const {
     return layout_.pack.empty() ? FixturePackDir() : layout_.pack;
   }

@@ -29,7 +29,7 @@ TransportUnderTest Ucx() {
   t.sender_backend = t.receiver_backend = "cpu";
   t.make = [](Backend&, const LinkOptions& options) -> StatusOr<std::unique_ptr<Transport>> {
     EXPECT_TRUE(kUcxOverTcp);
-    return CreateUcxTransport({"127.0.0.1", 0, "127.0.0.1"}, options);
+    return CreateUcxTransport({"127.0.0.1", 0, "127.0.0.1", "conformance-token"}, options);
   };
   return t;
 }

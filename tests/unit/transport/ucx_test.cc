@@ -1,7 +1,9 @@
 // UCX specifics beyond the conformance suite: a sender process killed mid-link fails the
 // receiver quickly (no hang), a connect to a port nobody listens on fails within the timeout,
-// a second sender is refused, a busy port cannot be listened on, and host:port parsing. The
-// peer process is this test binary re-run with a helper test.
+// a second sender is refused, a sender with a wrong or no cluster token is refused (logged on
+// the receiving side without the secret) and the link then takes the right sender, a busy
+// port cannot be listened on, and host:port parsing. The peer process is this test binary
+// re-run with a helper test.
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -10,10 +12,14 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <thread>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "common/transport/ucx/socket_address.h"
 #include "common/transport/ucx/ucx_transport.h"
@@ -30,9 +36,30 @@ const bool kUcxOverTcp = [] { return setenv("UCX_TLS", "tcp", 1) == 0; }();
 const LinkLimits kLimits{4, 64, ActivationDtype::kF32, 1};
 constexpr char kPeerAddressVar[] = "STRATA_TEST_UCX_PEER";
 
-std::unique_ptr<Transport> Ucx(uint16_t port = 0, LinkOptions options = {}) {
-  return CreateUcxTransport({"127.0.0.1", port, "127.0.0.1"}, options);
+constexpr char kToken[] = "ucx-test-cluster-token";
+
+std::unique_ptr<Transport> Ucx(uint16_t port = 0, LinkOptions options = {},
+                               std::string token = kToken) {
+  return CreateUcxTransport({"127.0.0.1", port, "127.0.0.1", std::move(token)}, options);
 }
+
+// What the default logger writes while it lives (the receiver logs refusals there).
+class CapturedLog {
+ public:
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)));
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  std::string text() {
+    spdlog::default_logger()->flush();
+    return out_.str();
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
 
 // Run only as the child of PeerProcessKilled: connects, sends one message, then waits to be
 // killed (never closing the link itself).
@@ -118,6 +145,59 @@ TEST(Ucx, ASecondSenderIsRefused) {
   std::vector<std::byte> payload(h.payload_bytes, std::byte{3});
   ASSERT_TRUE((*first)->Send(h, payload.data()).ok());
   EXPECT_TRUE(listening->receiver->Receive(20s).ok());
+}
+
+// Sends one message on `sender` and expects it on `receiver`.
+void ExpectOneMessage(ActivationSender& sender, ActivationReceiver& receiver, uint64_t step) {
+  const MessageHeader h = ActivationsHeader(kLimits, step, {{1, 0, 1}});
+  std::vector<std::byte> payload(h.payload_bytes, std::byte{5});
+  StatusOr<uint64_t> t = sender.Send(h, payload.data());
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_TRUE(sender.WaitSent(*t).ok());
+  StatusOr<const ReceivedMessage*> m = receiver.Receive(20s);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ((*m)->header.step_id, step);
+}
+
+TEST(Ucx, SendersWithoutTheClusterTokenAreRefusedAndTheLinkWaitsForTheRightOne) {
+  ASSERT_TRUE(kUcxOverTcp);
+  CapturedLog log;
+  std::vector<std::byte> buffer(kLimits.max_payload_bytes());
+  StatusOr<Listening> listening = Ucx()->Listen(kLimits, buffer);
+  ASSERT_TRUE(listening.ok()) << listening.status().ToString();
+  LinkOptions options;
+  options.timeout = 5s;
+  for (const std::string token : {"a-wrong-token-of-another-cluster", ""}) {
+    StatusOr<std::unique_ptr<ActivationSender>> refused =
+        Ucx(0, options, token)->Connect(listening->address, kLimits);
+    ASSERT_EQ(refused.status().code(), StatusCode::kUnavailable) << token;
+    EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("handshake"));
+    EXPECT_THAT(refused.status().message(), ::testing::HasSubstr("cluster token"));
+  }
+  // Nothing was delivered from them.
+  EXPECT_EQ(listening->receiver->Receive(200ms).status().code(), StatusCode::kDeadlineExceeded);
+  StatusOr<std::unique_ptr<ActivationSender>> right = Ucx()->Connect(listening->address, kLimits);
+  ASSERT_TRUE(right.ok()) << right.status().ToString();
+  ExpectOneMessage(**right, *listening->receiver, 42);
+
+  const std::string text = log.text();
+  EXPECT_THAT(text, ::testing::HasSubstr("[error]"));
+  EXPECT_THAT(text, ::testing::HasSubstr("refused the sender at 127.0.0.1:"));
+  EXPECT_THAT(text, ::testing::HasSubstr("presented a wrong cluster token"));
+  EXPECT_THAT(text, ::testing::HasSubstr("presented no cluster token"));
+  EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("a-wrong-token")));
+  EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr(kToken)));
+}
+
+TEST(Ucx, AReceiverWithoutATokenAcceptsNoSender) {
+  std::vector<std::byte> buffer(kLimits.max_payload_bytes());
+  StatusOr<Listening> listening = Ucx(0, {}, "")->Listen(kLimits, buffer);
+  ASSERT_TRUE(listening.ok()) << listening.status().ToString();
+  LinkOptions options;
+  options.timeout = 5s;
+  for (const std::string token : {"", kToken}) {
+    EXPECT_FALSE(Ucx(0, options, token)->Connect(listening->address, kLimits).ok()) << token;
+  }
 }
 
 TEST(Ucx, ListeningOnABusyPortFails) {

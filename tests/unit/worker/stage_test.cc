@@ -88,6 +88,7 @@ class StageTest : public ::testing::TestWithParam<Transport> {
     StageOptions so;
     so.pack_dir = dir_->File("pack");
     so.link.bind_host = "127.0.0.1";
+    so.link.token = "test-cluster-token";
     std::vector<std::unique_ptr<Stage>> stages;
     for (int32_t s = 0; s < n; ++s) {
       StatusOr<std::unique_ptr<Stage>> st =
@@ -233,6 +234,7 @@ TEST_P(StageTest, AnAssignmentsGpuPrefixesAreExecuted) {
   StageOptions so;
   so.pack_dir = dir_->File("pack");
   so.link.bind_host = "127.0.0.1";
+  so.link.token = "test-cluster-token";
   StatusOr<std::unique_ptr<Stage>> made = Stage::Create(*backends_.at(0), a, so);
   ASSERT_TRUE(made.ok()) << made.status().ToString();
   std::vector<std::unique_ptr<Stage>> stages;

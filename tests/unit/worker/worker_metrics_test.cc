@@ -163,6 +163,7 @@ TEST_F(WorkerMetricsTest, AStagesPassesShowInItsWorkersMetrics) {
   StageOptions so;
   so.pack_dir = dir_->File("pack");
   so.link.bind_host = "127.0.0.1";
+  so.link.token = "test-cluster-token";
   std::vector<std::unique_ptr<Stage>> stages;
   for (const control::v1::Assignment& a : {Assign(0, 0, 1, 1), Assign(1, 3, 0, 1)}) {
     StatusOr<std::unique_ptr<Stage>> st = Stage::Create(*backends_.at(stages.size()), a, so);
