@@ -52,6 +52,40 @@ class ClusterTest : public ::testing::Test {
     return body["choices"][0]["token_ids"].get<std::vector<int32_t>>();
   }
 
+  // Four greedy requests over the reference prompts, request i asking for
+  // `tokens` + i * `step` tokens.
+  static std::vector<json> FourRequests(int tokens, int step) {
+    std::vector<json> requests;
+    for (int i = 0; i < 4; ++i) {
+      json r = Greedy(ReferenceCases()[static_cast<size_t>(i % 3)].prompt);
+      r["max_tokens"] = tokens + step * i;
+      requests.push_back(r);
+    }
+    return requests;
+  }
+  // The ids each request gets alone, one after the other.
+  static std::vector<std::vector<int32_t>> RunAlone(TestCluster& cluster,
+                                                    const std::vector<json>& requests) {
+    std::vector<std::vector<int32_t>> alone;
+    for (const json& r : requests) {
+      auto [status, body] = cluster.Complete(r);
+      EXPECT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
+      if (status != 200) return {};
+      alone.push_back(Ids(body));
+    }
+    return alone;
+  }
+  // All of them at once.
+  static std::vector<std::future<std::pair<int, json>>> StartAll(TestCluster& cluster,
+                                                                 const std::vector<json>& requests) {
+    std::vector<std::future<std::pair<int, json>>> futures;
+    for (const json& r : requests) {
+      futures.push_back(
+          std::async(std::launch::async, [&cluster, r] { return cluster.Complete(r); }));
+    }
+    return futures;
+  }
+
   // The reference's greedy ids up to its first near-tie (where float rounding may flip).
   static std::vector<int32_t> HfGreedyPrefix(const ReferenceCase& c, size_t n) {
     std::vector<int32_t> ids;
@@ -96,22 +130,11 @@ TEST_F(ClusterTest, FourConcurrentRequestsThroughThreeWorkersGetWhatTheyGetAlone
   // Greedy: batched decode steps run other GEMM shapes than a lone sequence's, so logits may
   // differ in the last bits (the kernels are not batch-invariant); greedy ids are stable under
   // that, a sampled token at a near-boundary draw need not be.
-  std::vector<json> requests;
-  for (int i = 0; i < 4; ++i) {
-    json r = Greedy(ReferenceCases()[static_cast<size_t>(i % 3)].prompt);
-    r["max_tokens"] = kMaxTokens + 4 * i;  // different lengths: sequences leave the batch apart
-    requests.push_back(r);
-  }
-  std::vector<std::vector<int32_t>> alone;
-  for (const json& r : requests) {
-    auto [status, body] = cluster.Complete(r);
-    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
-    alone.push_back(Ids(body));
-  }
-  std::vector<std::future<std::pair<int, json>>> futures;
-  for (const json& r : requests) {
-    futures.push_back(std::async(std::launch::async, [&cluster, r] { return cluster.Complete(r); }));
-  }
+  // Different lengths: sequences leave the batch apart.
+  const std::vector<json> requests = FourRequests(kMaxTokens, 4);
+  const std::vector<std::vector<int32_t>> alone = RunAlone(cluster, requests);
+  ASSERT_EQ(alone.size(), requests.size());
+  std::vector<std::future<std::pair<int, json>>> futures = StartAll(cluster, requests);
   for (size_t i = 0; i < futures.size(); ++i) {
     auto [status, body] = futures[i].get();
     ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
@@ -164,22 +187,11 @@ TEST_F(ClusterTest, AWorkerKilledMidGenerationAndRestartedLeavesFourRequestsThei
   layout.workers = 2;
   TestCluster cluster(layout);
   ASSERT_TRUE(cluster.WaitReady(kReady));
-  std::vector<json> requests;
-  for (int i = 0; i < 4; ++i) {
-    json r = Greedy(ReferenceCases()[static_cast<size_t>(i % 3)].prompt);
-    r["max_tokens"] = 120 + 20 * i;  // long enough to be running when the worker dies
-    requests.push_back(r);
-  }
-  std::vector<std::vector<int32_t>> alone;
-  for (const json& r : requests) {
-    auto [status, body] = cluster.Complete(r);
-    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
-    alone.push_back(Ids(body));
-  }
-  std::vector<std::future<std::pair<int, json>>> futures;
-  for (const json& r : requests) {
-    futures.push_back(std::async(std::launch::async, [&cluster, r] { return cluster.Complete(r); }));
-  }
+  // Long enough to be running when the worker dies.
+  const std::vector<json> requests = FourRequests(120, 20);
+  const std::vector<std::vector<int32_t>> alone = RunAlone(cluster, requests);
+  ASSERT_EQ(alone.size(), requests.size());
+  std::vector<std::future<std::pair<int, json>>> futures = StartAll(cluster, requests);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ::kill(cluster.children()[2].pid(), SIGKILL);
   cluster.StartWorker(1);  // as a supervisor restarts it

@@ -15,14 +15,20 @@
 namespace strata::worker {
 namespace {
 
-TEST(SelfBench, MeasuresEveryFigureThePlannerUses) {
-  testing::TempDir dir("self-bench");
+// The fixture packed into `dir`; its directory.
+std::string FixturePack(const testing::TempDir& dir) {
   PackOptions o;
   o.model_dir = testing::TinyModelDir();
   o.out_dir = dir.File("pack");
-  ASSERT_TRUE(WritePack(o).ok());
+  EXPECT_TRUE(WritePack(o).ok());
+  return o.out_dir;
+}
+
+TEST(SelfBench, MeasuresEveryFigureThePlannerUses) {
+  testing::TempDir dir("self-bench");
   CpuBackend backend;
-  StatusOr<control::v1::Capabilities> caps = MeasureCapabilities(backend, o.out_dir, 0, 1 << 20);
+  StatusOr<control::v1::Capabilities> caps =
+      MeasureCapabilities(backend, FixturePack(dir), 0, 1 << 20);
   ASSERT_TRUE(caps.ok()) << caps.status().ToString();
   EXPECT_EQ(caps->backend(), "cpu");
   EXPECT_EQ(caps->gpu_bytes(), 0u);
@@ -40,12 +46,8 @@ TEST(SelfBench, MeasuresEveryFigureThePlannerUses) {
 
 TEST(SelfBench, RegistersTheDefaultPinnedBudgetWhenNoneIsGiven) {
   testing::TempDir dir("self-bench-defaults");
-  PackOptions o;
-  o.model_dir = testing::TinyModelDir();
-  o.out_dir = dir.File("pack");
-  ASSERT_TRUE(WritePack(o).ok());
   CpuBackend backend;
-  StatusOr<control::v1::Capabilities> caps = MeasureCapabilities(backend, o.out_dir, 0, 0);
+  StatusOr<control::v1::Capabilities> caps = MeasureCapabilities(backend, FixturePack(dir), 0, 0);
   ASSERT_TRUE(caps.ok()) << caps.status().ToString();
   // Half the host memory available, which moves a little between two readings.
   const double expected = static_cast<double>(ResolveBudgets(backend, 0, 0).pinned);
