@@ -47,11 +47,16 @@ function pollReady(cluster) {
   };
 }
 
-// Problems while the cluster does not go idle within IDLE_TIMEOUT_MS.
+// Problems while the cluster does not go idle within IDLE_TIMEOUT_MS (or does not answer).
 async function waitIdle(cluster) {
   const deadline = Date.now() + IDLE_TIMEOUT_MS;
   for (;;) {
-    const c = await getJson(cluster, '/v1/cluster');
+    let c;
+    try {
+      c = await getJson(cluster, '/v1/cluster');
+    } catch (e) {
+      return [`GET /v1/cluster failed: ${e.cause?.code ?? e.message}`];
+    }
     if (c.open_sequences === 0 && c.queued_requests === 0) return [];
     if (Date.now() > deadline) {
       return [`${IDLE_TIMEOUT_MS / 1000} s after the last request the cluster still has ${c.open_sequences} ` +
