@@ -23,11 +23,12 @@ StatusOr<Placement> ReadPlacement(const control::v1::Assignment& a, size_t layer
                            std::to_string(a.num_layers()) + " layers");
   };
   if (a.gpu_layers() < 0 || a.pinned_layers() < 0 ||
-      a.gpu_layers() + a.pinned_layers() > a.num_layers()) {
+      int64_t{a.gpu_layers()} + a.pinned_layers() > a.num_layers()) {
     return bad(std::to_string(a.gpu_layers()) + " GPU and " + std::to_string(a.pinned_layers()) +
                " pinned layers");
   }
-  if (a.gpu_prefix_layers() < 0 || a.gpu_prefix_layers() > a.num_layers() - a.gpu_layers()) {
+  if (a.gpu_prefix_layers() < 0 ||
+      a.gpu_prefix_layers() > int64_t{a.num_layers()} - a.gpu_layers()) {
     return bad(std::to_string(a.gpu_prefix_layers()) + " layers with a GPU prefix");
   }
   if (a.gpu_prefix_layers() > 0 && a.gpu_prefix_bytes() >= layer_bytes) {
