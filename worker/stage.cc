@@ -10,6 +10,7 @@
 #include "common/cluster/assignment_placement.h"
 #include "common/cluster/protocol.h"
 #include "common/engine/pack_placement.h"
+#include "worker/control_checks.h"
 
 namespace strata::worker {
 
@@ -22,17 +23,9 @@ Stage::~Stage() = default;
 
 StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignment& a,
                                                const StageOptions& options) {
-  if (a.num_stages() < 1 || a.stage() < 0 || a.stage() >= a.num_stages() ||
-      a.num_layers() < 1 || a.max_batch_tokens() < 1 || a.kv_slots() < 1 ||
-      a.max_seq_len() < 1) {
-    return InvalidArgument("assignment out of range: stage " + std::to_string(a.stage()) + " of " +
-                           std::to_string(a.num_stages()) + ", " + std::to_string(a.num_layers()) +
-                           " layers, max_batch_tokens " + std::to_string(a.max_batch_tokens()) +
-                           ", kv_slots " + std::to_string(a.kv_slots()));
-  }
   std::unique_ptr<Stage> s(new Stage(a, backend));
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(options.pack_dir));
-  STRATA_RETURN_IF_ERROR(pack.LayerRange(a.first_layer(), a.num_layers()).status());
+  STRATA_RETURN_IF_ERROR(CheckAssignment(a, pack.config().num_layers));
   size_t layer_bytes = 0;
   for (int32_t l = a.first_layer(); l < a.first_layer() + a.num_layers(); ++l) {
     layer_bytes = std::max<size_t>(layer_bytes, pack.layer_extent(l).bytes);
@@ -102,6 +95,7 @@ Status Stage::Connect(const std::string& next_address) {
 }
 
 Status Stage::OpenSequence(const control::v1::OpenSequence& open) {
+  STRATA_RETURN_IF_ERROR(CheckOpenSequence(open, assignment_));
   std::lock_guard<std::mutex> lock(mu_);
   if (sequences_.count(open.seq_id()) != 0) {
     return InvalidArgument("sequence " + std::to_string(open.seq_id()) + " is already open");
@@ -155,15 +149,11 @@ void Stage::CloseSequence(uint64_t seq_id) {
 StepOutput Stage::RunStep(const control::v1::Step& step) {
   StepOutput failed;
   failed.step_id = step.step_id();
+  failed.status = CheckStep(step, assignment_, model_->model().config().vocab_size);
+  if (!failed.status.ok()) return failed;
   std::vector<transport::SeqSlice> slices;
   std::vector<int32_t> tokens;
   for (const control::v1::SeqWork& w : step.seqs()) {
-    if (w.tokens_size() == 0) {
-      failed.status = InvalidArgument("step " + std::to_string(step.step_id()) +
-                                      " gives sequence " + std::to_string(w.seq_id()) +
-                                      " no tokens");
-      return failed;
-    }
     slices.push_back({w.seq_id(), w.start_pos(), w.tokens_size()});
     tokens.insert(tokens.end(), w.tokens().begin(), w.tokens().end());
   }
@@ -184,6 +174,13 @@ StatusOr<std::optional<StepOutput>> Stage::RunReceived(std::chrono::milliseconds
       return std::optional<StepOutput>();
     case transport::MessageKind::kActivations:
       break;
+  }
+  if (Status st = CheckSlices(m.header.seqs, assignment_); !st.ok()) {
+    StepOutput failed;
+    failed.step_id = m.header.step_id;
+    failed.status = st.WithContext("step " + std::to_string(m.header.step_id) + " from stage " +
+                                   std::to_string(assignment_.stage() - 1));
+    return std::optional<StepOutput>(std::move(failed));
   }
   const std::span<const float> hidden(reinterpret_cast<const float*>(m.payload.data()),
                                       m.payload.size() / sizeof(float));
@@ -207,8 +204,8 @@ StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
   for (size_t i = 0, offset = 0; i < slices.size(); offset += static_cast<size_t>(slices[i].n_tokens), ++i) {
     auto it = sequences_.find(slices[i].seq_id);
     if (it == sequences_.end()) {
-      return FailedPrecondition(where + ": sequence " + std::to_string(slices[i].seq_id) +
-                                " is not open here");
+      return InvalidArgument(where + ": sequence " + std::to_string(slices[i].seq_id) +
+                             " is not open here");
     }
     batch.Add(it->second.kv_slot, slices[i].start_pos, tokens.data() + offset, slices[i].n_tokens);
   }
