@@ -31,6 +31,7 @@ STRATA_TEST_PACKAGES=(
   iproute2 curl jq     # the cluster tests' network namespaces; the demo's requests
   openssl              # the TLS tests make their certificates at test time
   libgtest-dev libgmock-dev  # tests
+  clang libclang-rt-14-dev   # the fuzz stage: clang, libFuzzer and its ASan/UBSan runtimes
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev \
     golang-github-xeipuuv-gojsonschema-dev  # the Helm chart's offline renderer (tests/helm/render)
 )
