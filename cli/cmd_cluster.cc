@@ -1,4 +1,6 @@
 // `strata cluster up|down`: the local cluster launcher (cli/cluster/local_cluster.h).
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -58,13 +60,35 @@ void AddClusterCommand(CLI::App& app, CommandRunner& run) {
                  "The model's name in the API (repeat for aliases); default: the checkpoint "
                  "directory's name");
   up->add_option("--run-dir", o->run_dir, "Logs, token, pid file and packs")->capture_default_str();
-  up->callback([o, &run] { run = [o] { return RunLocalCluster(*o); }; });
+  const RestartLimits limits;
+  auto seconds = [](std::chrono::milliseconds d) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g s", static_cast<double>(d.count()) / 1000);
+    return std::string(text);
+  };
+  up->add_option("--max-restarts", o->max_restarts,
+                 "Restarts of a worker that exits, within " + seconds(limits.window) +
+                     ", each after a backoff (" + seconds(limits.first_backoff) +
+                     ", doubling, at most " + seconds(limits.max_backoff) +
+                     "); then it stays down (0: never restart)")
+      ->capture_default_str()->check(CLI::Range(0, 1000));
+  // The launcher's exit code is the coordinator's once it serves (128 + signal when killed).
+  up->callback([o, &run] {
+    run = [o]() -> Status {
+      STRATA_ASSIGN_OR_RETURN(const int exit_code, RunLocalCluster(*o));
+      if (exit_code != 0) {
+        std::fflush(stdout);
+        std::exit(exit_code);
+      }
+      return OkStatus();
+    };
+  });
 
   auto down_dir = std::make_shared<std::string>(DefaultRunDir());
   CLI::App* down = cmd->add_subcommand("down", "Stop the cluster `cluster up` started");
   down->add_option("--run-dir", *down_dir, "The run directory of `cluster up`")->capture_default_str();
   down->callback([down_dir, &run] {
-    run = [down_dir] { return StopLocalCluster(*down_dir, std::chrono::seconds(60)); };
+    run = [down_dir] { return StopLocalCluster(*down_dir, kLauncherStopTimeout); };
   });
 }
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -32,7 +33,7 @@ StatusOr<ChildProcess> ChildProcess::Start(const std::vector<std::string>& argv,
   posix_spawnattr_setpgroup(&attr, 0);
   sigset_t none;
   sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);  // the launcher blocks signals; children must not
+  posix_spawnattr_setsigmask(&attr, &none);  // whatever the calling thread blocks
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -51,7 +52,8 @@ ChildProcess::ChildProcess(ChildProcess&& other) noexcept
       name_(std::move(other.name_)),
       log_path_(std::move(other.log_path_)),
       wait_status_(other.wait_status_),
-      exited_(other.exited_) {
+      exited_(other.exited_),
+      terminated_(other.terminated_) {
   other.pid_ = -1;
 }
 
@@ -73,10 +75,26 @@ std::string ChildProcess::exit_description() const {
   return "stopped";
 }
 
+int ChildProcess::exit_code() const {
+  if (WIFEXITED(wait_status_)) return WEXITSTATUS(wait_status_);
+  if (WIFSIGNALED(wait_status_)) return 128 + WTERMSIG(wait_status_);
+  return 1;
+}
+
+void ChildProcess::Signal(int signal) {
+  if (Running()) ::kill(pid_, signal);
+}
+
+void ChildProcess::Terminate() {
+  if (terminated_) return;
+  Signal(SIGTERM);
+  terminated_ = true;
+}
+
 void ChildProcess::Stop(std::chrono::milliseconds grace) {
   if (pid_ <= 0) return;
   if (Running()) {
-    ::kill(pid_, SIGTERM);
+    Terminate();
     const auto deadline = std::chrono::steady_clock::now() + grace;
     while (Running() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -87,6 +105,16 @@ void ChildProcess::Stop(std::chrono::milliseconds grace) {
     }
   }
   pid_ = -1;
+}
+
+void StopTogether(const std::vector<ChildProcess*>& children, std::chrono::milliseconds grace) {
+  for (ChildProcess* c : children) c->Terminate();
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (ChildProcess* c : children) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    c->Stop(std::max(left, std::chrono::milliseconds(0)));
+  }
 }
 
 std::string LogTail(const std::string& path, int lines) {

@@ -11,11 +11,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "cli/cluster/child_process.h"
+#include "cli/cluster/worker_supervisor.h"
+#include "common/cluster/stop_signals.h"
 #include "common/storage/durable_file.h"
 #include "common/storage/pack.h"
 #include "common/storage/pack_writer.h"
@@ -28,6 +31,8 @@ namespace {
 
 namespace fs = std::filesystem;
 constexpr char kPidFile[] = "launcher.pid";
+// How often the serving launcher checks its processes (and so how late a restart may be).
+constexpr std::chrono::milliseconds kSuperviseInterval{100};
 
 // The directory of this executable, for finding the cluster binaries beside it.
 fs::path SelfDir() {
@@ -79,20 +84,21 @@ StatusOr<std::string> EnsurePack(const LocalClusterOptions& o) {
   return dir;
 }
 
-bool ProcessAlive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+// A process that exited but was not reaped (a zombie, state Z in /proc/PID/stat: its parent
+// does not wait for it) counts as gone.
+bool ProcessAlive(pid_t pid) {
+  if (pid <= 0 || (::kill(pid, 0) != 0 && errno != EPERM)) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");  // its size reads as 0: stream it
+  std::string stat;
+  std::getline(in, stat);
+  const size_t name_end = stat.rfind(')');  // the name in parentheses may hold anything
+  return name_end == std::string::npos || name_end + 2 >= stat.size() || stat[name_end + 2] != 'Z';
+}
 
 StatusOr<pid_t> ReadPidFile(const std::string& run_dir) {
   StatusOr<std::string> text = ReadFileToString((fs::path(run_dir) / kPidFile).string());
   if (!text.ok()) return text.status();
   return static_cast<pid_t>(std::atol(text->c_str()));
-}
-
-// First child that exited and was not stopped yet, if any.
-ChildProcess* FirstExited(std::vector<ChildProcess>& children) {
-  for (ChildProcess& c : children) {
-    if (c.pid() > 0 && !c.Running()) return &c;
-  }
-  return nullptr;
 }
 
 // `count` distinct free loopback ports, none of them in `taken` (FreeLoopbackPort may hand
@@ -173,9 +179,89 @@ StatusOr<std::vector<std::string>> SplitPerWorker(const std::string& list, const
   }
 }
 
+// Stops the cluster gracefully: SIGTERM to the coordinator, which drains (its
+// --drain-timeout-s) and tells the workers to leave; a further signal to the launcher is passed
+// on (the coordinator then stops at once); after kCoordinatorStopGrace it is killed. Then the
+// workers still running are stopped together within kWorkerStopGrace.
+void StopCluster(ChildProcess& coordinator, WorkerSupervisor& workers,
+                 cluster::StopSignals& signals) {
+  coordinator.Terminate();
+  const auto deadline = std::chrono::steady_clock::now() + kCoordinatorStopGrace;
+  while (coordinator.Running() && std::chrono::steady_clock::now() < deadline) {
+    if (signals.Next(std::chrono::milliseconds(50)) != 0) {
+      std::fprintf(stderr, "strata cluster: signalled again: the coordinator stops without "
+                           "waiting for its requests\n");
+      coordinator.Signal(SIGTERM);
+    }
+  }
+  coordinator.Stop(std::chrono::milliseconds(0));
+  StopTogether(workers.processes(), kWorkerStopGrace);
+}
+
+// Until the coordinator answers GET /ready with 200. Errors: a process exited (with the tail
+// of its log), every plan's assignment failed, not ready within the timeout, a signal.
+Status WaitReady(const LocalClusterOptions& o, ChildProcess& coordinator, WorkerSupervisor& workers,
+                 cluster::StopSignals& signals) {
+  httplib::Client client("127.0.0.1", o.http_port);
+  client.set_connection_timeout(std::chrono::seconds(1));
+  const auto deadline = std::chrono::steady_clock::now() + o.ready_timeout;
+  std::set<uint64_t> failed_epochs;  // plans whose assignment a worker could not carry out
+  for (;;) {
+    if (!coordinator.Running()) return ChildDied(coordinator);
+    if (ChildProcess* dead = workers.FirstExited()) return ChildDied(*dead);
+    if (httplib::Result r = client.Get("/ready"); r && r->status == 200) {
+      return OkStatus();
+    } else if (r) {
+      // The coordinator re-plans after a failed assignment; failing again under a new plan
+      // is not going to pass (out of memory, two NCCL stages on one GPU): stop and say why.
+      const nlohmann::json ready_json = nlohmann::json::parse(r->body, nullptr, false);
+      const std::string error = ready_json.is_object() ? ready_json.value("reason", "") : "";
+      if (error.find("assignment failed") != std::string::npos) {
+        failed_epochs.insert(ready_json.value("epoch", uint64_t{0}));
+        if (failed_epochs.size() >= 2) {
+          return FailedPrecondition("the cluster cannot start: " + error + "; logs in " +
+                                    o.run_dir);
+        }
+      }
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Unavailable("the cluster was not ready within " +
+                         std::to_string(o.ready_timeout.count()) + " s; see the logs in " +
+                         o.run_dir);
+    }
+    if (signals.Next(std::chrono::milliseconds(200)) != 0) {
+      return Unavailable("interrupted before the cluster was ready");
+    }
+  }
+}
+
+// The cluster serves: workers are restarted as they exit, until a signal (the cluster is
+// stopped) or the coordinator's exit (the workers are stopped). The coordinator's exit code.
+int Serve(ChildProcess& coordinator, WorkerSupervisor& workers, cluster::StopSignals& signals) {
+  for (;;) {
+    if (const int signal = signals.Next(kSuperviseInterval); signal != 0) {
+      std::printf("strata cluster: stopping (signal %d): the coordinator drains its requests "
+                  "(its --drain-timeout-s), then the workers stop; signal again to stop at once\n",
+                  signal);
+      std::fflush(stdout);
+      StopCluster(coordinator, workers, signals);
+      return coordinator.exit_code();
+    }
+    if (!coordinator.Running()) {
+      std::fprintf(stderr, "strata cluster: the coordinator %s; stopping the workers. The end of "
+                           "%s:\n%s",
+                   coordinator.exit_description().c_str(), coordinator.log_path().c_str(),
+                   LogTail(coordinator.log_path(), 15).c_str());
+      StopTogether(workers.processes(), kWorkerStopGrace);
+      return coordinator.exit_code();
+    }
+    workers.Supervise(std::chrono::steady_clock::now());
+  }
+}
+
 }  // namespace
 
-Status RunLocalCluster(const LocalClusterOptions& o) {
+StatusOr<int> RunLocalCluster(const LocalClusterOptions& o) {
   if (o.workers < 1) return InvalidArgument("--workers must be at least 1");
   STRATA_ASSIGN_OR_RETURN(const std::vector<std::string> backends,
                           SplitPerWorker(o.backend, "--backend", "cpu, cuda, cuda:N"));
@@ -209,21 +295,12 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
   const std::string prometheus_yml = (fs::path(o.run_dir) / "prometheus.yml").string();
   STRATA_RETURN_IF_ERROR(WriteFileDurably(prometheus_yml, PrometheusConfig(metrics)));
 
-  // Signals come to this thread through sigtimedwait; children get an empty mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // SIGINT and SIGTERM through a handler and a pipe, not a blocked mask: threads that libraries
+  // start before main (OpenBLAS's pool) would take a process-directed signal (stop_signals.h).
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<cluster::StopSignals> signals,
+                          cluster::StopSignals::Install());
   STRATA_RETURN_IF_ERROR(WriteFileDurably((fs::path(o.run_dir) / kPidFile).string(),
                                           std::to_string(::getpid()) + "\n"));
-
-  std::vector<ChildProcess> children;
-  auto start = [&](const std::vector<std::string>& argv, const std::string& log) -> Status {
-    STRATA_ASSIGN_OR_RETURN(ChildProcess c, ChildProcess::Start(argv, (fs::path(o.run_dir) / log).string()));
-    children.push_back(std::move(c));
-    return OkStatus();
-  };
   std::vector<std::string> coordinator_argv = {
       coordinator_bin, "--model", pack, "--http", http, "--control", control, "--workers",
       std::to_string(o.workers), "--token-file", token_file, "--kv-slots",
@@ -242,7 +319,16 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
                             {"--link-gbps", std::to_string(o.link_gbps), "--link-latency-ms",
                              std::to_string(o.link_latency_ms)});
   }
-  Status status = start(coordinator_argv, "coordinator.log");
+  StatusOr<ChildProcess> coordinator =
+      ChildProcess::Start(coordinator_argv, (fs::path(o.run_dir) / "coordinator.log").string());
+  if (!coordinator.ok()) {
+    fs::remove(fs::path(o.run_dir) / kPidFile, ec);
+    return coordinator.status();
+  }
+  RestartLimits restart_limits;
+  restart_limits.max_restarts = o.max_restarts;
+  WorkerSupervisor workers(restart_limits);
+  Status status;
   for (int32_t i = 0; status.ok() && i < o.workers; ++i) {
     const MetricsTarget& m = metrics[1 + static_cast<size_t>(i)];
     std::vector<std::string> argv = {worker_bin, "--coordinator", control, "--model", pack,
@@ -255,46 +341,13 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
     if (!pinned_mems.empty()) {
       argv.insert(argv.end(), {"--pinned-mem", pinned_mems[n % pinned_mems.size()]});
     }
-    status = start(argv, "worker-" + std::to_string(i) + ".log");
+    status = workers.Start(m.worker, argv,
+                           (fs::path(o.run_dir) / ("worker-" + std::to_string(i) + ".log")).string());
   }
 
-  // Ready when /ready answers 200.
-  httplib::Client client("127.0.0.1", o.http_port);
-  client.set_connection_timeout(std::chrono::seconds(1));
-  const auto deadline = std::chrono::steady_clock::now() + o.ready_timeout;
-  bool ready = false;
-  std::set<uint64_t> failed_epochs;  // plans whose assignment a worker could not carry out
-  while (status.ok() && !ready) {
-    if (ChildProcess* dead = FirstExited(children)) {
-      status = ChildDied(*dead);
-      break;
-    }
-    if (httplib::Result r = client.Get("/ready"); r && r->status == 200) {
-      ready = true;
-      break;
-    } else if (r) {
-      // The coordinator re-plans after a failed assignment; failing again under a new plan
-      // is not going to pass (out of memory, two NCCL stages on one GPU): stop and say why.
-      const nlohmann::json ready_json = nlohmann::json::parse(r->body, nullptr, false);
-      const std::string error = ready_json.is_object() ? ready_json.value("reason", "") : "";
-      if (error.find("assignment failed") != std::string::npos) {
-        failed_epochs.insert(ready_json.value("epoch", uint64_t{0}));
-        if (failed_epochs.size() >= 2) {
-          status = FailedPrecondition("the cluster cannot start: " + error + "; logs in " +
-                                      o.run_dir);
-          break;
-        }
-      }
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      status = Unavailable("the cluster was not ready within " +
-                           std::to_string(o.ready_timeout.count()) + " s; see the logs in " + o.run_dir);
-      break;
-    }
-    timespec wait{0, 200'000'000};
-    if (sigtimedwait(&signals, nullptr, &wait) > 0) status = Unavailable("interrupted before the cluster was ready");
-  }
-  if (ready) {
+  if (status.ok()) status = WaitReady(o, *coordinator, workers, *signals);
+  int exit_code = 0;
+  if (status.ok()) {
     std::string worker_metrics;
     for (size_t i = 1; i < metrics.size(); ++i) {
       worker_metrics += (i > 1 ? ", " : "") + metrics[i].address;
@@ -307,20 +360,13 @@ Status RunLocalCluster(const LocalClusterOptions& o) {
                 metrics[0].address.c_str(), worker_metrics.c_str(), prometheus_yml.c_str(),
                 o.run_dir.c_str());
     std::fflush(stdout);
-    for (;;) {
-      timespec wait{1, 0};
-      if (sigtimedwait(&signals, nullptr, &wait) > 0) break;
-      if (ChildProcess* dead = FirstExited(children)) {
-        std::fprintf(stderr, "strata cluster: %s %s; see %s\n", dead->name().c_str(),
-                     dead->exit_description().c_str(), dead->log_path().c_str());
-        dead->Stop(std::chrono::milliseconds(0));
-      }
-    }
-    std::printf("strata cluster: stopping\n");
+    exit_code = Serve(*coordinator, workers, *signals);
+  } else {
+    StopCluster(*coordinator, workers, *signals);
   }
-  for (auto it = children.rbegin(); it != children.rend(); ++it) it->Stop(std::chrono::seconds(10));
   fs::remove(fs::path(o.run_dir) / kPidFile, ec);
-  return status;
+  if (!status.ok()) return status;
+  return exit_code;
 }
 
 Status StopLocalCluster(const std::string& run_dir, std::chrono::seconds timeout) {

@@ -2,19 +2,33 @@
 // Face directory, writes a fresh cluster token, starts strata-coordinator and N
 // strata-workers as child processes (logs in the run directory), each serving Prometheus
 // metrics on a free loopback port, writes a prometheus.yml that scrapes them all into the run
-// directory, waits until the coordinator reports ready, prints the endpoints, and stops
-// everything on SIGINT/SIGTERM (which `strata cluster down` sends). Thread-safety: one
-// launcher per run directory (a pid file guards it).
+// directory, waits until the coordinator reports ready and prints the endpoints. Then it
+// supervises: a worker that exits is restarted under its name (WorkerSupervisor, bounded by
+// --max-restarts); when the coordinator exits the workers are stopped and the launcher exits
+// with the coordinator's status; SIGINT/SIGTERM (which `strata cluster down` sends) stop
+// everything gracefully (the coordinator drains first). Thread-safety: one launcher per run
+// directory (a pid file guards it).
 #pragma once
 
 #include <chrono>
 #include <string>
 #include <vector>
 
+#include "cli/cluster/restart_policy.h"
+#include "common/cluster/drain_timeout.h"
 #include "common/serving/serving_limits.h"
 #include "common/util/status.h"
 
 namespace strata::cli {
+
+// Stopping: the coordinator has its default --drain-timeout-s (`cluster up` passes none) plus a
+// margin before it is killed; the workers still running then have kWorkerStopGrace together
+// (SIGTERM, then SIGKILL); `cluster down` waits for all of it.
+inline constexpr std::chrono::seconds kWorkerStopGrace{10};
+inline constexpr std::chrono::seconds kCoordinatorStopGrace{
+    static_cast<int64_t>(cluster::kDefaultDrainTimeoutS) + 10};
+inline constexpr std::chrono::seconds kLauncherStopTimeout =
+    kCoordinatorStopGrace + kWorkerStopGrace + std::chrono::seconds(10);
 
 struct LocalClusterOptions {
   std::string model;        // a Strata pack or a Hugging Face directory
@@ -35,12 +49,14 @@ struct LocalClusterOptions {
   std::string api_key_file;                     // empty: the API takes no key
   std::vector<std::string> served_model_names;  // empty: the checkpoint directory's name
   std::chrono::seconds ready_timeout{600};
+  int32_t max_restarts = RestartLimits{}.max_restarts;  // per worker, within RestartLimits::window
 };
 
-// Runs until a signal; OK after a clean stop. Errors: a cluster already running from the run
+// Runs until a signal or the coordinator's exit; then the coordinator's exit code (128 + the
+// signal that killed it), 0 after a clean stop. Errors: a cluster already running from the run
 // directory, binaries not found, packing, a process that exits before the cluster is ready
 // (with the tail of its log), not ready within the timeout.
-Status RunLocalCluster(const LocalClusterOptions& options);
+StatusOr<int> RunLocalCluster(const LocalClusterOptions& options);
 
 // One process's metrics endpoint, for prometheus.yml.
 struct MetricsTarget {
@@ -54,7 +70,7 @@ struct MetricsTarget {
 // label is kept as it is).
 std::string PrometheusConfig(const std::vector<MetricsTarget>& targets);
 
-// Stops the launcher of `run_dir` and waits for it (up to `timeout`).
+// Stops the launcher of `run_dir` and waits for it (up to `timeout`: kLauncherStopTimeout).
 Status StopLocalCluster(const std::string& run_dir, std::chrono::seconds timeout);
 
 // A TCP port on 127.0.0.1 nobody listens on right now (bound and released; another process

@@ -31,6 +31,16 @@ inline int FreeTcpPort() {
   return port.ok() ? *port : 0;
 }
 
+// POST /v1/completions to the API on 127.0.0.1:`port`; the status code (0: no answer) and the
+// parsed body.
+inline std::pair<int, nlohmann::json> PostCompletion(int port, const nlohmann::json& request) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(std::chrono::seconds(120));
+  httplib::Result r = client.Post("/v1/completions", request.dump(), "application/json");
+  if (!r) return {0, nlohmann::json()};
+  return {r->status, nlohmann::json::parse(r->body, nullptr, false)};
+}
+
 // The fixture packed once per test process.
 inline const std::string& FixturePackDir() {
   static TempDir dir("cluster_pack");
@@ -136,11 +146,7 @@ class TestCluster {
 
   // POST /v1/completions; returns the status code and the parsed body.
   std::pair<int, nlohmann::json> Complete(const nlohmann::json& request) const {
-    httplib::Client client("127.0.0.1", http_port_);
-    client.set_read_timeout(std::chrono::seconds(120));
-    httplib::Result r = client.Post("/v1/completions", request.dump(), "application/json");
-    if (!r) return {0, nlohmann::json()};
-    return {r->status, nlohmann::json::parse(r->body, nullptr, false)};
+    return PostCompletion(http_port_, request);
   }
 
   // GET /v1/cluster's body (the cluster's state: workers, plan, `pipeline_passes`), or null.
