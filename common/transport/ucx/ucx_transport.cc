@@ -351,7 +351,9 @@ class UcxReceiver final : public ActivationReceiver {
         return DeadlineExceeded(where_ + ": no message within " + Ms(timeout) +
                                 " (no sender has presented the cluster token yet)");
       }
-      if (!failed_.ok()) return failed_;
+      if (!accepted_) return failed_;
+      // Posted even when the sender is gone: what it sent before waits in UCX's unexpected
+      // queue and is matched here.
       Post(header_part_, header_buf_.data(), header_buf_.size(), HeaderTag(next_ticket_));
       Post(payload_part_, buffer_.data(), buffer_.size(), PayloadTag(next_ticket_));
       posted_ = true;
@@ -362,7 +364,15 @@ class UcxReceiver final : public ActivationReceiver {
                                [&] { return arrived() || !failed_.ok(); })) {
       return DeadlineExceeded(where_ + ": no message within " + Ms(timeout));
     }
-    if (!arrived()) return failed_;
+    if (!arrived()) {
+      // The sender is gone. A message it sent before may be matched already, its completion
+      // deferred to the progress thread: deliver it if two more rounds complete it.
+      const uint64_t round = ucx_->rounds();
+      ucx_->Kick();
+      ucx_->cv().wait_until(lock, start + timeout,
+                            [&] { return arrived() || ucx_->rounds() >= round + 2; });
+      if (!arrived()) return failed_;
+    }
     posted_ = false;
     const uint64_t ticket = next_ticket_++;
     const std::string what = where_ + ": message " + to_string(ticket);

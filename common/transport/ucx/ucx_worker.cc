@@ -76,6 +76,8 @@ void UcxWorker::ProgressLoop() {
     while (ucp_worker_progress(worker_) != 0) {
     }
     if (after_progress_) after_progress_();
+    ++rounds_;
+    cv_.notify_all();
     const ucs_status_t armed = ucp_worker_arm(worker_);
     if (armed == UCS_ERR_BUSY) continue;  // events arrived meanwhile: progress again
     lock.unlock();

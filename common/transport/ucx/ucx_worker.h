@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -39,6 +40,9 @@ class UcxWorker {
   std::condition_variable& cv() { return cv_; }
   // Wakes the progress thread (after posting work, so it gets progressed).
   void Kick();
+  // mu() held: rounds of progress completed so far (cv() is notified after each), so a caller
+  // can wait until completions UCX has already matched but deferred have run.
+  uint64_t rounds() const { return rounds_; }
 
   // Closes `ep` (flushing it first unless `force`), waiting up to `timeout`; mu() not held.
   // A worker serves one endpoint, so one close at a time.
@@ -58,6 +62,7 @@ class UcxWorker {
   std::function<void()> after_progress_;
   bool stop_ = false;
   bool close_done_ = false;
+  uint64_t rounds_ = 0;  // guarded by mu_
   std::thread thread_;
 };
 

@@ -318,6 +318,8 @@ TEST_P(LinkConformanceTest, SenderGoneMidStreamDeliversWhatWasSentThenFails) {
   // Destroyed on another thread: a sender's destructor waits (up to its timeout) for what it
   // has in flight, which may mean for this thread to receive it.
   std::thread closer([&] { link.sender.reset(); });
+  // The close usually reaches the receiver before it looks: what was sent is delivered still.
+  std::this_thread::sleep_for(300ms);
   for (int i = 0; i < 2; ++i) ExpectPayload(*link.receiver, sent.payload);
   closer.join();
   const Clock::time_point start = Clock::now();
