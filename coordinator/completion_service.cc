@@ -178,9 +178,10 @@ void CompletionService::Handle(Endpoint endpoint, const httplib::Request& reques
   generation->sampling = r.sampling;
   generation->logprobs = r.logprobs;
   generation->top_logprobs = r.top_logprobs;
+  // Counted open before the scheduler sees it, so that a drain starting meanwhile waits for it.
+  OpenAnswers::Ticket ticket(answers_);
   const Status submitted = cluster_.Submit(generation);
   if (!submitted.ok()) return record.Reject(response, ServerError(submitted));
-  OpenAnswers::Ticket ticket(answers_);
   metrics_.prompt_tokens().Increment(static_cast<double>(prompt_len));
   CompletionResponse body(endpoint, NextId(endpoint), UnixSeconds(), model_.name(),
                           r.include_usage);
