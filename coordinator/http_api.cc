@@ -207,6 +207,11 @@ bool HttpApi::Authorized(const httplib::Request& request, httplib::Response& res
 }
 
 StatusOr<int> HttpApi::Bind(const std::string& host, int port) {
+  if (options_.tls) {
+    STRATA_ASSIGN_OR_RETURN(std::shared_ptr<const TlsServerContext> tls,
+                            TlsServerContext::Create(*options_.tls, kHttpTlsFlag));
+    server_.UseTls(std::move(tls));
+  }
   if (port == 0) {
     const int bound = server_.bind_to_any_port(host);
     if (bound > 0) return bound;

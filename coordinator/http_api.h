@@ -10,6 +10,8 @@
 // compared in constant time and never echoed); /health and /ready stay open. A known route
 // with another method is a 405 with Allow; an unknown route a 404 listing the routes. Every
 // error is OpenAI's {"error": {...}}; the server keeps serving after any bad input.
+// With TLS material (HttpOptions::tls) the API is served over TLS only, with client
+// certificates required when it has a CA.
 // Thread-safety: httplib runs handlers on its thread pool; they share only the Cluster
 // (thread-safe) and immutable state. Bind and Serve from one thread, Stop from any.
 #pragma once
@@ -19,6 +21,7 @@
 #include <optional>
 #include <string>
 
+#include "common/cluster/tls_files.h"
 #include "coordinator/cluster.h"
 #include "coordinator/completion_service.h"
 #include "coordinator/http_server.h"
@@ -26,9 +29,14 @@
 
 namespace strata::coordinator {
 
+// The coordinator's flags for the API's TLS files: --http-tls-cert, --http-tls-key, --http-tls-ca.
+inline constexpr char kHttpTlsFlag[] = "--http-tls";
+
 struct HttpOptions {
   CompletionLimits completions;
   std::optional<std::string> api_key;  // set: /v1/ routes need it as a bearer token
+  // Set: HTTPS only, with cert and key; with a ca, clients must present a certificate it verifies.
+  std::optional<cluster::TlsPems> tls;
   int32_t threads = 256;  // connections served at once (each holds a thread while open)
   std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};  // headers and body
   std::chrono::seconds keep_alive_timeout{30};  // an idle connection is closed after this

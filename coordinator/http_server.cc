@@ -13,11 +13,15 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "coordinator/socket_poll.h"
 
 namespace strata::coordinator {
 
@@ -36,21 +40,6 @@ milliseconds ToMillis(time_t sec, time_t usec) {
          std::chrono::ceil<milliseconds>(std::chrono::microseconds(usec));
 }
 
-// Polls `fd` for `events` for up to `timeout` (restarted with the time left after a signal).
-// Returns the revents, 0 on timeout, -1 on error.
-int PollFor(int fd, short events, milliseconds timeout) {
-  const Clock::time_point deadline = Clock::now() + timeout;
-  for (;;) {
-    pollfd p{fd, events, 0};
-    const int wait_ms = static_cast<int>(std::clamp<int64_t>(timeout.count(), 0, INT_MAX));
-    const int n = ::poll(&p, 1, wait_ms);
-    if (n > 0) return p.revents;
-    if (n == 0) return 0;
-    if (errno != EINTR) return -1;
-    timeout = std::chrono::ceil<milliseconds>(deadline - Clock::now());
-  }
-}
-
 // The numeric host and port of a socket address ("", 0 if it has none).
 void NumericAddress(const sockaddr_storage& address, socklen_t length, std::string& host,
                     int& port) {
@@ -65,14 +54,27 @@ void NumericAddress(const sockaddr_storage& address, socklen_t length, std::stri
   port = std::atoi(port_buffer.data());
 }
 
+// "HOST:PORT" of the peer of `sock`, for messages.
+std::string PeerOf(int sock) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  std::string host = "?";
+  int port = 0;
+  if (::getpeername(sock, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    NumericAddress(address, length, host, port);
+  }
+  return host + ":" + std::to_string(port);
+}
+
 // One connection's stream, kept for all of its requests: the bytes read past the end of one
 // request (a pipelined next request) stay in the buffer for the next. Reads and writes wait
-// with poll, up to the server's read and write timeouts. Used only by the thread serving the
-// connection.
+// with poll, up to the server's read and write timeouts. Over TLS (`tls` not null) the bytes
+// go through the connection's TLS session. Used only by the thread serving the connection.
 class ConnectionStream final : public httplib::Stream {
  public:
-  ConnectionStream(int sock, milliseconds read_timeout, milliseconds write_timeout)
-      : sock_(sock), read_timeout_(read_timeout), write_timeout_(write_timeout) {
+  ConnectionStream(int sock, TlsConnection* tls, milliseconds read_timeout,
+                   milliseconds write_timeout)
+      : sock_(sock), tls_(tls), read_timeout_(read_timeout), write_timeout_(write_timeout) {
     sockaddr_storage address{};
     socklen_t length = sizeof(address);
     if (::getpeername(sock, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
@@ -91,7 +93,7 @@ class ConnectionStream final : public httplib::Stream {
     const Clock::time_point deadline = Clock::now() + timeout;
     for (;;) {
       if (server_socket == INVALID_SOCKET) return false;
-      if (begin_ < end_) return true;
+      if (Buffered()) return true;
       const milliseconds left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
       const int revents = PollFor(sock_, POLLIN, std::clamp(left, milliseconds(0), kIdleSlice));
       if (revents != 0) return revents > 0;  // data, EOF or an error: the read will tell
@@ -108,10 +110,13 @@ class ConnectionStream final : public httplib::Stream {
 
   // See HttpServer::ClientGone.
   bool PeerGone() const {
-    if (begin_ < end_) return false;  // a pipelined request, read already
+    if (Buffered()) return false;  // a pipelined request, read already
     pollfd p{sock_, POLLIN | POLLRDHUP, 0};
     if (::poll(&p, 1, 0) <= 0) return false;
     if ((p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0) return true;
+    // Waiting bytes are TLS records (a request, or the client's close_notify): a client that
+    // has shut its side of the connection has gone.
+    if (tls_ != nullptr) return (p.revents & POLLRDHUP) != 0;
     char byte;
     const ssize_t n = ::recv(sock_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) return false;  // a pipelined request, not read yet
@@ -119,7 +124,7 @@ class ConnectionStream final : public httplib::Stream {
   }
 
   bool is_readable() const override {
-    return begin_ < end_ || PollFor(sock_, POLLIN, read_timeout_) > 0;
+    return Buffered() || PollFor(sock_, POLLIN, read_timeout_) > 0;
   }
 
   bool is_writable() const override {
@@ -149,14 +154,13 @@ class ConnectionStream final : public httplib::Stream {
   ssize_t write(const char* ptr, size_t size) override {
     size_t sent = 0;
     while (sent < size) {
-      const ssize_t n = ::send(sock_, ptr + sent, size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      short wait = 0;
+      const ssize_t n = SendSome(ptr + sent, size - sent, wait);
       if (n >= 0) {
         sent += static_cast<size_t>(n);
         continue;
       }
-      if (errno == EINTR) continue;
-      if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
-          PollFor(sock_, POLLOUT, write_timeout_) <= 0) {
+      if (wait == 0 || PollFor(sock_, wait, write_timeout_) <= 0) {
         failed_ = true;
         return -1;
       }
@@ -175,18 +179,21 @@ class ConnectionStream final : public httplib::Stream {
   socket_t socket() const override { return sock_; }
 
  private:
-  // One recv into `into`, waiting up to the read timeout for data.
+  // Bytes already read off the socket and not yet returned.
+  bool Buffered() const { return begin_ < end_ || (tls_ != nullptr && tls_->HasBuffered()); }
+
+  // One receive into `into`, waiting up to the read timeout for data.
   ssize_t Receive(char* into, size_t capacity) {
     for (;;) {
-      const ssize_t n = ::recv(sock_, into, capacity, MSG_DONTWAIT);
+      short wait = 0;
+      const ssize_t n = ReceiveSome(into, capacity, wait);
       if (n > 0) return n;
       if (n == 0) {
         failed_ = true;
         return 0;
       }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) break;
-      const int revents = PollFor(sock_, POLLIN, read_timeout_);
+      if (wait == 0) break;
+      const int revents = PollFor(sock_, wait, read_timeout_);
       if (revents == 0) read_timed_out_ = true;
       if (revents <= 0) break;
     }
@@ -194,7 +201,23 @@ class ConnectionStream final : public httplib::Stream {
     return -1;
   }
 
+  // One non-blocking receive or send, as TlsConnection::Read and Write: bytes moved, 0 at
+  // EOF (receive), or -1 with the poll event to wait for (0: failed).
+  ssize_t ReceiveSome(char* into, size_t capacity, short& wait) {
+    if (tls_ != nullptr) return tls_->Read(into, capacity, wait);
+    const ssize_t n = ::recv(sock_, into, capacity, MSG_DONTWAIT);
+    wait = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? POLLIN : 0;
+    return n;
+  }
+  ssize_t SendSome(const char* from, size_t size, short& wait) {
+    if (tls_ != nullptr) return tls_->Write(from, size, wait);
+    const ssize_t n = ::send(sock_, from, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    wait = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? POLLOUT : 0;
+    return n;
+  }
+
   const int sock_;
+  TlsConnection* const tls_;  // null: plain TCP
   const milliseconds read_timeout_;
   const milliseconds write_timeout_;
   std::array<char, kReadBufferBytes> buffer_;  // bytes received; [begin_, end_) not yet read
@@ -237,12 +260,27 @@ bool HttpServer::ReadTimedOut() {
 
 bool HttpServer::ClientGone() { return t_connection != nullptr && t_connection->PeerGone(); }
 
+void HttpServer::UseTls(std::shared_ptr<const TlsServerContext> tls) { tls_ = std::move(tls); }
+
 bool HttpServer::process_and_close_socket(socket_t sock) {
   const int one = 1;
   ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  const milliseconds read_timeout = ToMillis(read_timeout_sec_, read_timeout_usec_);
+  std::unique_ptr<TlsConnection> tls;
+  if (tls_ != nullptr) {
+    StatusOr<std::unique_ptr<TlsConnection>> accepted =
+        TlsConnection::Accept(*tls_, sock, read_timeout);
+    if (!accepted.ok()) {
+      spdlog::info("HTTP API: closed the connection from {}: {}", PeerOf(sock),
+                   accepted.status().message());
+      ::close(sock);
+      return false;
+    }
+    tls = std::move(accepted).value();
+  }
   bool ok = false;
   {
-    ConnectionStream stream(sock, ToMillis(read_timeout_sec_, read_timeout_usec_),
+    ConnectionStream stream(sock, tls.get(), read_timeout,
                             ToMillis(write_timeout_sec_, write_timeout_usec_));
     const ServingConnection serving(stream);
     // httplib calls setup_request once the request line and headers are parsed. A request
@@ -264,6 +302,7 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
       if (!ok || !parsed || connection_closed || !stream.reusable()) break;
     }
   }
+  if (tls != nullptr) tls->Shutdown();
   ::shutdown(sock, SHUT_RDWR);
   ::close(sock);
   return ok;

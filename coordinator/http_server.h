@@ -9,6 +9,8 @@
 //  * a stalled request body gets a 400: the stream records read timeouts, so an error handler
 //    can answer 408 (ReadTimedOut). The connection is closed after a failed read or a
 //    malformed request, which leave the stream at an unknown point.
+// With UseTls, every connection is TLS (the handshake within the read timeout; a client
+// speaking plain HTTP is told to use https://).
 // Idle connections wait for their next request in short slices that watch for stop(), so
 // stop() is never held up by keep-alive connections. A request with a body-carrying method
 // and neither Content-Length nor Transfer-Encoding has an empty body (RFC 9112 §6.3) where
@@ -19,6 +21,10 @@
 #pragma once
 
 #include <httplib.h>
+
+#include <memory>
+
+#include "coordinator/tls_connection.h"
 
 namespace strata::coordinator {
 
@@ -32,10 +38,15 @@ class HttpServer : public httplib::Server {
   // no allocation: cheap enough to call every few milliseconds while waiting for tokens.
   static bool ClientGone();
 
+  // Serves over TLS with `tls`; call before listening.
+  void UseTls(std::shared_ptr<const TlsServerContext> tls);
+
  private:
   // Called by httplib on a pool thread for each accepted connection; serves its requests
   // (at most keep_alive_max_count_) and closes it.
   bool process_and_close_socket(socket_t sock) override;
+
+  std::shared_ptr<const TlsServerContext> tls_;  // null: plain HTTP
 };
 
 }  // namespace strata::coordinator

@@ -31,6 +31,7 @@ struct Flags {
   std::string token_file;
   std::string api_key_file;
   std::string tls_cert, tls_key, tls_ca;  // the control plane's TLS (cert and key: TLS on)
+  std::string http_tls_cert, http_tls_key, http_tls_ca;  // the HTTP API's (likewise)
   double request_timeout_s = 0;  // set from CompletionLimits' default
   double step_timeout_s = std::chrono::duration<double>(
                               strata::coordinator::kDefaultStepTimeout).count();
@@ -51,6 +52,15 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
     }
     STRATA_ASSIGN_OR_RETURN(config.control_tls, cluster::LoadTlsFiles("--tls", flags.tls_cert,
                                                                        flags.tls_key, flags.tls_ca));
+  }
+  if (!flags.http_tls_cert.empty() || !flags.http_tls_key.empty() || !flags.http_tls_ca.empty()) {
+    if (flags.http_tls_cert.empty()) {
+      return InvalidArgument("--http-tls-key and --http-tls-ca need --http-tls-cert: the HTTP "
+                             "API's certificate");
+    }
+    STRATA_ASSIGN_OR_RETURN(config.http.tls,
+                            cluster::LoadTlsFiles(coordinator::kHttpTlsFlag, flags.http_tls_cert,
+                                                  flags.http_tls_key, flags.http_tls_ca));
   }
   struct stat st {};
   if (stat(flags.token_file.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
@@ -163,6 +173,13 @@ int main(int argc, char** argv) {
   app.add_option("--tls-ca", flags.tls_ca,
                  "with --tls-cert: mutual TLS, workers must present a certificate these PEM CA "
                  "certificate(s) verify (their --tls-cert)");
+  app.add_option("--http-tls-cert", flags.http_tls_cert,
+                 "serve the HTTP API over TLS (HTTPS only): its PEM certificate (chain), naming the "
+                 "host clients connect to");
+  app.add_option("--http-tls-key", flags.http_tls_key, "the private key (PEM) of --http-tls-cert");
+  app.add_option("--http-tls-ca", flags.http_tls_ca,
+                 "with --http-tls-cert: clients must present a certificate these PEM CA "
+                 "certificate(s) verify");
   app.add_option("--workers", config.cluster.expected_workers,
                  "workers the pipeline is planned over")
       ->capture_default_str();

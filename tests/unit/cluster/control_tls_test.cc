@@ -1,8 +1,9 @@
 // The control plane over TLS with real processes and certificates made at test time
 // (tests/support/test_certificates.h): a coordinator with --tls-cert/--tls-key and workers
 // with --tls-ca serve; with --tls-ca on the coordinator too (mutual TLS) workers need their
-// own certificate; a worker that trusts another CA, or speaks plain text, never registers; and
-// both binaries refuse missing, unreadable or mismatched certificate files at start-up with
+// own certificate; a worker that trusts another CA, or speaks plain text, never registers; the
+// HTTP API over TLS (--http-tls-cert/--http-tls-key) serves HTTPS clients; and both binaries
+// refuse missing, unreadable or mismatched certificate files at start-up with
 // the flag and the path in the message.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -67,6 +68,31 @@ TEST_F(ControlTlsTest, WorkersThatDoNotTrustItOrSpeakPlainTextNeverRegister) {
   }
 }
 
+TEST_F(ControlTlsTest, TheHttpApiOverTlsServesHttpsClientsAndTellsPlainOnesToUseHttps) {
+  ClusterLayout layout;
+  layout.workers = 1;
+  layout.coordinator_args = {"--http-tls-cert", certs_.server_cert, "--http-tls-key",
+                             certs_.server_key};
+  TestCluster cluster(layout);
+  httplib::SSLClient client("127.0.0.1", cluster.http_port());
+  client.set_ca_cert_path(certs_.ca.c_str());
+  client.enable_server_certificate_verification(true);
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  bool ready = false;
+  while (!ready && std::chrono::steady_clock::now() < deadline) {
+    const httplib::Result r = client.Get("/ready");
+    ready = r && r->status == 200;
+    if (!ready) std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(ready) << cluster.Logs();
+  const httplib::Result r = client.Post("/v1/completions", kGreedy.dump(), "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["usage"]["completion_tokens"], 4);
+  const auto [status, body] = cluster.Complete(kGreedy);  // plain HTTP
+  EXPECT_EQ(status, 400);
+}
+
 TEST_F(ControlTlsTest, BadCertificateFilesAreStartUpErrorsNamingFlagAndPath) {
   const std::string token = dir_.File("token");
   {
@@ -88,6 +114,10 @@ TEST_F(ControlTlsTest, BadCertificateFilesAreStartUpErrorsNamingFlagAndPath) {
       {STRATA_COORDINATOR_PATH, {"--tls-cert", certs_.server_key, "--tls-key", certs_.server_key},
        "holds no PEM certificate"},
       {STRATA_COORDINATOR_PATH, {"--tls-cert", certs_.server_cert}, "--tls-cert needs --tls-key"},
+      {STRATA_COORDINATOR_PATH,
+       {"--http-tls-cert", certs_.server_cert, "--http-tls-key", certs_.client_key},
+       "--http-tls-key " + certs_.client_key + " is not the private key of --http-tls-cert"},
+      {STRATA_COORDINATOR_PATH, {"--http-tls-ca", certs_.ca}, "need --http-tls-cert"},
       {STRATA_WORKER_PATH, {"--tls-ca", missing}, "--tls-ca " + missing},
       {STRATA_WORKER_PATH, {"--tls-cert", certs_.client_cert, "--tls-key", certs_.client_key},
        "need --tls-ca"},
