@@ -108,6 +108,88 @@ function assertFlagsKnown(container, binary) {
   }
 }
 
+// The files of a pod's secrets volume: mounted path -> [Secret name, key].
+function secretFilesOf(workload, container) {
+  const dir = container.volumeMounts.find((m) => m.name === 'secrets').mountPath;
+  const files = new Map();
+  for (const s of workload.spec.template.spec.volumes.find((v) => v.name === 'secrets').projected.sources) {
+    for (const i of s.secret.items) files.set(`${dir}/${i.path}`, [s.secret.name, i.key]);
+  }
+  return files;
+}
+
+// The coordinator's probes: /health and /ready on the API port, over HTTPS with tls.api. With
+// client certificates required (the kubelet cannot present one): a TCP check of the API port
+// at start-up, then the metrics server, which stays plain HTTP.
+function checkCoordinatorProbes(coordinator, values) {
+  const api = values.tls.api;
+  const apiPort = coordinator.ports.find((p) => p.containerPort === values.coordinator.ports.http);
+  assert.equal(apiPort.name, api.enabled ? 'https' : 'http');
+  const { startupProbe: startup, livenessProbe: liveness, readinessProbe: readiness } = coordinator;
+  if (api.enabled && api.clientCaSecret) {
+    assert.deepEqual(startup.tcpSocket, { port: apiPort.name });
+    assert.equal(startup.httpGet, undefined);
+    for (const probe of [liveness, readiness]) assert.deepEqual(probe.httpGet, { path: '/metrics', port: 'metrics' });
+    assert.ok(coordinator.ports.some((p) => p.name === 'metrics'));
+  } else {
+    const scheme = api.enabled ? 'HTTPS' : 'HTTP';
+    for (const [probe, route] of [[startup, '/health'], [liveness, '/health'], [readiness, '/ready']]) {
+      assert.deepEqual(probe.httpGet, { path: route, port: apiPort.name, scheme });
+    }
+  }
+}
+
+// TLS: each option passes its flags, each naming a file the pod mounts (read-only) from the
+// Secret and key the values say, and nothing else; the workers get the coordinator's CA, never
+// its key; the metrics stay plain HTTP.
+function checkTls(objects, values, { deployment, statefulset, coordinator, worker }) {
+  const { controlPlane: cp, api } = values.tls;
+  const expectFiles = (workload, container, wanted) => {
+    const flags = flagsOf(container);
+    const files = secretFilesOf(workload, container);
+    for (const [flag, source] of Object.entries(wanted)) {
+      if (source === null) {
+        assert.ok(!flags.has(flag), `${container.name} passes ${flag} with its TLS option off`);
+        continue;
+      }
+      assert.ok(flags.has(flag), `${container.name} lacks ${flag}`);
+      assert.deepEqual(files.get(flags.get(flag)), source,
+        `${container.name} ${flag}=${flags.get(flag)} is not key ${source[1]} of Secret ${source[0]}`);
+    }
+  };
+  const control = cp.enabled;
+  const mutual = cp.enabled && cp.mutual;
+  const clientCa = api.enabled && api.clientCaSecret;
+  expectFiles(deployment, coordinator, {
+    '--tls-cert': control ? [cp.secretName, 'tls.crt'] : null,
+    '--tls-key': control ? [cp.secretName, 'tls.key'] : null,
+    '--tls-ca': mutual ? [cp.secretName, 'ca.crt'] : null,
+    '--http-tls-cert': api.enabled ? [api.secretName, 'tls.crt'] : null,
+    '--http-tls-key': api.enabled ? [api.secretName, 'tls.key'] : null,
+    '--http-tls-ca': clientCa ? [api.clientCaSecret, api.clientCaKey] : null,
+  });
+  expectFiles(statefulset, worker, {
+    '--tls-ca': control ? [cp.secretName, 'ca.crt'] : null,
+    '--tls-cert': mutual ? [cp.workerSecretName, 'tls.crt'] : null,
+    '--tls-key': mutual ? [cp.workerSecretName, 'tls.key'] : null,
+  });
+  for (const [name, key] of secretFilesOf(statefulset, worker).values()) {
+    if (key === 'tls.key') assert.equal(name, cp.workerSecretName, `the workers mount the private key of Secret ${name}`);
+  }
+  // The API Service's port follows the scheme; the metrics ports and the ServiceMonitor do not.
+  const apiService = find(objects, 'Service', deployment.metadata.name);
+  const apiPort = apiService.spec.ports.find((p) => p.port === values.coordinator.ports.http);
+  assert.equal(apiPort.name, api.enabled ? 'https' : 'http');
+  assert.equal(apiPort.appProtocol, api.enabled ? 'https' : undefined);
+  assert.equal(apiService.spec.ports.find((p) => p.name === 'metrics').targetPort, 'metrics');
+  const sm = find(objects, 'ServiceMonitor');
+  for (const e of sm?.spec.endpoints ?? []) {
+    assert.equal(e.port, 'metrics');
+    assert.ok(e.scheme === undefined || e.scheme === 'http', `the ServiceMonitor scrapes over ${e.scheme}`);
+    assert.equal(e.tlsConfig, undefined);
+  }
+}
+
 // Checks every rendering must pass: valid objects, flags the binaries know, the wiring
 // between Services, pods and Secrets, probes on the routes the coordinator serves.
 async function checkRendering(objects, values) {
@@ -125,9 +207,7 @@ async function checkRendering(objects, values) {
   // The coordinator: one replica, replaced whole, probes on /health and /ready.
   assert.equal(deployment.spec.replicas, 1);
   assert.equal(deployment.spec.strategy.type, 'Recreate');
-  assert.equal(coordinator.readinessProbe.httpGet.path, '/ready');
-  assert.equal(coordinator.livenessProbe.httpGet.path, '/health');
-  assert.equal(coordinator.startupProbe.httpGet.path, '/health');
+  checkCoordinatorProbes(coordinator, values);
   const startupSeconds = coordinator.startupProbe.periodSeconds * coordinator.startupProbe.failureThreshold;
   assert.ok(startupSeconds >= values.coordinator.startupSeconds, `startup probe allows ${startupSeconds} s`);
   const cflags = flagsOf(coordinator);
@@ -151,20 +231,27 @@ async function checkRendering(objects, values) {
       ...(w.spec.volumeClaimTemplates ?? []).map((x) => x.metadata.name)]);
     for (const m of c.volumeMounts) assert.ok(volumes.has(m.name), `${c.name} mounts ${m.name}, no such volume`);
     assert.ok(c.volumeMounts.some((m) => m.mountPath === '/tmp'), `${c.name} has no writable /tmp`);
-    // The secret files the flags name are the ones the projected volume provides.
+    // The secret files the flags name (token, API key, TLS) are the ones the projected
+    // volume provides, mounted read-only.
     const secretsMount = c.volumeMounts.find((m) => m.name === 'secrets');
+    assert.equal(secretsMount.readOnly, true);
     const projected = pod.volumes.find((x) => x.name === 'secrets').projected.sources;
-    const files = projected.flatMap((s) => s.secret.items.map((i) => `${secretsMount.mountPath}/${i.path}`));
+    const files = secretFilesOf(w, c);
     const flags = flagsOf(c);
-    for (const flag of ['--token-file', '--api-key-file']) {
-      if (flags.has(flag)) assert.ok(files.includes(flags.get(flag)), `${c.name} ${flag}=${flags.get(flag)} is not mounted`);
+    assert.ok(flags.has('--token-file'));
+    for (const [flag, value] of flags) {
+      if (typeof value === 'string' && value.startsWith(`${secretsMount.mountPath}/`)) {
+        assert.ok(files.has(value), `${c.name} ${flag}=${value} is not mounted`);
+      }
     }
     // Secrets the chart creates exist; the others are named by the values.
+    const tls = values.tls;
+    const named = [values.clusterToken.existingSecret, values.apiKey.existingSecret, tls.controlPlane.secretName,
+      tls.controlPlane.workerSecretName, tls.api.secretName, tls.api.clientCaSecret].filter(Boolean);
     for (const s of projected) {
       const created = find(objects, 'Secret', s.secret.name);
       if (created) for (const i of s.secret.items) assert.ok(i.key in created.data, `Secret ${s.secret.name} has no ${i.key}`);
-      else assert.ok([values.clusterToken.existingSecret, values.apiKey.existingSecret].includes(s.secret.name),
-        `Secret ${s.secret.name} is neither created nor named in the values`);
+      else assert.ok(named.includes(s.secret.name), `Secret ${s.secret.name} is neither created nor named in the values`);
     }
   }
 
@@ -203,7 +290,9 @@ async function checkRendering(objects, values) {
     const ports = pods[0].spec.template.spec.containers[0].ports.map((p) => p.name);
     for (const p of svc.spec.ports) assert.ok(ports.includes(p.targetPort), `Service ${svc.metadata.name} targets ${p.targetPort}`);
   }
-  return { deployment, statefulset, coordinator, worker };
+  const parts = { deployment, statefulset, coordinator, worker };
+  checkTls(objects, values, parts);
+  return parts;
 }
 
 const valuesOf = (...files) => {
@@ -218,6 +307,21 @@ const valuesOf = (...files) => {
 
 const defaults = path.join(chart, 'values.yaml');
 const ciValues = (name) => path.join(chart, 'ci', name);
+
+// Renders with a values file holding `text` (extra: more renderer arguments): the renderer's
+// answer and the merged values.
+function renderText(text, extra = []) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-helm-'));
+  const file = path.join(dir, 'values.yaml');
+  try {
+    fs.writeFileSync(file, text);
+    return { r: render([file], extra), values: valuesOf(defaults, file) };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const tlsArgs = (container) => container.args.filter((a) => /^--(http-)?tls-/.test(a));
 
 describe('helm chart', () => {
   it('renders with the default values', async () => {
@@ -295,8 +399,95 @@ describe('helm chart', () => {
     assert.equal(deployment.spec.template.spec.volumes.find((v) => v.name === 'model').nfs.server, 'files.example.com');
   });
 
+  it('renders TLS on both planes, mutual, with client certificates on the API', async () => {
+    const file = ciValues('tls-values.yaml');
+    const r = render([file]);
+    assert.equal(r.status, 0, r.stderr);
+    const objects = objectsOf(r.stdout);
+    const values = valuesOf(defaults, file);
+    const { deployment, statefulset, coordinator, worker } = await checkRendering(objects, values);
+    assert.deepEqual(tlsArgs(coordinator), [
+      '--http-tls-cert=/run/strata/tls/api/tls.crt', '--http-tls-key=/run/strata/tls/api/tls.key',
+      '--http-tls-ca=/run/strata/tls/api-client-ca/ca.crt',
+      '--tls-cert=/run/strata/tls/control/tls.crt', '--tls-key=/run/strata/tls/control/tls.key',
+      '--tls-ca=/run/strata/tls/control/ca.crt']);
+    assert.deepEqual(tlsArgs(worker), ['--tls-ca=/run/strata/tls/control/ca.crt',
+      '--tls-cert=/run/strata/tls/worker/tls.crt', '--tls-key=/run/strata/tls/worker/tls.key']);
+    // Workers dial the control Service by the name its certificate must carry, never an IP.
+    assert.equal(flagsOf(worker).get('--coordinator'), 'strata-control.inference.svc:7070');
+    const sources = (w) => w.spec.template.spec.volumes.find((v) => v.name === 'secrets').projected.sources
+      .map((s) => [s.secret.name, s.secret.items.map((i) => `${i.key}>${i.path}`)]);
+    assert.deepEqual(sources(deployment), [
+      ['strata-cluster-token', ['token>token']], ['strata-api-key', ['api-key>api-key']],
+      ['strata-control-tls', ['tls.crt>tls/control/tls.crt', 'tls.key>tls/control/tls.key', 'ca.crt>tls/control/ca.crt']],
+      ['strata-api-tls', ['tls.crt>tls/api/tls.crt', 'tls.key>tls/api/tls.key']],
+      ['strata-api-clients', ['ca.crt>tls/api-client-ca/ca.crt']]]);
+    assert.deepEqual(sources(statefulset), [
+      ['strata-cluster-token', ['token>token']], ['strata-control-tls', ['ca.crt>tls/control/ca.crt']],
+      ['strata-worker-tls', ['tls.crt>tls/worker/tls.crt', 'tls.key>tls/worker/tls.key']]]);
+    for (const c of [coordinator, worker]) {
+      assert.ok(c.volumeMounts.find((m) => m.name === 'secrets').readOnly);
+    }
+    // The kubelet has no client certificate: probes on the API port's TCP and on the metrics.
+    assert.deepEqual(coordinator.startupProbe.tcpSocket, { port: 'https' });
+    assert.deepEqual(coordinator.readinessProbe.httpGet, { path: '/metrics', port: 'metrics' });
+    assert.deepEqual(find(objects, 'ServiceMonitor').spec.endpoints.map((e) => [e.port, e.scheme]), [['metrics', undefined]]);
+    // No Secret made for TLS: only the token and the API key.
+    assert.deepEqual(objects.map((o) => o.obj).filter((o) => o.kind === 'Secret').map((o) => o.metadata.name).sort(),
+      ['strata-api-key', 'strata-cluster-token']);
+  });
+
+  // Each TLS option on its own: the flags it adds (with their mounted paths) and the readiness probe.
+  const tlsCases = [
+    ['the control plane', 'tls:\n  controlPlane:\n    enabled: true\n    secretName: control-tls\n', {
+      coordinator: ['--tls-cert=/run/strata/tls/control/tls.crt', '--tls-key=/run/strata/tls/control/tls.key'],
+      worker: ['--tls-ca=/run/strata/tls/control/ca.crt'],
+      readiness: { path: '/ready', port: 'http', scheme: 'HTTP' },
+    }],
+    ['the control plane, mutual', 'tls:\n  controlPlane: {enabled: true, secretName: control-tls, mutual: true, workerSecretName: workers-tls}\n', {
+      coordinator: ['--tls-cert=/run/strata/tls/control/tls.crt', '--tls-key=/run/strata/tls/control/tls.key',
+        '--tls-ca=/run/strata/tls/control/ca.crt'],
+      worker: ['--tls-ca=/run/strata/tls/control/ca.crt', '--tls-cert=/run/strata/tls/worker/tls.crt',
+        '--tls-key=/run/strata/tls/worker/tls.key'],
+      readiness: { path: '/ready', port: 'http', scheme: 'HTTP' },
+    }],
+    ['the API', 'tls:\n  api:\n    enabled: true\n    secretName: api-tls\n', {
+      coordinator: ['--http-tls-cert=/run/strata/tls/api/tls.crt', '--http-tls-key=/run/strata/tls/api/tls.key'],
+      worker: [],
+      readiness: { path: '/ready', port: 'https', scheme: 'HTTPS' },
+    }],
+    ['the API with client certificates (the CA in its own Secret)',
+      'tls:\n  api: {enabled: true, secretName: api-tls, clientCaSecret: api-tls}\n', {
+        coordinator: ['--http-tls-cert=/run/strata/tls/api/tls.crt', '--http-tls-key=/run/strata/tls/api/tls.key',
+          '--http-tls-ca=/run/strata/tls/api-client-ca/ca.crt'],
+        worker: [],
+        readiness: { path: '/metrics', port: 'metrics' },
+      }],
+  ];
+  for (const [what, text, want] of tlsCases) {
+    it(`renders TLS on ${what}`, async () => {
+      const { r, values } = renderText(text);
+      assert.equal(r.status, 0, r.stderr);
+      const { coordinator, worker } = await checkRendering(objectsOf(r.stdout), values);
+      assert.deepEqual(tlsArgs(coordinator), want.coordinator);
+      assert.deepEqual(tlsArgs(worker), want.worker);
+      assert.deepEqual(coordinator.readinessProbe.httpGet, want.readiness);
+    });
+  }
+
+  it('prints NOTES that name what the TLS certificates must cover', () => {
+    const r = render([ciValues('tls-values.yaml')], ['--notes']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /must name strata-control\.inference\.svc, the host the workers dial/);
+    assert.match(r.stdout, /curl -s --cacert CA\.crt --resolve strata-coordinator\.inference\.svc:8000:127\.0\.0\.1 --cert CLIENT\.crt --key CLIENT\.key https:\/\/strata-coordinator\.inference\.svc:8000\/ready/);
+    assert.match(r.stdout, /probes use the metrics\s+port/);
+    const plain = render([], ['--notes']);
+    assert.doesNotMatch(plain.stdout, /https:|TLS/);
+  });
+
   it('prints NOTES that say how to reach the API', () => {
-    for (const files of [[], [ciValues('gpu-cluster-values.yaml')], [ciValues('existing-secrets-values.yaml')]]) {
+    for (const files of [[], [ciValues('gpu-cluster-values.yaml')], [ciValues('existing-secrets-values.yaml')],
+      [ciValues('tls-values.yaml')]]) {
       const r = render(files, ['--notes']);
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /port-forward svc\/strata-coordinator 8000:8000/);
@@ -315,6 +506,15 @@ describe('helm chart', () => {
     ['coordinator:\n  transport: tcp\n', /coordinator.transport: coordinator.transport must be one of/],
     ['workerz: 3\n', /Additional property workerz is not allowed/],
     ['worker:\n  memory:\n    pinnedGiB: 0\n', /worker.memory.pinnedGiB: Must be greater than 0/],
+    ['tls:\n  controlPlane:\n    enabled: true\n', /tls.controlPlane.secretName: String length must be greater than or equal to 1/],
+    ['tls:\n  api:\n    enabled: true\n', /tls.api.secretName: String length must be greater than or equal to 1/],
+    ['tls:\n  controlPlane: {enabled: true, secretName: control-tls, mutual: true}\n',
+      /tls.controlPlane.workerSecretName: String length must be greater than or equal to 1/],
+    ['tls:\n  controlPlane: {mutual: true, workerSecretName: workers-tls}\n', /tls.controlPlane.mutual needs tls.controlPlane.enabled/],
+    ['tls:\n  api:\n    clientCaSecret: clients-ca\n', /tls.api.clientCaSecret needs tls.api.enabled/],
+    ['tls:\n  api:\n    enabled: "yes"\n    secretName: api-tls\n', /tls.api.enabled: Invalid type. Expected: boolean, given: string/],
+    ['tls:\n  api:\n    secretName: Not_A_Name\n', /tls.api.secretName: Does not match pattern/],
+    ['tls:\n  controlPlane:\n    enable: true\n', /Additional property enable is not allowed/],
   ];
   for (const [text, message] of refused) {
     it(`refuses ${JSON.stringify(text)}`, () => {

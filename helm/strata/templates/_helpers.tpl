@@ -51,9 +51,43 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* Where the containers find the secrets (mounted files, read by --token-file / --api-key-file). */}}
 {{- define "strata.secretsDir" -}}/run/strata{{- end -}}
 
-{{/* The coordinator's control address as workers dial it. */}}
+{{/*
+The coordinator's control address as workers dial it: the control Service's DNS name, never
+an IP, so that with tls.controlPlane the coordinator's certificate can name it.
+*/}}
+{{- define "strata.controlHost" -}}
+{{- printf "%s.%s.svc" (include "strata.coordinatorControl" .) .Release.Namespace -}}
+{{- end -}}
 {{- define "strata.controlAddress" -}}
-{{- printf "%s.%s.svc:%d" (include "strata.coordinatorControl" .) .Release.Namespace (int .Values.coordinator.ports.control) -}}
+{{- printf "%s:%d" (include "strata.controlHost" .) (int .Values.coordinator.ports.control) -}}
+{{- end -}}
+
+{{/* The API Service's DNS name inside the cluster (a name tls.api's certificate may cover). */}}
+{{- define "strata.apiHost" -}}
+{{- printf "%s.%s.svc" (include "strata.coordinator" .) .Release.Namespace -}}
+{{- end -}}
+
+{{/* The API port's name: https with tls.api (so meshes and ingresses do not speak plain HTTP to it). */}}
+{{- define "strata.apiPortName" -}}
+{{- if .Values.tls.api.enabled }}https{{ else }}http{{ end -}}
+{{- end -}}
+
+{{/*
+Where the TLS files are mounted (in the secrets volume, under strata.secretsDir): the
+control plane's (the coordinator's certificate, key and CA; the workers get only its CA),
+the workers' client certificate, the API's certificate and the API's client CA.
+*/}}
+{{- define "strata.tlsDir" -}}{{ include "strata.secretsDir" . }}/tls{{- end -}}
+
+{{/* Values that cannot be right together (the schema checks each TLS value on its own). */}}
+{{- define "strata.checkTls" -}}
+{{- $t := .Values.tls -}}
+{{- if and $t.controlPlane.mutual (not $t.controlPlane.enabled) -}}
+{{- fail "tls.controlPlane.mutual needs tls.controlPlane.enabled: mutual TLS is TLS (set both, or neither)" -}}
+{{- end -}}
+{{- if and $t.api.clientCaSecret (not $t.api.enabled) -}}
+{{- fail "tls.api.clientCaSecret needs tls.api.enabled: client certificates are checked over HTTPS only (set tls.api.enabled and tls.api.secretName, or clear clientCaSecret)" -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
