@@ -1,4 +1,5 @@
-// `strata pack --model HF_DIR --out PACK_DIR [--dtype bf16|fp8] [--force]`: rewrites a
+// `strata pack --model HF_DIR --out PACK_DIR [--dtype bf16|fp8|int4 [--group-size G]]
+// [--force]`: rewrites a
 // Hugging Face checkpoint as a Strata pack for streaming and prints a one-line summary.
 // `--synthetic PRESET --layers N [--tokenizer HF_DIR]` writes random weights of a named
 // model's shapes instead (for benchmarks and cluster runs without a download); with a
@@ -12,6 +13,7 @@
 #include "cli/commands.h"
 #include "common/bench/synthetic_model.h"
 #include "common/model/config.h"
+#include "common/model/int4_weights.h"
 #include "common/storage/pack_writer.h"
 
 namespace strata::cli {
@@ -43,6 +45,7 @@ void AddPackCommand(CLI::App& app, CommandRunner& run) {
     std::string tokenizer;
     std::string out;
     std::string dtype = "bf16";
+    int64_t group_size = kDefaultInt4GroupSize;
     bool force = false;
   };
   auto flags = std::make_shared<Flags>();
@@ -59,13 +62,21 @@ void AddPackCommand(CLI::App& app, CommandRunner& run) {
                   "BOS/EOS from its config.json) from");
   cmd->add_option("--out", flags->out, "Pack directory to create")->required();
   cmd->add_option("--dtype", flags->dtype,
-                  "Weight dtype: bf16, or fp8 (projections e4m3 with per-row scales)")
-      ->check(CLI::IsMember({"bf16", "fp8"}));
+                  "Weight dtype: bf16, fp8 (projections e4m3 with per-row scales) or int4 "
+                  "(projections 4-bit, round-to-nearest, a bf16 scale and zero point per group)")
+      ->check(CLI::IsMember({"bf16", "fp8", "int4"}));
+  cmd->add_option("--group-size", flags->group_size,
+                  "int4: input columns per scale and zero point (an even divisor of every "
+                  "projection's input size)")
+      ->capture_default_str();
   cmd->add_flag("--force", flags->force, "Replace PACK_DIR if it is already a pack");
   cmd->callback([flags, &run] {
     run = [flags]() -> Status {
       if (flags->model.empty() == flags->synthetic.empty()) {
         return InvalidArgument("strata pack needs exactly one of --model HF_DIR or --synthetic MODEL");
+      }
+      if (flags->group_size != kDefaultInt4GroupSize && flags->dtype != "int4") {
+        return InvalidArgument("--group-size applies to --dtype int4 only");
       }
       const auto start = std::chrono::steady_clock::now();
       PackResult result;
@@ -76,6 +87,7 @@ void AddPackCommand(CLI::App& app, CommandRunner& run) {
         options.model_dir = flags->model;
         options.out_dir = flags->out;
         options.dtype = *ParsePackDType(flags->dtype);
+        options.group_size = flags->group_size;
         options.force = flags->force;
         STRATA_ASSIGN_OR_RETURN(result, WritePack(options));
       }

@@ -170,8 +170,10 @@ void AddPlanCommand(CLI::App& app, CommandRunner& run) {
                                   "predicted tokens/s");
   // The figures of one node and of the model: excluded by --cluster, which has its own.
   const std::vector<CLI::Option*> figures = {
-      cmd->add_option("--dtype", f->dtype, "Preset weights: fp8 (0.844 GB layers) or bf16 (1.71 GB)")
-          ->check(CLI::IsMember({"fp8", "bf16"})),
+      cmd->add_option("--dtype", f->dtype,
+                      "Preset weights: fp8 (0.844 GB layers), bf16 (1.71 GB) or int4 (0.45 GB, "
+                      "group 128)")
+          ->check(CLI::IsMember({"fp8", "bf16", "int4"})),
       cmd->add_option("--gpu-mem", f->gpu_mem,
                       "GPU bytes per node for layers, staging slots, ends and KV cache "
                       "(default 14.4G: 90% of 16 GiB)"),

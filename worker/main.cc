@@ -85,6 +85,7 @@ strata::Status RunWorker(const Flags& f) {
                metrics_server->host().c_str(), metrics_server->port());
   std::fflush(stderr);
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend(f.backend, BackendOptions{f.fp8_activations}));
+  STRATA_RETURN_IF_ERROR(CheckBackendRunsPack(*backend, pack.dtype(), f.model));
 
   worker::SessionOptions options;
   options.coordinator = f.coordinator;

@@ -23,6 +23,7 @@ struct BackendCaps {
   bool async_copy = false;     // copies overlap compute
   bool pinned_host = false;    // page-locked host buffers speed up copies
   bool fp8_weights = false;    // MatMul accepts kF8E4M3 weights at full speed
+  bool int4_weights = false;   // MatMul accepts kU4 weights (group scales and zero points)
   size_t memory_bytes = 0;     // device memory (0: host memory, no fixed budget)
   size_t workspace_bytes = 0;  // device memory the backend holds for itself (GEMM workspace,
                                // scratch), allocated at creation

@@ -72,9 +72,19 @@ MemoryBudgets ResolveBudgets(const Backend& backend, size_t gpu_mem, size_t pinn
   return b;
 }
 
+Status CheckBackendRunsPack(const Backend& backend, PackDType dtype, const std::string& dir) {
+  if (dtype == PackDType::kInt4 && !backend.caps().int4_weights) {
+    return Unimplemented("the int4 pack " + dir + " runs on the cpu backend only in this build: " +
+                         backend.caps().name + " has no int4 kernels yet; pack the model with "
+                         "--dtype fp8 or bf16 for it");
+  }
+  return OkStatus();
+}
+
 StatusOr<PackPlacement> PlacePack(Backend& backend, const std::string& dir,
                                   const PackPlacementRequest& request) {
   STRATA_ASSIGN_OR_RETURN(Pack pack, Pack::Open(dir));
+  STRATA_RETURN_IF_ERROR(CheckBackendRunsPack(backend, pack.dtype(), dir));
   const int64_t first = request.first_layer;
   STRATA_ASSIGN_OR_RETURN(const int64_t count, pack.LayerRange(first, request.num_layers));
   PackPlacement out;

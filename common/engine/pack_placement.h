@@ -61,7 +61,11 @@ struct PackPlacement {
   PackModelOptions options;  // what PackModel::Open takes to execute it
 };
 
-// Errors: Pack::Open's; a range outside the pack (kInvalidArgument); the probe's;
+// Whether `backend` computes with the weights of a `dtype` pack (at `dir`, for the message):
+// kUnimplemented naming what does otherwise.
+Status CheckBackendRunsPack(const Backend& backend, PackDType dtype, const std::string& dir);
+
+// Errors: CheckBackendRunsPack's; Pack::Open's; a range outside the pack (kInvalidArgument); the probe's;
 // PlaceStage's (kResourceExhausted stating each budget's minimum, kInvalidArgument).
 StatusOr<PackPlacement> PlacePack(Backend& backend, const std::string& dir,
                                   const PackPlacementRequest& request);

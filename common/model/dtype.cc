@@ -8,6 +8,8 @@
 #include <cstring>
 #include <limits>
 
+#include "common/util/check.h"
+
 namespace strata {
 namespace {
 
@@ -54,8 +56,15 @@ size_t DTypeSize(DType dtype) {
     case DType::kF16: return 2;
     case DType::kBF16: return 2;
     case DType::kF8E4M3: return 1;
+    case DType::kU4: break;
   }
+  STRATA_CHECK_MSG(false, "DTypeSize of a sub-byte dtype: use DTypeBytes");
   return 0;
+}
+
+size_t DTypeBytes(DType dtype, int64_t count) {
+  const auto n = static_cast<size_t>(count);
+  return dtype == DType::kU4 ? (n + 1) / 2 : n * DTypeSize(dtype);
 }
 
 std::string_view DTypeName(DType dtype) {
@@ -64,12 +73,13 @@ std::string_view DTypeName(DType dtype) {
     case DType::kF16: return "F16";
     case DType::kBF16: return "BF16";
     case DType::kF8E4M3: return "F8_E4M3";
+    case DType::kU4: return "U4";
   }
   return "?";
 }
 
 std::optional<DType> ParseDType(std::string_view name) {
-  for (DType d : {DType::kF32, DType::kF16, DType::kBF16, DType::kF8E4M3}) {
+  for (DType d : {DType::kF32, DType::kF16, DType::kBF16, DType::kF8E4M3, DType::kU4}) {
     if (name == DTypeName(d)) return d;
   }
   return std::nullopt;
@@ -166,6 +176,13 @@ void ConvertToFloat(const void* src, DType src_dtype, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = table[in[i]];
       return;
     }
+    case DType::kU4:
+      STRATA_CHECK(n % 2 == 0);
+      for (size_t i = 0; i < n / 2; ++i) {
+        dst[2 * i] = static_cast<float>(in[i] & 0xf);
+        dst[2 * i + 1] = static_cast<float>(in[i] >> 4);
+      }
+      return;
   }
 }
 

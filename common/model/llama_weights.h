@@ -15,16 +15,25 @@ namespace strata {
 
 // A row-major 2-D weight (rows, cols) in its storage dtype. A 1-D tensor (a norm weight) is
 // (1, cols). `data` has no alignment guarantee. kF8E4M3 weights carry one float32 scale per
-// row (output channel): the real weight is float(data[r][c]) * scales[r].
+// row (output channel): the real weight is float(data[r][c]) * scales[r]. kU4 weights carry
+// bf16 scales and zero points per group of `group_size` columns of a row (int4_weights.h):
+// the real weight of stored column j is (q[r][j] - group_zeros[r][g]) * group_scales[r][g],
+// g = j / group_size, and it multiplies input column col_perm[j] (j itself without col_perm).
 struct WeightView {
   const std::byte* data = nullptr;
   DType dtype = DType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
   const float* scales = nullptr;  // (rows) for kF8E4M3, else nullptr
+  // kU4 only, else null / 0:
+  const uint16_t* group_scales = nullptr;  // (rows, cols / group_size) bf16
+  const uint16_t* group_zeros = nullptr;   // (rows, cols / group_size) bf16
+  int64_t group_size = 0;
+  const int32_t* col_perm = nullptr;  // (cols) act-order checkpoints' input order, or null
 
   int64_t numel() const { return rows * cols; }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * DTypeSize(dtype); }
+  size_t nbytes() const { return DTypeBytes(dtype, numel()); }
+  int64_t groups_per_row() const { return group_size > 0 ? cols / group_size : 0; }
 };
 
 // HF names: model.layers.{i}.<field>. Shapes with q = heads*head_dim, kv = kv_heads*head_dim.

@@ -50,7 +50,7 @@ StatusOr<std::pair<uint64_t, uint64_t>> ParseEntry(const std::string& path, cons
   if (!dtype_it->is_string()) return CorruptTensor(path, name, "has a dtype that is not a string");
   const std::string dtype_name = dtype_it->get<std::string>();
   std::optional<DType> dtype = ParseDType(dtype_name);
-  if (!dtype) {
+  if (!dtype || *dtype == DType::kU4) {  // U4 is a pack's, never a checkpoint's
     return Unimplemented(path + ": tensor '" + name + "' has dtype " + dtype_name +
                          ", which Strata does not load (supported: F32, F16, BF16, F8_E4M3); " +
                          "convert the checkpoint to one of those");

@@ -15,10 +15,16 @@ constexpr size_t kGiB = size_t{1} << 30;
 }  // namespace
 
 ModelSpec Llama31_70B(PackDType dtype) {
+  const ModelSpec written = ModelSpecFor(*LlamaPresetConfig("llama-3.1-70b", 80, kVocab), dtype);
   // The seed's measured layer bytes (the seed analysis reproduces its figures from them);
-  // the split points of the writer's layout below them.
-  return WithLayerBytes(ModelSpecFor(*LlamaPresetConfig("llama-3.1-70b", 80, kVocab), dtype),
-                        dtype == PackDType::kFP8 ? kFp8LayerBytes : kBf16LayerBytes);
+  // the split points of the writer's layout below them. int4 has no seed figure: the
+  // writer's layout (group size 128).
+  switch (dtype) {
+    case PackDType::kFP8: return WithLayerBytes(written, kFp8LayerBytes);
+    case PackDType::kBF16: return WithLayerBytes(written, kBf16LayerBytes);
+    case PackDType::kInt4: break;
+  }
+  return written;
 }
 
 WorkerSpec Rtx5080Node(PackDType dtype) {
@@ -31,9 +37,9 @@ WorkerSpec Rtx5080Node(PackDType dtype) {
   w.prefill_ms = 172.92;
   w.prefill_tokens = 2048;
   w.decode_ms = 2.45;
-  if (dtype == PackDType::kBF16) {
-    w.decode_ms *= static_cast<double>(kBf16LayerBytes) / static_cast<double>(kFp8LayerBytes);
-  }
+  // Measured with fp8 layers; a decode step reads every weight byte, so it scales with them.
+  w.decode_ms *= static_cast<double>(Llama31_70B(dtype).layer_bytes) /
+                 static_cast<double>(kFp8LayerBytes);
   return w;
 }
 

@@ -56,7 +56,13 @@ WeightView ViewOf(const PackTensor& t, const SplitBases& bases) {
   v.dtype = t.dtype;
   v.rows = t.rows;
   v.cols = t.cols;
-  if (t.scales_offset) v.scales = reinterpret_cast<const float*>(bases.At(*t.scales_offset));
+  if (t.dtype == DType::kU4) {
+    v.group_size = t.group_size;
+    v.group_scales = reinterpret_cast<const uint16_t*>(bases.At(*t.scales_offset));
+    v.group_zeros = reinterpret_cast<const uint16_t*>(bases.At(*t.zeros_offset));
+  } else if (t.scales_offset) {
+    v.scales = reinterpret_cast<const float*>(bases.At(*t.scales_offset));
+  }
   return v;
 }
 

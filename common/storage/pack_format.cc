@@ -12,12 +12,18 @@
 namespace strata {
 
 std::string_view PackDTypeName(PackDType dtype) {
-  return dtype == PackDType::kFP8 ? "fp8" : "bf16";
+  switch (dtype) {
+    case PackDType::kBF16: return "bf16";
+    case PackDType::kFP8: return "fp8";
+    case PackDType::kInt4: return "int4";
+  }
+  return "?";
 }
 
 std::optional<PackDType> ParsePackDType(std::string_view name) {
-  if (name == "bf16") return PackDType::kBF16;
-  if (name == "fp8") return PackDType::kFP8;
+  for (PackDType d : {PackDType::kBF16, PackDType::kFP8, PackDType::kInt4}) {
+    if (name == PackDTypeName(d)) return d;
+  }
   return std::nullopt;
 }
 
@@ -82,7 +88,7 @@ std::string DescribeExtent(std::string_view name) {
 }
 
 std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType dtype,
-                                          const ExtentId& id) {
+                                          const ExtentId& id, int64_t group_size) {
   const int64_t hidden = config.hidden_size;
   switch (id.kind) {
     case ExtentId::Kind::kEmbed: return {{"embed", DType::kBF16, config.vocab_size, hidden, false}};
@@ -106,14 +112,21 @@ std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType d
   }};
   std::vector<TensorSpec> specs;
   for (size_t i = 0; i < kLayerFields.size(); ++i) {
-    const bool fp8 = dtype == PackDType::kFP8 && kLayerFields[i].projection;
-    specs.push_back({std::string(kLayerFields[i].name), fp8 ? DType::kF8E4M3 : DType::kBF16,
-                     shapes[i][0], shapes[i][1], fp8});
+    TensorSpec spec{std::string(kLayerFields[i].name), DType::kBF16, shapes[i][0], shapes[i][1]};
+    if (kLayerFields[i].projection && dtype == PackDType::kFP8) {
+      spec.dtype = DType::kF8E4M3;
+      spec.scaled = true;
+    } else if (kLayerFields[i].projection && dtype == PackDType::kInt4) {
+      spec.dtype = DType::kU4;
+      spec.scaled = true;
+      spec.group_size = group_size;
+    }
+    specs.push_back(std::move(spec));
   }
   return specs;
 }
 
-PackManifest PlanPack(const ModelConfig& config, PackDType dtype) {
+PackManifest PlanPack(const ModelConfig& config, PackDType dtype, int64_t group_size) {
   PackManifest m;
   m.dtype = dtype;
   m.config = config;
@@ -125,18 +138,23 @@ PackManifest PlanPack(const ModelConfig& config, PackDType dtype) {
     e.name = ExtentName(id);
     e.offset = offset;
     uint64_t rel = 0;
-    for (const TensorSpec& s : ExtentTensorSpecs(config, dtype, id)) {
+    for (const TensorSpec& s : ExtentTensorSpecs(config, dtype, id, group_size)) {
       PackTensor t;
       t.name = s.name;
       t.dtype = s.dtype;
       t.rows = s.rows;
       t.cols = s.cols;
+      t.group_size = s.group_size;
       t.offset = rel;
-      t.bytes = static_cast<uint64_t>(s.rows * s.cols) * DTypeSize(s.dtype);
+      t.bytes = DTypeBytes(s.dtype, s.rows * s.cols);
       rel = AlignUp(rel + t.bytes);
       if (s.scaled) {
         t.scales_offset = rel;
         rel = AlignUp(rel + t.scales_bytes());
+      }
+      if (s.group_size > 0) {
+        t.zeros_offset = rel;
+        rel = AlignUp(rel + t.zeros_bytes());
       }
       e.tensors.push_back(std::move(t));
     }
@@ -154,6 +172,7 @@ std::vector<uint64_t> ExtentSplitPoints(const PackExtent& extent) {
   for (const PackTensor& t : extent.tensors) {
     points.push_back(t.offset);
     if (t.scales_offset) points.push_back(*t.scales_offset);
+    if (t.zeros_offset) points.push_back(*t.zeros_offset);
   }
   std::sort(points.begin(), points.end());
   points.erase(std::unique(points.begin(), points.end()), points.end());

@@ -11,6 +11,15 @@
 // (zero padding). A decoder layer's nine tensors form one extent, so one read fetches a layer.
 // lm_head is always its own extent, a copy of the embedding when the model ties them, so a
 // worker that owns only the last stage reads the head alone.
+// Quantized projections (manifest "dtype" fp8 or int4; each tensor's "dtype" says which):
+//   F8_E4M3: data (rows, cols) one byte each; at "scales_offset" float32 scales (rows): the
+//            weight is e4m3(data[r][c]) * scales[r].
+//   U4:      data (rows, cols / 2) bytes, row-major, column c of row r in byte
+//            r * cols / 2 + c / 2, the low nibble for an even c, the high for an odd one
+//            (codes 0..15); with G = "group_size" (an even divisor of cols), at "scales_offset"
+//            bf16 scales and at "zeros_offset" bf16 zero points, each (rows, cols / G)
+//            row-major: the weight is (q - zeros[r][c / G]) * scales[r][c / G]. Written by
+//            round to nearest (common/model/int4_weights.h). Every array little-endian.
 // Thread-safety: constants and plain values.
 #pragma once
 
@@ -24,6 +33,7 @@
 
 #include "common/model/config.h"
 #include "common/model/dtype.h"
+#include "common/model/int4_weights.h"
 #include "common/model/llama_weights.h"
 #include "common/util/direct_io.h"
 
@@ -38,9 +48,11 @@ inline constexpr std::array<std::string_view, 4> kPackCopiedFiles = {
     "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json"};
 
 // The pack's weight dtype. kBF16: every tensor BF16. kFP8: the seven projections of each
-// layer F8_E4M3 with one float32 scale per output row; norms, embedding and head BF16.
-enum class PackDType { kBF16, kFP8 };
-std::string_view PackDTypeName(PackDType dtype);  // "bf16", "fp8"
+// layer F8_E4M3 with one float32 scale per output row. kInt4: the seven projections U4 (two
+// codes a byte) with a bf16 scale and a bf16 zero point per group of `group_size` input
+// columns of a row (common/model/int4_weights.h). Norms, embedding and head stay BF16.
+enum class PackDType { kBF16, kFP8, kInt4 };
+std::string_view PackDTypeName(PackDType dtype);  // "bf16", "fp8", "int4"
 std::optional<PackDType> ParsePackDType(std::string_view name);
 
 // One tensor inside an extent. Offsets are relative to the extent's first byte.
@@ -50,10 +62,21 @@ struct PackTensor {
   int64_t rows = 0;  // 1-D norms are (1, hidden)
   int64_t cols = 0;
   uint64_t offset = 0;
-  uint64_t bytes = 0;                     // rows * cols * DTypeSize(dtype)
-  std::optional<uint64_t> scales_offset;  // F8_E4M3 only: float32 scales, (rows)
+  uint64_t bytes = 0;                     // DTypeBytes(dtype, rows * cols)
+  // F8_E4M3: float32 scales (rows). U4: bf16 scales (rows, cols / group_size).
+  std::optional<uint64_t> scales_offset;
+  std::optional<uint64_t> zeros_offset;  // U4 only: bf16 zero points (rows, cols / group_size)
+  int64_t group_size = 0;                // U4 only: input columns per scale and zero point
 
-  uint64_t scales_bytes() const { return static_cast<uint64_t>(rows) * sizeof(float); }
+  uint64_t scales_bytes() const {
+    return dtype == DType::kU4 ? group_array_bytes() : static_cast<uint64_t>(rows) * sizeof(float);
+  }
+  uint64_t zeros_bytes() const { return group_array_bytes(); }
+
+ private:
+  uint64_t group_array_bytes() const {
+    return group_size > 0 ? static_cast<uint64_t>(rows * (cols / group_size)) * sizeof(uint16_t) : 0;
+  }
 };
 
 // A contiguous, aligned byte range of weights.bin.
@@ -97,7 +120,7 @@ std::string DescribeExtent(std::string_view name);
 struct LayerField {
   std::string_view name;
   WeightView LlamaLayerWeights::*member;
-  bool projection;  // quantized to fp8 in fp8 packs
+  bool projection;  // quantized in fp8 and int4 packs
 };
 inline constexpr std::array<LayerField, 9> kLayerFields = {{
     {"attn_norm", &LlamaLayerWeights::attn_norm, false},
@@ -117,10 +140,13 @@ struct TensorSpec {
   DType dtype = DType::kBF16;
   int64_t rows = 0;
   int64_t cols = 0;
-  bool scaled = false;  // has float32 per-row scales
+  bool scaled = false;     // has scales (F8_E4M3: per row; U4: per group, with zero points)
+  int64_t group_size = 0;  // U4 only
 };
+// `group_size` applies to int4 packs (their projections' groups), else it is ignored.
 std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType dtype,
-                                          const ExtentId& id);
+                                          const ExtentId& id,
+                                          int64_t group_size = kDefaultInt4GroupSize);
 
 // A checksum as the manifest spells it: 16 lowercase hex digits.
 std::string ChecksumHex(uint64_t xxh3);
@@ -132,9 +158,10 @@ constexpr uint64_t AlignUp(uint64_t n) {
 
 // The manifest the writer produces for `config` (checksums zero, source empty): the extents
 // in PackExtentOrder, each tensor and scale array at the next aligned offset.
-PackManifest PlanPack(const ModelConfig& config, PackDType dtype);
+PackManifest PlanPack(const ModelConfig& config, PackDType dtype,
+                      int64_t group_size = kDefaultInt4GroupSize);
 
-// Where `extent` may be cut in two without cutting an array (a tensor's data or its scales):
+// Where `extent` may be cut in two without cutting an array (a tensor's data, scales, zeros):
 // the start of every array but the first, ascending. A prefix ending there holds whole
 // arrays only, so its part and the rest can live in different memories.
 std::vector<uint64_t> ExtentSplitPoints(const PackExtent& extent);

@@ -72,6 +72,16 @@ StatusOr<PackTensor> ParseTensor(const Json& j, const std::string& where) {
   if (j.contains("scales_offset")) {
     STRATA_ASSIGN_OR_RETURN(t.scales_offset, named.U64("scales_offset"));
   }
+  if (j.contains("zeros_offset")) {
+    STRATA_ASSIGN_OR_RETURN(t.zeros_offset, named.U64("zeros_offset"));
+  }
+  if (j.contains("group_size")) {
+    STRATA_ASSIGN_OR_RETURN(const uint64_t group_size, named.U64("group_size"));
+    if (group_size == 0 || group_size > cols) {
+      return named.Bad("group_size", "is not between 1 and the tensor's columns");
+    }
+    t.group_size = static_cast<int64_t>(group_size);
+  }
   return t;
 }
 
@@ -111,6 +121,8 @@ std::string PackManifestToJson(const PackManifest& m) {
                     {"offset", t.offset},
                     {"bytes", t.bytes}};
       if (t.scales_offset) jt["scales_offset"] = *t.scales_offset;
+      if (t.zeros_offset) jt["zeros_offset"] = *t.zeros_offset;
+      if (t.group_size > 0) jt["group_size"] = t.group_size;
       tensors.push_back(std::move(jt));
     }
     extents.push_back({{"name", e.name},

@@ -64,11 +64,23 @@ StatusOr<std::vector<PackTensor>> ValidateTensors(const PackManifest& m, const E
       return DataLoss(tensor + " has shape " + Shape(t.rows, t.cols) + ", but the config implies " +
                       Shape(s.rows, s.cols) + kRecreate);
     }
-    if (t.bytes != static_cast<uint64_t>(t.rows * t.cols) * DTypeSize(t.dtype)) {
+    if (t.bytes != DTypeBytes(t.dtype, t.rows * t.cols)) {
       return DataLoss(tensor + " has " + std::to_string(t.bytes) + " bytes, but its shape and " +
-                      "dtype need " +
-                      std::to_string(t.rows * t.cols * static_cast<int64_t>(DTypeSize(t.dtype))) +
+                      "dtype need " + std::to_string(DTypeBytes(t.dtype, t.rows * t.cols)) +
                       kRecreate);
+    }
+    // U4 tensors carry their group size (any the writer could use); others none.
+    const bool grouped = t.dtype == DType::kU4;
+    if (grouped) {
+      if (const Status g = CheckInt4GroupSize(t.group_size, t.cols, tensor); !g.ok()) {
+        return DataLoss(g.message() + kRecreate);
+      }
+    } else if (t.group_size != 0 || t.zeros_offset) {
+      return DataLoss(tensor + " has a group_size or zeros_offset, which only U4 tensors have" +
+                      kRecreate);
+    }
+    if (t.zeros_offset.has_value() != grouped) {
+      return DataLoss(tensor + " has no zeros_offset, which U4 tensors need" + kRecreate);
     }
     if (!AlignedInside(t.offset, t.bytes, e.bytes)) {
       return DataLoss(tensor + " at offset " + std::to_string(t.offset) + " (" +
@@ -78,8 +90,8 @@ StatusOr<std::vector<PackTensor>> ValidateTensors(const PackManifest& m, const E
     ranges.push_back({t.offset, t.bytes, t.name});
     if (t.scales_offset.has_value() != s.scaled) {
       return DataLoss(tensor +
-                      (s.scaled ? " has no scales_offset, which F8_E4M3 tensors need"
-                                : " has a scales_offset, which only F8_E4M3 tensors have") +
+                      (s.scaled ? " has no scales_offset, which F8_E4M3 and U4 tensors need"
+                                : " has a scales_offset, which only F8_E4M3 and U4 tensors have") +
                       kRecreate);
     }
     if (t.scales_offset) {
@@ -89,6 +101,14 @@ StatusOr<std::vector<PackTensor>> ValidateTensors(const PackManifest& m, const E
                         " bytes" + kRecreate);
       }
       ranges.push_back({*t.scales_offset, t.scales_bytes(), t.name + " scales"});
+    }
+    if (t.zeros_offset) {
+      if (!AlignedInside(*t.zeros_offset, t.zeros_bytes(), e.bytes)) {
+        return DataLoss(tensor + ": zero points at offset " + std::to_string(*t.zeros_offset) +
+                        " are misaligned or outside its extent of " + std::to_string(e.bytes) +
+                        " bytes" + kRecreate);
+      }
+      ranges.push_back({*t.zeros_offset, t.zeros_bytes(), t.name + " zero points"});
     }
     ordered.push_back(t);
   }

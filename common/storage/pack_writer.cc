@@ -96,7 +96,9 @@ Status WriteData(const LlamaWeights& weights, const PackOptions& options, const 
       std::unique_ptr<PackDataWriter> out,
       PackDataWriter::Create(path, options.buffer_bytes, options.fail_after_bytes));
   const std::vector<ExtentId> order = PackExtentOrder(plan.config.num_layers);
-  std::vector<float> scales;  // (rows) of the current fp8 tensor
+  std::vector<float> scales;         // (rows) of the current fp8 tensor
+  std::vector<uint16_t> group_scales;  // (rows, cols / group_size) of the current int4 tensor
+  std::vector<uint16_t> group_zeros;   // (rows, cols / group_size) likewise
   for (size_t i = 0; i < order.size(); ++i) {
     PackExtent& e = plan.extents[i];
     const std::vector<WeightView> sources = SourceViews(weights, order[i]);
@@ -110,6 +112,13 @@ Status WriteData(const LlamaWeights& weights, const PackOptions& options, const 
         STRATA_RETURN_IF_ERROR(AppendAsF8E4M3(sources[j], name, *out, &scales));
         STRATA_RETURN_IF_ERROR(out->PadTo(e.offset + *t.scales_offset));
         STRATA_RETURN_IF_ERROR(out->Append(scales.data(), t.scales_bytes()));
+      } else if (t.dtype == DType::kU4) {
+        STRATA_RETURN_IF_ERROR(
+            AppendAsU4(sources[j], name, t.group_size, *out, &group_scales, &group_zeros));
+        STRATA_RETURN_IF_ERROR(out->PadTo(e.offset + *t.scales_offset));
+        STRATA_RETURN_IF_ERROR(out->Append(group_scales.data(), t.scales_bytes()));
+        STRATA_RETURN_IF_ERROR(out->PadTo(e.offset + *t.zeros_offset));
+        STRATA_RETURN_IF_ERROR(out->Append(group_zeros.data(), t.zeros_bytes()));
       } else {
         STRATA_RETURN_IF_ERROR(AppendAsBF16(sources[j], name, *out));
       }
@@ -187,7 +196,7 @@ StatusOr<PackResult> WritePackFromWeights(const ModelConfig& config, const Llama
   if (!fs::create_directory(tmp, ec)) return ErrnoError("cannot create directory", tmp, ec.value());
   PartialDirGuard guard(tmp);
 
-  PackManifest plan = PlanPack(config, options.dtype);
+  PackManifest plan = PlanPack(config, options.dtype, options.group_size);
   plan.source = !options.source.empty()      ? options.source
                 : !options.model_dir.empty() ? AbsoluteDir(options.model_dir)
                                              : std::string();

@@ -20,6 +20,8 @@ struct PackOptions {
   std::string out_dir;    // the pack directory to create; its parent is created if missing
   std::string source;     // what the manifest names as the source; empty: model_dir, absolute
   PackDType dtype = PackDType::kBF16;
+  // int4 packs: input columns per scale and zero point; must divide every projection's columns.
+  int64_t group_size = kDefaultInt4GroupSize;
   // Replace an existing out_dir, when it is a pack (holds manifest.json) or empty.
   bool force = false;
   size_t buffer_bytes = size_t{8} << 20;  // write buffer: bounds the writer's memory

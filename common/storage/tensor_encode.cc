@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "common/model/int4_weights.h"
+
 namespace strata {
 namespace {
 
@@ -61,6 +63,31 @@ Status AppendAsF8E4M3(const WeightView& src, const std::string& name, PackDataWr
     (*scales)[static_cast<size_t>(r)] = scale;
     for (size_t c = 0; c < cols; ++c) q[c] = FloatToF8E4M3(row[c] / scale);
     STRATA_RETURN_IF_ERROR(out.Append(q.data(), cols));
+  }
+  return OkStatus();
+}
+
+Status AppendAsU4(const WeightView& src, const std::string& name, int64_t group_size,
+                  PackDataWriter& out, std::vector<uint16_t>* scales, std::vector<uint16_t>* zeros) {
+  STRATA_RETURN_IF_ERROR(CheckSource(src, name));
+  STRATA_RETURN_IF_ERROR(CheckInt4GroupSize(group_size, src.cols, "tensor " + name));
+  const auto cols = static_cast<size_t>(src.cols);
+  const size_t row_bytes = DTypeBytes(src.dtype, src.cols);
+  const auto groups = static_cast<size_t>(src.cols / group_size);
+  std::vector<float> row(cols);        // (cols) one source row, widened
+  std::vector<uint8_t> q(cols / 2);    // (cols / 2) its codes, two a byte
+  scales->resize(static_cast<size_t>(src.rows) * groups);
+  zeros->resize(scales->size());
+  for (int64_t r = 0; r < src.rows; ++r) {
+    ConvertToFloat(src.data + static_cast<size_t>(r) * row_bytes, src.dtype, row.data(), cols);
+    const size_t g = static_cast<size_t>(r) * groups;
+    if (const std::optional<int64_t> bad = QuantizeRowU4(row.data(), src.cols, group_size, q.data(),
+                                                         scales->data() + g, zeros->data() + g)) {
+      return InvalidArgument("tensor " + name + " has a non-finite value at row " +
+                             std::to_string(r) + ", column " + std::to_string(*bad) +
+                             "; it cannot be quantized to int4 — pack with --dtype bf16");
+    }
+    STRATA_RETURN_IF_ERROR(out.Append(q.data(), q.size()));
   }
   return OkStatus();
 }

@@ -21,4 +21,11 @@ Status AppendAsBF16(const WeightView& src, const std::string& name, PackDataWrit
 Status AppendAsF8E4M3(const WeightView& src, const std::string& name, PackDataWriter& out,
                       std::vector<float>* scales);
 
+// Appends `src` as U4 codes quantised round-to-nearest in groups of `group_size` columns
+// (int4_weights.h: QuantizeRowU4); `scales` and `zeros` receive the (rows, cols / group_size)
+// bf16 arrays for the caller to append. A group size that does not divide the columns, or a
+// non-finite weight, is kInvalidArgument; an F8 source kUnimplemented.
+Status AppendAsU4(const WeightView& src, const std::string& name, int64_t group_size,
+                  PackDataWriter& out, std::vector<uint16_t>* scales, std::vector<uint16_t>* zeros);
+
 }  // namespace strata

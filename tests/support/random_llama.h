@@ -1,7 +1,8 @@
 // A well-conditioned random Llama built in memory, initialised as transformers initialises
 // one: every matrix N(0, 0.02), norm weights 1, stored bf16; optionally with the seven
 // projections and the LM head re-encoded as fp8 e4m3 with one scale per row (max|row| / 448,
-// the pack writer's rule) from those same bf16 values. Unlike the committed fixture (std-0.25
+// the pack writer's rule), or the seven projections as int4 (QuantizeRowU4, the pack
+// writer's rule; the head stays bf16), from those same bf16 values. Unlike the committed fixture (std-0.25
 // weights, residual norms ~190, chaotic), its logits move in proportion to rounding, so
 // tests on it can hold backends to tight tolerances. Thread-safety: test-only values.
 #pragma once
@@ -17,6 +18,7 @@
 
 #include "common/model/config.h"
 #include "common/model/dtype.h"
+#include "common/model/int4_weights.h"
 #include "common/model/llama_weights.h"
 
 namespace strata::testing {
@@ -25,11 +27,15 @@ struct RandomLlama {
   ModelConfig config;
   std::vector<std::vector<std::byte>> bytes;  // the storage behind every view
   std::vector<std::vector<float>> scales;     // fp8 per-row scales
+  std::vector<std::vector<uint16_t>> groups;  // int4 group scales and zero points (bf16)
   LlamaWeights weights;                        // host views
 };
 
+enum class RandomLlamaWeights { kBF16, kFP8, kInt4 };
+
 // Hidden 256, 8 heads of 32 over 2 KV heads, MLP 768, 4 layers, vocabulary 4096, untied.
-inline std::unique_ptr<RandomLlama> MakeRandomLlama(uint32_t seed, bool fp8) {
+inline std::unique_ptr<RandomLlama> MakeRandomLlama(uint32_t seed, RandomLlamaWeights encoding,
+                                                    int64_t group_size = kDefaultInt4GroupSize) {
   auto m = std::make_unique<RandomLlama>();
   ModelConfig& c = m->config;
   c.architecture = "LlamaForCausalLM";
@@ -44,13 +50,31 @@ inline std::unique_ptr<RandomLlama> MakeRandomLlama(uint32_t seed, bool fp8) {
   c.rope_theta = 500000.0;
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.02f);
-  // A (rows, cols) matrix: N(0, 0.02) rounded to bf16, or that re-encoded as fp8 when `q8`.
-  auto matrix = [&](int64_t rows, int64_t cols, bool q8) {
+  // A (rows, cols) matrix: N(0, 0.02) rounded to bf16, or that re-encoded as `as`.
+  auto matrix = [&](int64_t rows, int64_t cols, RandomLlamaWeights as) {
     std::vector<float> w(static_cast<size_t>(rows * cols));
     for (float& v : w) v = BF16ToFloat(FloatToBF16(normal(rng)));
     std::vector<std::byte> b;
-    WeightView view{nullptr, q8 ? DType::kF8E4M3 : DType::kBF16, rows, cols, nullptr};
-    if (q8) {
+    WeightView view{nullptr, DType::kBF16, rows, cols, nullptr};
+    if (as == RandomLlamaWeights::kInt4) {
+      view.dtype = DType::kU4;
+      view.group_size = group_size;
+      b.resize(static_cast<size_t>(rows * cols / 2));
+      const auto groups = static_cast<size_t>(rows * (cols / group_size));
+      m->groups.emplace_back(groups);
+      m->groups.emplace_back(groups);
+      std::vector<uint16_t>& scales = m->groups[m->groups.size() - 2];
+      std::vector<uint16_t>& zeros = m->groups.back();
+      for (int64_t r = 0; r < rows; ++r) {
+        const size_t g = static_cast<size_t>(r * (cols / group_size));
+        QuantizeRowU4(w.data() + r * cols, cols, group_size,
+                      reinterpret_cast<uint8_t*>(b.data()) + r * cols / 2, scales.data() + g,
+                      zeros.data() + g);
+      }
+      view.group_scales = scales.data();
+      view.group_zeros = zeros.data();
+    } else if (as == RandomLlamaWeights::kFP8) {
+      view.dtype = DType::kF8E4M3;
       b.resize(w.size());
       m->scales.emplace_back(static_cast<size_t>(rows));
       for (int64_t r = 0; r < rows; ++r) {
@@ -83,22 +107,25 @@ inline std::unique_ptr<RandomLlama> MakeRandomLlama(uint32_t seed, bool fp8) {
     return WeightView{m->bytes.back().data(), DType::kBF16, 1, n, nullptr};
   };
   const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), f = c.intermediate_size;
-  m->weights.embed = matrix(c.vocab_size, h, false);
+  const RandomLlamaWeights projections = encoding;
+  const RandomLlamaWeights bf16 = RandomLlamaWeights::kBF16;
+  m->weights.embed = matrix(c.vocab_size, h, bf16);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     LlamaLayerWeights w;
     w.attn_norm = ones(h);
-    w.wq = matrix(q, h, fp8);
-    w.wk = matrix(kv, h, fp8);
-    w.wv = matrix(kv, h, fp8);
-    w.wo = matrix(h, q, fp8);
+    w.wq = matrix(q, h, projections);
+    w.wk = matrix(kv, h, projections);
+    w.wv = matrix(kv, h, projections);
+    w.wo = matrix(h, q, projections);
     w.mlp_norm = ones(h);
-    w.w_gate = matrix(f, h, fp8);
-    w.w_up = matrix(f, h, fp8);
-    w.w_down = matrix(h, f, fp8);
+    w.w_gate = matrix(f, h, projections);
+    w.w_up = matrix(f, h, projections);
+    w.w_down = matrix(h, f, projections);
     m->weights.layers.push_back(w);
   }
   m->weights.final_norm = ones(h);
-  m->weights.lm_head = matrix(c.vocab_size, h, fp8);
+  m->weights.lm_head =
+      matrix(c.vocab_size, h, encoding == RandomLlamaWeights::kFP8 ? encoding : bf16);
   return m;
 }
 

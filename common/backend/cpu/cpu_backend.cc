@@ -12,6 +12,7 @@
 #include <new>
 
 #include "common/backend/cpu/cpu_ops.h"
+#include "common/model/int4_weights.h"
 #include "common/util/direct_io.h"
 
 namespace strata {
@@ -28,7 +29,7 @@ bool IsAlignedF32(const WeightView& w) {
 }
 
 const std::byte* RowPtr(const WeightView& w, int64_t row) {
-  return w.data + static_cast<size_t>(row * w.cols) * DTypeSize(w.dtype);
+  return w.data + DTypeBytes(w.dtype, row * w.cols);
 }
 
 StatusOr<DeviceBuffer> AllocateAligned(size_t bytes, size_t alignment) {
@@ -43,7 +44,10 @@ StatusOr<DeviceBuffer> AllocateAligned(size_t bytes, size_t alignment) {
 
 }  // namespace
 
-CpuBackend::CpuBackend() : weight_scratch_(kWeightScratchFloats) { caps_.name = "cpu"; }
+CpuBackend::CpuBackend() : weight_scratch_(kWeightScratchFloats) {
+  caps_.name = "cpu";
+  caps_.int4_weights = true;
+}
 
 StatusOr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
   return AllocateAligned(bytes, kAlignment);
@@ -148,7 +152,11 @@ void CpuBackend::MatMul(Tensor x, const WeightView& w, Tensor out) {
   }
   for (int64_t r0 = 0; r0 < n; r0 += block_rows) {
     const int64_t rows = std::min(block_rows, n - r0);
-    ConvertToFloat(RowPtr(w, r0), w.dtype, weight_scratch_.data(), static_cast<size_t>(rows * k));
+    if (w.dtype == DType::kU4) {  // exact (q - z) * s, group by group
+      DequantizeU4Rows(w, r0, rows, weight_scratch_.data());
+    } else {
+      ConvertToFloat(RowPtr(w, r0), w.dtype, weight_scratch_.data(), static_cast<size_t>(rows * k));
+    }
     gemm(weight_scratch_.data(), r0, rows);
   }
   if (w.scales != nullptr) {  // fp8: one scale per output channel

@@ -157,7 +157,7 @@ std::unique_ptr<ModelWeights> LoadTinyWeights(Backend& gpu, bool fp8) {
 
 std::unique_ptr<ModelWeights> LoadRandomWeights(Backend& gpu, bool fp8) {
   auto t = std::make_unique<ModelWeights>();
-  t->random = MakeRandomLlama(11, fp8);
+  t->random = MakeRandomLlama(11, fp8 ? RandomLlamaWeights::kFP8 : RandomLlamaWeights::kBF16);
   t->config = t->random->config;
   t->host = t->random->weights;
   UploadWeights(gpu, t.get());

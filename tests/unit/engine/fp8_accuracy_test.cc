@@ -32,8 +32,8 @@ std::vector<float> LastLogits(Backend& backend, const RandomLlama& m,
 
 TEST(Fp8Accuracy, WellConditionedModelKeepsCosineWithBf16) {
   CpuBackend cpu;
-  const auto bf16 = MakeRandomLlama(7, /*fp8=*/false);
-  const auto fp8 = MakeRandomLlama(7, /*fp8=*/true);
+  const auto bf16 = MakeRandomLlama(7, RandomLlamaWeights::kBF16);
+  const auto fp8 = MakeRandomLlama(7, RandomLlamaWeights::kFP8);
   double worst = 1.0;
   for (int32_t n : {5, 28, 100}) {
     const std::vector<int32_t> ids =

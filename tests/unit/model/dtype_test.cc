@@ -236,6 +236,7 @@ TEST(DTypeTest, ConvertToFloatHandlesUnalignedSourceAndTails) {
           case DType::kF16: expected = F16ToFloat(u16); break;
           case DType::kBF16: expected = BF16ToFloat(u16); break;
           case DType::kF8E4M3: expected = F8E4M3ToFloat(p[0]); break;
+          case DType::kU4: ADD_FAILURE() << "not in this loop"; break;
         }
         EXPECT_EQ(std::bit_cast<uint32_t>(out[i]), std::bit_cast<uint32_t>(expected))
             << DTypeName(dtype) << " n=" << n << " i=" << i;
@@ -243,6 +244,20 @@ TEST(DTypeTest, ConvertToFloatHandlesUnalignedSourceAndTails) {
       EXPECT_EQ(out[n], 12345.0f) << "wrote past n for " << DTypeName(dtype);
     }
   }
+}
+
+TEST(DTypeTest, U4IsTwoCodesABytePackedLowNibbleFirst) {
+  EXPECT_EQ(DTypeBytes(DType::kU4, 8192), 4096u);
+  EXPECT_EQ(DTypeBytes(DType::kU4, 3), 2u);
+  EXPECT_EQ(DTypeBytes(DType::kBF16, 3), 6u);
+  EXPECT_EQ(DTypeName(DType::kU4), "U4");
+  const unsigned char bytes[] = {0x21, 0xf0};
+  float out[4];
+  ConvertToFloat(bytes, DType::kU4, out, 4);
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[1], 2.0f);
+  EXPECT_EQ(out[2], 0.0f);
+  EXPECT_EQ(out[3], 15.0f);
 }
 
 }  // namespace

@@ -55,7 +55,7 @@ TEST(PackCli, PacksOnceThenNeedsForce) {
   ASSERT_TRUE(pack.ok()) << pack.status().ToString();
   EXPECT_EQ(pack->dtype(), PackDType::kFP8);
 
-  r = Strata({"pack", "--model", testing::TinyModelDir(), "--out", out, "--dtype", "int4"});
+  r = Strata({"pack", "--model", testing::TinyModelDir(), "--out", out, "--dtype", "int3"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--dtype"));
 }

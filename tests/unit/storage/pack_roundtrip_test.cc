@@ -1,6 +1,7 @@
 // Packs written from checkpoints and read back: the bf16 fixture bit-exact with an aligned,
 // contiguous, checksummed layout and the manifest's fields; fp8 within e4m3 precision with
-// positive per-row scales; a tied synthetic F32/F16 model (its own lm_head extent, round to
+// positive per-row scales; int4 exactly the round-to-nearest groups of the source, and a
+// group size that does not fit refused; a tied synthetic F32/F16 model (its own lm_head extent, round to
 // nearest even); and views bound over an extent read into a separate buffer.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/model/checkpoint.h"
+#include "common/model/int4_weights.h"
 #include "common/model/llama_weights.h"
 #include "common/storage/extent_reader.h"
 #include "common/storage/mapped_pack.h"
@@ -175,6 +177,76 @@ TEST(PackRoundTrip, Fp8ProjectionsAreWithinE4M3PrecisionWithPositiveScales) {
   ASSERT_TRUE(wq.scales_offset.has_value());
   EXPECT_EQ(*wq.scales_offset % 4096, 0u);
   EXPECT_GE(*wq.scales_offset, wq.offset + wq.bytes);
+}
+
+TEST(PackRoundTrip, Int4ProjectionsAreTheirGroupsRoundToNearestOfTheSource) {
+  StatusOr<MappedPack> mapped = MappedPack::Open(FixturePack(PackDType::kInt4));
+  ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
+  EXPECT_EQ(mapped->pack().dtype(), PackDType::kInt4);
+  Loaded src = LoadFixture(TinyModelDir());
+  const LlamaWeights& w = mapped->weights();
+  ExpectSameBytes(w.embed, src.weights.embed, "embed");
+  ExpectSameBytes(w.lm_head, src.weights.lm_head, "lm_head");
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    for (const LayerField& f : kLayerFields) {
+      const WeightView& q = w.layers[i].*f.member;
+      const WeightView& orig = src.weights.layers[i].*f.member;
+      const std::string what = "layer " + std::to_string(i) + " " + std::string(f.name);
+      if (!f.projection) {
+        ExpectSameBytes(q, orig, what);
+        continue;
+      }
+      SCOPED_TRACE(what);
+      ASSERT_EQ(q.dtype, DType::kU4);
+      ASSERT_EQ(q.group_size, testing::kTestInt4GroupSize);
+      ASSERT_NE(q.group_scales, nullptr);
+      ASSERT_NE(q.group_zeros, nullptr);
+      EXPECT_EQ(q.scales, nullptr);
+      EXPECT_EQ(q.col_perm, nullptr);
+      ASSERT_EQ(reinterpret_cast<uintptr_t>(q.group_scales) % 4096, 0u);
+      ASSERT_EQ(reinterpret_cast<uintptr_t>(q.group_zeros) % 4096, 0u);
+      ASSERT_EQ(q.rows, orig.rows);
+      ASSERT_EQ(q.cols, orig.cols);
+      // The writer's codes, scales and zeros are QuantizeRowU4 of the bf16 row, bit for bit.
+      const auto cols = static_cast<size_t>(orig.cols);
+      const auto groups = static_cast<size_t>(q.groups_per_row());
+      std::vector<float> row(cols);
+      std::vector<uint8_t> codes(cols / 2);
+      std::vector<uint16_t> scales(groups), zeros(groups);
+      for (int64_t r = 0; r < q.rows; ++r) {
+        ConvertToFloat(orig.data + r * orig.cols * 2, DType::kBF16, row.data(), cols);
+        ASSERT_EQ(QuantizeRowU4(row.data(), orig.cols, q.group_size, codes.data(), scales.data(),
+                                zeros.data()),
+                  std::nullopt);
+        ASSERT_EQ(std::memcmp(codes.data(), q.data + r * orig.cols / 2, codes.size()), 0) << r;
+        ASSERT_EQ(std::memcmp(scales.data(), q.group_scales + r * q.groups_per_row(), groups * 2), 0);
+        ASSERT_EQ(std::memcmp(zeros.data(), q.group_zeros + r * q.groups_per_row(), groups * 2), 0);
+      }
+    }
+  }
+  const PackTensor& wq = mapped->pack().layer_extent(0).tensors[1];
+  ASSERT_TRUE(wq.scales_offset.has_value() && wq.zeros_offset.has_value());
+  EXPECT_EQ(wq.bytes, static_cast<uint64_t>(wq.rows * wq.cols / 2));
+  EXPECT_GE(*wq.scales_offset, wq.offset + wq.bytes);
+  EXPECT_GE(*wq.zeros_offset, *wq.scales_offset + wq.scales_bytes());
+  const Json manifest = Json::parse(testing::ReadBytes(FixturePack(PackDType::kInt4) + "/manifest.json"));
+  EXPECT_EQ(manifest["dtype"], "int4");
+  const Json& tensor = manifest["extents"][1]["tensors"][1];
+  EXPECT_EQ(tensor["dtype"], "U4");
+  EXPECT_EQ(tensor["group_size"], testing::kTestInt4GroupSize);
+}
+
+TEST(PackRoundTrip, AnInt4GroupSizeThatDoesNotCutTheRowsIsRefusedNamingTheTensor) {
+  TempDir dir("int4_group");
+  PackOptions o;
+  o.model_dir = TinyModelDir();
+  o.out_dir = dir.File("pack");
+  o.dtype = PackDType::kInt4;
+  o.group_size = 128;  // the fixture's projections have 64 or 192 input columns
+  const StatusOr<PackResult> r = WritePack(o);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("layer.0.wq"));
+  EXPECT_THAT(r.status().message(), HasSubstr("--group-size"));
 }
 
 // The tiny synthetic Llama of model_test_util.h with tied embeddings, some tensors F16.

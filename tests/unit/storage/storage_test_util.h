@@ -48,6 +48,10 @@ inline void WriteSmallModel(const std::string& dir, int layers, bool tied) {
 // Packs, made once per process and shared read-only; tests must not modify them.
 //   FixturePack: the committed 6-layer fixture (tests/fixtures/tiny-llama31).
 //   SmallPack:   WriteSmallModel with 4 untied layers.
+// int4 packs use kTestInt4GroupSize, which divides both models' projection inputs (8 and 16
+// columns for the small one).
+inline constexpr int64_t kTestInt4GroupSize = 8;
+
 inline const std::string& PackOnce(const std::string& model_dir, const std::string& name,
                                    PackDType dtype) {
   static TempDir dir("shared");
@@ -59,6 +63,7 @@ inline const std::string& PackOnce(const std::string& model_dir, const std::stri
     o.model_dir = model_dir;
     o.out_dir = dir.File(key);
     o.dtype = dtype;
+    o.group_size = kTestInt4GroupSize;
     StatusOr<PackResult> r = WritePack(o);
     if (!r.ok()) {
       ADD_FAILURE() << r.status().ToString();
