@@ -412,6 +412,7 @@ void CudaBackend::RmsNorm(Tensor x, const WeightView& weight, float eps, Tensor 
                     out.f32(), out_bf16, compute_);
       return;
     case DType::kF8E4M3:
+    case DType::kU4:
       break;
   }
   STRATA_CHECK_MSG(false, "RmsNorm weights must be fp32, bf16 or fp16");
@@ -530,6 +531,8 @@ bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out, bool* x_in_s
       break;
     case DType::kF32:
       break;
+    case DType::kU4:
+      return false;
   }
   if (!lt_->Supports(input, m, n, k, n, w.data, b, out.f32(), w.scales, row_scales)) return false;
   switch (input) {

@@ -59,6 +59,7 @@ StatusOr<double> CudaBackend::ProbeGemmTflops(DType dtype, int64_t m, int64_t n,
     case DType::kF16: input = LtInput::kF16; break;
     case DType::kF8E4M3: input = LtInput::kE4M3; break;
     case DType::kF32: break;
+    case DType::kU4: return Unimplemented("GEMM probe: no cuBLASLt input for U4 weights");
   }
   const size_t elem = DTypeSize(dtype);
   STRATA_ASSIGN_OR_RETURN(DeviceBuffer a, Allocate(static_cast<size_t>(n * k) * elem));  // (n, k)

@@ -116,6 +116,9 @@ inline std::unique_ptr<MirroredWeight> MakeWeight(Backend& gpu, const std::vecto
     case DType::kF8E4M3:
       QuantizeRowsE4M3(w, rows, cols, &m->bytes, &m->scales);
       break;
+    case DType::kU4:
+      ADD_FAILURE() << "MakeWeight has no U4 encoding";
+      return nullptr;
   }
   m->dev = Upload(gpu, m->bytes.data(), m->bytes.size());
   m->host_view = WeightView{m->bytes.data(), dtype, rows, cols, nullptr};
