@@ -18,6 +18,7 @@
 #include "common/bench/layer_bench.h"
 #include "common/bench/synthetic_model.h"
 #include "common/engine/pack_placement.h"
+#include "common/storage/pack_format.h"
 #include "common/storage/durable_file.h"
 #include "common/util/temp_root.h"
 
@@ -149,8 +150,9 @@ void AddBenchCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--layers", f->layers,
                   "Synthetic: layers to write (default 8; tiny 4). Pack: use the first N layers")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--dtype", f->dtype, "Synthetic weight dtype: bf16 or fp8")
-      ->check(CLI::IsMember({"bf16", "fp8"}));
+  cmd->add_option("--dtype", f->dtype,
+                  "Synthetic weight dtype: bf16, fp8 or int4 (group 128, round to nearest)")
+      ->check(CLI::IsMember(PackDTypeNames()));
   cmd->add_option("--dir", f->dir,
                   "Synthetic: where to write the pack (kept, and reused by later runs); default "
                   "a temporary directory under $TMPDIR or /var/tmp, removed afterwards");

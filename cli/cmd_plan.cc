@@ -15,6 +15,7 @@
 #include "common/plan/model_spec.h"
 #include "common/plan/plan_json.h"
 #include "common/plan/presets.h"
+#include "common/storage/pack_format.h"
 #include "common/util/byte_size.h"
 
 namespace strata::cli {
@@ -173,7 +174,7 @@ void AddPlanCommand(CLI::App& app, CommandRunner& run) {
       cmd->add_option("--dtype", f->dtype,
                       "Preset weights: fp8 (0.844 GB layers), bf16 (1.71 GB) or int4 (0.45 GB, "
                       "group 128)")
-          ->check(CLI::IsMember({"fp8", "bf16", "int4"})),
+          ->check(CLI::IsMember(PackDTypeNames())),
       cmd->add_option("--gpu-mem", f->gpu_mem,
                       "GPU bytes per node for layers, staging slots, ends and KV cache "
                       "(default 14.4G: 90% of 16 GiB)"),

@@ -105,7 +105,7 @@ std::string LayerBenchText(const LayerBenchReport& r) {
   s += Format("  pinned → device copy peak (best of 256 MiB and one layer): %.2f GB/s\n",
               c.pinned_copy_gbps);
   s += Format("  memory read bandwidth: %.1f GB/s\n", c.memory_read_gbps);
-  s += Format("  GEMM peak (%s inputs, best at %s): %.1f TFLOP/s\n", r.dtype.c_str(),
+  s += Format("  GEMM peak (%s weights, best at %s): %.1f TFLOP/s\n", c.gemm_weights.c_str(),
               c.gemm_shape.c_str(), c.gemm_tflops);
   s += "\nOverlap analysis (stage means above):\n";
   s += OverlapText("Prefill", r.prefill_overlap);
@@ -159,7 +159,8 @@ nlohmann::json LayerBenchJson(const LayerBenchReport& r) {
         {"pinned_copy_gbps", c.pinned_copy_gbps},
         {"memory_read_gbps", c.memory_read_gbps},
         {"gemm_tflops", c.gemm_tflops},
-        {"gemm_shape", c.gemm_shape}}},
+        {"gemm_shape", c.gemm_shape},
+        {"gemm_weights", c.gemm_weights}}},
       {"overlap", {{"prefill", OverlapJson(r.prefill_overlap)}, {"decode", OverlapJson(r.decode_overlap)}}},
   };
   if (r.has_pipeline) {

@@ -197,7 +197,9 @@ Status MeasureCeilings(Backend& backend, const Pack& pack, const LayerBenchOptio
   STRATA_ASSIGN_OR_RETURN(ceil.memory_read_gbps,
                           backend.ProbeReadGBps(device ? size_t{1} << 30 : size_t{256} << 20,
                                                 o.iters));
+  // The GEMM the prefill runs: fp8's peak for fp8 packs; int4 layers dequantise to bf16 tiles.
   const DType wdtype = pack.dtype() == PackDType::kFP8 ? DType::kF8E4M3 : DType::kBF16;
+  ceil.gemm_weights = wdtype == DType::kF8E4M3 ? "fp8" : "bf16";
   const int64_t t = o.prefill_tokens, h = c.hidden_size, inter = c.intermediate_size;
   const int64_t sq = device ? 8192 : 1024;
   const int64_t shapes[][3] = {{t, inter, h}, {t, h, inter}, {sq, sq, sq}};

@@ -67,6 +67,7 @@ struct Ceilings {
   double memory_read_gbps = 0;  // device (host, on the CPU backend) memory read
   double gemm_tflops = 0;       // best of the layer's GEMM shapes and a square one
   std::string gemm_shape;       // "m x n x k" of the best
+  std::string gemm_weights;     // the probe's weight dtype: "bf16" (bf16 and int4 packs) or "fp8"
 };
 
 // A pipelined run in one mode: wall time per pass over the streamed layers.

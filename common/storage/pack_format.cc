@@ -20,11 +20,19 @@ std::string_view PackDTypeName(PackDType dtype) {
   return "?";
 }
 
+constexpr PackDType kPackDTypes[] = {PackDType::kBF16, PackDType::kFP8, PackDType::kInt4};
+
 std::optional<PackDType> ParsePackDType(std::string_view name) {
-  for (PackDType d : {PackDType::kBF16, PackDType::kFP8, PackDType::kInt4}) {
+  for (PackDType d : kPackDTypes) {
     if (name == PackDTypeName(d)) return d;
   }
   return std::nullopt;
+}
+
+std::vector<std::string> PackDTypeNames() {
+  std::vector<std::string> names;
+  for (PackDType d : kPackDTypes) names.emplace_back(PackDTypeName(d));
+  return names;
 }
 
 std::string ChecksumHex(uint64_t xxh3) {

@@ -54,6 +54,7 @@ inline constexpr std::array<std::string_view, 4> kPackCopiedFiles = {
 enum class PackDType { kBF16, kFP8, kInt4 };
 std::string_view PackDTypeName(PackDType dtype);  // "bf16", "fp8", "int4"
 std::optional<PackDType> ParsePackDType(std::string_view name);
+std::vector<std::string> PackDTypeNames();  // every PackDTypeName, for flag checks
 
 // One tensor inside an extent. Offsets are relative to the extent's first byte.
 struct PackTensor {

@@ -158,6 +158,31 @@ TEST(BenchCli, SyntheticTinyRunsAndPrintsJsonThenReusesAKeptPack) {
   EXPECT_THAT(second.err, HasSubstr("reusing the synthetic pack"));
 }
 
+// An int4 synthetic pack benches end to end on the CPU; its layers are about a quarter of
+// bf16's (codes plus group scales and zeros), and the GEMM ceiling is bf16's (the prefill
+// dequantises to bf16).
+TEST(BenchCli, SyntheticInt4LayersAreAQuarterOfBf16sAndProbeTheBf16Gemm) {
+  TempDir dir("benchcli_int4");
+  auto bench = [&](const std::string& dtype) {
+    testing::ProcessResult r = RunProcess(
+        {STRATA_CLI_PATH, "bench", "--synthetic", "tiny", "--layers", "2", "--backend", "cpu",
+         "--prefill-tokens", "16", "--decode-kv", "8", "--iters", "1", "--passes", "1",
+         "--dtype", dtype, "--dir", dir.File(dtype), "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+  };
+  const nlohmann::json int4 = bench("int4"), bf16 = bench("bf16");
+  ASSERT_FALSE(int4.empty());
+  ASSERT_FALSE(bf16.empty());
+  EXPECT_EQ(int4["dtype"], "int4");
+  EXPECT_EQ(int4["ceilings"]["gemm_weights"], "bf16");
+  EXPECT_EQ(int4["pipeline"]["ssd_layers"], 2);
+  const double ratio =
+      int4["layer_bytes"].get<double>() / bf16["layer_bytes"].get<double>();
+  EXPECT_GT(ratio, 0.25);  // 4 of 16 bits, plus 2 x 16 bits per group of 128 ...
+  EXPECT_LT(ratio, 0.30);  // ... and the bf16 norms
+}
+
 TEST(BenchCli, TextReportAndClearUsageErrors) {
   TempDir dir("benchcli_text");
   testing::ProcessResult text = RunProcess(
