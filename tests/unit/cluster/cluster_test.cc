@@ -86,6 +86,16 @@ class ClusterTest : public ::testing::Test {
     }
     return futures;
   }
+  // Each of `futures` answers 200 with the ids its request got alone.
+  static void ExpectIdsOfAlone(std::vector<std::future<std::pair<int, json>>>& futures,
+                               const std::vector<std::vector<int32_t>>& alone,
+                               const TestCluster& cluster) {
+    for (size_t i = 0; i < futures.size(); ++i) {
+      auto [status, body] = futures[i].get();
+      ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
+      EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
+    }
+  }
 
   // The reference's greedy ids up to its first near-tie (where float rounding may flip).
   static std::vector<int32_t> HfGreedyPrefix(const ReferenceCase& c, size_t n) {
@@ -136,11 +146,7 @@ TEST_F(ClusterTest, FourConcurrentRequestsThroughThreeWorkersGetWhatTheyGetAlone
   const std::vector<std::vector<int32_t>> alone = RunAlone(cluster, requests);
   ASSERT_EQ(alone.size(), requests.size());
   std::vector<std::future<std::pair<int, json>>> futures = StartAll(cluster, requests);
-  for (size_t i = 0; i < futures.size(); ++i) {
-    auto [status, body] = futures[i].get();
-    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
-    EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
-  }
+  ExpectIdsOfAlone(futures, alone, cluster);
 
   // Every hop's timing reaches /v1/cluster with the next heartbeats: stage 0 sent, stage 1 both
   // ways, stage 2 received, the same messages on both ends of a link once all are counted.
@@ -196,11 +202,7 @@ TEST_F(ClusterTest, AWorkerKilledMidGenerationAndRestartedLeavesFourRequestsThei
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ::kill(cluster.children()[2].pid(), SIGKILL);
   cluster.StartWorker(1);  // as a supervisor restarts it
-  for (size_t i = 0; i < futures.size(); ++i) {
-    auto [status, body] = futures[i].get();
-    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
-    EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
-  }
+  ExpectIdsOfAlone(futures, alone, cluster);
   EXPECT_THAT(cli::LogTail(cluster.children()[0].log_path(), 200),
               HasSubstr("running requests resume"));
 }
@@ -233,11 +235,7 @@ TEST_F(ClusterTest, AWorkerKilledMidGenerationIsReplacedByASpareAndFourRequestsG
   std::vector<std::future<std::pair<int, json>>> futures = StartAll(cluster, requests);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ::kill(cluster.children()[2].pid(), SIGKILL);  // worker-1, not restarted
-  for (size_t i = 0; i < futures.size(); ++i) {
-    auto [status, body] = futures[i].get();
-    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
-    EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
-  }
+  ExpectIdsOfAlone(futures, alone, cluster);
   EXPECT_THAT(cli::LogTail(cluster.children()[0].log_path(), 200),
               HasSubstr("running requests resume"));
   // The spare holds a stage now.
