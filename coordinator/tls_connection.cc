@@ -3,8 +3,6 @@
 
 #include <fcntl.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -13,6 +11,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/cluster/pem_handles.h"
 #include "coordinator/socket_poll.h"
 
 namespace strata::coordinator {
@@ -43,28 +42,12 @@ std::string TakeErrors() {
   return out;
 }
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct KeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using Bio = std::unique_ptr<BIO, BioFree>;
-using Certificate = std::unique_ptr<X509, X509Free>;
-
-Bio MemoryBio(const std::string& pem) {
-  return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-}
-
 // Calls `take` with each certificate of `pem` in order; false if there is none or `take` fails.
 template <typename Take>
 bool EachCertificate(const std::string& pem, Take take) {
-  Bio bio = MemoryBio(pem);
+  cluster::Bio bio = cluster::MemoryBio(pem);
   int count = 0;
-  while (Certificate cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+  while (cluster::Certificate cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
     if (!take(std::move(cert), count++)) return false;
   }
   ERR_clear_error();  // the end of the PEM text reads as an error
@@ -84,23 +67,21 @@ StatusOr<std::shared_ptr<const TlsServerContext>> TlsServerContext::Create(
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   // A client that closes without close_notify reads as a close, as on a plain connection.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-  const bool chain = EachCertificate(pems.cert, [&](Certificate cert, int index) {
+  const bool chain = EachCertificate(pems.cert, [&](cluster::Certificate cert, int index) {
     return index == 0 ? SSL_CTX_use_certificate(ctx, cert.get()) == 1
                       : SSL_CTX_add1_chain_cert(ctx, cert.get()) == 1;
   });
   if (!chain) {
     return InvalidArgument(flag + "-cert: OpenSSL refuses the certificate chain: " + TakeErrors());
   }
-  Bio key_bio = MemoryBio(pems.key);
-  const std::unique_ptr<EVP_PKEY, KeyFree> key(
-      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  const cluster::PrivateKey key = cluster::ReadPrivateKey(pems.key);
   if (key == nullptr || SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 ||
       SSL_CTX_check_private_key(ctx) != 1) {
     return InvalidArgument(flag + "-key: OpenSSL refuses the private key: " + TakeErrors());
   }
   if (!pems.ca.empty()) {
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-    const bool cas = EachCertificate(pems.ca, [&](Certificate cert, int) {
+    const bool cas = EachCertificate(pems.ca, [&](cluster::Certificate cert, int) {
       return X509_STORE_add_cert(store, cert.get()) == 1 && SSL_CTX_add_client_CA(ctx, cert.get()) == 1;
     });
     if (!cas) {

@@ -1,37 +1,16 @@
 // LoadTlsFiles (see tls_files.h), checked with OpenSSL's PEM parsers.
 #include "common/cluster/tls_files.h"
 
-#include <openssl/bio.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
-#include <memory>
-
+#include "common/cluster/pem_handles.h"
 #include "common/util/file.h"
 
 namespace strata::cluster {
 namespace {
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct KeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using Bio = std::unique_ptr<BIO, BioFree>;
-
-Bio MemoryBio(const std::string& pem) {
-  return Bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-}
-
 // The first certificate of `pem`, or null.
-std::unique_ptr<X509, X509Free> FirstCertificate(const std::string& pem) {
+Certificate FirstCertificate(const std::string& pem) {
   Bio bio = MemoryBio(pem);
-  return std::unique_ptr<X509, X509Free>(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  return Certificate(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
 }
 
 StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
@@ -60,9 +39,7 @@ StatusOr<TlsPems> LoadTlsFiles(const std::string& flag, const std::string& cert_
       return InvalidArgument(cert_flag + " " + cert_path + " holds no PEM certificate "
                              "(-----BEGIN CERTIFICATE-----)");
     }
-    Bio bio = MemoryBio(pems.key);
-    const std::unique_ptr<EVP_PKEY, KeyFree> key(
-        PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+    const PrivateKey key = ReadPrivateKey(pems.key);
     if (key == nullptr) {
       return InvalidArgument(key_flag + " " + key_path + " holds no unencrypted PEM private key "
                              "(-----BEGIN PRIVATE KEY-----)");

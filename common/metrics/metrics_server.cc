@@ -5,7 +5,10 @@
 #include <prometheus/text_serializer.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <memory>
+#include <thread>
 
 namespace strata::metrics {
 
@@ -76,7 +79,14 @@ StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string&
   server->port_ = bound;
   server->host_ = host;
   httplib::Server* http = server->http_.get();
-  server->thread_ = std::thread([http] { http->listen_after_bind(); });
+  auto listening_ended = std::make_shared<std::atomic<bool>>(false);
+  server->thread_ = std::thread([http, listening_ended] {
+    http->listen_after_bind();
+    *listening_ended = true;
+  });
+  // httplib's stop() before its accept loop has started is lost (the destructor's join would
+  // then wait forever): return once it runs.
+  while (!http->is_running() && !*listening_ended) std::this_thread::yield();
   return server;
 }
 

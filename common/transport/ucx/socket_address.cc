@@ -2,6 +2,8 @@
 #include "common/transport/ucx/socket_address.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 
@@ -63,6 +65,35 @@ StatusOr<SocketAddress> ResolveAddress(std::string_view host_port) {
   out.length = found->ai_addrlen;
   freeaddrinfo(found);
   return out;
+}
+
+std::optional<std::string> InterfaceHolding(const SocketAddress& addr) {
+  const int family = addr.storage.ss_family;
+  if (family != AF_INET && family != AF_INET6) return std::nullopt;
+  const auto* v4 = reinterpret_cast<const sockaddr_in*>(&addr.storage);
+  const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&addr.storage);
+  // 127/8 is the loopback interface's whole, though it lists 127.0.0.1 alone.
+  const bool v4_loopback = family == AF_INET && (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return std::nullopt;
+  std::optional<std::string> found;
+  for (const ifaddrs* i = list; i != nullptr && !found; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != family) continue;
+    if (family == AF_INET) {
+      const in_addr& a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr;
+      if (v4_loopback ? (i->ifa_flags & IFF_LOOPBACK) != 0
+                      : a.s_addr == v4->sin_addr.s_addr && a.s_addr != htonl(INADDR_ANY)) {
+        found = i->ifa_name;
+      }
+    } else {
+      const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr)->sin6_addr;
+      if (std::memcmp(&a, &v6->sin6_addr, sizeof a) == 0 && !IN6_IS_ADDR_UNSPECIFIED(&a)) {
+        found = i->ifa_name;
+      }
+    }
+  }
+  freeifaddrs(list);
+  return found;
 }
 
 }  // namespace strata::transport

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,5 +26,10 @@ struct SocketAddress {
 
 // kInvalidArgument for a malformed string or a host that does not resolve.
 StatusOr<SocketAddress> ResolveAddress(std::string_view host_port);
+
+// The local network interface that holds `addr`'s IP (the loopback interface, "lo", for any
+// 127.x.y.z); nullopt for a wildcard or an address no interface here holds (another host's,
+// one behind NAT). The port is ignored.
+std::optional<std::string> InterfaceHolding(const SocketAddress& addr);
 
 }  // namespace strata::transport

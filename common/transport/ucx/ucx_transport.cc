@@ -5,8 +5,11 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <limits>
 #include <string>
 #include <vector>
@@ -32,6 +35,14 @@ constexpr std::byte kAccepted{1};
 constexpr size_t kMaxWaitingSenders = 4;
 
 std::string Ms(std::chrono::milliseconds t) { return to_string(t.count()) + " ms"; }
+
+// The host whose interface carries a worker's links: where receivers bind, or, when they bind
+// every interface, the address peers are given.
+std::string DataHost(const UcxSettings& s) {
+  const bool wildcard = s.bind_host.empty() || s.bind_host == "0.0.0.0" || s.bind_host == "::" ||
+                        s.bind_host == "[::]";
+  return wildcard ? s.advertised_host : s.bind_host;
+}
 
 // ---- sender -------------------------------------------------------------------------------
 
@@ -70,10 +81,12 @@ class UcxSender final : public ActivationSender {
     ucx_->Stop();
   }
 
-  // Connects, presents `token` and waits for the receiver to accept it.
-  Status Connect(const SocketAddress& addr, std::string_view token) {
+  // Connects over `net_devices` (UcxWorker::Create), presents `token` and waits for the
+  // receiver to accept it.
+  Status Connect(const SocketAddress& addr, std::string_view token,
+                 const std::string& net_devices) {
     STRATA_ASSIGN_OR_RETURN(hello_, EncodeHello(token));
-    STRATA_ASSIGN_OR_RETURN(ucx_, UcxWorker::Create());
+    STRATA_ASSIGN_OR_RETURN(ucx_, UcxWorker::Create(net_devices));
     ucp_ep_params_t params{};
     params.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR |
                         UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE | UCP_EP_PARAM_FIELD_ERR_HANDLER;
@@ -315,9 +328,10 @@ class UcxReceiver final : public ActivationReceiver {
     if (listener_ != nullptr) ucp_listener_destroy(listener_);
   }
 
-  StatusOr<uint16_t> Listen(const SocketAddress& addr, const std::string& bind_address) {
+  StatusOr<uint16_t> Listen(const SocketAddress& addr, const std::string& bind_address,
+                            const std::string& net_devices) {
     where_ = "UCX link listening on " + bind_address;
-    STRATA_ASSIGN_OR_RETURN(ucx_, UcxWorker::Create());
+    STRATA_ASSIGN_OR_RETURN(ucx_, UcxWorker::Create(net_devices));
     ucp_listener_params_t params{};
     params.field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR | UCP_LISTENER_PARAM_FIELD_CONN_HANDLER;
     params.sockaddr.addr = addr.get();
@@ -620,7 +634,18 @@ class UcxReceiver final : public ActivationReceiver {
 class UcxTransport final : public Transport {
  public:
   UcxTransport(const UcxSettings& settings, const LinkOptions& options)
-      : settings_(settings), options_(options) {}
+      : settings_(settings), options_(options), net_devices_(UcxNetDevices(settings)) {
+    static std::atomic<bool> logged{false};  // once per process: it is the same every time
+    if (!logged.exchange(true)) {
+      if (!net_devices_.empty()) {
+        spdlog::info("UCX links use the network device(s) {} (the data address's interface; "
+                     "UCX_NET_DEVICES overrides)", net_devices_);
+      } else if (std::getenv("UCX_NET_DEVICES") == nullptr) {
+        spdlog::info("UCX links may use every network device: no local interface holds {} "
+                     "(set UCX_NET_DEVICES to the one peers reach)", DataHost(settings_));
+      }
+    }
+  }
 
   ActivationMemory memory() const override { return ActivationMemory::kHost; }
 
@@ -629,7 +654,8 @@ class UcxTransport final : public Transport {
     const std::string bind_address = settings_.bind_host + ":" + to_string(settings_.port);
     STRATA_ASSIGN_OR_RETURN(const SocketAddress addr, ResolveAddress(bind_address));
     auto receiver = std::make_unique<UcxReceiver>(limits, options_, settings_.token, buffer);
-    STRATA_ASSIGN_OR_RETURN(const uint16_t port, receiver->Listen(addr, bind_address));
+    STRATA_ASSIGN_OR_RETURN(const uint16_t port,
+                            receiver->Listen(addr, bind_address, net_devices_));
     return Listening{std::move(receiver), settings_.advertised_host + ":" + to_string(port)};
   }
 
@@ -639,16 +665,35 @@ class UcxTransport final : public Transport {
     STRATA_RETURN_IF_ERROR(CheckOptions(options_));
     STRATA_ASSIGN_OR_RETURN(const SocketAddress addr, ResolveAddress(address));
     auto sender = std::make_unique<UcxSender>(std::string(address), limits, options_);
-    STRATA_RETURN_IF_ERROR(sender->Connect(addr, settings_.token));
+    STRATA_RETURN_IF_ERROR(sender->Connect(addr, settings_.token, net_devices_));
     return std::unique_ptr<ActivationSender>(std::move(sender));
   }
 
  private:
   const UcxSettings settings_;
   const LinkOptions options_;
+  const std::string net_devices_;  // UcxNetDevices(settings_)
 };
 
 }  // namespace
+
+std::string UcxNetDevices(const UcxSettings& settings) {
+  if (std::getenv("UCX_NET_DEVICES") != nullptr) return "";
+  StatusOr<SocketAddress> addr = ResolveAddress(DataHost(settings) + ":0");
+  if (!addr.ok()) return "";
+  const std::optional<std::string> interface = InterfaceHolding(*addr);
+  if (!interface) return "";
+  std::string devices = *interface;
+  // RDMA ports are UCX network devices too (UCX_TLS=rc, ud, dc): kept, under UCX's names.
+  std::error_code ec;
+  for (const auto& dev : std::filesystem::directory_iterator("/sys/class/infiniband", ec)) {
+    std::error_code port_ec;
+    for (const auto& port : std::filesystem::directory_iterator(dev.path() / "ports", port_ec)) {
+      devices += "," + dev.path().filename().string() + ":" + port.path().filename().string();
+    }
+  }
+  return devices;
+}
 
 std::unique_ptr<Transport> CreateUcxTransport(const UcxSettings& settings,
                                               const LinkOptions& options) {

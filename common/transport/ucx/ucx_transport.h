@@ -4,7 +4,11 @@
 // 2*ticket) and the payload (tag 2*ticket+1); the receiver posts both receives at once, the
 // payload straight into its buffer, so large payloads (rendezvous) land without a copy.
 // UCX reads its transports from the environment: UCX_TLS=tcp works everywhere (loopback,
-// network namespaces, nodes), and UCX_NET_DEVICES picks the interface.
+// network namespaces, nodes), and UCX_NET_DEVICES picks the interface. Unless UCX_NET_DEVICES
+// is set, a link's network devices are those of UcxNetDevices: the interface that holds the
+// worker's data address and the RDMA ports, never the host's other interfaces (UCX would
+// otherwise open TCP lanes on every interface and may carry a link over a bridge, VPN or
+// container network: one that vanishes stalls the link with no error, its messages lost).
 // Handshake (link_hello.h): the sender's first message is its hello (tag kHelloTag) with the
 // cluster token; the receiver answers one byte (tag kAcceptTag) once the token is its own, and
 // only then does Connect return and does the receiver deliver messages. A sender with no or a
@@ -32,6 +36,13 @@ struct UcxSettings {
   std::string token;            // the cluster token: presented by senders, required by receivers
                                 // (empty: a receiver accepts no sender)
 };
+
+// The network devices (UCX_NET_DEVICES syntax) links of `settings` use: "" (UCX_NET_DEVICES,
+// or every device, as UCX chooses) when UCX_NET_DEVICES is set or no local interface holds
+// the data address (bind_host, or advertised_host when it binds every interface); else that
+// interface and every RDMA port (/sys/class/infiniband/DEV/ports/N as DEV:N), e.g. "lo" for
+// 127.0.0.1, "eth0,mlx5_0:1" on a node with RDMA.
+std::string UcxNetDevices(const UcxSettings& settings);
 
 // Listen binds bind_host:port and accepts one sender that presents `token` (later connection
 // requests are rejected); the address is "advertised_host:<bound port>". Connect takes a

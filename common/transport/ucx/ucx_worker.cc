@@ -14,11 +14,18 @@ namespace strata::transport {
 
 std::string UcsError(ucs_status_t status) { return ucs_status_string(status); }
 
-StatusOr<std::unique_ptr<UcxWorker>> UcxWorker::Create() {
+StatusOr<std::unique_ptr<UcxWorker>> UcxWorker::Create(const std::string& net_devices) {
   std::unique_ptr<UcxWorker> w(new UcxWorker());
   ucp_config_t* config = nullptr;
   ucs_status_t st = ucp_config_read(nullptr, nullptr, &config);
   if (st != UCS_OK) return Unavailable("reading the UCX configuration: " + UcsError(st));
+  if (!net_devices.empty()) {
+    st = ucp_config_modify(config, "NET_DEVICES", net_devices.c_str());
+    if (st != UCS_OK) {
+      ucp_config_release(config);
+      return Unavailable("UCX network devices '" + net_devices + "': " + UcsError(st));
+    }
+  }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES;
   params.features = UCP_FEATURE_TAG | UCP_FEATURE_WAKEUP;

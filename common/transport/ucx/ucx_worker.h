@@ -23,8 +23,9 @@ namespace strata::transport {
 
 class UcxWorker {
  public:
-  // Reads UCX's configuration from the environment (UCX_TLS, UCX_NET_DEVICES, ...).
-  static StatusOr<std::unique_ptr<UcxWorker>> Create();
+  // Reads UCX's configuration from the environment (UCX_TLS, UCX_NET_DEVICES, ...);
+  // `net_devices`, unless empty, replaces UCX_NET_DEVICES (the network devices UCX may use).
+  static StatusOr<std::unique_ptr<UcxWorker>> Create(const std::string& net_devices = "");
   ~UcxWorker();  // stops the progress thread, then destroys the worker and context
   UcxWorker(const UcxWorker&) = delete;
   UcxWorker& operator=(const UcxWorker&) = delete;

@@ -2,7 +2,8 @@
 // CPU workers return exactly the greedy ids of single-process `strata generate` and of the
 // Hugging Face reference; 4 concurrent requests through 3 workers each get the ids they get
 // alone, also when a worker is killed mid-generation and restarted (the requests resume on the
-// new plan); a worker with the wrong token is refused; a lost worker fails requests at once
+// new plan), or not restarted but replaced by a --spare worker; a worker with the wrong token
+// is refused; a lost worker fails requests at once
 // with --no-recover;
 // a 3-worker cluster across three network namespaces serves the same ids, and when one of
 // their links is cut mid-request the request fails within the bound and the cluster heals
@@ -85,6 +86,16 @@ class ClusterTest : public ::testing::Test {
     }
     return futures;
   }
+  // Each of `futures` answers 200 with the ids its request got alone.
+  static void ExpectIdsOfAlone(std::vector<std::future<std::pair<int, json>>>& futures,
+                               const std::vector<std::vector<int32_t>>& alone,
+                               const TestCluster& cluster) {
+    for (size_t i = 0; i < futures.size(); ++i) {
+      auto [status, body] = futures[i].get();
+      ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
+      EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
+    }
+  }
 
   // The reference's greedy ids up to its first near-tie (where float rounding may flip).
   static std::vector<int32_t> HfGreedyPrefix(const ReferenceCase& c, size_t n) {
@@ -135,11 +146,7 @@ TEST_F(ClusterTest, FourConcurrentRequestsThroughThreeWorkersGetWhatTheyGetAlone
   const std::vector<std::vector<int32_t>> alone = RunAlone(cluster, requests);
   ASSERT_EQ(alone.size(), requests.size());
   std::vector<std::future<std::pair<int, json>>> futures = StartAll(cluster, requests);
-  for (size_t i = 0; i < futures.size(); ++i) {
-    auto [status, body] = futures[i].get();
-    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
-    EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
-  }
+  ExpectIdsOfAlone(futures, alone, cluster);
 
   // Every hop's timing reaches /v1/cluster with the next heartbeats: stage 0 sent, stage 1 both
   // ways, stage 2 received, the same messages on both ends of a link once all are counted.
@@ -195,13 +202,49 @@ TEST_F(ClusterTest, AWorkerKilledMidGenerationAndRestartedLeavesFourRequestsThei
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   ::kill(cluster.children()[2].pid(), SIGKILL);
   cluster.StartWorker(1);  // as a supervisor restarts it
-  for (size_t i = 0; i < futures.size(); ++i) {
-    auto [status, body] = futures[i].get();
-    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
-    EXPECT_EQ(Ids(body), alone[i]) << "request " << i;
-  }
+  ExpectIdsOfAlone(futures, alone, cluster);
   EXPECT_THAT(cli::LogTail(cluster.children()[0].log_path(), 200),
               HasSubstr("running requests resume"));
+}
+
+TEST_F(ClusterTest, AWorkerKilledMidGenerationIsReplacedByASpareAndFourRequestsGetTheirIds) {
+  ClusterLayout layout;
+  layout.workers = 2;
+  layout.worker_args = {{}, {}, {"--spare"}};
+  TestCluster cluster(layout);
+  ASSERT_TRUE(cluster.WaitReady(kReady));
+  cluster.StartWorker(2);  // "worker-2", a standby
+  const auto registered_spare = [&] {
+    const json state = cluster.ClusterState();
+    if (!state.is_object() || !state.contains("workers")) return false;
+    for (const json& w : state["workers"]) {
+      if (w.value("name", "") == "worker-2" && w.value("spare", false) && !w.contains("stage")) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       !registered_spare() && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(registered_spare()) << cluster.ClusterState().dump() << "\n" << cluster.Logs();
+  const std::vector<json> requests = FourRequests(120, 20);
+  const std::vector<std::vector<int32_t>> alone = RunAlone(cluster, requests);
+  ASSERT_EQ(alone.size(), requests.size());
+  std::vector<std::future<std::pair<int, json>>> futures = StartAll(cluster, requests);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ::kill(cluster.children()[2].pid(), SIGKILL);  // worker-1, not restarted
+  ExpectIdsOfAlone(futures, alone, cluster);
+  EXPECT_THAT(cli::LogTail(cluster.children()[0].log_path(), 200),
+              HasSubstr("running requests resume"));
+  // The spare holds a stage now.
+  const json state = cluster.ClusterState();
+  bool spare_serves = false;
+  for (const json& w : state["workers"]) {
+    spare_serves |= w.value("name", "") == "worker-2" && w.contains("stage");
+  }
+  EXPECT_TRUE(spare_serves) << state.dump();
 }
 
 TEST_F(ClusterTest, ALostWorkerFailsItsRequestsAtOnce) {

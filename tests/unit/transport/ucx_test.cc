@@ -2,8 +2,9 @@
 // receiver quickly (no hang), a connect to a port nobody listens on fails within the timeout,
 // a second sender is refused, a sender with a wrong or no cluster token is refused (logged on
 // the receiving side without the secret) and the link then takes the right sender, a busy
-// port cannot be listened on, and host:port parsing. The peer process is this test binary
-// re-run with a helper test.
+// port cannot be listened on, host:port parsing, the network devices a link is held to (the
+// data address's interface) and a link on 127.0.0.1 that outlives a bridge which came and
+// went while it ran. The peer process is this test binary re-run with a helper test.
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -23,6 +25,7 @@
 
 #include "common/transport/ucx/socket_address.h"
 #include "common/transport/ucx/ucx_transport.h"
+#include "tests/support/run_process.h"
 
 extern char** environ;
 
@@ -223,6 +226,104 @@ TEST(SocketAddress, ParsesHostPortForms) {
   for (const char* bad : {"127.0.0.1", ":80", "host:", "127.0.0.1:70000", "127.0.0.1:8x"}) {
     EXPECT_EQ(ResolveAddress(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
+}
+
+TEST(SocketAddress, InterfaceHoldingNamesTheLoopbackAndNoneForAnotherHostsAddress) {
+  for (const char* loopback : {"127.0.0.1:0", "127.0.0.2:9"}) {
+    StatusOr<SocketAddress> a = ResolveAddress(loopback);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(InterfaceHolding(*a), std::optional<std::string>("lo")) << loopback;
+  }
+  for (const char* other : {"203.0.113.7:0", "0.0.0.0:0"}) {  // TEST-NET-3, the wildcard
+    StatusOr<SocketAddress> a = ResolveAddress(other);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(InterfaceHolding(*a), std::nullopt) << other;
+  }
+}
+
+TEST(Ucx, LinksAreHeldToTheDataAddresssInterfaceUnlessUcxNetDevicesIsSet) {
+  ASSERT_EQ(std::getenv("UCX_NET_DEVICES"), nullptr) << "the test sets it itself";
+  const auto first = [](const std::string& devices) { return devices.substr(0, devices.find(',')); };
+  EXPECT_EQ(first(UcxNetDevices({"127.0.0.1", 0, "127.0.0.1", kToken})), "lo");
+  // Bound to every interface: the advertised address says which one peers reach.
+  EXPECT_EQ(first(UcxNetDevices({"0.0.0.0", 0, "127.0.0.1", kToken})), "lo");
+  // No interface here holds it: UCX chooses.
+  EXPECT_EQ(UcxNetDevices({"0.0.0.0", 0, "203.0.113.7", kToken}), "");
+  setenv("UCX_NET_DEVICES", "lo", 1);
+  EXPECT_EQ(UcxNetDevices({"127.0.0.1", 0, "127.0.0.1", kToken}), "");
+  unsetenv("UCX_NET_DEVICES");
+}
+
+// A bridge with an address and a port up, as a container runtime, a VPN or the cluster area's
+// network-namespace tests make and remove. UCX left to itself opens TCP lanes on every
+// interface and preferred this one (its port reports 10 Gb/s) even for a link between two
+// 127.0.0.1 addresses; when the bridge went, the lane stalled with no error and the messages
+// on it never arrived (a loopback cluster's step never came back).
+class Bridge {
+ public:
+  bool Create(std::string* why) {
+    const std::string tag = std::to_string(::getpid());
+    bridge_ = "sbu" + tag;
+    const std::string port = "svu" + tag;
+    const std::string subnet = "10.252." + std::to_string(::getpid() % 250) + ".";
+    const testing::ProcessResult r = testing::RunProcess(
+        {"/bin/sh", "-c",
+         "ip link add " + bridge_ + " type bridge && ip addr add " + subnet + "1/24 dev " +
+             bridge_ + " && ip link add " + port + "h type veth peer name " + port + "n && " +
+             "ip link set " + port + "h master " + bridge_ + " up && ip link set " + port +
+             "n up && ip link set " + bridge_ + " up"});
+    if (r.exit_code != 0) {
+      *why = r.err;
+      return false;
+    }
+    // Up once its carrier is (its port forwarding): only then does UCX take it.
+    for (int i = 0; i < 50 && !Up(); ++i) std::this_thread::sleep_for(100ms);
+    return true;
+  }
+  bool Up() const {
+    std::ifstream state("/sys/class/net/" + bridge_ + "/operstate");
+    std::string word;
+    return state >> word && word == "up";
+  }
+  void Remove() {
+    if (bridge_.empty()) return;
+    const std::string port = "svu" + bridge_.substr(3) + "h";
+    testing::RunProcess({"/bin/sh", "-c", "ip link del " + port + "; ip link del " + bridge_});
+    bridge_.clear();
+  }
+  ~Bridge() { Remove(); }
+
+ private:
+  std::string bridge_;
+};
+
+TEST(Ucx, ALinkOutlivesABridgeThatCameAndWentWhileItRan) {
+  ASSERT_TRUE(kUcxOverTcp);
+  Bridge bridge;
+  if (std::string why; !bridge.Create(&why)) {
+    GTEST_SKIP() << "cannot create a bridge here (needs root and iproute2): " << why;
+  }
+  const LinkLimits limits{64, 64, ActivationDtype::kF32, 4};  // 16 KB messages, as a prefill's
+  std::vector<std::byte> buffer(limits.max_payload_bytes());
+  StatusOr<Listening> listening = Ucx()->Listen(limits, buffer);
+  ASSERT_TRUE(listening.ok()) << listening.status().ToString();
+  StatusOr<std::unique_ptr<ActivationSender>> sender = Ucx()->Connect(listening->address, limits);
+  ASSERT_TRUE(sender.ok()) << sender.status().ToString();
+  const auto exchange = [&](uint64_t step) -> ::testing::AssertionResult {
+    const MessageHeader h = ActivationsHeader(limits, step, {{1, 0, 64}});
+    std::vector<std::byte> payload(h.payload_bytes, std::byte{9});
+    StatusOr<uint64_t> t = (*sender)->Send(h, payload.data());
+    if (!t.ok()) return ::testing::AssertionFailure() << t.status().ToString();
+    StatusOr<const ReceivedMessage*> m = listening->receiver->Receive(5s);
+    if (!m.ok()) return ::testing::AssertionFailure() << "message " << step << ": " << m.status().ToString();
+    const uint64_t got = (*m)->header.step_id;
+    listening->receiver->Consumed();
+    if (got != step) return ::testing::AssertionFailure() << "step " << got << ", not " << step;
+    return ::testing::AssertionSuccess();
+  };
+  for (uint64_t step = 0; step < 20; ++step) ASSERT_TRUE(exchange(step));
+  bridge.Remove();
+  for (uint64_t step = 20; step < 40; ++step) ASSERT_TRUE(exchange(step));
 }
 
 }  // namespace
