@@ -481,7 +481,7 @@ def cmd_table(a):
     ref_d = hf_cold["decode_s_per_token"] if hf_cold else None
     rows = []
     names = [f"hf_bf16_{c}" for c in ("cold", "warm")] + \
-            [f"strata_{d}_{c}" for d in ("bf16", "fp8") for c in ("cold", "warm")]
+            [f"strata_{d}_{c}" for d in ("bf16", "fp8", "int4") for c in ("cold", "warm")]
     for name in names:
         r = load(a.res, name)
         if r is None:

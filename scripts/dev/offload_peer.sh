@@ -14,8 +14,9 @@
 #   OUT             results copied here at the end (default ./out)
 #   WORK            checkpoint, packs, offload folder and results kept across runs
 #                   (default /tmp/offload_peer): the checkpoint (~21 GB for 10 layers) and the
-#                   packs (~21 GB bf16, ~11 GB fp8) are made once and reused
+#                   packs (~21 GB bf16, ~13 GB fp8, ~8 GB int4) are made once and reused
 #   LAYERS          decoder layers (default 10)
+#   DTYPES          Strata's pack dtypes, packed and run in turn (default "bf16 fp8 int4")
 #   GPU_BUDGET      Accelerate max_memory[0] and strata --gpu-mem (default 6GiB)
 #   CPU_BUDGET      Accelerate max_memory["cpu"] and strata --pinned-mem (default 10GiB)
 #   PROMPT_TOKENS   prompt length, BOS included (default 512)
@@ -46,8 +47,8 @@ if [ "${DRY:-0}" = 1 ]; then
   hf=$fixture
   tag=dry
   backend=cpu
-  GPU_BUDGET=${GPU_BUDGET:-500K}  # tiny layers are 104 KiB: 2 GPU, 2 pinned, 2 SSD
-  CPU_BUDGET=${CPU_BUDGET:-800K}
+  GPU_BUDGET=${GPU_BUDGET:-22700K}  # the fixture: ends and workspace ~22 MiB, layers ~100 KiB
+  CPU_BUDGET=${CPU_BUDGET:-16700K}
   disk_bytes=()  # the whole (small) file
 else
   tag=L$LAYERS
@@ -57,8 +58,8 @@ else
   CPU_BUDGET=${CPU_BUDGET:-10GiB}
   disk_bytes=(--bytes "${DISK_BYTES:-768M}")
 fi
-p16=$WORK/p16-$tag
-p8=$WORK/p8-$tag
+DTYPES=${DTYPES:-bf16 fp8 int4}  # Strata's packs and runs
+pack_dir() { echo "$WORK/p-$1-$tag"; }
 res=$WORK/results-$tag
 mkdir -p "$res" "$OUT"
 [ -x "$S/strata" ] || { echo "no strata binary at $S/strata (set STRATA_BIN_DIR)" >&2; exit 1; }
@@ -84,14 +85,15 @@ checkpoint() {
 }
 
 pack() {
-  local dtype dir
-  for dtype in bf16 fp8; do
-    dir=$p16
-    [ "$dtype" = fp8 ] && dir=$p8
+  local dtype dir extra
+  for dtype in $DTYPES; do
+    dir=$(pack_dir "$dtype")
     if [ -f "$dir/manifest.json" ]; then echo "present: $dir"; continue; fi
-    timeout -k 10 1800 "$S/strata" pack --model "$hf" --dtype "$dtype" --out "$dir" || return 1
+    extra=()  # the fixture's 64-wide rows need int4 groups below the default 128
+    [ "$dtype" = int4 ] && [ "${DRY:-0}" = 1 ] && extra=(--group-size 32)
+    timeout -k 10 1800 "$S/strata" pack --model "$hf" --dtype "$dtype" --out "$dir" "${extra[@]}" || return 1
+    du -sh "$dir"
   done
-  du -sh "$p16" "$p8"
 }
 
 prompt() {
@@ -100,7 +102,7 @@ prompt() {
 }
 
 disk() {
-  timeout -k 10 900 "$S/strata" bench-disk --file "$p16/weights.bin" "${disk_bytes[@]}" --json \
+  timeout -k 10 900 "$S/strata" bench-disk --file "$(pack_dir bf16)/weights.bin" "${disk_bytes[@]}" --json \
     > "$res/bench_disk.json" 2> "$res/bench_disk.log"
   local rc=$?
   cat "$res/bench_disk.log"
@@ -121,9 +123,8 @@ hf_offload() {
 
 strata_runs() {
   local dtype dir cache
-  for dtype in bf16 fp8; do
-    dir=$p16
-    [ "$dtype" = fp8 ] && dir=$p8
+  for dtype in $DTYPES; do
+    dir=$(pack_dir "$dtype")
     for cache in cold warm; do
       timeout -k 10 660 "${py[@]}" strata --strata "$S/strata" --pack "$dir" --dtype "$dtype" \
         --cache "$cache" --backend "$backend" --gpu-budget "$GPU_BUDGET" \
