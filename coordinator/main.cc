@@ -40,6 +40,7 @@ struct Flags {
   double drain_timeout_s = strata::cluster::kDefaultDrainTimeoutS;
   double link_gbps = 0;        // 0: hops not modelled
   double link_latency_ms = 0;
+  pid_t parent_pid = 0;        // 0: outlive the process that started this one
 };
 
 strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& flags) {
@@ -117,6 +118,7 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
 
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<cluster::StopSignals> signals,
                           cluster::StopSignals::Install());
+  if (flags.parent_pid != 0) STRATA_RETURN_IF_ERROR(cluster::StopWithParent(flags.parent_pid));
 
   STRATA_ASSIGN_OR_RETURN(auto coordinator,
                           coordinator::Coordinator::Start(std::move(config), std::move(model)));
@@ -236,6 +238,7 @@ int main(int argc, char** argv) {
                  "ones get HTTP 503) before the rest fail and the workers are told to shut "
                  "down (0: no waiting)")
       ->capture_default_str();
+  app.add_option("--parent-pid", flags.parent_pid, strata::cluster::kParentPidHelp);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -53,6 +53,7 @@ struct Flags {
   double ssd_gbps = 0, h2d_gbps = 0, decode_ms = 0, prefill_ms = 0;
   std::string metrics_address;  // empty: data_host, port kDefaultMetricsPort
   std::string tls_ca, tls_cert, tls_key;  // the control plane's TLS (any given: TLS on)
+  pid_t parent_pid = 0;                   // 0: outlive the process that started this one
 };
 
 strata::Status RunWorker(const Flags& f) {
@@ -62,6 +63,7 @@ strata::Status RunWorker(const Flags& f) {
   // From here a signal waits for the waiter below (one during start-up stops it at once).
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<cluster::StopSignals> signals,
                           cluster::StopSignals::Install());
+  if (f.parent_pid != 0) STRATA_RETURN_IF_ERROR(cluster::StopWithParent(f.parent_pid));
   STRATA_ASSIGN_OR_RETURN(std::string token, cluster::ReadTokenFile(f.token_file));
   STRATA_ASSIGN_OR_RETURN(size_t gpu_mem, ParseByteSize("--gpu-mem", f.gpu_mem));
   STRATA_ASSIGN_OR_RETURN(size_t pinned_mem, ParseByteSize("--pinned-mem", f.pinned_mem));
@@ -226,6 +228,7 @@ int main(int argc, char** argv) {
                  "With --tls-ca: this worker's PEM certificate, for a coordinator that requires "
                  "client certificates (its --tls-ca)");
   app.add_option("--tls-key", f.tls_key, "The private key (PEM) of --tls-cert");
+  app.add_option("--parent-pid", f.parent_pid, strata::cluster::kParentPidHelp);
   CLI11_PARSE(app, argc, argv);
   const strata::Status status = RunWorker(f);
   if (!status.ok()) {

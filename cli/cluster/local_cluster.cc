@@ -307,7 +307,8 @@ StatusOr<int> RunLocalCluster(const LocalClusterOptions& o) {
       std::to_string(o.limits.kv_slots), "--max-batch-tokens",
       std::to_string(o.limits.max_batch_tokens), "--max-seq-len",
       std::to_string(o.limits.max_seq_len),
-      "--transport", o.transport, "--metrics-address", metrics[0].address};
+      "--transport", o.transport, "--metrics-address", metrics[0].address,
+      "--parent-pid", std::to_string(::getpid())};
   if (!o.api_key_file.empty()) {
     coordinator_argv.insert(coordinator_argv.end(), {"--api-key-file", o.api_key_file});
   }
@@ -334,7 +335,8 @@ StatusOr<int> RunLocalCluster(const LocalClusterOptions& o) {
     std::vector<std::string> argv = {worker_bin, "--coordinator", control, "--model", pack,
                                      "--token-file", token_file, "--name", m.worker, "--backend",
                                      backends[static_cast<size_t>(i) % backends.size()],
-                                     "--metrics-address", m.address};
+                                     "--metrics-address", m.address,
+                                     "--parent-pid", std::to_string(::getpid())};
     if (o.fp8_activations) argv.push_back("--fp8-activations");
     const size_t n = static_cast<size_t>(i);
     if (!gpu_mems.empty()) argv.insert(argv.end(), {"--gpu-mem", gpu_mems[n % gpu_mems.size()]});

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -76,6 +77,21 @@ void StopSignals::Wake() {
   if (write(write_fd_, &zero, 1) < 0) {
     // The pipe is full of unread signals: Next returns at once anyway.
   }
+}
+
+Status StopWithParent(pid_t parent) {
+  if (parent <= 1) {
+    return InvalidArgument("--parent-pid must be a process id above 1, not " +
+                           std::to_string(parent));
+  }
+  if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) {
+    return Internal(std::string("prctl(PR_SET_PDEATHSIG): ") + std::strerror(errno));
+  }
+  if (::getppid() != parent) {  // it exited before the prctl: no signal will come
+    return FailedPrecondition("the process that started this one (pid " + std::to_string(parent) +
+                              ", --parent-pid) has exited; stopping");
+  }
+  return OkStatus();
 }
 
 }  // namespace strata::cluster

@@ -5,8 +5,12 @@
 // constructor) whose mask main cannot block, so a process-directed signal could land on one
 // and take its default action, ending the process at once. The handler runs on whichever
 // thread the signal lands and only writes one byte.
+// StopWithParent makes the exit of the process that started this one a SIGTERM, so children
+// of a launcher that is killed outright stop instead of running on, orphaned.
 // Thread-safety: one StopSignals per process; Next from one thread, Wake from any.
 #pragma once
+
+#include <sys/types.h>
 
 #include <chrono>
 #include <memory>
@@ -35,5 +39,15 @@ class StopSignals {
   const int read_fd_;
   const int write_fd_;
 };
+
+// From now on, SIGTERM to this process when its parent `parent` exits (Linux: the thread that
+// started this process; a launcher starts its children from its main thread). `parent` is
+// the pid the launcher passed, so that one which exited before this call is noticed:
+// kFailedPrecondition then. Call after StopSignals::Install, so the signal drains as a
+// user's would.
+Status StopWithParent(pid_t parent);
+inline constexpr const char* kParentPidHelp =
+    "Stop (as on SIGTERM) when process PID, the one that started this, exits; "
+    "`strata cluster up` passes its own so no child outlives it";
 
 }  // namespace strata::cluster

@@ -1,16 +1,18 @@
 // `strata cluster up` / `down` as a user runs them: a 2-worker cluster on the fixture comes up,
 // answers a completion and stops cleanly on `cluster down`; a cluster whose every plan fails
 // to load (the nccl transport on CPU workers) stops with the workers' reason instead of
-// waiting out its ready timeout.
+// waiting out its ready timeout; a launcher killed outright takes its children with it.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <future>
 #include <iterator>
 
 #include "tests/support/run_process.h"
 #include "tests/unit/cluster/cluster_harness.h"
+#include "tests/unit/cluster/launched_cluster.h"
 
 namespace strata::testing {
 namespace {
@@ -70,6 +72,48 @@ TEST_F(LauncherTest, UpServesAndDownStopsEverything) {
   std::ifstream log(dir.File("run") + "/coordinator.log");
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   EXPECT_THAT(text, HasSubstr("drain ended"));
+}
+
+// Whether `pid` is gone: no such process, or a zombie waiting for a reaper that is not us.
+bool Gone(pid_t pid) {
+  const std::string stat = LaunchedCluster::ReadAll("/proc/" + std::to_string(pid) + "/stat");
+  const size_t end = stat.rfind(')');
+  return end == std::string::npos || (end + 2 < stat.size() && stat[end + 2] == 'Z');
+}
+
+// SIGKILL runs no handler, so the launcher cannot stop its children itself: each was started
+// with --parent-pid and takes the launcher's death as a SIGTERM (before this, they ran on,
+// workers waiting for a coordinator that waited for them).
+TEST_F(LauncherTest, ASigkilledLauncherTakesItsChildrenWithIt) {
+  LaunchedCluster cluster;
+  ASSERT_TRUE(cluster.WaitReady(120s));
+  const pid_t children[] = {cluster.Child("--control"), cluster.Child("worker-0"),
+                            cluster.Child("worker-1")};
+  for (pid_t pid : children) ASSERT_GT(pid, 0) << cluster.Logs();
+  cluster.launcher().Signal(SIGKILL);
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  auto all_gone = [&] { return std::all_of(std::begin(children), std::end(children), Gone); };
+  while (!all_gone() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  for (pid_t pid : children) {
+    EXPECT_TRUE(Gone(pid)) << "pid " << pid << " outlived its launcher\n" << cluster.Logs();
+    if (!Gone(pid)) ::kill(pid, SIGKILL);
+  }
+}
+
+// A --parent-pid that is not the process's parent (it exited before the child could ask for
+// its signal) stops the child at once with the reason; a pid of 1 or less is refused. (The
+// worker checks before it reads anything; the coordinator shares the check, StopWithParent.)
+TEST_F(LauncherTest, AWorkerWhoseParentPidIsNotItsParentStopsAtOnce) {
+  const std::string not_parent = std::to_string(::getppid());  // our parent, not its
+  for (const std::string& pid : {not_parent, std::string("1")}) {
+    const ProcessResult r = RunProcess({STRATA_WORKER_PATH, "--model", "/nonexistent",
+                                        "--token-file", "/nonexistent", "--parent-pid", pid});
+    EXPECT_EQ(r.exit_code, 1) << pid << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr(pid == "1" ? "--parent-pid must be a process id above 1"
+                                            : "(pid " + pid + ", --parent-pid) has exited"));
+  }
 }
 
 TEST_F(LauncherTest, AClusterWhoseEveryPlanFailsStopsWithTheReason) {
