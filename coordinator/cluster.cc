@@ -322,6 +322,7 @@ ClusterHealth Cluster::Health() const {
   health.queued = scheduler_.queued();
   health.open_sequences = scheduler_.open_sequences();
   health.pipeline_passes = scheduler_.pipeline_passes();
+  if (scheduler_.serving()) health.step_policy = StepPolicyName(scheduler_.step_policy());
   health.planned_prefill = planned_prefill_;
   health.planned_decode = planned_decode_;
   for (const auto& [id, w] : workers_) {
@@ -521,9 +522,20 @@ void Cluster::MaybeServe() {
   leaving_.clear();
   recovering_ = false;
   SetState(ClusterState::kServing);
-  spdlog::info("epoch {}: serving on {} stage{}", epoch_, pipeline_.size(),
-               pipeline_.size() == 1 ? "" : "s");
-  scheduler_.Start(epoch_, static_cast<int32_t>(pipeline_.size()), this);
+  // A stage that streams layers reads them again on every pass: then every ready sequence
+  // rides each pass instead of a micro-batch per stage.
+  const auto streams = [this](const std::string& id) {
+    const pb::Assignment& a = workers_.at(id).assignment;
+    return a.num_layers() > a.gpu_layers();
+  };
+  const bool streamed = std::any_of(pipeline_.begin(), pipeline_.end(), streams);
+  spdlog::info("epoch {}: serving on {} stage{}, {}", epoch_, pipeline_.size(),
+               pipeline_.size() == 1 ? "" : "s",
+               streamed ? "one step in flight (layers are streamed: every ready sequence rides "
+                          "each pass over them)"
+                        : "a step per stage in flight");
+  scheduler_.Start(epoch_, static_cast<int32_t>(pipeline_.size()), this,
+                   streamed ? StepPolicy::kOneAtATime : StepPolicy::kOnePerStage);
 }
 
 // A worker's stream ended (or it is dropped). After its Shutdown that is a graceful leave:

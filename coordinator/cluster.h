@@ -113,6 +113,7 @@ struct ClusterHealth {
   size_t queued = 0;
   size_t open_sequences = 0;
   uint64_t pipeline_passes = 0;  // steps sent since start, each a pass over every stage
+  std::string step_policy;       // StepPolicyName while serving, else ""
   std::vector<WorkerSummary> workers;  // by stage when assigned, else by name
   // What the current epoch's plan predicts (compute, transfers and, with a link, hops).
   std::optional<PhaseTotals> planned_prefill, planned_decode;

@@ -272,6 +272,7 @@ void HttpApi::ClusterStatus(httplib::Response& response) const {
                {"pipeline_passes", h.pipeline_passes},
                {"workers", std::move(workers)}};
   if (!ready) body["reason"] = NotReadyReason(h);
+  if (!h.step_policy.empty()) body["step_policy"] = h.step_policy;
   if (!h.leaving.empty()) body["leaving"] = h.leaving;
   if (!h.lost_worker.empty()) body["lost_worker"] = h.lost_worker;
   if (!h.error.empty()) body["error"] = h.error;

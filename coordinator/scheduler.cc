@@ -11,14 +11,21 @@ namespace strata::coordinator {
 
 namespace pb = control::v1;
 
+std::string_view StepPolicyName(StepPolicy policy) {
+  return policy == StepPolicy::kOneAtATime ? "one_at_a_time" : "one_per_stage";
+}
+
 Scheduler::Scheduler(const ServingLimits& limits, std::vector<int32_t> stop_ids,
                      CoordinatorMetrics* metrics)
     : limits_(limits), stop_ids_(std::move(stop_ids)), metrics_(metrics) {}
 
-void Scheduler::Start(uint64_t epoch, int32_t num_stages, StageSender* sender) {
+void Scheduler::Start(uint64_t epoch, int32_t num_stages, StageSender* sender,
+                      StepPolicy policy) {
   STRATA_CHECK(sender != nullptr && num_stages > 0);
   epoch_ = epoch;
   num_stages_ = num_stages;
+  policy_ = policy;
+  max_steps_in_flight_ = policy == StepPolicy::kOneAtATime ? 1 : num_stages;
   sender_ = sender;
   held_ = false;
   Schedule();
@@ -201,7 +208,7 @@ void Scheduler::OnFailed(const pb::StepFailed& failed, const std::string& worker
 void Scheduler::Schedule() {
   if (sender_ != nullptr) {
     OpenQueued();
-    while (static_cast<int32_t>(steps_.size()) < num_stages_ && SendOneStep()) {
+    while (static_cast<int32_t>(steps_.size()) < max_steps_in_flight_ && SendOneStep()) {
     }
   }
   PublishCounts();

@@ -2,8 +2,10 @@
 // first stage. A generation waits for a KV slot (at most kv_slots sequences open), opens a
 // sequence on every stage, then feeds its prompt in chunks and one token per decode; each
 // step packs decode tokens first (a sequence at most once per step), then prefill chunks, up
-// to max_batch_tokens tokens, and up to num_stages steps are in flight so every stage is
-// busy. Prefill chunks of one sequence may ride consecutive in-flight steps (every stage
+// to max_batch_tokens tokens. With StepPolicy::kOnePerStage up to num_stages steps are in
+// flight so every stage is busy (micro-batches); with kOneAtATime one is, so every ready
+// sequence rides each pass — for pipelines that stream layers, where each pass reads the
+// streamed weights again. Prefill chunks of one sequence may ride consecutive in-flight steps (every stage
 // runs steps in order); its decode waits for the previous token. A sequence is closed on
 // every stage once it is finished and none of its steps or opens are outstanding. While held
 // (a worker is leaving) no sequence is opened: queued generations wait, open ones run on.
@@ -17,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/proto/strata_control.pb.h"
@@ -33,6 +36,10 @@ class StageSender {
   virtual void SendToStage(int32_t stage, const control::v1::CoordinatorMessage& message) = 0;
 };
 
+// Steps in flight at once (see the header comment).
+enum class StepPolicy { kOnePerStage, kOneAtATime };
+std::string_view StepPolicyName(StepPolicy policy);  // "one_per_stage", "one_at_a_time"
+
 class Scheduler {
  public:
   // `metrics` (may be null) gets queue times, pass times and the running/waiting gauges.
@@ -41,10 +48,11 @@ class Scheduler {
   Scheduler(const ServingLimits& limits, std::vector<int32_t> stop_ids,
             CoordinatorMetrics* metrics = nullptr);
 
-  // Serving begins on a pipeline of `num_stages` stages under `epoch`, not held; `sender` must
-  // outlive the serving period (until FailAll or Suspend).
-  void Start(uint64_t epoch, int32_t num_stages, StageSender* sender);
+  // Serving begins on a pipeline of `num_stages` stages under `epoch`, not held, with `policy`;
+  // `sender` must outlive the serving period (until FailAll or Suspend).
+  void Start(uint64_t epoch, int32_t num_stages, StageSender* sender, StepPolicy policy);
   bool serving() const { return sender_ != nullptr; }
+  StepPolicy step_policy() const { return policy_; }  // the last Start's
 
   // Queues `generation` (validated by the caller) and schedules what can run.
   void Submit(std::shared_ptr<Generation> generation);
@@ -120,6 +128,8 @@ class Scheduler {
   CoordinatorMetrics* const metrics_;
   uint64_t epoch_ = 0;
   int32_t num_stages_ = 0;
+  StepPolicy policy_ = StepPolicy::kOnePerStage;
+  int32_t max_steps_in_flight_ = 0;  // from policy_
   StageSender* sender_ = nullptr;  // null: not serving
   bool held_ = false;              // open no sequence (Hold)
   uint64_t next_seq_id_ = 1;       // unique over the coordinator's life, across epochs

@@ -2,7 +2,9 @@
 // prompts and lengths through a 2-worker cluster, first one at a time, then all at once
 // (4 KV slots: half of them queue and join the batch as others finish). Together each gets
 // exactly the ids it got alone, in less than two thirds of the passes they took one at a
-// time (half is the floor with a step per stage in flight; see the end of the test).
+// time (half is the floor with a step per stage in flight; see the end of the test). Over
+// streamed layers one step runs at a time and a request joins the running ones' passes.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -44,6 +46,7 @@ TEST_F(BatchingTest, EightConcurrentRequestsGetTheirAloneIdsInUnderTwoThirdsOfTh
   layout.workers = 2;
   TestCluster cluster(layout);
   ASSERT_TRUE(cluster.WaitReady(kReady));
+  EXPECT_EQ(cluster.ClusterState().value("step_policy", ""), "one_per_stage");  // all resident
 
   // Different prompts and lengths: sequences leave the batch at different steps and queued
   // ones take their slots mid-flight.
@@ -131,6 +134,64 @@ TEST_F(BatchingTest, EightConcurrentRequestsGetTheirAloneIdsInUnderTwoThirdsOfTh
   EXPECT_GT(together_passes, 0);
   EXPECT_LT(3 * together_passes, 2 * alone_passes)
       << "together " << together_passes << " passes, one at a time " << alone_passes;
+}
+
+// Two workers whose every layer streams from the pack: the coordinator runs one step at a
+// time, so a request that arrives while another runs joins its passes instead of alternating
+// with it (which, a step per stage in flight, would take about the sum of both requests'
+// passes, each a read of every streamed layer). Both keep the ids they get alone.
+TEST_F(BatchingTest, OverStreamedLayersARequestJoinsTheRunningOnesPasses) {
+  ClusterLayout layout;
+  layout.workers = 2;
+  StatusOr<Pack> pack = Pack::Open(FixturePackDir());
+  ASSERT_TRUE(pack.ok()) << pack.status().ToString();
+  layout.worker_args = {StreamEveryLayer(*pack, 2, 0), StreamEveryLayer(*pack, 2, 1)};
+  TestCluster cluster(layout);
+  ASSERT_TRUE(cluster.WaitReady(kReady));
+  for (size_t w = 1; w <= 2; ++w) {
+    ASSERT_THAT(cli::LogTail(cluster.children()[w].log_path(), 30),
+                ::testing::HasSubstr("(0 on the GPU, "))  // pinned or from the pack
+        << cluster.Logs();
+  }
+  EXPECT_EQ(cluster.ClusterState().value("step_policy", ""), "one_at_a_time");
+
+  const json a = {{"prompt", "Once upon a time"}, {"max_tokens", 24}, {"temperature", 0},
+                  {"return_token_ids", true}};
+  const json b = {{"prompt", "Water boils at"}, {"max_tokens", 24}, {"temperature", 0},
+                  {"return_token_ids", true}};
+  int64_t alone_passes = 0;
+  std::vector<std::vector<int32_t>> alone;
+  for (const json& r : {a, b}) {
+    const int64_t before = Passes(cluster);
+    auto [status, body] = cluster.Complete(r);
+    ASSERT_EQ(status, 200) << body.dump() << "\n" << cluster.Logs();
+    alone.push_back(Ids(body));
+    alone_passes += Passes(cluster) - before;
+  }
+
+  const int64_t before = Passes(cluster);
+  auto first = std::async(std::launch::async, [&] { return cluster.Complete(a); });
+  // The second once the first has taken a pass (it is running).
+  for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+       Passes(cluster) == before;) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << cluster.Logs();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  auto second = std::async(std::launch::async, [&] { return cluster.Complete(b); });
+  const auto [status_a, body_a] = first.get();
+  const auto [status_b, body_b] = second.get();
+  ASSERT_EQ(status_a, 200) << body_a.dump();
+  ASSERT_EQ(status_b, 200) << body_b.dump();
+  EXPECT_EQ(Ids(body_a), alone[0]);
+  EXPECT_EQ(Ids(body_b), alone[1]);
+  const int64_t together_passes = Passes(cluster) - before;
+  std::printf("over streamed layers: %lld passes for the two requests one after the other, "
+              "%lld with the second joining the first\n",
+              static_cast<long long>(alone_passes), static_cast<long long>(together_passes));
+  // Alone each takes 24 passes (a prefill chunk, 23 decodes); joined, the second's prefill
+  // rides the first's next pass and the rest are shared: about 24 + the passes it joined late.
+  EXPECT_LT(4 * together_passes, 3 * alone_passes)
+      << "together " << together_passes << " passes, one after the other " << alone_passes;
 }
 
 }  // namespace

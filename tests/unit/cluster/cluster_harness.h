@@ -19,6 +19,9 @@
 
 #include "cli/cluster/child_process.h"
 #include "cli/cluster/local_cluster.h"
+#include "common/model/forward_memory.h"
+#include "common/plan/placement.h"
+#include "common/storage/pack.h"
 #include "common/storage/pack_writer.h"
 #include "tests/support/reference_fixture.h"
 #include "tests/support/temp_dir.h"
@@ -52,6 +55,26 @@ inline const std::string& FixturePackDir() {
     return o.out_dir;
   }();
   return pack;
+}
+
+// Flags for the worker of stage `stage` of `stages` equal stages on `pack` (a CPU worker plans
+// against --gpu-mem as if it were GPU memory): room for its stage's runtime, the LM head on
+// the last stage and one streaming slot but not a resident layer beside them, and pinned
+// memory for the staging ring and the host embedding's gather buffer but no pinned layer — so
+// every layer of the stage streams on every pass (from the pack; the planner may pin a stage
+// whose layers all fit the ring's room instead, as it did stage 0 of 2). The sizes follow the
+// planner's own arithmetic under the harness's limits (kv slots, batch tokens, sequence).
+inline std::vector<std::string> StreamEveryLayer(const Pack& pack, int32_t stages, int32_t stage) {
+  const ServingLimits limits{.max_batch_tokens = 64, .max_seq_len = 256, .kv_slots = 4};
+  ModelConfig config = pack.config();
+  config.num_layers /= stages;
+  const size_t slot = pack.layer_extent(0).bytes;
+  const size_t head = stage + 1 == stages
+                          ? pack.lm_head_extent().bytes + pack.final_norm_extent().bytes
+                          : 0;
+  return {"--gpu-mem", std::to_string(ForwardDeviceBytes(config, limits) + head + slot + slot / 2),
+          "--pinned-mem", std::to_string(kStagingChunkBytes +
+                                         ForwardPinnedBytes(config, limits, true) + slot / 2)};
 }
 
 // The most tokens a generation may ask for within the harness's --max-seq-len (256) after a

@@ -8,8 +8,6 @@
 
 #include <chrono>
 
-#include "common/model/forward_memory.h"
-#include "common/plan/placement.h"
 #include "common/storage/pack.h"
 #include "tests/support/eventually.h"
 #include "tests/support/flip_byte.h"
@@ -22,22 +20,6 @@ using ::testing::HasSubstr;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-// Flags for the one worker of a cluster on `pack` (a CPU worker plans against --gpu-mem as if
-// it were GPU memory): room for the whole model's runtime, the LM head and one streaming slot
-// but not a resident layer beside it, and pinned memory for the staging ring and the host
-// embedding's gather buffer but no pinned layer — so every layer streams from the pack on
-// every pass. The sizes follow the planner's own arithmetic under the harness's limits.
-std::vector<std::string> StreamEveryLayer(const Pack& pack) {
-  const ServingLimits limits{.max_batch_tokens = 64, .max_seq_len = 256, .kv_slots = 4};
-  const size_t slot = pack.layer_extent(0).bytes;
-  const size_t head = pack.lm_head_extent().bytes + pack.final_norm_extent().bytes;
-  return {"--gpu-mem", std::to_string(ForwardDeviceBytes(pack.config(), limits) + head + slot +
-                                      slot / 2),
-          "--pinned-mem", std::to_string(kStagingChunkBytes +
-                                         ForwardPinnedBytes(pack.config(), limits, true) +
-                                         slot / 2)};
-}
 
 json Greedy(int max_tokens) {
   return {{"prompt", "The capital of France is"}, {"max_tokens", max_tokens},
@@ -54,7 +36,7 @@ TEST(DiskFaultTest, ADamagedStreamedLayerFailsFastNamesItselfAndStopsTheWorker) 
   layout.pack = pack;
   StatusOr<Pack> opened = Pack::Open(pack);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-  layout.worker_args = {StreamEveryLayer(*opened)};
+  layout.worker_args = {StreamEveryLayer(*opened, 1, 0)};
   TestCluster cluster(layout);
   ASSERT_TRUE(cluster.WaitReady(120s));
   cli::ChildProcess& worker = cluster.children()[1];

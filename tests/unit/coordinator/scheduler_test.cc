@@ -56,12 +56,13 @@ std::shared_ptr<Generation> MakeGeneration(int32_t prompt_len, int32_t max_token
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  void StartWith(int32_t max_batch_tokens, int32_t kv_slots, int32_t stages) {
+  void StartWith(int32_t max_batch_tokens, int32_t kv_slots, int32_t stages,
+                 StepPolicy policy = StepPolicy::kOnePerStage) {
     scheduler_ = std::make_unique<Scheduler>(
         ServingLimits{.max_batch_tokens = max_batch_tokens, .kv_slots = kv_slots},
         std::vector<int32_t>{kStop});
     stages_ = stages;
-    scheduler_->Start(/*epoch=*/7, stages, &sender_);
+    scheduler_->Start(/*epoch=*/7, stages, &sender_, policy);
   }
   // Answers every OpenSequence sent so far from every stage; returns the opened ids.
   std::vector<uint64_t> OpenAll() {
@@ -179,6 +180,48 @@ TEST_F(SchedulerTest, DecodeTokensOfReadySequencesShareOneStep) {
     EXPECT_EQ(steps[0].seqs(i).seq_id(), ids[static_cast<size_t>(i)]);
     EXPECT_EQ(steps[0].seqs(i).tokens_size(), 1);
     EXPECT_EQ(steps[0].seqs(i).start_pos(), 3 + i);
+  }
+}
+
+// Two stages, B arriving while A's prefill flies: a step per stage in flight sends B at once
+// and A and B then alternate steps for good (two passes per token round); one step at a time
+// (stages that stream layers) makes B wait one step and then carries both in every pass.
+TEST_F(SchedulerTest, OneStepAtATimeCarriesEveryReadySequenceInEachPass) {
+  for (const StepPolicy policy : {StepPolicy::kOnePerStage, StepPolicy::kOneAtATime}) {
+    SCOPED_TRACE(policy == StepPolicy::kOneAtATime ? "one at a time" : "one per stage");
+    const bool one = policy == StepPolicy::kOneAtATime;
+    StartWith(64, 4, /*stages=*/2, policy);
+    auto a = MakeGeneration(3, 6), b = MakeGeneration(4, 6);
+    scheduler_->Submit(a);
+    ASSERT_EQ(OpenAll().size(), 1u);
+    std::vector<pb::Step> flying = sender_.TakeSteps();  // A's prefill
+    ASSERT_EQ(flying.size(), 1u);
+    scheduler_->Submit(b);
+    ASSERT_EQ(OpenAll().size(), 1u);
+    std::vector<pb::Step> sent = sender_.TakeSteps();
+    ASSERT_EQ(sent.size(), one ? 0u : 1u);  // B's prefill: at once, or after A's step
+    flying.insert(flying.end(), sent.begin(), sent.end());
+    int32_t steps = 0;
+    size_t most = 0;  // the most sequences one step carried
+    while (!flying.empty() && steps < 40) {
+      const pb::Step step = flying.front();
+      flying.erase(flying.begin());
+      std::map<uint64_t, int32_t> tokens;
+      for (const pb::SeqWork& w : step.seqs()) tokens[w.seq_id()] = 5;
+      Answer(step, tokens);
+      ++steps;
+      most = std::max(most, static_cast<size_t>(step.seqs_size()));
+      sent = sender_.TakeSteps();
+      EXPECT_LE(flying.size() + sent.size(), one ? 1u : 2u);
+      flying.insert(flying.end(), sent.begin(), sent.end());
+    }
+    EXPECT_TRUE(a->done && b->done);
+    EXPECT_EQ(a->output.size(), 6u);
+    EXPECT_EQ(b->output.size(), 6u);
+    // A: prefill + 5 decodes; B likewise. Alternating, every step carries one of them (12
+    // passes); one at a time, B's prefill joins A's first decode and the rest are shared: 7.
+    EXPECT_EQ(steps, one ? 7 : 12);
+    EXPECT_EQ(most, one ? 2u : 1u);
   }
 }
 
