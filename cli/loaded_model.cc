@@ -6,6 +6,7 @@
 #include "common/util/byte_size.h"
 #include "common/backend/backend_factory.h"
 #include "common/loader/model_directory.h"
+#include "common/model/hf_int4_weights.h"
 #include "common/storage/pack.h"
 
 namespace strata::cli {
@@ -24,9 +25,10 @@ StatusOr<LoadedModel> LoadCheckpoint(const ModelFlags& f, const ServingLimits& e
   }
   STRATA_ASSIGN_OR_RETURN(Checkpoint ckpt, Checkpoint::Open(f.model));
   m.checkpoint = std::make_unique<Checkpoint>(std::move(ckpt));
-  STRATA_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(*m.checkpoint));
+  STRATA_ASSIGN_OR_RETURN(CheckpointWeights weights, LoadCheckpointWeights(*m.checkpoint));
+  m.converted = std::move(weights.converted);  // the views below point into these buffers
   STRATA_ASSIGN_OR_RETURN(m.resident, LlamaModel::CreateResident(*m.backend, m.checkpoint->config(),
-                                                                 std::move(weights), engine));
+                                                                 std::move(weights.weights), engine));
   return m;
 }
 

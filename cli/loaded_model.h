@@ -1,6 +1,7 @@
 // The model `strata generate` runs: a Hugging Face directory (CPU backend, all layers
-// resident in the memory map) or a Strata pack (any backend, layers in their home tiers,
-// streamed by the executor), with the backend and files that keep it alive.
+// resident in the memory map, an AWQ/GPTQ one's projections converted to int4 in memory) or
+// a Strata pack (any backend, layers in their home tiers, streamed by the executor), with
+// the backend and files that keep it alive.
 // Thread-safety: used by main's thread only.
 #pragma once
 
@@ -8,11 +9,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/backend/backend.h"
 #include "common/engine/llama_model.h"
 #include "common/engine/pack_model.h"
 #include "common/model/checkpoint.h"
+#include "common/model/hf_int4_layout.h"
 #include "common/engine/pack_placement.h"
 #include "common/util/status.h"
 
@@ -34,6 +37,7 @@ struct ModelFlags {
 struct LoadedModel {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Checkpoint> checkpoint;  // HF directory
+  std::vector<U4Tensor> converted;         // an AWQ/GPTQ directory's projections, in kU4
   std::unique_ptr<LlamaModel> resident;    // over `checkpoint`
   std::unique_ptr<PackModel> pack;         // Strata pack
   std::optional<PackPlacement> placement;  // how the pack's layers were placed

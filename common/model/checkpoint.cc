@@ -53,7 +53,10 @@ StatusOr<Checkpoint> Checkpoint::Open(const std::string& dir) {
     return NotFound("no config.json in model directory " + dir +
                     "; a Hugging Face model directory holds config.json next to the weights");
   }
-  STRATA_ASSIGN_OR_RETURN(c.config_, LoadModelConfig(config_path));
+  STRATA_ASSIGN_OR_RETURN(const std::string config_text, ReadFileToString(config_path));
+  STRATA_ASSIGN_OR_RETURN(c.config_, ParseModelConfig(config_text, config_path));
+  STRATA_ASSIGN_OR_RETURN(c.quantization_,
+                          ParseHfQuantization(config_text, config_path, c.config_));
 
   const std::string index_path = JoinPath(dir, "model.safetensors.index.json");
   const std::string single_path = JoinPath(dir, "model.safetensors");

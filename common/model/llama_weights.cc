@@ -26,6 +26,10 @@ StatusOr<WeightView> Bind(const Checkpoint& checkpoint, const std::string& name,
                     ", but config.json in " + checkpoint.dir() + " implies " + ShapeString(shape) +
                     "; the config and the weights do not belong together");
   }
+  if (t->i32) {
+    return DataLoss("tensor '" + name + "' in " + t->file + " is I32, not a float tensor; " +
+                    "the checkpoint is corrupt or config.json lacks its quantization_config");
+  }
   WeightView v;
   v.data = t->data;
   v.dtype = t->dtype;
@@ -36,8 +40,25 @@ StatusOr<WeightView> Bind(const Checkpoint& checkpoint, const std::string& name,
 
 }  // namespace
 
-StatusOr<LlamaWeights> BindLlamaWeights(const Checkpoint& checkpoint) {
+std::array<int64_t, 2> ProjectionShape(const ModelConfig& c, const HfProjection& p) {
+  const int64_t hidden = c.hidden_size;
+  if (p.member == &LlamaLayerWeights::wq) return {c.q_dim(), hidden};
+  if (p.member == &LlamaLayerWeights::wk || p.member == &LlamaLayerWeights::wv) {
+    return {c.kv_dim(), hidden};
+  }
+  if (p.member == &LlamaLayerWeights::wo) return {hidden, c.q_dim()};
+  if (p.member == &LlamaLayerWeights::w_down) return {hidden, c.intermediate_size};
+  return {c.intermediate_size, hidden};  // gate and up
+}
+
+StatusOr<LlamaWeights> BindLlamaWeights(const Checkpoint& checkpoint,
+                                        BindProjections projections) {
   const ModelConfig& c = checkpoint.config();
+  if (projections == BindProjections::kYes && checkpoint.quantization().quantized()) {
+    return FailedPrecondition("checkpoint " + checkpoint.dir() + " is " +
+                              DescribeHfQuantization(checkpoint.quantization()) +
+                              "; its projections are converted by LoadCheckpointWeights");
+  }
   const int64_t hidden = c.hidden_size;
   LlamaWeights w;
   STRATA_ASSIGN_OR_RETURN(w.embed,
@@ -47,22 +68,14 @@ StatusOr<LlamaWeights> BindLlamaWeights(const Checkpoint& checkpoint) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     LlamaLayerWeights& l = w.layers[static_cast<size_t>(i)];
     STRATA_ASSIGN_OR_RETURN(l.attn_norm, Bind(checkpoint, p + "input_layernorm.weight", {hidden}));
-    STRATA_ASSIGN_OR_RETURN(l.wq,
-                            Bind(checkpoint, p + "self_attn.q_proj.weight", {c.q_dim(), hidden}));
-    STRATA_ASSIGN_OR_RETURN(l.wk,
-                            Bind(checkpoint, p + "self_attn.k_proj.weight", {c.kv_dim(), hidden}));
-    STRATA_ASSIGN_OR_RETURN(l.wv,
-                            Bind(checkpoint, p + "self_attn.v_proj.weight", {c.kv_dim(), hidden}));
-    STRATA_ASSIGN_OR_RETURN(l.wo,
-                            Bind(checkpoint, p + "self_attn.o_proj.weight", {hidden, c.q_dim()}));
     STRATA_ASSIGN_OR_RETURN(l.mlp_norm,
                             Bind(checkpoint, p + "post_attention_layernorm.weight", {hidden}));
-    STRATA_ASSIGN_OR_RETURN(
-        l.w_gate, Bind(checkpoint, p + "mlp.gate_proj.weight", {c.intermediate_size, hidden}));
-    STRATA_ASSIGN_OR_RETURN(
-        l.w_up, Bind(checkpoint, p + "mlp.up_proj.weight", {c.intermediate_size, hidden}));
-    STRATA_ASSIGN_OR_RETURN(
-        l.w_down, Bind(checkpoint, p + "mlp.down_proj.weight", {hidden, c.intermediate_size}));
+    if (projections == BindProjections::kNo) continue;
+    for (const HfProjection& proj : kHfProjections) {
+      const auto [rows, cols] = ProjectionShape(c, proj);
+      STRATA_ASSIGN_OR_RETURN(l.*proj.member,
+                              Bind(checkpoint, p + std::string(proj.module) + ".weight", {rows, cols}));
+    }
   }
   STRATA_ASSIGN_OR_RETURN(w.final_norm, Bind(checkpoint, "model.norm.weight", {hidden}));
   if (c.tie_word_embeddings) {

@@ -3,8 +3,10 @@
 // Thread-safety: plain views; valid while the Checkpoint (or pack) that owns the bytes lives.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "common/model/checkpoint.h"
@@ -56,9 +58,36 @@ struct LlamaWeights {
   WeightView lm_head;     // lm_head, or embed when tie_word_embeddings (vocab, hidden)
 };
 
+// The seven projections of a decoder layer: their Hugging Face module names (under
+// model.layers.{i}.; the weight is MODULE.weight, or MODULE.qweight etc. in AWQ/GPTQ
+// checkpoints) and their fields.
+struct HfProjection {
+  std::string_view module;
+  WeightView LlamaLayerWeights::*member;
+};
+inline constexpr std::array<HfProjection, 7> kHfProjections = {{
+    {"self_attn.q_proj", &LlamaLayerWeights::wq},
+    {"self_attn.k_proj", &LlamaLayerWeights::wk},
+    {"self_attn.v_proj", &LlamaLayerWeights::wv},
+    {"self_attn.o_proj", &LlamaLayerWeights::wo},
+    {"mlp.gate_proj", &LlamaLayerWeights::w_gate},
+    {"mlp.up_proj", &LlamaLayerWeights::w_up},
+    {"mlp.down_proj", &LlamaLayerWeights::w_down},
+}};
+
+// (rows, cols) = (out_features, in_features) of projection `p` for `config`.
+std::array<int64_t, 2> ProjectionShape(const ModelConfig& config, const HfProjection& p);
+
+// Whether BindLlamaWeights binds the projections too, or leaves them empty (data null) for
+// the caller to fill: the converted projections of an AWQ/GPTQ checkpoint (hf_int4_weights.h).
+enum class BindProjections { kYes, kNo };
+
 // Errors (kDataLoss) name the tensor, its file, and both shapes: a missing tensor, a shape
-// that disagrees with the config. An lm_head missing from an untied checkpoint is an error;
-// a tied one uses the embedding (as HF does, even when lm_head.weight is present).
-StatusOr<LlamaWeights> BindLlamaWeights(const Checkpoint& checkpoint);
+// that disagrees with the config, an I32 tensor. An lm_head missing from an untied checkpoint
+// is an error; a tied one uses the embedding (as HF does, even when lm_head.weight is
+// present). kFailedPrecondition for kYes on an AWQ/GPTQ checkpoint, whose projections must be
+// converted: LoadCheckpointWeights (hf_int4_weights.h) does it.
+StatusOr<LlamaWeights> BindLlamaWeights(const Checkpoint& checkpoint,
+                                        BindProjections projections = BindProjections::kYes);
 
 }  // namespace strata

@@ -50,12 +50,14 @@ StatusOr<std::pair<uint64_t, uint64_t>> ParseEntry(const std::string& path, cons
   if (!dtype_it->is_string()) return CorruptTensor(path, name, "has a dtype that is not a string");
   const std::string dtype_name = dtype_it->get<std::string>();
   std::optional<DType> dtype = ParseDType(dtype_name);
-  if (!dtype || *dtype == DType::kU4) {  // U4 is a pack's, never a checkpoint's
+  info.i32 = dtype_name == kI32Name;
+  if (!info.i32 && (!dtype || *dtype == DType::kU4)) {  // U4 is a pack's, never a checkpoint's
     return Unimplemented(path + ": tensor '" + name + "' has dtype " + dtype_name +
-                         ", which Strata does not load (supported: F32, F16, BF16, F8_E4M3); " +
-                         "convert the checkpoint to one of those");
+                         ", which Strata does not load (supported: F32, F16, BF16, F8_E4M3, " +
+                         "and I32 for AWQ/GPTQ checkpoints); convert the checkpoint to one of those");
   }
-  info.dtype = *dtype;
+  if (dtype) info.dtype = *dtype;
+  const size_t element_bytes = info.i32 ? sizeof(int32_t) : DTypeSize(info.dtype);
 
   if (!shape_it->is_array()) return CorruptTensor(path, name, "has a shape that is not a list");
   uint64_t numel = 1;
@@ -73,7 +75,7 @@ StatusOr<std::pair<uint64_t, uint64_t>> ParseEntry(const std::string& path, cons
     info.shape.push_back(static_cast<int64_t>(*d));
   }
   uint64_t expected_bytes = 0;
-  if (__builtin_mul_overflow(numel, DTypeSize(info.dtype), &expected_bytes)) {
+  if (__builtin_mul_overflow(numel, element_bytes, &expected_bytes)) {
     return CorruptTensor(path, name, "has shape " + shape_it->dump() + " whose size overflows");
   }
 
@@ -113,6 +115,8 @@ int64_t TensorInfo::numel() const {
   for (int64_t d : shape) n *= d;
   return n;
 }
+
+std::string_view TensorInfo::DTypeString() const { return i32 ? kI32Name : DTypeName(dtype); }
 
 std::string TensorInfo::ShapeString() const {
   std::string s = "[";

@@ -60,6 +60,7 @@ WeightView ViewOf(const PackTensor& t, const SplitBases& bases) {
     v.group_size = t.group_size;
     v.group_scales = reinterpret_cast<const uint16_t*>(bases.At(*t.scales_offset));
     v.group_zeros = reinterpret_cast<const uint16_t*>(bases.At(*t.zeros_offset));
+    if (t.perm_offset) v.col_perm = reinterpret_cast<const int32_t*>(bases.At(*t.perm_offset));
   } else if (t.scales_offset) {
     v.scales = reinterpret_cast<const float*>(bases.At(*t.scales_offset));
   }

@@ -96,7 +96,7 @@ std::string DescribeExtent(std::string_view name) {
 }
 
 std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType dtype,
-                                          const ExtentId& id, int64_t group_size) {
+                                          const ExtentId& id, int64_t group_size, bool col_perm) {
   const int64_t hidden = config.hidden_size;
   switch (id.kind) {
     case ExtentId::Kind::kEmbed: return {{"embed", DType::kBF16, config.vocab_size, hidden, false}};
@@ -127,14 +127,16 @@ std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType d
     } else if (kLayerFields[i].projection && dtype == PackDType::kInt4) {
       spec.dtype = DType::kU4;
       spec.scaled = true;
-      spec.group_size = group_size;
+      spec.group_size = group_size == kInt4GroupPerRow ? spec.cols : group_size;
+      spec.col_perm = col_perm;
     }
     specs.push_back(std::move(spec));
   }
   return specs;
 }
 
-PackManifest PlanPack(const ModelConfig& config, PackDType dtype, int64_t group_size) {
+PackManifest PlanPack(const ModelConfig& config, PackDType dtype, int64_t group_size,
+                      bool col_perm) {
   PackManifest m;
   m.dtype = dtype;
   m.config = config;
@@ -146,7 +148,7 @@ PackManifest PlanPack(const ModelConfig& config, PackDType dtype, int64_t group_
     e.name = ExtentName(id);
     e.offset = offset;
     uint64_t rel = 0;
-    for (const TensorSpec& s : ExtentTensorSpecs(config, dtype, id, group_size)) {
+    for (const TensorSpec& s : ExtentTensorSpecs(config, dtype, id, group_size, col_perm)) {
       PackTensor t;
       t.name = s.name;
       t.dtype = s.dtype;
@@ -163,6 +165,10 @@ PackManifest PlanPack(const ModelConfig& config, PackDType dtype, int64_t group_
       if (s.group_size > 0) {
         t.zeros_offset = rel;
         rel = AlignUp(rel + t.zeros_bytes());
+      }
+      if (s.col_perm) {
+        t.perm_offset = rel;
+        rel = AlignUp(rel + t.perm_bytes());
       }
       e.tensors.push_back(std::move(t));
     }
@@ -181,6 +187,7 @@ std::vector<uint64_t> ExtentSplitPoints(const PackExtent& extent) {
     points.push_back(t.offset);
     if (t.scales_offset) points.push_back(*t.scales_offset);
     if (t.zeros_offset) points.push_back(*t.zeros_offset);
+    if (t.perm_offset) points.push_back(*t.perm_offset);
   }
   std::sort(points.begin(), points.end());
   points.erase(std::unique(points.begin(), points.end()), points.end());

@@ -18,8 +18,13 @@
 //            r * cols / 2 + c / 2, the low nibble for an even c, the high for an odd one
 //            (codes 0..15); with G = "group_size" (an even divisor of cols), at "scales_offset"
 //            bf16 scales and at "zeros_offset" bf16 zero points, each (rows, cols / G)
-//            row-major: the weight is (q - zeros[r][c / G]) * scales[r][c / G]. Written by
-//            round to nearest (common/model/int4_weights.h). Every array little-endian.
+//            row-major: the weight is (q - zeros[r][c / G]) * scales[r][c / G]. With
+//            "perm_offset" (act-order GPTQ checkpoints), at it int32 (cols): stored column c
+//            multiplies input column perm[c], a permutation of 0..cols-1 under which each
+//            group's columns are consecutive; without it, input column c. Written by round to
+//            nearest (common/model/int4_weights.h), or from an AWQ/GPTQ checkpoint's codes
+//            (common/model/hf_int4_layout.h; G is then its group size, the row's length for
+//            its -1). Every array little-endian.
 // Thread-safety: constants and plain values.
 #pragma once
 
@@ -67,12 +72,14 @@ struct PackTensor {
   // F8_E4M3: float32 scales (rows). U4: bf16 scales (rows, cols / group_size).
   std::optional<uint64_t> scales_offset;
   std::optional<uint64_t> zeros_offset;  // U4 only: bf16 zero points (rows, cols / group_size)
+  std::optional<uint64_t> perm_offset;   // U4 only, optional: int32 input columns (cols)
   int64_t group_size = 0;                // U4 only: input columns per scale and zero point
 
   uint64_t scales_bytes() const {
     return dtype == DType::kU4 ? group_array_bytes() : static_cast<uint64_t>(rows) * sizeof(float);
   }
   uint64_t zeros_bytes() const { return group_array_bytes(); }
+  uint64_t perm_bytes() const { return static_cast<uint64_t>(cols) * sizeof(int32_t); }
 
  private:
   uint64_t group_array_bytes() const {
@@ -143,11 +150,16 @@ struct TensorSpec {
   int64_t cols = 0;
   bool scaled = false;     // has scales (F8_E4M3: per row; U4: per group, with zero points)
   int64_t group_size = 0;  // U4 only
+  bool col_perm = false;   // U4 only: has an input-column permutation
 };
-// `group_size` applies to int4 packs (their projections' groups), else it is ignored.
+// A group size meaning one group per row (a projection's whole input), as GPTQ's -1.
+inline constexpr int64_t kInt4GroupPerRow = -1;
+// `group_size` (or kInt4GroupPerRow) and `col_perm` apply to int4 packs (their projections'
+// groups and act-order permutations), else they are ignored.
 std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType dtype,
                                           const ExtentId& id,
-                                          int64_t group_size = kDefaultInt4GroupSize);
+                                          int64_t group_size = kDefaultInt4GroupSize,
+                                          bool col_perm = false);
 
 // A checksum as the manifest spells it: 16 lowercase hex digits.
 std::string ChecksumHex(uint64_t xxh3);
@@ -160,9 +172,10 @@ constexpr uint64_t AlignUp(uint64_t n) {
 // The manifest the writer produces for `config` (checksums zero, source empty): the extents
 // in PackExtentOrder, each tensor and scale array at the next aligned offset.
 PackManifest PlanPack(const ModelConfig& config, PackDType dtype,
-                      int64_t group_size = kDefaultInt4GroupSize);
+                      int64_t group_size = kDefaultInt4GroupSize, bool col_perm = false);
 
-// Where `extent` may be cut in two without cutting an array (a tensor's data, scales, zeros):
+// Where `extent` may be cut in two without cutting an array (a tensor's data, scales, zeros,
+// permutation):
 // the start of every array but the first, ascending. A prefix ending there holds whole
 // arrays only, so its part and the rest can live in different memories.
 std::vector<uint64_t> ExtentSplitPoints(const PackExtent& extent);

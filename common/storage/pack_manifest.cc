@@ -75,6 +75,9 @@ StatusOr<PackTensor> ParseTensor(const Json& j, const std::string& where) {
   if (j.contains("zeros_offset")) {
     STRATA_ASSIGN_OR_RETURN(t.zeros_offset, named.U64("zeros_offset"));
   }
+  if (j.contains("perm_offset")) {
+    STRATA_ASSIGN_OR_RETURN(t.perm_offset, named.U64("perm_offset"));
+  }
   if (j.contains("group_size")) {
     STRATA_ASSIGN_OR_RETURN(const uint64_t group_size, named.U64("group_size"));
     if (group_size == 0 || group_size > cols) {
@@ -122,6 +125,7 @@ std::string PackManifestToJson(const PackManifest& m) {
                     {"bytes", t.bytes}};
       if (t.scales_offset) jt["scales_offset"] = *t.scales_offset;
       if (t.zeros_offset) jt["zeros_offset"] = *t.zeros_offset;
+      if (t.perm_offset) jt["perm_offset"] = *t.perm_offset;
       if (t.group_size > 0) jt["group_size"] = t.group_size;
       tensors.push_back(std::move(jt));
     }
@@ -161,7 +165,7 @@ StatusOr<PackManifest> ParsePackManifest(std::string_view text, const std::strin
   PackManifest m;
   STRATA_ASSIGN_OR_RETURN(std::string dtype, f.String("dtype"));
   const std::optional<PackDType> parsed = ParsePackDType(dtype);
-  if (!parsed) return f.Bad("dtype", "is \"" + dtype + "\", not \"bf16\" or \"fp8\"");
+  if (!parsed) return f.Bad("dtype", "is \"" + dtype + "\", not \"bf16\", \"fp8\" or \"int4\"");
   m.dtype = *parsed;
   STRATA_ASSIGN_OR_RETURN(const Json* config, f.Get("config"));
   if (!config->is_object()) return f.Bad("config", "is not a JSON object");

@@ -75,9 +75,9 @@ StatusOr<std::vector<PackTensor>> ValidateTensors(const PackManifest& m, const E
       if (const Status g = CheckInt4GroupSize(t.group_size, t.cols, tensor); !g.ok()) {
         return DataLoss(g.message() + kRecreate);
       }
-    } else if (t.group_size != 0 || t.zeros_offset) {
-      return DataLoss(tensor + " has a group_size or zeros_offset, which only U4 tensors have" +
-                      kRecreate);
+    } else if (t.group_size != 0 || t.zeros_offset || t.perm_offset) {
+      return DataLoss(tensor + " has a group_size, zeros_offset or perm_offset, which only U4 " +
+                      "tensors have" + kRecreate);
     }
     if (t.zeros_offset.has_value() != grouped) {
       return DataLoss(tensor + " has no zeros_offset, which U4 tensors need" + kRecreate);
@@ -109,6 +109,14 @@ StatusOr<std::vector<PackTensor>> ValidateTensors(const PackManifest& m, const E
                         " bytes" + kRecreate);
       }
       ranges.push_back({*t.zeros_offset, t.zeros_bytes(), t.name + " zero points"});
+    }
+    if (t.perm_offset) {
+      if (!AlignedInside(*t.perm_offset, t.perm_bytes(), e.bytes)) {
+        return DataLoss(tensor + ": permutation at offset " + std::to_string(*t.perm_offset) +
+                        " is misaligned or outside its extent of " + std::to_string(e.bytes) +
+                        " bytes" + kRecreate);
+      }
+      ranges.push_back({*t.perm_offset, t.perm_bytes(), t.name + " permutation"});
     }
     ordered.push_back(t);
   }

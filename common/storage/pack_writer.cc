@@ -6,13 +6,17 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <array>
 #include <bit>
 #include <cerrno>
 #include <filesystem>
+#include <numeric>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "common/model/checkpoint.h"
+#include "common/model/hf_int4_weights.h"
 #include "common/model/llama_weights.h"
 #include "common/storage/durable_file.h"
 #include "common/storage/pack_data_writer.h"
@@ -75,8 +79,9 @@ void RemoveStaleSiblings(const std::string& out) {
   }
 }
 
-// The checkpoint tensors of an extent, in ExtentTensorSpecs order.
-std::vector<WeightView> SourceViews(const LlamaWeights& w, const ExtentId& id) {
+// The checkpoint tensors of an extent, in ExtentTensorSpecs order; `layer` for a layer extent.
+std::vector<WeightView> SourceViews(const LlamaWeights& w, const ExtentId& id,
+                                    const LlamaLayerWeights* layer) {
   switch (id.kind) {
     case ExtentId::Kind::kEmbed: return {w.embed};
     case ExtentId::Kind::kFinalNorm: return {w.final_norm};
@@ -84,14 +89,25 @@ std::vector<WeightView> SourceViews(const LlamaWeights& w, const ExtentId& id) {
     case ExtentId::Kind::kLayer: break;
   }
   std::vector<WeightView> views;
-  for (const LayerField& f : kLayerFields)
-    views.push_back(w.layers[static_cast<size_t>(id.layer)].*f.member);
+  for (const LayerField& f : kLayerFields) views.push_back(layer->*f.member);
   return views;
 }
 
-// Streams every extent of `plan` into `path` and fills in the extents' checksums.
-Status WriteData(const LlamaWeights& weights, const PackOptions& options, const std::string& path,
-                 PackManifest& plan) {
+// Appends a U4 tensor's permutation: `src`'s, or the identity when it has none. (cols) int32.
+Status AppendPermutation(const WeightView& src, PackDataWriter& out) {
+  if (src.col_perm != nullptr) {
+    return out.Append(src.col_perm, static_cast<size_t>(src.cols) * sizeof(int32_t));
+  }
+  std::vector<int32_t> identity(static_cast<size_t>(src.cols));  // (cols)
+  std::iota(identity.begin(), identity.end(), 0);
+  return out.Append(identity.data(), identity.size() * sizeof(int32_t));
+}
+
+// Streams every extent of `plan` into `path` and fills in the extents' checksums. With
+// `hf_int4` (an AWQ/GPTQ checkpoint), each layer's projections are converted from it as the
+// layer is written, so one layer's int4 bytes are in memory at a time.
+Status WriteData(const LlamaWeights& weights, const Checkpoint* hf_int4, const PackOptions& options,
+                 const std::string& path, PackManifest& plan) {
   STRATA_ASSIGN_OR_RETURN(
       std::unique_ptr<PackDataWriter> out,
       PackDataWriter::Create(path, options.buffer_bytes, options.fail_after_bytes));
@@ -101,7 +117,19 @@ Status WriteData(const LlamaWeights& weights, const PackOptions& options, const 
   std::vector<uint16_t> group_zeros;   // (rows, cols / group_size) likewise
   for (size_t i = 0; i < order.size(); ++i) {
     PackExtent& e = plan.extents[i];
-    const std::vector<WeightView> sources = SourceViews(weights, order[i]);
+    std::array<U4Tensor, kHfProjections.size()> converted;  // this layer's, AWQ/GPTQ only
+    std::optional<LlamaLayerWeights> layer;
+    if (order[i].kind == ExtentId::Kind::kLayer) {
+      layer = weights.layers[static_cast<size_t>(order[i].layer)];
+      if (hf_int4 != nullptr) {
+        STRATA_ASSIGN_OR_RETURN(converted, ConvertHfInt4Layer(*hf_int4, order[i].layer));
+        for (size_t k = 0; k < kHfProjections.size(); ++k) {
+          (*layer).*kHfProjections[k].member = converted[k].View();
+        }
+      }
+    }
+    const std::vector<WeightView> sources =
+        SourceViews(weights, order[i], layer ? &*layer : nullptr);
     STRATA_CHECK(out->offset() == e.offset && sources.size() == e.tensors.size());
     out->BeginExtent();
     for (size_t j = 0; j < sources.size(); ++j) {
@@ -119,6 +147,12 @@ Status WriteData(const LlamaWeights& weights, const PackOptions& options, const 
         STRATA_RETURN_IF_ERROR(out->Append(group_scales.data(), t.scales_bytes()));
         STRATA_RETURN_IF_ERROR(out->PadTo(e.offset + *t.zeros_offset));
         STRATA_RETURN_IF_ERROR(out->Append(group_zeros.data(), t.zeros_bytes()));
+        // The plan has a permutation for every projection when any has one (HfInt4HasActOrder).
+        STRATA_CHECK(t.perm_offset.has_value() || sources[j].col_perm == nullptr);
+        if (t.perm_offset) {
+          STRATA_RETURN_IF_ERROR(out->PadTo(e.offset + *t.perm_offset));
+          STRATA_RETURN_IF_ERROR(AppendPermutation(sources[j], *out));
+        }
       } else {
         STRATA_RETURN_IF_ERROR(AppendAsBF16(sources[j], name, *out));
       }
@@ -165,21 +199,17 @@ Status CheckOutDir(const std::string& out, bool force, bool* exists) {
   return CheckReplaceable(out);
 }
 
-}  // namespace
 
-StatusOr<PackResult> WritePack(const PackOptions& options) {
-  if (options.model_dir.empty() || options.out_dir.empty()) {
-    return InvalidArgument("strata pack needs a model directory and an output directory");
-  }
-  bool exists = false;
-  STRATA_RETURN_IF_ERROR(CheckOutDir(AbsoluteDir(options.out_dir), options.force, &exists));
-  STRATA_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(options.model_dir));
-  STRATA_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(checkpoint));
-  return WritePackFromWeights(checkpoint.config(), weights, options);
-}
+// The int4 layout of a pack of an AWQ/GPTQ checkpoint: its group size and, when any
+// projection is act-ordered, a permutation for every projection.
+struct Int4Layout {
+  int64_t group_size = kDefaultInt4GroupSize;
+  bool col_perm = false;
+};
 
-StatusOr<PackResult> WritePackFromWeights(const ModelConfig& config, const LlamaWeights& weights,
-                                          const PackOptions& options) {
+StatusOr<PackResult> WritePackOf(const ModelConfig& config, const LlamaWeights& weights,
+                                 const Checkpoint* hf_int4, const Int4Layout& layout,
+                                 const PackOptions& options) {
   if (options.out_dir.empty()) return InvalidArgument("writing a pack needs an output directory");
   static_assert(std::endian::native == std::endian::little, "packs store little-endian scales");
   const std::string out = AbsoluteDir(options.out_dir);
@@ -196,12 +226,12 @@ StatusOr<PackResult> WritePackFromWeights(const ModelConfig& config, const Llama
   if (!fs::create_directory(tmp, ec)) return ErrnoError("cannot create directory", tmp, ec.value());
   PartialDirGuard guard(tmp);
 
-  PackManifest plan = PlanPack(config, options.dtype, options.group_size);
+  PackManifest plan = PlanPack(config, options.dtype, layout.group_size, layout.col_perm);
   plan.source = !options.source.empty()      ? options.source
                 : !options.model_dir.empty() ? AbsoluteDir(options.model_dir)
                                              : std::string();
   STRATA_RETURN_IF_ERROR(
-      WriteData(weights, options, (fs::path(tmp) / kPackDataFile).string(), plan));
+      WriteData(weights, hf_int4, options, (fs::path(tmp) / kPackDataFile).string(), plan));
   if (!options.model_dir.empty()) STRATA_RETURN_IF_ERROR(CopyTokenizerFiles(options.model_dir, tmp));
   const std::string manifest = (fs::path(tmp) / kPackManifestFile).string();
   STRATA_RETURN_IF_ERROR(WriteFileDurably(manifest + ".tmp", PackManifestToJson(plan)));
@@ -214,6 +244,38 @@ StatusOr<PackResult> WritePackFromWeights(const ModelConfig& config, const Llama
   STRATA_RETURN_IF_ERROR(ReplaceDirectory(tmp, out, exists));
   guard.Release();
   return PackResult{out, options.dtype, config.num_layers, plan.data_bytes};
+}
+
+}  // namespace
+
+StatusOr<PackResult> WritePack(const PackOptions& options) {
+  if (options.model_dir.empty() || options.out_dir.empty()) {
+    return InvalidArgument("strata pack needs a model directory and an output directory");
+  }
+  bool exists = false;
+  STRATA_RETURN_IF_ERROR(CheckOutDir(AbsoluteDir(options.out_dir), options.force, &exists));
+  STRATA_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::Open(options.model_dir));
+  const HfQuantization& q = checkpoint.quantization();
+  if (!q.quantized()) {
+    STRATA_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(checkpoint));
+    return WritePackOf(checkpoint.config(), weights, nullptr, {options.group_size, false}, options);
+  }
+  if (options.dtype != PackDType::kInt4) {
+    return InvalidArgument(options.model_dir + " is " + DescribeHfQuantization(q) +
+                           "; it packs only as int4 (its 4-bit codes are copied, not " +
+                           "re-quantised) — pass --dtype int4 or no --dtype");
+  }
+  Int4Layout layout;
+  layout.group_size = q.group_size == kHfGroupPerRow ? kInt4GroupPerRow : q.group_size;
+  STRATA_ASSIGN_OR_RETURN(layout.col_perm, HfInt4HasActOrder(checkpoint));
+  STRATA_ASSIGN_OR_RETURN(LlamaWeights weights,
+                          BindLlamaWeights(checkpoint, BindProjections::kNo));
+  return WritePackOf(checkpoint.config(), weights, &checkpoint, layout, options);
+}
+
+StatusOr<PackResult> WritePackFromWeights(const ModelConfig& config, const LlamaWeights& weights,
+                                          const PackOptions& options) {
+  return WritePackOf(config, weights, nullptr, {options.group_size, false}, options);
 }
 
 }  // namespace strata

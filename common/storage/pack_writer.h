@@ -20,7 +20,9 @@ struct PackOptions {
   std::string out_dir;    // the pack directory to create; its parent is created if missing
   std::string source;     // what the manifest names as the source; empty: model_dir, absolute
   PackDType dtype = PackDType::kBF16;
-  // int4 packs: input columns per scale and zero point; must divide every projection's columns.
+  // int4 packs of a bf16/fp16/fp32 checkpoint: input columns per scale and zero point; must
+  // divide every projection's columns. An AWQ/GPTQ checkpoint keeps its own group size and
+  // act-order permutations (this is then ignored).
   int64_t group_size = kDefaultInt4GroupSize;
   // Replace an existing out_dir, when it is a pack (holds manifest.json) or empty.
   bool force = false;
@@ -36,9 +38,13 @@ struct PackResult {
   uint64_t data_bytes = 0;  // size of weights.bin
 };
 
+// An AWQ/GPTQ checkpoint (Checkpoint::quantization) packs as int4 only, its codes, scales
+// and zero points copied from the conversion into Strata's layout (hf_int4_layout.h) a layer
+// at a time, never through bf16.
 // Errors: Checkpoint::Open and BindLlamaWeights errors; out_dir existing without `force`, or
 // existing and not a pack (kFailedPrecondition); an fp8 source or a non-finite weight for
-// fp8 (see tensor_encode.h); file system errors naming the path.
+// fp8 (see tensor_encode.h); an AWQ/GPTQ checkpoint with a dtype other than int4
+// (kInvalidArgument) or tensors ConvertHfInt4 refuses; file system errors naming the path.
 StatusOr<PackResult> WritePack(const PackOptions& options);
 
 // Writes a pack of `weights` with `config`, the second half of WritePack, open to weights

@@ -1,4 +1,5 @@
-// BF16 and per-row-scaled F8_E4M3 encoding of checkpoint tensors (see tensor_encode.h).
+// BF16, per-row-scaled F8_E4M3 and group-scaled U4 encoding of checkpoint tensors (see
+// tensor_encode.h).
 #include "common/storage/tensor_encode.h"
 
 #include <algorithm>
@@ -18,7 +19,27 @@ Status CheckSource(const WeightView& src, const std::string& name) {
     return Unimplemented("tensor " + name + " is already F8_E4M3; packing from fp8 checkpoints " +
                          "is not supported — pack the bf16 checkpoint instead");
   }
+  if (src.dtype == DType::kU4) {
+    return Unimplemented("tensor " + name + " is int4 (an AWQ/GPTQ checkpoint's); it packs " +
+                         "only as int4 — pass --dtype int4 or no --dtype");
+  }
   return OkStatus();
+}
+
+// A U4 source's codes, scales and zero points, unchanged.
+Status AppendU4AsIs(const WeightView& src, const std::string& name, int64_t group_size,
+                    PackDataWriter& out, std::vector<uint16_t>* scales,
+                    std::vector<uint16_t>* zeros) {
+  if (src.group_size != group_size) {
+    return InvalidArgument("tensor " + name + " has int4 groups of " +
+                           std::to_string(src.group_size) + " columns, but the pack's are " +
+                           std::to_string(group_size) + "; pack a checkpoint with its own " +
+                           "group size");
+  }
+  const size_t n = static_cast<size_t>(src.rows * src.groups_per_row());
+  scales->assign(src.group_scales, src.group_scales + n);
+  zeros->assign(src.group_zeros, src.group_zeros + n);
+  return out.Append(src.data, src.nbytes());
 }
 
 }  // namespace
@@ -69,8 +90,9 @@ Status AppendAsF8E4M3(const WeightView& src, const std::string& name, PackDataWr
 
 Status AppendAsU4(const WeightView& src, const std::string& name, int64_t group_size,
                   PackDataWriter& out, std::vector<uint16_t>* scales, std::vector<uint16_t>* zeros) {
-  STRATA_RETURN_IF_ERROR(CheckSource(src, name));
   STRATA_RETURN_IF_ERROR(CheckInt4GroupSize(group_size, src.cols, "tensor " + name));
+  if (src.dtype == DType::kU4) return AppendU4AsIs(src, name, group_size, out, scales, zeros);
+  STRATA_RETURN_IF_ERROR(CheckSource(src, name));
   const auto cols = static_cast<size_t>(src.cols);
   const size_t row_bytes = DTypeBytes(src.dtype, src.cols);
   const auto groups = static_cast<size_t>(src.cols / group_size);
