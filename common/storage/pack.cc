@@ -108,6 +108,7 @@ StatusOr<Pack> Pack::Open(const std::string& dir) {
   STRATA_ASSIGN_OR_RETURN(
       pack.manifest_.extents,
       ValidatePackManifest(pack.manifest_, static_cast<uint64_t>(st.st_size), where));
+  STRATA_RETURN_IF_ERROR(ValidatePackPermutations(pack.manifest_.extents, pack.data_path_, where));
   return pack;
 }
 

@@ -1,8 +1,14 @@
 // ValidatePackManifest: file-level fields, then the extent table (names, bounds, overlap),
-// then each extent's tensors against ExtentTensorSpecs. Thread-safety: a pure function.
+// then each extent's tensors against ExtentTensorSpecs; ValidatePackPermutations: the
+// act-order permutations read from the data file. Thread-safety: pure functions.
 #include "common/storage/pack_validate.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <optional>
 
 #include "common/util/direct_io.h"
@@ -195,6 +201,48 @@ StatusOr<std::vector<PackExtent>> ValidatePackManifest(const PackManifest& m,
                     kRecreate);
   }
   return extents;
+}
+
+Status ValidatePackPermutations(const std::vector<PackExtent>& extents,
+                                const std::string& data_path, const std::string& where) {
+  const auto corrupt = [&](const std::string& what) {
+    return DataLoss(where + ": " + what + kRecreate);
+  };
+  int fd = -1;
+  std::vector<int32_t> perm;  // (cols) of the tensor being checked
+  std::vector<bool> seen;     // (cols)
+  Status status;
+  for (const PackExtent& e : extents) {
+    for (const PackTensor& t : e.tensors) {
+      if (!t.perm_offset || !status.ok()) continue;
+      const std::string tensor = e.name + "." + t.name;
+      if (fd < 0 && (fd = ::open(data_path.c_str(), O_RDONLY | O_CLOEXEC)) < 0) {
+        return corrupt(data_path + " cannot be read: " + std::strerror(errno));
+      }
+      perm.resize(static_cast<size_t>(t.cols));
+      const auto bytes = static_cast<ssize_t>(t.perm_bytes());
+      if (::pread(fd, perm.data(), static_cast<size_t>(bytes),
+                  static_cast<off_t>(e.offset + *t.perm_offset)) != bytes) {
+        status = corrupt(tensor + ": its permutation cannot be read from " + data_path);
+        continue;
+      }
+      seen.assign(static_cast<size_t>(t.cols), false);
+      for (size_t j = 0; j < perm.size() && status.ok(); ++j) {
+        const int32_t c = perm[j];
+        if (c < 0 || c >= t.cols || seen[static_cast<size_t>(c)]) {
+          status = corrupt(tensor + ": permutation entry " + std::to_string(j) + " is " +
+                           std::to_string(c) + (c < 0 || c >= t.cols
+                                                    ? ", not an input column in [0, " +
+                                                          std::to_string(t.cols) + ")"
+                                                    : ", a column named twice"));
+        } else {
+          seen[static_cast<size_t>(c)] = true;
+        }
+      }
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  return status;
 }
 
 }  // namespace strata

@@ -1,6 +1,7 @@
 // Checks a parsed manifest against itself, its model config and the size of its data file,
 // so that nothing a manifest says can send a reader outside weights.bin or bind a tensor
-// with the wrong shape. Thread-safety: a pure function.
+// with the wrong shape; and the act-order permutations in the data file, the only weight
+// bytes that index memory. Thread-safety: pure functions (the second reads the file).
 #pragma once
 
 #include <cstdint>
@@ -24,5 +25,13 @@ namespace strata {
 StatusOr<std::vector<PackExtent>> ValidatePackManifest(const PackManifest& manifest,
                                                        uint64_t data_file_size,
                                                        const std::string& where);
+
+// Reads every U4 tensor's permutation (perm_offset) from `data_path` and checks that it is a
+// permutation of [0, cols): kernels index activations and rows with it. Errors (kDataLoss,
+// starting with `where`): an entry out of range or repeated, naming the tensor and entry; a
+// short read. Called at open: a later read of the same bytes is held to the extent's
+// checksum (resident layers once, streamed ones with --verify-streamed).
+Status ValidatePackPermutations(const std::vector<PackExtent>& extents,
+                                const std::string& data_path, const std::string& where);
 
 }  // namespace strata

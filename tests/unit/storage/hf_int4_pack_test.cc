@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
 
 #include "common/model/hf_int4_weights.h"
 #include "common/storage/mapped_pack.h"
@@ -120,6 +121,45 @@ TEST(HfInt4Pack, ManifestPermOffsetIsValidated) {
                  "tensor wq: permutation at offset");
   expect_refused([](nlohmann::json& t) { t[1]["perm_offset"] = t[1]["zeros_offset"]; },
                  "wq zero points and wq permutation overlap");
+}
+
+// The permutation's values index activations and rows: a pack whose permutation names a
+// column twice or one out of range is refused when it opens, naming the tensor and entry.
+TEST(HfInt4Pack, PermutationContentsAreValidatedAtOpen) {
+  TempDir tmp;
+  std::filesystem::create_directory(tmp.File("m"));
+  WriteHfInt4Checkpoint(tmp.File("m"), {Method::kGptq, 32, false, true, true});
+  ASSERT_TRUE(PackModel(tmp.File("m"), tmp.File("p"), PackDType::kInt4).ok());
+  StatusOr<Pack> good = Pack::Open(tmp.File("p"));
+  ASSERT_TRUE(good.ok()) << good.status().message();
+  const PackExtent& layer = good->layer_extent(2);
+  const PackTensor& wo = layer.tensors[4];
+  ASSERT_EQ(wo.name, "wo");
+  ASSERT_TRUE(wo.perm_offset.has_value());
+  const std::string data = good->data_path();
+  const uint64_t entry3 = layer.offset + *wo.perm_offset + 3 * sizeof(int32_t);
+  auto write_entry = [&](int32_t value) {
+    std::fstream f(data, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(entry3));
+    f.write(reinterpret_cast<const char*>(&value), sizeof value);
+  };
+  int32_t first = -1;  // entry 0's column, to repeat at entry 3
+  {
+    std::ifstream f(data, std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(layer.offset + *wo.perm_offset));
+    f.read(reinterpret_cast<char*>(&first), sizeof first);
+  }
+  for (const auto& [value, needle] :
+       {std::pair{int32_t{-1}, std::string("is -1, not an input column in [0, ")},
+        std::pair{static_cast<int32_t>(wo.cols), std::to_string(wo.cols) + ", not an input column"},
+        std::pair{first, std::string(", a column named twice")}}) {
+    write_entry(value);
+    StatusOr<Pack> p = Pack::Open(tmp.File("p"));
+    ASSERT_FALSE(p.ok()) << value;
+    EXPECT_EQ(p.status().code(), StatusCode::kDataLoss);
+    EXPECT_THAT(p.status().message(), HasSubstr("layer.2.wo: permutation entry 3 is "));
+    EXPECT_THAT(p.status().message(), HasSubstr(needle));
+  }
 }
 
 }  // namespace
