@@ -1,12 +1,15 @@
-// Fuzz target: config.json text through ParseModelConfig. A config it accepts must survive
-// the round trip the pack manifest relies on: ModelConfigToJson, parsed again, gives the
-// same sizes (a mismatch aborts). Thread-safety: libFuzzer's one input at a time.
+// Fuzz target: config.json text through ParseModelConfig, and an accepted config's
+// `quantization_config` through ParseHfQuantization (AWQ/GPTQ checkpoints). A config it
+// accepts must survive the round trip the pack manifest relies on: ModelConfigToJson, parsed
+// again, gives the same sizes (a mismatch aborts). Thread-safety: libFuzzer's one input at a
+// time.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
 
 #include "common/model/config.h"
+#include "common/model/config_quantization.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -19,5 +22,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       again->head_dim != config->head_dim || again->num_kv_heads != config->num_kv_heads) {
     std::abort();
   }
+  (void)strata::ParseHfQuantization(text, "fuzz", *config);  // any input: a status, no crash
   return 0;
 }
