@@ -6,7 +6,8 @@ per run on stdout.
       (the file `strata generate --json` writes)
   pipeline_bench.py PORT decode CONCURRENCY MAX_TOKENS
       CONCURRENCY greedy requests at once, short prompts, MAX_TOKENS each: generated tokens per
-      second of wall time (several sequences in flight through the pipeline)
+      second of wall time (several sequences in flight through the pipeline), and the pipeline
+      passes they took (GET /v1/cluster's pipeline_passes) with the coordinator's step_policy
   pipeline_bench.py PORT prefill CONCURRENCY PROMPT_WORDS
       CONCURRENCY requests at once with prompts of about PROMPT_WORDS words and max_tokens 1:
       prompt tokens per second of wall time
@@ -33,6 +34,11 @@ def complete(port, prompt, max_tokens):
     with urllib.request.urlopen(request, timeout=600) as r:
         out = json.load(r)
     return time.time() - start, out
+
+
+def cluster_state(port):
+    with urllib.request.urlopen("http://127.0.0.1:%s/v1/cluster" % port, timeout=10) as r:
+        return json.load(r)
 
 
 def concurrently(port, prompts, max_tokens):
@@ -73,11 +79,15 @@ def main(argv):
         max_tokens = int(argv[4])
         prompts = ["Request %d: %s" % (i, " ".join(words[i % 8:] + words[:i % 8]))
                    for i in range(concurrency)]
+        before = cluster_state(port)
         wall, results = concurrently(port, prompts, max_tokens)
+        after = cluster_state(port)
+        passes = after["pipeline_passes"] - before["pipeline_passes"]
         tokens = sum(len(o["choices"][0]["token_ids"]) for _, o in results)
         print(json.dumps({"decode": {"concurrency": concurrency, "max_tokens": max_tokens,
                                      "wall_s": wall, "tokens": tokens,
-                                     "tokens_per_s": tokens / wall,
+                                     "tokens_per_s": tokens / wall, "passes": passes,
+                                     "step_policy": after.get("step_policy"),
                                      "request_s": [round(s, 3) for s, _ in results]}}))
         return 0
     if mode == "prefill":
