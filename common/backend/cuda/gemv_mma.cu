@@ -95,7 +95,7 @@ __device__ __forceinline__ void U4x8ToBf16x2(uint32_t v, uint32_t neg_bias, uint
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     // [byte i of v, -, byte i of odd, -]: the even code in the low half, the odd in the high.
-    const uint32_t pair = __byte_perm(v, odd, 0x4040u + 0x1111u * i);
+    const uint32_t pair = __byte_perm(v, odd, 0x0400u + 0x0101u * i);
     out[i] = FmaBf16x2((pair & kLowNibbles) | kBf16x2Of128, kBf16x2One, neg_bias);
   }
 }
@@ -174,12 +174,22 @@ __global__ void __launch_bounds__(kThreads)
 
   for (int64_t base = first + warp; base < last; base += kWarps * kUnroll) {
     uint4 ra[kUnroll], rb[kUnroll];  // weight rows g and g + 8, one chunk each
+    // int4: the bf16 scales and zero points of rows g and g + 8 for this thread's 32 columns
+    // (one group), loaded with the codes.
+    uint16_t sa[kUnroll], sb[kUnroll], za[kUnroll], zb[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = base + u * kWarps;
       if (c < last) {
         ra[u] = LoadStreaming(wa + c * kChunkBytes);
         rb[u] = LoadStreaming(wb + c * kChunkBytes);
+        if constexpr (kU4) {
+          const int64_t group = (4 * c + q) >> group_shift;
+          sa[u] = __ldg(scale_a + group);
+          sb[u] = __ldg(scale_b + group);
+          za[u] = __ldg(zero_a + group);
+          zb[u] = __ldg(zero_b + group);
+        }
       }
     }
 #pragma unroll
@@ -187,11 +197,7 @@ __global__ void __launch_bounds__(kThreads)
       const int64_t c = base + u * kWarps;
       if (c >= last) break;
       if constexpr (kU4) {
-        // This thread's 32 columns (one group): 32 * (4c + q) onwards.
-        const int64_t group = (4 * c + q) >> group_shift;
-        const uint32_t bias_a = NegBias(__ldg(zero_a + group));
-        const uint32_t bias_b = NegBias(__ldg(zero_b + group));
-        const uint16_t sa = __ldg(scale_a + group), sb = __ldg(scale_b + group);
+        const uint32_t bias_a = NegBias(za[u]), bias_b = NegBias(zb[u]);
         float part[kTokenTiles][4];  // kU4ChunkScale: this chunk's sums, before the scales
 #pragma unroll
         for (int t = 0; t < kTokenTiles; ++t) {
@@ -206,8 +212,8 @@ __global__ void __launch_bounds__(kThreads)
           if constexpr (kKind == GemvKind::kU4FragScale) {
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
-              a[i] = FmaBf16x2(a[i], Splat(sa), kBf16x2NegZero);
-              b[i] = FmaBf16x2(b[i], Splat(sb), kBf16x2NegZero);
+              a[i] = FmaBf16x2(a[i], Splat(sa[u]), kBf16x2NegZero);
+              b[i] = FmaBf16x2(b[i], Splat(sb[u]), kBf16x2NegZero);
             }
           }
 #pragma unroll
@@ -219,8 +225,8 @@ __global__ void __launch_bounds__(kThreads)
           }
         }
         if constexpr (kKind == GemvKind::kU4ChunkScale) {
-          const float fa = __uint_as_float(uint32_t{sa} << 16);
-          const float fb = __uint_as_float(uint32_t{sb} << 16);
+          const float fa = __uint_as_float(uint32_t{sa[u]} << 16);
+          const float fb = __uint_as_float(uint32_t{sb[u]} << 16);
 #pragma unroll
           for (int t = 0; t < kTokenTiles; ++t) {
             acc[t][0] = fmaf(part[t][0], fa, acc[t][0]);

@@ -96,7 +96,7 @@ TEST(CudaInt4MatMul, ShapesTheFastPathsRefuse) {
       {5, 33, 200, 40},           // K not a multiple of 128: generic GEMV
       {2, 40, 64, 2},             // two-column groups
       {20, 40, 64, 2},            // ... dequantised byte by byte
-      {4, 64, 256, 32, 9},        // act-order, generic-sized K
+      {4, 64, 256, 32, 9},        // act-order, K of two chunks
       {3, 64, 256, 128, 0, 2},    // misaligned codes: generic GEMV
       {20, 64, 256, 128, 0, 2},   // ... dequantised byte by byte
       {100, 33, 200, 40, 11},     // cuBLASLt with odd N, act-order
