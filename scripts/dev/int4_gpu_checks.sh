@@ -13,10 +13,10 @@ for p in /work/main /work/int4-cuda; do [ -e $p ] || { mkdir -p /work && ln -s "
 S=${STRATA_BIN_DIR:-/tmp/s/bin}
 OUT=${OUT:-$root/out}; mkdir -p "$OUT"
 { nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv; } > $OUT/int4_env.txt 2>&1
-timeout 240 $S/strata_cuda_test --gtest_filter='CudaInt4*:CudaForward.WellConditioned*' \
+timeout 120 $S/strata_cuda_test --gtest_filter='CudaInt4*:CudaForward.WellConditioned*' \
   > $OUT/int4_tests.txt 2>&1
 echo "strata_cuda_test rc=$?" >> $OUT/int4_tests.txt
-timeout 300 $S/strata_cuda_bench --benchmark_counters_tabular=true --benchmark_min_time=0.2 \
+timeout 160 $S/strata_cuda_bench --benchmark_counters_tabular=true --benchmark_min_time=0.2 \
   --benchmark_filter='BM_ReadCeiling|BM_DecodeGemv/[02]/|BM_DecodeLayer/[02]/|BM_PrefillGemm/0|BM_PrefillGemmShapes' \
   > $OUT/int4_bench.txt 2>&1
 echo "strata_cuda_bench rc=$?" >> $OUT/int4_bench.txt
