@@ -74,9 +74,9 @@ MemoryBudgets ResolveBudgets(const Backend& backend, size_t gpu_mem, size_t pinn
 
 Status CheckBackendRunsPack(const Backend& backend, PackDType dtype, const std::string& dir) {
   if (dtype == PackDType::kInt4 && !backend.caps().int4_weights) {
-    return Unimplemented("the int4 pack " + dir + " runs on the cpu backend only in this build: " +
-                         backend.caps().name + " has no int4 kernels yet; pack the model with "
-                         "--dtype fp8 or bf16 for it");
+    return Unimplemented("the int4 pack " + dir + " needs int4 weight kernels, which " +
+                         backend.caps().name + " has not; run it on the cpu or cuda backend, "
+                         "or pack the model with --dtype fp8 or bf16 for this one");
   }
   return OkStatus();
 }

@@ -4,11 +4,12 @@
 //    the GEMVs are compared with (measured once, in this run). BM_DeviceCopy: device-to-
 //    device cudaMemcpy, bytes read + written per second, for reference.
 //  * BM_DecodeGemv: MatMul of 1..16 rows against one weight matrix of a 70B layer (bf16,
-//    fp8), in weight bytes per second and as a fraction of the read ceiling. Copies of the
-//    matrix are rotated so each call streams from HBM, not L2.
+//    fp8, int4 with groups of 128, and 32 and 64 for some), in weight bytes per second (int4:
+//    codes plus group scales and zero points) and as a fraction of the read ceiling. Copies
+//    of the matrix are rotated so each call streams from HBM, not L2.
 //  * BM_GemvSplitSweep: the grouped GEMV kernel alone on a layer's four weight groups, for
 //    several split sizes (GemvWorkspace::split_bytes): how kGemvSplitBytes was chosen.
-//  * BM_DecodeLayer: a layer's decode GEMVs as the engine issues them (q/k/v and gate/up
+//  * BM_DecodeLayer (bf16, fp8, int4): a layer's decode GEMVs as the engine issues them (q/k/v and gate/up
 //    through MatMulShared, o and down through MatMul); `vs_read_floor` = time / (weight bytes
 //    / read ceiling), the goal being <= 1.2 (`vs_copy_floor`: the same against the copy
 //    ceiling).
@@ -17,7 +18,8 @@
 //    token each, timed between the layer observer's calls, against the same floor. BM_EnginePrefillLayer: the same layer
 //    prefilling 2048 tokens, in TFLOP/s (compare BM_PrefillGemm).
 //  * BM_PrefillGemm: 2048 x 8192 x 28672 (bf16; fp8 as W8A16 and as W8A8), TFLOP/s, the
-//    activation and weight conversions included.
+//    activation and weight conversions included. BM_PrefillGemmShapes: every 70B projection
+//    with 2048 tokens, bf16 and int4 (dequantised to bf16 blocks, then cuBLASLt).
 //  * BM_AttentionDecode / BM_AttentionPrefill: 64 heads, 8 KV heads, head_dim 128.
 // Run: strata_cuda_bench [--benchmark_filter=...]. Thread-safety: single-threaded.
 #include <cuda_runtime.h>
@@ -188,26 +190,52 @@ void BM_DeviceCopy(benchmark::State& state) {
   state.counters["ceiling_GBps"] = CopyCeiling() / 1e9;
 }
 
-DType DTypeArg(int64_t arg) { return arg == 0 ? DType::kBF16 : DType::kF8E4M3; }
+// 0 bf16, 1 fp8, 2 int4 (groups of kInt4Group unless an argument says).
+DType DTypeArg(int64_t arg) {
+  return arg == 0 ? DType::kBF16 : arg == 1 ? DType::kF8E4M3 : DType::kU4;
+}
+constexpr int64_t kInt4Group = 128;
 
-// Weights of `m` in `dtype` (a fill of small finite values) with unit fp8 scales; `copies`
+// Bytes a (rows, cols) weight in `dtype` streams: its elements, and an int4 weight's group
+// scales and zero points (bf16, (rows, cols / group_size) each) after its codes.
+size_t MatrixBytes(int64_t rows, int64_t cols, DType dtype, int64_t group_size = kInt4Group) {
+  size_t bytes = DTypeBytes(dtype, rows * cols);
+  if (dtype == DType::kU4) bytes += 2 * static_cast<size_t>(rows * (cols / group_size)) * 2;
+  return bytes;
+}
+
+// The weight whose MatrixBytes start at `p`; fp8 takes `scales` (rows).
+WeightView ViewAt(const std::byte* p, int64_t rows, int64_t cols, DType dtype,
+                  const float* scales, int64_t group_size = kInt4Group) {
+  WeightView w{p, dtype, rows, cols, dtype == DType::kF8E4M3 ? scales : nullptr};
+  if (dtype == DType::kU4) {
+    const auto* groups = reinterpret_cast<const uint16_t*>(p + DTypeBytes(dtype, rows * cols));
+    w.group_scales = groups;
+    w.group_zeros = groups + rows * (cols / group_size);
+    w.group_size = group_size;
+  }
+  return w;
+}
+
+// Weights of `m` in `dtype` (a fill of small finite values: bf16 0x3c3c ~ 0.011, e4m3 1.5,
+// int4 codes 12 and 3 with scales and zero points 0.011) with unit fp8 scales; `copies`
 // back-to-back copies to rotate through.
 struct DeviceMatrix {
   DeviceBuffer bytes, scales;
   std::vector<WeightView> views;
 };
 
-DeviceMatrix MakeMatrix(const Matrix& m, DType dtype, int copies) {
+DeviceMatrix MakeMatrix(const Matrix& m, DType dtype, int copies,
+                        int64_t group_size = kInt4Group) {
   DeviceMatrix d;
-  const size_t one = static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
-  d.bytes = Alloc(one * static_cast<size_t>(copies), 0x3c);  // bf16 0x3c3c ~ 0.011, e4m3 1.5
+  const size_t one = MatrixBytes(m.rows, m.cols, dtype, group_size);
+  d.bytes = Alloc(one * static_cast<size_t>(copies), 0x3c);
   std::vector<float> ones(static_cast<size_t>(m.rows), 1.0f);
   d.scales = Alloc(ones.size() * sizeof(float), 0);
   Gpu().CopyToDevice(d.scales.get(), ones.data(), ones.size() * sizeof(float));
   for (int i = 0; i < copies; ++i) {
-    d.views.push_back(WeightView{
-        d.bytes.get() + one * static_cast<size_t>(i), dtype, m.rows, m.cols,
-        dtype == DType::kF8E4M3 ? reinterpret_cast<const float*>(d.scales.get()) : nullptr});
+    d.views.push_back(ViewAt(d.bytes.get() + one * static_cast<size_t>(i), m.rows, m.cols, dtype,
+                             reinterpret_cast<const float*>(d.scales.get()), group_size));
   }
   return d;
 }
@@ -220,15 +248,17 @@ bool SkipWithoutFp8(benchmark::State& state, DType dtype) {
   return false;
 }
 
-// Args: dtype (0 bf16, 1 fp8), matrix index in kLayer, rows of x.
+// Args: dtype (0 bf16, 1 fp8, 2 int4), matrix index in kLayer, rows of x, and for int4 the
+// group size (default kInt4Group). int4 bytes are the codes plus the group scales and zeros.
 void BM_DecodeGemv(benchmark::State& state) {
   const DType dtype = DTypeArg(state.range(0));
   const Matrix& m = kLayer[state.range(1)];
   const int64_t rows = state.range(2);
+  const int64_t group_size = state.range(3);
   if (SkipWithoutFp8(state, dtype)) return;
-  const size_t bytes = static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
+  const size_t bytes = MatrixBytes(m.rows, m.cols, dtype, group_size);
   const int copies = static_cast<int>(std::max<size_t>(1, kRotateBytes / bytes));
-  DeviceMatrix w = MakeMatrix(m, dtype, copies);
+  DeviceMatrix w = MakeMatrix(m, dtype, copies, group_size);
   DeviceBuffer x = Alloc(static_cast<size_t>(rows * m.cols) * 4, 0);
   DeviceBuffer out = Alloc(static_cast<size_t>(rows * m.rows) * 4, 0);
   int next = 0;
@@ -237,8 +267,10 @@ void BM_DecodeGemv(benchmark::State& state) {
     next = (next + 1) % copies;
   });
   const double rate = static_cast<double>(bytes) * state.iterations() / seconds;
-  state.SetLabel(std::string(DTypeName(dtype)) + " " + m.name + " " + std::to_string(m.rows) + "x" +
-                 std::to_string(m.cols) + " rows=" + std::to_string(rows));
+  state.SetLabel(std::string(DTypeName(dtype)) +
+                 (dtype == DType::kU4 ? " g" + std::to_string(group_size) : std::string()) + " " +
+                 m.name + " " + std::to_string(m.rows) + "x" + std::to_string(m.cols) +
+                 " rows=" + std::to_string(rows));
   state.counters["GBps"] = rate / 1e9;
   state.counters["of_read_ceiling"] = rate / ReadCeiling();
 }
@@ -280,7 +312,7 @@ void BM_GemvSplitSweep(benchmark::State& state) {
       targets[static_cast<size_t>(c)].push_back(cuda::GemvTarget{
           w.get() + bytes * static_cast<size_t>(c) + static_cast<size_t>(row) * row_bytes,
           dtype == DType::kF8E4M3 ? reinterpret_cast<const float*>(scales.get()) + row : nullptr,
-          r, reinterpret_cast<float*>(out.get()) + row});
+          {}, r, reinterpret_cast<float*>(out.get()) + row});
       row += r;
     }
   }
@@ -326,16 +358,15 @@ void BM_DecodeLayer(benchmark::State& state) {
   const int64_t rows = state.range(1);
   if (SkipWithoutFp8(state, dtype)) return;
   size_t bytes = 0;
-  for (const Matrix& m : kLayer) bytes += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
+  for (const Matrix& m : kLayer) bytes += MatrixBytes(m.rows, m.cols, dtype);
   DeviceBuffer weights = Alloc(bytes, 0x3c);
   DeviceBuffer scales = Alloc(static_cast<size_t>(kMlp) * sizeof(float), 0x3c);
   std::vector<WeightView> w;
   size_t offset = 0;
   for (const Matrix& m : kLayer) {
-    w.push_back(WeightView{
-        weights.get() + offset, dtype, m.rows, m.cols,
-        dtype == DType::kF8E4M3 ? reinterpret_cast<const float*>(scales.get()) : nullptr});
-    offset += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
+    w.push_back(ViewAt(weights.get() + offset, m.rows, m.cols, dtype,
+                       reinterpret_cast<const float*>(scales.get())));
+    offset += MatrixBytes(m.rows, m.cols, dtype);
   }
   DeviceBuffer x = Alloc(static_cast<size_t>(rows * kMlp) * 4, 0);
   DeviceBuffer out = Alloc(static_cast<size_t>(rows * 2 * kMlp) * 4, 0);
@@ -421,9 +452,7 @@ StatusOr<std::unique_ptr<EngineBench>> MakeEngineBench(DType dtype, int32_t max_
   weights.lm_head = weights.embed;
   for (int64_t l = 0; l < config.num_layers; ++l) {
     bench->layer_bytes = 0;
-    for (const Matrix& m : kLayer) {
-      bench->layer_bytes += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
-    }
+    for (const Matrix& m : kLayer) bench->layer_bytes += MatrixBytes(m.rows, m.cols, dtype);
     buffers.push_back(Alloc(bench->layer_bytes, 0x3c));
     LlamaLayerWeights lw;
     lw.attn_norm = lw.mlp_norm = bf16_view(norm, 1, kHidden);
@@ -431,9 +460,8 @@ StatusOr<std::unique_ptr<EngineBench>> MakeEngineBench(DType dtype, int32_t max_
     size_t offset = 0;
     for (size_t i = 0; i < std::size(kLayer); ++i) {
       const Matrix& m = kLayer[i];
-      *views[i] = WeightView{buffers.back().get() + offset, dtype, m.rows, m.cols,
-                             dtype == DType::kF8E4M3 ? scales : nullptr};
-      offset += static_cast<size_t>(m.rows * m.cols) * DTypeSize(dtype);
+      *views[i] = ViewAt(buffers.back().get() + offset, m.rows, m.cols, dtype, scales);
+      offset += MatrixBytes(m.rows, m.cols, dtype);
     }
     weights.layers.push_back(lw);
   }
@@ -557,6 +585,28 @@ void BM_PrefillGemm(benchmark::State& state) {
   state.counters["TFLOPs"] = flops * state.iterations() / seconds / 1e12;
 }
 
+// Args: dtype (0 bf16, 2 int4), matrix index in kLayer. x (2048, cols) · w (rows, cols)ᵀ
+// through MatMul: the 70B projections' prefill GEMMs, int4 dequantised to bf16 blocks
+// included — compare each int4 shape with bf16's.
+void BM_PrefillGemmShapes(benchmark::State& state) {
+  const DType dtype = DTypeArg(state.range(0));
+  const Matrix& m = kLayer[state.range(1)];
+  constexpr int64_t kTokens = 2048;
+  DeviceMatrix w = MakeMatrix(m, dtype, 1);
+  DeviceBuffer x = Alloc(static_cast<size_t>(kTokens * m.cols) * 4, 0);
+  DeviceBuffer out = Alloc(static_cast<size_t>(kTokens * m.rows) * 4, 0);
+  const auto run = [&] {
+    Gpu().MatMul(F32(x, kTokens, m.cols), w.views[0], F32(out, kTokens, m.rows));
+  };
+  run();  // the first call picks the cuBLASLt algorithm
+  Gpu().Synchronize();
+  const double seconds = TimeIterations(state, run);
+  const double flops = 2.0 * kTokens * static_cast<double>(m.rows * m.cols);
+  state.SetLabel(std::string(DTypeName(dtype)) + " " + m.name + " 2048x" + std::to_string(m.cols) +
+                 "x" + std::to_string(m.rows));
+  state.counters["TFLOPs"] = flops * state.iterations() / seconds / 1e12;
+}
+
 // One token per sequence attending to kv_len positions. Args: kv_len, sequences.
 void BM_AttentionDecode(benchmark::State& state) {
   const int32_t kv_len = static_cast<int32_t>(state.range(0));
@@ -604,7 +654,8 @@ void BM_AttentionPrefill(benchmark::State& state) {
 BENCHMARK(BM_ReadCeiling)->Iterations(1)->UseManualTime();
 BENCHMARK(BM_DeviceCopy)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_DecodeGemv)
-    ->ArgsProduct({{0, 1}, {0, 1, 2, 3, 4, 5, 6}, {1, 4, 16}})
+    ->ArgsProduct({{0, 1, 2}, {0, 1, 2, 3, 4, 5, 6}, {1, 4, 16}, {kInt4Group}})
+    ->ArgsProduct({{2}, {0, 3, 4, 6}, {1, 16}, {32, 64}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_GemvSplitSweep)
@@ -612,15 +663,24 @@ BENCHMARK(BM_GemvSplitSweep)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DecodeLayer)
-    ->ArgsProduct({{0, 1}, {1, 4, 16}})
+    ->ArgsProduct({{0, 1, 2}, {1, 4, 16}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_EngineDecodeLayer)
-    ->ArgsProduct({{0, 1}, {1, 2, 4, 8, 16}})
+    ->ArgsProduct({{0, 1, 2}, {1, 2, 4, 8, 16}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_EnginePrefillLayer)->Arg(0)->Arg(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_EnginePrefillLayer)
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_PrefillGemm)->Arg(0)->Arg(1)->Arg(2)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_PrefillGemmShapes)
+    ->ArgsProduct({{0, 2}, {0, 1, 3, 4, 6}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AttentionDecode)
     ->Args({256, 1})
     ->Args({4096, 1})

@@ -27,6 +27,11 @@ namespace {
 constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
 constexpr size_t kActScratchBytes = size_t{128} << 20;  // a 2048-token SwiGLU output in bf16
 constexpr size_t kWeightScratchBytes = size_t{64} << 20;
+// Weight rows widened at a time are a multiple of this: whole GEMM tiles of the output.
+constexpr int64_t kWidenBlockRows = 256;
+// x of a GEMV gathered into an act-order int4 weight's column order: kGemvMaxRows rows of
+// up to 64 Ki columns in bf16 (wider K takes the generic GEMV).
+constexpr size_t kPermScratchBytes = size_t{2} << 20;
 constexpr int64_t kMaxGemmRows = 8192;  // rows per cuBLASLt call
 constexpr size_t kGemvPartialFloats = size_t{4} << 20;
 constexpr size_t kAttnPartialFloats = size_t{4} << 20;
@@ -80,11 +85,27 @@ class CudaStream final : public BackendStream {
   cudaStream_t stream_ = nullptr;
 };
 
-// Device kernels load whole elements: a weight (and its scales) must be element-aligned.
+bool AlignedTo(const void* p, size_t alignment) {
+  return reinterpret_cast<uintptr_t>(p) % alignment == 0;
+}
+
+// Device kernels load whole elements: a weight (and its scales, group scales and zero
+// points, column order) must be element-aligned. int4 weights need their groups.
 void CheckAligned(const WeightView& w) {
-  STRATA_CHECK_MSG(reinterpret_cast<uintptr_t>(w.data) % DTypeSize(w.dtype) == 0 &&
-                       reinterpret_cast<uintptr_t>(w.scales) % alignof(float) == 0,
+  const size_t element = w.dtype == DType::kU4 ? 1 : DTypeSize(w.dtype);
+  STRATA_CHECK_MSG(AlignedTo(w.data, element) && AlignedTo(w.scales, alignof(float)) &&
+                       AlignedTo(w.group_scales, alignof(uint16_t)) &&
+                       AlignedTo(w.group_zeros, alignof(uint16_t)) &&
+                       AlignedTo(w.col_perm, alignof(int32_t)),
                    "a weight in device memory is not aligned to its element size");
+  STRATA_CHECK_MSG(w.dtype != DType::kU4 || (w.group_scales != nullptr &&
+                                             w.group_zeros != nullptr && w.group_size > 0 &&
+                                             w.group_size % 2 == 0 && w.cols % w.group_size == 0),
+                   "int4 weights need group scales and zero points, groups dividing the row");
+}
+
+U4Groups GroupsOf(const WeightView& w) {
+  return U4Groups{w.group_scales, w.group_zeros, w.group_size};
 }
 
 }  // namespace
@@ -128,6 +149,7 @@ CudaBackend::CudaBackend(int device, const cudaDeviceProp& props)
   caps_.async_copy = true;
   caps_.pinned_host = true;
   caps_.fp8_weights = props.major * 10 + props.minor >= 89;
+  caps_.int4_weights = true;
   caps_.memory_bytes = props.totalGlobalMem;
   caps_.device = device;
   caps_.device_id = HexString(std::as_bytes(std::span(props.uuid.bytes)));
@@ -144,6 +166,7 @@ Status CudaBackend::Init() {
   STRATA_ASSIGN_OR_RETURN(weight_scratch_, Allocate(kWeightScratchBytes));
   STRATA_ASSIGN_OR_RETURN(row_scales_, Allocate(kMaxGemmRows * sizeof(float)));
   STRATA_ASSIGN_OR_RETURN(gemv_partials_, Allocate(kGemvPartialFloats * sizeof(float)));
+  STRATA_ASSIGN_OR_RETURN(perm_scratch_, Allocate(kPermScratchBytes));
   STRATA_ASSIGN_OR_RETURN(attn_partials_, Allocate(kAttnPartialFloats * sizeof(float)));
   STRATA_ASSIGN_OR_RETURN(argmax_dev_, Allocate(kArgMaxRows * sizeof(int32_t)));
   STRATA_ASSIGN_OR_RETURN(argmax_host_, AllocatePinned(kArgMaxRows * sizeof(int32_t)));
@@ -151,6 +174,7 @@ Status CudaBackend::Init() {
   // What Init took (its buffers, cuBLASLt's handle) as the device reports it, and room for
   // the kernel images CUDA loads lazily at their first launch.
   const size_t buffers = kLtWorkspaceBytes + kActScratchBytes + kWeightScratchBytes +
+                         kPermScratchBytes +
                          kMaxGemmRows * sizeof(float) +
                          (kGemvPartialFloats + kAttnPartialFloats) * sizeof(float) +
                          kArgMaxRows * sizeof(int32_t);
@@ -457,15 +481,29 @@ void CudaBackend::MatMulInto(Tensor x, const WeightView& w, Tensor out, bool* x_
   *x_in_scratch = in_scratch && single;
 }
 
+bool CudaBackend::GemvMmaTakes(const WeightView& w) const {
+  return GemvMmaSupports(w.dtype, w.data, w.cols, w.group_size) &&
+         (w.col_perm == nullptr ||
+          static_cast<size_t>(kGemvMaxRows * w.cols) * sizeof(__nv_bfloat16) <= kPermScratchBytes);
+}
+
+const __nv_bfloat16* CudaBackend::GatherBf16Input(Tensor x, const int32_t* col_perm) {
+  auto* xp = reinterpret_cast<__nv_bfloat16*>(perm_scratch_.get());  // (x.rows, x.cols)
+  LaunchGatherToBf16(x.f32(), x.rows, x.cols, col_perm, xp, compute_);
+  return xp;
+}
+
 void CudaBackend::Gemv(Tensor x, const __nv_bfloat16* xb, const WeightView& w, Tensor out,
                        bool* scratch_kept) {
-  if (!GemvMmaSupports(w.dtype, w.data, w.cols)) {
-    LaunchGemvSimple(x.f32(), w.data, w.dtype, w.scales, x.rows, w.rows, w.cols, out.f32(),
-                     compute_);
+  if (!GemvMmaTakes(w)) {
+    LaunchGemvSimple(x.f32(), w.data, w.dtype, w.scales, GroupsOf(w), w.col_perm, x.rows, w.rows,
+                     w.cols, out.f32(), compute_);
     return;
   }
-  const GemvTarget target{w.data, w.scales, w.rows, out.f32()};
-  if (xb == nullptr) {
+  const GemvTarget target{w.data, w.scales, GroupsOf(w), w.rows, out.f32()};
+  if (w.col_perm != nullptr) {
+    xb = GatherBf16Input(x, w.col_perm);
+  } else if (xb == nullptr) {
     bool converted = false;
     xb = Bf16Input(x, &converted);
     *scratch_kept = false;
@@ -495,20 +533,25 @@ void CudaBackend::MatMulShared(Tensor x, std::span<const MatMulTarget> targets) 
     STRATA_CHECK_MSG(w.dtype != DType::kF8E4M3 || w.scales != nullptr,
                      "fp8 weights need their per-row scales");
     CheckAligned(w);
-    grouped = w.dtype == targets[0].w->dtype && w.rows > 0 &&
-              GemvMmaSupports(w.dtype, w.data, w.cols) &&
+    const WeightView& first = *targets[0].w;
+    grouped = w.dtype == first.dtype && w.rows > 0 && GemvMmaTakes(w) &&
+              w.group_size == first.group_size && w.col_perm == first.col_perm &&
               (i + 1 == targets.size() || w.rows % kGemvTileRows == 0);
-    gemv[i] = GemvTarget{w.data, w.scales, w.rows, out.f32()};
+    gemv[i] = GemvTarget{w.data, w.scales, GroupsOf(w), w.rows, out.f32()};
   }
   if (!grouped) {
     for (const MatMulTarget& t : targets) MatMulInto(x, *t.w, t.out, &x_in_scratch);
     return;
   }
-  GemvMma(Bf16Input(x, &x_in_scratch), x, targets[0].w->dtype, gemv.data(), targets.size());
+  const int32_t* col_perm = targets[0].w->col_perm;
+  const __nv_bfloat16* xb =
+      col_perm != nullptr ? GatherBf16Input(x, col_perm) : Bf16Input(x, &x_in_scratch);
+  GemvMma(xb, x, targets[0].w->dtype, gemv.data(), targets.size());
 }
 
 bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out, bool* x_in_scratch) {
-  if (w.dtype == DType::kF8E4M3 && fp8_prefill_ == Fp8Prefill::kBf16Activations) {
+  if ((w.dtype == DType::kF8E4M3 && fp8_prefill_ == Fp8Prefill::kBf16Activations) ||
+      w.dtype == DType::kU4) {
     return LtGemmWidened(x, w, out, x_in_scratch);
   }
   const int64_t m = x.rows, n = w.rows, k = w.cols;
@@ -532,7 +575,7 @@ bool CudaBackend::LtGemm(Tensor x, const WeightView& w, Tensor out, bool* x_in_s
     case DType::kF32:
       break;
     case DType::kU4:
-      return false;
+      return false;  // taken by LtGemmWidened above
   }
   if (!lt_->Supports(input, m, n, k, n, w.data, b, out.f32(), w.scales, row_scales)) return false;
   switch (input) {
@@ -563,9 +606,9 @@ bool CudaBackend::LtGemmWidened(Tensor x, const WeightView& w, Tensor out, bool*
   const int64_t m = x.rows, n = w.rows, k = w.cols;
   __nv_bfloat16* xb = Bf16Scratch();                                   // (m, k)
   auto* wb = reinterpret_cast<__nv_bfloat16*>(weight_scratch_.get());  // (block, k)
-  // Weight rows widened at a time: what fits the scratch, whole 16-row tiles.
-  const int64_t block =
-      std::min<int64_t>(n, static_cast<int64_t>(kWeightScratchBytes) / (2 * k) / 16 * 16);
+  // Weight rows widened at a time: what fits the scratch, whole kWidenBlockRows tiles.
+  const int64_t block = std::min<int64_t>(
+      n, static_cast<int64_t>(kWeightScratchBytes) / (2 * k) / kWidenBlockRows * kWidenBlockRows);
   if (block == 0) return false;
   // Every block's plan is made before anything is enqueued, so a refusal changes nothing.
   for (int64_t n0 = 0; n0 < n; n0 += block) {
@@ -575,13 +618,21 @@ bool CudaBackend::LtGemmWidened(Tensor x, const WeightView& w, Tensor out, bool*
     }
   }
   Bf16Input(x, x_in_scratch);
-  const auto* w8 = reinterpret_cast<const __nv_fp8_e4m3*>(w.data);
   for (int64_t n0 = 0; n0 < n; n0 += block) {
     const int64_t nb = std::min(block, n - n0);
-    LaunchE4M3ToBf16(w8 + n0 * k, nb * k, wb, compute_);
+    if (w.dtype == DType::kU4) {
+      const int64_t groups = w.groups_per_row();
+      const U4Groups rows{w.group_scales + n0 * groups, w.group_zeros + n0 * groups,
+                          w.group_size};
+      LaunchU4ToBf16(reinterpret_cast<const uint8_t*>(w.data) + n0 * (k / 2), rows, w.col_perm,
+                     nb, k, wb, compute_);
+    } else {
+      LaunchE4M3ToBf16(reinterpret_cast<const __nv_fp8_e4m3*>(w.data) + n0 * k, nb * k, wb,
+                       compute_);
+    }
     lt_->Run(LtInput::kBf16, m, nb, k, n, wb, xb, out.f32() + n0, nullptr, nullptr, compute_);
   }
-  LaunchScaleRowsCols(out.f32(), m, n, nullptr, w.scales, compute_);
+  if (w.dtype == DType::kF8E4M3) LaunchScaleRowsCols(out.f32(), m, n, nullptr, w.scales, compute_);
   return true;
 }
 

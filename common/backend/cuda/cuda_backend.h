@@ -4,7 +4,8 @@
 //    more for libraries such as NCCL. BackendEvents are cudaEvents with timing enabled.
 //    caps().device_id is the GPU's UUID.
 //  * Activations and the KV cache are fp32; weights stay in device memory in their storage
-//    dtype (bf16, fp16, fp32, fp8 e4m3 with per-row scales).
+//    dtype (bf16, fp16, fp32, fp8 e4m3 with per-row scales, int4 with group scales and zero
+//    points).
 //  * MatMul: up to kGemvMaxRows rows go to the GEMV kernels (gemv.h); more to cuBLASLt
 //    (lt_matmul.h) on activations converted to the weight's type, in row chunks that fit
 //    the conversion scratch; a case cuBLASLt cannot do falls back to the GEMV in 16-row steps.
@@ -13,7 +14,9 @@
 //    which the MatMul right after them uses instead of converting (see bf16_copy_). fp8 weights
 //    in a cuBLASLt GEMM: by default widened to bf16 block by block into a scratch and
 //    multiplied with bf16 activations (W8A16, the accuracy of the decode path); optionally
-//    with activations quantised to e4m3 per token (W8A8: faster, 3-bit mantissas).
+//    with activations quantised to e4m3 per token (W8A8: faster, 3-bit mantissas). int4
+//    weights: the GEMV dequantises in registers (x gathered first into an act-order weight's
+//    column order); a GEMM widens them to bf16 block by block like fp8's W8A16.
 //  * Attention: flash-decoding when no sequence has more than kDecodeMaxTokens tokens in the
 //    batch, else tiled flash attention (attention.h): on tensor cores in bf16 for head_dim
 //    64 and 128, in fp32 on CUDA cores for other sizes.
@@ -124,6 +127,10 @@ class CudaBackend final : public Backend {
 
   // MatMul where *x_in_scratch says act_scratch_ holds bf16(x), on entry and on return.
   void MatMulInto(Tensor x, const WeightView& w, Tensor out, bool* x_in_scratch);
+  // Whether the tensor-core GEMV takes w (else the generic one does).
+  bool GemvMmaTakes(const WeightView& w) const;
+  // x (at most kGemvMaxRows rows) in bf16, gathered into perm_scratch_ in col_perm's order.
+  const __nv_bfloat16* GatherBf16Input(Tensor x, const int32_t* col_perm);
   // MatMul of at most kGemvMaxRows rows; xb: x in bf16 if already there, else null (then x
   // is converted into the scratch's start and *scratch_kept set false).
   void Gemv(Tensor x, const __nv_bfloat16* xb, const WeightView& w, Tensor out,
@@ -133,8 +140,9 @@ class CudaBackend final : public Backend {
                size_t count);
   // MatMul on cuBLASLt; false (nothing enqueued) when it has no algorithm for the case.
   bool LtGemm(Tensor x, const WeightView& w, Tensor out, bool* x_in_scratch);
-  // LtGemm of fp8 weights as W8A16: blocks of weight rows widened to bf16 in
-  // weight_scratch_, bf16 GEMMs into column blocks of out, then the per-row weight scales.
+  // LtGemm of fp8 (W8A16) or int4 weights: blocks of weight rows widened to bf16 in
+  // weight_scratch_ (int4: dequantised, in input column order), bf16 GEMMs into column
+  // blocks of out, then fp8's per-row weight scales.
   bool LtGemmWidened(Tensor x, const WeightView& w, Tensor out, bool* x_in_scratch);
 
   int device_;
@@ -147,7 +155,8 @@ class CudaBackend final : public Backend {
 
   DeviceBuffer lt_workspace_;   // (kLtWorkspaceBytes) cuBLASLt workspace
   DeviceBuffer act_scratch_;    // (kActScratchBytes) activations converted for a GEMM
-  DeviceBuffer weight_scratch_;  // (kWeightScratchBytes) fp8 weight rows widened to bf16
+  DeviceBuffer weight_scratch_;  // (kWeightScratchBytes) fp8 / int4 weight rows widened to bf16
+  DeviceBuffer perm_scratch_;   // (kPermScratchBytes) bf16 x in an int4 weight's column order
   DeviceBuffer row_scales_;     // (kMaxGemmRows) fp8 activation scales, one per row
   DeviceBuffer gemv_partials_;  // (kGemvPartialFloats) GEMV split-K partial sums
   DeviceBuffer attn_partials_;  // (kAttnPartialFloats) flash-decoding chunk partials

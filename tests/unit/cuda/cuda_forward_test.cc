@@ -10,8 +10,9 @@
 //    backend applies before its GEMMs (RoundingCpuBackend), and the GPU may differ from the
 //    CPU by at most kChaosSlack times what that rounding alone causes. The GPU's other
 //    differences (summation order) are perturbations of the same kind and smaller.
-//  * a well-conditioned random Llama (tests/support/random_llama.h, N(0, 0.02) weights),
-//    where rounding errors stay proportional and fixed tight tolerances hold.
+//  * a well-conditioned random Llama (tests/support/random_llama.h, N(0, 0.02) weights), in
+//    bf16, fp8 and int4, where rounding errors stay proportional and fixed tight tolerances
+//    hold.
 // Needs a GPU: labelled `gpu`.
 #include <gtest/gtest.h>
 
@@ -111,6 +112,13 @@ WeightView ToDevice(Backend& gpu, const WeightView& w, ModelWeights* t) {
     t->device_buffers.push_back(Upload(gpu, w.scales, static_cast<size_t>(w.rows) * sizeof(float)));
     d.scales = reinterpret_cast<const float*>(t->device_buffers.back().get());
   }
+  if (w.dtype == DType::kU4) {  // its groups (rows, cols / group_size) bf16 each
+    const size_t bytes = static_cast<size_t>(w.rows * w.groups_per_row()) * sizeof(uint16_t);
+    t->device_buffers.push_back(Upload(gpu, w.group_scales, bytes));
+    d.group_scales = reinterpret_cast<const uint16_t*>(t->device_buffers.back().get());
+    t->device_buffers.push_back(Upload(gpu, w.group_zeros, bytes));
+    d.group_zeros = reinterpret_cast<const uint16_t*>(t->device_buffers.back().get());
+  }
   return d;
 }
 
@@ -155,9 +163,9 @@ std::unique_ptr<ModelWeights> LoadTinyWeights(Backend& gpu, bool fp8) {
   return t;
 }
 
-std::unique_ptr<ModelWeights> LoadRandomWeights(Backend& gpu, bool fp8) {
+std::unique_ptr<ModelWeights> LoadRandomWeights(Backend& gpu, RandomLlamaWeights encoding) {
   auto t = std::make_unique<ModelWeights>();
-  t->random = MakeRandomLlama(11, fp8 ? RandomLlamaWeights::kFP8 : RandomLlamaWeights::kBF16);
+  t->random = MakeRandomLlama(11, encoding);
   t->config = t->random->config;
   t->host = t->random->weights;
   UploadWeights(gpu, t.get());
@@ -243,20 +251,27 @@ TEST(CudaForward, Fp8W8A8LastLogitsMatchCpuWithinTheirRounding) {
 }
 
 // The well-conditioned model, for a short and a long prompt and one decode step after the
-// long one: bf16, and fp8 with W8A16 prefill, within kWellTol of the CPU (measured on the
-// H100: at most 3.6e-3, cosine 0.99999). W8A8 prefill rounds every activation to 3 mantissa
+// long one: bf16, fp8 with W8A16 prefill, and int4 (groups of 128: the GEMV's and the bf16
+// dequantisation's weights against the CPU's exact ones) within kWellTol of the CPU (bf16 and
+// fp8 measured on the H100: at most 3.6e-3, cosine 0.99999). W8A8 prefill rounds every activation to 3 mantissa
 // bits: it is held to kChaosSlack times what that rounding alone does on the CPU, and to the
 // issue's logit cosine of 0.99.
 TEST(CudaForward, WellConditionedModelMatchesCpuTightly) {
-  for (const auto& [fp8, mode] :
-       {std::pair{false, Fp8Prefill::kBf16Activations}, std::pair{true, Fp8Prefill::kBf16Activations},
-        std::pair{true, Fp8Prefill::kFp8Activations}}) {
+  using Enc = RandomLlamaWeights;
+  for (const auto& [encoding, mode] :
+       {std::pair{Enc::kBF16, Fp8Prefill::kBf16Activations},
+        std::pair{Enc::kFP8, Fp8Prefill::kBf16Activations},
+        std::pair{Enc::kFP8, Fp8Prefill::kFp8Activations},
+        std::pair{Enc::kInt4, Fp8Prefill::kBf16Activations}}) {
     auto gpu = MakeGpu(mode);
     ASSERT_NE(gpu, nullptr);
     CpuBackend cpu;
     RoundingCpuBackend rounding(mode);
-    auto weights = LoadRandomWeights(*gpu, fp8);
-    const std::string name = std::string(fp8 ? "fp8 " : "bf16 ") + (fp8 ? ModeName(mode) : "");
+    auto weights = LoadRandomWeights(*gpu, encoding);
+    const bool fp8 = encoding == Enc::kFP8;
+    const std::string name = encoding == Enc::kInt4 ? std::string("int4 g128")
+                             : fp8 ? std::string("fp8 ") + ModeName(mode)
+                                   : std::string("bf16 ");
     const bool w8a8 = fp8 && mode == Fp8Prefill::kFp8Activations;
     // Prefills `ids` (a decode step after the first `prefill` of them when prefill > 0) on a
     // fresh model of each backend and checks the GPU's last logits.

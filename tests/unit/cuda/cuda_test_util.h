@@ -1,5 +1,5 @@
 // Helpers for the CUDA-vs-CPU tests: random inputs, host <-> device mirrors through the
-// Backend interface, fp8 quantization of host weights, and a normalized-error comparison
+// Backend interface, fp8 and int4 quantization of host weights, and a normalized-error comparison
 // that names the worst element so a failure explains itself.
 #pragma once
 
@@ -18,6 +18,7 @@
 #include "common/backend/backend.h"
 #include "common/backend/backend_factory.h"
 #include "common/model/dtype.h"
+#include "common/model/int4_weights.h"
 #include "common/model/llama_weights.h"
 
 namespace strata::testing {
@@ -71,11 +72,14 @@ struct MirroredF32 {
 };
 
 // A weight in host memory (for the CPU backend) and a device copy (for the GPU), with the
-// fp8 per-row scales on both sides.
+// fp8 per-row scales or the int4 groups and column order on both sides.
 struct MirroredWeight {
-  std::vector<std::byte> bytes;  // (rows, cols) in dtype
-  std::vector<float> scales;     // (rows) for fp8
-  DeviceBuffer dev, dev_scales;
+  std::vector<std::byte> bytes;        // (rows, cols) in dtype
+  std::vector<float> scales;           // (rows) for fp8
+  std::vector<uint16_t> group_scales;  // (rows, cols / group_size) bf16, int4
+  std::vector<uint16_t> group_zeros;   // (rows, cols / group_size) bf16, int4
+  std::vector<int32_t> col_perm;       // (cols) int4 act-order, or empty
+  DeviceBuffer dev, dev_scales, dev_group_scales, dev_group_zeros, dev_col_perm;
   WeightView host_view, dev_view;
 };
 
@@ -95,7 +99,56 @@ inline void QuantizeRowsE4M3(const std::vector<float>& w, int64_t rows, int64_t 
   }
 }
 
-// Encodes fp32 values as `dtype` (fp8: per-row scales) and mirrors them on the GPU.
+// Host weights w (rows, cols) -> int4 as a pack stores them (QuantizeRowU4, groups of
+// `group_size`), mirrored on the GPU. perm_seed != 0 makes it an act-order weight: a random
+// col_perm, stored column j holding w[r][col_perm[j]].
+inline std::unique_ptr<MirroredWeight> MakeU4Weight(Backend& gpu, const std::vector<float>& w,
+                                                    int64_t rows, int64_t cols,
+                                                    int64_t group_size, uint32_t perm_seed = 0) {
+  auto m = std::make_unique<MirroredWeight>();
+  const auto groups = static_cast<size_t>(cols / group_size);
+  m->bytes.resize(static_cast<size_t>(rows * cols / 2));
+  m->group_scales.resize(static_cast<size_t>(rows) * groups);
+  m->group_zeros.resize(m->group_scales.size());
+  if (perm_seed != 0) {
+    m->col_perm.resize(static_cast<size_t>(cols));
+    for (int64_t j = 0; j < cols; ++j) m->col_perm[static_cast<size_t>(j)] = static_cast<int32_t>(j);
+    std::mt19937 rng(perm_seed);
+    std::shuffle(m->col_perm.begin(), m->col_perm.end(), rng);
+  }
+  std::vector<float> stored(static_cast<size_t>(cols));  // one row in stored column order
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < cols; ++j) {
+      const int64_t from = m->col_perm.empty() ? j : m->col_perm[static_cast<size_t>(j)];
+      stored[static_cast<size_t>(j)] = w[static_cast<size_t>(r * cols + from)];
+    }
+    const size_t g = static_cast<size_t>(r) * groups;
+    EXPECT_FALSE(QuantizeRowU4(stored.data(), cols, group_size,
+                               reinterpret_cast<uint8_t*>(m->bytes.data()) + r * cols / 2,
+                               m->group_scales.data() + g, m->group_zeros.data() + g));
+  }
+  const auto upload = [&](const auto& v) { return Upload(gpu, v.data(), v.size() * sizeof(v[0])); };
+  m->dev = upload(m->bytes);
+  m->dev_group_scales = upload(m->group_scales);
+  m->dev_group_zeros = upload(m->group_zeros);
+  m->host_view = WeightView{m->bytes.data(), DType::kU4, rows, cols, nullptr};
+  m->host_view.group_scales = m->group_scales.data();
+  m->host_view.group_zeros = m->group_zeros.data();
+  m->host_view.group_size = group_size;
+  m->dev_view = m->host_view;
+  m->dev_view.data = m->dev.get();
+  m->dev_view.group_scales = reinterpret_cast<const uint16_t*>(m->dev_group_scales.get());
+  m->dev_view.group_zeros = reinterpret_cast<const uint16_t*>(m->dev_group_zeros.get());
+  if (!m->col_perm.empty()) {
+    m->dev_col_perm = upload(m->col_perm);
+    m->host_view.col_perm = m->col_perm.data();
+    m->dev_view.col_perm = reinterpret_cast<const int32_t*>(m->dev_col_perm.get());
+  }
+  return m;
+}
+
+// Encodes fp32 values as `dtype` (fp8: per-row scales; int4: groups of
+// kDefaultInt4GroupSize) and mirrors them on the GPU.
 inline std::unique_ptr<MirroredWeight> MakeWeight(Backend& gpu, const std::vector<float>& w,
                                                   int64_t rows, int64_t cols, DType dtype) {
   auto m = std::make_unique<MirroredWeight>();
@@ -117,8 +170,7 @@ inline std::unique_ptr<MirroredWeight> MakeWeight(Backend& gpu, const std::vecto
       QuantizeRowsE4M3(w, rows, cols, &m->bytes, &m->scales);
       break;
     case DType::kU4:
-      ADD_FAILURE() << "MakeWeight has no U4 encoding";
-      return nullptr;
+      return MakeU4Weight(gpu, w, rows, cols, kDefaultInt4GroupSize);
   }
   m->dev = Upload(gpu, m->bytes.data(), m->bytes.size());
   m->host_view = WeightView{m->bytes.data(), dtype, rows, cols, nullptr};
