@@ -34,13 +34,7 @@ void RunCase(Backend& gpu, const U4Case& c, uint32_t seed) {
   const std::vector<float> w = RandomFloats(static_cast<size_t>(c.n * c.k), seed, 0.02f);
   auto weight = MakeU4Weight(gpu, w, c.n, c.k, c.group_size, c.perm_seed);
   WeightView dev_view = weight->dev_view;
-  DeviceBuffer shifted;  // the codes again, c.weight_offset bytes into a buffer
-  if (c.weight_offset != 0) {
-    std::vector<std::byte> padded(c.weight_offset + weight->bytes.size());
-    std::copy(weight->bytes.begin(), weight->bytes.end(), padded.begin() + c.weight_offset);
-    shifted = Upload(gpu, padded.data(), padded.size());
-    dev_view.data = shifted.get() + c.weight_offset;
-  }
+  const DeviceBuffer shifted = UploadShifted(gpu, weight->bytes, c.weight_offset, &dev_view);
   MirroredF32 x(gpu, RandomFloats(static_cast<size_t>(c.rows * c.k), seed + 1), c.rows, c.k);
   MirroredF32 out(gpu, std::vector<float>(static_cast<size_t>(c.rows * c.n)), c.rows, c.n);
   cpu.MatMul(x.cpu(), weight->host_view, out.cpu());

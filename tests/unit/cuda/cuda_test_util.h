@@ -47,6 +47,19 @@ inline DeviceBuffer Upload(Backend& gpu, const void* data, size_t bytes) {
   return std::move(buf).value();
 }
 
+// `bytes` again, `offset` bytes into a new device buffer, with view->data pointing at them: a
+// weight off its allocation's alignment, for the kernels' misaligned paths. The buffer holds
+// them; offset 0 leaves `view` as it is and returns null.
+inline DeviceBuffer UploadShifted(Backend& gpu, const std::vector<std::byte>& bytes,
+                                  size_t offset, WeightView* view) {
+  if (offset == 0) return nullptr;
+  std::vector<std::byte> padded(offset + bytes.size());
+  std::copy(bytes.begin(), bytes.end(), padded.begin() + static_cast<std::ptrdiff_t>(offset));
+  DeviceBuffer shifted = Upload(gpu, padded.data(), padded.size());
+  view->data = shifted.get() + offset;
+  return shifted;
+}
+
 inline std::vector<float> Download(Backend& gpu, const Tensor& t) {
   std::vector<float> host(static_cast<size_t>(t.numel()));
   gpu.CopyToHost(host.data(), t.data, host.size() * sizeof(float));
