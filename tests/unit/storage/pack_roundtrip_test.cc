@@ -54,6 +54,28 @@ void ExpectSameBytes(const WeightView& packed, const WeightView& source, const s
   EXPECT_EQ(std::memcmp(packed.data, source.data, source.nbytes()), 0);
 }
 
+// `packed` keeps the source's embedding, head and norms byte for byte; `check(packed, source)`
+// runs for each quantized projection, traced with its layer and name.
+template <typename Check>
+void ForEachProjection(const LlamaWeights& packed, const LlamaWeights& source, Check check) {
+  ExpectSameBytes(packed.embed, source.embed, "embed");
+  ExpectSameBytes(packed.lm_head, source.lm_head, "lm_head");
+  ExpectSameBytes(packed.final_norm, source.final_norm, "final_norm");
+  for (size_t i = 0; i < packed.layers.size(); ++i) {
+    for (const LayerField& f : kLayerFields) {
+      const WeightView& q = packed.layers[i].*f.member;
+      const WeightView& orig = source.layers[i].*f.member;
+      const std::string what = "layer " + std::to_string(i) + " " + std::string(f.name);
+      if (!f.projection) {
+        ExpectSameBytes(q, orig, what);
+        continue;
+      }
+      SCOPED_TRACE(what);
+      check(q, orig);
+    }
+  }
+}
+
 TEST(PackRoundTrip, Bf16FixtureIsBitExactAlignedAndChecksummed) {
   const std::string& dir = FixturePack(PackDType::kBF16);
   StatusOr<MappedPack> mapped = MappedPack::Open(dir);
@@ -132,47 +154,34 @@ TEST(PackRoundTrip, Fp8ProjectionsAreWithinE4M3PrecisionWithPositiveScales) {
   ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
   EXPECT_EQ(mapped->pack().dtype(), PackDType::kFP8);
   Loaded src = LoadFixture(TinyModelDir());
-  const LlamaWeights& w = mapped->weights();
-  ExpectSameBytes(w.embed, src.weights.embed, "embed");
-  ExpectSameBytes(w.lm_head, src.weights.lm_head, "lm_head");
-  ExpectSameBytes(w.final_norm, src.weights.final_norm, "final_norm");
-  for (size_t i = 0; i < w.layers.size(); ++i) {
-    for (const LayerField& f : kLayerFields) {
-      const WeightView& q = w.layers[i].*f.member;
-      const WeightView& orig = src.weights.layers[i].*f.member;
-      const std::string what = "layer " + std::to_string(i) + " " + std::string(f.name);
-      if (!f.projection) {
-        ExpectSameBytes(q, orig, what);
-        continue;
-      }
-      SCOPED_TRACE(what);
-      ASSERT_EQ(q.dtype, DType::kF8E4M3);
-      ASSERT_NE(q.scales, nullptr);
-      ASSERT_EQ(reinterpret_cast<uintptr_t>(q.scales) % 4096, 0u);
-      ASSERT_EQ(q.rows, orig.rows);
-      ASSERT_EQ(q.cols, orig.cols);
-      std::vector<float> row(static_cast<size_t>(orig.cols));
-      for (int64_t r = 0; r < q.rows; ++r) {
-        ConvertToFloat(orig.data + r * orig.cols * 2, DType::kBF16, row.data(), row.size());
-        float max_abs = 0;
-        for (float v : row) max_abs = std::max(max_abs, std::fabs(v));
-        const float scale = q.scales[r];
-        ASSERT_GT(scale, 0.0f);
-        EXPECT_FLOAT_EQ(scale, max_abs > 0 ? max_abs / 448.0f : 1.0f);
-        for (int64_t c = 0; c < q.cols; ++c) {
-          const auto code = static_cast<uint8_t>(q.data[r * q.cols + c]);
-          const float deq = F8E4M3ToFloat(code) * scale;
-          const float want = row[static_cast<size_t>(c)];
-          // The stated bound, then e4m3's own: half an ulp (2^-4 relative) for normals, half
-          // the subnormal step (2^-10 of the scale) below them.
-          ASSERT_LE(std::fabs(deq - want), 0x1p-3f * max_abs) << r << "," << c;
-          ASSERT_LE(std::fabs(deq - want),
-                    std::max(0x1p-4f * std::fabs(want), 0x1p-10f * scale) * 1.0001f)
-              << r << "," << c;
-        }
+  const auto check = [](const WeightView& q, const WeightView& orig) {
+    ASSERT_EQ(q.dtype, DType::kF8E4M3);
+    ASSERT_NE(q.scales, nullptr);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(q.scales) % 4096, 0u);
+    ASSERT_EQ(q.rows, orig.rows);
+    ASSERT_EQ(q.cols, orig.cols);
+    std::vector<float> row(static_cast<size_t>(orig.cols));
+    for (int64_t r = 0; r < q.rows; ++r) {
+      ConvertToFloat(orig.data + r * orig.cols * 2, DType::kBF16, row.data(), row.size());
+      float max_abs = 0;
+      for (float v : row) max_abs = std::max(max_abs, std::fabs(v));
+      const float scale = q.scales[r];
+      ASSERT_GT(scale, 0.0f);
+      EXPECT_FLOAT_EQ(scale, max_abs > 0 ? max_abs / 448.0f : 1.0f);
+      for (int64_t c = 0; c < q.cols; ++c) {
+        const auto code = static_cast<uint8_t>(q.data[r * q.cols + c]);
+        const float deq = F8E4M3ToFloat(code) * scale;
+        const float want = row[static_cast<size_t>(c)];
+        // The stated bound, then e4m3's own: half an ulp (2^-4 relative) for normals, half
+        // the subnormal step (2^-10 of the scale) below them.
+        ASSERT_LE(std::fabs(deq - want), 0x1p-3f * max_abs) << r << "," << c;
+        ASSERT_LE(std::fabs(deq - want),
+                  std::max(0x1p-4f * std::fabs(want), 0x1p-10f * scale) * 1.0001f)
+            << r << "," << c;
       }
     }
-  }
+  };
+  ForEachProjection(mapped->weights(), src.weights, check);
   const PackTensor& wq = mapped->pack().layer_extent(0).tensors[1];
   ASSERT_TRUE(wq.scales_offset.has_value());
   EXPECT_EQ(*wq.scales_offset % 4096, 0u);
@@ -184,46 +193,34 @@ TEST(PackRoundTrip, Int4ProjectionsAreTheirGroupsRoundToNearestOfTheSource) {
   ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
   EXPECT_EQ(mapped->pack().dtype(), PackDType::kInt4);
   Loaded src = LoadFixture(TinyModelDir());
-  const LlamaWeights& w = mapped->weights();
-  ExpectSameBytes(w.embed, src.weights.embed, "embed");
-  ExpectSameBytes(w.lm_head, src.weights.lm_head, "lm_head");
-  for (size_t i = 0; i < w.layers.size(); ++i) {
-    for (const LayerField& f : kLayerFields) {
-      const WeightView& q = w.layers[i].*f.member;
-      const WeightView& orig = src.weights.layers[i].*f.member;
-      const std::string what = "layer " + std::to_string(i) + " " + std::string(f.name);
-      if (!f.projection) {
-        ExpectSameBytes(q, orig, what);
-        continue;
-      }
-      SCOPED_TRACE(what);
-      ASSERT_EQ(q.dtype, DType::kU4);
-      ASSERT_EQ(q.group_size, testing::kTestInt4GroupSize);
-      ASSERT_NE(q.group_scales, nullptr);
-      ASSERT_NE(q.group_zeros, nullptr);
-      EXPECT_EQ(q.scales, nullptr);
-      EXPECT_EQ(q.col_perm, nullptr);
-      ASSERT_EQ(reinterpret_cast<uintptr_t>(q.group_scales) % 4096, 0u);
-      ASSERT_EQ(reinterpret_cast<uintptr_t>(q.group_zeros) % 4096, 0u);
-      ASSERT_EQ(q.rows, orig.rows);
-      ASSERT_EQ(q.cols, orig.cols);
-      // The writer's codes, scales and zeros are QuantizeRowU4 of the bf16 row, bit for bit.
-      const auto cols = static_cast<size_t>(orig.cols);
-      const auto groups = static_cast<size_t>(q.groups_per_row());
-      std::vector<float> row(cols);
-      std::vector<uint8_t> codes(cols / 2);
-      std::vector<uint16_t> scales(groups), zeros(groups);
-      for (int64_t r = 0; r < q.rows; ++r) {
-        ConvertToFloat(orig.data + r * orig.cols * 2, DType::kBF16, row.data(), cols);
-        ASSERT_EQ(QuantizeRowU4(row.data(), orig.cols, q.group_size, codes.data(), scales.data(),
-                                zeros.data()),
-                  std::nullopt);
-        ASSERT_EQ(std::memcmp(codes.data(), q.data + r * orig.cols / 2, codes.size()), 0) << r;
-        ASSERT_EQ(std::memcmp(scales.data(), q.group_scales + r * q.groups_per_row(), groups * 2), 0);
-        ASSERT_EQ(std::memcmp(zeros.data(), q.group_zeros + r * q.groups_per_row(), groups * 2), 0);
-      }
+  const auto check = [](const WeightView& q, const WeightView& orig) {
+    ASSERT_EQ(q.dtype, DType::kU4);
+    ASSERT_EQ(q.group_size, testing::kTestInt4GroupSize);
+    ASSERT_NE(q.group_scales, nullptr);
+    ASSERT_NE(q.group_zeros, nullptr);
+    EXPECT_EQ(q.scales, nullptr);
+    EXPECT_EQ(q.col_perm, nullptr);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(q.group_scales) % 4096, 0u);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(q.group_zeros) % 4096, 0u);
+    ASSERT_EQ(q.rows, orig.rows);
+    ASSERT_EQ(q.cols, orig.cols);
+    // The writer's codes, scales and zeros are QuantizeRowU4 of the bf16 row, bit for bit.
+    const auto cols = static_cast<size_t>(orig.cols);
+    const auto groups = static_cast<size_t>(q.groups_per_row());
+    std::vector<float> row(cols);
+    std::vector<uint8_t> codes(cols / 2);
+    std::vector<uint16_t> scales(groups), zeros(groups);
+    for (int64_t r = 0; r < q.rows; ++r) {
+      ConvertToFloat(orig.data + r * orig.cols * 2, DType::kBF16, row.data(), cols);
+      ASSERT_EQ(QuantizeRowU4(row.data(), orig.cols, q.group_size, codes.data(), scales.data(),
+                              zeros.data()),
+                std::nullopt);
+      ASSERT_EQ(std::memcmp(codes.data(), q.data + r * orig.cols / 2, codes.size()), 0) << r;
+      ASSERT_EQ(std::memcmp(scales.data(), q.group_scales + r * q.groups_per_row(), groups * 2), 0);
+      ASSERT_EQ(std::memcmp(zeros.data(), q.group_zeros + r * q.groups_per_row(), groups * 2), 0);
     }
-  }
+  };
+  ForEachProjection(mapped->weights(), src.weights, check);
   const PackTensor& wq = mapped->pack().layer_extent(0).tensors[1];
   ASSERT_TRUE(wq.scales_offset.has_value() && wq.zeros_offset.has_value());
   EXPECT_EQ(wq.bytes, static_cast<uint64_t>(wq.rows * wq.cols / 2));
