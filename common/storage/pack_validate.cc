@@ -100,30 +100,22 @@ StatusOr<std::vector<PackTensor>> ValidateTensors(const PackManifest& m, const E
                                 : " has a scales_offset, which only F8_E4M3 and U4 tensors have") +
                       kRecreate);
     }
-    if (t.scales_offset) {
-      if (!AlignedInside(*t.scales_offset, t.scales_bytes(), e.bytes)) {
-        return DataLoss(tensor + ": scales at offset " + std::to_string(*t.scales_offset) +
-                        " are misaligned or outside its extent of " + std::to_string(e.bytes) +
+    // The arrays beside the data (scales, zero points, permutation): inside, aligned, and
+    // then held to the overlap check.
+    const auto beside = [&](const std::optional<uint64_t>& offset, uint64_t bytes,
+                            const std::string& what) -> Status {
+      if (!offset) return OkStatus();
+      if (!AlignedInside(*offset, bytes, e.bytes)) {
+        return DataLoss(tensor + ": " + what + " at offset " + std::to_string(*offset) +
+                        " misaligned or outside its extent of " + std::to_string(e.bytes) +
                         " bytes" + kRecreate);
       }
-      ranges.push_back({*t.scales_offset, t.scales_bytes(), t.name + " scales"});
-    }
-    if (t.zeros_offset) {
-      if (!AlignedInside(*t.zeros_offset, t.zeros_bytes(), e.bytes)) {
-        return DataLoss(tensor + ": zero points at offset " + std::to_string(*t.zeros_offset) +
-                        " are misaligned or outside its extent of " + std::to_string(e.bytes) +
-                        " bytes" + kRecreate);
-      }
-      ranges.push_back({*t.zeros_offset, t.zeros_bytes(), t.name + " zero points"});
-    }
-    if (t.perm_offset) {
-      if (!AlignedInside(*t.perm_offset, t.perm_bytes(), e.bytes)) {
-        return DataLoss(tensor + ": permutation at offset " + std::to_string(*t.perm_offset) +
-                        " is misaligned or outside its extent of " + std::to_string(e.bytes) +
-                        " bytes" + kRecreate);
-      }
-      ranges.push_back({*t.perm_offset, t.perm_bytes(), t.name + " permutation"});
-    }
+      ranges.push_back({*offset, bytes, t.name + " " + what});
+      return OkStatus();
+    };
+    STRATA_RETURN_IF_ERROR(beside(t.scales_offset, t.scales_bytes(), "scales"));
+    STRATA_RETURN_IF_ERROR(beside(t.zeros_offset, t.zeros_bytes(), "zero points"));
+    STRATA_RETURN_IF_ERROR(beside(t.perm_offset, t.perm_bytes(), "permutation"));
     ordered.push_back(t);
   }
   if (e.tensors.size() != specs.size()) {
