@@ -30,6 +30,31 @@ std::string PlainHttpRefusal() {
          std::string(kPlainHttpBody);
 }
 
+// How long, and how many bytes, a refused plain-HTTP client's request is read and dropped
+// after the refusal, so that closing does not reset the connection (a close with unread
+// input sends RST, which can discard the refusal before the client reads it).
+constexpr milliseconds kRefusalLinger{500};
+constexpr size_t kRefusalDrainBytes = size_t{1} << 20;
+
+// Sends the refusal, ends this side's writes, then reads and drops what the client still
+// sends until it closes (it was told Connection: close), the linger passes or the bound is hit.
+void RefusePlainHttp(int sock) {
+  const std::string refusal = PlainHttpRefusal();
+  [[maybe_unused]] const ssize_t sent =
+      ::send(sock, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  ::shutdown(sock, SHUT_WR);
+  std::array<char, 4096> sink;
+  size_t drained = 0;
+  const Clock::time_point deadline = Clock::now() + kRefusalLinger;
+  while (drained < kRefusalDrainBytes) {
+    const milliseconds left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
+    if (left <= milliseconds(0) || PollFor(sock, POLLIN, left) <= 0) return;
+    const ssize_t n = ::recv(sock, sink.data(), sink.size(), MSG_DONTWAIT);
+    if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR))) return;  // closed or failed
+    if (n > 0) drained += static_cast<size_t>(n);
+  }
+}
+
 // OpenSSL's queued errors of this thread, oldest first, joined ("" if none); clears them.
 std::string TakeErrors() {
   std::string out;
@@ -114,9 +139,7 @@ StatusOr<std::unique_ptr<TlsConnection>> TlsConnection::Accept(const TlsServerCo
         ERR_GET_REASON(ERR_peek_error()) == SSL_R_HTTP_REQUEST) {
       ERR_clear_error();
       connection->failed_ = true;
-      const std::string refusal = PlainHttpRefusal();
-      [[maybe_unused]] const ssize_t n =
-          ::send(sock, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      RefusePlainHttp(sock);
       return Unavailable("the client spoke plain HTTP to the TLS port (told to use https://)");
     }
     const short wait = connection->WaitFor(rc);
