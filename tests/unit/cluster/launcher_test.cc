@@ -45,6 +45,13 @@ TEST_F(LauncherTest, UpServesAndDownStopsEverything) {
     if (!ready) std::this_thread::sleep_for(200ms);
   }
   ASSERT_TRUE(ready) << cli::LogTail(dir.File("up.log"), 20);
+  // The launcher sees the cluster ready on its own poll, which can come after ours: a `down`
+  // before it is an interrupted start-up (exit 1), not the stop this test is about.
+  for (auto deadline = std::chrono::steady_clock::now() + 60s;
+       cli::LogTail(dir.File("up.log"), 20).find("cluster: ready with") == std::string::npos;) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << cli::LogTail(dir.File("up.log"), 20);
+    std::this_thread::sleep_for(50ms);
+  }
   httplib::Result done = client.Post(
       "/v1/completions", R"({"prompt": "Once upon a time", "max_tokens": 4, "temperature": 0})",
       "application/json");
