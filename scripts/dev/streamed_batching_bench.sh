@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# usage (repository root, GPU machine): [LAYERS=8] [DTYPE=fp8] scripts/dev/streamed_batching_bench.sh
+# usage (repository root, GPU machine): [LAYERS=8] [DTYPE=fp8] [MAX_TOKENS=32] [GPU_BUDGET=3G]
+#   [PINNED_BUDGET=2G] scripts/dev/streamed_batching_bench.sh
 # Issue 17 item 3: decode tokens/s with 1, 2, 4, 8, 16 and 32 sequences at once over layers that
 # stream (GPU budget for the runtime, the LM head and the staging slots only: every layer
 # is read from the pack or pinned memory on every pass), on one worker and on two workers
@@ -18,7 +19,7 @@ if [ "${DRY:-0}" = 1 ]; then
   gpu_mem=(33.3M 11.5M,27.2M)  # per worker count: runtime, LM head (last stage), one slot
   pinned_mem=17M
 else
-  pack=/tmp/sbb-70b-${DTYPE:-fp8}; backend=cuda:0; max_tokens=32
+  pack=/tmp/sbb-70b-${DTYPE:-fp8}; backend=cuda:0; max_tokens=${MAX_TOKENS:-32}
   [ -f $pack/manifest.json ] || $S/strata pack --synthetic llama-3.1-70b --layers ${LAYERS:-8} \
     --dtype ${DTYPE:-fp8} --tokenizer $fixture --out $pack > /dev/null
   gpu_mem=(${GPU_BUDGET:-3G} ${GPU_BUDGET:-3G})  # runtime, LM head, slots: no resident layer
