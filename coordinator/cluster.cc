@@ -230,6 +230,12 @@ void Cluster::Dispatch(const std::string& worker_id, const pb::WorkerMessage& me
     }
     case pb::WorkerMessage::kFailed:
       if (message.failed().epoch() == epoch_ && state_ == ClusterState::kServing) {
+        if (message.failed().link_fault() && !message.failed().worker_fault()) {
+          RecoverFromLinkFault(Label(worker) + " lost a link in step " +
+                               std::to_string(message.failed().step_id()) + ": " +
+                               message.failed().error().substr(0, kMaxReasonBytes));
+          return;
+        }
         scheduler_.OnFailed(message.failed(), Label(worker));
       }
       if (message.failed().worker_fault()) {
@@ -520,7 +526,7 @@ void Cluster::MaybeServe() {
   error_.clear();
   holding_ = false;
   leaving_.clear();
-  recovering_ = false;
+  recovering_from_.clear();
   SetState(ClusterState::kServing);
   // A stage that streams layers reads them again on every pass: then every ready sequence
   // rides each pass instead of a micro-batch per stage.
@@ -580,23 +586,36 @@ void Cluster::LoseWorker(const std::string& worker_id, const std::string& why) {
     reason = lost_worker_;
     holding_ = false;
     leaving_.clear();
-    if (options_.recover && !draining_) {
-      const size_t resumed = scheduler_.RequeueRunning();
-      if (!recovering_) recovering_since_ = Clock::now();
-      recovering_ = true;
-      spdlog::error("epoch {}: {}; resetting the others; {} running requests resume (prefilled "
-                    "again) when {} workers are registered, or fail after {} ms",
-                    epoch_, lost_worker_, resumed, options_.expected_workers,
-                    options_.recover_timeout.count());
-    } else {
-      spdlog::error("epoch {}: {}; failing its requests, resetting the others, re-planning when "
-                    "{} workers are registered",
-                    epoch_, lost_worker_, options_.expected_workers);
-      scheduler_.FailAll(Unavailable(lost_worker_ + "; the cluster is degraded and re-plans "
-                                                    "when the worker rejoins"));
-    }
+    ResumeOrFailRunning(lost_worker_);
   }
   ResetWorkers(reason);
+}
+
+void Cluster::RecoverFromLinkFault(const std::string& why) {
+  // Which end failed is not known yet: if a worker died, its stream's end (or its missed
+  // heartbeats) follows and LoseWorker waits for it to register again; if both ends live,
+  // the same workers are planned again at once.
+  error_ = why;
+  ResumeOrFailRunning(why);
+  ResetWorkers(why);
+}
+
+void Cluster::ResumeOrFailRunning(const std::string& why) {
+  if (options_.recover && !draining_) {
+    const size_t resumed = scheduler_.RequeueRunning();
+    if (recovering_from_.empty()) recovering_since_ = Clock::now();
+    recovering_from_ = why;
+    spdlog::error("epoch {}: {}; resetting the workers; {} running requests resume (prefilled "
+                  "again) when {} workers are registered, or fail after {} ms",
+                  epoch_, why, resumed, options_.expected_workers,
+                  options_.recover_timeout.count());
+  } else {
+    spdlog::error("epoch {}: {}; failing the running requests, resetting the workers, "
+                  "re-planning when {} workers are registered",
+                  epoch_, why, options_.expected_workers);
+    scheduler_.FailAll(Unavailable(why + "; the cluster resets its workers and re-plans once "
+                                         "they are all registered: retry"));
+  }
 }
 
 void Cluster::ResetPipeline(const std::string& why) {
@@ -657,13 +676,14 @@ void Cluster::Watchdog() {
                                             .count()) +
                          " ms");
     }
-    if (recovering_ && state_ != ClusterState::kServing &&
+    if (!recovering_from_.empty() && state_ != ClusterState::kServing &&
         now - recovering_since_ > options_.recover_timeout) {
-      recovering_ = false;
+      const std::string why = std::move(recovering_from_);
+      recovering_from_.clear();
       spdlog::error("{}; no plan served within {} ms (--recover-timeout-s): failing the {} "
-                    "requests that waited to resume", lost_worker_,
+                    "requests that waited to resume", why,
                     options_.recover_timeout.count(), scheduler_.queued());
-      scheduler_.FailAll(Unavailable(lost_worker_ + "; the cluster did not serve again within " +
+      scheduler_.FailAll(Unavailable(why + "; the cluster did not serve again within " +
                                      std::to_string(options_.recover_timeout.count()) +
                                      " ms to resume this request (--recover-timeout-s)"));
     }

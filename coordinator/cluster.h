@@ -199,6 +199,12 @@ class Cluster : private StageSender {
   void OnReady(Worker& worker);
   void MaybeServe();
   void LoseWorker(const std::string& worker_id, const std::string& why);
+  // A worker lost a data-plane link mid-step: the running requests resume (or fail, without
+  // ClusterOptions::recover) and the registered workers are planned again under a new epoch.
+  void RecoverFromLinkFault(const std::string& why);
+  // The running requests go back to the queue to be prefilled again once the cluster serves,
+  // or fail after recover_timeout; without ClusterOptions::recover they fail now with `why`.
+  void ResumeOrFailRunning(const std::string& why);
   // A step overran its deadline: its sequences fail, the queue waits, every worker is reset
   // and the same workers are planned again under a new epoch.
   void ResetPipeline(const std::string& why);
@@ -233,8 +239,9 @@ class Cluster : private StageSender {
   std::string leaving_;
   int32_t leavers_ = 0;
   bool draining_ = false;  // Drain was called: no new requests
-  // A lost worker's running requests wait to be resumed (ClusterOptions::recover) since then.
-  bool recovering_ = false;
+  // Why the running requests wait to be resumed (ClusterOptions::recover) since
+  // recovering_since_: a lost worker or link; empty when none wait.
+  std::string recovering_from_;
   std::chrono::steady_clock::time_point recovering_since_;
   bool stopping_ = false;  // Stop was called: no new requests; the watchdog ends
   std::condition_variable stop_cv_;

@@ -333,6 +333,8 @@ void WorkerSession::Report(const StepOutput& out) {
     m.mutable_failed()->set_epoch(epoch_);
     m.mutable_failed()->set_step_id(out.step_id);
     m.mutable_failed()->set_error(out.status.message());
+    // Every data-plane link reports a lost peer or connection as Unavailable.
+    m.mutable_failed()->set_link_fault(out.status.code() == StatusCode::kUnavailable);
     if (NoteFault(out.status)) {
       m.mutable_failed()->set_worker_fault(true);
       compute_stop_ = true;  // no step after this one: the coordinator drops the worker

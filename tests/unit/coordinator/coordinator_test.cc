@@ -434,6 +434,60 @@ TEST_F(CoordinatorTest, ALostWorkersRunningRequestResumesOnTheNextPlanFromItsTok
   EXPECT_EQ(ids[0], 500);  // the fake's first sampled id, from before the loss
 }
 
+// A worker whose link to its neighbour broke fails its step as a link fault: the request is
+// not at fault, so it resumes on the next plan (here of the same two workers, both alive).
+TEST_F(CoordinatorTest, AStepFailedByALinkFaultResumesItsRequestOnANewPipeline) {
+  Start(2, Limits{.request_timeout = 60s});
+  StartServing({"head", "tail"});
+  FakeWorker& head = *workers_[0];
+  const uint64_t epoch = coordinator_->cluster().Health().epoch;
+  head.FailNextStep("UCX link to 127.0.0.1:1: the next stage was lost (Endpoint timeout)", true);
+  const auto res = Complete({{"prompt", "through a broken link"}, {"max_tokens", 3}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_GT(coordinator_->cluster().Health().epoch, epoch);
+  ASSERT_FALSE(head.resets.empty());
+  EXPECT_THAT(head.resets[0].reason(), HasSubstr("lost a link in step"));
+}
+
+// The race of a killed worker: its neighbour's link fault arrives before its stream's end.
+// The request neither fails on the link fault nor on the loss; it resumes when the worker is
+// back.
+TEST_F(CoordinatorTest, ALinkFaultThenTheLossOfTheWorkerBehindItResumesTheRequest) {
+  Start(2, Limits{.request_timeout = 60s});
+  StartServing({"head", "tail"});
+  FakeWorker& head = *workers_[0];
+  FakeWorker& tail = *workers_[1];
+  tail.HoldSteps(true);
+  head.FailNextStep("UCX link to 127.0.0.1:1: the next stage was lost (Endpoint timeout)", true);
+  auto pending = std::async(std::launch::async, [this] {
+    return Complete({{"prompt", "the tail dies"}, {"max_tokens", 4}, {"return_token_ids", true}});
+  });
+  // The head fails the first step; the request resumes on a new pipeline of the same two,
+  // whose tail then dies (holding the resumed step).
+  ASSERT_TRUE(head.WaitUntil([](FakeWorker& w) { return !w.resets.empty(); }, 10s));
+  ASSERT_TRUE(tail.WaitUntil([](FakeWorker& w) { return w.held_steps > 0; }, 10s));
+  tail.Drop();
+  EXPECT_EQ(pending.wait_for(300ms), std::future_status::timeout);  // waiting, not failed
+  ASSERT_TRUE(Add(Options("tail")).WaitForAnswer(10s));
+  const auto res = pending.get();
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(Json::parse(res->body)["choices"][0]["token_ids"].size(), 4u);
+}
+
+// Any other step failure is the request's: it fails, naming the worker and the error.
+TEST_F(CoordinatorTest, AStepFailedOtherwiseFailsItsRequestWithTheWorkersError) {
+  Start(1, Limits{.request_timeout = 60s});
+  StartServing({"solo"});
+  workers_[0]->FailNextStep("out of memory for the KV cache", false);
+  const auto res = Complete({{"prompt", "fails"}, {"max_tokens", 2}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 500) << res->body;
+  EXPECT_THAT(res->body, HasSubstr("worker 'solo' (stage 0) failed step"));
+  EXPECT_THAT(res->body, HasSubstr("out of memory for the KV cache"));
+}
+
 TEST_F(CoordinatorTest, ASpareWaitsUnplannedAndTakesALostWorkersPlaceAtOnce) {
   Start(2, Limits{.request_timeout = 60s});
   StartServing({"head", "tail"});

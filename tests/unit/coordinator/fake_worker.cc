@@ -2,6 +2,7 @@
 #include "tests/unit/coordinator/fake_worker.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "common/cluster/pack_identity.h"
 
@@ -105,6 +106,13 @@ void FakeWorker::HoldSteps(bool hold) {
     if (!hold) release.swap(held_results_);
   }
   for (const pb::WorkerMessage& result : release) Write(result);
+}
+
+void FakeWorker::FailNextStep(std::string error, bool link_fault) {
+  std::lock_guard lock(mu_);
+  fail_next_.emplace();
+  fail_next_->set_error(std::move(error));
+  fail_next_->set_link_fault(link_fault);
 }
 
 void FakeWorker::StopHeartbeats() {
@@ -213,6 +221,16 @@ void FakeWorker::Handle(const pb::CoordinatorMessage& message) {
 void FakeWorker::RunStep(const pb::Step& step) {
   std::unique_lock lock(mu_);
   steps.push_back(step);
+  if (fail_next_) {
+    pb::WorkerMessage reply;
+    *reply.mutable_failed() = *std::exchange(fail_next_, std::nullopt);
+    reply.mutable_failed()->set_epoch(step.epoch());
+    reply.mutable_failed()->set_step_id(step.step_id());
+    cv_.notify_all();
+    lock.unlock();
+    Write(reply);
+    return;
+  }
   const bool last = stage_ == num_stages_ - 1;
   if (!last) {
     const int32_t next_stage = stage_ + 1;

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,6 +77,9 @@ class FakeWorker {
 
   // Last stage: hold its step results back; released, it sends those it held, in order.
   void HoldSteps(bool hold);
+  // This stage answers its next step with StepFailed (`error`, flagged a link fault when
+  // `link_fault`) instead of running it, as a worker whose neighbour's link broke.
+  void FailNextStep(std::string error, bool link_fault);
   void StopHeartbeats();
   void Drop();  // cancels the stream, as a crashed worker's connection ends
   void Leave();  // sends Leaving, as strata-worker on SIGTERM
@@ -119,6 +123,7 @@ class FakeWorker {
   uint32_t heartbeat_ms_ = 0;
   bool heartbeats_ = true;
   bool hold_ = false;
+  std::optional<control::v1::StepFailed> fail_next_;  // FailNextStep's answer
   std::vector<control::v1::WorkerMessage> held_results_;
   bool stopping_ = false;
   int32_t stage_ = -1;
