@@ -24,6 +24,7 @@ struct BackendCaps {
   bool pinned_host = false;    // page-locked host buffers speed up copies
   bool fp8_weights = false;    // MatMul accepts kF8E4M3 weights at full speed
   bool int4_weights = false;   // MatMul accepts kU4 weights (group scales and zero points)
+  bool tree_attention = false;  // StoreKv and Attention take token trees (SeqSpan::tree_base)
   size_t memory_bytes = 0;     // device memory (0: host memory, no fixed budget)
   size_t workspace_bytes = 0;  // device memory the backend holds for itself (GEMM workspace,
                                // scratch), allocated at creation
@@ -142,10 +143,12 @@ class Backend {
   // Rotates x (T, heads * head_dim) in place at the batch's positions, rotate-half layout
   // (as HF Llama); inv_freq (1, head_dim / 2).
   virtual void Rope(Tensor x, int64_t head_dim, Tensor inv_freq) = 0;
-  // Writes k, v (T, kv_dim) into the cache at each token's sequence slot and position.
+  // Writes k, v (T, kv_dim) into the cache at each token's sequence slot and row (its
+  // span's start_pos + its index in the span).
   virtual void StoreKv(Tensor k, Tensor v, const KvLayer& cache) = 0;
   // Causal grouped-query attention of q (T, heads * head_dim) over each sequence's cache
-  // positions [0, position]; out (T, heads * head_dim).
+  // rows [0, its row] — or, for a tree node, the rows SeqSpan::tree_base says;
+  // out (T, heads * head_dim).
   virtual void Attention(Tensor q, const KvLayer& cache, const AttentionShape& shape,
                          Tensor out) = 0;
   // out (R, n) = silu(gate) * up.

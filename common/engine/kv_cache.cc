@@ -57,4 +57,50 @@ void KvCache::Advance(int32_t slot, int32_t n) {
   length_[static_cast<size_t>(slot)] += n;
 }
 
+Status KvCache::KeepRows(Backend& backend, int32_t slot, int32_t base,
+                         std::span<const int32_t> rows) {
+  if (slot < 0 || slot >= slots() || !in_use(slot)) {
+    return InvalidArgument("KV slot " + std::to_string(slot) + " is not in use");
+  }
+  const int32_t length = this->length(slot);
+  if (base < 0 || base > length) {
+    return InvalidArgument("keeping rows from " + std::to_string(base) + " of KV slot " +
+                           std::to_string(slot) + ", which holds " + std::to_string(length));
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int32_t floor = i == 0 ? base : rows[i - 1] + 1;
+    if (rows[i] < floor || rows[i] >= length) {
+      return InvalidArgument("kept row " + std::to_string(rows[i]) + " of KV slot " +
+                             std::to_string(slot) + " is not ascending within [" +
+                             std::to_string(base) + ", " + std::to_string(length) + ")");
+    }
+  }
+  // Runs of rows that move together: rows[i] goes to base + i <= rows[i], so a copy never
+  // overwrites a row a later copy reads; a run is cut to its shift so that its source and
+  // destination do not overlap.
+  for (size_t i = 0; i < rows.size();) {
+    const int32_t dst = base + static_cast<int32_t>(i);
+    const size_t shift = static_cast<size_t>(rows[i] - dst);
+    size_t run = 1;
+    while (i + run < rows.size() && rows[i + run] == rows[i] + static_cast<int32_t>(run) &&
+           (shift == 0 || run < shift)) {
+      ++run;
+    }
+    if (rows[i] != dst) {
+      for (const KvLayer& layer : layers_) {
+        const int64_t first = int64_t{slot} * max_seq_len_;
+        for (const Tensor& t : {layer.k, layer.v}) {
+          backend.CopyToDeviceAsync(t.Rows(first + dst, static_cast<int64_t>(run)).data,
+                                    t.Rows(first + rows[i], static_cast<int64_t>(run)).data,
+                                    t.Rows(0, static_cast<int64_t>(run)).nbytes(),
+                                    Stream::kCompute);
+        }
+      }
+    }
+    i += run;
+  }
+  length_[static_cast<size_t>(slot)] = base + static_cast<int32_t>(rows.size());
+  return OkStatus();
+}
+
 }  // namespace strata

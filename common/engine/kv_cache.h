@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "common/backend/backend.h"
@@ -36,6 +37,12 @@ class KvCache {
   int32_t length(int32_t slot) const { return length_[static_cast<size_t>(slot)]; }
   // Records that `n` more positions of `slot` were written.
   void Advance(int32_t slot, int32_t n);
+  // After a token tree (speculative decoding): keeps rows [0, base) of `slot` and the tree
+  // rows `rows` (ascending, each in [base, length)), moved down to base, base + 1, … in
+  // every layer (copies on the backend's compute stream); the length becomes base +
+  // rows.size(). Errors (kInvalidArgument, nothing changed): a slot not in use, base past
+  // the length, rows out of range or not ascending.
+  Status KeepRows(Backend& backend, int32_t slot, int32_t base, std::span<const int32_t> rows);
 
  private:
   KvCache() = default;

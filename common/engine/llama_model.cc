@@ -132,6 +132,12 @@ Status LlamaModel::Validate(const BatchLayout& batch) const {
                              std::to_string(config_.vocab_size) + ")");
     }
   }
+  if (batch.has_tree() && batch.tree_masks.size() !=
+                             static_cast<size_t>(batch.n_tokens()) * kTreeMaskWords) {
+    return InvalidArgument("the batch's tree masks cover " +
+                           std::to_string(batch.tree_masks.size() / kTreeMaskWords) + " of " +
+                           std::to_string(batch.n_tokens()) + " tokens");
+  }
   int32_t expected_offset = 0;
   for (size_t i = 0; i < batch.seqs.size(); ++i) {
     const SeqSpan& s = batch.seqs[i];
@@ -152,6 +158,7 @@ Status LlamaModel::Validate(const BatchLayout& batch) const {
                              " positions, over the context limit of " +
                              std::to_string(kv_.max_seq_len()));
     }
+    if (s.tree_base >= 0) STRATA_RETURN_IF_ERROR(ValidateTree(batch, i));
     for (size_t j = i + 1; j < batch.seqs.size(); ++j) {
       if (batch.seqs[j].kv_slot == s.kv_slot) {
         return InvalidArgument(SeqContext(i, s) + " appears twice in one batch");
@@ -162,6 +169,40 @@ Status LlamaModel::Validate(const BatchLayout& batch) const {
   if (expected_offset != batch.n_tokens()) {
     return InvalidArgument("batch sequences cover " + std::to_string(expected_offset) + " of " +
                            std::to_string(batch.n_tokens()) + " tokens");
+  }
+  return OkStatus();
+}
+
+Status LlamaModel::ValidateTree(const BatchLayout& batch, size_t i) const {
+  const SeqSpan& s = batch.seqs[i];
+  if (!backend_.caps().tree_attention) {
+    return Unimplemented("the " + backend_.caps().name + " backend has no tree attention, which "
+                         "speculative decoding needs: run without a draft model there");
+  }
+  const int32_t end = s.start_pos + s.n_tokens;
+  if (!batch.has_tree() || s.tree_base > end || end - s.tree_base > kMaxTreeRows) {
+    return InvalidArgument(SeqContext(i, s) + ": a token tree from row " +
+                           std::to_string(s.tree_base) + " to " + std::to_string(end) +
+                           " (at most " + std::to_string(kMaxTreeRows) +
+                           " rows, with a mask per token)");
+  }
+  for (int32_t j = std::max(0, s.tree_base - s.start_pos); j < s.n_tokens; ++j) {
+    const int32_t t = s.token_offset + j;
+    const int32_t own = s.start_pos + j - s.tree_base;  // the token's bit
+    const uint64_t* mask = batch.tree_masks.data() + static_cast<size_t>(t) * kTreeMaskWords;
+    const bool self = ((mask[own / 64] >> (own % 64)) & 1u) != 0;
+    bool later = false;  // a bit past its own: a row not yet written when it runs
+    for (int32_t b = own + 1; b < kMaxTreeRows && !later; ++b) {
+      later = ((mask[b / 64] >> (b % 64)) & 1u) != 0;
+    }
+    const int32_t pos = batch.positions[static_cast<size_t>(t)];
+    if (!self || later || pos < s.tree_base || pos > s.start_pos + j) {
+      return InvalidArgument(SeqContext(i, s) + ": tree token " + std::to_string(j) +
+                             " must see its own row and none after it, at a position in [" +
+                             std::to_string(s.tree_base) + ", " +
+                             std::to_string(s.start_pos + j) + "] (got " +
+                             std::to_string(pos) + ")");
+    }
   }
   return OkStatus();
 }

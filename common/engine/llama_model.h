@@ -118,6 +118,8 @@ class LlamaModel {
   LlamaModel(Backend& backend, const ModelConfig& config, const EndWeights& ends,
              LayerFeed& feed, const ServingLimits& options, KvCache kv);
   Status Validate(const BatchLayout& batch) const;
+  // The tree span batch.seqs[i]: its masks and positions (see SeqSpan::tree_base).
+  Status ValidateTree(const BatchLayout& batch, size_t i) const;
   Status AllocateScratch();
   Status AllocateEmbedGather();
   // x (T, hidden) = the batch's rows of the host embedding table, gathered into the pinned

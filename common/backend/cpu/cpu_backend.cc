@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 
 #include "common/backend/cpu/cpu_ops.h"
@@ -47,6 +48,7 @@ StatusOr<DeviceBuffer> AllocateAligned(size_t bytes, size_t alignment) {
 CpuBackend::CpuBackend() : weight_scratch_(kWeightScratchFloats) {
   caps_.name = "cpu";
   caps_.int4_weights = true;
+  caps_.tree_attention = true;
 }
 
 StatusOr<DeviceBuffer> CpuBackend::Allocate(size_t bytes) {
@@ -226,7 +228,21 @@ void CpuBackend::Attention(Tensor q, const KvLayer& cache, const AttentionShape&
                     static_cast<int>(len));
         for (int64_t r = 0; r < rows; ++r) {
           float* row = scores_.data() + r * len;
-          const int64_t visible = first_pos + r + 1;  // causal: keys [0, position]
+          const int64_t own_row = first_pos + r;
+          if (s.tree_base >= 0 && own_row >= s.tree_base) {
+            // A tree node: the rows before tree_base and the tree rows its mask names.
+            const uint64_t* mask =
+                batch_->tree_masks.data() + (s.token_offset + t0 + r) * kTreeMaskWords;
+            for (int64_t j = s.tree_base; j < len; ++j) {
+              const int64_t b = j - s.tree_base;
+              if (((mask[b / 64] >> (b % 64)) & 1u) == 0) {
+                row[j] = -std::numeric_limits<float>::infinity();
+              }
+            }
+            cpu::SoftmaxInPlace(row, len);
+            continue;
+          }
+          const int64_t visible = own_row + 1;  // causal: keys [0, its row]
           cpu::SoftmaxInPlace(row, visible);
           std::fill(row + visible, row + len, 0.0f);
         }
