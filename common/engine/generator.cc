@@ -12,51 +12,58 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Holds a KV slot for the duration of one generation.
-class SlotLease {
- public:
-  SlotLease(KvCache& kv, int32_t slot) : kv_(kv), slot_(slot) {}
-  ~SlotLease() { kv_.Release(slot_); }
-  SlotLease(const SlotLease&) = delete;
-  SlotLease& operator=(const SlotLease&) = delete;
-  int32_t slot() const { return slot_; }
-
- private:
-  KvCache& kv_;
-  int32_t slot_;
-};
-
 }  // namespace
 
-StatusOr<GenerateResult> Generate(LlamaModel& model, std::span<const int32_t> prompt,
-                                  const GenerateOptions& options, const TokenCallback& on_token) {
+StatusOr<SlotLease> SlotLease::Acquire(KvCache& kv) {
+  const std::optional<int32_t> slot = kv.Acquire();
+  if (!slot) return ResourceExhausted("no free KV-cache slot: all sequences are busy");
+  return SlotLease(kv, *slot);
+}
+
+SlotLease::~SlotLease() {
+  if (kv_ != nullptr) kv_->Release(slot_);
+}
+
+Status ValidateGenerate(const LlamaModel& model, std::span<const int32_t> prompt,
+                        const GenerateOptions& options) {
   if (prompt.empty()) return InvalidArgument("the prompt is empty: give at least one token");
   if (options.max_tokens < 0) {
     return InvalidArgument("max_tokens must be >= 0, got " + std::to_string(options.max_tokens));
   }
   STRATA_RETURN_IF_ERROR(ValidateSamplingParams(options.sampling));
   const int64_t needed = static_cast<int64_t>(prompt.size()) + options.max_tokens;
-  if (needed > model.kv_cache().max_seq_len()) {
+  if (needed > model.max_seq_len()) {
     return InvalidArgument("prompt of " + std::to_string(prompt.size()) + " tokens plus " +
                            std::to_string(options.max_tokens) + " new tokens exceeds the context of " +
-                           std::to_string(model.kv_cache().max_seq_len()) + " positions");
+                           std::to_string(model.max_seq_len()) + " positions");
   }
-  const std::optional<int32_t> slot = model.kv_cache().Acquire();
-  if (!slot) return ResourceExhausted("no free KV-cache slot: all sequences are busy");
-  SlotLease lease(model.kv_cache(), *slot);
+  return OkStatus();
+}
+
+Status Prefill(LlamaModel& model, int32_t slot, std::span<const int32_t> prompt,
+               std::vector<float>& logits) {
+  BatchLayout batch;
+  const int32_t chunk = model.options().max_batch_tokens;
+  for (size_t done = 0; done < prompt.size();) {
+    const int32_t n = static_cast<int32_t>(std::min<size_t>(chunk, prompt.size() - done));
+    batch.Clear();
+    batch.Add(slot, static_cast<int32_t>(done), prompt.data() + done, n);
+    STRATA_RETURN_IF_ERROR(model.Forward(batch, LogitsMode::kLastToken, &logits));
+    done += static_cast<size_t>(n);
+  }
+  return OkStatus();
+}
+
+StatusOr<GenerateResult> Generate(LlamaModel& model, std::span<const int32_t> prompt,
+                                  const GenerateOptions& options, const TokenCallback& on_token) {
+  STRATA_RETURN_IF_ERROR(ValidateGenerate(model, prompt, options));
+  STRATA_ASSIGN_OR_RETURN(SlotLease lease, SlotLease::Acquire(model.kv_cache()));
 
   GenerateResult result;
   BatchLayout batch;
   std::vector<float> logits;
   const auto prefill_start = std::chrono::steady_clock::now();
-  const int32_t chunk = model.options().max_batch_tokens;
-  for (size_t done = 0; done < prompt.size();) {
-    const int32_t n = static_cast<int32_t>(std::min<size_t>(chunk, prompt.size() - done));
-    batch.Clear();
-    batch.Add(lease.slot(), static_cast<int32_t>(done), prompt.data() + done, n);
-    STRATA_RETURN_IF_ERROR(model.Forward(batch, LogitsMode::kLastToken, &logits));
-    done += static_cast<size_t>(n);
-  }
+  STRATA_RETURN_IF_ERROR(Prefill(model, lease.slot(), prompt, logits));
   result.prefill_seconds = SecondsSince(prefill_start);
   result.prompt_last_logits = logits;
 

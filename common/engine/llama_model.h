@@ -69,6 +69,8 @@ class LlamaModel {
   const ModelConfig& config() const { return config_; }
   const ServingLimits& options() const { return options_; }
   KvCache& kv_cache() { return kv_; }
+  int32_t max_seq_len() const { return kv_.max_seq_len(); }
+  Backend& backend() { return backend_; }
 
   // Runs `batch` through all layers, appends its tokens to each sequence's KV cache and
   // writes float32 logits (rows per `mode`, vocab) to *logits. Errors (kInvalidArgument,

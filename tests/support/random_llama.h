@@ -33,19 +33,32 @@ struct RandomLlama {
 
 enum class RandomLlamaWeights { kBF16, kFP8, kInt4 };
 
-// Hidden 256, 8 heads of 32 over 2 KV heads, MLP 768, 4 layers, vocabulary 4096, untied.
+// The model's dimensions; the defaults are the accuracy tests' model.
+struct RandomLlamaShape {
+  int64_t hidden = 256;
+  int64_t intermediate = 768;
+  int64_t layers = 4;
+  int64_t heads = 8;
+  int64_t kv_heads = 2;
+  int64_t head_dim = 32;
+  int64_t vocab = 4096;
+};
+
+// The shape's model, untied (by default hidden 256, 8 heads of 32 over 2 KV heads, MLP 768,
+// 4 layers, vocabulary 4096).
 inline std::unique_ptr<RandomLlama> MakeRandomLlama(uint32_t seed, RandomLlamaWeights encoding,
-                                                    int64_t group_size = kDefaultInt4GroupSize) {
+                                                    int64_t group_size = kDefaultInt4GroupSize,
+                                                    const RandomLlamaShape& shape = {}) {
   auto m = std::make_unique<RandomLlama>();
   ModelConfig& c = m->config;
   c.architecture = "LlamaForCausalLM";
-  c.hidden_size = 256;
-  c.intermediate_size = 768;
-  c.num_layers = 4;
-  c.num_heads = 8;
-  c.num_kv_heads = 2;
-  c.head_dim = 32;
-  c.vocab_size = 4096;
+  c.hidden_size = shape.hidden;
+  c.intermediate_size = shape.intermediate;
+  c.num_layers = shape.layers;
+  c.num_heads = shape.heads;
+  c.num_kv_heads = shape.kv_heads;
+  c.head_dim = shape.head_dim;
+  c.vocab_size = shape.vocab;
   c.max_position_embeddings = 4096;
   c.rope_theta = 500000.0;
   std::mt19937 rng(seed);

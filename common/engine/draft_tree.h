@@ -1,0 +1,68 @@
+// DraftTree: grows a token tree with a small draft model, best first (as SpecExec's parallel
+// search): the candidates are the draft's top `branch` next tokens below every expanded node,
+// ranked by their path's cumulative draft log-probability; each round adds the best
+// `expand_batch` candidates as nodes and runs them through the draft in one pass (a tree span
+// over the nodes it cached before) to rank their children, until the tree holds `budget`
+// nodes. The last round's nodes are not run (nothing would use their children), so the
+// draft caches the tree's first expanded() nodes. Allocates its scratch on first use and
+// keeps it. Thread-safety: one thread drives an instance and its draft model.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "common/engine/llama_model.h"
+#include "common/engine/token_tree.h"
+#include "common/util/status.h"
+
+namespace strata {
+
+struct DraftTreeShape {
+  int32_t budget = 0;        // nodes at most (beside the root)
+  int32_t branch = 4;        // children ranked below each expanded node
+  int32_t expand_batch = 8;  // nodes the draft runs per pass
+  int32_t max_depth = 0;     // deepest node (the root's children are depth 1)
+  float temperature = 1.0f;  // of the draft's distribution; > 0
+};
+
+class DraftTree {
+ public:
+  // `draft` must outlive this; its KV slot `slot` is acquired by the caller.
+  DraftTree(LlamaModel& draft, int32_t slot) : draft_(draft), slot_(slot) {}
+
+  // Runs `chain` (the committed tokens the draft has not cached, the root last) from the
+  // draft's cached length, then grows `tree` (cleared first) to the shape. The tree's nodes
+  // are at rows tree_base() + i of the draft's slot; the draft caches nodes [0, expanded()).
+  // Errors: the draft's (its context full, …).
+  Status Build(std::span<const int32_t> chain, const DraftTreeShape& shape, TokenTree& tree);
+
+  int32_t tree_base() const { return tree_base_; }
+  int32_t expanded() const { return expanded_; }
+  int32_t draft_passes() const { return passes_; }  // of the last Build
+
+ private:
+  struct Candidate {
+    double logprob;  // of the path from the root's child down to this token
+    int32_t parent;  // TokenTree::kRoot or a node
+    int32_t token;
+    bool operator<(const Candidate& o) const { return logprob < o.logprob; }  // max-heap
+  };
+  // Pushes the `branch` best children of `parent` (whose path has `logprob`) ranked by the
+  // draft's logits `row` (vocab).
+  void PushChildren(std::span<const float> row, int32_t parent, double logprob,
+                    const DraftTreeShape& shape);
+
+  LlamaModel& draft_;
+  const int32_t slot_;
+  int32_t tree_base_ = 0;
+  int32_t expanded_ = 0;
+  int32_t passes_ = 0;
+  BatchLayout batch_;
+  std::vector<float> logits_;         // (rows, vocab) of the last draft pass
+  std::vector<Candidate> heap_;       // candidates, a max-heap on logprob
+  std::vector<double> node_logprob_;  // (nodes) each node's path log-probability
+  std::vector<int32_t> order_;        // (vocab) scratch for the top-branch selection
+};
+
+}  // namespace strata
