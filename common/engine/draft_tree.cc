@@ -12,6 +12,7 @@ Status DraftTree::Build(std::span<const int32_t> chain, const DraftTreeShape& sh
   tree.Clear();
   heap_.clear();
   node_logprob_.clear();
+  node_prob_.clear();
   expanded_ = 0;
   passes_ = 1;
   const int32_t start = draft_.kv_cache().length(slot_);
@@ -32,6 +33,7 @@ Status DraftTree::Build(std::span<const int32_t> chain, const DraftTreeShape& sh
       heap_.pop_back();
       const int32_t node = tree.Add(c.parent, c.token);
       node_logprob_.push_back(c.logprob);
+      node_prob_.push_back(std::exp(c.logprob));
       deepens = deepens || tree.depth(node) < shape.max_depth;
     }
     if (tree.size() >= shape.budget) break;

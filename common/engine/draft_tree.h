@@ -40,6 +40,8 @@ class DraftTree {
   int32_t tree_base() const { return tree_base_; }
   int32_t expanded() const { return expanded_; }
   int32_t draft_passes() const { return passes_; }  // of the last Build
+  // (nodes) each node's path probability under the draft (the product down from the root).
+  std::span<const double> path_probs() const { return node_prob_; }
 
  private:
   struct Candidate {
@@ -62,6 +64,7 @@ class DraftTree {
   std::vector<float> logits_;         // (rows, vocab) of the last draft pass
   std::vector<Candidate> heap_;       // candidates, a max-heap on logprob
   std::vector<double> node_logprob_;  // (nodes) each node's path log-probability
+  std::vector<double> node_prob_;     // (nodes) exp of it
   std::vector<int32_t> order_;        // (vocab) scratch for the top-branch selection
 };
 

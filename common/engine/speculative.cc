@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 #include <string>
 #include <vector>
 
 #include "common/engine/draft_tree.h"
 #include "common/engine/token_tree.h"
+#include "common/engine/tree_budget.h"
 
 namespace strata {
 namespace {
@@ -109,6 +111,7 @@ StatusOr<SpeculativeResult> GenerateSpeculative(LlamaModel& target, LlamaModel& 
   chain.push_back(result.output_ids.back());
 
   DraftTree drafter(draft, draft_slot.slot());
+  TreeBudget budget(speculative.tree_tokens);
   TokenTree tree;
   BatchLayout batch;
   std::vector<int32_t> greedy_ids;
@@ -121,8 +124,9 @@ StatusOr<SpeculativeResult> GenerateSpeculative(LlamaModel& target, LlamaModel& 
     const int32_t tree_base = root_row + 1;
     const int32_t remaining = options.max_tokens - static_cast<int32_t>(result.output_ids.size());
     DraftTreeShape shape;
-    shape.budget = std::min({speculative.tree_tokens, target.max_seq_len() - tree_base,
-                             draft.max_seq_len() - tree_base});
+    shape.budget =
+        std::min({speculative.adaptive ? budget.BuildCap() : speculative.tree_tokens,
+                  target.max_seq_len() - tree_base, draft.max_seq_len() - tree_base});
     shape.branch = speculative.branch;
     shape.expand_batch = speculative.expand_batch;
     shape.max_depth = remaining - 1;  // the pass always yields one token beyond the path
@@ -130,8 +134,12 @@ StatusOr<SpeculativeResult> GenerateSpeculative(LlamaModel& target, LlamaModel& 
     const auto draft_start = Clock::now();
     STRATA_RETURN_IF_ERROR(drafter.Build(chain, shape, tree).WithContext("the draft model"));
     STRATA_CHECK(drafter.tree_base() == tree_base);
+    const double draft_seconds = Seconds(draft_start, Clock::now());
+    if (speculative.adaptive) {
+      tree.Truncate(budget.Choose(drafter.path_probs(), draft_seconds * 1e3));
+    }
     const auto verify_start = Clock::now();
-    stats.draft_seconds += Seconds(draft_start, verify_start);
+    stats.draft_seconds += draft_seconds;
     stats.draft_passes += drafter.draft_passes();
 
     batch.Clear();
@@ -143,7 +151,8 @@ StatusOr<SpeculativeResult> GenerateSpeculative(LlamaModel& target, LlamaModel& 
     } else {
       STRATA_RETURN_IF_ERROR(target.Forward(batch, LogitsMode::kAllTokens, &logits));
     }
-    stats.verify_seconds += Seconds(verify_start, Clock::now());
+    const double verify_seconds = Seconds(verify_start, Clock::now());
+    stats.verify_seconds += verify_seconds;
     ++stats.passes;
     stats.tree_nodes += tree.size();
 
@@ -163,6 +172,10 @@ StatusOr<SpeculativeResult> GenerateSpeculative(LlamaModel& target, LlamaModel& 
       node = *child;
     }
     stats.accepted += static_cast<int64_t>(walk.nodes.size());
+    const std::span<const double> probs = drafter.path_probs().first(static_cast<size_t>(tree.size()));
+    budget.Observe(tree.size() + 1, verify_seconds * 1e3,
+                   std::accumulate(probs.begin(), probs.end(), 0.0),
+                   static_cast<int32_t>(walk.nodes.size()));
     if (walk.finish) {
       result.finish_reason = *walk.finish;
       break;

@@ -20,7 +20,11 @@
 namespace strata {
 
 struct SpeculativeOptions {
-  int32_t tree_tokens = 16;  // nodes verified per target pass, beside the root
+  // Nodes verified per target pass, beside the root; with `adaptive`, the most.
+  int32_t tree_tokens = 16;
+  // Each pass verifies the tree size TreeBudget chooses from measured pass costs and the
+  // running acceptance ("--speculative auto"); else always tree_tokens.
+  bool adaptive = false;
   int32_t branch = 4;        // children the draft ranks below each node it expands
   int32_t expand_batch = 8;  // nodes the draft expands per pass
 };

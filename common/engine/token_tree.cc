@@ -14,6 +14,14 @@ void TokenTree::Clear() {
   masks_.clear();
 }
 
+void TokenTree::Truncate(int32_t n) {
+  STRATA_CHECK(n >= 0 && n <= size());
+  tokens_.resize(static_cast<size_t>(n));
+  parents_.resize(static_cast<size_t>(n));
+  depths_.resize(static_cast<size_t>(n));
+  masks_.resize(static_cast<size_t>(n) * kTreeMaskWords);
+}
+
 int32_t TokenTree::Add(int32_t parent, int32_t token) {
   STRATA_CHECK(size() < kMaxTreeRows && parent >= kRoot && parent < size());
   const int32_t node = size();

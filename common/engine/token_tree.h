@@ -21,6 +21,8 @@ class TokenTree {
 
   // Forgets every node.
   void Clear();
+  // Keeps nodes [0, n) (a prefix keeps every kept node's parent).
+  void Truncate(int32_t n);
   // Appends a node holding `token` under `parent` (kRoot or an existing node) and returns its
   // index. At most kMaxTreeRows nodes.
   int32_t Add(int32_t parent, int32_t token);

@@ -121,6 +121,26 @@ TEST_F(SpeculativeTest, ABushyTreeFromTheTargetItselfMatchesGreedyAndAcceptsMore
   EXPECT_GT(r->stats.draft_passes, r->stats.passes);
 }
 
+TEST_F(SpeculativeTest, AnAdaptiveBudgetStaysExactAndStillSpeculatesWithAGoodDraft) {
+  constexpr int32_t kTokens = 40;
+  SpeculativeOptions spec;
+  spec.tree_tokens = 32;
+  spec.adaptive = true;
+  spec.branch = 2;
+  const std::vector<int32_t> prompt = Prompt(35);
+  StatusOr<GenerateResult> plain = Generate(*target_, prompt, Greedy(kTokens));
+  ASSERT_TRUE(plain.ok());
+  for (LlamaModel* draft : {self_draft_.get(), other_draft_.get()}) {
+    StatusOr<SpeculativeResult> r =
+        GenerateSpeculative(*target_, *draft, prompt, Greedy(kTokens), spec);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->generated.output_ids, plain->output_ids);
+    if (draft == self_draft_.get()) {
+      EXPECT_LT(r->stats.passes, (kTokens - 1) / 2);
+    }
+  }
+}
+
 TEST_F(SpeculativeTest, AStopIdEndsSpeculationMidTree) {
   const std::vector<int32_t> prompt = Prompt(40);
   StatusOr<GenerateResult> plain = Generate(*target_, prompt, Greedy(20));
