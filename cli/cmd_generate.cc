@@ -3,6 +3,8 @@
 // layers streamed through their tiers), and prints the text — streamed as it is produced,
 // or as one JSON object with --json. --dump-logits writes the float32 little-endian logits
 // at the last prompt position; --stats prints rates and per-layer stage times to stderr.
+// With --draft-model it decodes speculatively (GenerateSpeculative): the same tokens, fewer
+// passes over the big model.
 #include <bit>
 #include <cstdio>
 #include <filesystem>
@@ -16,7 +18,10 @@
 #include "cli/loaded_model.h"
 #include "cli/plan_report.h"
 #include "common/engine/generator.h"
+#include "common/engine/speculative.h"
+#include "common/loader/draft_compatibility.h"
 #include "common/loader/model_directory.h"
+#include "common/serving/speculation.h"
 #include "common/tokenizer/chat_template.h"
 #include "common/util/file.h"
 
@@ -36,7 +41,34 @@ struct GenerateFlags {
   bool json = false;
   std::string dump_logits;
   bool stats = false;
+  std::string draft_model;  // empty: no speculation
+  std::string speculative;  // off | auto | N; empty: auto with a draft model
+  int32_t draft_branch = SpeculativeOptions{}.branch;
 };
+
+// The speculation --draft-model and --speculative ask for (off without a draft model).
+StatusOr<Speculation> SpeculationOf(const GenerateFlags& f) {
+  if (f.draft_model.empty()) {
+    if (!f.speculative.empty() && f.speculative != "off") {
+      return InvalidArgument("--speculative " + f.speculative + " needs --draft-model DIR");
+    }
+    return Speculation{};
+  }
+  return ParseSpeculation(f.speculative.empty() ? "auto" : f.speculative);
+}
+
+void PrintSpeculativeStats(const SpeculativeStats& s, const Speculation& setting) {
+  const double passes = static_cast<double>(std::max<int64_t>(s.passes, 1));
+  std::fprintf(stderr,
+               "speculative (%s): %lld verify passes, %.2f tokens per pass (%.2f of %.1f tree "
+               "nodes accepted), draft %.1f ms (%lld passes), verify %.1f ms (%.2f ms a pass)\n",
+               SpeculationName(setting).c_str(), static_cast<long long>(s.passes),
+               (static_cast<double>(s.accepted) + passes) / passes,
+               static_cast<double>(s.accepted) / passes,
+               static_cast<double>(s.tree_nodes) / passes, s.draft_seconds * 1e3,
+               static_cast<long long>(s.draft_passes), s.verify_seconds * 1e3,
+               s.verify_seconds * 1e3 / passes);
+}
 
 StatusOr<std::vector<int32_t>> PromptIds(const GenerateFlags& f, const ModelDirectory& m) {
   if (f.chat_file.empty()) return m.tokenizer->Encode(f.prompt, /*add_special_tokens=*/true);
@@ -139,10 +171,28 @@ Status RunGenerate(const GenerateFlags& f) {
                            "--max-tokens exceeds the model's " +
                            std::to_string(config.max_position_embeddings) + " positions");
   }
+  STRATA_ASSIGN_OR_RETURN(const Speculation speculation, SpeculationOf(f));
+  const int32_t tree = speculation.tree_tokens;
   ServingLimits engine;
   engine.kv_slots = 1;  // one prompt
-  engine.max_seq_len = static_cast<int32_t>(context);
-  engine.max_batch_tokens = static_cast<int32_t>(std::min<size_t>(ServingLimits{}.max_batch_tokens, prompt.size()));
+  // A tree's nodes take cache rows beyond the context while they are verified.
+  engine.max_seq_len = static_cast<int32_t>(context) + tree;
+  engine.max_batch_tokens = static_cast<int32_t>(
+      std::min<size_t>(ServingLimits{}.max_batch_tokens, std::max<size_t>(prompt.size(), tree + 1)));
+  std::optional<LoadedModel> draft;
+  if (speculation.mode != SpeculationMode::kOff) {
+    if (f.model.backend != "cpu") {
+      return Unimplemented("--draft-model runs on the CPU backend in this build: the CUDA "
+                           "backend's tree attention is not there yet (run without "
+                           "--draft-model, or with --backend cpu)");
+    }
+    STRATA_ASSIGN_OR_RETURN(const ModelDirectory draft_dir, LoadModelDirectory(f.draft_model));
+    STRATA_RETURN_IF_ERROR(CheckDraftCompatible(dir, draft_dir));
+    ModelFlags draft_flags;
+    draft_flags.model = f.draft_model;
+    draft_flags.backend = f.model.backend;
+    STRATA_ASSIGN_OR_RETURN(draft, LoadModel(draft_flags, engine));
+  }
   STRATA_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(f.model, engine));
 
   StreamDecoder stream(tokenizer, /*skip_special_tokens=*/true);
@@ -159,8 +209,21 @@ Status RunGenerate(const GenerateFlags& f) {
       std::fflush(stdout);
     };
   }
-  STRATA_ASSIGN_OR_RETURN(GenerateResult result,
-                          Generate(loaded.model(), prompt, options, print_token));
+  GenerateResult result;
+  std::optional<SpeculativeStats> speculative_stats;
+  if (draft) {
+    SpeculativeOptions spec;
+    spec.tree_tokens = tree;
+    spec.adaptive = speculation.mode == SpeculationMode::kAuto;
+    spec.branch = f.draft_branch;
+    STRATA_ASSIGN_OR_RETURN(SpeculativeResult r,
+                            GenerateSpeculative(loaded.model(), draft->model(), prompt, options,
+                                                spec, print_token));
+    result = std::move(r.generated);
+    speculative_stats = r.stats;
+  } else {
+    STRATA_ASSIGN_OR_RETURN(result, Generate(loaded.model(), prompt, options, print_token));
+  }
   STRATA_RETURN_IF_ERROR(stream_status);
   if (!f.dump_logits.empty()) {
     STRATA_RETURN_IF_ERROR(WriteLogits(f.dump_logits, result.prompt_last_logits));
@@ -178,7 +241,10 @@ Status RunGenerate(const GenerateFlags& f) {
     std::printf("%s\n", stream.Flush().c_str());
   }
   std::fflush(stdout);  // the text before the stats on a shared terminal
-  if (f.stats) PrintStats(loaded, result, prompt.size());
+  if (f.stats) {
+    PrintStats(loaded, result, prompt.size());
+    if (speculative_stats) PrintSpeculativeStats(*speculative_stats, speculation);
+  }
   return OkStatus();
 }
 
@@ -232,6 +298,15 @@ void AddGenerateCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_flag("--verify-streamed,!--no-verify-streamed", f->model.verify_streamed,
                 "Pack: check each streamed layer against its checksum (default on)");
   cmd->add_flag("--stats", f->stats, "Print prefill/decode rates and per-layer stage times");
+  cmd->add_option("--draft-model", f->draft_model,
+                  "Decode speculatively with this small model of the same tokenizer (a Hugging "
+                  "Face directory or pack): the same tokens, fewer passes over --model");
+  cmd->add_option("--speculative", f->speculative,
+                  "With --draft-model: auto (tree size from measured pass costs and acceptance; "
+                  "the default), off, or N tree tokens verified per pass");
+  cmd->add_option("--draft-branch", f->draft_branch,
+                  "Children the draft ranks below each node of its tree")
+      ->check(CLI::Range(1, 64));
   cmd->callback([f, prompt, chat, seed, &run] {
     f->seed_given = seed->count() > 0;
     const bool has_input = prompt->count() > 0 || chat->count() > 0;

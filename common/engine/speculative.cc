@@ -61,9 +61,10 @@ StatusOr<SpeculativeResult> GenerateSpeculative(LlamaModel& target, LlamaModel& 
                            std::to_string(target.config().vocab_size) +
                            "): a draft must share the target's tokenizer");
   }
+  // A draft pass runs at most the tree's nodes; its first, the chain of at most a tree's
+  // path and the root.
   if (target.options().max_batch_tokens < speculative.tree_tokens + 1 ||
-      draft.options().max_batch_tokens <
-          std::max(speculative.tree_tokens + 1, speculative.expand_batch)) {
+      draft.options().max_batch_tokens < speculative.tree_tokens + 1) {
     return InvalidArgument("a speculative tree of " + std::to_string(speculative.tree_tokens) +
                            " tokens needs batches of " +
                            std::to_string(speculative.tree_tokens + 1) +
