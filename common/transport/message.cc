@@ -57,8 +57,43 @@ Status ValidateLimits(const LinkLimits& limits) {
   return OkStatus();
 }
 
+namespace {
+
+// A slice's tree values (parents from `at`, then kept nodes) against the rules of SeqSlice.
+Status ValidateTree(const SeqSlice& s, std::span<const int16_t> values,
+                    const std::string& where) {
+  const std::string seq = where + "sequence " + to_string(s.seq_id) + ": ";
+  if (s.tree_tokens != 0 && (s.tree_tokens != s.n_tokens || s.n_tokens > kMaxTreeRows + 1)) {
+    return InvalidArgument(seq + to_string(s.tree_tokens) + " tree tokens of " +
+                           to_string(s.n_tokens) + " (a tree is the whole slice, at most " +
+                           to_string(kMaxTreeRows + 1) + " tokens)");
+  }
+  if (s.kept < 0 || s.kept > kMaxTreeRows) {
+    return InvalidArgument(seq + to_string(s.kept) + " kept nodes, outside [0, " +
+                           to_string(kMaxTreeRows) + "]");
+  }
+  for (int32_t i = 0; i < s.tree_tokens; ++i) {
+    const int16_t parent = values[static_cast<size_t>(i)];
+    if (i == 0 ? parent != -1 : (parent < 0 || parent >= i)) {
+      return InvalidArgument(seq + "tree token " + to_string(i) + " has parent " +
+                             to_string(parent) + " (the root has -1, a node an earlier token)");
+    }
+  }
+  for (int32_t i = 0; i < s.kept; ++i) {
+    const int16_t node = values[static_cast<size_t>(s.tree_tokens + i)];
+    const int16_t floor = i == 0 ? 0 : values[static_cast<size_t>(s.tree_tokens + i - 1)] + 1;
+    if (node < floor || node >= kMaxTreeRows) {
+      return InvalidArgument(seq + "kept nodes must ascend within [0, " +
+                             to_string(kMaxTreeRows) + "), got " + to_string(node));
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
 MessageHeader ActivationsHeader(const LinkLimits& limits, uint64_t step_id,
-                                std::vector<SeqSlice> seqs) {
+                                std::vector<SeqSlice> seqs, std::vector<int16_t> tree) {
   MessageHeader h;
   h.kind = MessageKind::kActivations;
   h.step_id = step_id;
@@ -66,6 +101,7 @@ MessageHeader ActivationsHeader(const LinkLimits& limits, uint64_t step_id,
   h.cols = limits.cols;
   h.dtype = limits.dtype;
   h.seqs = std::move(seqs);
+  h.tree = std::move(tree);
   h.payload_bytes = static_cast<uint64_t>(h.rows) * static_cast<uint64_t>(h.cols) *
                     DtypeBytes(h.dtype);
   return h;
@@ -93,6 +129,7 @@ Status ValidateHeader(const MessageHeader& h, const LinkLimits& limits) {
       }
       if (h.seqs.empty()) return InvalidArgument(where + "activations without sequences");
       int64_t rows = 0;
+      size_t values = 0;
       for (const SeqSlice& s : h.seqs) {
         if (s.n_tokens <= 0 || s.start_pos < 0) {
           return InvalidArgument(where + "sequence " + to_string(s.seq_id) + " has " +
@@ -100,6 +137,20 @@ Status ValidateHeader(const MessageHeader& h, const LinkLimits& limits) {
                                  to_string(s.start_pos));
         }
         rows += s.n_tokens;
+        const size_t n = static_cast<size_t>(std::max(s.tree_tokens, 0)) +
+                         static_cast<size_t>(std::max(s.kept, 0));
+        if (values + n > h.tree.size()) {
+          return InvalidArgument(where + "the slices need more tree values than the " +
+                                 to_string(h.tree.size()) + " given");
+        }
+        STRATA_RETURN_IF_ERROR(
+            ValidateTree(s, std::span(h.tree).subspan(values, n), where));
+        values += n;
+      }
+      if (values != h.tree.size() || values > limits.max_tree_values()) {
+        return InvalidArgument(where + to_string(h.tree.size()) + " tree values; the slices use " +
+                               to_string(values) + " and the link takes at most " +
+                               to_string(limits.max_tree_values()));
       }
       if (rows != h.rows) {
         return InvalidArgument(where + "sequences hold " + to_string(rows) + " tokens, rows is " +
@@ -117,7 +168,7 @@ Status ValidateHeader(const MessageHeader& h, const LinkLimits& limits) {
     }
     case MessageKind::kShutdown:
     case MessageKind::kError:
-      if (h.rows != 0 || h.cols != 0 || !h.seqs.empty()) {
+      if (h.rows != 0 || h.cols != 0 || !h.seqs.empty() || !h.tree.empty()) {
         return InvalidArgument(where + "a shutdown or error message carries no activations");
       }
       if (h.payload_bytes > (h.kind == MessageKind::kError ? kMaxErrorTextBytes : 0)) {
@@ -131,7 +182,16 @@ Status ValidateHeader(const MessageHeader& h, const LinkLimits& limits) {
 }
 
 size_t EncodedHeaderBytes(const MessageHeader& h) {
-  return kHeaderFixedBytes + kSeqSliceBytes * h.seqs.size();
+  return kHeaderFixedBytes + kSeqSliceBytes * h.seqs.size() + 2 * h.tree.size();
+}
+
+size_t HeaderBytesFromFixedPart(std::span<const std::byte> fixed, const LinkLimits& limits) {
+  const uint64_t n_seqs = GetLe(fixed.data() + 28, 4);
+  const uint64_t n_values = GetLe(fixed.data() + 40, 4);
+  if (n_seqs > static_cast<uint64_t>(limits.max_seqs) || n_values > limits.max_tree_values()) {
+    return limits.max_header_bytes();
+  }
+  return kHeaderFixedBytes + kSeqSliceBytes * n_seqs + 2 * n_values;
 }
 
 size_t EncodeHeader(const MessageHeader& h, std::span<std::byte> out) {
@@ -146,12 +206,19 @@ size_t EncodeHeader(const MessageHeader& h, std::span<std::byte> out) {
   Put16(p + 26, 0);
   Put32(p + 28, static_cast<uint32_t>(h.seqs.size()));
   Put64(p + 32, h.payload_bytes);
+  Put32(p + 40, static_cast<uint32_t>(h.tree.size()));
   p += kHeaderFixedBytes;
   for (const SeqSlice& s : h.seqs) {
     Put64(p, s.seq_id);
     Put32(p + 8, static_cast<uint32_t>(s.start_pos));
     Put32(p + 12, static_cast<uint32_t>(s.n_tokens));
+    Put16(p + 16, static_cast<uint16_t>(s.tree_tokens));
+    Put16(p + 18, static_cast<uint16_t>(s.kept));
     p += kSeqSliceBytes;
+  }
+  for (const int16_t v : h.tree) {
+    Put16(p, static_cast<uint16_t>(v));
+    p += 2;
   }
   return static_cast<size_t>(p - out.data());
 }
@@ -173,17 +240,24 @@ Status DecodeHeader(std::span<const std::byte> bytes, const LinkLimits& limits,
                          ", this worker version " + to_string(kProtocolVersion) +
                          "; run the same Strata release on every worker");
   }
-  if (GetLe(p + 26, 2) != 0) return DataLoss("message header has flags set that version 1 lacks");
+  if (GetLe(p + 26, 2) != 0) return DataLoss("message header has flags set, which none defines");
   const uint64_t n_seqs = GetLe(p + 28, 4);
   if (n_seqs > static_cast<uint64_t>(limits.max_seqs)) {
     return InvalidArgument("message header lists " + to_string(n_seqs) +
                            " sequences, more than the " + to_string(limits.max_seqs) +
                            " agreed for the link");
   }
-  if (bytes.size() != kHeaderFixedBytes + kSeqSliceBytes * n_seqs) {
+  const uint64_t n_values = GetLe(p + 40, 4);
+  if (n_values > limits.max_tree_values()) {
+    return InvalidArgument("message header carries " + to_string(n_values) +
+                           " tree values, more than the " + to_string(limits.max_tree_values()) +
+                           " the link takes");
+  }
+  const uint64_t expected = kHeaderFixedBytes + kSeqSliceBytes * n_seqs + 2 * n_values;
+  if (bytes.size() != expected) {
     return DataLoss("message header of " + to_string(bytes.size()) + " bytes lists " +
-                    to_string(n_seqs) + " sequences, which take " +
-                    to_string(kHeaderFixedBytes + kSeqSliceBytes * n_seqs));
+                    to_string(n_seqs) + " sequences and " + to_string(n_values) +
+                    " tree values, which take " + to_string(expected));
   }
   const auto kind = static_cast<uint16_t>(GetLe(p + 6, 2));
   if (kind < static_cast<uint16_t>(MessageKind::kActivations) ||
@@ -200,7 +274,13 @@ Status DecodeHeader(std::span<const std::byte> bytes, const LinkLimits& limits,
   for (uint64_t i = 0; i < n_seqs; ++i) {
     const std::byte* s = p + kHeaderFixedBytes + kSeqSliceBytes * i;
     out->seqs[i] = {GetLe(s, 8), static_cast<int32_t>(GetLe(s + 8, 4)),
-                    static_cast<int32_t>(GetLe(s + 12, 4))};
+                    static_cast<int32_t>(GetLe(s + 12, 4)), static_cast<int32_t>(GetLe(s + 16, 2)),
+                    static_cast<int32_t>(GetLe(s + 18, 2))};
+  }
+  out->tree.resize(n_values);
+  const std::byte* v = p + kHeaderFixedBytes + kSeqSliceBytes * n_seqs;
+  for (uint64_t i = 0; i < n_values; ++i) {
+    out->tree[i] = static_cast<int16_t>(static_cast<uint16_t>(GetLe(v + 2 * i, 2)));
   }
   return ValidateHeader(*out, limits);
 }

@@ -13,11 +13,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::to_string;
 
-uint32_t Le32(const std::byte* p) {
-  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
-         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<NcclReceiver>> NcclReceiver::Create(Backend& backend,
@@ -89,12 +84,9 @@ StatusOr<const ReceivedMessage*> NcclReceiver::Receive(std::chrono::milliseconds
   header_pending_ = false;
   const Clock::time_point deadline = Clock::now() + options_.timeout;
 
-  // The slice count sits in the fixed part; the decoder refuses counts beyond the limits.
+  // The counts sit in the fixed part; the decoder refuses counts beyond the limits.
   const std::byte* host_header = host_header_.get();
-  const uint32_t n_seqs = Le32(host_header + 28);
-  const size_t used = n_seqs <= static_cast<uint32_t>(limits_.max_seqs)
-                          ? kHeaderFixedBytes + kSeqSliceBytes * n_seqs
-                          : header_bytes;
+  const size_t used = HeaderBytesFromFixedPart(std::span(host_header, kHeaderFixedBytes), limits_);
   const Status decoded = DecodeHeader(std::span(host_header, used), limits_, &message_.header);
   if (!decoded.ok()) {
     failed_ = decoded.WithContext("NCCL link from rank " + to_string(comm_->peer()) +

@@ -1,6 +1,9 @@
 // The header codec: round trips, and every malformed or out-of-limits header is refused with
 // the right code (before any payload would be touched).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <functional>
 
 #include "common/transport/message.h"
 
@@ -48,7 +51,7 @@ TEST(MessageHeader, LayoutIsLittleEndianWhateverTheHost) {
   ASSERT_EQ(b.size(), kHeaderFixedBytes + kSeqSliceBytes);
   EXPECT_EQ(b[0], std::byte{'S'});
   EXPECT_EQ(b[3], std::byte{'T'});
-  EXPECT_EQ(b[4], std::byte{1});  // version
+  EXPECT_EQ(b[4], std::byte{2});  // version
   EXPECT_EQ(b[8], std::byte{3});  // step id
   EXPECT_EQ(b[16], std::byte{3});  // rows
   EXPECT_EQ(b[20], std::byte{0});  // cols 256 = 0x100
@@ -75,11 +78,11 @@ TEST(MessageHeader, MalformedFramesAreDataLoss) {
 
 TEST(MessageHeader, OtherVersionIsUnimplemented) {
   auto bad = Encode(ActivationsHeader(kLimits, 1, {{1, 0, 8}}));
-  Poke(bad, 4, 2, 2);
+  Poke(bad, 4, 1, 2);
   MessageHeader out;
   const Status s = DecodeHeader(bad, kLimits, &out);
   EXPECT_EQ(s.code(), StatusCode::kUnimplemented);
-  EXPECT_NE(s.message().find("version 2"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("version 1"), std::string::npos) << s.message();
 }
 
 TEST(MessageHeader, ValuesOutsideTheLimitsAreInvalid) {
@@ -108,6 +111,55 @@ TEST(MessageHeader, ValuesOutsideTheLimitsAreInvalid) {
   auto huge = good;
   Poke(huge, 28, 0xFFFFFFFF, 4);
   EXPECT_EQ(DecodeCode(huge), StatusCode::kInvalidArgument);
+}
+
+// A tree slice (root, then nodes under it), a chain slice that keeps two nodes of its last
+// tree, and one that keeps none.
+MessageHeader TreeHeader() {
+  return ActivationsHeader(kLimits, 4,
+                           {{.seq_id = 1, .start_pos = 10, .n_tokens = 4, .tree_tokens = 4},
+                            {.seq_id = 2, .start_pos = 7, .n_tokens = 1, .kept = 2},
+                            {.seq_id = 3, .start_pos = 3, .n_tokens = 2}},
+                           {-1, 0, 0, 1, /*kept:*/ 0, 3});
+}
+
+TEST(MessageHeader, TreesAndKeptNodesRoundTrip) {
+  const MessageHeader h = TreeHeader();
+  ASSERT_TRUE(ValidateHeader(h, kLimits).ok()) << ValidateHeader(h, kLimits).message();
+  const std::vector<std::byte> bytes = Encode(h);
+  EXPECT_EQ(bytes.size(), kHeaderFixedBytes + 3 * kSeqSliceBytes + 2 * 6);
+  EXPECT_EQ(HeaderBytesFromFixedPart(std::span(bytes).first(kHeaderFixedBytes), kLimits),
+            bytes.size());
+  MessageHeader back;
+  ASSERT_TRUE(DecodeHeader(bytes, kLimits, &back).ok());
+  EXPECT_EQ(back, h);
+  EXPECT_EQ(back.tree[2], 0);
+}
+
+TEST(MessageHeader, MalformedTreesAreInvalidByName) {
+  auto refused = [](std::function<void(MessageHeader&)> edit) {
+    MessageHeader h = TreeHeader();
+    edit(h);
+    return ValidateHeader(h, kLimits);
+  };
+  EXPECT_THAT(refused([](MessageHeader& h) { h.tree[0] = 0; }).message(),
+              ::testing::HasSubstr("tree token 0 has parent 0"));
+  EXPECT_THAT(refused([](MessageHeader& h) { h.tree[3] = 3; }).message(),
+              ::testing::HasSubstr("tree token 3 has parent 3"));
+  EXPECT_THAT(refused([](MessageHeader& h) { h.tree[5] = 0; }).message(),
+              ::testing::HasSubstr("kept nodes must ascend"));
+  EXPECT_THAT(refused([](MessageHeader& h) { h.seqs[0].tree_tokens = 2; }).message(),
+              ::testing::HasSubstr("a tree is the whole slice"));
+  EXPECT_THAT(refused([](MessageHeader& h) { h.tree.push_back(1); }).message(),
+              ::testing::HasSubstr("tree values"));
+  EXPECT_THAT(refused([](MessageHeader& h) { h.tree.pop_back(); }).message(),
+              ::testing::HasSubstr("more tree values"));
+  // On the wire: a count past the link's bound is refused before the length is read.
+  auto bytes = Encode(TreeHeader());
+  Poke(bytes, 40, kLimits.max_tree_values() + 1, 4);
+  EXPECT_EQ(DecodeCode(bytes), StatusCode::kInvalidArgument);
+  EXPECT_EQ(HeaderBytesFromFixedPart(std::span(bytes).first(kHeaderFixedBytes), kLimits),
+            kLimits.max_header_bytes());
 }
 
 TEST(MessageHeader, ErrorTextAndShutdownAreBounded) {
