@@ -8,10 +8,16 @@
 // key's probabilities by shuffle and accumulating p · v. A block is 4 warps on 4 consecutive
 // chunks of the same (token, KV head), so they share the queries. With more than one chunk,
 // every chunk writes (max, sum, unnormalised output) and a combine kernel merges them.
+// A token's keys are its slot's rows [0, its row]. In a batch with a tree, a tree node's
+// warp also takes the tile's 32 bits of its mask (TreeWindow): keys it does not see score
+// -inf and skip their K row, and a tile it sees none of is skipped whole, so the running max
+// stays -inf only in a chunk the token sees nothing of (the combine weighs that chunk 0; the
+// token always sees its own row, so some chunk is finite).
 #include <algorithm>
 #include <cmath>
 
 #include "common/backend/cuda/attention.h"
+#include "common/backend/cuda/tree_mask.cuh"
 #include "common/backend/device_check.h"
 #include "common/util/check.h"
 
@@ -33,8 +39,10 @@ struct DecodeParams {
   float* out;                 // (tokens, heads * head_dim), written when chunks == 1
   float* part_o;              // (tokens, heads, chunks, head_dim) unnormalised sum of p · v
   float* part_ml;             // (tokens, heads, chunks, 2) running max (log2 domain), sum of p
-  const int32_t* positions;   // (tokens)
+  const int32_t* rows;        // (tokens) cache row of each token
   const int32_t* token_slot;  // (tokens)
+  const int32_t* tree_base;   // (tokens) see AttentionArgs; null in a batch of chains
+  const uint64_t* tree_masks;  // (tokens, kTreeMaskWords); null in a batch of chains
   int heads, group, head_dim, kv_dim, chunks, chunk_keys;
   int64_t max_seq_len;
   float scale_log2;  // log2(e) / sqrt(head_dim)
@@ -51,9 +59,10 @@ __device__ __forceinline__ float WarpSum(float v) {
   return v;
 }
 
-// kG: query heads per KV head, rounded up to a power of two; kDL: head_dim / 32 rounded up.
+// kG: query heads per KV head, rounded up to a power of two; kDL: head_dim / 32 rounded up;
+// kTree: the batch has a tree (p.tree_base and p.tree_masks set).
 // Grid: (ceil(chunks / kWarps), kv_heads, tokens).
-template <int kG, int kDL>
+template <int kG, int kDL, bool kTree>
 __global__ void __launch_bounds__(kThreads) AttentionDecodeKernel(DecodeParams p) {
   constexpr int kDMax = 32 * kDL;
   __shared__ __align__(16) float q_s[kG][kDMax];  // this KV head's queries, pre-scaled
@@ -68,12 +77,18 @@ __global__ void __launch_bounds__(kThreads) AttentionDecodeKernel(DecodeParams p
   const int chunk = blockIdx.x * kWarps + warp;
   if (chunk >= p.chunks) return;
 
-  const int64_t kv_len = int64_t{p.positions[t]} + 1;
+  const int64_t kv_len = int64_t{p.rows[t]} + 1;
   const int64_t key_begin = int64_t{chunk} * p.chunk_keys;
   const int64_t key_end = min(kv_len, key_begin + p.chunk_keys);
   const int64_t seq_offset = int64_t{p.token_slot[t]} * p.max_seq_len * p.kv_dim + hk * p.head_dim;
   const float* k_seq = p.k_cache + seq_offset;  // row j at k_seq + j * kv_dim
   const float* v_seq = p.v_cache + seq_offset;
+  const uint64_t* tree_mask = nullptr;  // (kTreeMaskWords) this token's, with a tree
+  int32_t tree_base = kChainTreeBase;
+  if constexpr (kTree) {
+    tree_mask = p.tree_masks + int64_t{t} * kTreeMaskWords;
+    tree_base = p.tree_base[t];
+  }
 
   float m[kG], l[kG], o[kG][kDL];  // l: this lane's share of the sum of p
 #pragma unroll
@@ -86,10 +101,19 @@ __global__ void __launch_bounds__(kThreads) AttentionDecodeKernel(DecodeParams p
   for (int64_t j0 = key_begin; j0 < key_end; j0 += kKeyTile) {
     // Scores of this lane's key for every query head.
     const int64_t key = j0 + lane;
+    bool visible = key < key_end;
+    if constexpr (kTree) {
+      // The tile's keys this token sees (the same on every lane): none, and it is skipped.
+      const int in_tile = static_cast<int>(min(int64_t{kKeyTile}, key_end - j0));
+      const uint32_t seen = static_cast<uint32_t>(TreeWindow(tree_mask, j0, tree_base)) &
+                            (kFullMask >> (kKeyTile - in_tile));
+      if (seen == 0) continue;
+      visible = ((seen >> lane) & 1u) != 0;
+    }
     float s[kG];
 #pragma unroll
     for (int g = 0; g < kG; ++g) s[g] = 0.0f;
-    if (key < key_end) {
+    if (visible) {
       const float4* k_row = reinterpret_cast<const float4*>(k_seq + key * p.kv_dim);
 #pragma unroll 4
       for (int d4 = 0; d4 < p.head_dim / 4; ++d4) {
@@ -104,7 +128,8 @@ __global__ void __launch_bounds__(kThreads) AttentionDecodeKernel(DecodeParams p
 #pragma unroll
       for (int g = 0; g < kG; ++g) s[g] = -INFINITY;
     }
-    // Online softmax: s becomes this lane's probability (0 past the chunk's end).
+    // Online softmax: s becomes this lane's probability (0 past the chunk's end or masked).
+    // The tile has a visible key, so m_new is finite.
 #pragma unroll
     for (int g = 0; g < kG; ++g) {
       const float m_new = fmaxf(m[g], WarpMax(s[g]));
@@ -184,20 +209,29 @@ __global__ void __launch_bounds__(kCombineThreads)
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+template <int kG, int kDL>
+void LaunchForTree(dim3 grid, const DecodeParams& p, cudaStream_t stream) {
+  if (p.tree_masks != nullptr) {
+    AttentionDecodeKernel<kG, kDL, true><<<grid, kThreads, 0, stream>>>(p);
+  } else {
+    AttentionDecodeKernel<kG, kDL, false><<<grid, kThreads, 0, stream>>>(p);
+  }
+}
+
 template <int kG>
 void LaunchForGroup(int d_per_lane, dim3 grid, const DecodeParams& p, cudaStream_t stream) {
   switch (d_per_lane) {
     case 1:
-      AttentionDecodeKernel<kG, 1><<<grid, kThreads, 0, stream>>>(p);
+      LaunchForTree<kG, 1>(grid, p, stream);
       return;
     case 2:
-      AttentionDecodeKernel<kG, 2><<<grid, kThreads, 0, stream>>>(p);
+      LaunchForTree<kG, 2>(grid, p, stream);
       return;
     case 4:
-      AttentionDecodeKernel<kG, 4><<<grid, kThreads, 0, stream>>>(p);
+      LaunchForTree<kG, 4>(grid, p, stream);
       return;
     case 8:
-      AttentionDecodeKernel<kG, 8><<<grid, kThreads, 0, stream>>>(p);
+      LaunchForTree<kG, 8>(grid, p, stream);
       return;
   }
   STRATA_CHECK_MSG(false, "unsupported head_dim");
@@ -211,7 +245,7 @@ int RoundUpPow2(int64_t v) {
 
 }  // namespace
 
-void LaunchAttentionDecode(const AttentionArgs& args, const int32_t* positions,
+void LaunchAttentionDecode(const AttentionArgs& args, const int32_t* rows,
                            const int32_t* token_slot, int64_t max_kv_len,
                            const AttentionWorkspace& workspace, cudaStream_t stream) {
   STRATA_CHECK(args.kv_heads > 0 && args.heads % args.kv_heads == 0);
@@ -238,8 +272,10 @@ void LaunchAttentionDecode(const AttentionArgs& args, const int32_t* positions,
   p.out = args.out;
   p.part_o = workspace.data;
   p.part_ml = workspace.data + args.tokens * args.heads * chunks * args.head_dim;
-  p.positions = positions;
+  p.rows = rows;
   p.token_slot = token_slot;
+  p.tree_base = args.tree_base;
+  p.tree_masks = args.tree_masks;
   p.heads = static_cast<int>(args.heads);
   p.group = static_cast<int>(group);
   p.head_dim = static_cast<int>(args.head_dim);

@@ -1,16 +1,20 @@
 // Prefill attention: tiled flash attention on fp32 CUDA cores (see attention.h).
 //
 // A block of 256 threads owns 32 queries (a quarter of a kPrefillTileTokens tile) of one
-// sequence and one query head. It walks the sequence's keys [0, last query position] in
+// sequence and one query head. It walks the sequence's keys [0, last query row] in
 // tiles of kBK: stage K (transposed) in shared memory, compute the 32 x kBK scores (each thread a 2 x kBK/16
 // register tile), apply the causal mask and the online softmax (row max over the 16
 // threads of a half-warp), stage the probabilities, reuse the K buffer for V and accumulate
 // o += p · v (each thread 2 rows x head_dim/16 columns). Queries are pre-scaled by
 // log2(e) / sqrt(head_dim) so the softmax uses exp2. Tiles run longest (latest) first.
+// In a batch with a tree, each row also takes the tile's bits of its mask (TreeWindow) and
+// masks the keys it does not see; a row that has seen no key yet (only a tree from row 0
+// can) keeps a running max of -inf, its exponents taken against 0.
 #include <algorithm>
 #include <cmath>
 
 #include "common/backend/cuda/attention.h"
+#include "common/backend/cuda/tree_mask.cuh"
 #include "common/backend/device_check.h"
 #include "common/util/check.h"
 
@@ -29,6 +33,8 @@ struct PrefillParams {
   float* out;            // (tokens, heads * head_dim)
   const int32_t* seqs;   // (num_seqs, 4) kv_slot, start_pos, token_offset, n_tokens
   const int32_t* tiles;  // (num_tiles, 2) sequence, first token within it
+  const int32_t* tree_base;    // (tokens) see AttentionArgs; null in a batch of chains
+  const uint64_t* tree_masks;  // (tokens, kTreeMaskWords); null in a batch of chains
   int num_tiles, group, head_dim, kv_dim, q_dim;
   int64_t max_seq_len;
   float scale_log2;  // log2(e) / sqrt(head_dim)
@@ -50,9 +56,10 @@ __device__ __forceinline__ float RowSum(float v) {
   return v;
 }
 
-// kD: head_dim rounded up to 64, 128 or 256; kBK: keys per tile. Grid: (num_tiles * kSubTiles,
-// heads); a block whose sub-tile is past its sequence's end returns.
-template <int kD, int kBK>
+// kD: head_dim rounded up to 64, 128 or 256; kBK: keys per tile; kTree: the batch has a tree
+// (p.tree_base and p.tree_masks set). Grid: (num_tiles * kSubTiles, heads); a block whose
+// sub-tile is past its sequence's end returns.
+template <int kD, int kBK, bool kTree>
 __global__ void __launch_bounds__(kThreads) AttentionPrefillKernel(PrefillParams p) {
   constexpr int kSC = kBK / 16;      // score columns per thread
   constexpr int kOC = kD / 16;       // output columns per thread, in groups of 4 every 64
@@ -89,11 +96,19 @@ __global__ void __launch_bounds__(kThreads) AttentionPrefillKernel(PrefillParams
     q_s[(d + 2) * kBQ + r] = v.z * p.scale_log2;
     q_s[(d + 3) * kBQ + r] = v.w * p.scale_log2;
   }
-  int64_t q_pos[2];  // positions of this thread's rows (padding rows repeat the last one)
+  int64_t q_row[2];  // cache rows of this thread's rows (padding rows repeat the last one)
+  const uint64_t* tree_mask[2] = {};  // (kTreeMaskWords) each row's, with a tree
+  int32_t tree_base[2] = {kChainTreeBase, kChainTreeBase};
   float m[2], l[2], o[2][kOC];
 #pragma unroll
   for (int ii = 0; ii < 2; ++ii) {
-    q_pos[ii] = int64_t{start} + first + min(ty * 2 + ii, rows_valid - 1);
+    const int r = min(ty * 2 + ii, rows_valid - 1);
+    q_row[ii] = int64_t{start} + first + r;
+    if constexpr (kTree) {
+      const int64_t token = int64_t{offset} + first + r;
+      tree_mask[ii] = p.tree_masks + token * kTreeMaskWords;
+      tree_base[ii] = p.tree_base[token];
+    }
     m[ii] = -INFINITY;
     l[ii] = 0.0f;
 #pragma unroll
@@ -135,18 +150,25 @@ __global__ void __launch_bounds__(kThreads) AttentionPrefillKernel(PrefillParams
     }
 #pragma unroll
     for (int ii = 0; ii < 2; ++ii) {
+      uint64_t seen = ~uint64_t{0};  // bit i: key k0 + i is not masked by the tree
+      if constexpr (kTree) seen = TreeWindow(tree_mask[ii], k0, tree_base[ii]);
       float tile_max = -INFINITY;
 #pragma unroll
       for (int jj = 0; jj < kSC; ++jj) {
-        if (k0 + tx * kSC + jj > q_pos[ii]) s[ii][jj] = -INFINITY;  // causal mask
+        if (KeyHidden<kTree>(k0 + tx * kSC + jj, q_row[ii], seen, tx * kSC + jj)) {
+          s[ii][jj] = -INFINITY;
+        }
         tile_max = fmaxf(tile_max, s[ii][jj]);
       }
       const float m_new = fmaxf(m[ii], RowMax(tile_max));
-      const float alpha = exp2f(m[ii] - m_new);
+      // The exponents' reference: m_new, or 0 while the row has seen no key (a tree only).
+      float m_ref = m_new;
+      if constexpr (kTree) m_ref = m_new == -INFINITY ? 0.0f : m_new;
+      const float alpha = exp2f(m[ii] - m_ref);
       float sum = 0.0f;
 #pragma unroll
       for (int jj = 0; jj < kSC; ++jj) {
-        s[ii][jj] = exp2f(s[ii][jj] - m_new);
+        s[ii][jj] = exp2f(s[ii][jj] - m_ref);
         sum += s[ii][jj];
       }
       l[ii] = l[ii] * alpha + sum;
@@ -214,15 +236,24 @@ __global__ void __launch_bounds__(kThreads) AttentionPrefillKernel(PrefillParams
   }
 }
 
-template <int kD, int kBK>
-void Launch(const PrefillParams& p, int64_t heads, cudaStream_t stream) {
+template <int kD, int kBK, bool kTree>
+void LaunchKernel(const PrefillParams& p, int64_t heads, cudaStream_t stream) {
   constexpr size_t kBytes = SharedBytes<kD, kBK>();
-  STRATA_CUDA_CHECK(cudaFuncSetAttribute(AttentionPrefillKernel<kD, kBK>,
+  STRATA_CUDA_CHECK(cudaFuncSetAttribute(AttentionPrefillKernel<kD, kBK, kTree>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(kBytes)));
   const dim3 grid(static_cast<unsigned>(p.num_tiles * kSubTiles), static_cast<unsigned>(heads));
-  AttentionPrefillKernel<kD, kBK><<<grid, kThreads, kBytes, stream>>>(p);
+  AttentionPrefillKernel<kD, kBK, kTree><<<grid, kThreads, kBytes, stream>>>(p);
   STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+template <int kD, int kBK>
+void Launch(const PrefillParams& p, int64_t heads, cudaStream_t stream) {
+  if (p.tree_masks != nullptr) {
+    LaunchKernel<kD, kBK, true>(p, heads, stream);
+  } else {
+    LaunchKernel<kD, kBK, false>(p, heads, stream);
+  }
 }
 
 }  // namespace
@@ -240,6 +271,8 @@ void LaunchAttentionPrefill(const AttentionArgs& args, const int32_t* seqs, cons
   p.out = args.out;
   p.seqs = seqs;
   p.tiles = tiles;
+  p.tree_base = args.tree_base;
+  p.tree_masks = args.tree_masks;
   p.num_tiles = static_cast<int>(num_tiles);
   p.group = static_cast<int>(args.heads / args.kv_heads);
   p.head_dim = static_cast<int>(args.head_dim);

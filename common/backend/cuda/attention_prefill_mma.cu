@@ -4,7 +4,7 @@
 // A block of 8 warps owns one kPrefillTileTokens (128) query tile of one sequence and one
 // query head; each warp owns 16 query rows. The queries are pre-scaled by
 // log2(e) / sqrt(head_dim) (the softmax uses exp2), rounded to bf16 in shared memory and
-// kept in registers as mma A fragments. The block walks the keys [0, last query position]
+// kept in registers as mma A fragments. The block walks the keys [0, last query row]
 // in tiles of kBK: fp32 K and V rows are read from the cache into registers one tile ahead,
 // rounded to bf16 into padded shared tiles (conflict-free ldmatrix), and each warp computes
 // its 16 x kBK scores (S = Q Kᵀ), the causal mask, the online softmax in fp32 (row max and
@@ -12,11 +12,15 @@
 // from the score accumulators. A tile the warp's rows cannot see is skipped. Register
 // pipeline: V of tile j is loaded while S is computed, K of tile j+1 while P V is.
 // Blocks: all heads of the latest (longest) tile first.
+// In a batch with a tree, a warp whose rows include tree nodes also masks, in every tile from
+// the tree's base on, the keys each row's mask hides (TreeWindow); a row that has seen no key
+// yet (only a tree from row 0 can) keeps a running max of -inf, its exponents taken against 0.
 #include <cuda_bf16.h>
 
 #include <cmath>
 
 #include "common/backend/cuda/attention.h"
+#include "common/backend/cuda/tree_mask.cuh"
 #include "common/backend/device_check.h"
 #include "common/util/check.h"
 
@@ -36,6 +40,8 @@ struct MmaParams {
   float* out;            // (tokens, heads * head_dim)
   const int32_t* seqs;   // (num_seqs, 4) kv_slot, start_pos, token_offset, n_tokens
   const int32_t* tiles;  // (num_tiles, 2) sequence, first token within it
+  const int32_t* tree_base;    // (tokens) see AttentionArgs; null in a batch of chains
+  const uint64_t* tree_masks;  // (tokens, kTreeMaskWords); null in a batch of chains
   int num_tiles, group, kv_dim, q_dim;
   int64_t max_seq_len;
   float scale_log2;  // log2(e) / sqrt(head_dim)
@@ -119,8 +125,8 @@ __device__ __forceinline__ float QuadSum(float v) {
   return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
-// Grid: (heads, num_tiles).
-template <int kD>
+// kTree: the batch has a tree (p.tree_base and p.tree_masks set). Grid: (heads, num_tiles).
+template <int kD, bool kTree>
 __global__ void __launch_bounds__(kThreads) AttentionPrefillMmaKernel(MmaParams p) {
   constexpr int kS = kStride<kD>;
   constexpr int kDSteps = kD / 16;   // k-steps of Q Kᵀ
@@ -136,7 +142,7 @@ __global__ void __launch_bounds__(kThreads) AttentionPrefillMmaKernel(MmaParams 
   const int offset = p.seqs[4 * seq + 2], n_tokens = p.seqs[4 * seq + 3];
   const int h = static_cast<int>(blockIdx.x), hk = h / p.group;
   const int rows_valid = min(kBQ, n_tokens - first);
-  const int64_t first_pos = int64_t{start} + first;  // position of query row 0
+  const int64_t first_pos = int64_t{start} + first;  // cache row of query row 0
   const int64_t kv_len = first_pos + rows_valid;      // keys the last row sees
   const int64_t seq_offset = int64_t{slot} * p.max_seq_len * p.kv_dim + int64_t{hk} * kD;
   const float* k_seq = p.k_cache + seq_offset;  // key j at k_seq + j * kv_dim
@@ -162,13 +168,28 @@ __global__ void __launch_bounds__(kThreads) AttentionPrefillMmaKernel(MmaParams 
     LdMatrixX4(q_s + (warp * 16 + lane % 16) * kS + kk * 16 + (lane / 16) * 8, qf[kk]);
   }
 
-  // Rows g and g + 8 of this warp; padding rows repeat the last valid row's position.
+  // Rows g and g + 8 of this warp; padding rows repeat the last valid row.
   const int warp_row = warp * 16;
   const bool warp_has_rows = warp_row < rows_valid;
-  const int64_t pos0 = first_pos + min(warp_row + g, rows_valid - 1);
-  const int64_t pos1 = first_pos + min(warp_row + g + 8, rows_valid - 1);
+  const int row0 = min(warp_row + g, rows_valid - 1), row1 = min(warp_row + g + 8, rows_valid - 1);
+  const int64_t pos0 = first_pos + row0;  // their cache rows
+  const int64_t pos1 = first_pos + row1;
   const int64_t warp_first = first_pos + min(warp_row, rows_valid - 1);
   const int64_t warp_last = first_pos + min(warp_row + 15, rows_valid - 1);
+  // With a tree: the rows' masks and where they start; the warp's last row's tree_base (the
+  // span's when any of its rows is a tree node, tree nodes following chain tokens).
+  const uint64_t* mask0 = nullptr;  // (kTreeMaskWords)
+  const uint64_t* mask1 = nullptr;
+  int32_t tree_base0 = kChainTreeBase, tree_base1 = kChainTreeBase;
+  int64_t warp_tree_base = kChainTreeBase;
+  if constexpr (kTree) {
+    const int64_t token0 = int64_t{offset} + first;  // the tile's first token
+    mask0 = p.tree_masks + (token0 + row0) * kTreeMaskWords;
+    mask1 = p.tree_masks + (token0 + row1) * kTreeMaskWords;
+    tree_base0 = p.tree_base[token0 + row0];
+    tree_base1 = p.tree_base[token0 + row1];
+    warp_tree_base = p.tree_base[token0 + min(warp_row + 15, rows_valid - 1)];
+  }
   float o[kD / 8][4] = {};  // O: column block dt, (row g: 2t, 2t+1; row g+8: 2t, 2t+1)
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;  // per-lane partial sums
   uint32_t pf[kKSteps][4];  // P as A fragments
@@ -192,14 +213,22 @@ __global__ void __launch_bounds__(kThreads) AttentionPrefillMmaKernel(MmaParams 
           Mma(s[2 * nb + 1], qf[kk], b[2], b[3]);
         }
       }
-      if (k0 + kBK - 1 > warp_first) {  // the tile crosses the diagonal or the end of the keys
+      // Masks where the tile crosses the diagonal or the end of the keys, or reaches the
+      // tree of a warp with tree nodes.
+      if (k0 + kBK - 1 > warp_first || (kTree && k0 + kBK > warp_tree_base)) {
+        uint64_t seen0 = ~uint64_t{0}, seen1 = ~uint64_t{0};  // bit i: key k0 + i not masked
+        if constexpr (kTree) {
+          seen0 = TreeWindow(mask0, k0, tree_base0);
+          seen1 = TreeWindow(mask1, k0, tree_base1);
+        }
 #pragma unroll
         for (int nt = 0; nt < kBK / 8; ++nt) {
           const int64_t key = k0 + nt * 8 + 2 * t;
-          if (key > pos0) s[nt][0] = -INFINITY;
-          if (key + 1 > pos0) s[nt][1] = -INFINITY;
-          if (key > pos1) s[nt][2] = -INFINITY;
-          if (key + 1 > pos1) s[nt][3] = -INFINITY;
+          const int c = nt * 8 + 2 * t;  // its bit in the windows
+          if (KeyHidden<kTree>(key, pos0, seen0, c)) s[nt][0] = -INFINITY;
+          if (KeyHidden<kTree>(key + 1, pos0, seen0, c + 1)) s[nt][1] = -INFINITY;
+          if (KeyHidden<kTree>(key, pos1, seen1, c)) s[nt][2] = -INFINITY;
+          if (KeyHidden<kTree>(key + 1, pos1, seen1, c + 1)) s[nt][3] = -INFINITY;
         }
       }
       float mx0 = m0, mx1 = m1;
@@ -208,19 +237,26 @@ __global__ void __launch_bounds__(kThreads) AttentionPrefillMmaKernel(MmaParams 
         mx0 = fmaxf(mx0, fmaxf(s[nt][0], s[nt][1]));
         mx1 = fmaxf(mx1, fmaxf(s[nt][2], s[nt][3]));
       }
-      // Finite: every row sees key 0 in the first tile.
+      // Finite for a chain: every row sees key 0 in the first tile. A tree node sees it too
+      // unless its tree starts at row 0: its exponents are then taken against 0 until it
+      // has seen a key.
       mx0 = QuadMax(mx0);
       mx1 = QuadMax(mx1);
-      const float alpha0 = exp2f(m0 - mx0), alpha1 = exp2f(m1 - mx1);
+      float ref0 = mx0, ref1 = mx1;
+      if constexpr (kTree) {
+        ref0 = mx0 == -INFINITY ? 0.0f : mx0;
+        ref1 = mx1 == -INFINITY ? 0.0f : mx1;
+      }
+      const float alpha0 = exp2f(m0 - ref0), alpha1 = exp2f(m1 - ref1);
       m0 = mx0;
       m1 = mx1;
       float sum0 = 0.0f, sum1 = 0.0f;
 #pragma unroll
       for (int nt = 0; nt < kBK / 8; ++nt) {
-        s[nt][0] = exp2f(s[nt][0] - mx0);
-        s[nt][1] = exp2f(s[nt][1] - mx0);
-        s[nt][2] = exp2f(s[nt][2] - mx1);
-        s[nt][3] = exp2f(s[nt][3] - mx1);
+        s[nt][0] = exp2f(s[nt][0] - ref0);
+        s[nt][1] = exp2f(s[nt][1] - ref0);
+        s[nt][2] = exp2f(s[nt][2] - ref1);
+        s[nt][3] = exp2f(s[nt][3] - ref1);
         sum0 += s[nt][0] + s[nt][1];
         sum1 += s[nt][2] + s[nt][3];
       }
@@ -276,15 +312,24 @@ __global__ void __launch_bounds__(kThreads) AttentionPrefillMmaKernel(MmaParams 
   }
 }
 
-template <int kD>
-void Launch(const MmaParams& p, int64_t heads, cudaStream_t stream) {
+template <int kD, bool kTree>
+void LaunchKernel(const MmaParams& p, int64_t heads, cudaStream_t stream) {
   constexpr size_t kBytes = SharedBytes<kD>();
-  STRATA_CUDA_CHECK(cudaFuncSetAttribute(AttentionPrefillMmaKernel<kD>,
+  STRATA_CUDA_CHECK(cudaFuncSetAttribute(AttentionPrefillMmaKernel<kD, kTree>,
                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          static_cast<int>(kBytes)));
   const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(p.num_tiles));
-  AttentionPrefillMmaKernel<kD><<<grid, kThreads, kBytes, stream>>>(p);
+  AttentionPrefillMmaKernel<kD, kTree><<<grid, kThreads, kBytes, stream>>>(p);
   STRATA_CUDA_CHECK(cudaGetLastError());
+}
+
+template <int kD>
+void Launch(const MmaParams& p, int64_t heads, cudaStream_t stream) {
+  if (p.tree_masks != nullptr) {
+    LaunchKernel<kD, true>(p, heads, stream);
+  } else {
+    LaunchKernel<kD, false>(p, heads, stream);
+  }
 }
 
 }  // namespace
@@ -304,6 +349,8 @@ void LaunchAttentionPrefillMma(const AttentionArgs& args, const int32_t* seqs,
   p.out = args.out;
   p.seqs = seqs;
   p.tiles = tiles;
+  p.tree_base = args.tree_base;
+  p.tree_masks = args.tree_masks;
   p.num_tiles = static_cast<int>(num_tiles);
   p.group = static_cast<int>(args.heads / args.kv_heads);
   p.kv_dim = static_cast<int>(args.kv_heads * args.head_dim);

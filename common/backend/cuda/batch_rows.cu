@@ -27,10 +27,10 @@ __global__ void EmbedKernel(const T* __restrict__ table, const float* __restrict
 
 __global__ void StoreKvKernel(const float* __restrict__ k, const float* __restrict__ v,
                               int64_t kv_dim, const int32_t* __restrict__ token_slot,
-                              const int32_t* __restrict__ positions, int64_t max_seq_len,
+                              const int32_t* __restrict__ rows, int64_t max_seq_len,
                               float* __restrict__ cache_k, float* __restrict__ cache_v) {
   const int64_t t = blockIdx.x;
-  const int64_t dst = (token_slot[t] * max_seq_len + positions[t]) * kv_dim;
+  const int64_t dst = (token_slot[t] * max_seq_len + rows[t]) * kv_dim;
   for (int64_t c = threadIdx.x; c < kv_dim; c += blockDim.x) {
     cache_k[dst + c] = k[t * kv_dim + c];
     cache_v[dst + c] = v[t * kv_dim + c];
@@ -58,11 +58,11 @@ void LaunchEmbed(const void* table, DType dtype, const float* row_scales, int64_
 }
 
 void LaunchStoreKv(const float* k, const float* v, int64_t tokens, int64_t kv_dim,
-                   const int32_t* token_slot, const int32_t* positions, int64_t max_seq_len,
+                   const int32_t* token_slot, const int32_t* rows, int64_t max_seq_len,
                    float* cache_k, float* cache_v, cudaStream_t stream) {
   if (tokens == 0) return;
   StoreKvKernel<<<static_cast<unsigned>(tokens), ThreadsFor(kv_dim), 0, stream>>>(
-      k, v, kv_dim, token_slot, positions, max_seq_len, cache_k, cache_v);
+      k, v, kv_dim, token_slot, rows, max_seq_len, cache_k, cache_v);
   STRATA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -39,7 +39,9 @@ constexpr int64_t kArgMaxRows = 1024;  // rows per ArgMaxRows launch
 // Device memory that kernel images loaded on first launch take (measured 12-17 MiB on an
 // H200 beyond the buffers; docs/benchmarks.md, placement under budgets).
 constexpr size_t kLazyKernelBytes = size_t{32} << 20;
-constexpr size_t kMinBatchTableInts = 4096;
+// The batch tables' first size: a verify pass of kMaxTreeRows tree tokens (their masks and
+// 5 int32 tables each) with room for its sequences and tiles, so it needs no regrowth.
+constexpr size_t kMinBatchTableInts = kMaxTreeRows * (2 * kTreeMaskWords + 8);
 
 std::string MiB(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
@@ -150,6 +152,7 @@ CudaBackend::CudaBackend(int device, const cudaDeviceProp& props)
   caps_.pinned_host = true;
   caps_.fp8_weights = props.major * 10 + props.minor >= 89;
   caps_.int4_weights = true;
+  caps_.tree_attention = true;
   caps_.memory_bytes = props.totalGlobalMem;
   caps_.device = device;
   caps_.device_id = HexString(std::as_bytes(std::span(props.uuid.bytes)));
@@ -331,22 +334,36 @@ void CudaBackend::BeginBatch(const BatchLayout& batch) {
   t.max_seq_tokens = 0;
   t.max_kv_len = 0;
   for (const SeqSpan& s : batch.seqs) {
+    STRATA_CHECK_MSG(s.tree_base < 0 || batch.has_tree(), "a tree span without tree masks");
     t.num_tiles += (s.n_tokens + kPrefillTileTokens - 1) / kPrefillTileTokens;
     t.max_seq_tokens = std::max<int64_t>(t.max_seq_tokens, s.n_tokens);
     t.max_kv_len = std::max<int64_t>(t.max_kv_len, int64_t{s.start_pos} + s.n_tokens);
   }
-  const size_t total = static_cast<size_t>(3 * t.n_tokens + 5 * t.n_seqs + 2 * t.num_tiles);
+  const bool tree = batch.has_tree();
+  const size_t n = static_cast<size_t>(t.n_tokens);
+  STRATA_CHECK(!tree || batch.tree_masks.size() == n * kTreeMaskWords);
+  const size_t mask_ints = tree ? n * kTreeMaskWords * 2 : 0;
+  const size_t token_tables = tree ? 5 : 4;
+  const size_t total =
+      mask_ints + token_tables * n + static_cast<size_t>(5 * t.n_seqs + 2 * t.num_tiles);
   ReserveBatchTables(total);
 
-  // Host mirror layout: tokens, positions, token_slot (T each), last_token (S), seqs (S, 4),
-  // tiles (num_tiles, 2).
+  // Host mirror layout: tree masks (T, kTreeMaskWords) uint64 with a tree; then int32:
+  // tokens, positions, rows, token_slot (T each), tree_base (T) with a tree, last_token (S),
+  // seqs (S, 4), tiles (num_tiles, 2).
   auto* host = reinterpret_cast<int32_t*>(batch_host_.get());
   auto* dev = reinterpret_cast<int32_t*>(batch_dev_.get());
-  const size_t n = static_cast<size_t>(t.n_tokens);
-  std::copy(batch.tokens.begin(), batch.tokens.end(), host);
-  std::copy(batch.positions.begin(), batch.positions.end(), host + n);
-  int32_t* token_slot = host + 2 * n;
-  int32_t* last_token = host + 3 * n;
+  if (tree) {
+    std::copy(batch.tree_masks.begin(), batch.tree_masks.end(),
+              reinterpret_cast<uint64_t*>(host));
+  }
+  int32_t* tokens = host + mask_ints;
+  std::copy(batch.tokens.begin(), batch.tokens.end(), tokens);
+  std::copy(batch.positions.begin(), batch.positions.end(), tokens + n);
+  int32_t* rows = tokens + 2 * n;
+  int32_t* token_slot = tokens + 3 * n;
+  int32_t* tree_base = tokens + 4 * n;  // with a tree
+  int32_t* last_token = tokens + token_tables * n;
   int32_t* seqs = last_token + t.n_seqs;
   int32_t* tiles = seqs + 4 * t.n_seqs;
   for (size_t i = 0; i < batch.seqs.size(); ++i) {
@@ -354,6 +371,14 @@ void CudaBackend::BeginBatch(const BatchLayout& batch) {
     STRATA_CHECK(s.token_offset >= 0 && s.n_tokens >= 0 &&
                  s.token_offset + s.n_tokens <= t.n_tokens);
     std::fill_n(token_slot + s.token_offset, s.n_tokens, s.kv_slot);
+    for (int32_t j = 0; j < s.n_tokens; ++j) {
+      const int32_t row = s.start_pos + j;
+      rows[s.token_offset + j] = row;
+      if (tree) {
+        tree_base[s.token_offset + j] =
+            s.tree_base >= 0 && row >= s.tree_base ? s.tree_base : kChainTreeBase;
+      }
+    }
     last_token[i] = s.token_offset + s.n_tokens - 1;
     seqs[4 * i] = s.kv_slot;
     seqs[4 * i + 1] = s.start_pos;
@@ -369,10 +394,14 @@ void CudaBackend::BeginBatch(const BatchLayout& batch) {
         cudaMemcpyAsync(dev, host, total * sizeof(int32_t), cudaMemcpyHostToDevice, compute_));
   }
   STRATA_CUDA_CHECK(cudaEventRecord(batch_uploaded_, compute_));
-  t.tokens = dev;
-  t.positions = dev + n;
-  t.token_slot = dev + 2 * n;
-  t.last_token = dev + 3 * n;
+  const int32_t* dev_tokens = dev + mask_ints;
+  t.tree_masks = tree ? reinterpret_cast<const uint64_t*>(dev) : nullptr;
+  t.tokens = dev_tokens;
+  t.positions = dev_tokens + n;
+  t.rows = dev_tokens + 2 * n;
+  t.token_slot = dev_tokens + 3 * n;
+  t.tree_base = tree ? dev_tokens + 4 * n : nullptr;
+  t.last_token = dev_tokens + token_tables * n;
   t.seqs = t.last_token + t.n_seqs;
   t.tiles = t.seqs + 4 * t.n_seqs;
 }
@@ -652,7 +681,7 @@ void CudaBackend::StoreKv(Tensor k, Tensor v, const KvLayer& cache) {
     STRATA_CHECK(s.start_pos + s.n_tokens <= cache.max_seq_len);
     STRATA_CHECK(s.kv_slot * cache.max_seq_len + s.start_pos + s.n_tokens <= cache.k.rows);
   }
-  LaunchStoreKv(k.f32(), v.f32(), k.rows, k.cols, tables_.token_slot, tables_.positions,
+  LaunchStoreKv(k.f32(), v.f32(), k.rows, k.cols, tables_.token_slot, tables_.rows,
                 cache.max_seq_len, cache.k.f32(), cache.v.f32(), compute_);
 }
 
@@ -674,10 +703,12 @@ void CudaBackend::Attention(Tensor q, const KvLayer& cache, const AttentionShape
   args.kv_heads = shape.num_kv_heads;
   args.head_dim = shape.head_dim;
   args.max_seq_len = cache.max_seq_len;
+  args.tree_base = tables_.tree_base;
+  args.tree_masks = tables_.tree_masks;
   if (tables_.max_seq_tokens <= kDecodeMaxTokens) {
     const AttentionWorkspace workspace{reinterpret_cast<float*>(attn_partials_.get()),
                                        kAttnPartialFloats, sm_count_};
-    LaunchAttentionDecode(args, tables_.positions, tables_.token_slot, tables_.max_kv_len,
+    LaunchAttentionDecode(args, tables_.rows, tables_.token_slot, tables_.max_kv_len,
                           workspace, compute_);
   } else if (AttentionPrefillMmaSupports(args.head_dim) && tables_.num_tiles <= 65535) {
     LaunchAttentionPrefillMma(args, tables_.seqs, tables_.tiles, tables_.num_tiles, compute_);

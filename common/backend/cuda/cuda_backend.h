@@ -19,7 +19,9 @@
 //    column order); a GEMM widens them to bf16 block by block like fp8's W8A16.
 //  * Attention: flash-decoding when no sequence has more than kDecodeMaxTokens tokens in the
 //    batch, else tiled flash attention (attention.h): on tensor cores in bf16 for head_dim
-//    64 and 128, in fp32 on CUDA cores for other sizes.
+//    64 and 128, in fp32 on CUDA cores for other sizes. Token trees (SeqSpan::tree_base):
+//    each kernel has a tree variant, taken for batches with a tree, that applies the
+//    tokens' masks; chain batches run the kernels as before.
 //  * Scratch (cuBLASLt workspace, conversion buffers, split partials) is allocated at
 //    creation; the batch tables grow only when a batch is larger than any before.
 // Thread-safety: one thread drives an instance. Creation, allocation and BeginBatch make the
@@ -93,9 +95,13 @@ class CudaBackend final : public Backend {
  private:
   // Device copies of the current batch's index tables, carved from batch_dev_.
   struct BatchTables {
+    const uint64_t* tree_masks = nullptr;  // (T, kTreeMaskWords) with a tree, else null
     const int32_t* tokens = nullptr;      // (T) token ids
-    const int32_t* positions = nullptr;   // (T) absolute positions
+    const int32_t* positions = nullptr;   // (T) RoPE positions
+    const int32_t* rows = nullptr;        // (T) cache row: start_pos + index in its span
     const int32_t* token_slot = nullptr;  // (T) KV slot of each token
+    // (T) with a tree, else null: its span's tree_base for a tree node, else kChainTreeBase
+    const int32_t* tree_base = nullptr;
     const int32_t* last_token = nullptr;  // (S) index of each sequence's last token
     const int32_t* seqs = nullptr;        // (S, 4) kv_slot, start_pos, token_offset, n_tokens
     const int32_t* tiles = nullptr;       // (tiles, 2) prefill query tiles: sequence, first
@@ -103,7 +109,7 @@ class CudaBackend final : public Backend {
     int64_t n_seqs = 0;
     int64_t num_tiles = 0;
     int64_t max_seq_tokens = 0;  // most tokens of one sequence
-    int64_t max_kv_len = 0;      // 1 + the largest position
+    int64_t max_kv_len = 0;      // 1 + the largest row
   };
 
   CudaBackend(int device, const cudaDeviceProp& props);
@@ -175,8 +181,10 @@ class CudaBackend final : public Backend {
   Bf16Copy bf16_copy_;
 
   const BatchLayout* batch_ = nullptr;
-  DeviceBuffer batch_host_;  // (batch_capacity_) int32, pinned mirror of the tables
-  DeviceBuffer batch_dev_;   // (batch_capacity_) int32, the tables on the device
+  // The tables' host mirror and device copy, (batch_capacity_) int32 each: the tree masks
+  // (uint64, at the 8-byte aligned start) then the int32 tables; see BeginBatch.
+  DeviceBuffer batch_host_;  // pinned
+  DeviceBuffer batch_dev_;
   size_t batch_capacity_ = 0;
   BatchTables tables_;
 };

@@ -4,12 +4,17 @@
 // model), 64 with 3 query heads per KV head, and 256. Prefill with head_dim 64 or 128 runs
 // on tensor cores with bf16 operands, so it has a bf16 tolerance; the rest are fp32. Cache
 // rows no sequence has written are NaN, so reading one shows up as a NaN in the output.
+// Token trees (speculative decoding) through each kernel: a tree after a chain root, a tree
+// over rows an earlier pass cached (the draft's case), a tree from row 0, mixed with chains
+// in one batch; random trees with deep paths, so masks span several words.
 // Needs a GPU: labelled `gpu`.
 #include <limits>
+#include <random>
 
 #include <gtest/gtest.h>
 
 #include "common/backend/cpu/cpu_backend.h"
+#include "common/engine/token_tree.h"
 #include "tests/unit/cuda/cuda_test_util.h"
 
 namespace strata::testing {
@@ -20,7 +25,37 @@ constexpr double kBf16Tol = 1e-2;  // tensor-core prefill: Q, K, V and P rounded
 
 struct SeqSetup {
   int32_t slot, start, n_tokens;
+  // -1: a chain. Else a random tree over rows [tree_base, start + n_tokens): rows before
+  // `start` were cached by an earlier pass, rows from `start` to tree_base are chain tokens.
+  int32_t tree_base = -1;
 };
+
+// `nodes` nodes: each one's parent is the node before it half of the time (deep paths), else
+// the root or any earlier node.
+TokenTree RandomTree(int32_t nodes, uint32_t seed) {
+  std::mt19937 rng(seed);
+  TokenTree tree;
+  for (int32_t i = 0; i < nodes; ++i) {
+    const int32_t parent = rng() % 2 == 0 ? i - 1
+                                          : static_cast<int32_t>(rng() % (i + 1)) - 1;
+    tree.Add(parent, 1);
+  }
+  return tree;
+}
+
+// Appends `s` to `batch`: a chain, or its part of a random tree (see SeqSetup).
+void AddSpan(const SeqSetup& s, uint32_t seed, BatchLayout* batch) {
+  if (s.tree_base < 0) {
+    const std::vector<int32_t> ids(static_cast<size_t>(s.n_tokens), 1);
+    batch->Add(s.slot, s.start, ids.data(), s.n_tokens);
+    return;
+  }
+  const TokenTree tree = RandomTree(s.start + s.n_tokens - s.tree_base, seed);
+  const std::vector<int32_t> chain(static_cast<size_t>(std::max(0, s.tree_base - s.start)), 1);
+  const int32_t first = std::max(0, s.start - s.tree_base);
+  tree.AppendSpan(*batch, s.slot, s.start, chain, first,
+                  s.n_tokens - static_cast<int32_t>(chain.size()), s.tree_base);
+}
 
 struct AttentionCase {
   std::string name;
@@ -38,8 +73,7 @@ void RunCase(Backend& gpu, const AttentionCase& c) {
   BatchLayout batch;
   for (const SeqSetup& s : c.seqs) {
     slots = std::max(slots, s.slot + 1);
-    const std::vector<int32_t> ids(static_cast<size_t>(s.n_tokens), 1);
-    batch.Add(s.slot, s.start, ids.data(), s.n_tokens);
+    AddSpan(s, static_cast<uint32_t>(7 + s.slot), &batch);
   }
   const int64_t t = batch.n_tokens();
   const int64_t cache_rows = int64_t{slots} * c.max_seq_len;
@@ -122,6 +156,67 @@ TEST(CudaAttention, PrefillMatchesCpu) {
       {"tiny prefill", 4, 2, 16, 64, {{1, 0, 28}, {0, 5, 6}, {2, 0, 1}}},
       {"group 3, head_dim 64 prefill", 24, 8, 64, 700, {{0, 0, 33}, {1, 600, 40}}, kBf16Tol},
       {"head_dim 256 prefill", 8, 2, 256, 512, {{0, 0, 97}, {1, 200, 5}}},
+  };
+  for (const AttentionCase& c : cases) RunCase(*gpu, c);
+}
+
+// Trees that take the decode kernel (at most CudaBackend::kDecodeMaxTokens tokens a
+// sequence): a chain root and its first nodes; nodes of a tree whose earlier nodes are cached
+// (tree_base below start); one token over a long cache whose last 400 rows are tree rows it
+// mostly does not see (whole chunks and key tiles masked, merged by the combine kernel); a
+// tree from row 0; each beside a chain.
+TEST(CudaAttention, TreeDecodeMatchesCpu) {
+  auto gpu = MakeCudaBackend();
+  ASSERT_NE(gpu, nullptr);
+  const AttentionCase cases[] = {
+      {"70b tree decode",
+       64,
+       8,
+       128,
+       512,
+       {{0, 37, 1}, {1, 50, 4, 51}, {2, 300, 3, 290}}},
+      {"70b tree decode, 400 cached tree rows under 12k keys",
+       64,
+       8,
+       128,
+       12288,
+       {{0, 12000, 2, 11600}, {1, 17, 1}}},
+      {"tiny tree decode", 4, 2, 16, 600, {{0, 0, 3, 0}, {1, 40, 2, 20}, {2, 500, 1}}},
+      {"group 3, head_dim 64 tree decode", 24, 8, 64, 700, {{0, 650, 4, 600}, {1, 5, 1}}},
+  };
+  for (const AttentionCase& c : cases) RunCase(*gpu, c);
+}
+
+// Trees that take the prefill kernels: spans of 40 and 200 tokens after a chain root, a
+// draft's pass over cached tree rows, a tree from row 0 (rows whose first key tiles are all
+// masked), beside chains; head_dim 128 and 64 on tensor cores, 16 and 256 in fp32.
+TEST(CudaAttention, TreePrefillMatchesCpu) {
+  auto gpu = MakeCudaBackend();
+  ASSERT_NE(gpu, nullptr);
+  const AttentionCase cases[] = {
+      {"70b tree prefill, 40 and 200 tokens",
+       64,
+       8,
+       128,
+       1024,
+       {{0, 37, 40, 38}, {1, 300, 200, 301}, {2, 100, 64}},
+       kBf16Tol},
+      {"70b tree prefill, draft pass over cached tree rows and a tree from row 0",
+       64,
+       8,
+       128,
+       1024,
+       {{0, 700, 30, 600}, {1, 0, 150, 0}, {2, 5, 1}},
+       kBf16Tol},
+      {"group 3, head_dim 64 tree prefill", 24, 8, 64, 700, {{0, 10, 200, 11}, {1, 600, 40}},
+       kBf16Tol},
+      {"tiny tree prefill, 40 and 200 tokens",
+       4,
+       2,
+       16,
+       600,
+       {{0, 37, 40, 38}, {1, 300, 200, 301}, {2, 0, 130, 0}, {3, 0, 28}}},
+      {"head_dim 256 tree prefill", 8, 2, 256, 512, {{0, 200, 140, 150}, {1, 0, 97}}},
   };
   for (const AttentionCase& c : cases) RunCase(*gpu, c);
 }

@@ -2,7 +2,8 @@
 // reference: last-position logits (bf16 weights, and fp8 weights quantized here, with the
 // prefill GEMMs in W8A16 and in W8A8), greedy tokens where the reference's margins are clear
 // of the observed error, multi-sequence batches (prefill, batched decode, decode mixed with
-// prefill), and the error layer by layer. Two models:
+// prefill), token trees (a verify pass, a draft's pass over cached tree rows, KeepRows then
+// decoding), and the error layer by layer. Two models:
 //  * the committed tiny checkpoint: random std-0.25 weights, residual norms ~190, chaotic —
 //    a rounding anywhere grows through the layers (even the CPU's own fp8 weights vs bf16
 //    keep a logit cosine of only 0.87-0.98). Its tolerances are therefore measured, per
@@ -21,6 +22,7 @@
 #include "common/backend/cuda/gemv.h"
 #include "common/engine/generator.h"
 #include "common/engine/llama_model.h"
+#include "common/engine/token_tree.h"
 #include "common/model/checkpoint.h"
 #include "tests/support/random_llama.h"
 #include "tests/support/reference_fixture.h"
@@ -438,6 +440,81 @@ TEST(CudaForward, BatchedPrefillDecodeAndMixedBatchesMatchCpu) {
   const int32_t fresh = acquire();
   mixed.Add(fresh, 0, cases[1].input_ids.data(), static_cast<int32_t>(cases[1].input_ids.size()));
   run_all(mixed, "decode mixed with prefill");
+}
+
+// Token trees through the whole forward pass of the well-conditioned bf16 model, the CPU and
+// the GPU on the same batches (every token's logits within kWellTol): a verify pass of a
+// 40-node tree after its chain root (prefill kernel) beside a chain's decode step; a draft's
+// pass adding 3 nodes over the cached tree (decode kernel, tree_base below start_pos) beside
+// the chain again; then KvCache::KeepRows keeps one path (device-to-device copies on the
+// GPU) and a decode step from it matches too.
+TEST(CudaForward, TreeBatchesAndKeepRowsMatchCpu) {
+  auto gpu = MakeCudaBackend();
+  ASSERT_NE(gpu, nullptr);
+  CpuBackend cpu;
+  auto weights = LoadRandomWeights(*gpu, RandomLlamaWeights::kBF16);
+  auto cpu_model = MakeModel(cpu, *weights, false);
+  auto gpu_model = MakeModel(*gpu, *weights, true);
+  ASSERT_TRUE(cpu_model && gpu_model);
+  const auto vocab = static_cast<int32_t>(weights->config.vocab_size);
+  const auto row_len = static_cast<size_t>(vocab);
+  LlamaModel* models[2] = {cpu_model.get(), gpu_model.get()};
+  Backend* backends[2] = {&cpu, gpu.get()};
+  auto run_both = [&](const BatchLayout& batch, LogitsMode mode, const std::string& what) {
+    std::vector<float> logits[2];
+    for (int b = 0; b < 2; ++b) ASSERT_TRUE(models[b]->Forward(batch, mode, &logits[b]).ok());
+    ASSERT_EQ(logits[1].size(), logits[0].size());
+    for (size_t r = 0; r < logits[0].size() / row_len; ++r) {
+      ExpectClose(Row(logits[1], r, row_len), Row(logits[0], r, row_len), vocab, kWellTol,
+                  what + ", row " + std::to_string(r));
+    }
+  };
+  int32_t tree_slot = 0, chain_slot = 0;  // the same on both models
+  for (LlamaModel* m : models) {
+    tree_slot = *m->kv_cache().Acquire();
+    chain_slot = *m->kv_cache().Acquire();
+  }
+  const std::vector<int32_t> prompt = RandomTokens(20, vocab, 500);
+  const std::vector<int32_t> other = RandomTokens(11, vocab, 501);
+  BatchLayout batch;
+  batch.Add(tree_slot, 0, prompt.data(), static_cast<int32_t>(prompt.size()));
+  batch.Add(chain_slot, 0, other.data(), 10);
+  run_both(batch, LogitsMode::kLastToken, "prefill");
+
+  // 43 nodes: every third one's parent is the node before it, the others' a random earlier
+  // node or the root.
+  std::mt19937 rng(502);
+  TokenTree tree;
+  for (int32_t i = 0; i < 43; ++i) {
+    const int32_t parent = i % 3 == 0 ? i - 1 : static_cast<int32_t>(rng() % (i + 1)) - 1;
+    tree.Add(parent, static_cast<int32_t>(rng() % static_cast<uint32_t>(vocab)));
+  }
+  const int32_t start = static_cast<int32_t>(prompt.size());
+  const int32_t tree_base = start + 1;
+  const int32_t root[] = {7};
+  batch.Clear();
+  tree.AppendSpan(batch, tree_slot, start, root, 0, 40, 0);
+  batch.Add(chain_slot, 10, &other[10], 1);
+  run_both(batch, LogitsMode::kAllTokens, "verify pass of 40 nodes beside a chain");
+
+  batch.Clear();
+  tree.AppendSpan(batch, tree_slot, tree_base + 40, {}, 40, 3, tree_base);
+  const int32_t next = 9;
+  batch.Add(chain_slot, 11, &next, 1);
+  run_both(batch, LogitsMode::kAllTokens, "draft pass of 3 nodes over the cached tree");
+
+  // Keep node 42's path (its ancestors and itself, rows ascending) and decode after it.
+  std::vector<int32_t> kept;
+  for (int32_t n = 42; n != TokenTree::kRoot; n = tree.parent(n)) kept.push_back(tree_base + n);
+  std::reverse(kept.begin(), kept.end());
+  for (int b = 0; b < 2; ++b) {
+    ASSERT_TRUE(models[b]->kv_cache().KeepRows(*backends[b], tree_slot, tree_base, kept).ok());
+  }
+  const int32_t length = tree_base + static_cast<int32_t>(kept.size());
+  ASSERT_EQ(gpu_model->kv_cache().length(tree_slot), length);
+  batch.Clear();
+  batch.Add(tree_slot, length, &next, 1);
+  run_both(batch, LogitsMode::kLastToken, "decode after KeepRows");
 }
 
 }  // namespace
