@@ -179,21 +179,24 @@ Status RunGenerate(const GenerateFlags& f) {
   engine.max_seq_len = static_cast<int32_t>(context) + tree;
   engine.max_batch_tokens = static_cast<int32_t>(
       std::min<size_t>(ServingLimits{}.max_batch_tokens, std::max<size_t>(prompt.size(), tree + 1)));
-  std::optional<LoadedModel> draft;
+  std::optional<ModelDirectory> draft_dir;
   if (speculation.mode != SpeculationMode::kOff) {
-    if (f.model.backend != "cpu") {
-      return Unimplemented("--draft-model runs on the CPU backend in this build: the CUDA "
-                           "backend's tree attention is not there yet (run without "
-                           "--draft-model, or with --backend cpu)");
+    STRATA_ASSIGN_OR_RETURN(draft_dir, LoadModelDirectory(f.draft_model));
+    STRATA_RETURN_IF_ERROR(CheckDraftCompatible(dir, *draft_dir));
+  }
+  STRATA_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(f.model, engine));
+  std::optional<LoadedModel> draft;
+  if (draft_dir) {
+    if (!loaded.backend->caps().tree_attention) {
+      return Unimplemented("--draft-model needs tree attention, which the " +
+                           loaded.backend->caps().name +
+                           " backend does not offer in this build; run without --draft-model");
     }
-    STRATA_ASSIGN_OR_RETURN(const ModelDirectory draft_dir, LoadModelDirectory(f.draft_model));
-    STRATA_RETURN_IF_ERROR(CheckDraftCompatible(dir, draft_dir));
     ModelFlags draft_flags;
     draft_flags.model = f.draft_model;
     draft_flags.backend = f.model.backend;
     STRATA_ASSIGN_OR_RETURN(draft, LoadModel(draft_flags, engine));
   }
-  STRATA_ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(f.model, engine));
 
   StreamDecoder stream(tokenizer, /*skip_special_tokens=*/true);
   Status stream_status;

@@ -152,7 +152,10 @@ CudaBackend::CudaBackend(int device, const cudaDeviceProp& props)
   caps_.pinned_host = true;
   caps_.fp8_weights = props.major * 10 + props.minor >= 89;
   caps_.int4_weights = true;
-  caps_.tree_attention = true;
+  // The tree paths of the attention kernels, StoreKv by row and KeepRows' device copies are
+  // written and compile, but their GPU tests (CudaAttention.Tree*, CudaForward.Tree*) have
+  // not run yet: the engine refuses token trees here until they pass on a GPU.
+  caps_.tree_attention = false;
   caps_.memory_bytes = props.totalGlobalMem;
   caps_.device = device;
   caps_.device_id = HexString(std::as_bytes(std::span(props.uuid.bytes)));
