@@ -211,9 +211,10 @@ Status Run(const Flags& f) {
     note = "loopback copies the payload once into the receive buffer: the memcpy is its ceiling";
   } else if (f.transport == "ucx") {
     note = "UCX in one process over 127.0.0.1 (UCX_TLS=" + tls +
-           "); over tcp each byte passes the kernel socket stack (a copy in, a copy out) and "
-           "small messages pay two thread wake-ups per hop, so the memcpy is a bound tcp cannot "
-           "reach; between nodes the NIC line rate is the ceiling";
+           "); over tcp each byte passes the kernel socket stack (a copy in, a copy out), so the "
+           "memcpy is a bound tcp cannot reach; between nodes the NIC line rate is the ceiling. "
+           "A waiting Send or Receive progresses UCX itself briefly before it sleeps, so this "
+           "ping-pong pays no thread wake-up; a stage that waits longer pays one";
   } else if (f.transport == "nccl") {
     note = "NCCL send/recv from GPU " + std::to_string(f.device_a) + " to GPU " +
            std::to_string(f.device_b) + " (device memory both ends, a header message then the "

@@ -30,6 +30,20 @@ OUT=${OUT:-$root/out}; mkdir -p "$OUT"
   done
   echo "== $ucx UCX_TLS=tcp"; UCX_TLS=tcp timeout 120 $S/strata bench-transport --transport $ucx --iters 300 --warmup 30
   [ "$gpus" -ge 2 ] && { echo "== nccl json"; timeout 120 $S/strata bench-transport --transport nccl --iters 300 --warmup 30 --json; }
+  # The host hop's floor in the same run: UCX's own busy-polling tag ping-pong of a decode
+  # activation's size (16 KiB), two processes on this host.
+  if command -v ucx_perftest > /dev/null; then
+    for tls in default tcp; do
+      tls_env=(); [ $tls = tcp ] && tls_env=(UCX_TLS=tcp)
+      echo "== ucx_perftest tag_lat 16384 UCX_TLS=$tls"
+      env "${tls_env[@]}" timeout 60 ucx_perftest -p 13377 > /dev/null 2>&1 & srv=$!
+      sleep 1
+      env "${tls_env[@]}" timeout 60 ucx_perftest 127.0.0.1 -p 13377 -t tag_lat -s 16384 -n 10000 -w 1000 | tail -1
+      wait $srv
+    done
+  else
+    echo "== no ucx_perftest (Debian package ucx-utils): the UCX hop has no floor in this run"
+  fi
 } > $OUT/a_hops.txt 2>&1
 # Fixture exactness: 2 workers on 2 GPUs, both transports, vs single-process on GPU 0.
 fx=/tmp/fxpack

@@ -73,7 +73,8 @@ class UcxSender final : public ActivationSender {
       {
         // Let what is in flight leave (the payloads belong to the caller), then close.
         std::unique_lock lock(ucx_->mu());
-        ucx_->cv().wait_for(lock, options_.timeout, [&] { return !failed_.ok() || Idle(); });
+        ucx_->Drive(lock, Clock::now() + options_.timeout,
+                    [&] { return !failed_.ok() || Idle(); });
         lost = !failed_.ok() || !Idle();
       }
       ucx_->CloseEndpoint(ep_, /*force=*/lost, options_.timeout);
@@ -155,8 +156,8 @@ class UcxSender final : public ActivationSender {
     }
     std::unique_lock lock(ucx_->mu());
     Slot& slot = slots_[next_ticket_ % slots_.size()];
-    if (!ucx_->cv().wait_for(lock, options_.timeout,
-                             [&] { return !failed_.ok() || slot.pending == 0; })) {
+    if (!ucx_->Drive(lock, Clock::now() + options_.timeout,
+                     [&] { return !failed_.ok() || slot.pending == 0; })) {
       return Unavailable("UCX link to " + address_ + ": " + to_string(slots_.size()) +
                          " messages still in flight after " + Ms(options_.timeout));
     }
@@ -171,8 +172,10 @@ class UcxSender final : public ActivationSender {
     Post(slot, payload, payload_bytes, PayloadTag(ticket));
     if (slot.pending == 0) {
       stats_.Record(payload_bytes, Clock::now() - slot.sent_at);  // sent inline
-    } else {
-      ucx_->Kick();  // the rest needs progress
+    } else if (!ucx_->Spin(lock, [&] { return !failed_.ok() || slot.pending == 0; })) {
+      // A decode-sized message leaves within the spin; the rest of a larger one is the
+      // progress thread's while the caller computes.
+      ucx_->Kick();
     }
     return ticket;
   }
@@ -189,7 +192,8 @@ class UcxSender final : public ActivationSender {
       }
       return true;
     };
-    if (!ucx_->cv().wait_for(lock, options_.timeout, [&] { return !failed_.ok() || done(); })) {
+    if (!ucx_->Drive(lock, Clock::now() + options_.timeout,
+                     [&] { return !failed_.ok() || done(); })) {
       return Unavailable("UCX link to " + address_ + ": message " + to_string(ticket) +
                          " not delivered within " + Ms(options_.timeout) +
                          "; the next stage is stalled or unreachable");
@@ -371,20 +375,17 @@ class UcxReceiver final : public ActivationReceiver {
       Post(header_part_, header_buf_.data(), header_buf_.size(), HeaderTag(next_ticket_));
       Post(payload_part_, buffer_.data(), buffer_.size(), PayloadTag(next_ticket_));
       posted_ = true;
-      if (!header_part_.done || !payload_part_.done) ucx_->Kick();
     }
     const auto arrived = [&] { return header_part_.done && payload_part_.done; };
-    if (!ucx_->cv().wait_until(lock, start + timeout,
-                               [&] { return arrived() || !failed_.ok(); })) {
+    if (!ucx_->Drive(lock, start + timeout, [&] { return arrived() || !failed_.ok(); })) {
       return DeadlineExceeded(where_ + ": no message within " + Ms(timeout));
     }
     if (!arrived()) {
       // The sender is gone. A message it sent before may be matched already, its completion
-      // deferred to the progress thread: deliver it if two more rounds complete it.
+      // deferred to a later round of progress: deliver it if two more rounds complete it.
       const uint64_t round = ucx_->rounds();
-      ucx_->Kick();
-      ucx_->cv().wait_until(lock, start + timeout,
-                            [&] { return arrived() || ucx_->rounds() >= round + 2; });
+      ucx_->Drive(lock, start + timeout,
+                  [&] { return arrived() || ucx_->rounds() >= round + 2; });
       if (!arrived()) return failed_;
     }
     posted_ = false;
@@ -484,7 +485,7 @@ class UcxReceiver final : public ActivationReceiver {
     return "the sender at " + client.ToString();
   }
 
-  // On the progress thread, mu held, after every round of progress: checks the current
+  // After every round of progress (on whichever thread progresses), mu held: checks the current
   // sender's hello (accepting or refusing it), or takes the next waiting sender.
   void Handshake() {
     if (accepted_ || !failed_.ok()) return;

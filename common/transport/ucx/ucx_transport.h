@@ -18,7 +18,10 @@
 // checked). Messages a refused sender left behind are discarded, never delivered.
 // Peer loss (closed connection, process gone) fails the link through UCX's peer error
 // handling; a silent loss is bounded by every call's timeout and by TCP keepalive.
-// Thread-safety: as transport.h; each link runs one UCX progress thread of its own.
+// Progress: a Send, WaitSent or Receive that waits progresses its link's UCX worker itself
+// (spinning briefly, then sleeping on the worker's event fd: ucx_worker.h); each link also runs
+// a progress thread of its own for what nobody waits for.
+// Thread-safety: as transport.h.
 #pragma once
 
 #include <cstdint>

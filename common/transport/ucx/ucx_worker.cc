@@ -1,4 +1,5 @@
-// UcxWorker: context and worker set-up and the event-driven progress loop.
+// UcxWorker: context and worker set-up, progress driven by waiting callers, and the progress
+// thread for what nobody waits for.
 #include "common/transport/ucx/ucx_worker.h"
 
 #include <poll.h>
@@ -7,10 +8,22 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include <spdlog/spdlog.h>
 
 namespace strata::transport {
+namespace {
+
+// After a failed arm nothing signals the event fd, so a sleep on it lasts at most this.
+constexpr std::chrono::milliseconds kArmFailedPoll{1};
+
+timespec ToTimespec(std::chrono::nanoseconds t) {
+  const auto ns = std::max<std::chrono::nanoseconds::rep>(t.count(), 0);
+  return {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+}
+
+}  // namespace
 
 std::string UcsError(ucs_status_t status) { return ucs_status_string(status); }
 
@@ -77,26 +90,54 @@ void UcxWorker::Kick() {
   [[maybe_unused]] const ssize_t n = write(wake_fd_, &one, sizeof one);
 }
 
+void UcxWorker::Round() {
+  while (ucp_worker_progress(worker_) != 0) {
+  }
+  if (after_progress_) after_progress_();
+  ++rounds_;
+  cv_.notify_all();
+}
+
+void UcxWorker::SleepOnEvents(std::unique_lock<std::mutex>& lock, Clock::time_point until,
+                              bool with_kick) {
+  const ucs_status_t armed = ucp_worker_arm(worker_);
+  if (armed == UCS_ERR_BUSY) return;  // events arrived meanwhile: progress again
+  const timespec wait =
+      ToTimespec(armed == UCS_OK ? until - Clock::now() : Clock::duration(kArmFailedPoll));
+  lock.unlock();
+  pollfd fds[2] = {{worker_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  const int rc = ppoll(fds, with_kick ? 2 : 1, &wait, nullptr);
+  if (with_kick && rc > 0 && (fds[1].revents & POLLIN)) {
+    uint64_t count = 0;
+    [[maybe_unused]] const ssize_t n = read(wake_fd_, &count, sizeof count);
+  }
+  lock.lock();
+}
+
+bool UcxWorker::WaitForKick(std::chrono::milliseconds timeout) {
+  pollfd fd{wake_fd_, POLLIN, 0};
+  const timespec wait = ToTimespec(timeout);
+  if (ppoll(&fd, 1, &wait, nullptr) <= 0 || !(fd.revents & POLLIN)) return false;
+  uint64_t count = 0;
+  [[maybe_unused]] const ssize_t n = read(wake_fd_, &count, sizeof count);
+  return true;
+}
+
 void UcxWorker::ProgressLoop() {
   std::unique_lock lock(mu_);
+  uint64_t drives_seen = drives_;
   while (!stop_) {
-    while (ucp_worker_progress(worker_) != 0) {
+    if (driving_ || drives_ != drives_seen) {
+      // A caller drives the worker, or did lately: stand by rather than race it for events.
+      drives_seen = drives_;
+      const std::chrono::milliseconds bound = driving_ ? kEventPollBound : kStandbyRecheck;
+      lock.unlock();
+      const bool kicked = WaitForKick(bound);
+      lock.lock();
+      if (!kicked || driving_) continue;
     }
-    if (after_progress_) after_progress_();
-    ++rounds_;
-    cv_.notify_all();
-    const ucs_status_t armed = ucp_worker_arm(worker_);
-    if (armed == UCS_ERR_BUSY) continue;  // events arrived meanwhile: progress again
-    lock.unlock();
-    pollfd fds[2] = {{worker_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    // With the worker armed, the poll ends on any UCX event or Kick; the bound only guards
-    // against an arm failure, after which UCX is polled every millisecond.
-    const int rc = poll(fds, 2, armed == UCS_OK ? 100 : 1);
-    if (rc > 0 && (fds[1].revents & POLLIN)) {
-      uint64_t count = 0;
-      [[maybe_unused]] const ssize_t n = read(wake_fd_, &count, sizeof count);
-    }
-    lock.lock();
+    Round();
+    SleepOnEvents(lock, Clock::now() + kEventPollBound, /*with_kick=*/true);
   }
 }
 
