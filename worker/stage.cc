@@ -40,6 +40,9 @@ StatusOr<std::unique_ptr<Stage>> Stage::Create(Backend& backend, const Assignmen
                                  ExecutionOptions(placement, a.first_layer(), engine, {}, options.verify_streamed)));
 
   const ModelConfig& config = s->model_->model().config();
+  if (s->last() && !a.draft_model().empty()) {
+    STRATA_ASSIGN_OR_RETURN(s->speculator_, Speculator::Create(backend, a, config.vocab_size));
+  }
   s->limits_ = {a.max_batch_tokens(), static_cast<int32_t>(config.hidden_size),
                 transport::ActivationDtype::kF32, std::min(a.kv_slots(), a.max_batch_tokens())};
   STRATA_RETURN_IF_ERROR(transport::ValidateLimits(s->limits_));
@@ -129,13 +132,42 @@ Status Stage::OpenSequence(const control::v1::OpenSequence& open) {
       model_->model().kv_cache().Release(*slot);
       return st;
     }
+    if (st.ok() && open.draft_context_size() > 0) st = OpenDraftLocked(open);
+    if (!st.ok()) {
+      model_->model().kv_cache().Release(*slot);
+      return st;
+    }
     seq.sampler.emplace(p);
     seq.greedy = p.temperature == 0.0f || p.top_k == 1;
     seq.logprobs = open.sampling().logprobs();
     seq.top_logprobs = top_logprobs;
+    seq.remaining = open.max_new_tokens();
   }
   sequences_.emplace(open.seq_id(), std::move(seq));
   return OkStatus();
+}
+
+Status Stage::OpenDraftLocked(const control::v1::OpenSequence& open) {
+  if (speculator_ == nullptr) {
+    return InvalidArgument("sequence " + std::to_string(open.seq_id()) +
+                           " asks to speculate but this stage has no draft model");
+  }
+  if (open.draft_context_size() != open.prompt_tokens() || open.max_new_tokens() < 0) {
+    return InvalidArgument("sequence " + std::to_string(open.seq_id()) + ": a draft context of " +
+                           std::to_string(open.draft_context_size()) + " ids for a prompt of " +
+                           std::to_string(open.prompt_tokens()) + ", max_new_tokens " +
+                           std::to_string(open.max_new_tokens()));
+  }
+  const int64_t vocab = model_->model().config().vocab_size;
+  for (const int32_t id : open.draft_context()) {
+    if (id < 0 || id >= vocab) {
+      return InvalidArgument("sequence " + std::to_string(open.seq_id()) +
+                             ": draft context id " + std::to_string(id) +
+                             " is outside the vocabulary");
+    }
+  }
+  return speculator_->Open(open.seq_id(), std::span<const int32_t>(open.draft_context().data(),
+                                                                 static_cast<size_t>(open.draft_context_size())));
 }
 
 void Stage::CloseSequence(uint64_t seq_id) {
@@ -143,6 +175,7 @@ void Stage::CloseSequence(uint64_t seq_id) {
   auto it = sequences_.find(seq_id);
   if (it == sequences_.end()) return;
   model_->model().kv_cache().Release(it->second.kv_slot);
+  if (speculator_ != nullptr) speculator_->Close(seq_id);
   sequences_.erase(it);
 }
 
@@ -152,13 +185,20 @@ StepOutput Stage::RunStep(const control::v1::Step& step) {
   failed.status = CheckStep(step, assignment_, model_->model().config().vocab_size);
   if (!failed.status.ok()) return failed;
   std::vector<transport::SeqSlice> slices;
+  std::vector<int16_t> tree;
   std::vector<int32_t> tokens;
   for (const control::v1::SeqWork& w : step.seqs()) {
-    slices.push_back({w.seq_id(), w.start_pos(), w.tokens_size()});
+    slices.push_back({w.seq_id(), w.start_pos(), w.tokens_size(), w.tree_parents_size(),
+                      w.kept_nodes_size()});
+    tree.insert(tree.end(), w.tree_parents().begin(), w.tree_parents().end());
+    tree.insert(tree.end(), w.kept_nodes().begin(), w.kept_nodes().end());
     tokens.insert(tokens.end(), w.tokens().begin(), w.tokens().end());
   }
+  failed.status = transport::ValidateSliceTrees(slices, tree, limits_)
+                      .WithContext("step " + std::to_string(step.step_id()));
+  if (!failed.status.ok()) return failed;
   std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<StepOutput> out = RunBatchLocked(step.step_id(), slices, tokens, {});
+  StatusOr<StepOutput> out = RunBatchLocked(step.step_id(), slices, tree, tokens, {});
   if (out.ok()) return std::move(out).value();
   failed.status = out.status();
   return failed;
@@ -186,7 +226,8 @@ StatusOr<std::optional<StepOutput>> Stage::RunReceived(std::chrono::milliseconds
                                       m.payload.size() / sizeof(float));
   const std::vector<int32_t> tokens(static_cast<size_t>(m.header.rows), 0);  // not embedded here
   std::lock_guard<std::mutex> lock(mu_);
-  StatusOr<StepOutput> out = RunBatchLocked(m.header.step_id, m.header.seqs, tokens, hidden);
+  StatusOr<StepOutput> out =
+      RunBatchLocked(m.header.step_id, m.header.seqs, m.header.tree, tokens, hidden);
   if (out.ok()) return std::optional<StepOutput>(std::move(out).value());
   StepOutput failed;
   failed.step_id = m.header.step_id;
@@ -195,19 +236,50 @@ StatusOr<std::optional<StepOutput>> Stage::RunReceived(std::chrono::milliseconds
 }
 
 StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
-                                     const std::vector<transport::SeqSlice>& slices,
-                                     const std::vector<int32_t>& tokens,
-                                     std::span<const float> hidden_in) {
+                                           const std::vector<transport::SeqSlice>& slices,
+                                           std::span<const int16_t> tree,
+                                           const std::vector<int32_t>& tokens,
+                                           std::span<const float> hidden_in) {
   const std::string where = "step " + std::to_string(step_id) + " on stage " +
                             std::to_string(assignment_.stage());
+  LlamaModel& model = model_->model();
+  KvCache& kv = model.kv_cache();
   BatchLayout batch;
+  bool any_tree = false;
+  std::vector<int32_t> kept_rows;
+  size_t value = 0;  // the next slice's first tree value
   for (size_t i = 0, offset = 0; i < slices.size(); offset += static_cast<size_t>(slices[i].n_tokens), ++i) {
-    auto it = sequences_.find(slices[i].seq_id);
+    const transport::SeqSlice& slice = slices[i];
+    auto it = sequences_.find(slice.seq_id);
     if (it == sequences_.end()) {
-      return InvalidArgument(where + ": sequence " + std::to_string(slices[i].seq_id) +
+      return InvalidArgument(where + ": sequence " + std::to_string(slice.seq_id) +
                              " is not open here");
     }
-    batch.Add(it->second.kv_slot, slices[i].start_pos, tokens.data() + offset, slices[i].n_tokens);
+    const int32_t slot = it->second.kv_slot;
+    const std::span<const int16_t> parents = tree.subspan(value, static_cast<size_t>(slice.tree_tokens));
+    const std::span<const int16_t> kept =
+        tree.subspan(value + static_cast<size_t>(slice.tree_tokens), static_cast<size_t>(slice.kept));
+    value += static_cast<size_t>(slice.tree_tokens + slice.kept);
+    // The previous tree's rows give way to its accepted nodes' (or to none).
+    if (kv.length(slot) != slice.start_pos || slice.kept > 0) {
+      const int32_t base = slice.start_pos - slice.kept;
+      kept_rows.clear();
+      for (const int16_t node : kept) kept_rows.push_back(base + node);
+      STRATA_RETURN_IF_ERROR(kv.KeepRows(backend_, slot, base, kept_rows)
+                                 .WithContext(where + ", sequence " +
+                                              std::to_string(slice.seq_id)));
+    }
+    if (slice.tree_tokens == 0) {
+      batch.Add(slot, slice.start_pos, tokens.data() + offset, slice.n_tokens);
+      continue;
+    }
+    any_tree = true;
+    tree_.Clear();
+    for (int32_t t = 1; t < slice.n_tokens; ++t) {
+      tree_.Add(parents[static_cast<size_t>(t)] - 1, tokens[offset + static_cast<size_t>(t)]);
+    }
+    tree_.AppendSpan(batch, slot, slice.start_pos, std::span(tokens).subspan(offset, 1), 0,
+                     tree_.size(), 0);
   }
   StepOutput out;
   out.step_id = step_id;
@@ -215,7 +287,6 @@ StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
     out.prefill |= slice.start_pos < sequences_.at(slice.seq_id).prompt_tokens;
     out.step_tokens += slice.n_tokens;
   }
-  LlamaModel& model = model_->model();
   const ActivationMemory memory =
       transport_ != nullptr ? transport_->memory() : ActivationMemory::kHost;
   if (!last()) {
@@ -224,14 +295,17 @@ StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
                                           nullptr, memory);
     if (input_ != nullptr) input_->Consumed();
     STRATA_RETURN_IF_ERROR(run.WithContext(where));
-    const transport::MessageHeader header = transport::ActivationsHeader(limits_, step_id, slices);
+    const transport::MessageHeader header = transport::ActivationsHeader(
+        limits_, step_id, slices, std::vector<int16_t>(tree.begin(), tree.end()));
     StatusOr<uint64_t> ticket = output_->Send(header, hidden_out);
     if (!ticket.ok()) return ticket.status().WithContext(where);
     output_buffers_.Sent(*ticket);
     return out;
   }
   // A step whose sampling sequences are all greedy and want no log-probabilities takes the
-  // argmax on the backend and copies no logits (a sequence x vocabulary of floats) to the host.
+  // argmax on the backend and copies no logits (a row x vocabulary of floats) to the host. A
+  // step with a tree gets a row per token (its decode and tree slices need them all; the
+  // scheduler does not put prefill chunks beside trees).
   bool argmax_on_backend = true;
   for (const transport::SeqSlice& slice : slices) {
     const Sequence& seq = sequences_.at(slice.seq_id);
@@ -239,27 +313,80 @@ StatusOr<StepOutput> Stage::RunBatchLocked(uint64_t step_id,
       argmax_on_backend = false;
     }
   }
-  const Status run = model.ForwardStage(batch, hidden_in, nullptr, LogitsMode::kLastToken,
+  const LogitsMode mode = any_tree ? LogitsMode::kAllTokens : LogitsMode::kLastToken;
+  const Status run = model.ForwardStage(batch, hidden_in, nullptr, mode,
                                         argmax_on_backend ? nullptr : &logits_, memory,
                                         argmax_on_backend ? &greedy_ : nullptr);
   if (input_ != nullptr) input_->Consumed();
   STRATA_RETURN_IF_ERROR(run.WithContext(where));
-  const size_t vocab = static_cast<size_t>(model.config().vocab_size);
-  for (size_t i = 0; i < slices.size(); ++i) {
-    Sequence& seq = sequences_.at(slices[i].seq_id);
-    if (slices[i].start_pos + slices[i].n_tokens < seq.prompt_tokens) continue;  // mid-prompt
-    SampledToken& sampled = out.tokens.emplace_back();
-    sampled.seq_id = slices[i].seq_id;
-    if (argmax_on_backend) {
-      sampled.token = greedy_[i];
-      continue;
-    }
-    // A greedy sampler's ArgMax here is the backend's: the lowest id among equals.
-    const std::span<const float> row(logits_.data() + i * vocab, vocab);
-    sampled.token = seq.sampler->Sample(row);
-    if (seq.logprobs) sampled.logprobs = LogprobsOf(row, sampled.token, seq.top_logprobs);
-  }
+  STRATA_RETURN_IF_ERROR(
+      SampleLocked(slices, tree, any_tree, argmax_on_backend, out.step_tokens, out).WithContext(where));
   return out;
+}
+
+Status Stage::SampleLocked(const std::vector<transport::SeqSlice>& slices,
+                           std::span<const int16_t> tree, bool all_rows, bool argmax_on_backend,
+                           int32_t step_tokens, StepOutput& out) {
+  const size_t vocab = static_cast<size_t>(model_->model().config().vocab_size);
+  std::vector<int32_t> emitted, accepted;
+  size_t value = 0;
+  for (size_t i = 0, offset = 0; i < slices.size(); offset += static_cast<size_t>(slices[i].n_tokens), ++i) {
+    const transport::SeqSlice& slice = slices[i];
+    const std::span<const int16_t> parents = tree.subspan(value, static_cast<size_t>(slice.tree_tokens));
+    value += static_cast<size_t>(slice.tree_tokens + slice.kept);
+    Sequence& seq = sequences_.at(slice.seq_id);
+    if (slice.start_pos + slice.n_tokens < seq.prompt_tokens) continue;  // mid-prompt
+    // The row of the slice's token `t` (its last, for a chain).
+    auto row_of = [&](int32_t t) { return all_rows ? offset + static_cast<size_t>(t) : i; };
+    auto sample = [&](size_t row) {
+      SampledToken& sampled = out.tokens.emplace_back();
+      sampled.seq_id = slice.seq_id;
+      if (argmax_on_backend) {
+        sampled.token = greedy_[row];
+      } else {
+        // A greedy sampler's ArgMax here is the backend's: the lowest id among equals.
+        const std::span<const float> logits(logits_.data() + row * vocab, vocab);
+        sampled.token = seq.sampler->Sample(logits);
+        if (seq.logprobs) sampled.logprobs = LogprobsOf(logits, sampled.token, seq.top_logprobs);
+      }
+      return sampled.token;
+    };
+    emitted.clear();
+    accepted.clear();
+    if (slice.tree_tokens == 0) {
+      emitted.push_back(sample(row_of(slice.n_tokens - 1)));
+    } else {
+      // The walk: the target's own next token at each node, down the child holding it.
+      const TokenTree* proposal =
+          speculator_ != nullptr ? speculator_->proposal(slice.seq_id) : nullptr;
+      if (proposal == nullptr || proposal->size() != slice.n_tokens - 1) {
+        return InvalidArgument("sequence " + std::to_string(slice.seq_id) +
+                               " carries a tree of " + std::to_string(slice.n_tokens - 1) +
+                               " nodes that this stage did not propose");
+      }
+      for (int32_t t = 1; t < slice.n_tokens; ++t) {
+        if (parents[static_cast<size_t>(t)] - 1 != proposal->parent(t - 1)) {
+          return InvalidArgument("sequence " + std::to_string(slice.seq_id) +
+                                 "'s tree is not the one proposed (node " +
+                                 std::to_string(t - 1) + "'s parent)");
+        }
+      }
+      int32_t node = TokenTree::kRoot;
+      while (true) {
+        emitted.push_back(sample(row_of(node + 1)));
+        const std::optional<int32_t> child = proposal->Child(node, emitted.back());
+        if (!child || static_cast<int32_t>(emitted.size()) >= seq.remaining) break;
+        accepted.push_back(*child);
+        node = *child;
+      }
+    }
+    if (speculator_ == nullptr || !speculator_->speculating(slice.seq_id)) continue;
+    seq.remaining -= static_cast<int32_t>(emitted.size());
+    STRATA_RETURN_IF_ERROR(speculator_->Advance(slice.seq_id, emitted, accepted, seq.remaining,
+                                                step_tokens, out.speculative.emplace_back(),
+                                                out.draft_ms));
+  }
+  return OkStatus();
 }
 
 transport::HopStats Stage::sent_stats() const {

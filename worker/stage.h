@@ -3,7 +3,10 @@
 // data-plane links of the assignment's transport (common/transport): an input link from the
 // previous stage (every stage but the first) and an output link to the next (every stage but
 // the last). It turns a Step (first stage) or a received activation message into activations
-// sent on, or sampled tokens (last stage).
+// sent on, or sampled tokens (last stage). A step may carry token trees (speculative
+// decoding): every stage runs them with tree attention after keeping the accepted nodes of
+// the sequence's previous tree; the last stage walks each tree and, with a draft model
+// (Speculator), proposes the next.
 //
 // Set-up takes two steps because both ends of a link must exist before either can join it:
 // Create listens (the input link's address is known from then on) and allocates the links'
@@ -33,6 +36,7 @@
 #include "common/transport/transport.h"
 #include "common/transport/transport_factory.h"
 #include "worker/send_buffers.h"
+#include "worker/speculator.h"
 
 namespace strata::worker {
 
@@ -57,6 +61,9 @@ struct StepOutput {
   std::vector<SampledToken> tokens;
   bool prefill = false;     // the step held a prefill chunk (some slice starts in its prompt)
   int32_t step_tokens = 0;  // tokens the step ran through this stage's layers
+  // Last stage, speculating sequences: accepted nodes and the next trees; the draft's time.
+  std::vector<control::v1::SpeculativeOutcome> speculative;
+  double draft_ms = 0.0;
 };
 
 class Stage {
@@ -107,13 +114,22 @@ class Stage {
     bool greedy = false;             // its sampler takes the argmax
     bool logprobs = false;           // report its tokens' log-probabilities (needs the logits)
     int32_t top_logprobs = 0;        // and this many most likely ids with them
+    int32_t remaining = 0;           // speculating: tokens it may still generate
   };
+  // Last stage: samples or walks the slices' rows of the logits (or argmax ids) the batch
+  // produced, `all_rows` when there is a row per token, and lets the Speculator propose.
+  Status SampleLocked(const std::vector<transport::SeqSlice>& slices,
+                      std::span<const int16_t> tree, bool all_rows, bool argmax_on_backend,
+                      int32_t step_tokens, StepOutput& out);
 
   Stage(const control::v1::Assignment& assignment, Backend& backend);
+  // A speculating sequence's draft state, on the last stage. Caller holds mu_.
+  Status OpenDraftLocked(const control::v1::OpenSequence& open);
   // Runs one batch through the slice: `hidden_in` (in the input link's memory) empty on the
   // first stage; sends the result on or samples. Caller holds mu_.
   StatusOr<StepOutput> RunBatchLocked(uint64_t step_id,
                                       const std::vector<transport::SeqSlice>& slices,
+                                      std::span<const int16_t> tree,
                                       const std::vector<int32_t>& tokens,
                                       std::span<const float> hidden_in);
 
@@ -131,8 +147,10 @@ class Stage {
   std::string input_address_;                             // empty on the first stage
   SendBuffers output_buffers_;                            // empty on the last stage
   std::unique_ptr<transport::ActivationSender> output_;   // from Connect; null on the last
-  std::vector<float> logits_;           // (sequences in a batch, vocab), last stage
-  std::vector<int32_t> greedy_;         // (sequences in a batch) argmax ids, last stage
+  std::vector<float> logits_;           // (sequences or tokens in a batch, vocab), last stage
+  std::vector<int32_t> greedy_;         // (sequences or tokens in a batch) argmax ids, last stage
+  std::unique_ptr<Speculator> speculator_;  // last stage of a speculating cluster
+  TokenTree tree_;                      // scratch: a slice's tree as the batch runs it
 };
 
 }  // namespace strata::worker

@@ -16,7 +16,9 @@ namespace strata::cluster {
 // 4: sampled tokens may carry log-probabilities (Sampling.logprobs, SampledToken.logprob).
 // 5: a stopping worker sends Leaving and waits for Shutdown (an older coordinator would drop
 //    Leaving, and the worker would wait out its drain timeout).
-inline constexpr uint32_t kProtocolVersion = 5;
+// 6: speculative decoding (the Assignment's draft model, OpenSequence.draft_context, token
+//    trees and kept nodes in SeqWork, StepResult.speculative); StepFailed.link_fault.
+inline constexpr uint32_t kProtocolVersion = 6;
 // The most alternatives a sampled token's log-probabilities list (OpenAI's top_logprobs cap).
 inline constexpr int32_t kMaxTopLogprobs = 20;
 

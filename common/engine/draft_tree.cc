@@ -7,8 +7,9 @@
 
 namespace strata {
 
-Status DraftTree::Build(std::span<const int32_t> chain, const DraftTreeShape& shape,
-                        TokenTree& tree) {
+Status DraftTree::Build(int32_t slot, std::span<const int32_t> chain,
+                        const DraftTreeShape& shape, TokenTree& tree) {
+  slot_ = slot;
   tree.Clear();
   heap_.clear();
   node_logprob_.clear();

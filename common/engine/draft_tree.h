@@ -4,8 +4,9 @@
 // `expand_batch` candidates as nodes and runs them through the draft in one pass (a tree span
 // over the nodes it cached before) to rank their children, until the tree holds `budget`
 // nodes. The last round's nodes are not run (nothing would use their children), so the
-// draft caches the tree's first expanded() nodes. Allocates its scratch on first use and
-// keeps it. Thread-safety: one thread drives an instance and its draft model.
+// draft caches the tree's first expanded() nodes. One instance serves every sequence of the
+// draft (a KV slot each); it allocates its scratch on first use and keeps it.
+// Thread-safety: one thread drives an instance and its draft model.
 #pragma once
 
 #include <cstdint>
@@ -28,18 +29,20 @@ struct DraftTreeShape {
 
 class DraftTree {
  public:
-  // `draft` must outlive this; its KV slot `slot` is acquired by the caller.
-  DraftTree(LlamaModel& draft, int32_t slot) : draft_(draft), slot_(slot) {}
+  // `draft` must outlive this.
+  explicit DraftTree(LlamaModel& draft) : draft_(draft) {}
 
-  // Runs `chain` (the committed tokens the draft has not cached, the root last) from the
-  // draft's cached length, then grows `tree` (cleared first) to the shape. The tree's nodes
-  // are at rows tree_base() + i of the draft's slot; the draft caches nodes [0, expanded()).
-  // Errors: the draft's (its context full, …).
-  Status Build(std::span<const int32_t> chain, const DraftTreeShape& shape, TokenTree& tree);
+  // Runs `chain` (the committed tokens the draft has not cached, the root last; at most the
+  // draft's max_batch_tokens) from the draft's cached length in KV slot `slot` (acquired by
+  // the caller), then grows `tree` (cleared first) to the shape. The tree's nodes are at rows
+  // tree_base() + i of the slot; the draft caches nodes [0, expanded()). The accessors
+  // describe the last Build. Errors: the draft's (its context full, …).
+  Status Build(int32_t slot, std::span<const int32_t> chain, const DraftTreeShape& shape,
+               TokenTree& tree);
 
   int32_t tree_base() const { return tree_base_; }
   int32_t expanded() const { return expanded_; }
-  int32_t draft_passes() const { return passes_; }  // of the last Build
+  int32_t draft_passes() const { return passes_; }
   // (nodes) each node's path probability under the draft (the product down from the root).
   std::span<const double> path_probs() const { return node_prob_; }
 
@@ -56,7 +59,7 @@ class DraftTree {
                     const DraftTreeShape& shape);
 
   LlamaModel& draft_;
-  const int32_t slot_;
+  int32_t slot_ = 0;  // of the Build running
   int32_t tree_base_ = 0;
   int32_t expanded_ = 0;
   int32_t passes_ = 0;

@@ -44,10 +44,11 @@ Status Prefill(LlamaModel& model, int32_t slot, std::span<const int32_t> prompt,
                std::vector<float>& logits) {
   BatchLayout batch;
   const int32_t chunk = model.options().max_batch_tokens;
+  const int32_t start = model.kv_cache().length(slot);
   for (size_t done = 0; done < prompt.size();) {
     const int32_t n = static_cast<int32_t>(std::min<size_t>(chunk, prompt.size() - done));
     batch.Clear();
-    batch.Add(slot, static_cast<int32_t>(done), prompt.data() + done, n);
+    batch.Add(slot, start + static_cast<int32_t>(done), prompt.data() + done, n);
     STRATA_RETURN_IF_ERROR(model.Forward(batch, LogitsMode::kLastToken, &logits));
     done += static_cast<size_t>(n);
   }

@@ -54,8 +54,8 @@ class SlotLease {
 Status ValidateGenerate(const LlamaModel& model, std::span<const int32_t> prompt,
                         const GenerateOptions& options);
 
-// Runs `prompt` into `slot` (empty) in chunks of the model's max_batch_tokens; `logits` gets
-// the last position's (vocab).
+// Runs `prompt` into `slot` after the rows it holds, in chunks of the model's
+// max_batch_tokens; `logits` gets the last position's (vocab).
 Status Prefill(LlamaModel& model, int32_t slot, std::span<const int32_t> prompt,
                std::vector<float>& logits);
 

@@ -111,7 +111,7 @@ StatusOr<SpeculativeResult> GenerateSpeculative(LlamaModel& target, LlamaModel& 
   }
   chain.push_back(result.output_ids.back());
 
-  DraftTree drafter(draft, draft_slot.slot());
+  DraftTree drafter(draft);
   TreeBudget budget(speculative.tree_tokens);
   TokenTree tree;
   BatchLayout batch;
@@ -133,7 +133,7 @@ StatusOr<SpeculativeResult> GenerateSpeculative(LlamaModel& target, LlamaModel& 
     shape.max_depth = remaining - 1;  // the pass always yields one token beyond the path
     shape.temperature = greedy ? 1.0f : options.sampling.temperature;
     const auto draft_start = Clock::now();
-    STRATA_RETURN_IF_ERROR(drafter.Build(chain, shape, tree).WithContext("the draft model"));
+    STRATA_RETURN_IF_ERROR(drafter.Build(draft_slot.slot(), chain, shape, tree).WithContext("the draft model"));
     STRATA_CHECK(drafter.tree_base() == tree_base);
     const double draft_seconds = Seconds(draft_start, Clock::now());
     if (speculative.adaptive) {

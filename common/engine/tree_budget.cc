@@ -33,7 +33,8 @@ int32_t TreeBudget::BuildCap() const {
   return std::min(cap_, std::max(kMinBuild, 2 * last_choice_));
 }
 
-int32_t TreeBudget::Choose(std::span<const double> path_probs, double draft_ms) {
+int32_t TreeBudget::Choose(std::span<const double> path_probs, double draft_ms,
+                           int32_t other_tokens) {
   const int32_t limit = std::min(cap_, static_cast<int32_t>(path_probs.size()));
   const double kappa = calibration();
   int32_t best = 0;
@@ -42,7 +43,7 @@ int32_t TreeBudget::Choose(std::span<const double> path_probs, double draft_ms) 
   for (int32_t n = 0; n <= limit; ++n) {
     if (n > 0) expected += path_probs[static_cast<size_t>(n - 1)];
     // With nothing measured yet every size costs the same: take them all.
-    const double ms = std::max(CostMs(n + 1) + draft_ms, 1e-9);
+    const double ms = std::max(CostMs(other_tokens + n + 1) + draft_ms, 1e-9);
     const double rate = (1.0 + kappa * expected) / ms;
     if (rate > best_rate) {
       best_rate = rate;

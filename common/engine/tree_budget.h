@@ -27,8 +27,10 @@ class TreeBudget {
   // the cap (the draft's time grows with the tree; what is not verified is wasted).
   int32_t BuildCap() const;
   // Of a tree whose nodes have path probabilities `path_probs` (best first, as DraftTree
-  // adds them), how many the pass should verify; `draft_ms` is the time spent drafting it.
-  int32_t Choose(std::span<const double> path_probs, double draft_ms);
+  // adds them), how many the pass should verify; `draft_ms` is the time spent drafting it and
+  // `other_tokens` the tokens of other sequences the pass carries (a full batch leaves no
+  // room to speculate: the nodes then cost compute).
+  int32_t Choose(std::span<const double> path_probs, double draft_ms, int32_t other_tokens = 0);
   // A verify pass over `tokens` tokens took `ms`; the `nodes` it verified expected
   // `expected` accepted (Σ p_i) and `accepted` were.
   void Observe(int32_t tokens, double ms, double expected, int32_t accepted);

@@ -92,6 +92,27 @@ Status ValidateTree(const SeqSlice& s, std::span<const int16_t> values,
 
 }  // namespace
 
+Status ValidateSliceTrees(std::span<const SeqSlice> seqs, std::span<const int16_t> tree,
+                          const LinkLimits& limits) {
+  size_t values = 0;
+  for (const SeqSlice& s : seqs) {
+    const size_t n = static_cast<size_t>(std::max(s.tree_tokens, 0)) +
+                     static_cast<size_t>(std::max(s.kept, 0));
+    if (values + n > tree.size()) {
+      return InvalidArgument("the slices need more tree values than the " +
+                             to_string(tree.size()) + " given");
+    }
+    STRATA_RETURN_IF_ERROR(ValidateTree(s, tree.subspan(values, n), ""));
+    values += n;
+  }
+  if (values != tree.size() || values > limits.max_tree_values()) {
+    return InvalidArgument(to_string(tree.size()) + " tree values; the slices use " +
+                           to_string(values) + " and a batch takes at most " +
+                           to_string(limits.max_tree_values()));
+  }
+  return OkStatus();
+}
+
 MessageHeader ActivationsHeader(const LinkLimits& limits, uint64_t step_id,
                                 std::vector<SeqSlice> seqs, std::vector<int16_t> tree) {
   MessageHeader h;
@@ -129,7 +150,6 @@ Status ValidateHeader(const MessageHeader& h, const LinkLimits& limits) {
       }
       if (h.seqs.empty()) return InvalidArgument(where + "activations without sequences");
       int64_t rows = 0;
-      size_t values = 0;
       for (const SeqSlice& s : h.seqs) {
         if (s.n_tokens <= 0 || s.start_pos < 0) {
           return InvalidArgument(where + "sequence " + to_string(s.seq_id) + " has " +
@@ -137,21 +157,9 @@ Status ValidateHeader(const MessageHeader& h, const LinkLimits& limits) {
                                  to_string(s.start_pos));
         }
         rows += s.n_tokens;
-        const size_t n = static_cast<size_t>(std::max(s.tree_tokens, 0)) +
-                         static_cast<size_t>(std::max(s.kept, 0));
-        if (values + n > h.tree.size()) {
-          return InvalidArgument(where + "the slices need more tree values than the " +
-                                 to_string(h.tree.size()) + " given");
-        }
-        STRATA_RETURN_IF_ERROR(
-            ValidateTree(s, std::span(h.tree).subspan(values, n), where));
-        values += n;
       }
-      if (values != h.tree.size() || values > limits.max_tree_values()) {
-        return InvalidArgument(where + to_string(h.tree.size()) + " tree values; the slices use " +
-                               to_string(values) + " and the link takes at most " +
-                               to_string(limits.max_tree_values()));
-      }
+      STRATA_RETURN_IF_ERROR(ValidateSliceTrees(h.seqs, h.tree, limits).WithContext(
+          "message " + to_string(h.step_id)));
       if (rows != h.rows) {
         return InvalidArgument(where + "sequences hold " + to_string(rows) + " tokens, rows is " +
                                to_string(h.rows));

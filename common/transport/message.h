@@ -114,6 +114,11 @@ Status ValidateLimits(const LinkLimits& limits);
 MessageHeader ActivationsHeader(const LinkLimits& limits, uint64_t step_id,
                                 std::vector<SeqSlice> seqs, std::vector<int16_t> tree = {});
 
+// The slices' tree values (MessageHeader::tree) against the rules of SeqSlice and the limits'
+// max_tree_values; the message names the sequence.
+Status ValidateSliceTrees(std::span<const SeqSlice> seqs, std::span<const int16_t> tree,
+                          const LinkLimits& limits);
+
 // Checks a header against the limits: what DecodeHeader accepts, before it is sent.
 Status ValidateHeader(const MessageHeader& header, const LinkLimits& limits);
 

@@ -42,6 +42,14 @@ struct Transport {
 };
 void PrintTo(const Transport& t, std::ostream* os) { *os << t.name; }
 
+// The last stage's speculative decoding (an Assignment's draft fields); none by default.
+struct Speculation {
+  std::string draft;  // a pack directory; empty: none
+  int32_t tree_tokens = 0;
+  bool adaptive = false;
+  int32_t branch = 1;
+};
+
 class StageTest : public ::testing::TestWithParam<Transport> {
  protected:
   void SetUp() override {
@@ -58,6 +66,11 @@ class StageTest : public ::testing::TestWithParam<Transport> {
     PackOptions o;
     o.model_dir = testing::TinyModelDir();
     o.out_dir = dir_->File("pack");
+    ASSERT_TRUE(WritePack(o).ok());
+    // A draft that is often wrong: the same model rounded to int4 (the fixture is chaotic).
+    o.out_dir = dir_->File("int4-pack");
+    o.dtype = PackDType::kInt4;
+    o.group_size = 32;
     ASSERT_TRUE(WritePack(o).ok());
   }
   static void TearDownTestSuite() { delete dir_; }
@@ -80,7 +93,8 @@ class StageTest : public ::testing::TestWithParam<Transport> {
   }
 
   // Stages over [0, 6) split at `cuts`, connected all at once as the coordinator does.
-  std::vector<std::unique_ptr<Stage>> Pipeline(const std::vector<int32_t>& cuts) {
+  std::vector<std::unique_ptr<Stage>> Pipeline(const std::vector<int32_t>& cuts,
+                                               const Speculation& speculation = {}) {
     std::vector<int32_t> bounds = {0};
     bounds.insert(bounds.end(), cuts.begin(), cuts.end());
     bounds.push_back(6);
@@ -91,8 +105,14 @@ class StageTest : public ::testing::TestWithParam<Transport> {
     so.link.token = "test-cluster-token";
     std::vector<std::unique_ptr<Stage>> stages;
     for (int32_t s = 0; s < n; ++s) {
-      StatusOr<std::unique_ptr<Stage>> st =
-          Stage::Create(*backends_.at(s), Assign(s, n, bounds[s], bounds[s + 1] - bounds[s]), so);
+      control::v1::Assignment a = Assign(s, n, bounds[s], bounds[s + 1] - bounds[s]);
+      if (s == n - 1 && !speculation.draft.empty()) {
+        a.set_draft_model(speculation.draft);
+        a.set_speculative_tree_tokens(speculation.tree_tokens);
+        a.set_speculative_adaptive(speculation.adaptive);
+        a.set_draft_branch(speculation.branch);
+      }
+      StatusOr<std::unique_ptr<Stage>> st = Stage::Create(*backends_.at(s), a, so);
       EXPECT_TRUE(st.ok()) << st.status().ToString();
       if (!st.ok()) return {};
       stages.push_back(std::move(st).value());
@@ -120,7 +140,12 @@ class StageTest : public ::testing::TestWithParam<Transport> {
     StepOutput out = stages[0]->RunStep(step);
     for (size_t s = 1; s < stages.size() && out.status.ok(); ++s) {
       StatusOr<std::optional<StepOutput>> got = stages[s]->RunReceived(std::chrono::seconds(10));
-      if (!got.ok()) return {step.step_id(), got.status(), {}};
+      if (!got.ok()) {
+        StepOutput failed;
+        failed.step_id = step.step_id();
+        failed.status = got.status();
+        return failed;
+      }
       EXPECT_TRUE(got->has_value());
       out = **got;
     }
@@ -412,6 +437,114 @@ TEST_P(StageTest, BadStepsFailWithClearErrors) {
   // Sequence 5 is open on stage 0 only: stage 1 refuses the activations by name.
   StepOutput out = Run(stages, Step(11, 5, 0, {128000, 791}));
   EXPECT_THAT(out.status.message(), HasSubstr("step 11 on stage 1: sequence 5 is not open"));
+}
+
+
+// Speculative decoding through 1, 2 and 3 stages, driven as the coordinator drives it: each
+// step verifies the tree the last stage proposed after the previous one, keeping the nodes
+// it accepted. Greedy ids are the single-process ones with a draft that is the model itself
+// (a chain of 4 accepted whole: 5 tokens a pass) and with an often wrong one (its int4
+// rounding), and a tree the last stage did not propose is refused.
+class SpeculativeStageTest : public StageTest {
+ protected:
+  struct Generated {
+    std::vector<int32_t> ids;
+    int32_t passes = 0;    // verify passes
+    int32_t accepted = 0;  // nodes accepted over them
+  };
+
+  // Opens sequence 7 for `prompt` on every stage (the last with its draft context), runs it to
+  // kDecodeSteps + 1 tokens.
+  static Generated Speculate(std::vector<std::unique_ptr<Stage>>& stages,
+                             const std::vector<int32_t>& prompt) {
+    const int32_t want = kDecodeSteps + 1;
+    Generated g;
+    for (size_t s = 0; s < stages.size(); ++s) {
+      control::v1::OpenSequence open = Open(7, static_cast<int32_t>(prompt.size()));
+      if (s + 1 == stages.size()) {
+        for (const int32_t id : prompt) open.add_draft_context(id);
+        open.set_max_new_tokens(want);
+      }
+      const Status st = stages[s]->OpenSequence(open);
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    }
+    StepOutput out = Run(stages, Step(1, 7, 0, prompt));
+    EXPECT_TRUE(out.status.ok()) << out.status.ToString();
+    int32_t root_row = static_cast<int32_t>(prompt.size());
+    for (uint64_t step = 2; out.status.ok() && static_cast<int32_t>(g.ids.size()) < want; ++step) {
+      for (const SampledToken& t : out.tokens) g.ids.push_back(t.token);
+      if (static_cast<int32_t>(g.ids.size()) >= want) break;
+      EXPECT_EQ(out.speculative.size(), 1u);
+      if (out.speculative.empty()) break;
+      const control::v1::SpeculativeOutcome& o = out.speculative[0];
+      // The next step: the last token as the root, then the proposed nodes.
+      control::v1::Step next = Step(step, 7, root_row, {g.ids.back()});
+      control::v1::SeqWork& w = *next.mutable_seqs(0);
+      if (o.next_tokens_size() > 0) w.add_tree_parents(-1);
+      for (int i = 0; i < o.next_tokens_size(); ++i) {
+        w.add_tokens(o.next_tokens(i));
+        w.add_tree_parents(o.next_parents(i) + 1);
+      }
+      for (const int32_t node : o.accepted_nodes()) w.add_kept_nodes(node);
+      out = Run(stages, next);
+      EXPECT_TRUE(out.status.ok()) << out.status.ToString();
+      if (o.next_tokens_size() > 0) {
+        ++g.passes;
+        if (!out.speculative.empty()) g.accepted += out.speculative[0].accepted_nodes_size();
+      }
+      root_row += 1 + (out.speculative.empty() ? 0 : out.speculative[0].accepted_nodes_size());
+    }
+    g.ids.resize(std::min<size_t>(g.ids.size(), static_cast<size_t>(want)));
+    return g;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Ucx, SpeculativeStageTest,
+                         ::testing::Values(Transport{"ucx_cpu", "ucx", {"cpu", "cpu", "cpu"}}),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+TEST_P(SpeculativeStageTest, OneTwoAndThreeStagesGiveTheSingleProcessGreedyIds) {
+  const std::vector<int32_t>& prompt = testing::ReferenceCases()[1].input_ids;
+  const std::vector<int32_t> want = Reference(prompt);
+  for (const std::vector<int32_t>& cuts :
+       {std::vector<int32_t>{}, std::vector<int32_t>{3}, std::vector<int32_t>{1, 4}}) {
+    // The model as its own draft, a chain of 4: every node accepted.
+    std::vector<std::unique_ptr<Stage>> stages =
+        Pipeline(cuts, {.draft = dir_->File("pack"), .tree_tokens = 4, .branch = 1});
+    ASSERT_FALSE(stages.empty());
+    const Generated self = Speculate(stages, prompt);
+    EXPECT_EQ(self.ids, want) << cuts.size() + 1 << " stages";
+    EXPECT_EQ(self.accepted, 4 * self.passes) << cuts.size() + 1 << " stages";
+    // An often wrong draft, a bushy tree: fewer accepted, the same ids.
+    stages = Pipeline(cuts, {.draft = dir_->File("int4-pack"), .tree_tokens = 12, .branch = 3});
+    ASSERT_FALSE(stages.empty());
+    const Generated rough = Speculate(stages, prompt);
+    EXPECT_EQ(rough.ids, want) << cuts.size() + 1 << " stages";
+    EXPECT_LT(rough.accepted, 12 * rough.passes);
+  }
+}
+
+TEST_P(SpeculativeStageTest, ATreeTheLastStageDidNotProposeIsRefused) {
+  const std::vector<int32_t>& prompt = testing::ReferenceCases()[1].input_ids;
+  std::vector<std::unique_ptr<Stage>> stages =
+      Pipeline({3}, {.draft = dir_->File("pack"), .tree_tokens = 4, .branch = 1});
+  ASSERT_FALSE(stages.empty());
+  control::v1::OpenSequence open = Open(7, static_cast<int32_t>(prompt.size()));
+  ASSERT_TRUE(stages[0]->OpenSequence(open).ok());
+  for (const int32_t id : prompt) open.add_draft_context(id);
+  open.set_max_new_tokens(8);
+  ASSERT_TRUE(stages[1]->OpenSequence(open).ok());
+  StepOutput out = Run(stages, Step(1, 7, 0, prompt));
+  ASSERT_TRUE(out.status.ok());
+  ASSERT_EQ(out.speculative.size(), 1u);
+  control::v1::Step next = Step(2, 7, static_cast<int32_t>(prompt.size()), {out.tokens[0].token, 5, 6});
+  for (const int32_t parent : {-1, 0, 0}) next.mutable_seqs(0)->add_tree_parents(parent);
+  out = Run(stages, next);
+  EXPECT_THAT(out.status.message(), ::testing::HasSubstr("did not propose"));
+  // A stage without a draft refuses a sequence that asks to speculate.
+  std::vector<std::unique_ptr<Stage>> plain = Pipeline({});
+  ASSERT_FALSE(plain.empty());
+  EXPECT_THAT(plain[0]->OpenSequence(open).message(), ::testing::HasSubstr("no draft model"));
 }
 
 }  // namespace
