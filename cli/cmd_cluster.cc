@@ -59,6 +59,14 @@ void AddClusterCommand(CLI::App& app, CommandRunner& run) {
   up->add_option("--served-model-name", o->served_model_names,
                  "The model's name in the API (repeat for aliases); default: the checkpoint "
                  "directory's name");
+  up->add_option("--draft-model", o->draft_model,
+                 "Speculative decoding: a small model of the same tokenizer (pack, or Hugging "
+                 "Face directory packed once), resident on the last worker");
+  up->add_option("--speculative", o->speculative,
+                 "With --draft-model: auto (the default), off, or N tree tokens per pass");
+  up->add_option("--draft-branch", o->draft_branch,
+                 "Children the draft ranks below each node of its trees")
+      ->capture_default_str()->check(CLI::Range(1, 64));
   up->add_option("--run-dir", o->run_dir, "Logs, token, pid file and packs")->capture_default_str();
   const RestartLimits limits;
   auto seconds = [](std::chrono::milliseconds d) {

@@ -65,8 +65,8 @@ Cluster::Cluster(ClusterOptions options, const ModelDirectory& model, Coordinato
     : options_(std::move(options)),
       model_(model),
       metrics_(metrics),
-      scheduler_(options_.limits, model.stop_ids,
-                 metrics) {
+      scheduler_(options_.limits, model.stop_ids, metrics,
+                 options_.speculation ? options_.speculation->setting.tree_tokens : 0) {
   watchdog_ = std::thread([this] { Watchdog(); });
 }
 
@@ -213,12 +213,17 @@ void Cluster::Dispatch(const std::string& worker_id, const pb::WorkerMessage& me
                      worker.stage);
         return;
       }
-      for (const pb::SampledToken& token : result.tokens()) {
-        if (token.token_id() < 0 || token.token_id() >= model_.config.vocab_size) {
+      std::vector<int32_t> ids;
+      for (const pb::SampledToken& token : result.tokens()) ids.push_back(token.token_id());
+      for (const pb::SpeculativeOutcome& o : result.speculative()) {
+        ids.insert(ids.end(), o.next_tokens().begin(), o.next_tokens().end());
+      }
+      for (const int32_t id : ids) {
+        if (id < 0 || id >= model_.config.vocab_size) {
           pb::StepFailed failed;
           failed.set_epoch(result.epoch());
           failed.set_step_id(result.step_id());
-          failed.set_error("sampled token id " + std::to_string(token.token_id()) +
+          failed.set_error("sampled or proposed token id " + std::to_string(id) +
                            " outside the vocabulary of " +
                            std::to_string(model_.config.vocab_size));
           scheduler_.OnFailed(failed, Label(worker));
@@ -430,7 +435,8 @@ void Cluster::MaybePlan() {
   for (const std::string& id : order) registrations.push_back(workers_.at(id).registration);
   const ServingLimits& limits = options_.limits;
   const StatusOr<ClusterPlan> plan =
-      PlanCluster(MakeClusterSpec(registrations, model_.config, limits, options_.link),
+      PlanCluster(MakeClusterSpec(registrations, model_.config, limits, options_.link,
+                                  options_.speculation),
                   PlanOptions{});
   if (!plan.ok()) {
     error_ = "planning failed: " + plan.status().message() +
@@ -459,7 +465,8 @@ void Cluster::MaybePlan() {
   for (size_t stage = 0; stage < pipeline_.size(); ++stage) {
     Worker& w = workers_.at(pipeline_[stage]);
     w.stage = static_cast<int32_t>(stage);
-    w.assignment = MakeAssignment(*plan, w.stage, epoch_, limits, options_.transport);
+    w.assignment =
+        MakeAssignment(*plan, w.stage, epoch_, limits, options_.transport, options_.speculation);
     w.data_address.clear();
     w.loaded = false;
     w.ready = false;

@@ -41,6 +41,7 @@
 #include "common/serving/serving_limits.h"
 #include "coordinator/generation.h"
 #include "common/loader/model_directory.h"
+#include "coordinator/cluster_plan.h"
 #include "coordinator/scheduler.h"
 
 namespace strata::coordinator {
@@ -84,6 +85,9 @@ struct ClusterOptions {
   std::chrono::milliseconds recover_timeout = kDefaultRecoverTimeout;
   std::chrono::milliseconds heartbeat_interval = cluster::kHeartbeatInterval;
   int32_t missed_heartbeats_for_loss = cluster::kMissedHeartbeatsForLoss;
+  // Speculative decoding (--draft-model): every sequence speculates through the last stage's
+  // draft. Unset: off.
+  std::optional<ClusterSpeculation> speculation;
 };
 
 enum class ClusterState { kWaitingForWorkers, kLoading, kConnecting, kServing };

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/cluster/assignment_placement.h"
+#include "common/model/forward_memory.h"
 #include "common/plan/model_spec.h"
 
 namespace strata::coordinator {
@@ -29,9 +30,29 @@ ModelSpec PackedModel(const std::vector<control::v1::Registration>& workers,
 
 }  // namespace
 
+ServingLimits StageLimits(const ServingLimits& limits,
+                          const std::optional<ClusterSpeculation>& speculation) {
+  ServingLimits stage = limits;
+  if (speculation) stage.max_seq_len += speculation->setting.tree_tokens;
+  return stage;
+}
+
+StatusOr<size_t> DraftResidentBytes(const ModelDirectory& draft,
+                                    const ServingLimits& stage_limits) {
+  const std::optional<PackDType> dtype = ParsePackDType(draft.dtype);
+  if (!draft.is_pack || !dtype) {
+    return InvalidArgument("--draft-model " + draft.path +
+                           " is not a Strata pack: pack it (strata pack --model DIR --out DIR)");
+  }
+  const ModelSpec m = ModelSpecFor(draft.config, *dtype);
+  return static_cast<size_t>(m.layers) * m.layer_bytes + m.first_end_bytes + m.last_end_bytes +
+         ForwardDeviceBytes(draft.config, stage_limits);
+}
+
 ClusterSpec MakeClusterSpec(const std::vector<control::v1::Registration>& workers,
                             const ModelConfig& config, const ServingLimits& limits,
-                            const std::optional<LinkSpec>& link) {
+                            const std::optional<LinkSpec>& link,
+                            const std::optional<ClusterSpeculation>& speculation) {
   ClusterSpec spec;
   spec.link = link;
   uint64_t layer_bytes = 0;
@@ -56,14 +77,17 @@ ClusterSpec MakeClusterSpec(const std::vector<control::v1::Registration>& worker
     layer_bytes = std::max(layer_bytes, registration.pack().layer_bytes());
   }
   spec.model = PackedModel(workers, config, layer_bytes);
-  spec.workload.prefill_chunk_tokens = limits.max_batch_tokens;
-  spec.workload.decode_batch = limits.kv_slots;
-  spec.workload.kv_tokens = int64_t{limits.kv_slots} * limits.max_seq_len;
+  if (speculation) spec.model.last_end_bytes += speculation->draft_bytes;
+  const ServingLimits stage = StageLimits(limits, speculation);
+  spec.workload.prefill_chunk_tokens = stage.max_batch_tokens;
+  spec.workload.decode_batch = stage.kv_slots;
+  spec.workload.kv_tokens = int64_t{stage.kv_slots} * stage.max_seq_len;
   return spec;
 }
 
 control::v1::Assignment MakeAssignment(const ClusterPlan& plan, int32_t stage, uint64_t epoch,
-                                       const ServingLimits& limits, const std::string& transport) {
+                                       const ServingLimits& limits, const std::string& transport,
+                                       const std::optional<ClusterSpeculation>& speculation) {
   const WorkerPlan& w = plan.workers[static_cast<size_t>(stage)];
   control::v1::Assignment a;
   a.set_epoch(epoch);
@@ -72,10 +96,17 @@ control::v1::Assignment MakeAssignment(const ClusterPlan& plan, int32_t stage, u
   a.set_first_layer(w.first_layer);
   a.set_num_layers(w.layers());
   cluster::WritePlacement(w.placement, a);
-  a.set_max_batch_tokens(limits.max_batch_tokens);
-  a.set_max_seq_len(limits.max_seq_len);
-  a.set_kv_slots(limits.kv_slots);
+  const ServingLimits stage_limits = StageLimits(limits, speculation);
+  a.set_max_batch_tokens(stage_limits.max_batch_tokens);
+  a.set_max_seq_len(stage_limits.max_seq_len);
+  a.set_kv_slots(stage_limits.kv_slots);
   a.set_transport(transport);
+  if (speculation && stage + 1 == a.num_stages()) {
+    a.set_draft_model(speculation->draft_model);
+    a.set_speculative_tree_tokens(speculation->setting.tree_tokens);
+    a.set_speculative_adaptive(speculation->setting.mode == SpeculationMode::kAuto);
+    a.set_draft_branch(speculation->branch);
+  }
   return a;
 }
 

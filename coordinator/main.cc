@@ -19,6 +19,8 @@
 #include "common/cluster/drain_timeout.h"
 #include "common/cluster/stop_signals.h"
 #include "common/cluster/tls_files.h"
+#include "common/loader/draft_compatibility.h"
+#include "common/serving/speculation.h"
 #include "coordinator/coordinator.h"
 
 namespace {
@@ -41,7 +43,39 @@ struct Flags {
   double link_gbps = 0;        // 0: hops not modelled
   double link_latency_ms = 0;
   pid_t parent_pid = 0;        // 0: outlive the process that started this one
+  std::string draft_model;     // empty: no speculative decoding
+  std::string speculative;     // off | auto | N; empty: auto with a draft model
+  int32_t draft_branch = strata::coordinator::ClusterSpeculation{}.branch;
 };
+
+// --draft-model, --speculative and --draft-branch, checked against the model and the limits.
+strata::StatusOr<std::optional<strata::coordinator::ClusterSpeculation>> SpeculationFlags(
+    const Flags& flags, const strata::ModelDirectory& model, const strata::ServingLimits& limits) {
+  using namespace strata;
+  if (flags.draft_model.empty()) {
+    if (!flags.speculative.empty() && flags.speculative != "off") {
+      return InvalidArgument("--speculative " + flags.speculative + " needs --draft-model PACK");
+    }
+    return std::optional<coordinator::ClusterSpeculation>();
+  }
+  STRATA_ASSIGN_OR_RETURN(const Speculation setting,
+                          ParseSpeculation(flags.speculative.empty() ? "auto" : flags.speculative));
+  if (setting.mode == SpeculationMode::kOff) return std::optional<coordinator::ClusterSpeculation>();
+  // A step carries a sequence's root, its tree and the nodes kept from its last tree.
+  if (limits.max_batch_tokens < 2 * setting.tree_tokens + 1) {
+    return InvalidArgument("--speculative " + SpeculationName(setting) + " grows trees of up to " +
+                           std::to_string(setting.tree_tokens) + " nodes, which need "
+                           "--max-batch-tokens of at least " +
+                           std::to_string(2 * setting.tree_tokens + 1) + " (it is " +
+                           std::to_string(limits.max_batch_tokens) + ")");
+  }
+  STRATA_ASSIGN_OR_RETURN(const ModelDirectory draft, LoadModelDirectory(flags.draft_model));
+  STRATA_RETURN_IF_ERROR(CheckDraftCompatible(model, draft));
+  coordinator::ClusterSpeculation s{flags.draft_model, setting, flags.draft_branch, 0};
+  STRATA_ASSIGN_OR_RETURN(s.draft_bytes,
+                          coordinator::DraftResidentBytes(draft, coordinator::StageLimits(limits, s)));
+  return std::optional<coordinator::ClusterSpeculation>(std::move(s));
+}
 
 strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& flags) {
   using namespace strata;
@@ -111,6 +145,14 @@ strata::Status Run(strata::coordinator::CoordinatorConfig config, const Flags& f
   }
   STRATA_ASSIGN_OR_RETURN(ModelDirectory model,
                           LoadModelDirectory(flags.model_dir));
+  STRATA_ASSIGN_OR_RETURN(config.cluster.speculation,
+                          SpeculationFlags(flags, model, config.cluster.limits));
+  if (config.cluster.speculation) {
+    spdlog::info("speculative decoding: draft {} on the last stage ({:.3f} GB there), trees {}",
+                 config.cluster.speculation->draft_model,
+                 static_cast<double>(config.cluster.speculation->draft_bytes) / 1e9,
+                 SpeculationName(config.cluster.speculation->setting));
+  }
   spdlog::info("model {}: {} layers, hidden {}, vocabulary {}{}",
                config.served_model_names.empty() ? model.name() : config.served_model_names.front(),
                model.config.num_layers, model.config.hidden_size, model.config.vocab_size,
@@ -239,6 +281,16 @@ int main(int argc, char** argv) {
                  "down (0: no waiting)")
       ->capture_default_str();
   app.add_option("--parent-pid", flags.parent_pid, strata::cluster::kParentPidHelp);
+  app.add_option("--draft-model", flags.draft_model,
+                 "Speculative decoding: a pack of a small model of the same tokenizer, at this "
+                 "path on the last stage's worker too; it runs there GPU-resident, inside that "
+                 "stage's budget");
+  app.add_option("--speculative", flags.speculative,
+                 "With --draft-model: auto (tree sizes from measured pass costs and acceptance; "
+                 "the default), off, or N tree tokens per pass");
+  app.add_option("--draft-branch", flags.draft_branch,
+                 "Children the draft ranks below each node of its trees")
+      ->check(CLI::Range(1, 64));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

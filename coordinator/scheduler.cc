@@ -16,8 +16,11 @@ std::string_view StepPolicyName(StepPolicy policy) {
 }
 
 Scheduler::Scheduler(const ServingLimits& limits, std::vector<int32_t> stop_ids,
-                     CoordinatorMetrics* metrics)
-    : limits_(limits), stop_ids_(std::move(stop_ids)), metrics_(metrics) {}
+                     CoordinatorMetrics* metrics, int32_t speculative_tree_tokens)
+    : limits_(limits),
+      stop_ids_(std::move(stop_ids)),
+      speculative_tree_tokens_(speculative_tree_tokens),
+      metrics_(metrics) {}
 
 void Scheduler::Start(uint64_t epoch, int32_t num_stages, StageSender* sender,
                       StepPolicy policy) {
@@ -146,34 +149,18 @@ void Scheduler::OnResult(const pb::StepResult& result) {
         .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - step.sent_at)
                      .count());
   }
-  for (uint64_t seq_id : step.sampled_seq_ids) {
+  for (size_t i = 0; i < step.sampled_seq_ids.size(); ++i) {
+    const uint64_t seq_id = step.sampled_seq_ids[i];
     const auto it = sequences_.find(seq_id);
     STRATA_CHECK(it != sequences_.end());  // a sequence stays while a step carries it
     Sequence& seq = it->second;
     seq.awaiting_token = false;
     if (seq.finished) continue;
-    const auto token = std::find_if(result.tokens().begin(), result.tokens().end(),
-                                    [&](const pb::SampledToken& t) { return t.seq_id() == seq_id; });
-    if (token == result.tokens().end()) {
-      Fail(seq_id, seq, Internal("the last stage answered step " +
-                                 std::to_string(result.step_id()) + " without a token for "
-                                 "sequence " + std::to_string(seq_id)));
-      continue;
-    }
-    seq.generation->output.push_back(token->token_id());
-    if (seq.generation->logprobs) {
-      SampledLogprobs& lp = seq.generation->output_logprobs.emplace_back();
-      lp.logprob = token->logprob();
-      for (const pb::TokenLogprob& alt : token->top_logprobs()) {
-        lp.top.emplace_back(alt.token_id(), alt.logprob());
-      }
-    }
-    seq.generation->changed_cv.notify_all();
-    if (const std::optional<FinishReason> finish =
-            FinishAfter(token->token_id(), static_cast<int32_t>(seq.generation->output.size()),
-                        seq.generation->max_tokens, stop_ids_)) {
-      Finish(seq_id, seq, std::string(FinishReasonName(*finish)));
-    }
+    const auto outcome =
+        std::find_if(result.speculative().begin(), result.speculative().end(),
+                     [&](const pb::SpeculativeOutcome& o) { return o.seq_id() == seq_id; });
+    TakeTokens(seq_id, seq, result, step.tree_nodes[i],
+               outcome == result.speculative().end() ? nullptr : &*outcome);
   }
   for (uint64_t seq_id : step.seq_ids) {
     const auto it = sequences_.find(seq_id);
@@ -182,6 +169,71 @@ void Scheduler::OnResult(const pb::StepResult& result) {
     CloseIfQuiet(seq_id);
   }
   Schedule();
+}
+
+void Scheduler::TakeTokens(uint64_t seq_id, Sequence& seq, const pb::StepResult& result,
+                           int32_t tree_nodes, const pb::SpeculativeOutcome* outcome) {
+  const std::string where = "the last stage answered step " + std::to_string(result.step_id());
+  std::vector<const pb::SampledToken*> tokens;
+  for (const pb::SampledToken& t : result.tokens()) {
+    if (t.seq_id() == seq_id) tokens.push_back(&t);
+  }
+  if (tokens.empty()) {
+    Fail(seq_id, seq, Internal(where + " without a token for sequence " + std::to_string(seq_id)));
+    return;
+  }
+  if (static_cast<int32_t>(tokens.size()) > tree_nodes + 1) {
+    Fail(seq_id, seq, Internal(where + " with " + std::to_string(tokens.size()) +
+                                   " tokens for sequence " + std::to_string(seq_id) +
+                                   ", which verified " + std::to_string(tree_nodes) + " nodes"));
+    return;
+  }
+  // A speculating sequence's outcome: as many accepted nodes as tokens beyond the first,
+  // ascending inside the verified tree; a next tree within the size, parents before children
+  // (the Cluster checked every token id against the vocabulary).
+  std::vector<int32_t> kept, next_tokens, next_parents;
+  if (speculative_tree_tokens_ > 0 && outcome != nullptr) {
+    bool ok = outcome->accepted_nodes_size() == static_cast<int>(tokens.size()) - 1 &&
+              outcome->next_tokens_size() == outcome->next_parents_size() &&
+              outcome->next_tokens_size() <= speculative_tree_tokens_;
+    for (int i = 0; ok && i < outcome->accepted_nodes_size(); ++i) {
+      const int32_t node = outcome->accepted_nodes(i);
+      ok = node >= (i == 0 ? 0 : outcome->accepted_nodes(i - 1) + 1) && node < tree_nodes;
+    }
+    for (int i = 0; ok && i < outcome->next_tokens_size(); ++i) {
+      ok = outcome->next_parents(i) >= -1 && outcome->next_parents(i) < i;
+    }
+    if (!ok) {
+      Fail(seq_id, seq, Internal(where + " with a malformed speculative outcome for sequence " +
+                                     std::to_string(seq_id)));
+      return;
+    }
+    kept.assign(outcome->accepted_nodes().begin(), outcome->accepted_nodes().end());
+    next_tokens.assign(outcome->next_tokens().begin(), outcome->next_tokens().end());
+    next_parents.assign(outcome->next_parents().begin(), outcome->next_parents().end());
+  }
+  Generation& g = *seq.generation;
+  for (const pb::SampledToken* token : tokens) {
+    g.output.push_back(token->token_id());
+    if (g.logprobs) {
+      SampledLogprobs& lp = g.output_logprobs.emplace_back();
+      lp.logprob = token->logprob();
+      for (const pb::TokenLogprob& alt : token->top_logprobs()) {
+        lp.top.emplace_back(alt.token_id(), alt.logprob());
+      }
+    }
+    if (const std::optional<FinishReason> finish =
+            FinishAfter(token->token_id(), static_cast<int32_t>(g.output.size()), g.max_tokens,
+                        stop_ids_)) {
+      g.changed_cv.notify_all();
+      Finish(seq_id, seq, std::string(FinishReasonName(*finish)));
+      return;
+    }
+  }
+  g.changed_cv.notify_all();
+  seq.kept = std::move(kept);
+  seq.next_tokens = std::move(next_tokens);
+  seq.next_parents = std::move(next_parents);
 }
 
 void Scheduler::OnFailed(const pb::StepFailed& failed, const std::string& worker) {
@@ -247,7 +299,13 @@ void Scheduler::OpenQueued() {
     sampling.set_top_logprobs(generation->top_logprobs);
     seq.generation = std::move(generation);
     seq.opens_pending = num_stages_;
-    for (int32_t stage = 0; stage < num_stages_; ++stage) Send(stage, message);
+    for (int32_t stage = 0; stage + 1 < num_stages_; ++stage) Send(stage, message);
+    if (speculative_tree_tokens_ > 0) {  // the last stage's draft runs the context
+      open.mutable_draft_context()->Assign(seq.context.begin(), seq.context.end());
+      open.set_max_new_tokens(seq.generation->max_tokens -
+                              static_cast<int32_t>(seq.generation->output.size()));
+    }
+    Send(num_stages_ - 1, message);
   }
 }
 
@@ -258,23 +316,42 @@ bool Scheduler::SendOneStep() {
   pb::Step& step = *message.mutable_step();
   InFlightStep in_flight;
   int32_t budget = limits_.max_batch_tokens;
+  bool has_tree = false;
   for (auto& [seq_id, seq] : sequences_) {
     if (budget == 0) break;
     const Generation& g = *seq.generation;
     const bool prompt_done = seq.prompt_sent == static_cast<int32_t>(seq.context.size());
     if (seq.finished || seq.opens_pending > 0 || !prompt_done || seq.awaiting_token) continue;
+    // Its last token, then the tree proposed below it; the kept nodes count against the
+    // batch too (every stage copies their rows, and the data plane carries them).
+    const auto nodes = static_cast<int32_t>(seq.next_tokens.size());
+    const int32_t cost = 1 + nodes + static_cast<int32_t>(seq.kept.size());
+    if (cost > budget) continue;  // the next step takes it
     pb::SeqWork& work = *step.add_seqs();
     work.set_seq_id(seq_id);
     work.set_start_pos(static_cast<int32_t>(g.prompt.size() + g.output.size()) - 1);
     work.add_tokens(g.output.back());
-    --budget;
+    if (nodes > 0) {
+      work.add_tree_parents(-1);
+      for (int32_t n = 0; n < nodes; ++n) {
+        work.add_tokens(seq.next_tokens[static_cast<size_t>(n)]);
+        work.add_tree_parents(seq.next_parents[static_cast<size_t>(n)] + 1);
+      }
+      has_tree = true;
+    }
+    for (const int32_t node : seq.kept) work.add_kept_nodes(node);
+    seq.kept.clear();
+    seq.next_tokens.clear();
+    seq.next_parents.clear();
+    budget -= cost;
     seq.awaiting_token = true;
     ++seq.steps_in_flight;
     in_flight.seq_ids.push_back(seq_id);
     in_flight.sampled_seq_ids.push_back(seq_id);
+    in_flight.tree_nodes.push_back(nodes);
   }
   for (auto& [seq_id, seq] : sequences_) {
-    if (budget == 0) break;
+    if (budget == 0 || has_tree) break;
     const auto prompt_len = static_cast<int32_t>(seq.context.size());
     if (seq.finished || seq.opens_pending > 0 || seq.prompt_sent == prompt_len) continue;
     const int32_t chunk = std::min(budget, prompt_len - seq.prompt_sent);
@@ -292,6 +369,7 @@ bool Scheduler::SendOneStep() {
     if (seq.prompt_sent == prompt_len) {
       seq.awaiting_token = true;
       in_flight.sampled_seq_ids.push_back(seq_id);
+      in_flight.tree_nodes.push_back(0);
     }
   }
   if (step.seqs_size() == 0) return false;

@@ -45,8 +45,13 @@ class Scheduler {
   // `metrics` (may be null) gets queue times, pass times and the running/waiting gauges.
   // Steps of at most limits.max_batch_tokens tokens over at most limits.kv_slots sequences;
   // a sampled id among `stop_ids` ends a generation (FinishAfter).
+  // With `speculative_tree_tokens` > 0 every sequence speculates: the last stage gets its
+  // context for its draft, and each decode step after the first verifies the tree (of at
+  // most that many nodes) the last stage proposed, keeping the nodes it accepted; a step that
+  // carries a tree carries no prefill chunk (the last stage then computes a row of logits
+  // per token).
   Scheduler(const ServingLimits& limits, std::vector<int32_t> stop_ids,
-            CoordinatorMetrics* metrics = nullptr);
+            CoordinatorMetrics* metrics = nullptr, int32_t speculative_tree_tokens = 0);
 
   // Serving begins on a pipeline of `num_stages` stages under `epoch`, not held, with `policy`;
   // `sender` must outlive the serving period (until FailAll or Suspend).
@@ -106,10 +111,14 @@ class Scheduler {
     int32_t steps_in_flight = 0;  // steps carrying this sequence not answered yet
     bool awaiting_token = false;  // a step in flight ends with this sequence's next token
     bool finished = false;        // done (or failed); closed once nothing is outstanding
+    // Speculating: the tree the last stage proposed for the next step (nodes' tokens and
+    // parents, -1 the root) and the nodes of the last verified tree every stage must keep.
+    std::vector<int32_t> next_tokens, next_parents, kept;
   };
   struct InFlightStep {
     std::vector<uint64_t> seq_ids;      // every sequence in the step
     std::vector<uint64_t> sampled_seq_ids;  // those whose next token this step samples
+    std::vector<int32_t> tree_nodes;    // (sampled_seq_ids) nodes of the tree each verifies
     std::chrono::steady_clock::time_point sent_at;
     bool prefill = false;  // holds a prefill chunk
   };
@@ -117,6 +126,10 @@ class Scheduler {
   void Schedule();
   void OpenQueued();
   bool SendOneStep();
+  // A sampled sequence's part of a StepResult: its tokens in order (verifying `tree_nodes`
+  // nodes) and its SpeculativeOutcome (null when none), checked, then taken.
+  void TakeTokens(uint64_t seq_id, Sequence& seq, const control::v1::StepResult& result,
+                  int32_t tree_nodes, const control::v1::SpeculativeOutcome* outcome);
   void Finish(uint64_t seq_id, Sequence& seq, const std::string& reason);
   void Fail(uint64_t seq_id, Sequence& seq, const Status& why);
   void CloseIfQuiet(uint64_t seq_id);
@@ -125,6 +138,7 @@ class Scheduler {
 
   const ServingLimits limits_;
   const std::vector<int32_t> stop_ids_;
+  const int32_t speculative_tree_tokens_;  // 0: no speculation
   CoordinatorMetrics* const metrics_;
   uint64_t epoch_ = 0;
   int32_t num_stages_ = 0;

@@ -59,24 +59,26 @@ StatusOr<std::string> FindBinary(const std::string& name, const std::string& bui
   return NotFound(name + " not found beside " + dir.string() + " or on PATH; build it (scripts/build) or install it");
 }
 
-// The pack to serve: `model` itself, or a pack of it in the run directory (made once).
-StatusOr<std::string> EnsurePack(const LocalClusterOptions& o) {
-  if (Pack::Open(o.model).ok()) return o.model;
-  if (!fs::exists(fs::path(o.model) / "config.json")) {
-    return InvalidArgument(o.model + " is neither a Strata pack nor a Hugging Face model directory "
+// The pack to serve of `model`: itself, or a pack of it in the run directory named `name`
+// (made once, in o.dtype).
+StatusOr<std::string> EnsurePack(const LocalClusterOptions& o, const std::string& model,
+                                 const std::string& name) {
+  if (Pack::Open(model).ok()) return model;
+  if (!fs::exists(fs::path(model) / "config.json")) {
+    return InvalidArgument(model + " is neither a Strata pack nor a Hugging Face model directory "
                            "(no manifest.json, no config.json)");
   }
-  const std::string dir = (fs::path(o.run_dir) / ("pack-" + o.dtype)).string();
-  const std::string source = fs::absolute(o.model).lexically_normal().string();
+  const std::string dir = (fs::path(o.run_dir) / (name + "-" + o.dtype)).string();
+  const std::string source = fs::absolute(model).lexically_normal().string();
   StatusOr<Pack> existing = Pack::Open(dir);
   if (existing.ok() && fs::path(existing->source()).lexically_normal() == source &&
       std::string(PackDTypeName(existing->dtype())) == o.dtype) {
     return dir;
   }
-  std::fprintf(stderr, "strata cluster: packing %s into %s (%s)\n", o.model.c_str(), dir.c_str(),
+  std::fprintf(stderr, "strata cluster: packing %s into %s (%s)\n", model.c_str(), dir.c_str(),
                o.dtype.c_str());
   PackOptions po;
-  po.model_dir = o.model;
+  po.model_dir = model;
   po.out_dir = dir;
   po.dtype = *ParsePackDType(o.dtype);
   po.force = true;
@@ -278,7 +280,11 @@ StatusOr<int> RunLocalCluster(const LocalClusterOptions& o) {
   }
   STRATA_ASSIGN_OR_RETURN(std::string coordinator_bin, FindBinary("strata-coordinator", "coordinator"));
   STRATA_ASSIGN_OR_RETURN(std::string worker_bin, FindBinary("strata-worker", "worker"));
-  STRATA_ASSIGN_OR_RETURN(std::string pack, EnsurePack(o));
+  STRATA_ASSIGN_OR_RETURN(std::string pack, EnsurePack(o, o.model, "pack"));
+  std::string draft_pack;
+  if (!o.draft_model.empty()) {
+    STRATA_ASSIGN_OR_RETURN(draft_pack, EnsurePack(o, o.draft_model, "draft-pack"));
+  }
   const std::string token_file = (fs::path(o.run_dir) / "token").string();
   STRATA_RETURN_IF_ERROR(WriteFileDurably(token_file, RandomSecret() + "\n"));
   fs::permissions(token_file, fs::perms::owner_read | fs::perms::owner_write, ec);
@@ -314,6 +320,14 @@ StatusOr<int> RunLocalCluster(const LocalClusterOptions& o) {
   }
   for (const std::string& name : o.served_model_names) {
     coordinator_argv.insert(coordinator_argv.end(), {"--served-model-name", name});
+  }
+  if (!draft_pack.empty()) {
+    coordinator_argv.insert(coordinator_argv.end(),
+                            {"--draft-model", draft_pack, "--draft-branch",
+                             std::to_string(o.draft_branch)});
+  }
+  if (!o.speculative.empty()) {
+    coordinator_argv.insert(coordinator_argv.end(), {"--speculative", o.speculative});
   }
   if (o.link_gbps > 0) {
     coordinator_argv.insert(coordinator_argv.end(),

@@ -18,6 +18,7 @@
 #include "common/cluster/drain_timeout.h"
 #include "common/serving/serving_limits.h"
 #include "common/util/status.h"
+#include "common/serving/speculation.h"
 
 namespace strata::cli {
 
@@ -48,6 +49,11 @@ struct LocalClusterOptions {
   std::string worker_pinned_mem;
   std::string api_key_file;                     // empty: the API takes no key
   std::vector<std::string> served_model_names;  // empty: the checkpoint directory's name
+  // Speculative decoding: a draft model (pack or Hugging Face directory, packed once), the
+  // coordinator's --speculative (empty: its default) and --draft-branch.
+  std::string draft_model;
+  std::string speculative;
+  int32_t draft_branch = kDefaultDraftBranch;
   std::chrono::seconds ready_timeout{600};
   int32_t max_restarts = RestartLimits{}.max_restarts;  // per worker, within RestartLimits::window
 };

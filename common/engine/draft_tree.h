@@ -16,12 +16,13 @@
 #include "common/engine/llama_model.h"
 #include "common/engine/token_tree.h"
 #include "common/util/status.h"
+#include "common/serving/speculation.h"
 
 namespace strata {
 
 struct DraftTreeShape {
   int32_t budget = 0;        // nodes at most (beside the root)
-  int32_t branch = 4;        // children ranked below each expanded node
+  int32_t branch = kDefaultDraftBranch;  // children ranked below each expanded node
   int32_t expand_batch = 8;  // nodes the draft runs per pass
   int32_t max_depth = 0;     // deepest node (the root's children are depth 1)
   float temperature = 1.0f;  // of the draft's distribution; > 0

@@ -16,6 +16,7 @@
 #include "common/engine/generator.h"
 #include "common/engine/llama_model.h"
 #include "common/util/status.h"
+#include "common/serving/speculation.h"
 
 namespace strata {
 
@@ -25,7 +26,7 @@ struct SpeculativeOptions {
   // Each pass verifies the tree size TreeBudget chooses from measured pass costs and the
   // running acceptance ("--speculative auto"); else always tree_tokens.
   bool adaptive = false;
-  int32_t branch = 4;        // children the draft ranks below each node it expands
+  int32_t branch = kDefaultDraftBranch;  // children the draft ranks below each node
   int32_t expand_batch = 8;  // nodes the draft expands per pass
 };
 

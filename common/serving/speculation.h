@@ -24,6 +24,9 @@ struct Speculation {
 inline constexpr int32_t kAutoTreeTokens = 128;
 // The most nodes a fixed size may name (one verify pass's tree rows).
 inline constexpr int32_t kMaxTreeTokens = 511;
+// Children a draft ranks below each node it expands (--draft-branch): wide enough to catch
+// the target's second and third choices, narrow enough to leave the budget for depth.
+inline constexpr int32_t kDefaultDraftBranch = 4;
 
 // Parses "off", "auto" or N; the error names the flag and what is accepted.
 StatusOr<Speculation> ParseSpeculation(std::string_view text);

@@ -57,10 +57,10 @@ std::shared_ptr<Generation> MakeGeneration(int32_t prompt_len, int32_t max_token
 class SchedulerTest : public ::testing::Test {
  protected:
   void StartWith(int32_t max_batch_tokens, int32_t kv_slots, int32_t stages,
-                 StepPolicy policy = StepPolicy::kOnePerStage) {
+                 StepPolicy policy = StepPolicy::kOnePerStage, int32_t tree_tokens = 0) {
     scheduler_ = std::make_unique<Scheduler>(
         ServingLimits{.max_batch_tokens = max_batch_tokens, .kv_slots = kv_slots},
-        std::vector<int32_t>{kStop});
+        std::vector<int32_t>{kStop}, nullptr, tree_tokens);
     stages_ = stages;
     scheduler_->Start(/*epoch=*/7, stages, &sender_, policy);
   }
@@ -368,6 +368,85 @@ TEST_F(SchedulerTest, AResultWithoutTheExpectedTokenFailsThatSequence) {
   Answer(sender_.TakeSteps().at(0), {});
   EXPECT_TRUE(g->done);
   EXPECT_THAT(g->error.message(), HasSubstr("without a token"));
+}
+
+// Speculating: the last stage gets the context; a result's several tokens and outcome set
+// up the next step (the tree under the last token, the accepted nodes kept); a step with a
+// tree carries no prefill chunk; malformed outcomes fail the sequence.
+TEST_F(SchedulerTest, SpeculatingSequencesVerifyTheProposedTreeAndKeepTheAcceptedNodes) {
+  StartWith(64, 4, 2, StepPolicy::kOneAtATime, /*tree_tokens=*/4);
+  auto g = MakeGeneration(3, 10);
+  scheduler_->Submit(g);
+  const auto opens = sender_.Take(pb::CoordinatorMessage::kOpen);
+  ASSERT_EQ(opens.size(), 2u);
+  EXPECT_EQ(opens[0].second.open().draft_context_size(), 0);
+  EXPECT_THAT(opens[1].second.open().draft_context(), ElementsAre(1000, 1001, 1002));
+  EXPECT_EQ(opens[1].second.open().max_new_tokens(), 10);
+  for (const auto& [stage, m] : opens) {
+    pb::SequenceOpened opened;
+    opened.set_epoch(7);
+    opened.set_seq_id(m.open().seq_id());
+    scheduler_->OnOpened(opened, "w");
+  }
+  const uint64_t id = opens[0].second.open().seq_id();
+  // The prefill's token and the first tree: root 5 -> {6 -> {8}, 7}.
+  pb::StepResult result;
+  result.set_epoch(7);
+  result.set_step_id(sender_.TakeSteps().at(0).step_id());
+  result.add_tokens()->set_seq_id(id);
+  result.mutable_tokens(0)->set_token_id(5);
+  pb::SpeculativeOutcome& o = *result.add_speculative();
+  o.set_seq_id(id);
+  for (const auto& [token, parent] : {std::pair{6, -1}, {7, -1}, {8, 0}}) {
+    o.add_next_tokens(token);
+    o.add_next_parents(parent);
+  }
+  scheduler_->OnResult(result);
+  // A second request arrives: its prefill must wait for a step without a tree.
+  auto other = MakeGeneration(4, 2);
+  scheduler_->Submit(other);
+  OpenAll();
+  std::vector<pb::Step> steps = sender_.TakeSteps();
+  ASSERT_EQ(steps.size(), 1u);
+  ASSERT_EQ(steps[0].seqs_size(), 1);
+  const pb::SeqWork& tree = steps[0].seqs(0);
+  EXPECT_EQ(tree.start_pos(), 3);
+  EXPECT_THAT(tree.tokens(), ElementsAre(5, 6, 7, 8));
+  EXPECT_THAT(tree.tree_parents(), ElementsAre(-1, 0, 0, 1));
+  EXPECT_EQ(tree.kept_nodes_size(), 0);
+  // The walk accepted nodes 0 and 2 (tokens 6, 8) and then sampled 9; no next tree.
+  result.Clear();
+  result.set_epoch(7);
+  result.set_step_id(steps[0].step_id());
+  for (const int32_t token : {6, 8, 9}) {
+    pb::SampledToken& t = *result.add_tokens();
+    t.set_seq_id(id);
+    t.set_token_id(token);
+  }
+  result.add_speculative()->set_seq_id(id);
+  result.mutable_speculative(0)->add_accepted_nodes(0);
+  result.mutable_speculative(0)->add_accepted_nodes(2);
+  scheduler_->OnResult(result);
+  EXPECT_THAT(g->output, ElementsAre(5, 6, 8, 9));
+  steps = sender_.TakeSteps();
+  ASSERT_EQ(steps.size(), 1u);
+  ASSERT_EQ(steps[0].seqs_size(), 2);  // the chain step and the other's prefill
+  EXPECT_EQ(steps[0].seqs(0).start_pos(), 6);
+  EXPECT_THAT(steps[0].seqs(0).tokens(), ElementsAre(9));
+  EXPECT_THAT(steps[0].seqs(0).kept_nodes(), ElementsAre(0, 2));
+  EXPECT_EQ(steps[0].seqs(1).tokens_size(), 4);
+  // Accepted nodes that do not match the tokens fail the sequence.
+  result.Clear();
+  result.set_epoch(7);
+  result.set_step_id(steps[0].step_id());
+  for (const int32_t token : {10, 11}) {
+    pb::SampledToken& t = *result.add_tokens();
+    t.set_seq_id(id);
+    t.set_token_id(token);
+  }
+  scheduler_->OnResult(result);
+  EXPECT_TRUE(g->done);
+  EXPECT_THAT(g->error.message(), HasSubstr("2 tokens for sequence"));
 }
 
 }  // namespace
