@@ -86,6 +86,30 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
     predicted_[p] = &predicted.Add({{"phase", kPhases[p]}});
     pass_[p] = &pass.Add({{"phase", kPhases[p]}}, metrics::StepBuckets());
   }
+  // Counts per tree: 1, 2, 3, 4, 6, 8, … 512 (a tree has at most kMaxTreeRows nodes).
+  const prometheus::Histogram::BucketBoundaries counts = {1,  2,  3,  4,   6,   8,   12,  16,
+                                                          24, 32, 48, 64, 128, 256, 512};
+  tokens_per_pass_ = &prometheus::BuildHistogram()
+                          .Name("strata_speculative_tokens_per_pass")
+                          .Help("Tokens a speculating sequence's verify pass yielded: its "
+                                "accepted tree nodes and one more")
+                          .Register(registry)
+                          .Add({}, counts);
+  tree_nodes_ = &prometheus::BuildHistogram()
+                     .Name("strata_speculative_tree_nodes")
+                     .Help("Nodes of each token tree a pass verified")
+                     .Register(registry)
+                     .Add({}, counts);
+  draft_seconds_ = &prometheus::BuildHistogram()
+                        .Name("strata_speculative_draft_seconds")
+                        .Help("The last stage's time in its draft model for a step")
+                        .Register(registry)
+                        .Add({}, metrics::StepBuckets());
+  verify_seconds_ = &prometheus::BuildHistogram()
+                         .Name("strata_speculative_verify_seconds")
+                         .Help("The round trip of a step that verified a token tree")
+                         .Register(registry)
+                         .Add({}, metrics::StepBuckets());
 }
 
 }  // namespace strata::coordinator

@@ -1,7 +1,8 @@
 // The coordinator's Prometheus metrics (docs/operations.md, "Coordinator metrics"): requests
 // by outcome, latencies (time to first token, between tokens, end to end, queue), tokens,
 // running and waiting requests, workers up, the plan's epoch and its predicted pass time
-// beside the measured one. Every family and labelled child is created here, once; callers
+// beside the measured one, and speculative decoding's trees (tokens per verify pass, tree
+// size, draft and verify time). Every family and labelled child is created here, once; callers
 // only add, set and observe (worker_up children are made at a worker's registration).
 // Thread-safety: prometheus-cpp metrics are thread-safe; WorkerUp may be called from any
 // thread.
@@ -53,6 +54,12 @@ class CoordinatorMetrics {
   prometheus::Gauge& plan_epoch() { return *epoch_; }
   prometheus::Gauge& pass_predicted(Phase p) { return *predicted_[static_cast<size_t>(p)]; }
   prometheus::Histogram& pass_seconds(Phase p) { return *pass_[static_cast<size_t>(p)]; }
+  // Speculative decoding: per sequence and verified tree, the tokens it yielded and its
+  // nodes; per step, the last stage's draft time and (steps with a tree) the round trip.
+  prometheus::Histogram& speculative_tokens_per_pass() { return *tokens_per_pass_; }
+  prometheus::Histogram& speculative_tree_nodes() { return *tree_nodes_; }
+  prometheus::Histogram& speculative_draft_seconds() { return *draft_seconds_; }
+  prometheus::Histogram& speculative_verify_seconds() { return *verify_seconds_; }
   // strata_worker_up{worker=name}; made on first use (names are bounded by the cluster).
   prometheus::Gauge& WorkerUp(const std::string& name) { return worker_up_.Add({{"worker", name}}); }
 
@@ -69,6 +76,10 @@ class CoordinatorMetrics {
   prometheus::Gauge* epoch_ = nullptr;
   std::array<prometheus::Gauge*, 2> predicted_{};
   std::array<prometheus::Histogram*, 2> pass_{};
+  prometheus::Histogram* tokens_per_pass_ = nullptr;
+  prometheus::Histogram* tree_nodes_ = nullptr;
+  prometheus::Histogram* draft_seconds_ = nullptr;
+  prometheus::Histogram* verify_seconds_ = nullptr;
   prometheus::Family<prometheus::Gauge>& worker_up_;
 };
 

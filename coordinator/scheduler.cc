@@ -145,9 +145,13 @@ void Scheduler::OnResult(const pb::StepResult& result) {
   const InFlightStep step = std::move(step_it->second);
   steps_.erase(step_it);
   if (metrics_ != nullptr) {
-    metrics_->pass_seconds(step.prefill ? Phase::kPrefill : Phase::kDecode)
-        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - step.sent_at)
-                     .count());
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - step.sent_at).count();
+    metrics_->pass_seconds(step.prefill ? Phase::kPrefill : Phase::kDecode).Observe(seconds);
+    if (std::any_of(step.tree_nodes.begin(), step.tree_nodes.end(), [](int32_t n) { return n > 0; })) {
+      metrics_->speculative_verify_seconds().Observe(seconds);
+    }
+    if (result.draft_ms() > 0) metrics_->speculative_draft_seconds().Observe(result.draft_ms() / 1e3);
   }
   for (size_t i = 0; i < step.sampled_seq_ids.size(); ++i) {
     const uint64_t seq_id = step.sampled_seq_ids[i];
@@ -211,6 +215,10 @@ void Scheduler::TakeTokens(uint64_t seq_id, Sequence& seq, const pb::StepResult&
     kept.assign(outcome->accepted_nodes().begin(), outcome->accepted_nodes().end());
     next_tokens.assign(outcome->next_tokens().begin(), outcome->next_tokens().end());
     next_parents.assign(outcome->next_parents().begin(), outcome->next_parents().end());
+  }
+  if (metrics_ != nullptr && tree_nodes > 0) {
+    metrics_->speculative_tokens_per_pass().Observe(static_cast<double>(tokens.size()));
+    metrics_->speculative_tree_nodes().Observe(tree_nodes);
   }
   Generation& g = *seq.generation;
   for (const pb::SampledToken* token : tokens) {

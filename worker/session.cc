@@ -358,6 +358,8 @@ void WorkerSession::Report(const StepOutput& out) {
       a->set_logprob(alt.logprob);
     }
   }
+  for (const v1::SpeculativeOutcome& o : out.speculative) *r->add_speculative() = o;
+  r->set_draft_ms(out.draft_ms);
   Write(m);
 }
 

@@ -185,6 +185,12 @@ class TestCluster {
   }
 
   int http_port() const { return http_port_; }
+  // The coordinator's /metrics text (Prometheus exposition).
+  std::string CoordinatorMetrics() {
+    httplib::Client client("127.0.0.1", PrintedPort("metrics"));
+    httplib::Result r = client.Get("/metrics");
+    return r && r->status == 200 ? r->body : "";
+  }
   const std::string& control() const { return control_; }  // the coordinator's HOST:PORT
   const std::string& pack() const {
     return layout_.pack.empty() ? FixturePackDir() : layout_.pack;
@@ -204,7 +210,8 @@ class TestCluster {
     std::fputs(text.c_str(), f);
     std::fclose(f);
   }
-  // The port the coordinator printed for `what` ("http" or "control"), read from its log.
+  // The port the coordinator printed for `what` ("http", "control" or "metrics"), read from
+  // its log.
   int PrintedPort(const std::string& what) {
     const std::string key = "strata-coordinator: " + what + " listening on ";
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
