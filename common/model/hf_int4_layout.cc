@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "common/model/dtype.h"
+#include "common/model/int4_weights.h"
 
 namespace strata {
 namespace {
@@ -153,9 +154,7 @@ StatusOr<std::vector<int32_t>> ActOrderPermutation(const int32_t* g_idx, int64_t
   std::vector<int32_t> perm(static_cast<size_t>(cols));  // (cols)
   std::iota(perm.begin(), perm.end(), 0);
   std::stable_sort(perm.begin(), perm.end(), [&](int32_t a, int32_t b) { return g_idx[a] < g_idx[b]; });
-  bool identity = true;
-  for (int64_t j = 0; j < cols && identity; ++j) identity = perm[static_cast<size_t>(j)] == j;
-  if (identity) perm.clear();
+  if (IsIdentityPermutation(perm.data(), cols)) perm.clear();
   return perm;
 }
 

@@ -1,8 +1,10 @@
-// LoadCheckpointWeights and ConvertHfInt4Layer (see hf_int4_weights.h).
+// LoadCheckpointWeights, ConvertHfInt4Layer and HfInt4ActOrdered (see hf_int4_weights.h).
 #include "common/model/hf_int4_weights.h"
 
 #include <string>
 #include <utility>
+
+#include "common/model/int4_weights.h"
 
 namespace strata {
 namespace {
@@ -38,16 +40,20 @@ StatusOr<std::array<U4Tensor, kHfProjections.size()>> ConvertHfInt4Layer(
   return out;
 }
 
-StatusOr<bool> HfInt4HasActOrder(const Checkpoint& checkpoint) {
-  for (int64_t i = 0; i < checkpoint.config().num_layers; ++i) {
-    for (const HfProjection& p : kHfProjections) {
-      STRATA_ASSIGN_OR_RETURN(const std::vector<int32_t> perm,
-                              HfActOrderPermutation(SourceOf(checkpoint, i, p),
-                                                    checkpoint.quantization()));
-      if (!perm.empty()) return true;
+StatusOr<std::vector<std::array<bool, kHfProjections.size()>>> HfInt4ActOrdered(
+    const Checkpoint& checkpoint) {
+  std::vector<std::array<bool, kHfProjections.size()>> ordered(
+      static_cast<size_t>(checkpoint.config().num_layers));
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    for (size_t k = 0; k < kHfProjections.size(); ++k) {
+      STRATA_ASSIGN_OR_RETURN(
+          const std::vector<int32_t> perm,
+          HfActOrderPermutation(SourceOf(checkpoint, static_cast<int64_t>(i), kHfProjections[k]),
+                                checkpoint.quantization()));
+      ordered[i][k] = !perm.empty();
     }
   }
-  return false;
+  return ordered;
 }
 
 StatusOr<CheckpointWeights> LoadCheckpointWeights(const Checkpoint& checkpoint) {
@@ -65,6 +71,7 @@ StatusOr<CheckpointWeights> LoadCheckpointWeights(const Checkpoint& checkpoint) 
       w.converted.push_back(std::move(converted[k]));
       w.weights.layers[static_cast<size_t>(i)].*kHfProjections[k].member = w.converted.back().View();
     }
+    SharePermutations(w.weights.layers[static_cast<size_t>(i)]);
   }
   return w;
 }

@@ -26,13 +26,17 @@ struct CheckpointWeights {
 StatusOr<std::array<U4Tensor, kHfProjections.size()>> ConvertHfInt4Layer(
     const Checkpoint& checkpoint, int64_t layer);
 
-// Whether any projection of an AWQ/GPTQ checkpoint has an act-order permutation (a g_idx
-// other than i / G), reading only the g_idx tensors. Errors: HfActOrderPermutation's.
-StatusOr<bool> HfInt4HasActOrder(const Checkpoint& checkpoint);
+// Which projections of an AWQ/GPTQ checkpoint have an act-order permutation (a g_idx other
+// than i / G): (layers), each in kHfProjections order. Reads only the g_idx tensors. Errors:
+// HfActOrderPermutation's.
+StatusOr<std::vector<std::array<bool, kHfProjections.size()>>> HfInt4ActOrdered(
+    const Checkpoint& checkpoint);
 
 // Every weight of `checkpoint`: BindLlamaWeights for an unquantised one; for AWQ/GPTQ the
 // other tensors bound and the projections converted (their int4 bytes copied: about half the
-// bf16 model's size in memory). Errors: BindLlamaWeights's and ConvertHfInt4Layer's.
+// bf16 model's size in memory), each layer's act-order permutations bound by
+// SharePermutations (int4_weights.h): one array per distinct permutation of an input, none for
+// the identity. Errors: BindLlamaWeights's and ConvertHfInt4Layer's.
 StatusOr<CheckpointWeights> LoadCheckpointWeights(const Checkpoint& checkpoint);
 
 }  // namespace strata

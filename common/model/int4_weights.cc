@@ -1,8 +1,10 @@
-// Round-to-nearest int4 quantisation and exact dequantisation (see int4_weights.h).
+// Round-to-nearest int4 quantisation, exact dequantisation, and the binding of act-order
+// permutations (see int4_weights.h).
 #include "common/model/int4_weights.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "common/util/check.h"
@@ -60,6 +62,35 @@ void DequantizeU4Rows(const WeightView& w, int64_t first_row, int64_t rows, floa
       const float code = static_cast<float>(j % 2 == 0 ? q[j / 2] & 0xf : q[j / 2] >> 4);
       const float value = (code - BF16ToFloat(w.group_zeros[g])) * BF16ToFloat(w.group_scales[g]);
       dst[w.col_perm != nullptr ? w.col_perm[j] : j] = value;
+    }
+  }
+}
+
+bool IsIdentityPermutation(const int32_t* perm, int64_t cols) {
+  for (int64_t j = 0; j < cols; ++j) {
+    if (perm[j] != j) return false;
+  }
+  return true;
+}
+
+void SharePermutations(LlamaLayerWeights& layer) {
+  for (size_t k = 0; k < kHfProjections.size(); ++k) {
+    WeightView& w = layer.*kHfProjections[k].member;
+    if (w.col_perm == nullptr) continue;
+    if (IsIdentityPermutation(w.col_perm, w.cols)) {
+      w.col_perm = nullptr;
+      continue;
+    }
+    // The earlier projections are bound already: the first equal one holds the array.
+    for (size_t e = 0; e < k; ++e) {
+      const WeightView& earlier = layer.*kHfProjections[e].member;
+      if (earlier.col_perm != nullptr && kHfProjections[e].input == kHfProjections[k].input &&
+          earlier.cols == w.cols &&
+          std::memcmp(earlier.col_perm, w.col_perm,
+                      static_cast<size_t>(w.cols) * sizeof(int32_t)) == 0) {
+        w.col_perm = earlier.col_perm;
+        break;
+      }
     }
   }
 }

@@ -5,6 +5,10 @@
 // each group has a bf16 scale s and a bf16 zero point z, and a weight is (q - z) * s with its
 // code q in 0..15 (zero points of Hugging Face AWQ/GPTQ checkpoints are integers, exact in
 // bf16).
+// An act-order weight's stored columns are a permutation of its input columns (col_perm).
+// Projections that read one input and were quantised with one column order (GPTQ derives it
+// from that input's statistics) are bound to one col_perm array, and an identity order to none,
+// so a backend gathers x once per input, or not at all: SharePermutations is that rule.
 // Thread-safety: functions without shared state.
 #pragma once
 
@@ -33,5 +37,13 @@ std::optional<int64_t> QuantizeRowU4(const float* row, int64_t cols, int64_t gro
 // out (rows, w.cols) = the real weights of rows [first_row, first_row + rows) of the kU4 `w`,
 // in input column order (w.col_perm undone). Exact: (q - z) * s in float.
 void DequantizeU4Rows(const WeightView& w, int64_t first_row, int64_t rows, float* out);
+
+// Whether `perm` (cols) is 0, 1, .., cols - 1.
+bool IsIdentityPermutation(const int32_t* perm, int64_t cols);
+
+// Rebinds `layer`'s col_perm pointers (they must be in host memory: the arrays are read):
+// an identity permutation to null; one equal to that of an earlier projection reading the same
+// input (HfProjection::input) to that projection's array; any other stays as it is.
+void SharePermutations(LlamaLayerWeights& layer);
 
 }  // namespace strata

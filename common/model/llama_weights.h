@@ -60,19 +60,22 @@ struct LlamaWeights {
 
 // The seven projections of a decoder layer: their Hugging Face module names (under
 // model.layers.{i}.; the weight is MODULE.weight, or MODULE.qweight etc. in AWQ/GPTQ
-// checkpoints) and their fields.
+// checkpoints), their fields, and which activations they read: q, k and v read the attention
+// norm's output, gate and up the MLP norm's, o and down each their own. Projections reading
+// one input multiply the same x (a backend may run them as one GEMV).
 struct HfProjection {
   std::string_view module;
   WeightView LlamaLayerWeights::*member;
+  int input;  // equal for the projections that read the same activations
 };
 inline constexpr std::array<HfProjection, 7> kHfProjections = {{
-    {"self_attn.q_proj", &LlamaLayerWeights::wq},
-    {"self_attn.k_proj", &LlamaLayerWeights::wk},
-    {"self_attn.v_proj", &LlamaLayerWeights::wv},
-    {"self_attn.o_proj", &LlamaLayerWeights::wo},
-    {"mlp.gate_proj", &LlamaLayerWeights::w_gate},
-    {"mlp.up_proj", &LlamaLayerWeights::w_up},
-    {"mlp.down_proj", &LlamaLayerWeights::w_down},
+    {"self_attn.q_proj", &LlamaLayerWeights::wq, 0},
+    {"self_attn.k_proj", &LlamaLayerWeights::wk, 0},
+    {"self_attn.v_proj", &LlamaLayerWeights::wv, 0},
+    {"self_attn.o_proj", &LlamaLayerWeights::wo, 1},
+    {"mlp.gate_proj", &LlamaLayerWeights::w_gate, 2},
+    {"mlp.up_proj", &LlamaLayerWeights::w_up, 2},
+    {"mlp.down_proj", &LlamaLayerWeights::w_down, 3},
 }};
 
 // (rows, cols) = (out_features, in_features) of projection `p` for `config`.

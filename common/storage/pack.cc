@@ -1,5 +1,6 @@
-// Pack::Open (manifest parse, then ValidatePackManifest against weights.bin's size), the
-// views over an extent's bytes, and XXH3 verification. Thread-safety: see pack.h.
+// Pack::Open (manifest parse, then ValidatePackManifest against weights.bin's size, then the
+// permutations read and bound), the views over an extent's bytes, and XXH3 verification.
+// Thread-safety: see pack.h.
 #include "common/storage/pack.h"
 
 #include <sys/stat.h>
@@ -60,7 +61,9 @@ WeightView ViewOf(const PackTensor& t, const SplitBases& bases) {
     v.group_size = t.group_size;
     v.group_scales = reinterpret_cast<const uint16_t*>(bases.At(*t.scales_offset));
     v.group_zeros = reinterpret_cast<const uint16_t*>(bases.At(*t.zeros_offset));
-    if (t.perm_offset) v.col_perm = reinterpret_cast<const int32_t*>(bases.At(*t.perm_offset));
+    if (t.bound_perm_offset) {
+      v.col_perm = reinterpret_cast<const int32_t*>(bases.At(*t.bound_perm_offset));
+    }
   } else if (t.scales_offset) {
     v.scales = reinterpret_cast<const float*>(bases.At(*t.scales_offset));
   }
@@ -108,7 +111,7 @@ StatusOr<Pack> Pack::Open(const std::string& dir) {
   STRATA_ASSIGN_OR_RETURN(
       pack.manifest_.extents,
       ValidatePackManifest(pack.manifest_, static_cast<uint64_t>(st.st_size), where));
-  STRATA_RETURN_IF_ERROR(ValidatePackPermutations(pack.manifest_.extents, pack.data_path_, where));
+  STRATA_RETURN_IF_ERROR(ReadPackPermutations(pack.manifest_, pack.data_path_, where));
   return pack;
 }
 

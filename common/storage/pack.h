@@ -45,7 +45,9 @@ class Pack {
 
   // Views over the tensors of an extent whose first byte is at `extent_base` (which only
   // needs float alignment; it is never dereferenced, so device memory is fine). fp8 views
-  // carry their scales. Errors (kInvalidArgument): a null or misaligned base, a layer out of
+  // carry their scales, int4 views their groups and the permutation Open bound
+  // (PackTensor::bound_perm_offset: one array for the equal permutations of an input, none
+  // for the identity). Errors (kInvalidArgument): a null or misaligned base, a layer out of
   // range.
   // The number of layers in [first, first + count) (count -1: to the last layer), or
   // kInvalidArgument naming the pack when the range is empty or not inside it.

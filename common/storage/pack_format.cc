@@ -95,8 +95,21 @@ std::string DescribeExtent(std::string_view name) {
   return "extent " + std::string(name);
 }
 
+namespace {
+
+// The kHfProjections index of the projection bound to `member`.
+size_t ProjectionIndex(WeightView LlamaLayerWeights::*member) {
+  const auto it = std::find_if(kHfProjections.begin(), kHfProjections.end(),
+                               [&](const HfProjection& p) { return p.member == member; });
+  STRATA_CHECK(it != kHfProjections.end());
+  return static_cast<size_t>(it - kHfProjections.begin());
+}
+
+}  // namespace
+
 std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType dtype,
-                                          const ExtentId& id, int64_t group_size, bool col_perm) {
+                                          const ExtentId& id, int64_t group_size,
+                                          const PermutedProjections& permuted) {
   const int64_t hidden = config.hidden_size;
   switch (id.kind) {
     case ExtentId::Kind::kEmbed: return {{"embed", DType::kBF16, config.vocab_size, hidden, false}};
@@ -128,7 +141,7 @@ std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType d
       spec.dtype = DType::kU4;
       spec.scaled = true;
       spec.group_size = group_size == kInt4GroupPerRow ? spec.cols : group_size;
-      spec.col_perm = col_perm;
+      spec.col_perm = permuted[ProjectionIndex(kLayerFields[i].member)];
     }
     specs.push_back(std::move(spec));
   }
@@ -136,7 +149,8 @@ std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType d
 }
 
 PackManifest PlanPack(const ModelConfig& config, PackDType dtype, int64_t group_size,
-                      bool col_perm) {
+                      const std::vector<PermutedProjections>& permuted) {
+  STRATA_CHECK(permuted.empty() || permuted.size() == static_cast<size_t>(config.num_layers));
   PackManifest m;
   m.dtype = dtype;
   m.config = config;
@@ -148,7 +162,11 @@ PackManifest PlanPack(const ModelConfig& config, PackDType dtype, int64_t group_
     e.name = ExtentName(id);
     e.offset = offset;
     uint64_t rel = 0;
-    for (const TensorSpec& s : ExtentTensorSpecs(config, dtype, id, group_size, col_perm)) {
+    const PermutedProjections layer_permuted =
+        id.kind == ExtentId::Kind::kLayer && !permuted.empty()
+            ? permuted[static_cast<size_t>(id.layer)]
+            : PermutedProjections{};
+    for (const TensorSpec& s : ExtentTensorSpecs(config, dtype, id, group_size, layer_permuted)) {
       PackTensor t;
       t.name = s.name;
       t.dtype = s.dtype;

@@ -21,10 +21,15 @@
 //            row-major: the weight is (q - zeros[r][c / G]) * scales[r][c / G]. With
 //            "perm_offset" (act-order GPTQ checkpoints), at it int32 (cols): stored column c
 //            multiplies input column perm[c], a permutation of 0..cols-1 under which each
-//            group's columns are consecutive; without it, input column c. Written by round to
-//            nearest (common/model/int4_weights.h), or from an AWQ/GPTQ checkpoint's codes
-//            (common/model/hf_int4_layout.h; G is then its group size, the row's length for
-//            its -1). Every array little-endian.
+//            group's columns are consecutive; without it, input column c. The writer gives a
+//            projection its own array when its order is not the identity (also when it equals
+//            another projection's) and none when it is; packs written before also stored
+//            identity arrays. Pack::Open binds an identity array as none and a projection's
+//            array equal to an earlier one's of the same layer and input (q, k, v; gate, up)
+//            as that one (one pointer: see SharePermutations in common/model/int4_weights.h).
+//            Written by round to nearest (common/model/int4_weights.h), or from an AWQ/GPTQ
+//            checkpoint's codes (common/model/hf_int4_layout.h; G is then its group size, the
+//            row's length for its -1). Every array little-endian.
 // Thread-safety: constants and plain values.
 #pragma once
 
@@ -74,6 +79,9 @@ struct PackTensor {
   std::optional<uint64_t> zeros_offset;  // U4 only: bf16 zero points (rows, cols / group_size)
   std::optional<uint64_t> perm_offset;   // U4 only, optional: int32 input columns (cols)
   int64_t group_size = 0;                // U4 only: input columns per scale and zero point
+  // Not in manifest.json: the permutation array the tensor binds, set by Pack::Open from the
+  // arrays' contents (perm_offset, an earlier tensor's equal one, or none for the identity).
+  std::optional<uint64_t> bound_perm_offset;
 
   uint64_t scales_bytes() const {
     return dtype == DType::kU4 ? group_array_bytes() : static_cast<uint64_t>(rows) * sizeof(float);
@@ -154,12 +162,14 @@ struct TensorSpec {
 };
 // A group size meaning one group per row (a projection's whole input), as GPTQ's -1.
 inline constexpr int64_t kInt4GroupPerRow = -1;
-// `group_size` (or kInt4GroupPerRow) and `col_perm` apply to int4 packs (their projections'
+// Which projections of a layer carry an act-order permutation, in kHfProjections order.
+using PermutedProjections = std::array<bool, kHfProjections.size()>;
+// `group_size` (or kInt4GroupPerRow) and `permuted` apply to int4 packs (their projections'
 // groups and act-order permutations), else they are ignored.
 std::vector<TensorSpec> ExtentTensorSpecs(const ModelConfig& config, PackDType dtype,
                                           const ExtentId& id,
                                           int64_t group_size = kDefaultInt4GroupSize,
-                                          bool col_perm = false);
+                                          const PermutedProjections& permuted = {});
 
 // A checksum as the manifest spells it: 16 lowercase hex digits.
 std::string ChecksumHex(uint64_t xxh3);
@@ -170,9 +180,11 @@ constexpr uint64_t AlignUp(uint64_t n) {
 }
 
 // The manifest the writer produces for `config` (checksums zero, source empty): the extents
-// in PackExtentOrder, each tensor and scale array at the next aligned offset.
+// in PackExtentOrder, each tensor and scale array at the next aligned offset. `permuted` is
+// (num_layers) for an int4 pack with act-order permutations, else empty.
 PackManifest PlanPack(const ModelConfig& config, PackDType dtype,
-                      int64_t group_size = kDefaultInt4GroupSize, bool col_perm = false);
+                      int64_t group_size = kDefaultInt4GroupSize,
+                      const std::vector<PermutedProjections>& permuted = {});
 
 // Where `extent` may be cut in two without cutting an array (a tensor's data, scales, zeros,
 // permutation):

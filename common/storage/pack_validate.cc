@@ -1,6 +1,6 @@
 // ValidatePackManifest: file-level fields, then the extent table (names, bounds, overlap),
-// then each extent's tensors against ExtentTensorSpecs; ValidatePackPermutations: the
-// act-order permutations read from the data file. Thread-safety: pure functions.
+// then each extent's tensors against ExtentTensorSpecs; ReadPackPermutations: the act-order
+// permutations read from the data file, checked, and bound. Thread-safety: pure functions.
 #include "common/storage/pack_validate.h"
 
 #include <fcntl.h>
@@ -11,6 +11,7 @@
 #include <cstring>
 #include <optional>
 
+#include "common/model/int4_weights.h"
 #include "common/util/direct_io.h"
 
 namespace strata {
@@ -195,22 +196,25 @@ StatusOr<std::vector<PackExtent>> ValidatePackManifest(const PackManifest& m,
   return extents;
 }
 
-Status ValidatePackPermutations(const std::vector<PackExtent>& extents,
-                                const std::string& data_path, const std::string& where) {
+Status ReadPackPermutations(PackManifest& manifest, const std::string& data_path,
+                            const std::string& where) {
   const auto corrupt = [&](const std::string& what) {
     return DataLoss(where + ": " + what + kRecreate);
   };
   int fd = -1;
-  std::vector<int32_t> perm;  // (cols) of the tensor being checked
-  std::vector<bool> seen;     // (cols)
+  std::vector<std::vector<int32_t>> perms;  // (tensors of the extent), each (cols) or empty
+  std::vector<bool> seen;                   // (cols)
   Status status;
-  for (const PackExtent& e : extents) {
-    for (const PackTensor& t : e.tensors) {
-      if (!t.perm_offset || !status.ok()) continue;
+  for (PackExtent& e : manifest.extents) {
+    perms.assign(e.tensors.size(), std::vector<int32_t>());
+    for (size_t i = 0; i < e.tensors.size() && status.ok(); ++i) {
+      const PackTensor& t = e.tensors[i];
+      if (!t.perm_offset) continue;
       const std::string tensor = e.name + "." + t.name;
       if (fd < 0 && (fd = ::open(data_path.c_str(), O_RDONLY | O_CLOEXEC)) < 0) {
         return corrupt(data_path + " cannot be read: " + std::strerror(errno));
       }
+      std::vector<int32_t>& perm = perms[i];
       perm.resize(static_cast<size_t>(t.cols));
       const auto bytes = static_cast<ssize_t>(t.perm_bytes());
       if (::pread(fd, perm.data(), static_cast<size_t>(bytes),
@@ -230,6 +234,24 @@ Status ValidatePackPermutations(const std::vector<PackExtent>& extents,
         } else {
           seen[static_cast<size_t>(c)] = true;
         }
+      }
+    }
+    if (!status.ok()) break;
+    const std::optional<ExtentId> id = ParseExtentName(e.name, manifest.config.num_layers);
+    if (id->kind != ExtentId::Kind::kLayer) continue;
+    // A layer (tensors in kLayerFields order): bind as SharePermutations does over the arrays
+    // just read, then name each bound array by its offset.
+    LlamaLayerWeights layer;
+    for (size_t i = 0; i < kLayerFields.size(); ++i) {
+      WeightView& v = layer.*kLayerFields[i].member;
+      v.cols = e.tensors[i].cols;
+      v.col_perm = perms[i].empty() ? nullptr : perms[i].data();
+    }
+    SharePermutations(layer);
+    for (size_t i = 0; i < kLayerFields.size(); ++i) {
+      const int32_t* bound = (layer.*kLayerFields[i].member).col_perm;
+      for (size_t j = 0; j < kLayerFields.size() && bound != nullptr; ++j) {
+        if (bound == perms[j].data()) e.tensors[i].bound_perm_offset = e.tensors[j].perm_offset;
       }
     }
   }

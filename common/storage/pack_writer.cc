@@ -10,7 +10,6 @@
 #include <bit>
 #include <cerrno>
 #include <filesystem>
-#include <numeric>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -93,16 +92,6 @@ std::vector<WeightView> SourceViews(const LlamaWeights& w, const ExtentId& id,
   return views;
 }
 
-// Appends a U4 tensor's permutation: `src`'s, or the identity when it has none. (cols) int32.
-Status AppendPermutation(const WeightView& src, PackDataWriter& out) {
-  if (src.col_perm != nullptr) {
-    return out.Append(src.col_perm, static_cast<size_t>(src.cols) * sizeof(int32_t));
-  }
-  std::vector<int32_t> identity(static_cast<size_t>(src.cols));  // (cols)
-  std::iota(identity.begin(), identity.end(), 0);
-  return out.Append(identity.data(), identity.size() * sizeof(int32_t));
-}
-
 // Streams every extent of `plan` into `path` and fills in the extents' checksums. With
 // `hf_int4` (an AWQ/GPTQ checkpoint), each layer's projections are converted from it as the
 // layer is written, so one layer's int4 bytes are in memory at a time.
@@ -147,11 +136,12 @@ Status WriteData(const LlamaWeights& weights, const Checkpoint* hf_int4, const P
         STRATA_RETURN_IF_ERROR(out->Append(group_scales.data(), t.scales_bytes()));
         STRATA_RETURN_IF_ERROR(out->PadTo(e.offset + *t.zeros_offset));
         STRATA_RETURN_IF_ERROR(out->Append(group_zeros.data(), t.zeros_bytes()));
-        // The plan has a permutation for every projection when any has one (HfInt4HasActOrder).
-        STRATA_CHECK(t.perm_offset.has_value() || sources[j].col_perm == nullptr);
+        // The plan has a permutation where the conversion has one (HfInt4ActOrdered): each
+        // projection's own, none for the identity.
+        STRATA_CHECK(t.perm_offset.has_value() == (sources[j].col_perm != nullptr));
         if (t.perm_offset) {
           STRATA_RETURN_IF_ERROR(out->PadTo(e.offset + *t.perm_offset));
-          STRATA_RETURN_IF_ERROR(AppendPermutation(sources[j], *out));
+          STRATA_RETURN_IF_ERROR(out->Append(sources[j].col_perm, t.perm_bytes()));
         }
       } else {
         STRATA_RETURN_IF_ERROR(AppendAsBF16(sources[j], name, *out));
@@ -200,11 +190,11 @@ Status CheckOutDir(const std::string& out, bool force, bool* exists) {
 }
 
 
-// The int4 layout of a pack of an AWQ/GPTQ checkpoint: its group size and, when any
-// projection is act-ordered, a permutation for every projection.
+// The int4 layout of a pack of an AWQ/GPTQ checkpoint: its group size and which projections
+// of each layer have an act-order permutation ((layers), or empty for none).
 struct Int4Layout {
   int64_t group_size = kDefaultInt4GroupSize;
-  bool col_perm = false;
+  std::vector<PermutedProjections> permuted;
 };
 
 StatusOr<PackResult> WritePackOf(const ModelConfig& config, const LlamaWeights& weights,
@@ -226,7 +216,7 @@ StatusOr<PackResult> WritePackOf(const ModelConfig& config, const LlamaWeights& 
   if (!fs::create_directory(tmp, ec)) return ErrnoError("cannot create directory", tmp, ec.value());
   PartialDirGuard guard(tmp);
 
-  PackManifest plan = PlanPack(config, options.dtype, layout.group_size, layout.col_perm);
+  PackManifest plan = PlanPack(config, options.dtype, layout.group_size, layout.permuted);
   plan.source = !options.source.empty()      ? options.source
                 : !options.model_dir.empty() ? AbsoluteDir(options.model_dir)
                                              : std::string();
@@ -258,7 +248,7 @@ StatusOr<PackResult> WritePack(const PackOptions& options) {
   const HfQuantization& q = checkpoint.quantization();
   if (!q.quantized()) {
     STRATA_ASSIGN_OR_RETURN(LlamaWeights weights, BindLlamaWeights(checkpoint));
-    return WritePackOf(checkpoint.config(), weights, nullptr, {options.group_size, false}, options);
+    return WritePackOf(checkpoint.config(), weights, nullptr, {options.group_size, {}}, options);
   }
   if (options.dtype != PackDType::kInt4) {
     return InvalidArgument(options.model_dir + " is " + DescribeHfQuantization(q) +
@@ -267,7 +257,7 @@ StatusOr<PackResult> WritePack(const PackOptions& options) {
   }
   Int4Layout layout;
   layout.group_size = q.group_size == kHfGroupPerRow ? kInt4GroupPerRow : q.group_size;
-  STRATA_ASSIGN_OR_RETURN(layout.col_perm, HfInt4HasActOrder(checkpoint));
+  STRATA_ASSIGN_OR_RETURN(layout.permuted, HfInt4ActOrdered(checkpoint));
   STRATA_ASSIGN_OR_RETURN(LlamaWeights weights,
                           BindLlamaWeights(checkpoint, BindProjections::kNo));
   return WritePackOf(checkpoint.config(), weights, &checkpoint, layout, options);
@@ -275,7 +265,7 @@ StatusOr<PackResult> WritePack(const PackOptions& options) {
 
 StatusOr<PackResult> WritePackFromWeights(const ModelConfig& config, const LlamaWeights& weights,
                                           const PackOptions& options) {
-  return WritePackOf(config, weights, nullptr, {options.group_size, false}, options);
+  return WritePackOf(config, weights, nullptr, {options.group_size, {}}, options);
 }
 
 }  // namespace strata

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <numeric>
 #include <ostream>
 #include <random>
@@ -39,6 +40,13 @@ struct HfInt4Spec {
   bool write_g_idx = true;   // GPTQ: write g_idx (always, when act_order)
   std::string other_dtype = "BF16";  // embeddings, norms, head: "BF16" (bytes kept) or "F16"
   uint32_t seed = 1;
+  // act_order: one random column order per input of a layer (q, k and v share one; gate and
+  // up one), as GPTQ's act-order derives it from the input's statistics; false: one for
+  // every projection.
+  bool order_per_input = true;
+  // act_order: the module ("self_attn.o_proj") whose g_idx is i / G in every layer, so that
+  // its order is the identity; empty: none.
+  std::string identity_module = {};
 };
 
 // A test name for `spec`: "gptq_g32_asym_v1_actorder", "awq_g32_F16".
@@ -49,6 +57,8 @@ inline std::string SpecName(const HfInt4Spec& spec) {
     s += spec.sym ? "_sym" : "_asym";
     s += spec.gptq_v1 ? "_v1" : "_v2";
     s += spec.act_order ? "_actorder" : "";
+    s += spec.act_order && !spec.order_per_input ? "_perprojection" : "";
+    s += spec.act_order && !spec.identity_module.empty() ? "_identity" : "";
     s += spec.write_g_idx ? "" : "_nogidx";
   }
   return s + "_" + spec.other_dtype;
@@ -252,6 +262,7 @@ inline std::vector<QuantizedProjection> WriteHfInt4Checkpoint(const std::string&
   std::vector<QuantizedProjection> projections;
   std::vector<SyntheticTensor> tensors = OtherTensors(*fixture, FixtureTensorNames(), spec.other_dtype);
   for (int64_t layer = 0; layer < c.num_layers; ++layer) {
+    std::map<int, std::vector<int32_t>> g_idx_of_input;  // this layer's, by HfProjection::input
     for (const HfProjection& p : kHfProjections) {
       const std::string module = "model.layers." + std::to_string(layer) + "." + std::string(p.module);
       const TensorInfo* t = fixture->Find(module + ".weight");
@@ -259,8 +270,15 @@ inline std::vector<QuantizedProjection> WriteHfInt4Checkpoint(const std::string&
       ConvertToFloat(t->data, t->dtype, w.data(), w.size());
       const int64_t out = t->shape[0], in = t->shape[1];
       const int64_t group = spec.group_size == kHfGroupPerRow ? in : spec.group_size;
-      projections.push_back(QuantizeProjection(module, w.data(), out, in, spec,
-                                               MakeGIdx(in, group, spec.act_order, rng)));
+      std::vector<int32_t> g_idx;
+      if (p.module == spec.identity_module) {
+        g_idx = MakeGIdx(in, group, false, rng);
+      } else if (spec.order_per_input && g_idx_of_input.contains(p.input)) {
+        g_idx = g_idx_of_input[p.input];
+      } else {
+        g_idx = g_idx_of_input[p.input] = MakeGIdx(in, group, spec.act_order, rng);
+      }
+      projections.push_back(QuantizeProjection(module, w.data(), out, in, spec, std::move(g_idx)));
       for (SyntheticTensor& packed : PackProjection(projections.back(), spec)) tensors.push_back(std::move(packed));
     }
   }

@@ -1,7 +1,8 @@
 // Hugging Face AWQ/GPTQ checkpoints: quantization_config parsing and its refusals, the
 // published bit layouts pinned word by word, every fixture projection converted to kU4 and
 // dequantised against the fp32 reference of what the test writer packed (AWQ; GPTQ sym and
-// asym, act-order on and off, v1 and v2 zeros, group -1), a group-128 synthetic projection,
+// asym, act-order on and off, v1 and v2 zeros, group -1), act-order permutations bound once
+// per input and not at all for the identity, a group-128 synthetic projection,
 // and the conversion's refusals (bad g_idx, shapes, dtypes, mislabelled zeros, truncation).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -217,9 +218,44 @@ INSTANTIATE_TEST_SUITE_P(
                       HfInt4Spec{Method::kGptq, 32, /*sym=*/false, /*gptq_v1=*/false},
                       HfInt4Spec{Method::kGptq, 32, false, true, /*act_order=*/true},
                       HfInt4Spec{Method::kGptq, 32, true, false, /*act_order=*/true},
+                      HfInt4Spec{Method::kGptq, 32, false, true, /*act_order=*/true, true,
+                                 "BF16", 1, /*order_per_input=*/false},
                       HfInt4Spec{Method::kGptq, kHfGroupPerRow, false, false, false,
                                  /*write_g_idx=*/false}),
     SpecTestName);
+
+// Act-order checkpoints give the projections of one input one column order: they are bound to
+// one array (the CUDA backend runs q, k, v as one GEMV, and gate, up, only then), an identity
+// order to none (no gather); per-projection orders keep their own arrays.
+TEST(HfInt4Checkpoint, ActOrderPermutationsAreBoundOncePerInputAndNoneForTheIdentity) {
+  for (const bool per_input : {true, false}) {
+    SCOPED_TRACE(per_input ? "one order per input" : "one order per projection");
+    TempDir tmp;
+    HfInt4Spec spec{Method::kGptq, 32, false, true, /*act_order=*/true};
+    spec.order_per_input = per_input;
+    spec.identity_module = "self_attn.o_proj";
+    const std::vector<QuantizedProjection> written = WriteHfInt4Checkpoint(tmp.path(), spec);
+    StatusOr<Checkpoint> ckpt = Checkpoint::Open(tmp.path());
+    ASSERT_TRUE(ckpt.ok()) << ckpt.status().message();
+    StatusOr<CheckpointWeights> w = LoadCheckpointWeights(*ckpt);
+    ASSERT_TRUE(w.ok()) << w.status().message();
+    for (const LlamaLayerWeights& l : w->weights.layers) {
+      for (const WeightView* v : {&l.wq, &l.wk, &l.wv, &l.w_gate, &l.w_up, &l.w_down}) {
+        EXPECT_NE(v->col_perm, nullptr);
+      }
+      EXPECT_EQ(l.wo.col_perm, nullptr);
+      EXPECT_EQ(l.wk.col_perm == l.wq.col_perm && l.wv.col_perm == l.wq.col_perm, per_input);
+      EXPECT_EQ(l.w_up.col_perm == l.w_gate.col_perm, per_input);
+      EXPECT_NE(l.w_gate.col_perm, l.wq.col_perm);
+      EXPECT_NE(l.w_down.col_perm, l.w_gate.col_perm);
+    }
+    for (size_t n = 0; n < written.size(); ++n) {
+      ExpectMatchesReference(w->weights.layers[n / kHfProjections.size()].*
+                                 kHfProjections[n % kHfProjections.size()].member,
+                             written[n]);
+    }
+  }
+}
 
 // A small GPTQ projection written to a file, for the refusals below.
 struct OneProjection {

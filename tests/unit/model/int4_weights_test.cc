@@ -1,7 +1,8 @@
 // int4 group quantisation (int4_weights.h): weights already on a group's grid survive
 // QuantizeRowU4 exactly; any other weight lands within half a step of its group's scale; a
 // group of zeros stays zero and 0 is exact in any group; a non-finite weight is reported by column; DequantizeU4Rows
-// undoes an input-column permutation; group sizes that do not cut the rows are refused.
+// undoes an input-column permutation; group sizes that do not cut the rows are refused;
+// SharePermutations binds equal permutations of one input to one array and the identity to none.
 #include "common/model/int4_weights.h"
 
 #include <gmock/gmock.h>
@@ -9,6 +10,7 @@
 
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -119,6 +121,37 @@ TEST(Int4Weights, GroupSizesThatDoNotCutTheRowsAreRefused) {
     EXPECT_THAT(s.message(), HasSubstr("layer.0.wq"));
     EXPECT_THAT(s.message(), HasSubstr("--group-size"));
   }
+}
+
+// Equal contents in different arrays are shared only between projections of one input (q, k,
+// v; gate, up), unequal ones and other inputs' keep their own, the identity binds none.
+TEST(Int4Weights, SharePermutationsBindsOneArrayPerInputAndNoneForTheIdentity) {
+  constexpr int64_t kCols = 8;
+  const std::vector<int32_t> order = {3, 1, 7, 5, 0, 2, 6, 4};
+  std::vector<int32_t> identity(kCols);
+  std::iota(identity.begin(), identity.end(), 0);
+  std::vector<int32_t> other = order;
+  std::swap(other[0], other[1]);
+  // Every array its own copy, so that only contents can make two pointers equal.
+  std::vector<std::vector<int32_t>> arrays = {order, order, other, identity, order, order, order};
+  LlamaLayerWeights layer;
+  for (size_t k = 0; k < kHfProjections.size(); ++k) {
+    WeightView& w = layer.*kHfProjections[k].member;
+    w.cols = kCols;
+    w.col_perm = arrays[k].data();
+  }
+  layer.w_down.col_perm = nullptr;  // no permutation stays none
+  SharePermutations(layer);
+  EXPECT_EQ(layer.wq.col_perm, arrays[0].data());
+  EXPECT_EQ(layer.wk.col_perm, arrays[0].data());  // q's: same input, same order
+  EXPECT_EQ(layer.wv.col_perm, arrays[2].data());  // another order keeps its own
+  EXPECT_EQ(layer.wo.col_perm, nullptr);           // the identity
+  EXPECT_EQ(layer.w_gate.col_perm, arrays[4].data());  // q's order, but another input
+  EXPECT_EQ(layer.w_up.col_perm, arrays[4].data());
+  EXPECT_EQ(layer.w_down.col_perm, nullptr);
+  const LlamaLayerWeights once = layer;
+  SharePermutations(layer);  // binding again changes nothing
+  for (const HfProjection& p : kHfProjections) EXPECT_EQ((layer.*p.member).col_perm, (once.*p.member).col_perm);
 }
 
 }  // namespace
