@@ -172,6 +172,10 @@ void AddBenchCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--passes", f->bench.pipeline_passes,
                   "Timed passes per mode of the pipelined run; 0 skips it")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--verify-tokens", f->bench.verify_tokens,
+                  "Pipelined run: the verify-pass curve, a pass over each of these token "
+                  "counts (e.g. 1,2,4,...,256: what a speculative tree of that size costs)")
+      ->delimiter(',');
   cmd->add_option("--gpu-layers", f->bench.pipeline_tiers.gpu_layers, "Pipelined run: layers resident on the GPU")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--pinned-layers", f->bench.pipeline_tiers.pinned_layers,

@@ -125,6 +125,17 @@ std::string LayerBenchText(const LayerBenchReport& r) {
          "stage its tier needs; overlap: Σ per-layer slowest stage inside the pass / pass wall; "
          "stage columns: means over streamed layers inside the passes)\n";
   }
+  if (!r.verify_curve.empty()) {
+    const double one = r.verify_curve.front().pass_ms.mean;
+    s += Format("\nVerify-pass curve (the pipelined run's model, one sequence after %d positions, "
+                "a row of logits per token):\n| tokens | pass ms (mean / min / max) | x the "
+                "first |\n| --- | --- | --- |\n",
+                o.decode_kv);
+    for (const VerifyPoint& v : r.verify_curve) {
+      s += Format("| %d | %.3f / %.3f / %.3f | %.2f |\n", v.tokens, v.pass_ms.mean, v.pass_ms.min,
+                  v.pass_ms.max, v.pass_ms.mean / one);
+    }
+  }
   return s;
 }
 
@@ -172,6 +183,12 @@ nlohmann::json LayerBenchJson(const LayerBenchReport& r) {
                      {"verified", r.pipeline_verified},
                      {"prefill", PipelineJson(r.pipeline_prefill)},
                      {"decode", PipelineJson(r.pipeline_decode)}};
+  }
+  for (const VerifyPoint& v : r.verify_curve) {
+    j["verify_curve"].push_back({{"tokens", v.tokens},
+                                 {"pass_ms_mean", v.pass_ms.mean},
+                                 {"pass_ms_min", v.pass_ms.min},
+                                 {"pass_ms_max", v.pass_ms.max}});
   }
   return j;
 }

@@ -40,10 +40,16 @@ double PrefillFlops(const ModelConfig& c, int64_t t) {
   return 2.0 * td * params + 2.0 * static_cast<double>(c.q_dim()) * td * (td + 1.0);
 }
 
+int32_t MaxVerifyTokens(const LayerBenchOptions& o) {
+  return o.verify_tokens.empty() ? 0
+                                 : *std::max_element(o.verify_tokens.begin(), o.verify_tokens.end());
+}
+
 ServingLimits EngineFor(const LayerBenchOptions& o) {
   ServingLimits e;
-  e.max_batch_tokens = std::max(o.prefill_tokens, o.decode_kv);
-  e.max_seq_len = std::max(o.prefill_tokens, o.decode_kv + o.iters + o.pipeline_passes + 2);
+  e.max_batch_tokens = std::max({o.prefill_tokens, o.decode_kv, MaxVerifyTokens(o)});
+  e.max_seq_len = std::max(o.prefill_tokens, o.decode_kv + o.iters + o.pipeline_passes + 2 +
+                                                  MaxVerifyTokens(o));
   e.kv_slots = 1;
   return e;
 }
@@ -52,11 +58,11 @@ ServingLimits EngineFor(const LayerBenchOptions& o) {
 // `hidden_out` is null, else the layers only, their output copied to `hidden_out`
 // (n * hidden floats) — the compute stages time layers, not the LM head.
 Status RunTokens(LlamaModel& model, int32_t slot, int32_t start, const int32_t* ids, int32_t n,
-                 float* hidden_out) {
+                 float* hidden_out, LogitsMode mode = LogitsMode::kLastToken) {
   BatchLayout batch;
   batch.Add(slot, start, ids, n);
   std::vector<float> logits;
-  return model.ForwardStage(batch, {}, hidden_out, LogitsMode::kLastToken, &logits);
+  return model.ForwardStage(batch, {}, hidden_out, mode, &logits);
 }
 
 StatusOr<int32_t> AcquireSlot(LlamaModel& model) {
@@ -263,6 +269,27 @@ void SummarizePasses(const std::vector<TimedPass>& passes, const std::vector<Tie
   }
 }
 
+// The verify-pass curve on the pipelined run's model: after decode_kv positions, passes of
+// each size with a row of logits per token, the cache rolled back after each.
+Status RunVerifyCurve(LlamaModel& model, const std::vector<int32_t>& ids,
+                      const LayerBenchOptions& o, LayerBenchReport& r) {
+  if (o.verify_tokens.empty()) return OkStatus();
+  STRATA_ASSIGN_OR_RETURN(int32_t slot, AcquireSlot(model));
+  Status st = RunTokens(model, slot, 0, ids.data(), o.decode_kv, nullptr);
+  for (const int32_t tokens : o.verify_tokens) {
+    std::vector<double> walls;
+    for (int32_t p = 0; st.ok() && p <= o.pipeline_passes; ++p) {
+      const auto start = std::chrono::steady_clock::now();
+      st = RunTokens(model, slot, o.decode_kv, ids.data(), tokens, nullptr, LogitsMode::kAllTokens);
+      if (st.ok() && p > 0) walls.push_back(MsSince(start));
+      if (st.ok()) st = model.kv_cache().KeepRows(model.backend(), slot, o.decode_kv, {});
+    }
+    if (st.ok()) r.verify_curve.push_back({tokens, Summarize(walls)});
+  }
+  model.kv_cache().Release(slot);
+  return st;
+}
+
 Status RunPipeline(Backend& backend, const std::string& dir, const LayerBenchOptions& o,
                    int32_t layers, const ModelConfig& config, LayerBenchReport& r) {
   STRATA_ASSIGN_OR_RETURN(PackModelOptions mo,
@@ -294,10 +321,16 @@ Status RunPipeline(Backend& backend, const std::string& dir, const LayerBenchOpt
     passes.push_back({pm->executor().last_pass(), ms});
   }));
   SummarizePasses(passes, tiers, r, r.decode.ms.mean, r.pipeline_decode);
-  return OkStatus();
+  return RunVerifyCurve(model, ids, o, r);
 }
 
 Status CheckOptions(const LayerBenchOptions& o) {
+  const bool verify_ok = std::all_of(o.verify_tokens.begin(), o.verify_tokens.end(),
+                                     [](int32_t t) { return t >= 1 && t <= kMaxTreeRows + 1; });
+  if (!verify_ok) {
+    return InvalidArgument("--verify-tokens must be from 1 to " + std::to_string(kMaxTreeRows + 1) +
+                           " (a tree and its root)");
+  }
   if (o.prefill_tokens < 1 || o.decode_kv < 1 || o.iters < 1 || o.compute_layers < 1 ||
       o.pipeline_passes < 0 || o.layers == 0 || o.layers < -1 || !o.place) {
     return InvalidArgument(

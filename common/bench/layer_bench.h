@@ -4,7 +4,8 @@
 // the seed, the ceilings measured in the same run (raw O_DIRECT read of the same file, pinned
 // copy peak, memory read bandwidth, GEMM peak for the dtype) with every stage as a fraction
 // of its ceiling, the overlap analysis, and a real pipelined run of streamed layers whose
-// achieved time per layer is compared with the slowest-stage prediction.
+// achieved time per layer is compared with the slowest-stage prediction, and the cost of a
+// pass against its tokens (the verify-pass curve speculative decoding sizes its trees by).
 // Thread-safety: RunLayerBench drives the backend from the calling thread.
 #pragma once
 
@@ -43,6 +44,9 @@ struct LayerBenchOptions {
   int32_t compute_layers = 4;     // GPU-resident layers the compute stages run through
   int32_t layers = -1;            // pack layers the transfers and the pipelined run use; -1: all
   int32_t pipeline_passes = 3;    // timed passes per mode of the pipelined run; 0: skip it
+  // The pipelined run's verify-pass curve: passes of one sequence over this many tokens each
+  // (a speculative tree's, logits for every row) after decode_kv positions; empty: none.
+  std::vector<int32_t> verify_tokens;
   BenchTiers pipeline_tiers;      // the pipelined run's tiers (default: all streamed)
   PlaceBenchRange place;          // required
   ReaderOptions reader;
@@ -81,6 +85,12 @@ struct PipelineResult {
   double ssd_ms = 0, h2d_ms = 0, compute_ms = 0;  // mean per streamed layer inside the passes
 };
 
+// One point of the verify-pass curve: the wall time of a pass over `tokens` tokens.
+struct VerifyPoint {
+  int32_t tokens = 0;
+  SampleStats pass_ms;
+};
+
 struct LayerBenchReport {
   std::string pack_dir, source, dtype, backend, read_path;
   std::string model;  // "hidden 8192, 64 heads / 8 KV, MLP 28672"
@@ -95,6 +105,7 @@ struct LayerBenchReport {
   bool pipeline_verified = false;  // streamed layers checked against their checksums
   bool has_pipeline = false;
   PipelineResult pipeline_prefill, pipeline_decode;
+  std::vector<VerifyPoint> verify_curve;  // in options.verify_tokens' order
 };
 
 // Runs everything on `backend` over the pack in `pack_dir`. Errors: the pack's (Pack::Open,

@@ -53,6 +53,29 @@ void ExpectMeasured(const StageResult& s, const char* what) {
   EXPECT_TRUE(std::isfinite(s.of_ceiling) && s.of_ceiling > 0) << what;
 }
 
+TEST(LayerBench, TheVerifyPassCurveTimesEachSizeAndRefusesSizesBeyondATree) {
+  TempDir dir("verifycurve");
+  const ModelConfig config = *SyntheticConfig("tiny", 2);
+  ASSERT_TRUE(WriteSyntheticPack(config, "tiny", PackDType::kBF16, dir.File("pack"), 3).ok());
+  CpuBackend backend;
+  backend_for_place = &backend;
+  LayerBenchOptions o = SmallOptions();
+  o.verify_tokens = {1, 8, 48};
+  StatusOr<LayerBenchReport> r = RunLayerBench(backend, dir.File("pack"), o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->verify_curve.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(r->verify_curve[i].tokens, o.verify_tokens[i]);
+    EXPECT_EQ(r->verify_curve[i].pass_ms.n, o.pipeline_passes);
+    EXPECT_GT(r->verify_curve[i].pass_ms.mean, 0);
+  }
+  EXPECT_THAT(LayerBenchText(*r), HasSubstr("Verify-pass curve"));
+  EXPECT_EQ(LayerBenchJson(*r)["verify_curve"].size(), 3u);
+  o.verify_tokens = {kMaxTreeRows + 2};
+  EXPECT_THAT(RunLayerBench(backend, dir.File("pack"), o).status().message(),
+              HasSubstr("--verify-tokens"));
+}
+
 TEST(LayerBench, MeasuresEveryStageCeilingAndThePipelinedRun) {
   TempDir dir("layerbench");
   const ModelConfig config = *SyntheticConfig("tiny", 4);
