@@ -125,6 +125,12 @@ StatusOr<std::string> Cluster::Register(const pb::Registration& registration,
                               " but the other workers' are " + cluster_dtype_ +
                               "; pack every node with the same --dtype");
   }
+  if (options_.speculation && !caps.tree_attention()) {
+    return FailedPrecondition(label + "'s backend (" + caps.backend() +
+                              ") does not run token trees, which this cluster's speculative "
+                              "decoding needs on every stage (--draft-model): start it on a "
+                              "backend that does, or the coordinator without --draft-model");
+  }
   // A worker that restarts, or reconnects before its old stream was noticed dead, takes over
   // its name: the old registration is dropped as lost.
   for (const auto& [id, w] : workers_) {

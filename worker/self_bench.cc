@@ -78,6 +78,7 @@ StatusOr<control::v1::Capabilities> MeasureCapabilities(Backend& backend,
 
   control::v1::Capabilities caps;
   caps.set_backend(backend.caps().name);
+  caps.set_tree_attention(backend.caps().tree_attention);
   // The planner's budgets: the worker's or their defaults; the GPU's less what the backend
   // holds for itself, 0 (no limit) on a backend computing in host memory.
   const MemoryBudgets budgets = ResolveBudgets(backend, gpu_bytes, pinned_bytes);

@@ -37,6 +37,7 @@ struct Limits {
   std::chrono::milliseconds step_timeout = 10s;
   bool recover = true;
   std::chrono::milliseconds recover_timeout = 30s;
+  std::optional<ClusterSpeculation> speculation = std::nullopt;
 };
 
 class CoordinatorTest : public ::testing::Test {
@@ -62,6 +63,7 @@ class CoordinatorTest : public ::testing::Test {
     config.cluster.link = limits.link;
     config.cluster.step_timeout = limits.step_timeout;
     config.cluster.recover = limits.recover;
+    config.cluster.speculation = limits.speculation;
     config.cluster.recover_timeout = limits.recover_timeout;
     config.registration_timeout = 300ms;
     auto started = Coordinator::Start(std::move(config), std::move(*model));

@@ -488,6 +488,16 @@ TEST_F(CoordinatorTest, AStepFailedOtherwiseFailsItsRequestWithTheWorkersError) 
   EXPECT_THAT(res->body, HasSubstr("out of memory for the KV cache"));
 }
 
+TEST_F(CoordinatorTest, ASpeculatingClusterRefusesAWorkerWithoutTreeAttention) {
+  ClusterSpeculation speculation;
+  speculation.draft_model = "/packs/draft";
+  speculation.setting = {SpeculationMode::kFixed, 4};
+  Start(1, Limits{.speculation = speculation});
+  FakeWorker& w = Add(Options("gpu"));  // the fake reports no tree attention
+  EXPECT_FALSE(w.WaitForAnswer(10s));
+  EXPECT_THAT(w.refused_reason(), HasSubstr("does not run token trees"));
+}
+
 TEST_F(CoordinatorTest, ASpareWaitsUnplannedAndTakesALostWorkersPlaceAtOnce) {
   Start(2, Limits{.request_timeout = 60s});
   StartServing({"head", "tail"});
