@@ -54,6 +54,21 @@ Status CheckStep(const control::v1::Step& step, const control::v1::Assignment& a
                                to_string(vocab_size) + ")");
       }
     }
+    // Tree values travel as 16-bit integers: each must fit before it is narrowed (the data
+    // plane's ValidateSliceTrees checks the tree's shape after).
+    if (w.tree_parents_size() != 0 && w.tree_parents_size() != w.tokens_size()) {
+      return InvalidArgument(where + "sequence " + to_string(w.seq_id()) + " has " +
+                             to_string(w.tree_parents_size()) + " tree parents for " +
+                             to_string(w.tokens_size()) + " tokens");
+    }
+    const auto out_of_range = [](int32_t v) { return v < -1 || v > kMaxTreeRows; };
+    if (std::any_of(w.tree_parents().begin(), w.tree_parents().end(), out_of_range) ||
+        std::any_of(w.kept_nodes().begin(), w.kept_nodes().end(), out_of_range) ||
+        w.kept_nodes_size() > kMaxTreeRows) {
+      return InvalidArgument(where + "sequence " + to_string(w.seq_id()) +
+                             " has tree parents or kept nodes outside [-1, " +
+                             to_string(kMaxTreeRows) + "]");
+    }
     slices.push_back({w.seq_id(), w.start_pos(), w.tokens_size()});
   }
   return CheckSlices(slices, a).WithContext("step " + to_string(step.step_id()));

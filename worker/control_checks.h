@@ -28,7 +28,9 @@ Status CheckAssignment(const control::v1::Assignment& a, int64_t model_layers);
 Status CheckOpenSequence(const control::v1::OpenSequence& open, const control::v1::Assignment& a);
 
 // A Step for the first stage under `a`: at least one sequence, each with at least one token,
-// every token id in [0, vocab_size), and its slices as CheckSlices.
+// every token id in [0, vocab_size), tree parents none or one per token and they and the kept
+// nodes within [-1, kMaxTreeRows] (the tree's shape is transport::ValidateSliceTrees'), and
+// its slices as CheckSlices.
 Status CheckStep(const control::v1::Step& step, const control::v1::Assignment& a,
                  int64_t vocab_size);
 

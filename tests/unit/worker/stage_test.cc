@@ -434,6 +434,15 @@ TEST_P(StageTest, BadStepsFailWithClearErrors) {
   EXPECT_EQ(stages[0]->OpenSequence(Open(8, 2)).code(), StatusCode::kResourceExhausted);
   StepOutput empty = stages[0]->RunStep(Step(10, 5, 0, {}));
   EXPECT_THAT(empty.status.message(), HasSubstr("no tokens"));
+  // Tree values that would not survive 16 bits, or a tree of the wrong shape, are refused.
+  control::v1::Step tree = Step(12, 5, 0, {128000, 791});
+  tree.mutable_seqs(0)->add_tree_parents(-1);
+  tree.mutable_seqs(0)->add_tree_parents(65536);
+  EXPECT_THAT(stages[0]->RunStep(tree).status.message(), HasSubstr("outside [-1, 512]"));
+  tree.mutable_seqs(0)->set_tree_parents(1, 1);
+  EXPECT_THAT(stages[0]->RunStep(tree).status.message(), HasSubstr("tree token 1 has parent 1"));
+  tree.mutable_seqs(0)->add_tree_parents(0);
+  EXPECT_THAT(stages[0]->RunStep(tree).status.message(), HasSubstr("3 tree parents for 2"));
   // Sequence 5 is open on stage 0 only: stage 1 refuses the activations by name.
   StepOutput out = Run(stages, Step(11, 5, 0, {128000, 791}));
   EXPECT_THAT(out.status.message(), HasSubstr("step 11 on stage 1: sequence 5 is not open"));
