@@ -485,7 +485,7 @@ class SpeculativeStageTest : public StageTest {
       if (static_cast<int32_t>(g.ids.size()) >= want) break;
       EXPECT_EQ(out.speculative.size(), 1u);
       if (out.speculative.empty()) break;
-      const control::v1::SpeculativeOutcome& o = out.speculative[0];
+      const control::v1::SpeculativeOutcome o = out.speculative[0];  // a copy: `out` is replaced
       // The next step: the last token as the root, then the proposed nodes.
       control::v1::Step next = Step(step, 7, root_row, {g.ids.back()});
       control::v1::SeqWork& w = *next.mutable_seqs(0);
