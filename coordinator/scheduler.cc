@@ -196,8 +196,9 @@ void Scheduler::TakeTokens(uint64_t seq_id, Sequence& seq, const pb::StepResult&
   // ascending inside the verified tree; a next tree within the size, parents before children
   // (the Cluster checked every token id against the vocabulary).
   std::vector<int32_t> kept, next_tokens, next_parents;
-  if (speculative_tree_tokens_ > 0 && outcome != nullptr) {
-    bool ok = outcome->accepted_nodes_size() == static_cast<int>(tokens.size()) - 1 &&
+  if (speculative_tree_tokens_ > 0 && (outcome != nullptr || tokens.size() > 1)) {
+    bool ok = outcome != nullptr &&
+              outcome->accepted_nodes_size() == static_cast<int>(tokens.size()) - 1 &&
               outcome->next_tokens_size() == outcome->next_parents_size() &&
               outcome->next_tokens_size() <= speculative_tree_tokens_;
     for (int i = 0; ok && i < outcome->accepted_nodes_size(); ++i) {
@@ -325,6 +326,14 @@ bool Scheduler::SendOneStep() {
   InFlightStep in_flight;
   int32_t budget = limits_.max_batch_tokens;
   bool has_tree = false;
+  // A prefill chunk cannot ride beside a tree: while prompts wait, steps with trees take
+  // turns with steps without, so a speculating sequence never starves a new one's prefill.
+  const bool prefill_waiting = std::any_of(sequences_.begin(), sequences_.end(), [](const auto& e) {
+    const Sequence& q = e.second;
+    return !q.finished && q.opens_pending == 0 &&
+           q.prompt_sent < static_cast<int32_t>(q.context.size());
+  });
+  const bool trees_allowed = !(prefill_waiting && last_step_had_tree_);
   for (auto& [seq_id, seq] : sequences_) {
     if (budget == 0) break;
     const Generation& g = *seq.generation;
@@ -333,6 +342,7 @@ bool Scheduler::SendOneStep() {
     // Its last token, then the tree proposed below it; the kept nodes count against the
     // batch too (every stage copies their rows, and the data plane carries them).
     const auto nodes = static_cast<int32_t>(seq.next_tokens.size());
+    if (nodes > 0 && !trees_allowed) continue;  // the next step takes it, proposal and all
     const int32_t cost = 1 + nodes + static_cast<int32_t>(seq.kept.size());
     if (cost > budget) continue;  // the next step takes it
     pb::SeqWork& work = *step.add_seqs();
@@ -381,6 +391,7 @@ bool Scheduler::SendOneStep() {
     }
   }
   if (step.seqs_size() == 0) return false;
+  last_step_had_tree_ = has_tree;
   const uint64_t step_id = next_step_id_++;
   ++pipeline_passes_;
   in_flight.sent_at = std::chrono::steady_clock::now();

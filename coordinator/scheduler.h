@@ -49,7 +49,7 @@ class Scheduler {
   // context for its draft, and each decode step after the first verifies the tree (of at
   // most that many nodes) the last stage proposed, keeping the nodes it accepted; a step that
   // carries a tree carries no prefill chunk (the last stage then computes a row of logits
-  // per token).
+  // per token), and while prompts wait, steps with trees alternate with steps without.
   Scheduler(const ServingLimits& limits, std::vector<int32_t> stop_ids,
             CoordinatorMetrics* metrics = nullptr, int32_t speculative_tree_tokens = 0);
 
@@ -149,6 +149,7 @@ class Scheduler {
   uint64_t next_seq_id_ = 1;       // unique over the coordinator's life, across epochs
   uint64_t next_step_id_ = 1;
   uint64_t pipeline_passes_ = 0;
+  bool last_step_had_tree_ = false;  // trees and prefill chunks take turns (SendOneStep)
   std::deque<std::shared_ptr<Generation>> queue_;  // waiting for a KV slot, oldest first
   std::map<uint64_t, Sequence> sequences_;         // holding a KV slot, by id (oldest first)
   std::map<uint64_t, InFlightStep> steps_;         // sent to stage 0, not answered

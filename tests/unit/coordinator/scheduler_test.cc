@@ -414,7 +414,8 @@ TEST_F(SchedulerTest, SpeculatingSequencesVerifyTheProposedTreeAndKeepTheAccepte
   EXPECT_THAT(tree.tokens(), ElementsAre(5, 6, 7, 8));
   EXPECT_THAT(tree.tree_parents(), ElementsAre(-1, 0, 0, 1));
   EXPECT_EQ(tree.kept_nodes_size(), 0);
-  // The walk accepted nodes 0 and 2 (tokens 6, 8) and then sampled 9; no next tree.
+  // The walk accepted nodes 0 and 2 (tokens 6, 8), sampled 9 and proposed another tree: the
+  // step after a tree goes to the waiting prompt, the sequence's tree to the one after.
   result.Clear();
   result.set_epoch(7);
   result.set_step_id(steps[0].step_id());
@@ -423,19 +424,33 @@ TEST_F(SchedulerTest, SpeculatingSequencesVerifyTheProposedTreeAndKeepTheAccepte
     t.set_seq_id(id);
     t.set_token_id(token);
   }
-  result.add_speculative()->set_seq_id(id);
-  result.mutable_speculative(0)->add_accepted_nodes(0);
-  result.mutable_speculative(0)->add_accepted_nodes(2);
+  pb::SpeculativeOutcome& again = *result.add_speculative();
+  again.set_seq_id(id);
+  again.add_accepted_nodes(0);
+  again.add_accepted_nodes(2);
+  again.add_next_tokens(12);
+  again.add_next_parents(-1);
   scheduler_->OnResult(result);
   EXPECT_THAT(g->output, ElementsAre(5, 6, 8, 9));
   steps = sender_.TakeSteps();
   ASSERT_EQ(steps.size(), 1u);
-  ASSERT_EQ(steps[0].seqs_size(), 2);  // the chain step and the other's prefill
+  ASSERT_EQ(steps[0].seqs_size(), 1);
+  EXPECT_EQ(steps[0].seqs(0).tokens_size(), 4);  // the other's prompt, alone
+  const uint64_t other_id = steps[0].seqs(0).seq_id();
+  result.Clear();
+  result.set_epoch(7);
+  result.set_step_id(steps[0].step_id());
+  result.add_tokens()->set_seq_id(other_id);
+  result.mutable_tokens(0)->set_token_id(30);
+  scheduler_->OnResult(result);
+  steps = sender_.TakeSteps();
+  ASSERT_EQ(steps.size(), 1u);
+  ASSERT_GE(steps[0].seqs_size(), 1);
+  EXPECT_EQ(steps[0].seqs(0).seq_id(), id);
   EXPECT_EQ(steps[0].seqs(0).start_pos(), 6);
-  EXPECT_THAT(steps[0].seqs(0).tokens(), ElementsAre(9));
+  EXPECT_THAT(steps[0].seqs(0).tokens(), ElementsAre(9, 12));
   EXPECT_THAT(steps[0].seqs(0).kept_nodes(), ElementsAre(0, 2));
-  EXPECT_EQ(steps[0].seqs(1).tokens_size(), 4);
-  // Accepted nodes that do not match the tokens fail the sequence.
+  // Tokens beyond the first without the accepted nodes they came from fail the sequence.
   result.Clear();
   result.set_epoch(7);
   result.set_step_id(steps[0].step_id());
@@ -446,7 +461,7 @@ TEST_F(SchedulerTest, SpeculatingSequencesVerifyTheProposedTreeAndKeepTheAccepte
   }
   scheduler_->OnResult(result);
   EXPECT_TRUE(g->done);
-  EXPECT_THAT(g->error.message(), HasSubstr("2 tokens for sequence"));
+  EXPECT_THAT(g->error.message(), HasSubstr("malformed speculative outcome"));
 }
 
 }  // namespace
